@@ -1,0 +1,827 @@
+/* uvasync — the uasyncio model on libuv, behind a small, stable C ABI.
+ *
+ * This header is the whole public API: anything not declared here is not API.
+ * It compiles on its own as C99 and as C++.
+ *
+ * General rules (they hold for every function unless its comment says other):
+ *
+ *  - Every fallible function returns int: 0 on success or a negative error
+ *    code (UVA_E*). A negative result is always an error. The codes equal
+ *    libuv's (so -errno on Unix); see UVA_ERRNO_MAP below.
+ *  - If a call that takes a callback fails, that callback never fires.
+ *  - Outputs go through out-parameters, the out pointer first.
+ *  - Handles are opaque. Pointer arguments are borrowed for the duration of
+ *    the call unless the comment says "transferred".
+ *  - Threads: a loop belongs to the thread that created it. No function is
+ *    thread-safe unless its comment says "Thread-safe". A call on a loop (or
+ *    on one of its handles) from another thread returns UVA_EWRONGTHREAD.
+ *  - Bad input (NULL, wrong handle kind, a handle whose close was requested,
+ *    a negative or overflowing size or delay) returns an error code; it never
+ *    crashes or aborts. Using a pointer after its memory was freed is the one
+ *    thing that cannot be detected: the comments say when memory is freed.
+ *  - "Since" gives the version in which a declaration appeared.
+ */
+#ifndef UVASYNC_H
+#define UVASYNC_H
+
+#include <errno.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "uvasync/version.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ------------------------------------------------------------------------ */
+/* Visibility                                                               */
+/* ------------------------------------------------------------------------ */
+
+/* UVA_EXTERN marks every exported function. Define it yourself to override
+ * (for example as empty when you compile the sources into your program). */
+#ifndef UVA_EXTERN
+# if defined(_WIN32)
+#  if defined(BUILDING_UVA_SHARED) && defined(USING_UVA_SHARED)
+#   error "Define either BUILDING_UVA_SHARED or USING_UVA_SHARED, not both."
+#  elif defined(BUILDING_UVA_SHARED)
+#   define UVA_EXTERN __declspec(dllexport)
+#  elif defined(USING_UVA_SHARED)
+#   define UVA_EXTERN __declspec(dllimport)
+#  else
+#   define UVA_EXTERN /* nothing */
+#  endif
+# elif __GNUC__ >= 4
+#  define UVA_EXTERN __attribute__((visibility("default")))
+# else
+#  define UVA_EXTERN /* nothing */
+# endif
+#endif
+
+/* UVA_DEPRECATED(msg) marks a declaration that is going away; define
+ * UVA_DEPRECATE_HARD to 0 to silence the warnings. */
+#ifndef UVA_DEPRECATE_HARD
+# define UVA_DEPRECATE_HARD 1
+#endif
+#if UVA_DEPRECATE_HARD && defined(__GNUC__)
+# define UVA_DEPRECATED(msg) __attribute__((deprecated(msg)))
+#else
+# define UVA_DEPRECATED(msg)
+#endif
+
+/* ------------------------------------------------------------------------ */
+/* Version                                                                  */
+/* ------------------------------------------------------------------------ */
+
+/* The run-time library version as UVA_VERSION_HEX (0xMMmmpp). Cannot fail;
+ * thread-safe. Since 1.0. */
+UVA_EXTERN unsigned int uva_version(void);
+
+/* The run-time version as a static string ("1.0.0" or "1.0.0-dev"); never
+ * NULL, never freed. Thread-safe. Since 1.0. */
+UVA_EXTERN const char *uva_version_string(void);
+
+/* ------------------------------------------------------------------------ */
+/* Errors                                                                   */
+/* ------------------------------------------------------------------------ */
+
+/* XX(name, value, message). UVA_ERRNO_MAP lists every code: libuv's codes
+ * (UVA_ERRNO_MAP_LIBUV, values equal to libuv's UV_<name> on this platform)
+ * then uvasync's own (UVA_ERRNO_MAP_OWN, the disjoint range -5000 .. -5099).
+ * Values never change within a major version; new codes are only added. */
+#define UVA_ERRNO_MAP(XX) UVA_ERRNO_MAP_LIBUV(XX) UVA_ERRNO_MAP_OWN(XX)
+
+#define UVA_ERRNO_MAP_LIBUV(XX)                                               \
+  XX(E2BIG, (-E2BIG), "argument list too long")                               \
+  XX(EACCES, (-EACCES), "permission denied")                                  \
+  XX(EADDRINUSE, (-EADDRINUSE), "address already in use")                     \
+  XX(EADDRNOTAVAIL, (-EADDRNOTAVAIL), "address not available")                \
+  XX(EAFNOSUPPORT, (-EAFNOSUPPORT), "address family not supported")           \
+  XX(EAGAIN, (-EAGAIN), "resource temporarily unavailable")                   \
+  XX(EAI_ADDRFAMILY, (-3000), "address family not supported")                 \
+  XX(EAI_AGAIN, (-3001), "temporary failure")                                 \
+  XX(EAI_BADFLAGS, (-3002), "bad ai_flags value")                             \
+  XX(EAI_BADHINTS, (-3013), "invalid value for hints")                        \
+  XX(EAI_CANCELED, (-3003), "request canceled")                               \
+  XX(EAI_FAIL, (-3004), "permanent failure")                                  \
+  XX(EAI_FAMILY, (-3005), "ai_family not supported")                          \
+  XX(EAI_MEMORY, (-3006), "out of memory")                                    \
+  XX(EAI_NODATA, (-3007), "no address")                                       \
+  XX(EAI_NONAME, (-3008), "unknown node or service")                          \
+  XX(EAI_OVERFLOW, (-3009), "argument buffer overflow")                       \
+  XX(EAI_PROTOCOL, (-3014), "resolved protocol is unknown")                   \
+  XX(EAI_SERVICE, (-3010), "service not available for socket type")           \
+  XX(EAI_SOCKTYPE, (-3011), "socket type not supported")                      \
+  XX(EALREADY, (-EALREADY), "connection already in progress")                 \
+  XX(EBADF, (-EBADF), "bad file descriptor")                                  \
+  XX(EBUSY, (-EBUSY), "resource busy or locked")                              \
+  XX(ECANCELED, (-ECANCELED), "operation canceled")                           \
+  XX(ECHARSET, (-4080), "invalid Unicode character")                          \
+  XX(ECONNABORTED, (-ECONNABORTED), "software caused connection abort")       \
+  XX(ECONNREFUSED, (-ECONNREFUSED), "connection refused")                     \
+  XX(ECONNRESET, (-ECONNRESET), "connection reset by peer")                   \
+  XX(EDESTADDRREQ, (-EDESTADDRREQ), "destination address required")           \
+  XX(EEXIST, (-EEXIST), "file already exists")                                \
+  XX(EFAULT, (-EFAULT), "bad address in system call argument")                \
+  XX(EFBIG, (-EFBIG), "file too large")                                       \
+  XX(EHOSTUNREACH, (-EHOSTUNREACH), "host is unreachable")                    \
+  XX(EINTR, (-EINTR), "interrupted system call")                              \
+  XX(EINVAL, (-EINVAL), "invalid argument")                                   \
+  XX(EIO, (-EIO), "i/o error")                                                \
+  XX(EISCONN, (-EISCONN), "socket is already connected")                      \
+  XX(EISDIR, (-EISDIR), "illegal operation on a directory")                   \
+  XX(ELOOP, (-ELOOP), "too many symbolic links encountered")                  \
+  XX(EMFILE, (-EMFILE), "too many open files")                                \
+  XX(EMSGSIZE, (-EMSGSIZE), "message too long")                               \
+  XX(ENAMETOOLONG, (-ENAMETOOLONG), "name too long")                          \
+  XX(ENETDOWN, (-ENETDOWN), "network is down")                                \
+  XX(ENETUNREACH, (-ENETUNREACH), "network is unreachable")                   \
+  XX(ENFILE, (-ENFILE), "file table overflow")                                \
+  XX(ENOBUFS, (-ENOBUFS), "no buffer space available")                        \
+  XX(ENODEV, (-ENODEV), "no such device")                                     \
+  XX(ENOENT, (-ENOENT), "no such file or directory")                          \
+  XX(ENOMEM, (-ENOMEM), "not enough memory")                                  \
+  XX(ENONET, (-ENONET), "machine is not on the network")                      \
+  XX(ENOPROTOOPT, (-ENOPROTOOPT), "protocol not available")                   \
+  XX(ENOSPC, (-ENOSPC), "no space left on device")                            \
+  XX(ENOSYS, (-ENOSYS), "function not implemented")                           \
+  XX(ENOTCONN, (-ENOTCONN), "socket is not connected")                        \
+  XX(ENOTDIR, (-ENOTDIR), "not a directory")                                  \
+  XX(ENOTEMPTY, (-ENOTEMPTY), "directory not empty")                          \
+  XX(ENOTSOCK, (-ENOTSOCK), "socket operation on non-socket")                 \
+  XX(ENOTSUP, (-ENOTSUP), "operation not supported on socket")                \
+  XX(EOVERFLOW, (-EOVERFLOW), "value too large for defined data type")        \
+  XX(EPERM, (-EPERM), "operation not permitted")                              \
+  XX(EPIPE, (-EPIPE), "broken pipe")                                          \
+  XX(EPROTO, (-EPROTO), "protocol error")                                     \
+  XX(EPROTONOSUPPORT, (-EPROTONOSUPPORT), "protocol not supported")           \
+  XX(EPROTOTYPE, (-EPROTOTYPE), "protocol wrong type for socket")             \
+  XX(ERANGE, (-ERANGE), "result too large")                                   \
+  XX(EROFS, (-EROFS), "read-only file system")                                \
+  XX(ESHUTDOWN, (-ESHUTDOWN), "cannot send after transport endpoint shutdown")\
+  XX(ESPIPE, (-ESPIPE), "invalid seek")                                       \
+  XX(ESRCH, (-ESRCH), "no such process")                                      \
+  XX(ETIMEDOUT, (-ETIMEDOUT), "connection timed out")                         \
+  XX(ETXTBSY, (-ETXTBSY), "text file is busy")                                \
+  XX(EXDEV, (-EXDEV), "cross-device link not permitted")                      \
+  XX(UNKNOWN, (-4094), "unknown error")                                       \
+  XX(EOF, (-4095), "end of file")                                             \
+  XX(ENXIO, (-ENXIO), "no such device or address")                            \
+  XX(EMLINK, (-EMLINK), "too many links")                                     \
+  XX(EHOSTDOWN, (-EHOSTDOWN), "host is down")                                 \
+  XX(EREMOTEIO, (-EREMOTEIO), "remote I/O error")                             \
+  XX(ENOTTY, (-ENOTTY), "inappropriate ioctl for device")                     \
+  XX(EFTYPE, (-4028), "inappropriate file type or format")                    \
+  XX(EILSEQ, (-EILSEQ), "illegal byte sequence")                              \
+  XX(ESOCKTNOSUPPORT, (-ESOCKTNOSUPPORT), "socket type not supported")        \
+
+#define UVA_ERRNO_MAP_OWN(XX)                                                 \
+  XX(EINTERNAL, (-5000), "internal error in uvasync")                         \
+  XX(EWRONGTHREAD, (-5001), "called from a thread that does not own the loop")\
+  XX(ECLOSED, (-5002), "handle is closing or closed")                        \
+  XX(EHANDLEKIND, (-5003), "wrong kind of handle")                            \
+  XX(EUSER, (-5004), "a user callback failed")                                \
+  XX(ERUNNING, (-5005), "a loop is already running in this thread")           \
+  XX(EQUEUEFULL, (-5010), "queue is full")                                    \
+  XX(EQUEUEEMPTY, (-5011), "queue is empty")                                  \
+  XX(EINCOMPLETE, (-5012), "end of stream before the requested bytes")         \
+  XX(ELINETOOLONG, (-5013), "line longer than the stream's line limit")        \
+
+typedef enum {
+#define UVA__ERRNO_XX(name, value, msg) UVA_##name = value,
+  UVA_ERRNO_MAP(UVA__ERRNO_XX)
+#undef UVA__ERRNO_XX
+} uva_errno_t;
+
+/* A static English message for an error code; never NULL. An unknown code
+ * gives "unknown uvasync error <n>" from a static buffer owned by the
+ * library (use uva_strerror_r when unknown codes matter across threads).
+ * Thread-safe for known codes. Since 1.0. */
+UVA_EXTERN const char *uva_strerror(int err);
+
+/* The code's name ("EINVAL") as a static string; never NULL. Unknown codes
+ * as uva_strerror. Thread-safe for known codes. Since 1.0. */
+UVA_EXTERN const char *uva_err_name(int err);
+
+/* Re-entrant forms: write the message or name into buf (always
+ * NUL-terminated when buflen > 0) and return buf. Thread-safe. Since 1.0. */
+UVA_EXTERN char *uva_strerror_r(int err, char *buf, size_t buflen);
+UVA_EXTERN char *uva_err_name_r(int err, char *buf, size_t buflen);
+
+/* ------------------------------------------------------------------------ */
+/* Opaque handles and callbacks                                             */
+/* ------------------------------------------------------------------------ */
+
+typedef struct uva_loop_s uva_loop_t;
+typedef struct uva_task_s uva_task_t;
+typedef struct uva_timer_s uva_timer_t;
+typedef struct uva_event_s uva_event_t;
+typedef struct uva_lock_s uva_lock_t;
+typedef struct uva_sem_s uva_sem_t;
+typedef struct uva_queue_s uva_queue_t;
+typedef struct uva_flag_s uva_flag_t;
+typedef struct uva_stream_s uva_stream_t;
+typedef struct uva_server_s uva_server_t;
+typedef struct uva_udp_s uva_udp_t;
+typedef struct uva_poll_s uva_poll_t;
+
+/* Destroys user data given to the library; called exactly once, on the loop
+ * thread (or the thread that called uva_loop_close), when the owning handle's
+ * memory is freed. */
+typedef void (*uva_free_cb)(void *data);
+
+/* A plain callback (call_soon). */
+typedef void (*uva_callback_cb)(void *data);
+
+/* What a task step returns: UVA_TASK_PENDING, UVA_TASK_YIELD, or a result
+ * <= 0 that finishes the task (0 = success, negative = an error code). */
+#define UVA_TASK_PENDING 1 /* stay alive; resume when the wait set up by the
+                              step ends or when somebody wakes the task */
+#define UVA_TASK_YIELD   2 /* go to the back of the run queue (= call
+                              uva_task_yield, then return PENDING) */
+
+/* The step function of a task. Called on the loop thread whenever the task is
+ * runnable, never re-entered for the same task. `status` says why it runs:
+ * 0 (first run, yield, sleep ended, joined task finished, woken) or
+ * UVA_ECANCELED (a cancellation is being delivered; the task may ignore it
+ * and go on). `data` is the user data given to uva_task_spawn. */
+typedef int (*uva_task_step_cb)(uva_task_t *task, int status, void *data);
+
+/* Called once when a task finishes, with its result. */
+typedef void (*uva_task_done_cb)(uva_task_t *task, int result, void *data);
+
+/* Called when a timer fires. */
+typedef void (*uva_timer_cb)(uva_timer_t *timer, void *data);
+
+/* Called once the close of a timer has completed. */
+typedef void (*uva_timer_close_cb)(uva_timer_t *timer, void *data);
+
+/* ------------------------------------------------------------------------ */
+/* Loop                                                                     */
+/* ------------------------------------------------------------------------ */
+
+typedef enum {
+  UVA_RUN_DEFAULT = 0, /* run until no referenced work is left, or stopped */
+  UVA_RUN_ONCE = 1,    /* one pass; block for I/O or timers if nothing is
+                          ready */
+  UVA_RUN_NOWAIT = 2   /* one pass; never block */
+} uva_run_mode;
+
+/* Create a loop owned by the calling thread. *out receives the loop (caller
+ * owns it and must uva_loop_close it). Any thread may create its own loops.
+ * Errors: UVA_EINVAL (out NULL), UVA_ENOMEM, or a libuv error. Since 1.0. */
+UVA_EXTERN int uva_loop_new(uva_loop_t **out);
+
+/* Run the loop. Each pass runs the tasks and callbacks that were ready when
+ * the pass began (what becomes ready during a pass waits for the next one)
+ * and polls I/O. DEFAULT returns when no referenced task, timer or callback is
+ * left, or after uva_loop_stop; ONCE and NOWAIT return after one pass.
+ * Owner thread only; not from inside a step or callback of a running loop.
+ * Errors: UVA_EINVAL (NULL), UVA_EHANDLEKIND, UVA_EWRONGTHREAD, UVA_ERUNNING
+ * (re-entered, or another loop already runs in this thread). Since 1.0. */
+UVA_EXTERN int uva_loop_run(uva_loop_t *loop, uva_run_mode mode);
+
+/* Make the current (or next) uva_loop_run return after its current pass.
+ * Thread-safe. Errors: UVA_EINVAL, UVA_EHANDLEKIND. Since 1.0. */
+UVA_EXTERN int uva_loop_stop(uva_loop_t *loop);
+
+/* Whether the loop still has referenced work: *out = 1 or 0. Owner thread.
+ * Errors: UVA_EINVAL, UVA_EHANDLEKIND, UVA_EWRONGTHREAD. Since 1.0. */
+UVA_EXTERN int uva_loop_alive(int *out, uva_loop_t *loop);
+
+/* The monotonic clock in milliseconds (libuv's high-resolution clock,
+ * truncated). Owner thread. Errors: UVA_EINVAL, UVA_EHANDLEKIND,
+ * UVA_EWRONGTHREAD. Since 1.0. */
+UVA_EXTERN int uva_loop_now(uint64_t *out, uva_loop_t *loop);
+
+/* Run cb(data) on the loop thread at the next pass, in FIFO order with the
+ * tasks made ready before it. Not cancellable. Owner thread.
+ * Errors: UVA_EINVAL (NULL loop or cb), UVA_EHANDLEKIND, UVA_EWRONGTHREAD,
+ * UVA_ENOMEM. Since 1.0. */
+UVA_EXTERN int uva_loop_call_soon(uva_loop_t *loop, uva_callback_cb cb,
+                                  void *data);
+
+/* As uva_loop_call_soon, from any thread: wakes a blocked loop. The callback
+ * is called exactly once, on the loop thread, at a later pass or while
+ * uva_loop_close drains the loop (it must then not start new work).
+ * Thread-safe, as long as the loop has not been closed.
+ * Errors: UVA_EINVAL, UVA_EHANDLEKIND, UVA_ENOMEM. Since 1.0. */
+UVA_EXTERN int uva_loop_call_soon_threadsafe(uva_loop_t *loop,
+                                             uva_callback_cb cb, void *data);
+
+/* Attach user data; the previous data's destructor is NOT called. dtor (may
+ * be NULL) runs once in uva_loop_close. Owner thread. Errors: UVA_EINVAL,
+ * UVA_EHANDLEKIND, UVA_EWRONGTHREAD. Since 1.0. */
+UVA_EXTERN int uva_loop_set_data(uva_loop_t *loop, void *data,
+                                 uva_free_cb dtor);
+UVA_EXTERN int uva_loop_get_data(void **out, uva_loop_t *loop);
+
+/* Close the loop and free it. Runs queued cross-thread callbacks first.
+ * Accepts NULL (returns 0). Owner thread, not while running. After success
+ * the pointer is invalid. Errors: UVA_EBUSY (tasks or timers still exist:
+ * release or close them and run the loop until their closes complete),
+ * UVA_ERUNNING, UVA_EHANDLEKIND, UVA_EWRONGTHREAD. Since 1.0. */
+UVA_EXTERN int uva_loop_close(uva_loop_t *loop);
+
+/* ------------------------------------------------------------------------ */
+/* Task                                                                     */
+/* ------------------------------------------------------------------------ */
+
+/* Create a task and make it runnable: its step runs at the next pass.
+ * *out receives a reference the caller must drop with uva_task_release;
+ * pass out = NULL for a detached task. `data` is transferred to the task:
+ * dtor(data) (if not NULL) runs exactly once, when the task's memory is
+ * freed (after it finished and every reference was released).
+ * Owner thread. Errors: UVA_EINVAL (NULL loop or step), UVA_EHANDLEKIND,
+ * UVA_EWRONGTHREAD, UVA_ENOMEM; on error dtor is not called and nothing is
+ * created. Since 1.0. */
+UVA_EXTERN int uva_task_spawn(uva_task_t **out, uva_loop_t *loop,
+                              uva_task_step_cb step, void *data,
+                              uva_free_cb dtor);
+
+/* Go to the back of the run queue after the current step returns (which
+ * must then return UVA_TASK_PENDING). Only from the task's own step.
+ * Errors: UVA_EINVAL (NULL, or not the running task), UVA_EBUSY (a sleep or
+ * join is already set up), UVA_EHANDLEKIND, UVA_EWRONGTHREAD. Since 1.0. */
+UVA_EXTERN int uva_task_yield(uva_task_t *task);
+
+/* Resume the task no sooner than ms milliseconds from now (0 <= ms <= 2^40),
+ * with status 0, or earlier with UVA_ECANCELED if cancelled. Only from the
+ * task's own step, which then returns UVA_TASK_PENDING. A sleeping task costs
+ * a heap node, no libuv handle. Errors: UVA_EINVAL (NULL, not the running
+ * task, ms out of range), UVA_EBUSY (already waiting), UVA_EHANDLEKIND,
+ * UVA_EWRONGTHREAD, UVA_ENOMEM. Since 1.0. */
+UVA_EXTERN int uva_task_sleep(uva_task_t *task, int64_t ms);
+
+/* Resume the task (status 0) once `other` has finished, at once if it has.
+ * Only from the task's own step, which then returns UVA_TASK_PENDING.
+ * Read other's result with uva_task_result. Errors: UVA_EINVAL (NULL, not
+ * the running task, other == task, other on another loop), UVA_EBUSY,
+ * UVA_EHANDLEKIND, UVA_EWRONGTHREAD. Since 1.0. */
+UVA_EXTERN int uva_task_join(uva_task_t *task, uva_task_t *other);
+
+/* Make the task runnable. Wake-ups coalesce (a task queued once runs once)
+ * and are never lost: waking a running task runs it again after its step
+ * returns. A pending sleep or join is abandoned (the step sees status 0).
+ * Waking a finished task does nothing. Thread-safe: from another thread the
+ * caller must hold a reference (uva_task_retain) for the duration of the
+ * call. Errors: UVA_EINVAL, UVA_EHANDLEKIND, UVA_ENOMEM. Since 1.0. */
+UVA_EXTERN int uva_task_wake(uva_task_t *task);
+
+/* Request cancellation: the step's next run gets status UVA_ECANCELED. A
+ * pending sleep or join ends at once (the task runs at the next pass); a
+ * parked task is made runnable. Cancelling a finished task, or one already
+ * cancelled but not yet resumed, does nothing. Owner thread.
+ * Errors: UVA_EINVAL, UVA_EHANDLEKIND, UVA_EWRONGTHREAD.
+ * Since 1.0. */
+UVA_EXTERN int uva_task_cancel(uva_task_t *task);
+
+/* Call cb(task, result, data) once when the task finishes, after the step
+ * that finished it returns; callbacks run in the order added. If the task
+ * has already finished, cb runs at the next pass (never from inside this
+ * call). Owner thread. Errors: UVA_EINVAL, UVA_EHANDLEKIND,
+ * UVA_EWRONGTHREAD, UVA_ENOMEM. Since 1.0. */
+UVA_EXTERN int uva_task_add_done_cb(uva_task_t *task, uva_task_done_cb cb,
+                                    void *data);
+
+/* Remove the first not yet called done callback equal to (cb, data).
+ * Errors: UVA_ENOENT (none), UVA_EINVAL, UVA_EHANDLEKIND,
+ * UVA_EWRONGTHREAD. Since 1.0. */
+UVA_EXTERN int uva_task_remove_done_cb(uva_task_t *task, uva_task_done_cb cb,
+                                       void *data);
+
+/* *out = 1 if the task has finished, else 0. Owner thread. Errors:
+ * UVA_EINVAL, UVA_EHANDLEKIND, UVA_EWRONGTHREAD. Since 1.0. */
+UVA_EXTERN int uva_task_done(int *out, uva_task_t *task);
+
+/* *out = the result the step returned when it finished (0 or an error code).
+ * The result is kept until the last reference is released. Owner thread.
+ * Errors: UVA_EAGAIN (not finished yet), UVA_EINVAL, UVA_EHANDLEKIND,
+ * UVA_EWRONGTHREAD. Since 1.0. */
+UVA_EXTERN int uva_task_result(int *out, uva_task_t *task);
+
+/* *out = the task whose step is running on this loop, or NULL between
+ * steps. The pointer is borrowed. Owner thread. Errors: UVA_EINVAL,
+ * UVA_EHANDLEKIND, UVA_EWRONGTHREAD. Since 1.0. */
+UVA_EXTERN int uva_task_current(uva_task_t **out, uva_loop_t *loop);
+
+/* *out = the task's user data (borrowed). Owner thread. Since 1.0. */
+UVA_EXTERN int uva_task_get_data(void **out, uva_task_t *task);
+
+/* *out = the task's loop (borrowed). Owner thread. Since 1.0. */
+UVA_EXTERN int uva_task_get_loop(uva_loop_t **out, uva_task_t *task);
+
+/* A task that is unreferenced does not keep uva_loop_run(DEFAULT) alive
+ * (a daemon task). Tasks start referenced. Owner thread. Errors:
+ * UVA_EINVAL, UVA_EHANDLEKIND, UVA_EWRONGTHREAD. Since 1.0. */
+UVA_EXTERN int uva_task_ref(uva_task_t *task);
+UVA_EXTERN int uva_task_unref(uva_task_t *task);
+
+/* Take one more reference on the task's memory; each must be dropped with
+ * uva_task_release. Thread-safe (for waker objects of other runtimes).
+ * Errors: UVA_EINVAL, UVA_EHANDLEKIND. Since 1.0. */
+UVA_EXTERN int uva_task_retain(uva_task_t *task);
+
+/* Drop one reference. A running task keeps running (a released task is
+ * detached); its memory, and the user data via its destructor, are freed on
+ * the loop thread once it has finished and no reference is left. Accepts
+ * NULL. After the caller's last reference is gone, using the pointer is
+ * undefined. Thread-safe. Errors: UVA_EHANDLEKIND. Since 1.0. */
+UVA_EXTERN int uva_task_release(uva_task_t *task);
+
+/* ------------------------------------------------------------------------ */
+/* Timer                                                                    */
+/* ------------------------------------------------------------------------ */
+
+/* Create a stopped timer. *out receives it (close it with uva_timer_close).
+ * `data` is transferred: dtor(data) runs once when the timer's memory is
+ * freed, after its close completed. Owner thread. Errors: UVA_EINVAL (NULL
+ * out, loop or cb), UVA_EHANDLEKIND, UVA_EWRONGTHREAD, UVA_ENOMEM.
+ * Since 1.0. */
+UVA_EXTERN int uva_timer_new(uva_timer_t **out, uva_loop_t *loop,
+                             uva_timer_cb cb, void *data, uva_free_cb dtor);
+
+/* (Re)start the timer: it fires no sooner than timeout_ms from now, then
+ * every repeat_ms (0 = one-shot). timeout_ms = 0 is call_soon: the callback
+ * runs at the next pass. Timers and task sleeps due at the same time fire in
+ * the order they were started. Starting an active timer restarts it.
+ * 0 <= timeout_ms, repeat_ms <= 2^40. Owner thread. Errors: UVA_EINVAL,
+ * UVA_EHANDLEKIND, UVA_ECLOSED, UVA_EWRONGTHREAD, UVA_ENOMEM. Since 1.0. */
+UVA_EXTERN int uva_timer_start(uva_timer_t *timer, int64_t timeout_ms,
+                               int64_t repeat_ms);
+
+/* Stop the timer; its callback will not fire until started again. Stopping
+ * a stopped timer does nothing. Owner thread. Errors: UVA_EINVAL,
+ * UVA_EHANDLEKIND, UVA_ECLOSED, UVA_EWRONGTHREAD. Since 1.0. */
+UVA_EXTERN int uva_timer_stop(uva_timer_t *timer);
+
+/* *out = 1 if the timer is started (waiting to fire), else 0. */
+UVA_EXTERN int uva_timer_active(int *out, uva_timer_t *timer);
+
+/* *out = the timer's user data (borrowed). Owner thread. Since 1.0. */
+UVA_EXTERN int uva_timer_get_data(void **out, uva_timer_t *timer);
+
+/* An unreferenced active timer does not keep uva_loop_run(DEFAULT) alive.
+ * Timers start referenced. Owner thread. Since 1.0. */
+UVA_EXTERN int uva_timer_ref(uva_timer_t *timer);
+UVA_EXTERN int uva_timer_unref(uva_timer_t *timer);
+
+/* Stop and close the timer. close_cb (may be NULL) runs at a later pass;
+ * then the memory is freed and dtor(data) runs. The timer callback never
+ * fires after this call. Accepts NULL; closing a timer whose close is
+ * pending does nothing (returns 0). Owner thread. Errors: UVA_EHANDLEKIND,
+ * UVA_EWRONGTHREAD. Since 1.0. */
+UVA_EXTERN int uva_timer_close(uva_timer_t *timer,
+                               uva_timer_close_cb close_cb);
+
+/* ------------------------------------------------------------------------ */
+/* Synchronisation: event, lock, semaphore, queue, thread-safe flag          */
+/* ------------------------------------------------------------------------ */
+
+/* How a task waits on these objects ("call again"). A call that cannot
+ * complete at once registers the task as a waiter and returns UVA_EAGAIN;
+ * the step then returns UVA_TASK_PENDING. When the object has something for
+ * the task it hands it over directly (lock ownership, a permit, an item, a
+ * queue slot, a set) and wakes the task, which runs after the tasks that
+ * were already ready; the step makes the same call again and it completes
+ * (returns 0). Waiters are served in FIFO order. A repeated call that finds
+ * the task still waiting (it was woken for another reason) returns
+ * UVA_EAGAIN again and keeps its place.
+ *
+ * Cancellation leaves no trace: when a cancellation is delivered to a task
+ * (or it finishes) its registrations are withdrawn, and whatever was already
+ * handed to it and not yet taken goes to the next waiter (or back into the
+ * object). A task may wait on several objects at once, but on one object at
+ * a time. The `task` argument need not be the running task; it must belong
+ * to the object's loop (else UVA_EINVAL).
+ *
+ * Closing: uva_<x>_close marks the object closed; tasks waiting on it are
+ * woken and their repeated call returns UVA_ECLOSED. The memory is freed
+ * once no waiter refers to it; the owner must not use the pointer after
+ * close. Closing twice before that is a no-op. Other calls on a closed
+ * object return UVA_ECLOSED. Objects count as handles for uva_loop_close.
+ *
+ * Every function here is owner-thread only (else UVA_EWRONGTHREAD) except
+ * uva_flag_set. Common errors: UVA_EINVAL (NULL argument), UVA_EHANDLEKIND,
+ * UVA_EWRONGTHREAD, UVA_ENOMEM (a wait could not be registered). Since 1.0.
+ */
+
+/* Event: set wakes every waiter; waiting on a set event completes at once. */
+UVA_EXTERN int uva_event_new(uva_event_t **out, uva_loop_t *loop);
+UVA_EXTERN int uva_event_set(uva_event_t *event);
+UVA_EXTERN int uva_event_clear(uva_event_t *event);
+UVA_EXTERN int uva_event_is_set(int *out, uva_event_t *event);
+/* 0 once set (even if cleared again before the task ran), UVA_EAGAIN,
+ * UVA_ECLOSED. */
+UVA_EXTERN int uva_event_wait(uva_event_t *event, uva_task_t *task);
+UVA_EXTERN int uva_event_close(uva_event_t *event);
+
+/* Lock (not owned by a task: any code may release it). A release with
+ * waiters hands the lock to the first waiter. */
+UVA_EXTERN int uva_lock_new(uva_lock_t **out, uva_loop_t *loop);
+/* 0 = the lock is now held for the task; UVA_EAGAIN; UVA_ECLOSED. */
+UVA_EXTERN int uva_lock_acquire(uva_lock_t *lock, uva_task_t *task);
+/* 0, or UVA_EBUSY when locked. */
+UVA_EXTERN int uva_lock_try_acquire(uva_lock_t *lock);
+/* UVA_EINVAL when not locked. */
+UVA_EXTERN int uva_lock_release(uva_lock_t *lock);
+UVA_EXTERN int uva_lock_locked(int *out, uva_lock_t *lock);
+UVA_EXTERN int uva_lock_close(uva_lock_t *lock);
+
+/* Counting semaphore starting at `value` (>= 0). bound > 0 makes it bounded:
+ * value <= bound, and a release that would exceed it fails with
+ * UVA_EOVERFLOW; bound = 0 is unbounded. UVA_EINVAL for value < 0 or
+ * value > bound. */
+UVA_EXTERN int uva_sem_new(uva_sem_t **out, uva_loop_t *loop, int64_t value,
+                           int64_t bound);
+UVA_EXTERN int uva_sem_acquire(uva_sem_t *sem, uva_task_t *task);
+/* 0, or UVA_EBUSY when no permit is free. */
+UVA_EXTERN int uva_sem_try_acquire(uva_sem_t *sem);
+UVA_EXTERN int uva_sem_release(uva_sem_t *sem);
+UVA_EXTERN int uva_sem_value(int64_t *out, uva_sem_t *sem);
+UVA_EXTERN int uva_sem_close(uva_sem_t *sem);
+
+/* FIFO queue of opaque items. maxsize = 0 is unbounded. Items are
+ * transferred: put gives the item to the queue, get gives it to the caller;
+ * items still queued when the queue's memory is freed are passed to
+ * item_dtor (may be NULL). */
+UVA_EXTERN int uva_queue_new(uva_queue_t **out, uva_loop_t *loop,
+                             size_t maxsize, uva_free_cb item_dtor);
+/* 0 = the item is in the queue; UVA_EAGAIN = full: the item was NOT taken,
+ * call again with it when the task runs (a slot is then reserved for it);
+ * UVA_ECLOSED. */
+UVA_EXTERN int uva_queue_put(uva_queue_t *queue, uva_task_t *task,
+                             void *item);
+/* 0 with *out = the oldest item; UVA_EAGAIN (empty); UVA_ECLOSED. A woken
+ * getter holds a claim on the front item until it runs, so items always
+ * leave in the order they were put. */
+UVA_EXTERN int uva_queue_get(void **out, uva_queue_t *queue,
+                             uva_task_t *task);
+/* UVA_EQUEUEFULL when full (or putters wait), UVA_ECLOSED. */
+UVA_EXTERN int uva_queue_put_nowait(uva_queue_t *queue, void *item);
+/* UVA_EQUEUEEMPTY when empty. */
+UVA_EXTERN int uva_queue_get_nowait(void **out, uva_queue_t *queue);
+/* Items a get could take now (claimed ones excluded). */
+UVA_EXTERN int uva_queue_size(size_t *out, uva_queue_t *queue);
+UVA_EXTERN int uva_queue_empty(int *out, uva_queue_t *queue);
+/* Full counts slots reserved for woken putters. */
+UVA_EXTERN int uva_queue_full(int *out, uva_queue_t *queue);
+UVA_EXTERN int uva_queue_close(uva_queue_t *queue);
+
+/* Thread-safe flag (MicroPython's ThreadSafeFlag): one waiting task; a wait
+ * that returns 0 clears the flag; sets before a wait coalesce into one. */
+UVA_EXTERN int uva_flag_new(uva_flag_t **out, uva_loop_t *loop);
+/* Thread-safe and async-signal-safe (only atomics and uv_async_send): may
+ * be called from any thread or a signal handler while the flag is not
+ * freed. Errors: UVA_EINVAL, UVA_EHANDLEKIND. */
+UVA_EXTERN int uva_flag_set(uva_flag_t *flag);
+/* 0 (was set; now cleared), UVA_EAGAIN, UVA_EBUSY (another task waits),
+ * UVA_ECLOSED. */
+UVA_EXTERN int uva_flag_wait(uva_flag_t *flag, uva_task_t *task);
+UVA_EXTERN int uva_flag_close(uva_flag_t *flag);
+
+/* ------------------------------------------------------------------------ */
+/* Streams: TCP, Unix-domain sockets, pipes, TTYs, adopted descriptors       */
+/* ------------------------------------------------------------------------ */
+
+/* A stream reads into a buffer in the core and serves reads from it; writes
+ * go out at once where the kernel takes them and are queued (copied) for the
+ * rest. Waiting follows the "call again" protocol of the synchronisation
+ * section: UVA_EAGAIN means the task now waits on the stream and will be
+ * woken; the step calls again. Reads never lose bytes: a read that fails or
+ * is cancelled leaves the buffer as it was.
+ *
+ * Flow control: the core stops reading from the socket while the buffer
+ * holds `high_water` bytes or more (or what a waiting read_exactly or
+ * read_line needs, if larger) and resumes below it.
+ *
+ * Errors of the connection (ECONNRESET, EPIPE, ...) are returned by the read
+ * or write call that meets them, and by later ones. After uva_stream_close
+ * or uva_stream_abort, calls return UVA_ECLOSED; tasks waiting on the stream
+ * are woken and their repeated call returns UVA_ECLOSED. Owner thread only,
+ * as everything; common errors UVA_EINVAL, UVA_EHANDLEKIND, UVA_EWRONGTHREAD,
+ * UVA_ENOMEM. Since 1.0. */
+
+typedef void (*uva_stream_close_cb)(uva_stream_t *stream, void *data);
+
+/* Connect to host:port over TCP (host is a name, resolved asynchronously,
+ * or a numeric IPv4/IPv6 address; each resolved address is tried in turn).
+ * *out receives the stream at once; uva_stream_wait_connected tells when it
+ * is connected. The caller owns the stream (uva_stream_close).
+ * Errors: UVA_EINVAL (NULL host, port outside 0..65535). Name-resolution
+ * failures (UVA_EAI_*) and connect failures (UVA_ECONNREFUSED, ...) are
+ * returned by uva_stream_wait_connected. */
+UVA_EXTERN int uva_tcp_connect(uva_stream_t **out, uva_loop_t *loop,
+                               const char *host, int port);
+
+/* Connect to a Unix-domain socket at `path`. As uva_tcp_connect. */
+UVA_EXTERN int uva_pipe_connect(uva_stream_t **out, uva_loop_t *loop,
+                                const char *path);
+
+/* 0 once connected; UVA_EAGAIN (registered); the connect error. A stream
+ * made by accept or uva_stream_open_fd is connected from the start. */
+UVA_EXTERN int uva_stream_wait_connected(uva_stream_t *stream,
+                                         uva_task_t *task);
+
+/* Adopt an open descriptor: a TTY, a pipe or a socket (TCP or Unix).
+ * The stream owns the descriptor from then on and closes it. A regular
+ * file cannot be a stream (UVA_EINVAL; use uva_poll_t or plain I/O).
+ * Errors: UVA_EBADF, UVA_EINVAL, libuv's errors. */
+UVA_EXTERN int uva_stream_open_fd(uva_stream_t **out, uva_loop_t *loop,
+                                  int fd);
+
+/* Settings. high_water: reading pauses at this many buffered bytes
+ * (default 65536, >= 1). low_water: uva_stream_drain completes when queued
+ * write bytes are at or below it (default 16384). line_limit: the longest
+ * line read_line accepts, delimiter included (default 65536, >= 1).
+ * delimiter: the line end (default '\n'). */
+typedef enum {
+  UVA_STREAM_HIGH_WATER = 1,
+  UVA_STREAM_LOW_WATER = 2,
+  UVA_STREAM_LINE_LIMIT = 3,
+  UVA_STREAM_DELIMITER = 4
+} uva_stream_option;
+UVA_EXTERN int uva_stream_set(uva_stream_t *stream, uva_stream_option option,
+                              size_t value);
+
+/* Read up to len bytes into buf: *nread >= 1, or 0 at end of stream.
+ * UVA_EAGAIN while nothing is buffered. (len = 0 reads nothing and returns
+ * 0 at once.) */
+UVA_EXTERN int uva_stream_read(size_t *nread, uva_stream_t *stream,
+                               uva_task_t *task, void *buf, size_t len);
+
+/* Fill buf with exactly n bytes. UVA_EINCOMPLETE if the stream ends first:
+ * the bytes that did arrive stay buffered (uva_stream_buffered tells how
+ * many). n may exceed high_water. */
+UVA_EXTERN int uva_stream_read_exactly(uva_stream_t *stream, uva_task_t *task,
+                                       void *buf, size_t n);
+
+/* Read one line, delimiter included (at end of stream: what is left, and
+ * *len = 0 once nothing is). If the line is longer than buflen, nothing is
+ * consumed, *len is set to its length and UVA_ENOBUFS is returned: call
+ * again with a larger buffer. A line longer than line_limit fails with
+ * UVA_ELINETOOLONG (nothing consumed; read it with uva_stream_read). */
+UVA_EXTERN int uva_stream_read_line(size_t *len, uva_stream_t *stream,
+                                    uva_task_t *task, void *buf,
+                                    size_t buflen);
+
+/* Wait for the end of the stream, buffering everything (high_water does
+ * not apply); *len = the bytes buffered. Then read them with
+ * uva_stream_read. */
+UVA_EXTERN int uva_stream_read_to_eof(size_t *len, uva_stream_t *stream,
+                                      uva_task_t *task);
+
+/* *out = bytes buffered and not yet read. */
+UVA_EXTERN int uva_stream_buffered(size_t *out, uva_stream_t *stream);
+
+/* Write len bytes: what the kernel takes now is written, the rest is copied
+ * and queued. *queued (may be NULL) = bytes queued after this call. Errors:
+ * a connection error met earlier, UVA_EPIPE after uva_stream_shutdown,
+ * UVA_ECLOSED. */
+UVA_EXTERN int uva_stream_write(size_t *queued, uva_stream_t *stream,
+                                const void *buf, size_t len);
+
+/* 0 once the queued bytes are at or below low_water; UVA_EAGAIN; a write
+ * error. */
+UVA_EXTERN int uva_stream_drain(uva_stream_t *stream, uva_task_t *task);
+
+/* Write, then drain, in one call (the seed's awrite): the first call writes
+ * and the repeated calls (after UVA_EAGAIN) only wait; buf is not read
+ * again. */
+UVA_EXTERN int uva_stream_write_drain(uva_stream_t *stream, uva_task_t *task,
+                                      const void *buf, size_t len);
+
+/* Half-close: after the queued bytes are written the peer sees end of
+ * stream; reading goes on. 0 once done; UVA_EAGAIN. */
+UVA_EXTERN int uva_stream_shutdown(uva_stream_t *stream, uva_task_t *task);
+
+/* The peer's or the local address: numeric host into `host` (NUL-
+ * terminated, hostlen >= 46 suffices) and *port (0 for Unix sockets, whose
+ * path goes to host). Errors: UVA_ENOTCONN, UVA_ENOBUFS, UVA_ENOTSUP. */
+UVA_EXTERN int uva_stream_peer_address(uva_stream_t *stream, char *host,
+                                       size_t hostlen, int *port);
+UVA_EXTERN int uva_stream_local_address(uva_stream_t *stream, char *host,
+                                        size_t hostlen, int *port);
+
+/* Graceful close: queued writes are flushed first, then the stream is
+ * closed; close_cb (may be NULL) runs once the close completed, then the
+ * memory is freed. Accepts NULL; a second close is a no-op. */
+UVA_EXTERN int uva_stream_close(uva_stream_t *stream,
+                                uva_stream_close_cb close_cb, void *data);
+
+/* Close now: queued writes are dropped (a TCP peer sees a reset).
+ * Otherwise as uva_stream_close; also valid after uva_stream_close, to
+ * stop waiting for the flush. */
+UVA_EXTERN int uva_stream_abort(uva_stream_t *stream,
+                                uva_stream_close_cb close_cb, void *data);
+
+/* ---- servers ----------------------------------------------------------- */
+
+typedef void (*uva_server_connection_cb)(uva_server_t *server,
+                                         uva_stream_t *stream, void *data);
+typedef void (*uva_server_close_cb)(uva_server_t *server, void *data);
+
+/* Listen on host:port (numeric address or a name, resolved here; NULL or ""
+ * for all IPv4 addresses; port 0 picks a free port) with SO_REUSEADDR and
+ * the given backlog (<= 0: 511). Errors: UVA_EADDRINUSE, UVA_EACCES,
+ * UVA_EAI_*. */
+UVA_EXTERN int uva_tcp_listen(uva_server_t **out, uva_loop_t *loop,
+                              const char *host, int port, int backlog);
+
+/* Listen on a Unix-domain socket path. */
+UVA_EXTERN int uva_pipe_listen(uva_server_t **out, uva_loop_t *loop,
+                               const char *path, int backlog);
+
+/* Accept one connection: 0 with *out = a new connected stream the caller
+ * owns; UVA_EAGAIN (registered). Not with a connection callback set. */
+UVA_EXTERN int uva_server_accept(uva_stream_t **out, uva_server_t *server,
+                                 uva_task_t *task);
+
+/* Hand every new connection to cb (which owns the stream; it typically
+ * spawns one handler task per connection, as start_server does). NULL goes
+ * back to uva_server_accept. Running out of descriptors (UVA_EMFILE) does
+ * not stop the server: it serves again once descriptors are free. */
+UVA_EXTERN int uva_server_on_connection(uva_server_t *server,
+                                        uva_server_connection_cb cb,
+                                        void *data);
+
+/* The bound address, as uva_stream_local_address (the port chosen for 0). */
+UVA_EXTERN int uva_server_address(uva_server_t *server, char *host,
+                                  size_t hostlen, int *port);
+
+/* Stop listening and close; waiting acceptors get UVA_ECLOSED. Accepts
+ * NULL; a second close is a no-op. */
+UVA_EXTERN int uva_server_close(uva_server_t *server,
+                                uva_server_close_cb close_cb, void *data);
+
+/* ---- UDP --------------------------------------------------------------- */
+
+typedef void (*uva_udp_close_cb)(uva_udp_t *udp, void *data);
+
+/* A datagram socket; bind or connect it (or send, which binds to any
+ * address). Received datagrams are buffered whole (up to high_water bytes,
+ * option UVA_STREAM_HIGH_WATER; further datagrams wait in the kernel). */
+UVA_EXTERN int uva_udp_new(uva_udp_t **out, uva_loop_t *loop);
+UVA_EXTERN int uva_udp_bind(uva_udp_t *udp, const char *host, int port);
+UVA_EXTERN int uva_udp_connect(uva_udp_t *udp, const char *host, int port);
+UVA_EXTERN int uva_udp_set(uva_udp_t *udp, uva_stream_option option,
+                           size_t value);
+/* Send one datagram to host:port (numeric), or to the connected peer with
+ * host NULL. Errors: UVA_EMSGSIZE, UVA_EINVAL, libuv's. */
+UVA_EXTERN int uva_udp_send(uva_udp_t *udp, const void *buf, size_t len,
+                            const char *host, int port);
+/* Receive one whole datagram: 0 with *len and the source address (host may
+ * be NULL); UVA_EAGAIN (registered); UVA_ENOBUFS when buflen is smaller
+ * than the datagram (*len = its size, nothing consumed). */
+UVA_EXTERN int uva_udp_recv(size_t *len, uva_udp_t *udp, uva_task_t *task,
+                            void *buf, size_t buflen, char *host,
+                            size_t hostlen, int *port);
+UVA_EXTERN int uva_udp_local_address(uva_udp_t *udp, char *host,
+                                     size_t hostlen, int *port);
+UVA_EXTERN int uva_udp_close(uva_udp_t *udp, uva_udp_close_cb close_cb,
+                             void *data);
+
+/* ---- readiness of an arbitrary descriptor (the seed's IORead/IOWrite) --- */
+
+#define UVA_READABLE 1
+#define UVA_WRITABLE 2
+
+typedef void (*uva_poll_close_cb)(uva_poll_t *poll, void *data);
+
+/* Watch a descriptor the caller keeps owning (a socket or pipe; not a
+ * regular file). Errors: UVA_EBADF, libuv's. */
+UVA_EXTERN int uva_poll_new(uva_poll_t **out, uva_loop_t *loop, int fd);
+/* Wait until the descriptor is readable and/or writable (events: a mask of
+ * UVA_READABLE, UVA_WRITABLE): 0 with *revents; UVA_EAGAIN (registered);
+ * an error from the poll. One waiting task per poll handle (else
+ * UVA_EBUSY). */
+UVA_EXTERN int uva_poll_wait(int *revents, uva_poll_t *poll, uva_task_t *task,
+                             int events);
+UVA_EXTERN int uva_poll_close(uva_poll_t *poll, uva_poll_close_cb close_cb,
+                              void *data);
+
+/* ------------------------------------------------------------------------ */
+/* Wrap-around ticks (MicroPython's time.ticks_*)                           */
+/* ------------------------------------------------------------------------ */
+
+/* Period of the tick counter: values lie in [0, UVA_TICKS_PERIOD). */
+#define UVA_TICKS_PERIOD (1L << 30)
+
+/* Milliseconds of the monotonic clock modulo UVA_TICKS_PERIOD. Cannot fail;
+ * thread-safe. Since 1.0. */
+UVA_EXTERN long uva_ticks_ms(void);
+
+/* ticks + delta, wrapped into the period. delta may be negative; it must lie
+ * within +-UVA_TICKS_PERIOD/2 for the result to be meaningful. Pure.
+ * Since 1.0. */
+UVA_EXTERN long uva_ticks_add(long ticks, long delta);
+
+/* The signed difference a - b, for values at most half a period apart:
+ * the result lies in [-UVA_TICKS_PERIOD/2, UVA_TICKS_PERIOD/2). Pure.
+ * Since 1.0. */
+UVA_EXTERN long uva_ticks_diff(long a, long b);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* UVASYNC_H */

@@ -1,0 +1,919 @@
+/* uvasync — the extern "C" boundary: the only file that defines uva_*.
+ *
+ * Each function validates its arguments (NULL, handle kind, closed state,
+ * owning thread), calls into uva::detail, and converts any C++ exception to
+ * an error code, so nothing unwinds into the caller.
+ */
+#include "internal.h"
+
+#include <cstring>
+#include <new>
+
+using namespace uva::detail;
+
+#define API_BEGIN try {
+#define API_END                      \
+  }                                  \
+  catch (const std::bad_alloc &) {   \
+    return UVA_ENOMEM;               \
+  }                                  \
+  catch (...) {                      \
+    return UVA_EINTERNAL;            \
+  }
+
+/* Validation, in the order the header documents: NULL, kind, thread. */
+static inline int check_loop(const void *p) {
+  if (p == nullptr) return UVA_EINVAL;
+  const Loop *l = static_cast<const Loop *>(p);
+  if (l->magic != MAGIC_LOOP) return UVA_EHANDLEKIND;
+  if (!on_owner(l)) return UVA_EWRONGTHREAD;
+  return 0;
+}
+
+static inline int check_task(const void *p, bool owner_thread = true) {
+  if (p == nullptr) return UVA_EINVAL;
+  const Task *t = static_cast<const Task *>(p);
+  if (t->magic != MAGIC_TASK) return UVA_EHANDLEKIND;
+  if (owner_thread && !on_owner(t->loop)) return UVA_EWRONGTHREAD;
+  return 0;
+}
+
+static inline int check_timer(const void *p) {
+  if (p == nullptr) return UVA_EINVAL;
+  const Timer *t = static_cast<const Timer *>(p);
+  if (t->magic != MAGIC_TIMER) return UVA_EHANDLEKIND;
+  if (!on_owner(t->loop)) return UVA_EWRONGTHREAD;
+  if (t->state == T_CLOSING) return UVA_ECLOSED;
+  return 0;
+}
+
+#define CHECK(expr)             \
+  do {                          \
+    int check_rc_ = (expr);     \
+    if (check_rc_ != 0) return check_rc_; \
+  } while (0)
+
+#define L(p) static_cast<Loop *>(static_cast<void *>(p))
+#define T(p) static_cast<Task *>(static_cast<void *>(p))
+#define TM(p) static_cast<Timer *>(static_cast<void *>(p))
+
+/* NULL, kind, thread; closed objects are refused unless `closed_ok` (the
+ * wait calls, whose repeated call must see UVA_ECLOSED from the core). */
+static inline int check_sync(const void *p, uint32_t magic,
+                             bool closed_ok = false) {
+  if (p == nullptr) return UVA_EINVAL;
+  const Sync *s = static_cast<const Sync *>(p);
+  if (s->magic != magic) return UVA_EHANDLEKIND;
+  if (!on_owner(s->loop)) return UVA_EWRONGTHREAD;
+  if (!closed_ok && (s->flags & F_CLOSING)) return UVA_ECLOSED;
+  return 0;
+}
+
+/* The waiting task must be a live task of the object's loop. */
+static inline int check_waiter(const void *obj, void *task) {
+  CHECK(check_task(task));
+  if (T(task)->loop != static_cast<const Sync *>(obj)->loop) return UVA_EINVAL;
+  if (T(task)->state == S_DONE) return UVA_EINVAL;
+  return 0;
+}
+
+static int close_sync(void *p, uint32_t magic) {
+  if (p == nullptr) return 0;
+  CHECK(check_sync(p, magic, true));
+  sync_close(static_cast<Sync *>(p));
+  return 0;
+}
+
+/* new() for every primitive: checks, then the kind's constructor. */
+template <class Obj, class Out, class Make>
+static int new_sync(Out **out, uva_loop_t *loop, Make make) {
+  if (out == nullptr) return UVA_EINVAL;
+  CHECK(check_loop(loop));
+  Obj *obj;
+  int rc = make(&obj, L(loop));
+  if (rc == 0) *out = reinterpret_cast<Out *>(obj);
+  return rc;
+}
+
+extern "C" {
+
+/* ---- version ------------------------------------------------------------ */
+
+UVA_EXTERN unsigned int uva_version(void) { return uva::detail::version(); }
+
+UVA_EXTERN const char *uva_version_string(void) {
+  return uva::detail::version_string();
+}
+
+/* ---- errors ------------------------------------------------------------- */
+
+static thread_local char unknown_buf[64];
+
+UVA_EXTERN const char *uva_strerror(int err) {
+  const char *s = uva::detail::strerror(err);
+  return s != nullptr ? s
+                      : format_unknown(err, unknown_buf, sizeof unknown_buf,
+                                       "uvasync error");
+}
+
+UVA_EXTERN const char *uva_err_name(int err) {
+  const char *s = uva::detail::err_name(err);
+  return s != nullptr ? s
+                      : format_unknown(err, unknown_buf, sizeof unknown_buf,
+                                       "uvasync error");
+}
+
+static char *copy_out(const char *s, char *buf, size_t len) {
+  if (buf == nullptr || len == 0) return buf;
+  size_t n = std::strlen(s);
+  if (n >= len) n = len - 1;
+  std::memcpy(buf, s, n);
+  buf[n] = '\0';
+  return buf;
+}
+
+UVA_EXTERN char *uva_strerror_r(int err, char *buf, size_t buflen) {
+  const char *s = uva::detail::strerror(err);
+  if (s == nullptr) return format_unknown(err, buf, buflen, "uvasync error");
+  return copy_out(s, buf, buflen);
+}
+
+UVA_EXTERN char *uva_err_name_r(int err, char *buf, size_t buflen) {
+  const char *s = uva::detail::err_name(err);
+  if (s == nullptr) return format_unknown(err, buf, buflen, "uvasync error");
+  return copy_out(s, buf, buflen);
+}
+
+/* ---- loop --------------------------------------------------------------- */
+
+UVA_EXTERN int uva_loop_new(uva_loop_t **out) {
+  if (out == nullptr) return UVA_EINVAL;
+  API_BEGIN
+  Loop *l;
+  int rc = loop_new(&l);
+  if (rc == 0) *out = reinterpret_cast<uva_loop_t *>(l);
+  return rc;
+  API_END
+}
+
+UVA_EXTERN int uva_loop_run(uva_loop_t *loop, uva_run_mode mode) {
+  CHECK(check_loop(loop));
+  if (mode != UVA_RUN_DEFAULT && mode != UVA_RUN_ONCE &&
+      mode != UVA_RUN_NOWAIT)
+    return UVA_EINVAL;
+  API_BEGIN
+  return loop_run(L(loop), mode);
+  API_END
+}
+
+UVA_EXTERN int uva_loop_stop(uva_loop_t *loop) {
+  if (loop == nullptr) return UVA_EINVAL;
+  if (L(loop)->magic != MAGIC_LOOP) return UVA_EHANDLEKIND;
+  API_BEGIN
+  return loop_stop(L(loop));
+  API_END
+}
+
+UVA_EXTERN int uva_loop_alive(int *out, uva_loop_t *loop) {
+  if (out == nullptr) return UVA_EINVAL;
+  CHECK(check_loop(loop));
+  *out = L(loop)->alive != 0;
+  return 0;
+}
+
+UVA_EXTERN int uva_loop_now(uint64_t *out, uva_loop_t *loop) {
+  if (out == nullptr) return UVA_EINVAL;
+  CHECK(check_loop(loop));
+  *out = now_ns() / 1000000u;
+  return 0;
+}
+
+static void run_user_call(Loop *, Call *call) {
+  reinterpret_cast<uva_callback_cb>(call->a)(call->b);
+}
+
+UVA_EXTERN int uva_loop_call_soon(uva_loop_t *loop, uva_callback_cb cb,
+                                  void *data) {
+  CHECK(check_loop(loop));
+  if (cb == nullptr) return UVA_EINVAL;
+  API_BEGIN
+  return loop_call_soon(L(loop), run_user_call, reinterpret_cast<void *>(cb),
+                        data, nullptr);
+  API_END
+}
+
+UVA_EXTERN int uva_loop_call_soon_threadsafe(uva_loop_t *loop,
+                                             uva_callback_cb cb, void *data) {
+  if (loop == nullptr || cb == nullptr) return UVA_EINVAL;
+  if (L(loop)->magic != MAGIC_LOOP) return UVA_EHANDLEKIND;
+  API_BEGIN
+  return loop_post(L(loop), X_CALL, data, cb);
+  API_END
+}
+
+UVA_EXTERN int uva_loop_set_data(uva_loop_t *loop, void *data,
+                                 uva_free_cb dtor) {
+  CHECK(check_loop(loop));
+  L(loop)->data = data;
+  L(loop)->dtor = dtor;
+  return 0;
+}
+
+UVA_EXTERN int uva_loop_get_data(void **out, uva_loop_t *loop) {
+  if (out == nullptr) return UVA_EINVAL;
+  CHECK(check_loop(loop));
+  *out = L(loop)->data;
+  return 0;
+}
+
+UVA_EXTERN int uva_loop_close(uva_loop_t *loop) {
+  if (loop == nullptr) return 0;
+  CHECK(check_loop(loop));
+  API_BEGIN
+  return loop_close(L(loop));
+  API_END
+}
+
+/* ---- task --------------------------------------------------------------- */
+
+UVA_EXTERN int uva_task_spawn(uva_task_t **out, uva_loop_t *loop,
+                              uva_task_step_cb step, void *data,
+                              uva_free_cb dtor) {
+  CHECK(check_loop(loop));
+  if (step == nullptr) return UVA_EINVAL;
+  API_BEGIN
+  Task *t;
+  int rc = task_spawn(out != nullptr ? &t : nullptr, L(loop), step, data,
+                      dtor);
+  if (rc == 0 && out != nullptr) *out = reinterpret_cast<uva_task_t *>(t);
+  return rc;
+  API_END
+}
+
+UVA_EXTERN int uva_task_yield(uva_task_t *task) {
+  CHECK(check_task(task));
+  return task_yield(T(task));
+}
+
+UVA_EXTERN int uva_task_sleep(uva_task_t *task, int64_t ms) {
+  CHECK(check_task(task));
+  API_BEGIN
+  return task_sleep(T(task), ms);
+  API_END
+}
+
+UVA_EXTERN int uva_task_join(uva_task_t *task, uva_task_t *other) {
+  CHECK(check_task(task));
+  CHECK(check_task(other));
+  return task_join(T(task), T(other));
+}
+
+UVA_EXTERN int uva_task_wake(uva_task_t *task) {
+  CHECK(check_task(task, false));
+  API_BEGIN
+  return task_wake(T(task));
+  API_END
+}
+
+UVA_EXTERN int uva_task_cancel(uva_task_t *task) {
+  CHECK(check_task(task));
+  return task_cancel(T(task));
+}
+
+UVA_EXTERN int uva_task_add_done_cb(uva_task_t *task, uva_task_done_cb cb,
+                                    void *data) {
+  CHECK(check_task(task));
+  if (cb == nullptr) return UVA_EINVAL;
+  API_BEGIN
+  return task_add_done(T(task), cb, data);
+  API_END
+}
+
+UVA_EXTERN int uva_task_remove_done_cb(uva_task_t *task, uva_task_done_cb cb,
+                                       void *data) {
+  CHECK(check_task(task));
+  if (cb == nullptr) return UVA_EINVAL;
+  return task_remove_done(T(task), cb, data);
+}
+
+UVA_EXTERN int uva_task_done(int *out, uva_task_t *task) {
+  if (out == nullptr) return UVA_EINVAL;
+  CHECK(check_task(task));
+  *out = T(task)->state == S_DONE;
+  return 0;
+}
+
+UVA_EXTERN int uva_task_result(int *out, uva_task_t *task) {
+  if (out == nullptr) return UVA_EINVAL;
+  CHECK(check_task(task));
+  if (T(task)->state != S_DONE) return UVA_EAGAIN;
+  *out = T(task)->result;
+  return 0;
+}
+
+UVA_EXTERN int uva_task_current(uva_task_t **out, uva_loop_t *loop) {
+  if (out == nullptr) return UVA_EINVAL;
+  CHECK(check_loop(loop));
+  *out = reinterpret_cast<uva_task_t *>(L(loop)->current);
+  return 0;
+}
+
+UVA_EXTERN int uva_task_get_data(void **out, uva_task_t *task) {
+  if (out == nullptr) return UVA_EINVAL;
+  CHECK(check_task(task));
+  *out = T(task)->data;
+  return 0;
+}
+
+UVA_EXTERN int uva_task_get_loop(uva_loop_t **out, uva_task_t *task) {
+  if (out == nullptr) return UVA_EINVAL;
+  CHECK(check_task(task));
+  *out = reinterpret_cast<uva_loop_t *>(T(task)->loop);
+  return 0;
+}
+
+UVA_EXTERN int uva_task_ref(uva_task_t *task) {
+  CHECK(check_task(task));
+  task_set_ref(T(task), true);
+  return 0;
+}
+
+UVA_EXTERN int uva_task_unref(uva_task_t *task) {
+  CHECK(check_task(task));
+  task_set_ref(T(task), false);
+  return 0;
+}
+
+UVA_EXTERN int uva_task_retain(uva_task_t *task) {
+  CHECK(check_task(task, false));
+  task_retain(T(task));
+  return 0;
+}
+
+UVA_EXTERN int uva_task_release(uva_task_t *task) {
+  if (task == nullptr) return 0;
+  CHECK(check_task(task, false));
+  API_BEGIN
+  task_release(T(task));
+  return 0;
+  API_END
+}
+
+/* ---- timer -------------------------------------------------------------- */
+
+UVA_EXTERN int uva_timer_new(uva_timer_t **out, uva_loop_t *loop,
+                             uva_timer_cb cb, void *data, uva_free_cb dtor) {
+  if (out == nullptr) return UVA_EINVAL;
+  CHECK(check_loop(loop));
+  if (cb == nullptr) return UVA_EINVAL;
+  API_BEGIN
+  Timer *t;
+  int rc = timer_new(&t, L(loop), cb, data, dtor);
+  if (rc == 0) *out = reinterpret_cast<uva_timer_t *>(t);
+  return rc;
+  API_END
+}
+
+UVA_EXTERN int uva_timer_start(uva_timer_t *timer, int64_t timeout_ms,
+                               int64_t repeat_ms) {
+  CHECK(check_timer(timer));
+  API_BEGIN
+  return timer_start(TM(timer), timeout_ms, repeat_ms);
+  API_END
+}
+
+UVA_EXTERN int uva_timer_stop(uva_timer_t *timer) {
+  CHECK(check_timer(timer));
+  timer_stop(TM(timer));
+  return 0;
+}
+
+UVA_EXTERN int uva_timer_active(int *out, uva_timer_t *timer) {
+  if (out == nullptr) return UVA_EINVAL;
+  CHECK(check_timer(timer));
+  *out = TM(timer)->state == T_HEAP || TM(timer)->state == T_DUE;
+  return 0;
+}
+
+UVA_EXTERN int uva_timer_get_data(void **out, uva_timer_t *timer) {
+  if (out == nullptr) return UVA_EINVAL;
+  CHECK(check_timer(timer));
+  *out = TM(timer)->data;
+  return 0;
+}
+
+UVA_EXTERN int uva_timer_ref(uva_timer_t *timer) {
+  CHECK(check_timer(timer));
+  timer_set_ref(TM(timer), true);
+  return 0;
+}
+
+UVA_EXTERN int uva_timer_unref(uva_timer_t *timer) {
+  CHECK(check_timer(timer));
+  timer_set_ref(TM(timer), false);
+  return 0;
+}
+
+UVA_EXTERN int uva_timer_close(uva_timer_t *timer,
+                               uva_timer_close_cb close_cb) {
+  if (timer == nullptr) return 0;
+  int rc = check_timer(timer);
+  if (rc == UVA_ECLOSED) return 0; /* a second close is a no-op */
+  if (rc != 0) return rc;
+  timer_close(TM(timer), close_cb);
+  return 0;
+}
+
+/* ---- synchronisation ---------------------------------------------------- */
+
+#define EV(p) static_cast<Event *>(static_cast<void *>(p))
+#define LK(p) static_cast<Lock *>(static_cast<void *>(p))
+#define SM(p) static_cast<Sem *>(static_cast<void *>(p))
+#define QU(p) static_cast<Queue *>(static_cast<void *>(p))
+#define FL(p) static_cast<Flag *>(static_cast<void *>(p))
+
+UVA_EXTERN int uva_event_new(uva_event_t **out, uva_loop_t *loop) {
+  return new_sync<Event>(out, loop, event_new);
+}
+
+UVA_EXTERN int uva_event_set(uva_event_t *event) {
+  CHECK(check_sync(event, MAGIC_EVENT));
+  event_set(EV(event));
+  return 0;
+}
+
+UVA_EXTERN int uva_event_clear(uva_event_t *event) {
+  CHECK(check_sync(event, MAGIC_EVENT));
+  EV(event)->is_set = false;
+  return 0;
+}
+
+UVA_EXTERN int uva_event_is_set(int *out, uva_event_t *event) {
+  if (out == nullptr) return UVA_EINVAL;
+  CHECK(check_sync(event, MAGIC_EVENT));
+  *out = EV(event)->is_set;
+  return 0;
+}
+
+UVA_EXTERN int uva_event_wait(uva_event_t *event, uva_task_t *task) {
+  CHECK(check_sync(event, MAGIC_EVENT, true));
+  CHECK(check_waiter(event, task));
+  return event_wait(EV(event), T(task));
+}
+
+UVA_EXTERN int uva_event_close(uva_event_t *event) {
+  return close_sync(event, MAGIC_EVENT);
+}
+
+UVA_EXTERN int uva_lock_new(uva_lock_t **out, uva_loop_t *loop) {
+  return new_sync<Lock>(out, loop, lock_new);
+}
+
+UVA_EXTERN int uva_lock_acquire(uva_lock_t *lock, uva_task_t *task) {
+  CHECK(check_sync(lock, MAGIC_LOCK, true));
+  CHECK(check_waiter(lock, task));
+  return lock_acquire(LK(lock), T(task));
+}
+
+UVA_EXTERN int uva_lock_try_acquire(uva_lock_t *lock) {
+  CHECK(check_sync(lock, MAGIC_LOCK));
+  if (LK(lock)->locked) return UVA_EBUSY;
+  LK(lock)->locked = true;
+  return 0;
+}
+
+UVA_EXTERN int uva_lock_release(uva_lock_t *lock) {
+  CHECK(check_sync(lock, MAGIC_LOCK));
+  return lock_release(LK(lock));
+}
+
+UVA_EXTERN int uva_lock_locked(int *out, uva_lock_t *lock) {
+  if (out == nullptr) return UVA_EINVAL;
+  CHECK(check_sync(lock, MAGIC_LOCK));
+  *out = LK(lock)->locked;
+  return 0;
+}
+
+UVA_EXTERN int uva_lock_close(uva_lock_t *lock) {
+  return close_sync(lock, MAGIC_LOCK);
+}
+
+UVA_EXTERN int uva_sem_new(uva_sem_t **out, uva_loop_t *loop, int64_t value,
+                           int64_t bound) {
+  if (value < 0 || bound < 0 || (bound > 0 && value > bound))
+    return UVA_EINVAL;
+  return new_sync<Sem>(out, loop, [=](Sem **s, Loop *l) {
+    return sem_new(s, l, value, bound);
+  });
+}
+
+UVA_EXTERN int uva_sem_acquire(uva_sem_t *sem, uva_task_t *task) {
+  CHECK(check_sync(sem, MAGIC_SEM, true));
+  CHECK(check_waiter(sem, task));
+  return sem_acquire(SM(sem), T(task));
+}
+
+UVA_EXTERN int uva_sem_try_acquire(uva_sem_t *sem) {
+  CHECK(check_sync(sem, MAGIC_SEM));
+  if (SM(sem)->value <= 0) return UVA_EBUSY;
+  SM(sem)->value--;
+  return 0;
+}
+
+UVA_EXTERN int uva_sem_release(uva_sem_t *sem) {
+  CHECK(check_sync(sem, MAGIC_SEM));
+  return sem_release(SM(sem));
+}
+
+UVA_EXTERN int uva_sem_value(int64_t *out, uva_sem_t *sem) {
+  if (out == nullptr) return UVA_EINVAL;
+  CHECK(check_sync(sem, MAGIC_SEM));
+  *out = SM(sem)->value;
+  return 0;
+}
+
+UVA_EXTERN int uva_sem_close(uva_sem_t *sem) {
+  return close_sync(sem, MAGIC_SEM);
+}
+
+UVA_EXTERN int uva_queue_new(uva_queue_t **out, uva_loop_t *loop,
+                             size_t maxsize, uva_free_cb item_dtor) {
+  return new_sync<Queue>(out, loop, [=](Queue **q, Loop *l) {
+    return queue_new(q, l, maxsize, item_dtor);
+  });
+}
+
+UVA_EXTERN int uva_queue_put(uva_queue_t *queue, uva_task_t *task,
+                             void *item) {
+  CHECK(check_sync(queue, MAGIC_QUEUE, true));
+  CHECK(check_waiter(queue, task));
+  return queue_put(QU(queue), T(task), item);
+}
+
+UVA_EXTERN int uva_queue_get(void **out, uva_queue_t *queue,
+                             uva_task_t *task) {
+  if (out == nullptr) return UVA_EINVAL;
+  CHECK(check_sync(queue, MAGIC_QUEUE, true));
+  CHECK(check_waiter(queue, task));
+  return queue_get(out, QU(queue), T(task));
+}
+
+UVA_EXTERN int uva_queue_put_nowait(uva_queue_t *queue, void *item) {
+  CHECK(check_sync(queue, MAGIC_QUEUE));
+  return queue_put_nowait(QU(queue), item);
+}
+
+UVA_EXTERN int uva_queue_get_nowait(void **out, uva_queue_t *queue) {
+  if (out == nullptr) return UVA_EINVAL;
+  CHECK(check_sync(queue, MAGIC_QUEUE));
+  return queue_get_nowait(out, QU(queue));
+}
+
+UVA_EXTERN int uva_queue_size(size_t *out, uva_queue_t *queue) {
+  if (out == nullptr) return UVA_EINVAL;
+  CHECK(check_sync(queue, MAGIC_QUEUE));
+  *out = QU(queue)->size - QU(queue)->claimed; /* items a get can take */
+  return 0;
+}
+
+UVA_EXTERN int uva_queue_empty(int *out, uva_queue_t *queue) {
+  if (out == nullptr) return UVA_EINVAL;
+  CHECK(check_sync(queue, MAGIC_QUEUE));
+  *out = QU(queue)->size == QU(queue)->claimed;
+  return 0;
+}
+
+UVA_EXTERN int uva_queue_full(int *out, uva_queue_t *queue) {
+  if (out == nullptr) return UVA_EINVAL;
+  CHECK(check_sync(queue, MAGIC_QUEUE));
+  *out = queue_full(QU(queue));
+  return 0;
+}
+
+UVA_EXTERN int uva_queue_close(uva_queue_t *queue) {
+  return close_sync(queue, MAGIC_QUEUE);
+}
+
+UVA_EXTERN int uva_flag_new(uva_flag_t **out, uva_loop_t *loop) {
+  return new_sync<Flag>(out, loop, flag_new);
+}
+
+UVA_EXTERN int uva_flag_set(uva_flag_t *flag) {
+  /* No thread check and no allocation: this runs in signal handlers. */
+  if (flag == nullptr) return UVA_EINVAL;
+  if (FL(flag)->magic != MAGIC_FLAG) return UVA_EHANDLEKIND;
+  flag_set(FL(flag));
+  return 0;
+}
+
+UVA_EXTERN int uva_flag_wait(uva_flag_t *flag, uva_task_t *task) {
+  CHECK(check_sync(flag, MAGIC_FLAG, true));
+  CHECK(check_waiter(flag, task));
+  return flag_wait(FL(flag), T(task));
+}
+
+UVA_EXTERN int uva_flag_close(uva_flag_t *flag) {
+  return close_sync(flag, MAGIC_FLAG);
+}
+
+/* ---- streams, servers, UDP, poll ---------------------------------------- */
+
+#define ST(p) static_cast<Stream *>(static_cast<void *>(p))
+#define SV(p) static_cast<Server *>(static_cast<void *>(p))
+#define UD(p) static_cast<Udp *>(static_cast<void *>(p))
+#define PL(p) static_cast<Poll *>(static_cast<void *>(p))
+
+/* I/O objects report their closed state themselves (UVA_ECLOSED). */
+#define CHECK_IO(p, m) CHECK(check_sync(p, m, true))
+#define CHECK_IO_WAITER(p, m, t) \
+  do {                           \
+    CHECK_IO(p, m);              \
+    CHECK(check_waiter(p, t));   \
+  } while (0)
+
+UVA_EXTERN int uva_tcp_connect(uva_stream_t **out, uva_loop_t *loop,
+                               const char *host, int port) {
+  if (out == nullptr || host == nullptr) return UVA_EINVAL;
+  return new_sync<Stream>(out, loop, [=](Stream **s, Loop *l) {
+    return tcp_connect(s, l, host, port);
+  });
+}
+
+UVA_EXTERN int uva_pipe_connect(uva_stream_t **out, uva_loop_t *loop,
+                                const char *path) {
+  if (out == nullptr || path == nullptr) return UVA_EINVAL;
+  return new_sync<Stream>(out, loop, [=](Stream **s, Loop *l) {
+    return pipe_connect(s, l, path);
+  });
+}
+
+UVA_EXTERN int uva_stream_wait_connected(uva_stream_t *stream,
+                                         uva_task_t *task) {
+  CHECK_IO_WAITER(stream, MAGIC_STREAM, task);
+  API_BEGIN
+  return stream_wait_connected(ST(stream), T(task));
+  API_END
+}
+
+UVA_EXTERN int uva_stream_open_fd(uva_stream_t **out, uva_loop_t *loop,
+                                  int fd) {
+  return new_sync<Stream>(out, loop, [=](Stream **s, Loop *l) {
+    return stream_open_fd(s, l, fd);
+  });
+}
+
+UVA_EXTERN int uva_stream_set(uva_stream_t *stream, uva_stream_option option,
+                              size_t value) {
+  CHECK_IO(stream, MAGIC_STREAM);
+  return stream_set(ST(stream), option, value);
+}
+
+UVA_EXTERN int uva_stream_read(size_t *nread, uva_stream_t *stream,
+                               uva_task_t *task, void *buf, size_t len) {
+  if (nread == nullptr || (buf == nullptr && len > 0)) return UVA_EINVAL;
+  CHECK_IO_WAITER(stream, MAGIC_STREAM, task);
+  API_BEGIN
+  return stream_read(nread, ST(stream), T(task), buf, len);
+  API_END
+}
+
+UVA_EXTERN int uva_stream_read_exactly(uva_stream_t *stream, uva_task_t *task,
+                                       void *buf, size_t n) {
+  if (buf == nullptr && n > 0) return UVA_EINVAL;
+  CHECK_IO_WAITER(stream, MAGIC_STREAM, task);
+  API_BEGIN
+  return stream_read_exactly(ST(stream), T(task), buf, n);
+  API_END
+}
+
+UVA_EXTERN int uva_stream_read_line(size_t *len, uva_stream_t *stream,
+                                    uva_task_t *task, void *buf,
+                                    size_t buflen) {
+  if (len == nullptr || (buf == nullptr && buflen > 0)) return UVA_EINVAL;
+  CHECK_IO_WAITER(stream, MAGIC_STREAM, task);
+  API_BEGIN
+  return stream_read_line(len, ST(stream), T(task), buf, buflen);
+  API_END
+}
+
+UVA_EXTERN int uva_stream_read_to_eof(size_t *len, uva_stream_t *stream,
+                                      uva_task_t *task) {
+  if (len == nullptr) return UVA_EINVAL;
+  CHECK_IO_WAITER(stream, MAGIC_STREAM, task);
+  API_BEGIN
+  return stream_read_to_eof(len, ST(stream), T(task));
+  API_END
+}
+
+UVA_EXTERN int uva_stream_buffered(size_t *out, uva_stream_t *stream) {
+  if (out == nullptr) return UVA_EINVAL;
+  CHECK_IO(stream, MAGIC_STREAM);
+  *out = ST(stream)->rlen;
+  return 0;
+}
+
+UVA_EXTERN int uva_stream_write(size_t *queued, uva_stream_t *stream,
+                                const void *buf, size_t len) {
+  if (buf == nullptr && len > 0) return UVA_EINVAL;
+  if (len > UINT32_MAX) return UVA_EINVAL; /* libuv buffers are 32-bit */
+  CHECK_IO(stream, MAGIC_STREAM);
+  return stream_write(queued, ST(stream), buf, len);
+}
+
+UVA_EXTERN int uva_stream_drain(uva_stream_t *stream, uva_task_t *task) {
+  CHECK_IO_WAITER(stream, MAGIC_STREAM, task);
+  API_BEGIN
+  return stream_drain(ST(stream), T(task));
+  API_END
+}
+
+UVA_EXTERN int uva_stream_write_drain(uva_stream_t *stream, uva_task_t *task,
+                                      const void *buf, size_t len) {
+  if ((buf == nullptr && len > 0) || len > UINT32_MAX) return UVA_EINVAL;
+  CHECK_IO_WAITER(stream, MAGIC_STREAM, task);
+  API_BEGIN
+  return stream_write_drain(ST(stream), T(task), buf, len);
+  API_END
+}
+
+UVA_EXTERN int uva_stream_shutdown(uva_stream_t *stream, uva_task_t *task) {
+  CHECK_IO_WAITER(stream, MAGIC_STREAM, task);
+  API_BEGIN
+  return stream_shutdown(ST(stream), T(task));
+  API_END
+}
+
+UVA_EXTERN int uva_stream_peer_address(uva_stream_t *stream, char *host,
+                                       size_t hostlen, int *port) {
+  if (host == nullptr || hostlen == 0) return UVA_EINVAL;
+  CHECK_IO(stream, MAGIC_STREAM);
+  return stream_address(ST(stream), true, host, hostlen, port);
+}
+
+UVA_EXTERN int uva_stream_local_address(uva_stream_t *stream, char *host,
+                                        size_t hostlen, int *port) {
+  if (host == nullptr || hostlen == 0) return UVA_EINVAL;
+  CHECK_IO(stream, MAGIC_STREAM);
+  return stream_address(ST(stream), false, host, hostlen, port);
+}
+
+UVA_EXTERN int uva_stream_close(uva_stream_t *stream,
+                                uva_stream_close_cb close_cb, void *data) {
+  if (stream == nullptr) return 0;
+  CHECK_IO(stream, MAGIC_STREAM);
+  return stream_close(ST(stream), close_cb, data, false);
+}
+
+UVA_EXTERN int uva_stream_abort(uva_stream_t *stream,
+                                uva_stream_close_cb close_cb, void *data) {
+  if (stream == nullptr) return 0;
+  CHECK_IO(stream, MAGIC_STREAM);
+  return stream_close(ST(stream), close_cb, data, true);
+}
+
+UVA_EXTERN int uva_tcp_listen(uva_server_t **out, uva_loop_t *loop,
+                              const char *host, int port, int backlog) {
+  if (port < 0 || port > 65535) return UVA_EINVAL;
+  return new_sync<Server>(out, loop, [=](Server **s, Loop *l) {
+    return tcp_listen(s, l, host, port, backlog);
+  });
+}
+
+UVA_EXTERN int uva_pipe_listen(uva_server_t **out, uva_loop_t *loop,
+                               const char *path, int backlog) {
+  if (path == nullptr) return UVA_EINVAL;
+  return new_sync<Server>(out, loop, [=](Server **s, Loop *l) {
+    return pipe_listen(s, l, path, backlog);
+  });
+}
+
+UVA_EXTERN int uva_server_accept(uva_stream_t **out, uva_server_t *server,
+                                 uva_task_t *task) {
+  if (out == nullptr) return UVA_EINVAL;
+  CHECK_IO_WAITER(server, MAGIC_SERVER, task);
+  API_BEGIN
+  Stream *s;
+  int rc = server_accept(&s, SV(server), T(task));
+  if (rc == 0) *out = reinterpret_cast<uva_stream_t *>(s);
+  return rc;
+  API_END
+}
+
+UVA_EXTERN int uva_server_on_connection(uva_server_t *server,
+                                        uva_server_connection_cb cb,
+                                        void *data) {
+  CHECK_IO(server, MAGIC_SERVER);
+  if (SV(server)->closed) return UVA_ECLOSED;
+  server_on_connection(SV(server), cb, data);
+  return 0;
+}
+
+UVA_EXTERN int uva_server_address(uva_server_t *server, char *host,
+                                  size_t hostlen, int *port) {
+  if (host == nullptr || hostlen == 0) return UVA_EINVAL;
+  CHECK_IO(server, MAGIC_SERVER);
+  return server_address(SV(server), host, hostlen, port);
+}
+
+UVA_EXTERN int uva_server_close(uva_server_t *server,
+                                uva_server_close_cb close_cb, void *data) {
+  if (server == nullptr) return 0;
+  CHECK_IO(server, MAGIC_SERVER);
+  server_close(SV(server), close_cb, data);
+  return 0;
+}
+
+UVA_EXTERN int uva_udp_new(uva_udp_t **out, uva_loop_t *loop) {
+  return new_sync<Udp>(out, loop, udp_new);
+}
+
+UVA_EXTERN int uva_udp_bind(uva_udp_t *udp, const char *host, int port) {
+  CHECK_IO(udp, MAGIC_UDP);
+  if (UD(udp)->closed) return UVA_ECLOSED;
+  return udp_bind(UD(udp), host, port);
+}
+
+UVA_EXTERN int uva_udp_connect(uva_udp_t *udp, const char *host, int port) {
+  if (host == nullptr) return UVA_EINVAL;
+  CHECK_IO(udp, MAGIC_UDP);
+  if (UD(udp)->closed) return UVA_ECLOSED;
+  return udp_connect(UD(udp), host, port);
+}
+
+UVA_EXTERN int uva_udp_set(uva_udp_t *udp, uva_stream_option option,
+                           size_t value) {
+  CHECK_IO(udp, MAGIC_UDP);
+  return udp_set(UD(udp), option, value);
+}
+
+UVA_EXTERN int uva_udp_send(uva_udp_t *udp, const void *buf, size_t len,
+                            const char *host, int port) {
+  if ((buf == nullptr && len > 0) || len > UINT32_MAX) return UVA_EINVAL;
+  CHECK_IO(udp, MAGIC_UDP);
+  if (UD(udp)->closed) return UVA_ECLOSED;
+  return udp_send(UD(udp), buf, len, host, port);
+}
+
+UVA_EXTERN int uva_udp_recv(size_t *len, uva_udp_t *udp, uva_task_t *task,
+                            void *buf, size_t buflen, char *host,
+                            size_t hostlen, int *port) {
+  if (len == nullptr || (buf == nullptr && buflen > 0)) return UVA_EINVAL;
+  if (host != nullptr && hostlen == 0) return UVA_EINVAL;
+  CHECK_IO_WAITER(udp, MAGIC_UDP, task);
+  API_BEGIN
+  return udp_recv(len, UD(udp), T(task), buf, buflen, host, hostlen, port);
+  API_END
+}
+
+UVA_EXTERN int uva_udp_local_address(uva_udp_t *udp, char *host,
+                                     size_t hostlen, int *port) {
+  if (host == nullptr || hostlen == 0) return UVA_EINVAL;
+  CHECK_IO(udp, MAGIC_UDP);
+  if (UD(udp)->closed) return UVA_ECLOSED;
+  return udp_local_address(UD(udp), host, hostlen, port);
+}
+
+UVA_EXTERN int uva_udp_close(uva_udp_t *udp, uva_udp_close_cb close_cb,
+                             void *data) {
+  if (udp == nullptr) return 0;
+  CHECK_IO(udp, MAGIC_UDP);
+  udp_close(UD(udp), close_cb, data);
+  return 0;
+}
+
+UVA_EXTERN int uva_poll_new(uva_poll_t **out, uva_loop_t *loop, int fd) {
+  return new_sync<Poll>(out, loop, [=](Poll **p, Loop *l) {
+    return poll_new(p, l, fd);
+  });
+}
+
+UVA_EXTERN int uva_poll_wait(int *revents, uva_poll_t *poll, uva_task_t *task,
+                             int events) {
+  if (revents == nullptr) return UVA_EINVAL;
+  if (events == 0 || (events & ~(UVA_READABLE | UVA_WRITABLE)) != 0)
+    return UVA_EINVAL;
+  CHECK_IO_WAITER(poll, MAGIC_POLL, task);
+  API_BEGIN
+  return poll_wait(revents, PL(poll), T(task), events);
+  API_END
+}
+
+UVA_EXTERN int uva_poll_close(uva_poll_t *poll, uva_poll_close_cb close_cb,
+                              void *data) {
+  if (poll == nullptr) return 0;
+  CHECK_IO(poll, MAGIC_POLL);
+  poll_close(PL(poll), close_cb, data);
+  return 0;
+}
+
+/* ---- ticks -------------------------------------------------------------- */
+
+UVA_EXTERN long uva_ticks_ms(void) { return ticks_ms(); }
+
+UVA_EXTERN long uva_ticks_add(long ticks, long delta) {
+  return ticks_add(ticks, delta);
+}
+
+UVA_EXTERN long uva_ticks_diff(long a, long b) { return ticks_diff(a, b); }
+
+}  // extern "C"

@@ -1,0 +1,559 @@
+/* uvasync — private declarations shared by the core's translation units.
+ * Plays the role of libuv's src/uv-common.h. Nothing here is API. */
+#ifndef UVASYNC_INTERNAL_H
+#define UVASYNC_INTERNAL_H
+
+#include "uvasync.h"
+
+#include <uv.h>
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <mutex>
+#include <vector>
+
+namespace uva {
+namespace detail {
+
+/* ---- object identity ---------------------------------------------------- */
+
+/* Every object begins with a QNode, so one run queue holds tasks, timers and
+ * internal calls, and a handle's kind can be checked from any pointer. */
+enum : uint32_t {
+  MAGIC_BASE = 0x55564100u, /* "UVA\0" */
+  MAGIC_LOOP = MAGIC_BASE | 1,
+  MAGIC_TASK = MAGIC_BASE | 2,
+  MAGIC_TIMER = MAGIC_BASE | 3,
+  MAGIC_CALL = MAGIC_BASE | 4,
+  MAGIC_EVENT = MAGIC_BASE | 5,
+  MAGIC_LOCK = MAGIC_BASE | 6,
+  MAGIC_SEM = MAGIC_BASE | 7,
+  MAGIC_QUEUE = MAGIC_BASE | 8,
+  MAGIC_FLAG = MAGIC_BASE | 9,
+  MAGIC_STREAM = MAGIC_BASE | 10,
+  MAGIC_SERVER = MAGIC_BASE | 11,
+  MAGIC_UDP = MAGIC_BASE | 12,
+  MAGIC_POLL = MAGIC_BASE | 13,
+  MAGIC_FREED = 0xDEADDEADu,
+};
+
+struct QNode {
+  QNode *qnext;
+  uint32_t magic;
+  /* Handle fields, kept here so they share the 16 bytes with the link: */
+  uint16_t flags;
+  uint8_t state;
+  std::atomic<uint8_t> xwake; /* task: a cross-thread wake is queued */
+};
+
+struct Loop;
+
+/* Handle flags. */
+enum : uint16_t {
+  F_REF = 1 << 0,     /* counts towards loop liveness */
+  F_CANCEL = 1 << 1,  /* task: cancellation requested, not yet delivered */
+  F_WOKEN = 1 << 2,   /* task: woken while its step ran */
+  F_YIELD = 1 << 3,   /* task: uva_task_yield called during the step */
+  F_INQ = 1 << 4,     /* timer: physically linked in the run queue */
+  F_COUNTED = 1 << 5, /* timer: counted in loop->alive */
+  F_CLOSING = 1 << 6, /* sync object: closed by its owner */
+};
+
+/* Task states. */
+enum : uint8_t {
+  S_QUEUED,   /* in the run queue */
+  S_RUNNING,  /* its step is on the stack */
+  S_SLEEPING, /* in the timer heap */
+  S_JOINING,  /* has a W_JOIN wait on another task */
+  S_PARKED,   /* waits for uva_task_wake or uva_task_cancel */
+  S_DONE,
+};
+
+/* Timer states. */
+enum : uint8_t {
+  T_IDLE,    /* stopped */
+  T_HEAP,    /* waiting in the timer heap */
+  T_DUE,     /* in the run queue, fires when reached */
+  T_CLOSING, /* close requested, close callback pending */
+};
+
+/* Field order matters: what a task switch touches (the link, flags, state,
+ * step and data) sits in the first 32 bytes, so most tasks need one cache
+ * line per switch. */
+struct Handle : QNode {
+  union {
+    uva_task_step_cb step;
+    uva_timer_cb timer_cb;
+  } fn;
+  void *data;
+  std::atomic<uint32_t> refs; /* references to the memory */
+  int32_t result;             /* task: the finished step's result */
+  Loop *loop;
+  uva_free_cb dtor;
+};
+
+/* Position in the timer heap; seq keeps FIFO order among equal deadlines. */
+struct TNode {
+  uint32_t heap_idx;
+  uint32_t pad_;
+  uint64_t seq;
+};
+
+struct Task;
+
+/* A wait node: one pending wait of a task on an object (a task to join, a
+ * sync primitive), or a done callback registered on a task. It sits in the
+ * object's FIFO (circular, doubly linked: O(1) unlink when cancelled) and,
+ * for task waits, in the task's own list of waits. A task may wait on
+ * several objects at once (Rust's select!); one node per (task, object). */
+enum : uint8_t {
+  W_DONE_CB, /* done callback on a task (no waiting task) */
+  W_JOIN,    /* task waits for another task to finish */
+  W_EVENT,
+  W_LOCK,
+  W_SEM,
+  W_GET, /* queue get */
+  W_PUT, /* queue put: granted = a slot is reserved */
+  W_FLAG,
+  W_IO, /* stream, server, UDP or poll wait: the object wakes every waiter
+           on any change and each repeated call checks its own condition */
+};
+enum : uint8_t {
+  W_WAITING, /* in the object's list */
+  W_GRANTED, /* handed what it waited for; the task has not taken it yet */
+  W_CLOSED,  /* the object was closed while this node waited */
+};
+
+struct Wait {
+  Wait *next; /* object's list */
+  Wait *prev;
+  Wait *tnext; /* task's list of its waits */
+  Task *task;  /* the waiting task; NULL for W_DONE_CB */
+  Handle *on;  /* the object waited on */
+  void *item;  /* W_GET: the item handed over; W_DONE_CB: user data */
+  uva_task_done_cb cb;
+  uint8_t kind;
+  uint8_t state;
+};
+
+/* Circular list helpers: `head` is the oldest node. */
+inline void wlist_append(Wait **head, Wait *n) {
+  if (*head == nullptr) {
+    n->next = n->prev = n;
+    *head = n;
+  } else {
+    Wait *tail = (*head)->prev;
+    n->next = *head;
+    n->prev = tail;
+    tail->next = n;
+    (*head)->prev = n;
+  }
+}
+
+inline void wlist_remove(Wait **head, Wait *n) {
+  if (n->next == n) {
+    *head = nullptr;
+  } else {
+    n->prev->next = n->next;
+    n->next->prev = n->prev;
+    if (*head == n) *head = n->next;
+  }
+  n->next = n->prev = nullptr;
+}
+
+/* A handle that can sit in the timer heap: tasks (sleep) and timers. Both
+ * share this prefix so the heap needs no per-kind code. */
+struct Timed : Handle {
+  TNode tn;
+};
+
+struct Task : Timed {
+  Wait *waiters; /* joiners and done callbacks, in the order added */
+  Wait *waits;   /* this task's own pending waits */
+};
+
+/* An internal one-shot callback in the run queue (call_soon, deferred done
+ * callbacks, timer close callbacks). */
+struct Call : QNode {
+  uint32_t pooled; /* 1: from loop->small_pool, freed after it runs */
+  void (*fn)(Loop *loop, Call *call);
+  void *a;
+  void *b;
+  void *c;
+};
+
+struct Timer : Timed {
+  int64_t repeat_ms;
+  uva_timer_close_cb close_cb;
+  Call close_call; /* embedded: closing never needs memory */
+};
+
+/* ---- synchronisation objects (sync.cpp) -------------------------------- */
+
+/* Memory references: the owner's, plus one per wait node on the object
+ * (and one while a thread-safe flag is queued for the loop). */
+struct Sync : Handle {
+  Wait *waiters; /* FIFO of W_WAITING nodes (getters, for a queue) */
+};
+
+struct Event : Sync {
+  bool is_set;
+};
+
+struct Lock : Sync {
+  bool locked;
+};
+
+struct Sem : Sync {
+  int64_t value;
+  int64_t bound;   /* 0: unbounded */
+  int64_t granted; /* permits handed to waiters that have not taken them */
+};
+
+struct Queue : Sync {
+  Wait *putters;  /* tasks waiting for room */
+  void **ring;    /* items, oldest at ring[head] */
+  size_t cap;
+  size_t head;
+  size_t size;
+  size_t maxsize;  /* 0: unbounded */
+  size_t reserved; /* slots promised to granted putters */
+  size_t claimed;  /* front items promised to granted getters */
+  uva_free_cb item_dtor;
+};
+
+struct Flag : Sync {
+  std::atomic<uint8_t> set;
+  std::atomic<uint8_t> queued; /* on the loop's list of flags to check */
+  Flag *xnext;
+};
+
+/* ---- I/O objects (stream.cpp, udp.cpp, poll.cpp) ------------------------ */
+
+/* Memory references: the owner's (dropped when the libuv close completes),
+ * one per wait node, one per request in flight that outlives the handle
+ * (name resolution). */
+enum : uint8_t {
+  ST_CONNECTING, /* resolving or connecting */
+  ST_OPEN,
+  ST_CLOSING, /* graceful close: flushing queued writes */
+  ST_CLOSED,  /* uv_close issued */
+};
+
+struct Stream : Sync {
+  union {
+    uv_handle_t h;
+    uv_stream_t s;
+    uv_tcp_t tcp;
+    uv_pipe_t pipe;
+    uv_tty_t tty;
+  } uv;
+  uv_handle_type type;
+  uint8_t st;
+  bool reading;  /* uv_read_start is active */
+  bool eof;      /* the peer finished; no more bytes will come */
+  bool to_eof;   /* a reader waits for EOF: ignore high_water */
+  bool shut_requested;
+  bool shut_done;
+  bool retrying; /* TCP connect: the failed socket is closing, next follows */
+  int read_err;  /* sticky: the read side failed */
+  int write_err; /* sticky: a write failed */
+  int conn_err;  /* the connect failed */
+  int shut_err;
+  char *rbuf; /* buffered bytes are rbuf[rstart, rstart + rlen) */
+  size_t rstart, rlen, rcap;
+  size_t scanned; /* read_line: bytes known to hold no delimiter */
+  size_t want;    /* bytes a waiting read needs (may exceed high_water) */
+  size_t high_water, low_water, line_limit;
+  int delim;
+  size_t wqueued; /* bytes in uv_write requests not completed yet */
+  struct addrinfo *ai_list, *ai_next; /* TCP connect: addresses to try */
+  int ai_err;                         /* last connect error while trying */
+  uv_connect_t creq;
+  uv_shutdown_t sreq;
+  uva_stream_close_cb close_cb;
+  void *close_data;
+};
+
+struct Server : Sync {
+  union {
+    uv_handle_t h;
+    uv_stream_t s;
+    uv_tcp_t tcp;
+    uv_pipe_t pipe;
+  } uv;
+  uv_handle_type type;
+  bool closed;
+  int pending; /* connections libuv holds for us to accept */
+  int err;     /* sticky listen error */
+  uva_server_connection_cb on_conn;
+  void *on_conn_data;
+  uva_server_close_cb close_cb;
+  void *close_data;
+};
+
+struct Datagram {
+  Datagram *next;
+  size_t len;
+  struct sockaddr_storage addr;
+  char data[1];
+};
+
+struct Udp : Sync {
+  uv_udp_t uv;
+  bool closed;
+  bool receiving;
+  int err;
+  Datagram *head, *tail;
+  size_t qbytes, high_water;
+  uva_udp_close_cb close_cb;
+  void *close_data;
+};
+
+struct Poll : Sync {
+  uv_poll_t uv;
+  bool closed;
+  int events;  /* what the waiting task asked for */
+  int revents; /* what was seen since */
+  int err;
+  uva_poll_close_cb close_cb;
+  void *close_data;
+};
+
+/* ---- small-object pool -------------------------------------------------- */
+
+/* Fixed-size blocks carved from 64 KiB slabs, owned by one loop and used on
+ * its thread only: no malloc header per task, and spawn/finish skip malloc.
+ * Sanitizer builds use plain malloc so use-after-free stays detectable. */
+class Pool {
+ public:
+  explicit Pool(size_t block);
+  ~Pool();
+  void *alloc();
+  void free(void *p);
+
+ private:
+  size_t block_;
+  void *freelist_ = nullptr;
+  void *slabs_ = nullptr;
+};
+
+/* ---- timer heap: 4-ary min-heap of (deadline, handle) ------------------- */
+
+struct HeapEntry {
+  uint64_t deadline; /* uv_hrtime() nanoseconds */
+  Timed *h;
+};
+
+class TimerHeap {
+ public:
+  ~TimerHeap();
+  bool empty() const { return n_ == 0; }
+  size_t size() const { return n_; }
+  const HeapEntry &top() const { return a_[0]; }
+  int insert(uint64_t deadline, Timed *h); /* 0 or UVA_ENOMEM */
+  void remove(Timed *h);
+  Timed *pop();
+
+ private:
+  void sift_up(uint32_t i);
+  void sift_down(uint32_t i);
+  void place(uint32_t i, const HeapEntry &e) {
+    a_[i] = e;
+    e.h->tn.heap_idx = i;
+  }
+  HeapEntry *a_ = nullptr;
+  uint32_t n_ = 0;
+  uint32_t cap_ = 0;
+};
+
+/* ---- loop ------------------------------------------------------------- */
+
+enum XOpKind : uint8_t { X_WAKE, X_CALL, X_FREE };
+
+struct XOp {
+  XOpKind kind;
+  void *p;
+  uva_callback_cb cb;
+};
+
+struct Loop : QNode {
+  uv_loop_t uv;
+  uv_timer_t timer; /* drives the core's timer heap */
+  uv_idle_t idle;   /* active while the run queue is not empty: no blocking */
+  uv_check_t check; /* runs one pass after each poll */
+  uv_async_t async; /* cross-thread wake-ups, calls and stop */
+
+  QNode *runq_head = nullptr;
+  QNode *runq_tail = nullptr;
+  TimerHeap heap;
+  uint64_t next_seq = 0;
+  uint64_t armed = UINT64_MAX; /* deadline the uv timer is armed for */
+
+  const void *owner;       /* thread token of the owning thread */
+  bool running = false;
+  bool stop_next = false; /* uva_loop_stop was called between runs */
+  Task *current = nullptr;
+  size_t alive = 0;   /* referenced work: keeps uva_loop_run alive */
+  size_t handles = 0; /* tasks and timers whose memory is not freed yet */
+
+  std::mutex xmu;
+  std::vector<XOp> xq;
+  std::atomic<bool> xstop{false};
+  std::atomic<Flag *> xflags{nullptr}; /* flags set from other threads */
+
+  void *data = nullptr;
+  uva_free_cb dtor = nullptr;
+
+  Pool task_pool{sizeof(Task)};
+  Pool small_pool{sizeof(Call) > sizeof(Wait) ? sizeof(Call)
+                                              : sizeof(Wait)};
+};
+
+/* The calling thread's identity: the address of a thread_local. */
+const void *thread_token();
+inline bool on_owner(const Loop *l) { return l->owner == thread_token(); }
+
+/* version.cpp, error.cpp */
+unsigned int version();
+const char *version_string();
+const char *err_name(int err);  /* NULL if unknown */
+const char *strerror(int err);  /* NULL if unknown */
+char *format_unknown(int err, char *buf, size_t len, const char *what);
+
+/* loop.cpp */
+int loop_new(Loop **out);
+int loop_run(Loop *l, uva_run_mode mode);
+int loop_stop(Loop *l);
+int loop_close(Loop *l);
+void loop_push_first(Loop *l, QNode *n); /* run queue was empty */
+/* Append to the run queue (inline: it is on every task switch). */
+inline void loop_push(Loop *l, QNode *n) {
+  n->qnext = nullptr;
+  if (l->runq_tail == nullptr) {
+    loop_push_first(l, n);
+  } else {
+    l->runq_tail->qnext = n;
+    l->runq_tail = n;
+  }
+}
+void alive_inc(Loop *l);
+void alive_dec(Loop *l);
+int loop_post(Loop *l, XOpKind kind, void *p, uva_callback_cb cb);
+int loop_call_soon(Loop *l, void (*fn)(Loop *, Call *), void *a, void *b,
+                   void *c);
+uint64_t now_ns();
+void fire_due(Loop *l); /* move due heap entries to the run queue */
+
+/* task.cpp */
+int task_spawn(Task **out, Loop *l, uva_task_step_cb step, void *data,
+               uva_free_cb dtor);
+void task_run(Loop *l, Task *t); /* one step; called by the pass */
+void task_timer_due(Loop *l, Task *t);
+int task_yield(Task *t);
+int task_sleep(Task *t, int64_t ms);
+int task_join(Task *t, Task *other);
+void task_wake_local(Task *t);
+int task_wake(Task *t); /* any thread */
+int task_cancel(Task *t);
+int task_add_done(Task *t, uva_task_done_cb cb, void *data);
+int task_remove_done(Task *t, uva_task_done_cb cb, void *data);
+void task_set_ref(Task *t, bool ref);
+void task_retain(Task *t);
+void task_release(Task *t); /* any thread */
+void task_destroy(Task *t); /* loop thread, refs == 0 */
+
+Wait *wait_alloc(Loop *l, Task *task, Handle *on, uint8_t kind);
+void wait_free(Loop *l, Wait *w); /* unlinks from the task's list only */
+
+/* sync.cpp */
+void sync_undo_waits(Loop *l, Task *t); /* withdraw/return all sync waits */
+void flag_check(Loop *l, Flag *f);      /* loop thread: a set arrived */
+int event_new(Event **out, Loop *l);
+void event_set(Event *e);
+int event_wait(Event *e, Task *t);
+int lock_new(Lock **out, Loop *l);
+int lock_acquire(Lock *k, Task *t);
+int lock_release(Lock *k);
+int sem_new(Sem **out, Loop *l, int64_t value, int64_t bound);
+int sem_acquire(Sem *s, Task *t);
+int sem_release(Sem *s);
+int queue_new(Queue **out, Loop *l, size_t maxsize, uva_free_cb item_dtor);
+int queue_put(Queue *q, Task *t, void *item);
+int queue_get(void **out, Queue *q, Task *t);
+int queue_put_nowait(Queue *q, void *item);
+int queue_get_nowait(void **out, Queue *q);
+bool queue_full(const Queue *q);
+int flag_new(Flag **out, Loop *l);
+void flag_set(Flag *f); /* any thread, async-signal-safe */
+void flags_drain(Loop *l); /* loop thread: process flags set elsewhere */
+int flag_wait(Flag *f, Task *t);
+void sync_close(Sync *s);
+void sync_unref(Sync *s);
+Wait *sync_find(Task *t, Sync *s);
+int sync_enlist(Sync *s, Task *t, uint8_t kind); /* UVA_EAGAIN or ENOMEM */
+void sync_drop(Wait *w);
+void io_wake_all(Sync *s); /* wake every waiter, leaving them registered */
+
+/* stream.cpp, udp.cpp, poll.cpp */
+void io_destroy(Sync *s); /* free an I/O object's own memory */
+int addr_format(const struct sockaddr *sa, char *host, size_t hostlen,
+                int *port);
+int addr_parse(struct sockaddr_storage *out, const char *host, int port);
+int tcp_connect(Stream **out, Loop *l, const char *host, int port);
+int pipe_connect(Stream **out, Loop *l, const char *path);
+int stream_wait_connected(Stream *s, Task *t);
+int stream_open_fd(Stream **out, Loop *l, int fd);
+int stream_set(Stream *s, uva_stream_option option, size_t value);
+int stream_read(size_t *nread, Stream *s, Task *t, void *buf, size_t len);
+int stream_read_exactly(Stream *s, Task *t, void *buf, size_t n);
+int stream_read_line(size_t *len, Stream *s, Task *t, void *buf,
+                     size_t buflen);
+int stream_read_to_eof(size_t *len, Stream *s, Task *t);
+int stream_write(size_t *queued, Stream *s, const void *buf, size_t len);
+int stream_drain(Stream *s, Task *t);
+int stream_write_drain(Stream *s, Task *t, const void *buf, size_t len);
+int stream_shutdown(Stream *s, Task *t);
+int stream_address(Stream *s, bool peer, char *host, size_t hostlen,
+                   int *port);
+int stream_close(Stream *s, uva_stream_close_cb cb, void *data, bool abort);
+int tcp_listen(Server **out, Loop *l, const char *host, int port,
+               int backlog);
+int pipe_listen(Server **out, Loop *l, const char *path, int backlog);
+int server_accept(Stream **out, Server *sv, Task *t);
+void server_on_connection(Server *sv, uva_server_connection_cb cb,
+                          void *data);
+int server_address(Server *sv, char *host, size_t hostlen, int *port);
+void server_close(Server *sv, uva_server_close_cb cb, void *data);
+int udp_new(Udp **out, Loop *l);
+int udp_bind(Udp *u, const char *host, int port);
+int udp_connect(Udp *u, const char *host, int port);
+int udp_set(Udp *u, uva_stream_option option, size_t value);
+int udp_send(Udp *u, const void *buf, size_t len, const char *host, int port);
+int udp_recv(size_t *len, Udp *u, Task *t, void *buf, size_t buflen,
+             char *host, size_t hostlen, int *port);
+int udp_local_address(Udp *u, char *host, size_t hostlen, int *port);
+void udp_close(Udp *u, uva_udp_close_cb cb, void *data);
+int poll_new(Poll **out, Loop *l, int fd);
+int poll_wait(int *revents, Poll *p, Task *t, int events);
+void poll_close(Poll *p, uva_poll_close_cb cb, void *data);
+
+/* timer.cpp */
+constexpr int64_t MAX_DELAY_MS = int64_t(1) << 40;
+int timer_new(Timer **out, Loop *l, uva_timer_cb cb, void *data,
+              uva_free_cb dtor);
+int timer_start(Timer *t, int64_t timeout_ms, int64_t repeat_ms);
+void timer_stop(Timer *t);
+void timer_close(Timer *t, uva_timer_close_cb cb);
+void timer_run(Loop *l, Timer *t); /* it reached the front of the run queue */
+void timer_due(Loop *l, Timer *t);
+void timer_set_ref(Timer *t, bool ref);
+long ticks_ms();
+long ticks_add(long ticks, long delta);
+long ticks_diff(long a, long b);
+
+}  // namespace detail
+}  // namespace uva
+
+#endif /* UVASYNC_INTERNAL_H */

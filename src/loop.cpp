@@ -1,0 +1,335 @@
+/* uvasync — the loop: run queue, passes, liveness and cross-thread queue.
+ *
+ * One libuv iteration is one pass. libuv runs, in order: its timers (our one
+ * uv_timer_t moves due heap entries to the run queue), idle (active only to
+ * keep the poll from blocking while work is queued), poll (I/O), and check,
+ * where the pass runs: every node that was queued when the pass began, in
+ * FIFO order. Nodes queued during the pass wait for the next one, so a task
+ * that yields forever still lets I/O and timers in on every pass.
+ *
+ * Liveness: the core's libuv handles are all unreferenced except the async
+ * handle, which is referenced exactly while `alive` (referenced tasks, active
+ * referenced timers, queued calls) is non-zero. So uv_run(DEFAULT) returns
+ * when the core has no referenced work left.
+ */
+#include "internal.h"
+
+#include <cstdlib>
+#include <new>
+
+namespace uva {
+namespace detail {
+
+const void *thread_token() {
+  static thread_local char token;
+  return &token;
+}
+
+/* The loop running in this thread, if any: one running loop per thread. */
+static thread_local Loop *tls_running = nullptr;
+
+uint64_t now_ns() { return uv_hrtime(); }
+
+/* ---- pool --------------------------------------------------------------- */
+
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define UVA_POOL_PASSTHROUGH 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#define UVA_POOL_PASSTHROUGH 1
+#endif
+#endif
+
+static constexpr size_t SLAB_BYTES = 64 * 1024;
+
+Pool::Pool(size_t block) : block_((block + 7) & ~size_t(7)) {}
+
+Pool::~Pool() {
+  while (slabs_ != nullptr) {
+    void *next = *static_cast<void **>(slabs_);
+    std::free(slabs_);
+    slabs_ = next;
+  }
+}
+
+void *Pool::alloc() {
+#ifdef UVA_POOL_PASSTHROUGH
+  return std::malloc(block_);
+#else
+  if (freelist_ == nullptr) {
+    char *slab = static_cast<char *>(std::malloc(SLAB_BYTES));
+    if (slab == nullptr) return nullptr;
+    *reinterpret_cast<void **>(slab) = slabs_;
+    slabs_ = slab;
+    /* The first 16 bytes link the slabs; carve the rest into blocks. */
+    for (size_t off = 16; off + block_ <= SLAB_BYTES; off += block_) {
+      *reinterpret_cast<void **>(slab + off) = freelist_;
+      freelist_ = slab + off;
+    }
+  }
+  void *p = freelist_;
+  freelist_ = *static_cast<void **>(p);
+  return p;
+#endif
+}
+
+void Pool::free(void *p) {
+#ifdef UVA_POOL_PASSTHROUGH
+  std::free(p);
+#else
+  *static_cast<void **>(p) = freelist_;
+  freelist_ = p;
+#endif
+}
+
+/* ---- run queue ---------------------------------------------------------- */
+
+void loop_push_first(Loop *l, QNode *n) {
+  l->runq_head = l->runq_tail = n;
+  /* Work is queued: the next poll must not block. */
+  uv_idle_start(&l->idle, [](uv_idle_t *) {});
+}
+
+void alive_inc(Loop *l) {
+  if (l->alive++ == 0) uv_ref(reinterpret_cast<uv_handle_t *>(&l->async));
+}
+
+void alive_dec(Loop *l) {
+  if (--l->alive == 0) uv_unref(reinterpret_cast<uv_handle_t *>(&l->async));
+}
+
+int loop_call_soon(Loop *l, void (*fn)(Loop *, Call *), void *a, void *b,
+                   void *c) {
+  Call *call = static_cast<Call *>(l->small_pool.alloc());
+  if (call == nullptr) return UVA_ENOMEM;
+  call->magic = MAGIC_CALL;
+  call->pooled = 1;
+  call->fn = fn;
+  call->a = a;
+  call->b = b;
+  call->c = c;
+  alive_inc(l);
+  loop_push(l, call);
+  return 0;
+}
+
+static void run_call(Loop *l, Call *call) {
+  alive_dec(l);
+  bool pooled = call->pooled; /* an embedded call may be freed by fn */
+  call->fn(l, call);
+  if (pooled) {
+    call->magic = MAGIC_FREED;
+    l->small_pool.free(call);
+  }
+}
+
+/* ---- timer heap driver -------------------------------------------------- */
+
+void fire_due(Loop *l) {
+  if (l->heap.empty()) return;
+  uint64_t now = now_ns();
+  while (!l->heap.empty() && l->heap.top().deadline <= now) {
+    Timed *h = l->heap.pop();
+    if (h->magic == MAGIC_TASK)
+      task_timer_due(l, static_cast<Task *>(h));
+    else
+      timer_due(l, static_cast<Timer *>(h));
+  }
+}
+
+static void arm_timer(Loop *l);
+
+static void on_uv_timer(uv_timer_t *handle) {
+  Loop *l = static_cast<Loop *>(handle->data);
+  l->armed = UINT64_MAX;
+  fire_due(l);
+  /* Re-arm now, not in the pass: the poll that follows must wake for the
+   * next deadline (libuv's ms clock may fire us a little early). */
+  arm_timer(l);
+}
+
+/* Point the single uv_timer_t at the earliest deadline. */
+static void arm_timer(Loop *l) {
+  if (l->heap.empty()) {
+    if (l->armed != UINT64_MAX) {
+      uv_timer_stop(&l->timer);
+      l->armed = UINT64_MAX;
+    }
+    return;
+  }
+  uint64_t deadline = l->heap.top().deadline;
+  if (deadline == l->armed) return;
+  uv_update_time(&l->uv);
+  uint64_t now = now_ns();
+  /* Round up: libuv's clock is in ms; firing early only costs a re-arm. */
+  uint64_t ms = deadline > now ? (deadline - now + 999999) / 1000000 : 0;
+  uv_timer_start(&l->timer, on_uv_timer, ms, 0);
+  l->armed = deadline;
+}
+
+/* ---- the pass ----------------------------------------------------------- */
+
+static void run_pass(Loop *l) {
+  fire_due(l);
+  QNode *n = l->runq_head;
+  l->runq_head = l->runq_tail = nullptr;
+  while (n != nullptr) {
+    QNode *next = n->qnext; /* n may be requeued (and relinked) below */
+    switch (n->magic) {
+      case MAGIC_TASK:
+        task_run(l, static_cast<Task *>(n));
+        break;
+      case MAGIC_TIMER:
+        l->current = nullptr; /* a task step may have left it set */
+        timer_run(l, static_cast<Timer *>(n));
+        break;
+      default:
+        l->current = nullptr;
+        run_call(l, static_cast<Call *>(n));
+        break;
+    }
+    n = next;
+  }
+  l->current = nullptr;
+  if (l->runq_head == nullptr) uv_idle_stop(&l->idle);
+  arm_timer(l);
+}
+
+static void on_check(uv_check_t *handle) {
+  run_pass(static_cast<Loop *>(handle->data));
+}
+
+/* ---- cross-thread queue ------------------------------------------------- */
+
+static void drain_xq(Loop *l) {
+  std::vector<XOp> ops;
+  {
+    std::lock_guard<std::mutex> lock(l->xmu);
+    ops.swap(l->xq);
+  }
+  for (const XOp &op : ops) {
+    switch (op.kind) {
+      case X_WAKE: {
+        Task *t = static_cast<Task *>(op.p);
+        t->xwake.store(0, std::memory_order_release);
+        task_wake_local(t);
+        task_release(t);
+        break;
+      }
+      case X_CALL:
+        op.cb(op.p);
+        break;
+      case X_FREE:
+        task_destroy(static_cast<Task *>(op.p));
+        break;
+    }
+  }
+}
+
+static void on_async(uv_async_t *handle) {
+  Loop *l = static_cast<Loop *>(handle->data);
+  if (l->xstop.exchange(false)) uv_stop(&l->uv);
+  flags_drain(l);
+  drain_xq(l);
+}
+
+int loop_post(Loop *l, XOpKind kind, void *p, uva_callback_cb cb) {
+  {
+    std::lock_guard<std::mutex> lock(l->xmu);
+    l->xq.push_back(XOp{kind, p, cb}); /* may throw bad_alloc: capi maps it */
+  }
+  uv_async_send(&l->async);
+  return 0;
+}
+
+/* ---- lifecycle ---------------------------------------------------------- */
+
+int loop_new(Loop **out) {
+  Loop *l = new (std::nothrow) Loop();
+  if (l == nullptr) return UVA_ENOMEM;
+  l->magic = MAGIC_LOOP;
+  l->qnext = nullptr;
+  l->owner = thread_token();
+  int rc = uv_loop_init(&l->uv);
+  if (rc != 0) {
+    delete l;
+    return rc;
+  }
+  l->uv.data = l;
+  uv_timer_init(&l->uv, &l->timer);
+  uv_idle_init(&l->uv, &l->idle);
+  uv_check_init(&l->uv, &l->check);
+  rc = uv_async_init(&l->uv, &l->async, on_async);
+  if (rc != 0) {
+    /* Only the async handle can fail (it opens an eventfd). */
+    uv_close(reinterpret_cast<uv_handle_t *>(&l->timer), nullptr);
+    uv_close(reinterpret_cast<uv_handle_t *>(&l->idle), nullptr);
+    uv_close(reinterpret_cast<uv_handle_t *>(&l->check), nullptr);
+    uv_run(&l->uv, UV_RUN_DEFAULT);
+    uv_loop_close(&l->uv);
+    delete l;
+    return rc;
+  }
+  l->timer.data = l->idle.data = l->check.data = l->async.data = l;
+  uv_check_start(&l->check, on_check);
+  uv_unref(reinterpret_cast<uv_handle_t *>(&l->timer));
+  uv_unref(reinterpret_cast<uv_handle_t *>(&l->idle));
+  uv_unref(reinterpret_cast<uv_handle_t *>(&l->check));
+  uv_unref(reinterpret_cast<uv_handle_t *>(&l->async));
+  *out = l;
+  return 0;
+}
+
+int loop_run(Loop *l, uva_run_mode mode) {
+  if (l->running || tls_running != nullptr) return UVA_ERUNNING;
+  uv_run_mode m = mode == UVA_RUN_ONCE     ? UV_RUN_ONCE
+                  : mode == UVA_RUN_NOWAIT ? UV_RUN_NOWAIT
+                                           : UV_RUN_DEFAULT;
+  l->running = true;
+  tls_running = l;
+  arm_timer(l);
+  /* As in libuv, no mode iterates when no referenced work is left. */
+  if (l->stop_next) {
+    l->stop_next = false;
+    m = UV_RUN_NOWAIT;
+  }
+  uv_run(&l->uv, m);
+  tls_running = nullptr;
+  l->running = false;
+  return 0;
+}
+
+int loop_stop(Loop *l) {
+  if (on_owner(l)) {
+    if (l->running)
+      uv_stop(&l->uv);
+    else
+      l->stop_next = true; /* the next run makes one pass, as asyncio */
+    return 0;
+  }
+  l->xstop.store(true);
+  uv_async_send(&l->async);
+  return 0;
+}
+
+int loop_close(Loop *l) {
+  if (l->running) return UVA_ERUNNING;
+  flags_drain(l);
+  drain_xq(l);
+  if (l->handles != 0 || l->alive != 0 || l->runq_head != nullptr)
+    return UVA_EBUSY;
+  uv_close(reinterpret_cast<uv_handle_t *>(&l->timer), nullptr);
+  uv_close(reinterpret_cast<uv_handle_t *>(&l->idle), nullptr);
+  uv_close(reinterpret_cast<uv_handle_t *>(&l->check), nullptr);
+  uv_close(reinterpret_cast<uv_handle_t *>(&l->async), nullptr);
+  uv_run(&l->uv, UV_RUN_DEFAULT);
+  int rc = uv_loop_close(&l->uv);
+  if (rc != 0) return UVA_EINTERNAL; /* a libuv handle leaked: our bug */
+  if (l->dtor != nullptr) l->dtor(l->data);
+  l->magic = MAGIC_FREED;
+  delete l;
+  return 0;
+}
+
+}  // namespace detail
+}  // namespace uva

@@ -1,0 +1,890 @@
+/* uvasync — streams (TCP, Unix sockets, pipes, TTYs) and servers.
+ *
+ * Reads: libuv reads straight into the free tail of the stream's buffer
+ * (no copy on the way in); read calls copy out of it. Reading pauses while
+ * the buffer holds high_water bytes, or what a waiting read needs if that is
+ * more, and resumes when a read brings it below.
+ *
+ * Writes: uv_try_write first; only what the kernel did not take is copied
+ * into a request and queued. drain waits for the queue to fall to
+ * low_water.
+ *
+ * Waiting uses the "call again" protocol (see sync.cpp): a read registers
+ * a W_IO node and returns UVA_EAGAIN; every change (data, EOF, error, write
+ * progress, close) wakes all waiters, and each repeated call checks its own
+ * condition. Nothing is taken from the buffer until a call completes, so a
+ * cancelled read loses no byte.
+ */
+#include "internal.h"
+
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <new>
+
+namespace uva {
+namespace detail {
+
+static constexpr size_t DEFAULT_HIGH_WATER = 64 * 1024;
+static constexpr size_t DEFAULT_LOW_WATER = 16 * 1024;
+static constexpr size_t DEFAULT_LINE_LIMIT = 64 * 1024;
+static constexpr size_t READ_CHUNK = 64 * 1024;
+
+static Stream *of(uv_handle_t *h) { return static_cast<Stream *>(h->data); }
+
+/* ---- addresses ---------------------------------------------------------- */
+
+int addr_format(const struct sockaddr *sa, char *host, size_t hostlen,
+                int *port) {
+  char tmp[INET6_ADDRSTRLEN];
+  int rc;
+  if (sa->sa_family == AF_INET) {
+    auto *in = reinterpret_cast<const struct sockaddr_in *>(sa);
+    rc = uv_ip4_name(in, tmp, sizeof tmp);
+    if (port != nullptr) *port = ntohs(in->sin_port);
+  } else if (sa->sa_family == AF_INET6) {
+    auto *in6 = reinterpret_cast<const struct sockaddr_in6 *>(sa);
+    rc = uv_ip6_name(in6, tmp, sizeof tmp);
+    if (port != nullptr) *port = ntohs(in6->sin6_port);
+  } else {
+    return UVA_ENOTSUP;
+  }
+  if (rc != 0) return rc;
+  if (host != nullptr) {
+    if (std::strlen(tmp) >= hostlen) return UVA_ENOBUFS;
+    std::strcpy(host, tmp);
+  }
+  return 0;
+}
+
+int addr_parse(struct sockaddr_storage *out, const char *host, int port) {
+  if (port < 0 || port > 65535) return UVA_EINVAL;
+  std::memset(out, 0, sizeof *out);
+  if (host == nullptr || host[0] == '\0') host = "0.0.0.0";
+  if (uv_ip4_addr(host, port, reinterpret_cast<sockaddr_in *>(out)) == 0)
+    return 0;
+  if (uv_ip6_addr(host, port, reinterpret_cast<sockaddr_in6 *>(out)) == 0)
+    return 0;
+  /* A name: resolve it here (servers and UDP bind synchronously). */
+  uv_getaddrinfo_t req;
+  struct addrinfo hints;
+  std::memset(&hints, 0, sizeof hints);
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_flags = AI_PASSIVE;
+  char service[16];
+  std::snprintf(service, sizeof service, "%d", port);
+  uv_loop_t tmp_loop;
+  int rc = uv_loop_init(&tmp_loop);
+  if (rc != 0) return rc;
+  rc = uv_getaddrinfo(&tmp_loop, &req, nullptr, host, service, &hints);
+  if (rc == 0) {
+    std::memcpy(out, req.addrinfo->ai_addr, req.addrinfo->ai_addrlen);
+    uv_freeaddrinfo(req.addrinfo);
+  }
+  uv_loop_close(&tmp_loop);
+  return rc;
+}
+
+/* ---- lifecycle ---------------------------------------------------------- */
+
+static void init_io(Sync *s, Loop *l, uint32_t magic) {
+  s->qnext = nullptr;
+  s->magic = magic;
+  s->flags = 0;
+  s->state = 0;
+  new (&s->xwake) std::atomic<uint8_t>(0);
+  new (&s->refs) std::atomic<uint32_t>(1);
+  s->result = 0;
+  s->loop = l;
+  s->data = nullptr;
+  s->dtor = nullptr;
+  s->waiters = nullptr;
+  l->handles++;
+}
+
+static Stream *stream_alloc(Loop *l) {
+  Stream *s = static_cast<Stream *>(std::calloc(1, sizeof(Stream)));
+  if (s == nullptr) return nullptr;
+  init_io(s, l, MAGIC_STREAM);
+  s->high_water = DEFAULT_HIGH_WATER;
+  s->low_water = DEFAULT_LOW_WATER;
+  s->line_limit = DEFAULT_LINE_LIMIT;
+  s->delim = '\n';
+  return s;
+}
+
+void io_destroy(Sync *obj) {
+  Loop *l = obj->loop;
+  if (obj->magic == MAGIC_STREAM) {
+    Stream *s = static_cast<Stream *>(obj);
+    std::free(s->rbuf);
+    if (s->ai_list != nullptr) uv_freeaddrinfo(s->ai_list);
+  } else if (obj->magic == MAGIC_UDP) {
+    Udp *u = static_cast<Udp *>(obj);
+    while (u->head != nullptr) {
+      Datagram *d = u->head;
+      u->head = d->next;
+      std::free(d);
+    }
+  }
+  obj->magic = MAGIC_FREED;
+  l->handles--;
+  std::free(obj);
+}
+
+static void on_stream_closed(uv_handle_t *h) {
+  Stream *s = of(h);
+  s->st = ST_CLOSED;
+  io_wake_all(s);
+  if (s->close_cb != nullptr)
+    s->close_cb(reinterpret_cast<uva_stream_t *>(s), s->close_data);
+  sync_unref(s); /* the owner's reference */
+}
+
+static void close_now(Stream *s) {
+  if (s->st == ST_CLOSED) return;
+  s->st = ST_CLOSED;
+  s->reading = false;
+  io_wake_all(s);
+  /* Between two connect attempts the handle is already closing; its close
+   * callback sees ST_CLOSED and finishes the close instead of retrying. */
+  if (!s->retrying) uv_close(&s->uv.h, on_stream_closed);
+}
+
+/* ---- reading ------------------------------------------------------------ */
+
+static size_t read_limit(const Stream *s) {
+  if (s->to_eof) return SIZE_MAX;
+  return s->want > s->high_water ? s->want : s->high_water;
+}
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
+  (void)suggested;
+  Stream *s = of(h);
+  size_t tail = s->rcap - s->rstart - s->rlen;
+  if (tail < READ_CHUNK / 4) {
+    if (s->rstart > 0) { /* slide the unread bytes to the front */
+      std::memmove(s->rbuf, s->rbuf + s->rstart, s->rlen);
+      s->rstart = 0;
+      tail = s->rcap - s->rlen;
+    }
+    if (tail < READ_CHUNK / 4) {
+      size_t cap = s->rcap == 0 ? READ_CHUNK : s->rcap * 2;
+      while (cap - s->rlen < READ_CHUNK) cap *= 2;
+      char *p = static_cast<char *>(std::realloc(s->rbuf, cap));
+      if (p == nullptr) {
+        *buf = uv_buf_init(nullptr, 0); /* libuv reports UV_ENOBUFS */
+        return;
+      }
+      s->rbuf = p;
+      s->rcap = cap;
+      tail = cap - s->rlen;
+    }
+  }
+  *buf = uv_buf_init(s->rbuf + s->rstart + s->rlen, unsigned(tail));
+}
+
+static void on_read(uv_stream_t *h, ssize_t nread, const uv_buf_t *) {
+  Stream *s = of(reinterpret_cast<uv_handle_t *>(h));
+  if (nread > 0) {
+    s->rlen += size_t(nread);
+    if (s->rlen >= read_limit(s)) {
+      uv_read_stop(h);
+      s->reading = false;
+    }
+  } else if (nread == 0) {
+    return; /* EAGAIN: nothing happened */
+  } else {
+    if (nread == UV_EOF)
+      s->eof = true;
+    else
+      s->read_err = int(nread);
+    uv_read_stop(h);
+    s->reading = false;
+  }
+  io_wake_all(s);
+}
+
+/* Start reading if there is room and a reason. */
+static void maybe_read(Stream *s) {
+  if (s->reading || s->st != ST_OPEN || s->eof || s->read_err != 0) return;
+  if (s->rlen >= read_limit(s)) return;
+  int rc = uv_read_start(&s->uv.s, on_alloc, on_read);
+  if (rc == 0)
+    s->reading = true;
+  else
+    s->read_err = rc;
+}
+
+static void consume(Stream *s, void *buf, size_t n) {
+  if (buf != nullptr) std::memcpy(buf, s->rbuf + s->rstart, n);
+  s->rstart += n;
+  s->rlen -= n;
+  s->scanned = s->scanned > n ? s->scanned - n : 0;
+  if (s->rlen == 0) s->rstart = 0;
+  maybe_read(s);
+}
+
+/* Wait for more: register (once) and make sure bytes keep coming. */
+static int wait_more(Stream *s, Task *t, Wait *w, size_t want) {
+  if (want > s->want) s->want = want;
+  maybe_read(s);
+  if (w != nullptr) return UVA_EAGAIN;
+  return sync_enlist(s, t, W_IO);
+}
+
+/* A repeated call is done: forget its node and what it wanted. */
+static void done_waiting(Stream *s, Wait *w) {
+  if (w != nullptr) sync_drop(w);
+  if (s->waiters == nullptr) {
+    s->want = 0;
+    s->to_eof = false;
+  }
+}
+
+/* What ends every read early: closed, failed, or not connected (yet). */
+static int read_blocked(Stream *s, Wait *w) {
+  if (s->st >= ST_CLOSING) {
+    done_waiting(s, w);
+    return UVA_ECLOSED;
+  }
+  if (s->st == ST_CONNECTING && s->conn_err != 0) {
+    done_waiting(s, w);
+    return s->conn_err;
+  }
+  return 0;
+}
+
+int stream_read(size_t *nread, Stream *s, Task *t, void *buf, size_t len) {
+  Wait *w = sync_find(t, s);
+  int rc = read_blocked(s, w);
+  if (rc != 0) return rc;
+  *nread = 0;
+  if (len == 0 || s->rlen > 0) {
+    size_t n = len < s->rlen ? len : s->rlen;
+    consume(s, buf, n);
+    *nread = n;
+    done_waiting(s, w);
+    return 0;
+  }
+  if (s->read_err != 0 || s->eof) {
+    done_waiting(s, w);
+    return s->read_err; /* 0 with *nread = 0 at EOF */
+  }
+  return wait_more(s, t, w, 1);
+}
+
+int stream_read_exactly(Stream *s, Task *t, void *buf, size_t n) {
+  Wait *w = sync_find(t, s);
+  int rc = read_blocked(s, w);
+  if (rc != 0) return rc;
+  if (s->rlen >= n) {
+    consume(s, buf, n);
+    done_waiting(s, w);
+    return 0;
+  }
+  if (s->read_err != 0 || s->eof) {
+    done_waiting(s, w);
+    return s->read_err != 0 ? s->read_err : UVA_EINCOMPLETE;
+  }
+  return wait_more(s, t, w, n);
+}
+
+int stream_read_line(size_t *len, Stream *s, Task *t, void *buf,
+                     size_t buflen) {
+  Wait *w = sync_find(t, s);
+  int rc = read_blocked(s, w);
+  if (rc != 0) return rc;
+  *len = 0;
+  const char *p = s->rbuf + s->rstart;
+  size_t line = 0;
+  if (s->rlen > s->scanned) {
+    const void *hit = std::memchr(p + s->scanned, s->delim,
+                                  s->rlen - s->scanned);
+    if (hit != nullptr)
+      line = size_t(static_cast<const char *>(hit) - p) + 1;
+    else
+      s->scanned = s->rlen;
+  }
+  if (line == 0 && (s->eof || s->read_err != 0)) {
+    if (s->rlen == 0) { /* 0 with *len = 0 at EOF, else the error */
+      done_waiting(s, w);
+      return s->read_err;
+    }
+    line = s->rlen; /* the unterminated tail; an error comes after it */
+  }
+  if (line == 0) {
+    if (s->rlen > s->line_limit) {
+      done_waiting(s, w);
+      return UVA_ELINETOOLONG;
+    }
+    return wait_more(s, t, w, s->line_limit + 1);
+  }
+  if (line > s->line_limit) {
+    done_waiting(s, w);
+    return UVA_ELINETOOLONG;
+  }
+  *len = line;
+  if (line > buflen) {
+    done_waiting(s, w);
+    return UVA_ENOBUFS;
+  }
+  consume(s, buf, line);
+  s->scanned = 0;
+  done_waiting(s, w);
+  return 0;
+}
+
+int stream_read_to_eof(size_t *len, Stream *s, Task *t) {
+  Wait *w = sync_find(t, s);
+  int rc = read_blocked(s, w);
+  if (rc != 0) return rc;
+  if (s->eof || s->read_err != 0) {
+    *len = s->rlen;
+    done_waiting(s, w);
+    return s->read_err;
+  }
+  s->to_eof = true;
+  return wait_more(s, t, w, 0);
+}
+
+/* ---- writing ------------------------------------------------------------ */
+
+struct WriteReq {
+  uv_write_t req;
+  size_t len;
+  char data[1];
+};
+
+static void maybe_finish_close(Stream *s) {
+  if (s->st == ST_CLOSING && s->wqueued == 0) close_now(s);
+}
+
+static void on_write(uv_write_t *req, int status) {
+  WriteReq *wr = reinterpret_cast<WriteReq *>(req);
+  Stream *s = of(reinterpret_cast<uv_handle_t *>(req->handle));
+  s->wqueued -= wr->len;
+  std::free(wr);
+  if (status < 0 && status != UV_ECANCELED && s->write_err == 0)
+    s->write_err = status;
+  if (s->wqueued <= s->low_water || status < 0) io_wake_all(s);
+  maybe_finish_close(s);
+}
+
+int stream_write(size_t *queued, Stream *s, const void *buf, size_t len) {
+  if (s->st >= ST_CLOSING) return UVA_ECLOSED;
+  if (s->st == ST_CONNECTING)
+    return s->conn_err != 0 ? s->conn_err : UVA_ENOTCONN;
+  if (s->write_err != 0) return s->write_err;
+  if (s->shut_requested) return UVA_EPIPE;
+  const char *p = static_cast<const char *>(buf);
+  if (s->wqueued == 0 && len > 0) {
+    uv_buf_t b = uv_buf_init(const_cast<char *>(p), unsigned(len));
+    int n = uv_try_write(&s->uv.s, &b, 1);
+    if (n >= 0) {
+      p += n;
+      len -= size_t(n);
+    } else if (n != UV_EAGAIN) {
+      s->write_err = n;
+      return n;
+    }
+  }
+  if (len > 0) { /* copy only what the kernel did not take */
+    WriteReq *wr =
+        static_cast<WriteReq *>(std::malloc(offsetof(WriteReq, data) + len));
+    if (wr == nullptr) return UVA_ENOMEM;
+    std::memcpy(wr->data, p, len);
+    wr->len = len;
+    uv_buf_t b = uv_buf_init(wr->data, unsigned(len));
+    int rc = uv_write(&wr->req, &s->uv.s, &b, 1, on_write);
+    if (rc != 0) {
+      std::free(wr);
+      s->write_err = rc;
+      return rc;
+    }
+    s->wqueued += len;
+  }
+  if (queued != nullptr) *queued = s->wqueued;
+  return 0;
+}
+
+/* The drain condition, for a task that may hold a node already. */
+static int drain_check(Stream *s, Task *t, Wait *w) {
+  if (s->write_err != 0 || s->st >= ST_CLOSING || s->wqueued <= s->low_water) {
+    int rc = s->write_err != 0 ? s->write_err
+             : s->st >= ST_CLOSING ? UVA_ECLOSED
+                                   : 0;
+    if (w != nullptr) sync_drop(w);
+    return rc;
+  }
+  if (w != nullptr) return UVA_EAGAIN;
+  return sync_enlist(s, t, W_IO);
+}
+
+int stream_drain(Stream *s, Task *t) { return drain_check(s, t, sync_find(t, s)); }
+
+int stream_write_drain(Stream *s, Task *t, const void *buf, size_t len) {
+  Wait *w = sync_find(t, s);
+  if (w == nullptr) { /* first call: write, then wait */
+    int rc = stream_write(nullptr, s, buf, len);
+    if (rc != 0) return rc;
+  }
+  return drain_check(s, t, w);
+}
+
+static void on_shutdown(uv_shutdown_t *req, int status) {
+  Stream *s = of(reinterpret_cast<uv_handle_t *>(req->handle));
+  s->shut_done = true;
+  s->shut_err = status == UV_ECANCELED ? UVA_ECLOSED : status;
+  io_wake_all(s);
+  sync_unref(s); /* the request's reference */
+}
+
+int stream_shutdown(Stream *s, Task *t) {
+  Wait *w = sync_find(t, s);
+  if (s->shut_done) {
+    if (w != nullptr) sync_drop(w);
+    return s->shut_err;
+  }
+  if (s->st >= ST_CLOSING) {
+    if (w != nullptr) sync_drop(w);
+    return UVA_ECLOSED;
+  }
+  if (!s->shut_requested) {
+    if (s->st == ST_CONNECTING)
+      return s->conn_err != 0 ? s->conn_err : UVA_ENOTCONN;
+    int rc = uv_shutdown(&s->sreq, &s->uv.s, on_shutdown);
+    if (rc != 0) return rc;
+    s->refs.fetch_add(1, std::memory_order_relaxed);
+    s->shut_requested = true;
+  }
+  if (w != nullptr) return UVA_EAGAIN;
+  return sync_enlist(s, t, W_IO);
+}
+
+/* ---- connecting --------------------------------------------------------- */
+
+static void opened(Stream *s) {
+  s->st = ST_OPEN;
+  maybe_read(s);
+  io_wake_all(s);
+}
+
+static void connect_failed(Stream *s, int err) {
+  s->conn_err = err;
+  io_wake_all(s);
+}
+
+static void try_next_address(Stream *s);
+
+static void on_connect(uv_connect_t *req, int status) {
+  Stream *s = of(reinterpret_cast<uv_handle_t *>(req->handle));
+  if (s->st != ST_CONNECTING) return; /* closed meanwhile */
+  if (status == 0) {
+    if (s->ai_list != nullptr) {
+      uv_freeaddrinfo(s->ai_list);
+      s->ai_list = s->ai_next = nullptr;
+    }
+    opened(s);
+    return;
+  }
+  s->ai_err = status;
+  if (s->ai_next == nullptr) {
+    connect_failed(s, status);
+    return;
+  }
+  /* A failed socket cannot connect again: close it, then a fresh one. */
+  s->retrying = true;
+  uv_close(&s->uv.h, [](uv_handle_t *h) {
+    Stream *s = of(h);
+    s->retrying = false;
+    if (s->st != ST_CONNECTING) { /* closed by its owner meanwhile */
+      on_stream_closed(h);
+      return;
+    }
+    int rc = uv_tcp_init(&s->loop->uv, &s->uv.tcp);
+    if (rc != 0) {
+      connect_failed(s, rc);
+      return;
+    }
+    s->uv.h.data = s;
+    try_next_address(s);
+  });
+}
+
+static void try_next_address(Stream *s) {
+  while (s->ai_next != nullptr) {
+    struct addrinfo *ai = s->ai_next;
+    s->ai_next = ai->ai_next;
+    int rc = uv_tcp_connect(&s->creq, &s->uv.tcp, ai->ai_addr, on_connect);
+    if (rc == 0) return;
+    s->ai_err = rc;
+  }
+  connect_failed(s, s->ai_err != 0 ? s->ai_err : UVA_EAI_NONAME);
+}
+
+static void on_resolved(uv_getaddrinfo_t *req, int status,
+                        struct addrinfo *res) {
+  Stream *s = static_cast<Stream *>(req->data);
+  std::free(req);
+  if (s->st != ST_CONNECTING) { /* closed while resolving */
+    if (res != nullptr) uv_freeaddrinfo(res);
+  } else if (status != 0) {
+    connect_failed(s, status);
+  } else {
+    s->ai_list = s->ai_next = res;
+    try_next_address(s);
+  }
+  sync_unref(s); /* the resolver's reference */
+}
+
+int tcp_connect(Stream **out, Loop *l, const char *host, int port) {
+  if (port < 0 || port > 65535) return UVA_EINVAL;
+  Stream *s = stream_alloc(l);
+  if (s == nullptr) return UVA_ENOMEM;
+  s->type = UV_TCP;
+  s->st = ST_CONNECTING;
+  int rc = uv_tcp_init(&l->uv, &s->uv.tcp);
+  if (rc != 0) {
+    io_destroy(s);
+    return rc;
+  }
+  s->uv.h.data = s;
+  auto *req =
+      static_cast<uv_getaddrinfo_t *>(std::malloc(sizeof(uv_getaddrinfo_t)));
+  struct addrinfo hints;
+  std::memset(&hints, 0, sizeof hints);
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  char service[16];
+  std::snprintf(service, sizeof service, "%d", port);
+  rc = req == nullptr ? UVA_ENOMEM : 0;
+  if (rc == 0) {
+    req->data = s;
+    rc = uv_getaddrinfo(&l->uv, req, on_resolved, host, service, &hints);
+  }
+  if (rc != 0) {
+    std::free(req);
+    s->st = ST_CLOSED;
+    uv_close(&s->uv.h, on_stream_closed); /* frees the stream */
+    return rc;
+  }
+  s->refs.fetch_add(1, std::memory_order_relaxed); /* held by the resolver */
+  *out = s;
+  return 0;
+}
+
+static void on_pipe_connect(uv_connect_t *req, int status) {
+  Stream *s = of(reinterpret_cast<uv_handle_t *>(req->handle));
+  if (s->st != ST_CONNECTING) return;
+  if (status == 0)
+    opened(s);
+  else
+    connect_failed(s, status);
+}
+
+int pipe_connect(Stream **out, Loop *l, const char *path) {
+  Stream *s = stream_alloc(l);
+  if (s == nullptr) return UVA_ENOMEM;
+  s->type = UV_NAMED_PIPE;
+  s->st = ST_CONNECTING;
+  int rc = uv_pipe_init(&l->uv, &s->uv.pipe, 0);
+  if (rc != 0) {
+    io_destroy(s);
+    return rc;
+  }
+  s->uv.h.data = s;
+  uv_pipe_connect(&s->creq, &s->uv.pipe, path, on_pipe_connect);
+  *out = s;
+  return 0;
+}
+
+int stream_wait_connected(Stream *s, Task *t) {
+  Wait *w = sync_find(t, s);
+  int rc = 0;
+  if (s->st >= ST_CLOSING)
+    rc = UVA_ECLOSED;
+  else if (s->st == ST_CONNECTING)
+    rc = s->conn_err;
+  if (rc != 0 || s->st == ST_OPEN) {
+    if (w != nullptr) sync_drop(w);
+    return rc;
+  }
+  if (w != nullptr) return UVA_EAGAIN;
+  return sync_enlist(s, t, W_IO);
+}
+
+int stream_open_fd(Stream **out, Loop *l, int fd) {
+  if (fd < 0) return UVA_EBADF;
+  uv_handle_type type = uv_guess_handle(fd);
+  if (type != UV_TTY && type != UV_NAMED_PIPE && type != UV_TCP)
+    return type == UV_UNKNOWN_HANDLE ? UVA_EBADF : UVA_EINVAL;
+  Stream *s = stream_alloc(l);
+  if (s == nullptr) return UVA_ENOMEM;
+  s->type = type;
+  int rc;
+  if (type == UV_TTY) {
+    rc = uv_tty_init(&l->uv, &s->uv.tty, fd, 0);
+  } else if (type == UV_NAMED_PIPE) {
+    rc = uv_pipe_init(&l->uv, &s->uv.pipe, 0);
+    if (rc == 0 && (rc = uv_pipe_open(&s->uv.pipe, fd)) != 0) {
+      s->st = ST_CLOSED;
+      s->uv.h.data = s;
+      uv_close(&s->uv.h, on_stream_closed);
+      return rc;
+    }
+  } else {
+    rc = uv_tcp_init(&l->uv, &s->uv.tcp);
+    if (rc == 0 && (rc = uv_tcp_open(&s->uv.tcp, fd)) != 0) {
+      s->st = ST_CLOSED;
+      s->uv.h.data = s;
+      uv_close(&s->uv.h, on_stream_closed);
+      return rc;
+    }
+  }
+  if (rc != 0) {
+    io_destroy(s);
+    return rc;
+  }
+  s->uv.h.data = s;
+  opened(s);
+  *out = s;
+  return 0;
+}
+
+/* ---- settings, addresses, close ----------------------------------------- */
+
+int stream_set(Stream *s, uva_stream_option option, size_t value) {
+  switch (option) {
+    case UVA_STREAM_HIGH_WATER:
+      if (value == 0) return UVA_EINVAL;
+      s->high_water = value;
+      break;
+    case UVA_STREAM_LOW_WATER:
+      s->low_water = value;
+      break;
+    case UVA_STREAM_LINE_LIMIT:
+      if (value == 0) return UVA_EINVAL;
+      s->line_limit = value;
+      break;
+    case UVA_STREAM_DELIMITER:
+      if (value > 255) return UVA_EINVAL;
+      s->delim = int(value);
+      s->scanned = 0;
+      break;
+    default:
+      return UVA_EINVAL;
+  }
+  if (s->reading && s->rlen >= read_limit(s)) {
+    uv_read_stop(&s->uv.s);
+    s->reading = false;
+  }
+  maybe_read(s);
+  return 0;
+}
+
+int stream_address(Stream *s, bool peer, char *host, size_t hostlen,
+                   int *port) {
+  if (s->st != ST_OPEN) return s->st == ST_CONNECTING ? UVA_ENOTCONN : UVA_ECLOSED;
+  if (s->type == UV_TCP) {
+    struct sockaddr_storage ss;
+    int len = sizeof ss;
+    int rc = peer ? uv_tcp_getpeername(&s->uv.tcp,
+                                       reinterpret_cast<sockaddr *>(&ss), &len)
+                  : uv_tcp_getsockname(&s->uv.tcp,
+                                       reinterpret_cast<sockaddr *>(&ss), &len);
+    if (rc != 0) return rc;
+    return addr_format(reinterpret_cast<sockaddr *>(&ss), host, hostlen, port);
+  }
+  if (s->type == UV_NAMED_PIPE) {
+    size_t n = hostlen;
+    int rc = peer ? uv_pipe_getpeername(&s->uv.pipe, host, &n)
+                  : uv_pipe_getsockname(&s->uv.pipe, host, &n);
+    if (rc == UV_ENOBUFS) return UVA_ENOBUFS;
+    if (rc != 0) return rc;
+    if (n < hostlen) host[n] = '\0';
+    if (port != nullptr) *port = 0;
+    return 0;
+  }
+  return UVA_ENOTSUP;
+}
+
+int stream_close(Stream *s, uva_stream_close_cb cb, void *data, bool abort) {
+  if (s->st == ST_CLOSED) return 0;
+  if (s->st == ST_CLOSING && !abort) return 0;
+  if (s->st != ST_CLOSING) {
+    s->close_cb = cb;
+    s->close_data = data;
+  } else if (cb != nullptr) {
+    s->close_cb = cb;
+    s->close_data = data;
+  }
+  bool connecting = s->st == ST_CONNECTING;
+  s->st = ST_CLOSING;
+  io_wake_all(s);
+  if (abort && !connecting && s->type == UV_TCP && !s->retrying) {
+    /* Drop the queue and tell the peer with a reset. */
+    s->st = ST_CLOSED;
+    s->reading = false;
+    if (uv_tcp_close_reset(&s->uv.tcp, on_stream_closed) == 0) return 0;
+    s->st = ST_CLOSING;
+  }
+  if (abort || connecting || s->wqueued == 0 || s->write_err != 0)
+    close_now(s);
+  /* else: on_write closes once the queue is flushed */
+  return 0;
+}
+
+/* ---- servers ------------------------------------------------------------ */
+
+static void on_server_closed(uv_handle_t *h) {
+  Server *sv = static_cast<Server *>(h->data);
+  io_wake_all(sv);
+  if (sv->close_cb != nullptr)
+    sv->close_cb(reinterpret_cast<uva_server_t *>(sv), sv->close_data);
+  sync_unref(sv);
+}
+
+/* Accept one pending connection into a new open stream. */
+static int accept_one(Stream **out, Server *sv) {
+  Loop *l = sv->loop;
+  Stream *s = stream_alloc(l);
+  if (s == nullptr) return UVA_ENOMEM;
+  s->type = sv->type;
+  int rc = sv->type == UV_TCP ? uv_tcp_init(&l->uv, &s->uv.tcp)
+                              : uv_pipe_init(&l->uv, &s->uv.pipe, 0);
+  if (rc != 0) {
+    io_destroy(s);
+    return rc;
+  }
+  s->uv.h.data = s;
+  rc = uv_accept(&sv->uv.s, &s->uv.s);
+  if (rc != 0) {
+    s->st = ST_CLOSED;
+    uv_close(&s->uv.h, on_stream_closed);
+    return rc;
+  }
+  opened(s);
+  *out = s;
+  return 0;
+}
+
+static void on_connection(uv_stream_t *h, int status) {
+  Server *sv = static_cast<Server *>(h->data);
+  if (status < 0) return; /* e.g. EMFILE: libuv sheds it; keep serving */
+  if (sv->on_conn != nullptr) {
+    Stream *s;
+    if (accept_one(&s, sv) == 0)
+      sv->on_conn(reinterpret_cast<uva_server_t *>(sv),
+                  reinterpret_cast<uva_stream_t *>(s), sv->on_conn_data);
+    return;
+  }
+  /* libuv stops watching the socket until this one is accepted. */
+  sv->pending++;
+  io_wake_all(sv);
+}
+
+static int listen_common(Server **out, Loop *l, uv_handle_type type,
+                         const struct sockaddr *addr, const char *path,
+                         int backlog) {
+  Server *sv = static_cast<Server *>(std::calloc(1, sizeof(Server)));
+  if (sv == nullptr) return UVA_ENOMEM;
+  init_io(sv, l, MAGIC_SERVER);
+  sv->type = type;
+  int rc = type == UV_TCP ? uv_tcp_init(&l->uv, &sv->uv.tcp)
+                          : uv_pipe_init(&l->uv, &sv->uv.pipe, 0);
+  if (rc != 0) {
+    l->handles--;
+    std::free(sv);
+    return rc;
+  }
+  sv->uv.h.data = sv;
+  rc = type == UV_TCP ? uv_tcp_bind(&sv->uv.tcp, addr, 0)
+                      : uv_pipe_bind(&sv->uv.pipe, path);
+  if (rc == 0) rc = uv_listen(&sv->uv.s, backlog > 0 ? backlog : 511,
+                              on_connection);
+  if (rc != 0) {
+    /* Detached: the close completes later (uva_loop_close reaps it). */
+    sv->closed = true;
+    l->handles--;
+    sv->magic = MAGIC_FREED;
+    uv_close(&sv->uv.h, [](uv_handle_t *h) { std::free(h->data); });
+    return rc;
+  }
+  *out = sv;
+  return 0;
+}
+
+int tcp_listen(Server **out, Loop *l, const char *host, int port,
+               int backlog) {
+  struct sockaddr_storage ss;
+  int rc = addr_parse(&ss, host, port);
+  if (rc != 0) return rc;
+  return listen_common(out, l, UV_TCP, reinterpret_cast<sockaddr *>(&ss),
+                       nullptr, backlog);
+}
+
+int pipe_listen(Server **out, Loop *l, const char *path, int backlog) {
+  return listen_common(out, l, UV_NAMED_PIPE, nullptr, path, backlog);
+}
+
+int server_accept(Stream **out, Server *sv, Task *t) {
+  Wait *w = sync_find(t, sv);
+  if (sv->closed) {
+    if (w != nullptr) sync_drop(w);
+    return UVA_ECLOSED;
+  }
+  if (sv->on_conn != nullptr) return UVA_EINVAL;
+  if (sv->pending > 0) {
+    int rc = accept_one(out, sv);
+    sv->pending--;
+    if (w != nullptr) sync_drop(w);
+    return rc;
+  }
+  if (w != nullptr) return UVA_EAGAIN;
+  return sync_enlist(sv, t, W_IO);
+}
+
+void server_on_connection(Server *sv, uva_server_connection_cb cb,
+                          void *data) {
+  sv->on_conn = cb;
+  sv->on_conn_data = data;
+  /* A connection libuv is holding for accept goes to the callback now. */
+  while (cb != nullptr && sv->pending > 0) {
+    sv->pending--;
+    Stream *s;
+    if (accept_one(&s, sv) == 0)
+      cb(reinterpret_cast<uva_server_t *>(sv),
+         reinterpret_cast<uva_stream_t *>(s), data);
+  }
+}
+
+int server_address(Server *sv, char *host, size_t hostlen, int *port) {
+  if (sv->closed) return UVA_ECLOSED;
+  if (sv->type == UV_TCP) {
+    struct sockaddr_storage ss;
+    int len = sizeof ss;
+    int rc = uv_tcp_getsockname(&sv->uv.tcp,
+                                reinterpret_cast<sockaddr *>(&ss), &len);
+    if (rc != 0) return rc;
+    return addr_format(reinterpret_cast<sockaddr *>(&ss), host, hostlen, port);
+  }
+  size_t n = hostlen;
+  int rc = uv_pipe_getsockname(&sv->uv.pipe, host, &n);
+  if (rc != 0) return rc;
+  if (n < hostlen) host[n] = '\0';
+  if (port != nullptr) *port = 0;
+  return 0;
+}
+
+void server_close(Server *sv, uva_server_close_cb cb, void *data) {
+  if (sv->closed) return;
+  sv->closed = true;
+  sv->close_cb = cb;
+  sv->close_data = data;
+  io_wake_all(sv);
+  uv_close(&sv->uv.h, on_server_closed);
+}
+
+}  // namespace detail
+}  // namespace uva

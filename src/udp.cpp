@@ -1,0 +1,212 @@
+/* uvasync — UDP sockets.
+ *
+ * Received datagrams are kept whole in a FIFO in the core (a datagram is
+ * never split or merged). Receiving stops while the FIFO holds high_water
+ * bytes; further datagrams wait in the kernel's buffer (and are dropped
+ * there if it overflows, as UDP does). Sends try the kernel at once and
+ * copy only when it would block.
+ */
+#include "internal.h"
+
+#include <cstdlib>
+#include <cstring>
+
+namespace uva {
+namespace detail {
+
+static constexpr size_t DEFAULT_UDP_HIGH_WATER = 256 * 1024;
+static constexpr size_t RECV_BUF = 64 * 1024; /* the largest datagram */
+
+static Udp *of(uv_handle_t *h) { return static_cast<Udp *>(h->data); }
+
+int udp_new(Udp **out, Loop *l) {
+  Udp *u = static_cast<Udp *>(std::calloc(1, sizeof(Udp)));
+  if (u == nullptr) return UVA_ENOMEM;
+  u->qnext = nullptr;
+  u->magic = MAGIC_UDP;
+  new (&u->xwake) std::atomic<uint8_t>(0);
+  new (&u->refs) std::atomic<uint32_t>(1);
+  u->loop = l;
+  u->high_water = DEFAULT_UDP_HIGH_WATER;
+  int rc = uv_udp_init(&l->uv, &u->uv);
+  if (rc != 0) {
+    std::free(u);
+    return rc;
+  }
+  u->uv.data = u;
+  l->handles++;
+  *out = u;
+  return 0;
+}
+
+static void on_alloc(uv_handle_t *h, size_t, uv_buf_t *buf) {
+  /* One scratch buffer per loop would do; a static one per thread avoids
+   * even that, since callbacks of one loop never overlap. */
+  static thread_local char scratch[RECV_BUF];
+  (void)h;
+  *buf = uv_buf_init(scratch, sizeof scratch);
+}
+
+static void on_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf,
+                    const struct sockaddr *addr, unsigned flags) {
+  Udp *u = of(reinterpret_cast<uv_handle_t *>(h));
+  (void)flags;
+  if (nread < 0) {
+    u->err = int(nread);
+  } else if (addr != nullptr) {
+    auto *d = static_cast<Datagram *>(
+        std::malloc(offsetof(Datagram, data) + size_t(nread)));
+    if (d == nullptr) {
+      u->err = UVA_ENOMEM; /* this datagram is lost: say so */
+    } else {
+      d->next = nullptr;
+      d->len = size_t(nread);
+      std::memset(&d->addr, 0, sizeof d->addr);
+      std::memcpy(&d->addr, addr,
+                  addr->sa_family == AF_INET6 ? sizeof(sockaddr_in6)
+                                              : sizeof(sockaddr_in));
+      std::memcpy(d->data, buf->base, size_t(nread));
+      if (u->tail != nullptr)
+        u->tail->next = d;
+      else
+        u->head = d;
+      u->tail = d;
+      u->qbytes += d->len;
+      if (u->qbytes >= u->high_water) {
+        uv_udp_recv_stop(&u->uv);
+        u->receiving = false;
+      }
+    }
+  } else {
+    return; /* nothing to read */
+  }
+  io_wake_all(u);
+}
+
+static void maybe_recv(Udp *u) {
+  if (u->receiving || u->closed || u->qbytes >= u->high_water) return;
+  int rc = uv_udp_recv_start(&u->uv, on_alloc, on_recv);
+  if (rc == 0) u->receiving = true;
+}
+
+int udp_bind(Udp *u, const char *host, int port) {
+  struct sockaddr_storage ss;
+  int rc = addr_parse(&ss, host, port);
+  if (rc == 0) rc = uv_udp_bind(&u->uv, reinterpret_cast<sockaddr *>(&ss), 0);
+  if (rc == 0) maybe_recv(u);
+  return rc;
+}
+
+int udp_connect(Udp *u, const char *host, int port) {
+  struct sockaddr_storage ss;
+  int rc = addr_parse(&ss, host, port);
+  if (rc == 0) rc = uv_udp_connect(&u->uv, reinterpret_cast<sockaddr *>(&ss));
+  if (rc == 0) maybe_recv(u);
+  return rc;
+}
+
+int udp_set(Udp *u, uva_stream_option option, size_t value) {
+  if (option != UVA_STREAM_HIGH_WATER || value == 0) return UVA_EINVAL;
+  u->high_water = value;
+  maybe_recv(u);
+  return 0;
+}
+
+struct SendReq {
+  uv_udp_send_t req;
+  char data[1];
+};
+
+int udp_send(Udp *u, const void *buf, size_t len, const char *host,
+             int port) {
+  struct sockaddr_storage ss;
+  const struct sockaddr *to = nullptr;
+  if (host != nullptr) {
+    int rc = addr_parse(&ss, host, port);
+    if (rc != 0) return rc;
+    to = reinterpret_cast<sockaddr *>(&ss);
+  }
+  uv_buf_t b = uv_buf_init(const_cast<char *>(static_cast<const char *>(buf)),
+                           unsigned(len));
+  int n = uv_udp_try_send(&u->uv, &b, 1, to);
+  if (n >= 0) {
+    maybe_recv(u); /* sending bound the socket: replies can come */
+    return 0;
+  }
+  if (n != UV_EAGAIN && n != UV_ENOSYS) return n;
+  auto *req =
+      static_cast<SendReq *>(std::malloc(offsetof(SendReq, data) + len));
+  if (req == nullptr) return UVA_ENOMEM;
+  std::memcpy(req->data, buf, len);
+  b = uv_buf_init(req->data, unsigned(len));
+  int rc = uv_udp_send(&req->req, &u->uv, &b, 1, to,
+                       [](uv_udp_send_t *r, int) { std::free(r); });
+  if (rc != 0) {
+    std::free(req);
+    return rc;
+  }
+  maybe_recv(u);
+  return 0;
+}
+
+int udp_recv(size_t *len, Udp *u, Task *t, void *buf, size_t buflen,
+             char *host, size_t hostlen, int *port) {
+  Wait *w = sync_find(t, u);
+  Datagram *d = u->head;
+  int rc;
+  if (d != nullptr) {
+    *len = d->len;
+    if (d->len > buflen) {
+      rc = UVA_ENOBUFS;
+    } else {
+      rc = addr_format(reinterpret_cast<sockaddr *>(&d->addr), host, hostlen,
+                       port);
+      if (rc == 0 || rc == UVA_ENOTSUP) {
+        rc = 0;
+        std::memcpy(buf, d->data, d->len);
+        u->head = d->next;
+        if (u->head == nullptr) u->tail = nullptr;
+        u->qbytes -= d->len;
+        std::free(d);
+        maybe_recv(u);
+      }
+    }
+  } else if (u->closed) {
+    rc = UVA_ECLOSED;
+  } else if (u->err != 0) {
+    rc = u->err; /* reported once (e.g. ECONNREFUSED on a connected one) */
+    u->err = 0;
+  } else {
+    maybe_recv(u);
+    if (w != nullptr) return UVA_EAGAIN;
+    return sync_enlist(u, t, W_IO);
+  }
+  if (w != nullptr) sync_drop(w);
+  return rc;
+}
+
+int udp_local_address(Udp *u, char *host, size_t hostlen, int *port) {
+  struct sockaddr_storage ss;
+  int n = sizeof ss;
+  int rc = uv_udp_getsockname(&u->uv, reinterpret_cast<sockaddr *>(&ss), &n);
+  if (rc != 0) return rc;
+  return addr_format(reinterpret_cast<sockaddr *>(&ss), host, hostlen, port);
+}
+
+void udp_close(Udp *u, uva_udp_close_cb cb, void *data) {
+  if (u->closed) return;
+  u->closed = true;
+  u->close_cb = cb;
+  u->close_data = data;
+  io_wake_all(u);
+  uv_close(reinterpret_cast<uv_handle_t *>(&u->uv), [](uv_handle_t *h) {
+    Udp *u = of(h);
+    io_wake_all(u);
+    if (u->close_cb != nullptr)
+      u->close_cb(reinterpret_cast<uva_udp_t *>(u), u->close_data);
+    sync_unref(u);
+  });
+}
+
+}  // namespace detail
+}  // namespace uva
