@@ -107,9 +107,10 @@ static int enlist(Sync *s, Task *t, uint8_t kind) {
   return UVA_EAGAIN;
 }
 
-/* Drop a node the task is done with. */
+/* Drop a node the task is done with (still listed if it was waiting). */
 static void drop(Wait *w) {
   Sync *s = static_cast<Sync *>(w->on);
+  if (w->state == W_WAITING) wlist_remove(list_of(s, w->kind), w);
   wait_free(s->loop, w);
   unref(s);
 }
@@ -468,11 +469,8 @@ void sync_undo_waits(Loop *, Task *t) {
       pp = &w->tnext;
       continue;
     }
-    if (w->state == W_WAITING)
-      wlist_remove(list_of(static_cast<Sync *>(w->on), w->kind), w);
-    else if (w->state == W_GRANTED)
-      give_back(w);
-    drop(w); /* unlinks *pp */
+    if (w->state == W_GRANTED) give_back(w);
+    drop(w); /* unlinks it from the object and from *pp */
   }
 }
 
