@@ -113,6 +113,18 @@ if(NOT UVA_CRITERION_SOURCES)
   message(STATUS "uvasync: no tests/test_*.c yet; only the ABI and install tests are registered")
 endif()
 
+# --- Threads: a plain program (Criterion cannot start under TSan) -------------
+# Everything that crosses threads; in a -DUVA_SANITIZE=thread build this is
+# the ThreadSanitizer check of the core.
+add_executable(test_threads "${UVA_TESTS_DIR}/threads/threads.c")
+target_link_libraries(test_threads PRIVATE uvasync Threads::Threads)
+set_target_properties(test_threads PROPERTIES
+  C_STANDARD 11
+  RUNTIME_OUTPUT_DIRECTORY "${PROJECT_BINARY_DIR}/tests")
+uva_target_warnings(test_threads)
+add_test(NAME test_threads COMMAND test_threads)
+uva_set_test_props(test_threads threads)
+
 # --- ABI: exported symbols -----------------------------------------------------
 find_program(UVA_NM NAMES nm ${CMAKE_NM})
 add_test(NAME abi_exports
