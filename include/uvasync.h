@@ -275,7 +275,8 @@ UVA_EXTERN int uva_loop_new(uva_loop_t **out);
 /* Run the loop. Each pass runs the tasks and callbacks that were ready when
  * the pass began (what becomes ready during a pass waits for the next one)
  * and polls I/O. DEFAULT returns when no referenced task, timer or callback is
- * left, or after uva_loop_stop; ONCE and NOWAIT return after one pass.
+ * left, or after uva_loop_stop; ONCE and NOWAIT return after one pass. As in
+ * libuv, no mode makes a pass when no referenced work is left.
  * Owner thread only; not from inside a step or callback of a running loop.
  * Errors: UVA_EINVAL (NULL), UVA_EHANDLEKIND, UVA_EWRONGTHREAD, UVA_ERUNNING
  * (re-entered, or another loop already runs in this thread). Since 1.0. */
@@ -349,7 +350,8 @@ UVA_EXTERN int uva_task_yield(uva_task_t *task);
  * with status 0, or earlier with UVA_ECANCELED if cancelled. Only from the
  * task's own step, which then returns UVA_TASK_PENDING. A sleeping task costs
  * a heap node, no libuv handle. Errors: UVA_EINVAL (NULL, not the running
- * task, ms out of range), UVA_EBUSY (already waiting), UVA_EHANDLEKIND,
+ * task, ms out of range), UVA_EBUSY (already waiting, or uva_task_yield was
+ * called in this step), UVA_EHANDLEKIND,
  * UVA_EWRONGTHREAD, UVA_ENOMEM. Since 1.0. */
 UVA_EXTERN int uva_task_sleep(uva_task_t *task, int64_t ms);
 
