@@ -269,6 +269,8 @@ typedef enum {
 
 /* Create a loop owned by the calling thread. *out receives the loop (caller
  * owns it and must uva_loop_close it). Any thread may create its own loops.
+ * If SIGPIPE still has its default action, it is set to ignored, so a write
+ * to a reset peer returns UVA_EPIPE instead of killing the process.
  * Errors: UVA_EINVAL (out NULL), UVA_ENOMEM, or a libuv error. Since 1.0. */
 UVA_EXTERN int uva_loop_new(uva_loop_t **out);
 
@@ -596,6 +598,11 @@ UVA_EXTERN int uva_flag_close(uva_flag_t *flag);
  * Flow control: the core stops reading from the socket while the buffer
  * holds `high_water` bytes or more (or what a waiting read_exactly or
  * read_line needs, if larger) and resumes below it.
+ *
+ * Liveness: an open stream, UDP socket or poll handle does not by itself
+ * keep uva_loop_run(DEFAULT) running; the tasks waiting on it do, and so do
+ * pending connects, writes and shutdowns. A listening server does, until it
+ * is closed (as in libuv).
  *
  * Errors of the connection (ECONNRESET, EPIPE, ...) are returned by the read
  * or write call that meets them, and by later ones. After uva_stream_close

@@ -498,6 +498,7 @@ void io_wake_all(Sync *s); /* wake every waiter, leaving them registered */
 
 /* stream.cpp, udp.cpp, poll.cpp */
 void io_destroy(Sync *s); /* free an I/O object's own memory */
+void stream_waiter_gone(Stream *s);
 int addr_format(const struct sockaddr *sa, char *host, size_t hostlen,
                 int *port);
 int addr_parse(struct sockaddr_storage *out, const char *host, int port);

@@ -14,6 +14,7 @@
  */
 #include "internal.h"
 
+#include <csignal>
 #include <cstdlib>
 #include <new>
 
@@ -244,7 +245,22 @@ int loop_post(Loop *l, XOpKind kind, void *p, uva_callback_cb cb) {
 
 /* ---- lifecycle ---------------------------------------------------------- */
 
+/* A write to a reset socket raises SIGPIPE, whose default action kills the
+ * process; streams report UVA_EPIPE instead. Ignore it unless the program
+ * installed a handler of its own (as Node.js and uvloop do). */
+static void ignore_sigpipe() {
+#ifdef SIGPIPE
+  struct sigaction sa;
+  if (sigaction(SIGPIPE, nullptr, &sa) == 0 && sa.sa_handler == SIG_DFL &&
+      !(sa.sa_flags & SA_SIGINFO)) {
+    sa.sa_handler = SIG_IGN;
+    sigaction(SIGPIPE, &sa, nullptr);
+  }
+#endif
+}
+
 int loop_new(Loop **out) {
+  ignore_sigpipe();
   Loop *l = new (std::nothrow) Loop();
   if (l == nullptr) return UVA_ENOMEM;
   l->magic = MAGIC_LOOP;

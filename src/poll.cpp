@@ -25,6 +25,7 @@ int poll_new(Poll **out, Loop *l, int fd) {
     return rc;
   }
   p->uv.data = p;
+  uv_unref(reinterpret_cast<uv_handle_t *>(&p->uv)); /* tasks keep it alive */
   l->handles++;
   *out = p;
   return 0;

@@ -132,6 +132,25 @@ void io_destroy(Sync *obj) {
   std::free(obj);
 }
 
+/* Streams do not keep the loop alive by themselves: the tasks waiting on
+ * them do, and libuv's pending requests (connect, write, shutdown) do. */
+static void bind_handle(Stream *s) {
+  s->uv.h.data = s;
+  uv_unref(&s->uv.h);
+}
+
+/* A wait on the stream went away without completing (cancelled, or its
+ * task finished): forget what it wanted, so flow control applies again. */
+void stream_waiter_gone(Stream *s) {
+  if (s->waiters != nullptr) return;
+  s->want = 0;
+  s->to_eof = false;
+  if (s->reading && s->rlen >= s->high_water) {
+    uv_read_stop(&s->uv.s);
+    s->reading = false;
+  }
+}
+
 static void on_stream_closed(uv_handle_t *h) {
   Stream *s = of(h);
   s->st = ST_CLOSED;
@@ -507,7 +526,7 @@ static void on_connect(uv_connect_t *req, int status) {
       connect_failed(s, rc);
       return;
     }
-    s->uv.h.data = s;
+    bind_handle(s);
     try_next_address(s);
   });
 }
@@ -549,7 +568,7 @@ int tcp_connect(Stream **out, Loop *l, const char *host, int port) {
     io_destroy(s);
     return rc;
   }
-  s->uv.h.data = s;
+  bind_handle(s);
   auto *req =
       static_cast<uv_getaddrinfo_t *>(std::malloc(sizeof(uv_getaddrinfo_t)));
   struct addrinfo hints;
@@ -593,7 +612,7 @@ int pipe_connect(Stream **out, Loop *l, const char *path) {
     io_destroy(s);
     return rc;
   }
-  s->uv.h.data = s;
+  bind_handle(s);
   uv_pipe_connect(&s->creq, &s->uv.pipe, path, on_pipe_connect);
   *out = s;
   return 0;
@@ -646,7 +665,7 @@ int stream_open_fd(Stream **out, Loop *l, int fd) {
     io_destroy(s);
     return rc;
   }
-  s->uv.h.data = s;
+  bind_handle(s);
   opened(s);
   *out = s;
   return 0;
@@ -757,7 +776,7 @@ static int accept_one(Stream **out, Server *sv) {
     io_destroy(s);
     return rc;
   }
-  s->uv.h.data = s;
+  bind_handle(s);
   rc = uv_accept(&sv->uv.s, &s->uv.s);
   if (rc != 0) {
     s->st = ST_CLOSED;

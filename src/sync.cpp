@@ -110,7 +110,10 @@ static int enlist(Sync *s, Task *t, uint8_t kind) {
 /* Drop a node the task is done with (still listed if it was waiting). */
 static void drop(Wait *w) {
   Sync *s = static_cast<Sync *>(w->on);
-  if (w->state == W_WAITING) wlist_remove(list_of(s, w->kind), w);
+  if (w->state == W_WAITING) {
+    wlist_remove(list_of(s, w->kind), w);
+    if (s->magic == MAGIC_STREAM) stream_waiter_gone(static_cast<Stream *>(s));
+  }
   wait_free(s->loop, w);
   unref(s);
 }

@@ -34,6 +34,7 @@ int udp_new(Udp **out, Loop *l) {
     return rc;
   }
   u->uv.data = u;
+  uv_unref(reinterpret_cast<uv_handle_t *>(&u->uv)); /* tasks keep it alive */
   l->handles++;
   *out = u;
   return 0;

@@ -1,0 +1,274 @@
+#!/usr/bin/env python3
+"""Run the TCP echo benchmark: the uvasync echo server (bench_echo_server)
+against the raw libuv one (bench_raw_echo_server), both driven by the same
+load client (bench_echo_load), interleaved in one run, and print medians.
+
+    python3 bench/run_echo.py [--build-dir build/bench] [--quick]
+                              [--repeats 3] [--seconds 3] [--only 10x1k,100x1k]
+                              [--cpus 0,1] [--no-pin] [-v]
+
+--build-dir is the directory holding the three programs (the CMake build
+puts them in <build>/bench); the top of a build tree works too.
+
+For each workload (connections x message size) the servers run as
+A B A B ... (uvasync, raw libuv, ...), each run in a fresh server process
+with a fresh client process. With taskset available and at least two CPUs,
+the server is pinned to the first CPU of --cpus and the client to the
+second, so the two never compete for one core and the server's CPU time is
+its own. Python 3 standard library only.
+"""
+import argparse
+import os
+import platform
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+DEFAULT_BUILD_DIR = REPO / "build" / "bench"
+UVA_BIN = "bench_echo_server"
+RAW_BIN = "bench_raw_echo_server"
+LOAD_BIN = "bench_echo_load"
+
+# (label, connections, message bytes)
+WORKLOADS = [
+    ("10x1k", 10, 1024),
+    ("10x10k", 10, 10 * 1024),
+    ("10x100k", 10, 100 * 1024),
+    ("100x1k", 100, 1024),
+]
+
+# Targets from the issue (uvasync / raw libuv).
+TARGET_RPS_RATIO = 0.95      # requests/s at least 0.95x raw
+TARGET_USER_CPU_RATIO = 1.2  # server user CPU per round trip at most 1.2x raw
+
+
+def find_bin(build_dir: Path, name: str) -> Path:
+    for cand in (build_dir / name, build_dir / "bench" / name):
+        if cand.is_file() and os.access(cand, os.X_OK):
+            return cand
+    sys.exit(f"run_echo.py: {name} not found in {build_dir} (or its bench/); "
+             f"build first: cmake -S . -B build -DCMAKE_BUILD_TYPE=Release "
+             f"&& cmake --build build -j2")
+
+
+def parse_kv(line: str) -> dict:
+    return dict(kv.split("=", 1) for kv in line.split() if "=" in kv)
+
+
+def pin_prefix(cpu):
+    return [] if cpu is None else ["taskset", "-c", str(cpu)]
+
+
+def run_one(server: Path, load: Path, conns: int, size: int, seconds: float,
+            cpus, host: str) -> dict:
+    """One server process + one client run; returns the measurements."""
+    srv_cmd = pin_prefix(cpus[0]) + [str(server), host, "0"]
+    srv = subprocess.Popen(srv_cmd, stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, text=True)
+    try:
+        first = srv.stdout.readline().strip()
+        if not first.isdigit():
+            srv.kill()
+            _, err = srv.communicate(timeout=10)
+            return {"error": f"{server.name} did not print its port: "
+                             f"{first!r} {err.strip()[:300]}"}
+        port = first
+        cli_cmd = pin_prefix(cpus[1]) + [str(load), host, port, str(conns),
+                                         str(size), str(seconds)]
+        try:
+            cli = subprocess.run(cli_cmd, capture_output=True, text=True,
+                                 timeout=seconds + 60)
+        except subprocess.TimeoutExpired:
+            return {"error": f"client timed out: {' '.join(cli_cmd)}"}
+    finally:
+        if srv.poll() is None:
+            srv.send_signal(signal.SIGTERM)
+        try:
+            rest, err = srv.communicate(timeout=10)
+        except subprocess.TimeoutExpired:
+            srv.kill()
+            rest, err = srv.communicate()
+    line = cli.stdout.strip().splitlines()[-1] if cli.stdout.strip() else ""
+    res = parse_kv(line)
+    if cli.returncode != 0 or res.get("errors") != "0" or "requests" not in res:
+        return {"error": f"client exit {cli.returncode}: {line} "
+                         f"{cli.stderr.strip()[:300]}", "line": line}
+    cpu = {}
+    for l in rest.splitlines():
+        cpu.update(parse_kv(l))
+    if srv.returncode != 0 or "user_s" not in cpu:
+        return {"error": f"{server.name} exit {srv.returncode}, no CPU line: "
+                         f"{rest.strip()[:200]} {err.strip()[:200]}"}
+    requests = int(res["requests"])
+    if requests == 0:
+        return {"error": "no request completed", "line": line}
+    user_s, sys_s = float(cpu["user_s"]), float(cpu["sys_s"])
+    return {
+        "line": f"{line} server_user_s={user_s:.3f} server_sys_s={sys_s:.3f}",
+        "rps": float(res["rps"]),
+        "mib_s": float(res["mib_s"]),
+        "user_us": user_s * 1e6 / requests,
+        "sys_us": sys_s * 1e6 / requests,
+    }
+
+
+def median(runs, key):
+    vals = [r[key] for r in runs if key in r]
+    return statistics.median(vals) if vals else None
+
+
+def ratio(a, b):
+    return None if a is None or b in (None, 0) else a / b
+
+
+def fmt(v, digits=1):
+    return "-" if v is None else f"{v:.{digits}f}"
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def choose_cpus(arg: str, no_pin: bool):
+    """(server_cpu, client_cpu), or (None, None) without pinning."""
+    if no_pin:
+        return (None, None), "off (--no-pin)"
+    if shutil.which("taskset") is None:
+        return (None, None), "off (no taskset)"
+    try:
+        allowed = sorted(os.sched_getaffinity(0))
+    except AttributeError:
+        allowed = list(range(os.cpu_count() or 1))
+    if arg:
+        want = [int(c) for c in arg.split(",")]
+        if len(want) != 2 or any(c not in allowed for c in want):
+            sys.exit(f"run_echo.py: --cpus needs two CPUs out of {allowed}")
+    elif len(allowed) >= 2:
+        want = allowed[:2]
+    else:
+        return (None, None), "off (fewer than 2 CPUs)"
+    return (want[0], want[1]), f"server on CPU {want[0]}, client on CPU {want[1]}"
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--build-dir", type=Path, default=DEFAULT_BUILD_DIR,
+                    help=f"directory with {UVA_BIN}, {RAW_BIN} and {LOAD_BIN} "
+                         f"(default: {DEFAULT_BUILD_DIR})")
+    ap.add_argument("--quick", action="store_true",
+                    help="1 s runs, 1 repeat (a smoke run)")
+    ap.add_argument("--repeats", type=int, default=None,
+                    help="interleaved repeats per workload (default 3, quick 1)")
+    ap.add_argument("--seconds", type=float, default=None,
+                    help="seconds per run (default 3, quick 1)")
+    ap.add_argument("--only", default="",
+                    help="comma-separated workloads: "
+                         + ",".join(w[0] for w in WORKLOADS))
+    ap.add_argument("--cpus", default="",
+                    help="server,client CPUs for taskset (default: the first "
+                         "two allowed CPUs)")
+    ap.add_argument("--no-pin", action="store_true", help="do not use taskset")
+    ap.add_argument("--host", default="127.0.0.1")
+    ap.add_argument("-v", "--verbose", action="store_true",
+                    help="print every raw result line")
+    args = ap.parse_args()
+
+    uva = find_bin(args.build_dir, UVA_BIN)
+    raw = find_bin(args.build_dir, RAW_BIN)
+    load = find_bin(args.build_dir, LOAD_BIN)
+    plan = WORKLOADS
+    if args.only:
+        wanted = {w.strip() for w in args.only.split(",") if w.strip()}
+        unknown = wanted - {w[0] for w in WORKLOADS}
+        if unknown:
+            sys.exit(f"run_echo.py: unknown workload(s) {sorted(unknown)}")
+        plan = [w for w in WORKLOADS if w[0] in wanted]
+    repeats = args.repeats or (1 if args.quick else 3)
+    seconds = args.seconds or (1.0 if args.quick else 3.0)
+    cpus, pin_note = choose_cpus(args.cpus, args.no_pin)
+
+    print(f"uvasync echo benchmark: {uva.name} vs {raw.name}, "
+          f"client {load.name}, in {uva.parent}")
+    print(f"cpu: {cpu_model()}, {os.cpu_count()} cpus; pinning: {pin_note}; "
+          f"{repeats} repeat(s) x {seconds:g} s per server and workload")
+    print()
+
+    results = []
+    failed = False
+    for label, conns, size in plan:
+        runs = {"uvasync": [], "raw": []}
+        errors = []
+        for rep in range(repeats):
+            for name, exe in (("uvasync", uva), ("raw", raw)):
+                r = run_one(exe, load, conns, size, seconds, cpus, args.host)
+                if "error" in r:
+                    errors.append(f"{name}: {r['error']}")
+                    print(f"  {label} {name} #{rep + 1}: FAILED {r['error']}",
+                          file=sys.stderr)
+                    continue
+                runs[name].append(r)
+                if args.verbose:
+                    print(f"  {label} {name} #{rep + 1}: {r['line']}")
+        if errors:
+            failed = True
+        row = {"label": label}
+        for name in ("uvasync", "raw"):
+            for key in ("rps", "mib_s", "user_us", "sys_us"):
+                row[f"{name}_{key}"] = median(runs[name], key)
+        row["rps_ratio"] = ratio(row["uvasync_rps"], row["raw_rps"])
+        row["user_ratio"] = ratio(row["uvasync_user_us"], row["raw_user_us"])
+        row["sys_ratio"] = ratio(row["uvasync_sys_us"], row["raw_sys_us"])
+        row["n"] = (len(runs["uvasync"]), len(runs["raw"]))
+        results.append(row)
+        if not args.verbose:
+            print(f"  {label}: done ({row['n'][0]}+{row['n'][1]} runs)",
+                  file=sys.stderr)
+
+    if args.verbose:
+        print()
+    head = ("workload", "req/s uva", "req/s raw", "ratio", "MiB/s uva",
+            "MiB/s raw", "user us/rt uva", "raw", "ratio", "sys us/rt uva",
+            "raw", "ratio")
+    widths = (9, 10, 10, 6, 10, 10, 15, 6, 6, 14, 6, 6)
+    print("  ".join(h.rjust(w) for h, w in zip(head, widths)))
+    for row in results:
+        cells = (row["label"], fmt(row["uvasync_rps"], 0), fmt(row["raw_rps"], 0),
+                 fmt(row["rps_ratio"], 2), fmt(row["uvasync_mib_s"], 1),
+                 fmt(row["raw_mib_s"], 1), fmt(row["uvasync_user_us"], 2),
+                 fmt(row["raw_user_us"], 2), fmt(row["user_ratio"], 2),
+                 fmt(row["uvasync_sys_us"], 2), fmt(row["raw_sys_us"], 2),
+                 fmt(row["sys_ratio"], 2))
+        print("  ".join(c.rjust(w) for c, w in zip(cells, widths)))
+    print()
+    print("medians; ratio = uvasync / raw libuv; us/rt = server CPU "
+          "microseconds per round trip (getrusage / requests)")
+
+    print()
+    print("targets (issue):")
+    all_pass = True
+    for row in results:
+        for key, target, op, what in (
+                ("rps_ratio", TARGET_RPS_RATIO, ">=", "requests/s"),
+                ("user_ratio", TARGET_USER_CPU_RATIO, "<=", "server user CPU/rt")):
+            v = row[key]
+            ok = v is not None and (v >= target if op == ">=" else v <= target)
+            all_pass &= ok
+            print(f"  {row['label']:>8} {what:<19} uvasync/raw = {fmt(v, 2):>5} "
+                  f"(target {op} {target}): {'PASS' if ok else 'MISS'}")
+    if failed:
+        print("some runs FAILED (see above); their medians exclude them")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
