@@ -4,8 +4,8 @@
  *
  * examples/echo_server.c without the printing: uva_tcp_listen +
  * uva_server_on_connection, one handler task per connection doing
- * uva_stream_read (64 KiB buffer) -> uva_stream_write, uva_stream_drain
- * when more than 64 KiB is queued, close at end of stream.
+ * uva_stream_peek (zero copy) -> uva_stream_write, uva_stream_consume,
+ * uva_stream_drain when more than 64 KiB is queued, close at end of stream.
  *
  * Prints the bound port on stdout line 1, runs until SIGTERM/SIGINT (the
  * handler sets a uva_flag_t; a task waiting on it stops the loop), then
@@ -20,7 +20,6 @@
 #include <string.h>
 #include <sys/resource.h>
 
-#define ECHO_BUF (64 * 1024)
 #define ECHO_QUEUE_MAX (64 * 1024)
 
 static uva_loop_t *loop;
@@ -29,7 +28,6 @@ static uva_flag_t *volatile stop_flag;
 typedef struct {
   uva_stream_t *stream;
   int draining;
-  char buf[ECHO_BUF];
 } conn;
 
 static int conn_end(conn *c) {
@@ -48,13 +46,16 @@ static int handler_step(uva_task_t *task, int status, void *data) {
       if (rc < 0) return conn_end(c);
       c->draining = 0;
     }
+    /* Zero copy: write straight from the core's read buffer. */
+    const void *p = NULL;
     size_t n = 0;
-    rc = uva_stream_read(&n, c->stream, task, c->buf, sizeof c->buf);
+    rc = uva_stream_peek(&p, &n, c->stream, task);
     if (rc == UVA_EAGAIN) return UVA_TASK_PENDING;
     if (rc < 0 || n == 0) return conn_end(c);
     size_t queued = 0;
-    rc = uva_stream_write(&queued, c->stream, c->buf, n);
+    rc = uva_stream_write(&queued, c->stream, p, n);
     if (rc < 0) return conn_end(c);
+    uva_stream_consume(c->stream, n);
     if (queued > ECHO_QUEUE_MAX) c->draining = 1;
   }
 }

@@ -659,6 +659,17 @@ UVA_EXTERN int uva_stream_set(uva_stream_t *stream, uva_stream_option option,
 UVA_EXTERN int uva_stream_read(size_t *nread, uva_stream_t *stream,
                                uva_task_t *task, void *buf, size_t len);
 
+/* Zero-copy read: *data and *len describe every buffered byte (*len >= 1;
+ * *len = 0 at end of stream); UVA_EAGAIN while nothing is buffered. Nothing
+ * is consumed: call uva_stream_consume with what was used. The bytes stay
+ * valid until the next call on this stream or the end of the step, so they
+ * can be passed straight to uva_stream_write (an echo copies nothing). */
+UVA_EXTERN int uva_stream_peek(const void **data, size_t *len,
+                               uva_stream_t *stream, uva_task_t *task);
+
+/* Drop the first n buffered bytes (n <= buffered, else UVA_EINVAL). */
+UVA_EXTERN int uva_stream_consume(uva_stream_t *stream, size_t n);
+
 /* Fill buf with exactly n bytes. UVA_EINCOMPLETE if the stream ends first:
  * the bytes that did arrive stay buffered (uva_stream_buffered tells how
  * many). n may exceed high_water. */

@@ -677,6 +677,20 @@ UVA_EXTERN int uva_stream_read(size_t *nread, uva_stream_t *stream,
   API_END
 }
 
+UVA_EXTERN int uva_stream_peek(const void **data, size_t *len,
+                               uva_stream_t *stream, uva_task_t *task) {
+  if (data == nullptr || len == nullptr) return UVA_EINVAL;
+  CHECK_IO_WAITER(stream, MAGIC_STREAM, task);
+  API_BEGIN
+  return stream_peek(data, len, ST(stream), T(task));
+  API_END
+}
+
+UVA_EXTERN int uva_stream_consume(uva_stream_t *stream, size_t n) {
+  CHECK_IO(stream, MAGIC_STREAM);
+  return stream_consume(ST(stream), n);
+}
+
 UVA_EXTERN int uva_stream_read_exactly(uva_stream_t *stream, uva_task_t *task,
                                        void *buf, size_t n) {
   if (buf == nullptr && n > 0) return UVA_EINVAL;

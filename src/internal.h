@@ -509,6 +509,8 @@ int stream_open_fd(Stream **out, Loop *l, int fd);
 int stream_set(Stream *s, uva_stream_option option, size_t value);
 int stream_read(size_t *nread, Stream *s, Task *t, void *buf, size_t len);
 int stream_read_exactly(Stream *s, Task *t, void *buf, size_t n);
+int stream_peek(const void **data, size_t *len, Stream *s, Task *t);
+int stream_consume(Stream *s, size_t n);
 int stream_read_line(size_t *len, Stream *s, Task *t, void *buf,
                      size_t buflen);
 int stream_read_to_eof(size_t *len, Stream *s, Task *t);

@@ -110,10 +110,7 @@ static int enlist(Sync *s, Task *t, uint8_t kind) {
 /* Drop a node the task is done with (still listed if it was waiting). */
 static void drop(Wait *w) {
   Sync *s = static_cast<Sync *>(w->on);
-  if (w->state == W_WAITING) {
-    wlist_remove(list_of(s, w->kind), w);
-    if (s->magic == MAGIC_STREAM) stream_waiter_gone(static_cast<Stream *>(s));
-  }
+  if (w->state == W_WAITING) wlist_remove(list_of(s, w->kind), w);
   wait_free(s->loop, w);
   unref(s);
 }
@@ -473,7 +470,14 @@ void sync_undo_waits(Loop *, Task *t) {
       continue;
     }
     if (w->state == W_GRANTED) give_back(w);
+    Sync *obj = static_cast<Sync *>(w->on);
+    bool stream = obj->magic == MAGIC_STREAM && w->state == W_WAITING;
+    if (stream) obj->refs.fetch_add(1, std::memory_order_relaxed);
     drop(w); /* unlinks it from the object and from *pp */
+    if (stream) { /* a read that will not complete: flow control again */
+      stream_waiter_gone(static_cast<Stream *>(obj));
+      unref(obj);
+    }
   }
 }
 
