@@ -62,8 +62,7 @@ enum : uint16_t {
 
 /* Task states. */
 enum : uint8_t {
-  S_QUEUED,   /* in the run queue */
-  S_RUNNING,  /* its step is on the stack */
+  S_QUEUED,   /* in the run queue, or running (then it is loop->current) */
   S_SLEEPING, /* in the timer heap */
   S_JOINING,  /* has a W_JOIN wait on another task */
   S_PARKED,   /* waits for uva_task_wake or uva_task_cancel */
@@ -328,13 +327,14 @@ struct Poll : Sync {
  * Sanitizer builds use plain malloc so use-after-free stays detectable. */
 class Pool {
  public:
-  explicit Pool(size_t block);
+  explicit Pool(size_t block, size_t align = 8);
   ~Pool();
   void *alloc();
   void free(void *p);
 
  private:
   size_t block_;
+  size_t align_;
   void *freelist_ = nullptr;
   void *slabs_ = nullptr;
 };
@@ -406,7 +406,9 @@ struct Loop : QNode {
   void *data = nullptr;
   uva_free_cb dtor = nullptr;
 
-  Pool task_pool{sizeof(Task)};
+  /* 32-byte aligned 96-byte blocks: a task's hot first 32 bytes (link,
+   * flags, state, step, data) never straddle two cache lines. */
+  Pool task_pool{sizeof(Task), 32};
   Pool small_pool{sizeof(Call) > sizeof(Wait) ? sizeof(Call)
                                               : sizeof(Wait)};
 };

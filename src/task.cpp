@@ -129,9 +129,9 @@ int task_spawn(Task **out, Loop *l, uva_task_step_cb step, void *data,
   t->flags = f & ~(F_YIELD | F_WOKEN);
   if (r <= 0) {
     finish(l, t, r);
-  } else if (t->state == S_RUNNING) {
+  } else if (t->state == S_QUEUED) { /* no sleep or join set up */
     if (r == UVA_TASK_YIELD || (f & (F_YIELD | F_WOKEN | F_CANCEL)))
-      enqueue(l, t);
+      loop_push(l, t);
     else
       t->state = S_PARKED;
   } else if (f & (F_WOKEN | F_CANCEL)) {
@@ -141,13 +141,13 @@ int task_spawn(Task **out, Loop *l, uva_task_step_cb step, void *data,
   }
 }
 
-/* One step. The common case, a step that yields, is the straight line:
- * l->current is left set (the pass clears it before anything that is not
- * a task step runs, and when it ends). */
+/* One step. The common case, a step that yields, is the straight line.
+ * While its step runs a task stays S_QUEUED and is l->current (that is what
+ * "running" means); l->current is left set after the step (the pass clears
+ * it before anything that is not a task step runs, and when it ends). */
 void task_run(Loop *l, Task *t) {
   int status = 0;
   if (__builtin_expect(t->flags & F_CANCEL, 0)) status = deliver_cancel(l, t);
-  t->state = S_RUNNING;
   l->current = t;
   int r;
   try {
@@ -155,10 +155,10 @@ void task_run(Loop *l, Task *t) {
   } catch (...) {
     r = UVA_EUSER; /* a C++ step threw: never let it unwind into libuv */
   }
-  if (__builtin_expect(r == UVA_TASK_YIELD && t->state == S_RUNNING &&
+  if (__builtin_expect(r == UVA_TASK_YIELD && t->state == S_QUEUED &&
                            !(t->flags & (F_YIELD | F_WOKEN)),
                        1)) {
-    enqueue(l, t);
+    loop_push(l, t);
     return;
   }
   after_step(l, t, r);
@@ -168,7 +168,7 @@ void task_timer_due(Loop *l, Task *t) { enqueue(l, t); }
 
 int task_yield(Task *t) {
   if (t->loop->current != t) return UVA_EINVAL;
-  if (t->state != S_RUNNING || (t->flags & F_YIELD)) return UVA_EBUSY;
+  if (t->state != S_QUEUED || (t->flags & F_YIELD)) return UVA_EBUSY;
   t->flags |= F_YIELD;
   return 0;
 }
@@ -176,7 +176,7 @@ int task_yield(Task *t) {
 int task_sleep(Task *t, int64_t ms) {
   Loop *l = t->loop;
   if (l->current != t || ms < 0 || ms > MAX_DELAY_MS) return UVA_EINVAL;
-  if (t->state != S_RUNNING || (t->flags & F_YIELD)) return UVA_EBUSY;
+  if (t->state != S_QUEUED || (t->flags & F_YIELD)) return UVA_EBUSY;
   t->tn.seq = l->next_seq++;
   int rc = l->heap.insert(now_ns() + uint64_t(ms) * 1000000u, t);
   if (rc != 0) return rc;
@@ -187,7 +187,7 @@ int task_sleep(Task *t, int64_t ms) {
 int task_join(Task *t, Task *other) {
   Loop *l = t->loop;
   if (l->current != t || other == t || other->loop != l) return UVA_EINVAL;
-  if (t->state != S_RUNNING || (t->flags & F_YIELD)) return UVA_EBUSY;
+  if (t->state != S_QUEUED || (t->flags & F_YIELD)) return UVA_EBUSY;
   if (other->state == S_DONE) {
     t->flags |= F_YIELD; /* resume at the next pass */
     return 0;
@@ -200,10 +200,11 @@ int task_join(Task *t, Task *other) {
 }
 
 void task_wake_local(Task *t) {
+  if (t->loop->current == t) { /* running: run again after this step */
+    t->flags |= F_WOKEN;
+    return;
+  }
   switch (t->state) {
-    case S_RUNNING:
-      t->flags |= F_WOKEN;
-      break;
     case S_SLEEPING:
     case S_JOINING:
       abandon_wait(t->loop, t);
@@ -239,6 +240,7 @@ int task_wake(Task *t) {
 int task_cancel(Task *t) {
   if (t->state == S_DONE || (t->flags & F_CANCEL)) return 0;
   t->flags |= F_CANCEL;
+  if (t->loop->current == t) return 0; /* after_step requeues it */
   switch (t->state) {
     case S_SLEEPING:
     case S_JOINING:
