@@ -1304,3 +1304,32 @@ Test(task, detached_task_uses_its_own_handle, .timeout = 10) {
   UVT_CLOSE_LOOP(loop);
   cr_assert_eq(s.dtor, 1);
 }
+
+/* Regression: a task that set up a sleep and then cancelled itself in the
+ * same step was queued twice (once by the cancel, once after the step). It
+ * must run exactly once more, with UVA_ECANCELED. */
+struct self_cancel {
+  int runs;
+  int status2;
+};
+
+static int step_sleep_then_self_cancel(uva_task_t *t, int status, void *d) {
+  struct self_cancel *s = (struct self_cancel *) d;
+  if (++s->runs == 1) {
+    if (uva_task_sleep(t, 10000) != 0 || uva_task_cancel(t) != 0)
+      return UVA_EINVAL;
+    return UVA_TASK_PENDING;
+  }
+  s->status2 = status;
+  return 0;
+}
+
+Test(task, self_cancel_after_sleep_runs_once_more, .timeout = 10) {
+  uva_loop_t *loop = uvt_loop_new();
+  struct self_cancel s = {0, 0};
+  UVT_OK(uva_task_spawn(NULL, loop, step_sleep_then_self_cancel, &s, NULL));
+  UVT_OK(uva_loop_run(loop, UVA_RUN_DEFAULT));
+  cr_assert_eq(s.runs, 2);
+  cr_assert_eq(s.status2, UVA_ECANCELED);
+  UVT_CLOSE_LOOP(loop);
+}
