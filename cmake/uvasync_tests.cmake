@@ -23,14 +23,13 @@ set(UVA_TESTS_DIR "${PROJECT_SOURCE_DIR}/tests")
 # Environment of every test. Sanitizer builds are slower: tests read
 # UVA_TEST_TIMEOUT_MULTIPLIER to scale their own timeouts.
 set(UVA_TEST_ENV "")
-set(UVA_TEST_TIMEOUT 300)
+set(UVA_TEST_TIMEOUT 300 CACHE STRING "CTest timeout of one test program, in seconds")
 if(UVA_SANITIZE)
   if(DEFINED ENV{UVA_TEST_TIMEOUT_MULTIPLIER})
     list(APPEND UVA_TEST_ENV "UVA_TEST_TIMEOUT_MULTIPLIER=$ENV{UVA_TEST_TIMEOUT_MULTIPLIER}")
   else()
     list(APPEND UVA_TEST_ENV "UVA_TEST_TIMEOUT_MULTIPLIER=3")
   endif()
-  set(UVA_TEST_TIMEOUT 600)
 endif()
 if(UVA_SANITIZE STREQUAL "address")
   list(APPEND UVA_TEST_ENV
@@ -126,7 +125,6 @@ add_test(NAME test_threads COMMAND test_threads)
 uva_set_test_props(test_threads threads)
 
 # --- ABI: exported symbols -----------------------------------------------------
-find_program(UVA_NM NAMES nm ${CMAKE_NM})
 add_test(NAME abi_exports
   COMMAND bash "${UVA_TESTS_DIR}/check_exports.sh" "$<TARGET_FILE:uvasync>"
           "${PROJECT_SOURCE_DIR}/include/uvasync.h")
