@@ -491,6 +491,7 @@ int flag_new(Flag **out, Loop *l);
 void flag_set(Flag *f); /* any thread, async-signal-safe */
 void flags_drain(Loop *l); /* loop thread: process flags set elsewhere */
 int flag_wait(Flag *f, Task *t);
+void sync_init(Sync *s, Loop *l, uint32_t magic);
 void sync_close(Sync *s);
 void sync_unref(Sync *s);
 Wait *sync_find(Task *t, Sync *s);

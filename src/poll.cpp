@@ -15,18 +15,15 @@ int poll_new(Poll **out, Loop *l, int fd) {
   if (fd < 0) return UVA_EBADF;
   Poll *p = static_cast<Poll *>(std::calloc(1, sizeof(Poll)));
   if (p == nullptr) return UVA_ENOMEM;
-  p->magic = MAGIC_POLL;
-  new (&p->xwake) std::atomic<uint8_t>(0);
-  new (&p->refs) std::atomic<uint32_t>(1);
-  p->loop = l;
+  sync_init(p, l, MAGIC_POLL);
   int rc = uv_poll_init(&l->uv, &p->uv, fd);
   if (rc != 0) {
+    l->handles--;
     std::free(p);
     return rc;
   }
   p->uv.data = p;
   uv_unref(reinterpret_cast<uv_handle_t *>(&p->uv)); /* tasks keep it alive */
-  l->handles++;
   *out = p;
   return 0;
 }

@@ -87,25 +87,10 @@ int addr_parse(struct sockaddr_storage *out, const char *host, int port) {
 
 /* ---- lifecycle ---------------------------------------------------------- */
 
-static void init_io(Sync *s, Loop *l, uint32_t magic) {
-  s->qnext = nullptr;
-  s->magic = magic;
-  s->flags = 0;
-  s->state = 0;
-  new (&s->xwake) std::atomic<uint8_t>(0);
-  new (&s->refs) std::atomic<uint32_t>(1);
-  s->result = 0;
-  s->loop = l;
-  s->data = nullptr;
-  s->dtor = nullptr;
-  s->waiters = nullptr;
-  l->handles++;
-}
-
 static Stream *stream_alloc(Loop *l) {
   Stream *s = static_cast<Stream *>(std::calloc(1, sizeof(Stream)));
   if (s == nullptr) return nullptr;
-  init_io(s, l, MAGIC_STREAM);
+  sync_init(s, l, MAGIC_STREAM);
   s->high_water = DEFAULT_HIGH_WATER;
   s->low_water = DEFAULT_LOW_WATER;
   s->line_limit = DEFAULT_LINE_LIMIT;
@@ -835,7 +820,7 @@ static int listen_common(Server **out, Loop *l, uv_handle_type type,
                          int backlog) {
   Server *sv = static_cast<Server *>(std::calloc(1, sizeof(Server)));
   if (sv == nullptr) return UVA_ENOMEM;
-  init_io(sv, l, MAGIC_SERVER);
+  sync_init(sv, l, MAGIC_SERVER);
   sv->type = type;
   int rc = type == UV_TCP ? uv_tcp_init(&l->uv, &sv->uv.tcp)
                           : uv_pipe_init(&l->uv, &sv->uv.pipe, 0);

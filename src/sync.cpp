@@ -30,7 +30,9 @@ static Wait *find(Task *t, Sync *s);
 static int enlist(Sync *s, Task *t, uint8_t kind);
 static void drop(Wait *w);
 
-static void init_sync(Sync *s, Loop *l, uint32_t magic) {
+/* Shared by every object with waiters (sync primitives and I/O objects):
+ * the owner's reference, no waiters, counted as a live handle. */
+void sync_init(Sync *s, Loop *l, uint32_t magic) {
   s->qnext = nullptr;
   s->magic = magic;
   s->flags = 0;
@@ -161,7 +163,7 @@ void sync_close(Sync *s) {
 int event_new(Event **out, Loop *l) {
   Event *e = static_cast<Event *>(std::malloc(sizeof(Event)));
   if (e == nullptr) return UVA_ENOMEM;
-  init_sync(e, l, MAGIC_EVENT);
+  sync_init(e, l, MAGIC_EVENT);
   e->is_set = false;
   *out = e;
   return 0;
@@ -184,7 +186,7 @@ int event_wait(Event *e, Task *t) {
 int lock_new(Lock **out, Loop *l) {
   Lock *k = static_cast<Lock *>(std::malloc(sizeof(Lock)));
   if (k == nullptr) return UVA_ENOMEM;
-  init_sync(k, l, MAGIC_LOCK);
+  sync_init(k, l, MAGIC_LOCK);
   k->locked = false;
   *out = k;
   return 0;
@@ -214,7 +216,7 @@ int lock_release(Lock *k) {
 int sem_new(Sem **out, Loop *l, int64_t value, int64_t bound) {
   Sem *s = static_cast<Sem *>(std::malloc(sizeof(Sem)));
   if (s == nullptr) return UVA_ENOMEM;
-  init_sync(s, l, MAGIC_SEM);
+  sync_init(s, l, MAGIC_SEM);
   s->value = value;
   s->bound = bound;
   s->granted = 0;
@@ -257,7 +259,7 @@ int sem_release(Sem *s) {
 int queue_new(Queue **out, Loop *l, size_t maxsize, uva_free_cb item_dtor) {
   Queue *q = static_cast<Queue *>(std::malloc(sizeof(Queue)));
   if (q == nullptr) return UVA_ENOMEM;
-  init_sync(q, l, MAGIC_QUEUE);
+  sync_init(q, l, MAGIC_QUEUE);
   q->putters = nullptr;
   q->ring = nullptr;
   q->cap = q->head = q->size = 0;
@@ -376,7 +378,7 @@ int queue_get_nowait(void **out, Queue *q) {
 int flag_new(Flag **out, Loop *l) {
   Flag *f = static_cast<Flag *>(std::malloc(sizeof(Flag)));
   if (f == nullptr) return UVA_ENOMEM;
-  init_sync(f, l, MAGIC_FLAG);
+  sync_init(f, l, MAGIC_FLAG);
   new (&f->set) std::atomic<uint8_t>(0);
   new (&f->queued) std::atomic<uint8_t>(0);
   f->xnext = nullptr;

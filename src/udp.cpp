@@ -22,20 +22,16 @@ static Udp *of(uv_handle_t *h) { return static_cast<Udp *>(h->data); }
 int udp_new(Udp **out, Loop *l) {
   Udp *u = static_cast<Udp *>(std::calloc(1, sizeof(Udp)));
   if (u == nullptr) return UVA_ENOMEM;
-  u->qnext = nullptr;
-  u->magic = MAGIC_UDP;
-  new (&u->xwake) std::atomic<uint8_t>(0);
-  new (&u->refs) std::atomic<uint32_t>(1);
-  u->loop = l;
+  sync_init(u, l, MAGIC_UDP);
   u->high_water = DEFAULT_UDP_HIGH_WATER;
   int rc = uv_udp_init(&l->uv, &u->uv);
   if (rc != 0) {
+    l->handles--;
     std::free(u);
     return rc;
   }
   u->uv.data = u;
   uv_unref(reinterpret_cast<uv_handle_t *>(&u->uv)); /* tasks keep it alive */
-  l->handles++;
   *out = u;
   return 0;
 }

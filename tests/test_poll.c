@@ -1,50 +1,10 @@
 /* Readiness of a descriptor the program owns (uvasync.h "readiness of an
  * arbitrary descriptor"): uva_poll_wait follows the "call again" protocol;
  * one waiting task per handle; close wakes the waiter with UVA_ECLOSED. */
-#include "helpers.h"
+#include "co.h"
 
 #include <sys/socket.h>
 #include <unistd.h>
-
-#if defined(__GNUC__) && __GNUC__ >= 7
-# define CO_FALLTHROUGH __attribute__((fallthrough))
-#else
-# define CO_FALLTHROUGH (void) 0
-#endif
-
-#define CO_BEGIN(c)                                                           \
-  switch ((c)->pc) {                                                          \
-    case 0:
-#define CO_END(c)                                                             \
-  }                                                                           \
-  (c)->pc = -1;                                                               \
-  return 0
-
-#define CO_CALL(c, expr)                                                      \
-  do {                                                                        \
-    (c)->pc = __LINE__;                                                       \
-    CO_FALLTHROUGH;                                                           \
-    case __LINE__:                                                            \
-      (c)->rc = (expr);                                                       \
-      if ((c)->rc == UVA_EAGAIN)                                              \
-        return UVA_TASK_PENDING;                                              \
-  } while (0)
-
-#define CO_SLEEP(c, t, ms)                                                    \
-  do {                                                                        \
-    (c)->pc = __LINE__;                                                       \
-    UVT_OK(uva_task_sleep((t), (ms)));                                        \
-    return UVA_TASK_PENDING;                                                  \
-    case __LINE__:;                                                           \
-  } while (0)
-
-static void run(uva_loop_t *loop) {
-  UVT_OK(uva_loop_run(loop, UVA_RUN_DEFAULT));
-}
-
-static void spawn(uva_loop_t *loop, uva_task_step_cb step, void *data) {
-  UVT_OK(uva_task_spawn(NULL, loop, step, data, NULL));
-}
 
 static void count_poll_close(uva_poll_t *p, void *data) {
   (void) p;

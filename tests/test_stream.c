@@ -2,12 +2,12 @@
  * descriptors; reads from the core's buffer, queued writes, flow control,
  * shutdown/close/abort, connection errors, servers and scale.
  *
- * Steps are written as small state machines (CO_* below, protothread
+ * Steps are written as small state machines (CO_* in co.h, protothread
  * style): CO_CALL makes a "call again" call and returns UVA_TASK_PENDING on
  * UVA_EAGAIN, so the next run of the step repeats the same call. Peers that
  * must not be uvasync (a socket that never reads, resets, or floods) are
  * plain POSIX sockets driven from a thread or a forked child. */
-#include "helpers.h"
+#include "co.h"
 
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -22,48 +22,6 @@
 #include <unistd.h>
 
 /* ---- protothread-style steps ------------------------------------------ */
-
-#if defined(__GNUC__) && __GNUC__ >= 7
-# define CO_FALLTHROUGH __attribute__((fallthrough))
-#else
-# define CO_FALLTHROUGH (void) 0
-#endif
-
-/* The context struct of a step has `int pc` and `int rc` members. */
-#define CO_BEGIN(c)                                                           \
-  switch ((c)->pc) {                                                          \
-    case 0:
-#define CO_END(c)                                                             \
-  }                                                                           \
-  (c)->pc = -1;                                                               \
-  return 0
-
-/* Call expr until it returns something other than UVA_EAGAIN; (c)->rc. */
-#define CO_CALL(c, expr)                                                      \
-  do {                                                                        \
-    (c)->pc = __LINE__;                                                       \
-    CO_FALLTHROUGH;                                                           \
-    case __LINE__:                                                            \
-      (c)->rc = (expr);                                                       \
-      if ((c)->rc == UVA_EAGAIN)                                              \
-        return UVA_TASK_PENDING;                                              \
-  } while (0)
-
-#define CO_SLEEP(c, t, ms)                                                    \
-  do {                                                                        \
-    (c)->pc = __LINE__;                                                       \
-    UVT_OK(uva_task_sleep((t), (ms)));                                        \
-    return UVA_TASK_PENDING;                                                  \
-    case __LINE__:;                                                           \
-  } while (0)
-
-static void run(uva_loop_t *loop) {
-  UVT_OK(uva_loop_run(loop, UVA_RUN_DEFAULT));
-}
-
-static void spawn(uva_loop_t *loop, uva_task_step_cb step, void *data) {
-  UVT_OK(uva_task_spawn(NULL, loop, step, data, NULL));
-}
 
 /* A second task working on another task's context: its own pc. */
 struct side {
