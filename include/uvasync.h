@@ -643,12 +643,14 @@ UVA_EXTERN int uva_stream_open_fd(uva_stream_t **out, uva_loop_t *loop,
  * (default 65536, >= 1). low_water: uva_stream_drain completes when queued
  * write bytes are at or below it (default 16384). line_limit: the longest
  * line read_line accepts, delimiter included (default 65536, >= 1).
- * delimiter: the line end (default '\n'). */
+ * delimiter: the line end (default '\n'). nodelay: 1 disables Nagle's
+ * algorithm on a TCP stream (UVA_ENOTSUP on other kinds), 0 enables it. */
 typedef enum {
   UVA_STREAM_HIGH_WATER = 1,
   UVA_STREAM_LOW_WATER = 2,
   UVA_STREAM_LINE_LIMIT = 3,
-  UVA_STREAM_DELIMITER = 4
+  UVA_STREAM_DELIMITER = 4,
+  UVA_STREAM_NODELAY = 5
 } uva_stream_option;
 UVA_EXTERN int uva_stream_set(uva_stream_t *stream, uva_stream_option option,
                               size_t value);
@@ -765,7 +767,8 @@ UVA_EXTERN int uva_server_on_connection(uva_server_t *server,
                                         uva_server_connection_cb cb,
                                         void *data);
 
-/* The bound address, as uva_stream_local_address (the port chosen for 0). */
+/* The bound address, as uva_stream_local_address (the port chosen for 0).
+ * host may be NULL (with hostlen 0) to ask for the port alone. */
 UVA_EXTERN int uva_server_address(uva_server_t *server, char *host,
                                   size_t hostlen, int *port);
 

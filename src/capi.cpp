@@ -824,7 +824,7 @@ UVA_EXTERN int uva_server_on_connection(uva_server_t *server,
 
 UVA_EXTERN int uva_server_address(uva_server_t *server, char *host,
                                   size_t hostlen, int *port) {
-  if (host == nullptr || hostlen == 0) return UVA_EINVAL;
+  if ((host == nullptr) != (hostlen == 0)) return UVA_EINVAL;
   CHECK_IO(server, MAGIC_SERVER);
   return server_address(SV(server), host, hostlen, port);
 }

@@ -703,6 +703,11 @@ int stream_set(Stream *s, uva_stream_option option, size_t value) {
       s->delim = int(value);
       s->scanned = 0;
       break;
+    case UVA_STREAM_NODELAY:
+      if (value > 1) return UVA_EINVAL;
+      if (s->type != UV_TCP) return UVA_ENOTSUP;
+      if (s->st >= ST_CLOSING) return UVA_ECLOSED;
+      return uv_tcp_nodelay(&s->uv.tcp, int(value));
     default:
       return UVA_EINVAL;
   }
@@ -900,11 +905,12 @@ int server_address(Server *sv, char *host, size_t hostlen, int *port) {
     if (rc != 0) return rc;
     return addr_format(reinterpret_cast<sockaddr *>(&ss), host, hostlen, port);
   }
+  if (port != nullptr) *port = 0;
+  if (host == nullptr) return 0;
   size_t n = hostlen;
   int rc = uv_pipe_getsockname(&sv->uv.pipe, host, &n);
   if (rc != 0) return rc;
   if (n < hostlen) host[n] = '\0';
-  if (port != nullptr) *port = 0;
   return 0;
 }
 

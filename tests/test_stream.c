@@ -2440,3 +2440,30 @@ Test(stream, accept_emfile_keeps_server_alive, .timeout = 30) {
   cr_assert_eq(srv.handled_ok, 1);
   UVT_CLOSE_LOOP(loop);
 }
+
+/* TCP_NODELAY through uva_stream_set, and a port-only server address. */
+Test(stream, nodelay_and_port_only_server_address, .timeout = 10) {
+  uva_loop_t *loop = uvt_loop_new();
+  uva_server_t *sv = NULL;
+  int port = 0, fds[2], sp[2];
+  UVT_OK(uva_tcp_listen(&sv, loop, "127.0.0.1", 0, 0));
+  UVT_OK(uva_server_address(sv, NULL, 0, &port));
+  cr_assert(port > 0 && port <= 65535);
+  UVT_EQ(uva_server_address(sv, NULL, 8, &port), UVA_EINVAL);
+  UVT_OK(uva_server_close(sv, NULL, NULL));
+
+  tcp_fd_pair(fds);
+  uva_stream_t *tcp = adopt(loop, fds[0]);
+  UVT_OK(uva_stream_set(tcp, UVA_STREAM_NODELAY, 1));
+  UVT_OK(uva_stream_set(tcp, UVA_STREAM_NODELAY, 0));
+  UVT_EQ(uva_stream_set(tcp, UVA_STREAM_NODELAY, 2), UVA_EINVAL);
+  cr_assert_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sp), 0);
+  uva_stream_t *unix_s = adopt(loop, sp[0]);
+  UVT_EQ(uva_stream_set(unix_s, UVA_STREAM_NODELAY, 1), UVA_ENOTSUP);
+  UVT_OK(uva_stream_close(tcp, NULL, NULL));
+  UVT_OK(uva_stream_close(unix_s, NULL, NULL));
+  run(loop);
+  close(fds[1]);
+  close(sp[1]);
+  UVT_CLOSE_LOOP(loop);
+}
