@@ -12,10 +12,10 @@ Python 3 standard library only.
 import argparse
 import os
 import platform
-import statistics
 import subprocess
 import sys
 from pathlib import Path
+from benchlib import cpu_model, fmt, median
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_BUILD_DIR = REPO / "build" / "bench"
@@ -70,25 +70,6 @@ def run_one(exe: Path, bench: str, n: int, extra, timeout: float) -> dict:
         if k in fields:
             out[k] = float(fields[k])
     return out
-
-
-def median(runs, key):
-    vals = [r[key] for r in runs if key in r]
-    return statistics.median(vals) if vals else None
-
-
-def fmt(v, digits=1):
-    return "-" if v is None else f"{v:.{digits}f}"
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def main() -> int:

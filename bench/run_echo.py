@@ -19,13 +19,12 @@ its own. Python 3 standard library only.
 """
 import argparse
 import os
-import platform
 import shutil
 import signal
-import statistics
 import subprocess
 import sys
 from pathlib import Path
+from benchlib import cpu_model, fmt, median, ratio
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_BUILD_DIR = REPO / "build" / "bench"
@@ -114,29 +113,6 @@ def run_one(server: Path, load: Path, conns: int, size: int, seconds: float,
         "user_us": user_s * 1e6 / requests,
         "sys_us": sys_s * 1e6 / requests,
     }
-
-
-def median(runs, key):
-    vals = [r[key] for r in runs if key in r]
-    return statistics.median(vals) if vals else None
-
-
-def ratio(a, b):
-    return None if a is None or b in (None, 0) else a / b
-
-
-def fmt(v, digits=1):
-    return "-" if v is None else f"{v:.{digits}f}"
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def choose_cpus(arg: str, no_pin: bool):

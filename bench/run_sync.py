@@ -13,10 +13,10 @@ process. Python 3 standard library only.
 import argparse
 import os
 import platform
-import statistics
 import subprocess
 import sys
 from pathlib import Path
+from benchlib import cpu_model, fmt, median
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
@@ -55,25 +55,6 @@ def run_one(cmd, timeout: float) -> dict:
         err = (p.stderr.strip().splitlines() or [""])[-1][:300]
         out["error"] = f"exit {p.returncode}: {' '.join(cmd)}: {line} {err}".strip()
     return out
-
-
-def median(runs, key):
-    vals = [r[key] for r in runs if key in r]
-    return statistics.median(vals) if vals else None
-
-
-def fmt(v, digits=1):
-    return "-" if v is None else f"{v:.{digits}f}"
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def main() -> int:

@@ -1,0 +1,29 @@
+"""Helpers shared by the benchmark drivers (run_core.py, run_sync.py,
+run_echo.py): medians over repeated runs, number formatting, the CPU name."""
+import platform
+import statistics
+from pathlib import Path
+
+
+def median(runs, key):
+    """Median of runs[i][key] over the runs that have it, or None."""
+    vals = [r[key] for r in runs if key in r]
+    return statistics.median(vals) if vals else None
+
+
+def ratio(a, b):
+    return None if a is None or b in (None, 0) else a / b
+
+
+def fmt(v, digits=1):
+    return "-" if v is None else f"{v:.{digits}f}"
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
