@@ -14,7 +14,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 ROOT=$PWD
 
 JOBS=${UVA_JOBS:-2}
-SUITES=(c asan)
+SUITES=(c asan bindings)
 
 log() { printf '\n=== %s\n' "$*"; }
 
@@ -54,6 +54,17 @@ suite_c() {
 suite_asan() {
   configure_and_build build-asan -DCMAKE_BUILD_TYPE=Debug -DUVA_SANITIZE=address
   run_ctest build-asan
+}
+
+# The dlopen bindings (bindings/): the generated C declarations are fresh and
+# load in cffi, and the LuaJIT, Node.js and ctypes clients run against the
+# shared library of the `build` dir (the one suite_c uses).
+suite_bindings() {
+  cmake -S "$ROOT" -B build -DCMAKE_BUILD_TYPE=Release -DUVA_SANITIZE=
+  cmake --build build -j"$JOBS" --target uvasync
+  export UVASYNC_LIBRARY=$ROOT/build/libuvasync.so
+  python3 bindings/gen_cdef.py --check
+  python3 bindings/check_cffi.py
 }
 
 # --- driver ------------------------------------------------------------------
