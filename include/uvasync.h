@@ -319,6 +319,21 @@ UVA_EXTERN int uva_loop_set_data(uva_loop_t *loop, void *data,
                                  uva_free_cb dtor);
 UVA_EXTERN int uva_loop_get_data(void **out, uva_loop_t *loop);
 
+/* Hooks around the loop's wait for I/O: before(data) runs on the loop
+ * thread just before a pass of uva_loop_run may block in the kernel (it
+ * runs in every pass, blocking or not), after(data) right after the wait,
+ * before the tasks of the pass run; they always come in pairs. I/O
+ * callbacks of the loop (connection callbacks, cross-thread calls) may run
+ * between the two. For runtimes with a global lock: a binding runs the loop
+ * holding its lock (its callbacks then need not take it), releases it in
+ * before and takes it back in after, so other threads run while the loop
+ * waits. Both NULL removes the hooks. Owner thread, not from inside the
+ * hooks. Errors: UVA_EINVAL (only one of before/after NULL, NULL loop),
+ * UVA_EHANDLEKIND, UVA_EWRONGTHREAD. Since 1.0. */
+UVA_EXTERN int uva_loop_set_wait_hooks(uva_loop_t *loop,
+                                       uva_callback_cb before,
+                                       uva_callback_cb after, void *data);
+
 /* Close the loop and free it. Runs queued cross-thread callbacks first.
  * Accepts NULL (returns 0). Owner thread, not while running. After success
  * the pointer is invalid. Errors: UVA_EBUSY (tasks or timers still exist:
@@ -344,6 +359,8 @@ UVA_EXTERN int uva_task_spawn(uva_task_t **out, uva_loop_t *loop,
 
 /* Go to the back of the run queue after the current step returns (which
  * must then return UVA_TASK_PENDING). Only from the task's own step.
+ * Here and in uva_task_sleep and uva_task_join (first argument), NULL names
+ * the task whose step is running in the calling thread.
  * Errors: UVA_EINVAL (NULL, or not the running task), UVA_EBUSY (a sleep or
  * join is already set up), UVA_EHANDLEKIND, UVA_EWRONGTHREAD. Since 1.0. */
 UVA_EXTERN int uva_task_yield(uva_task_t *task);
@@ -497,7 +514,9 @@ UVA_EXTERN int uva_timer_close(uva_timer_t *timer,
  * handed to it and not yet taken goes to the next waiter (or back into the
  * object). A task may wait on several objects at once, but on one object at
  * a time. The `task` argument need not be the running task; it must belong
- * to the object's loop (else UVA_EINVAL).
+ * to the object's loop (else UVA_EINVAL). NULL names the task whose step is
+ * running in the calling thread (UVA_EINVAL outside a step); so do the wait
+ * calls of streams, servers, UDP and poll handles below.
  *
  * Closing: uva_<x>_close marks the object closed; tasks waiting on it are
  * woken and their repeated call returns UVA_ECLOSED. The memory is freed

@@ -69,9 +69,19 @@ static inline int check_sync(const void *p, uint32_t magic,
   return 0;
 }
 
+/* A `task` argument of NULL names the task whose step is running in the
+ * calling thread (bindings then need not track it). */
+static inline int resolve_task(uva_task_t *&task) {
+  if (task == nullptr) {
+    task = reinterpret_cast<uva_task_t *>(running_task());
+    if (task == nullptr) return UVA_EINVAL;
+  }
+  return check_task(task);
+}
+
 /* The waiting task must be a live task of the object's loop. */
-static inline int check_waiter(const void *obj, void *task) {
-  CHECK(check_task(task));
+static inline int check_waiter(const void *obj, uva_task_t *&task) {
+  CHECK(resolve_task(task));
   if (T(task)->loop != static_cast<const Sync *>(obj)->loop) return UVA_EINVAL;
   if (T(task)->state == S_DONE) return UVA_EINVAL;
   return 0;
@@ -219,6 +229,13 @@ UVA_EXTERN int uva_loop_set_data(uva_loop_t *loop, void *data,
   return 0;
 }
 
+UVA_EXTERN int uva_loop_set_wait_hooks(uva_loop_t *loop,
+                                       uva_callback_cb before,
+                                       uva_callback_cb after, void *data) {
+  CHECK(check_loop(loop));
+  return loop_set_wait_hooks(L(loop), before, after, data);
+}
+
 UVA_EXTERN int uva_loop_get_data(void **out, uva_loop_t *loop) {
   if (out == nullptr) return UVA_EINVAL;
   CHECK(check_loop(loop));
@@ -251,19 +268,19 @@ UVA_EXTERN int uva_task_spawn(uva_task_t **out, uva_loop_t *loop,
 }
 
 UVA_EXTERN int uva_task_yield(uva_task_t *task) {
-  CHECK(check_task(task));
+  CHECK(resolve_task(task));
   return task_yield(T(task));
 }
 
 UVA_EXTERN int uva_task_sleep(uva_task_t *task, int64_t ms) {
-  CHECK(check_task(task));
+  CHECK(resolve_task(task));
   API_BEGIN
   return task_sleep(T(task), ms);
   API_END
 }
 
 UVA_EXTERN int uva_task_join(uva_task_t *task, uva_task_t *other) {
-  CHECK(check_task(task));
+  CHECK(resolve_task(task));
   CHECK(check_task(other));
   return task_join(T(task), T(other));
 }

@@ -384,6 +384,14 @@ struct Loop : QNode {
   uv_idle_t idle;   /* active while the run queue is not empty: no blocking */
   uv_check_t check; /* runs one pass after each poll */
   uv_async_t async; /* cross-thread wake-ups, calls and stop */
+  uv_prepare_t prepare; /* calls wait_before just before the poll */
+
+  /* uva_loop_set_wait_hooks: around the wait for I/O (a binding's global
+   * lock is released in before and taken back in after). */
+  uva_callback_cb wait_before = nullptr;
+  uva_callback_cb wait_after = nullptr;
+  void *wait_data = nullptr;
+  bool in_wait = false; /* before ran, after not yet */
 
   QNode *runq_head = nullptr;
   QNode *runq_tail = nullptr;
@@ -413,6 +421,9 @@ struct Loop : QNode {
                                               : sizeof(Wait)};
 };
 
+/* The task whose step runs in the calling thread (NULL outside steps). */
+Task *running_task();
+
 /* The calling thread's identity: the address of a thread_local. */
 const void *thread_token();
 inline bool on_owner(const Loop *l) { return l->owner == thread_token(); }
@@ -428,6 +439,8 @@ char *format_unknown(int err, char *buf, size_t len, const char *what);
 int loop_new(Loop **out);
 int loop_run(Loop *l, uva_run_mode mode);
 int loop_stop(Loop *l);
+int loop_set_wait_hooks(Loop *l, uva_callback_cb before,
+                        uva_callback_cb after, void *data);
 int loop_close(Loop *l);
 void loop_push_first(Loop *l, QNode *n); /* run queue was empty */
 /* Append to the run queue (inline: it is on every task switch). */

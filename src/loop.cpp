@@ -29,6 +29,10 @@ const void *thread_token() {
 /* The loop running in this thread, if any: one running loop per thread. */
 static thread_local Loop *tls_running = nullptr;
 
+Task *running_task() {
+  return tls_running != nullptr ? tls_running->current : nullptr;
+}
+
 uint64_t now_ns() { return uv_hrtime(); }
 
 /* ---- pool --------------------------------------------------------------- */
@@ -208,8 +212,41 @@ static void run_pass(Loop *l) {
   arm_timer(l);
 }
 
+/* The wait hooks bracket libuv's poll phase: prepare runs right before it,
+ * check right after it, in every iteration. */
+static void on_prepare(uv_prepare_t *handle) {
+  Loop *l = static_cast<Loop *>(handle->data);
+  if (l->wait_before != nullptr && !l->in_wait) {
+    l->in_wait = true;
+    l->wait_before(l->wait_data);
+  }
+}
+
+static void end_wait(Loop *l) {
+  if (l->in_wait) {
+    l->in_wait = false;
+    l->wait_after(l->wait_data);
+  }
+}
+
 static void on_check(uv_check_t *handle) {
-  run_pass(static_cast<Loop *>(handle->data));
+  Loop *l = static_cast<Loop *>(handle->data);
+  end_wait(l);
+  run_pass(l);
+}
+
+int loop_set_wait_hooks(Loop *l, uva_callback_cb before,
+                        uva_callback_cb after, void *data) {
+  if ((before == nullptr) != (after == nullptr)) return UVA_EINVAL;
+  if (l->in_wait) return UVA_EBUSY; /* cannot happen from the loop thread */
+  l->wait_before = before;
+  l->wait_after = after;
+  l->wait_data = data;
+  if (before != nullptr)
+    uv_prepare_start(&l->prepare, on_prepare);
+  else
+    uv_prepare_stop(&l->prepare);
+  return 0;
 }
 
 /* ---- cross-thread queue ------------------------------------------------- */
@@ -287,22 +324,26 @@ int loop_new(Loop **out) {
   uv_timer_init(&l->uv, &l->timer);
   uv_idle_init(&l->uv, &l->idle);
   uv_check_init(&l->uv, &l->check);
+  uv_prepare_init(&l->uv, &l->prepare);
   rc = uv_async_init(&l->uv, &l->async, on_async);
   if (rc != 0) {
     /* Only the async handle can fail (it opens an eventfd). */
     uv_close(reinterpret_cast<uv_handle_t *>(&l->timer), nullptr);
     uv_close(reinterpret_cast<uv_handle_t *>(&l->idle), nullptr);
     uv_close(reinterpret_cast<uv_handle_t *>(&l->check), nullptr);
+    uv_close(reinterpret_cast<uv_handle_t *>(&l->prepare), nullptr);
     uv_run(&l->uv, UV_RUN_DEFAULT);
     uv_loop_close(&l->uv);
     delete l;
     return rc;
   }
   l->timer.data = l->idle.data = l->check.data = l->async.data = l;
+  l->prepare.data = l;
   uv_check_start(&l->check, on_check);
   uv_unref(reinterpret_cast<uv_handle_t *>(&l->timer));
   uv_unref(reinterpret_cast<uv_handle_t *>(&l->idle));
   uv_unref(reinterpret_cast<uv_handle_t *>(&l->check));
+  uv_unref(reinterpret_cast<uv_handle_t *>(&l->prepare));
   uv_unref(reinterpret_cast<uv_handle_t *>(&l->async));
   *out = l;
   return 0;
@@ -322,6 +363,7 @@ int loop_run(Loop *l, uva_run_mode mode) {
     m = UV_RUN_NOWAIT;
   }
   uv_run(&l->uv, m);
+  end_wait(l); /* prepare and check pair up in every iteration; be sure */
   tls_running = nullptr;
   l->running = false;
   return 0;
@@ -350,6 +392,8 @@ int loop_close(Loop *l) {
   uv_close(reinterpret_cast<uv_handle_t *>(&l->idle), nullptr);
   uv_close(reinterpret_cast<uv_handle_t *>(&l->check), nullptr);
   uv_close(reinterpret_cast<uv_handle_t *>(&l->async), nullptr);
+  uv_close(reinterpret_cast<uv_handle_t *>(&l->prepare), nullptr);
+  l->wait_before = l->wait_after = nullptr;
   uv_run(&l->uv, UV_RUN_DEFAULT);
   int rc = uv_loop_close(&l->uv);
   if (rc != 0) return UVA_EINTERNAL; /* a libuv handle leaked: our bug */

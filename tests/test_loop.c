@@ -860,3 +860,67 @@ Test(loop, user_data_null_dtor, .timeout = 10) {
   cr_assert_eq(p, &a);
   UVT_CLOSE_LOOP(loop);
 }
+
+/* ---- wait hooks (a binding's global lock around the kernel wait) -------- */
+
+struct hooks {
+  int before, after;
+  int depth;     /* 1 between before and after */
+  int bad;       /* before twice, or after without before */
+  int in_step;   /* a step ran while "waiting" */
+};
+
+static void hook_before(void *d) {
+  struct hooks *h = (struct hooks *) d;
+  if (h->depth != 0) h->bad++;
+  h->depth = 1;
+  h->before++;
+}
+
+static void hook_after(void *d) {
+  struct hooks *h = (struct hooks *) d;
+  if (h->depth != 1) h->bad++;
+  h->depth = 0;
+  h->after++;
+}
+
+static struct hooks *hook_seen;
+
+static int step_sleep_then_check(uva_task_t *t, int status, void *d) {
+  int *n = (int *) d;
+  if (status != 0) return status;
+  if (hook_seen->depth != 0) hook_seen->in_step++;
+  if ((*n)++ < 3) {
+    UVT_OK(uva_task_sleep(t, 5));
+    return UVA_TASK_PENDING;
+  }
+  return 0;
+}
+
+Test(loop, wait_hooks_pair_around_each_wait_and_never_wrap_steps,
+     .timeout = 10) {
+  uva_loop_t *loop = uvt_loop_new();
+  struct hooks h = {0, 0, 0, 0, 0};
+  int n = 0;
+  hook_seen = &h;
+  UVT_OK(uva_loop_set_wait_hooks(loop, hook_before, hook_after, &h));
+  UVT_OK(uva_task_spawn(NULL, loop, step_sleep_then_check, &n, NULL));
+  UVT_OK(uva_loop_run(loop, UVA_RUN_DEFAULT));
+  cr_assert_eq(n, 4);
+  cr_assert_geq(h.before, 3, "one wait per sleep at least");
+  cr_assert_eq(h.before, h.after);
+  cr_assert_eq(h.bad, 0);
+  cr_assert_eq(h.in_step, 0, "a step ran between before and after");
+  /* Removed: no more calls. */
+  UVT_OK(uva_loop_set_wait_hooks(loop, NULL, NULL, NULL));
+  int before = h.before;
+  n = 0;
+  UVT_OK(uva_task_spawn(NULL, loop, step_sleep_then_check, &n, NULL));
+  UVT_OK(uva_loop_run(loop, UVA_RUN_DEFAULT));
+  cr_assert_eq(h.before, before);
+  /* Only one of the two is an error. */
+  cr_assert_eq(uva_loop_set_wait_hooks(loop, hook_before, NULL, &h),
+               UVA_EINVAL);
+  cr_assert_eq(uva_loop_set_wait_hooks(NULL, NULL, NULL, NULL), UVA_EINVAL);
+  UVT_CLOSE_LOOP(loop);
+}

@@ -1333,3 +1333,44 @@ Test(task, self_cancel_after_sleep_runs_once_more, .timeout = 10) {
   cr_assert_eq(s.status2, UVA_ECANCELED);
   UVT_CLOSE_LOOP(loop);
 }
+
+/* ---- NULL names the running task ---------------------------------------- */
+
+struct null_task {
+  int runs;
+  int sleep_rc, yield_rc;
+  double t0, woke;
+};
+
+static int step_null_task(uva_task_t *t, int status, void *d) {
+  struct null_task *nt = (struct null_task *) d;
+  (void) t;
+  if (status != 0) return status;
+  switch (nt->runs++) {
+    case 0:
+      nt->t0 = uvt_ms();
+      nt->sleep_rc = uva_task_sleep(NULL, 20);
+      return UVA_TASK_PENDING;
+    case 1:
+      nt->woke = uvt_ms();
+      nt->yield_rc = uva_task_yield(NULL);
+      return UVA_TASK_PENDING;
+    default:
+      return 0;
+  }
+}
+
+Test(task, null_task_means_the_running_task, .timeout = 10) {
+  uva_loop_t *loop = uvt_loop_new();
+  struct null_task nt = {0, -1, -1, 0, 0};
+  UVT_OK(uva_task_spawn(NULL, loop, step_null_task, &nt, NULL));
+  UVT_OK(uva_loop_run(loop, UVA_RUN_DEFAULT));
+  cr_assert_eq(nt.sleep_rc, 0);
+  cr_assert_eq(nt.yield_rc, 0);
+  cr_assert_eq(nt.runs, 3);
+  cr_assert_geq(nt.woke - nt.t0, 19.0, "the sleep ended early");
+  /* Outside a step there is no running task. */
+  cr_assert_eq(uva_task_sleep(NULL, 1), UVA_EINVAL);
+  cr_assert_eq(uva_task_yield(NULL), UVA_EINVAL);
+  UVT_CLOSE_LOOP(loop);
+}
