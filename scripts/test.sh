@@ -14,7 +14,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 ROOT=$PWD
 
 JOBS=${UVA_JOBS:-2}
-SUITES=(c asan bindings)
+SUITES=(c asan bindings python)
 
 log() { printf '\n=== %s\n' "$*"; }
 
@@ -65,6 +65,15 @@ suite_bindings() {
   export UVASYNC_LIBRARY=$ROOT/build/libuvasync.so
   python3 bindings/gen_cdef.py --check
   python3 bindings/check_cffi.py
+}
+
+# The Python package (python/): installed with pip from this checkout (it
+# compiles the core into its cffi extension), then its pytest suite, run from
+# outside the source tree so that the installed copy is what is tested.
+suite_python() {
+  python3 -m pip install --quiet --disable-pip-version-check \
+    --root-user-action=ignore "$ROOT/python[test]"
+  (cd "$ROOT/python/tests" && run_pytest -q -p no:cacheprovider .)
 }
 
 # --- driver ------------------------------------------------------------------

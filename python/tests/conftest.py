@@ -1,0 +1,24 @@
+"""Shared fixtures. `aio` runs a test body against uvasync and, where the
+behaviour is asyncio's, against CPython's asyncio too: the reference checks
+our semantics, not only ourselves."""
+import asyncio as _cpython_asyncio
+import os
+import sys
+
+import pytest
+
+import uvasync
+
+# Tests import the installed package, never the source tree next to them.
+assert not uvasync.__file__.startswith(
+    os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep), \
+    "run the tests against the installed package (see scripts/test.sh)"
+
+BOTH = [pytest.param(uvasync, id="uvasync"),
+        pytest.param(_cpython_asyncio, id="asyncio")]
+
+
+@pytest.fixture(params=BOTH)
+def aio(request):
+    """The module under test: uvasync, then CPython's asyncio."""
+    return request.param

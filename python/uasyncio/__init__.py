@@ -1,0 +1,1 @@
+"""Seed compatibility (filled by the uasyncio issue)."""

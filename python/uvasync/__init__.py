@@ -1,0 +1,25 @@
+"""uvasync: MicroPython's asyncio (v3 API, CPython-compatible semantics) on
+the uvasync C core (libuv). Scheduling, timers, stream buffers and the
+waiting logic of Event/Lock/Semaphore/Queue live in the core; this package
+steps coroutines and maps errors to exceptions."""
+from asyncio import IncompleteReadError, LimitOverrunError
+
+from .core import (CancelledError, InvalidStateError, Loop, Task, TimeoutError,
+                   all_tasks, create_task, current_task, get_event_loop,
+                   get_running_loop, new_event_loop, run, set_event_loop,
+                   sleep, sleep_ms, ticks_add, ticks_diff, ticks_ms)
+from .funcs import Future, gather, shield, wait_for, wait_for_ms
+from .queues import Queue, QueueEmpty, QueueFull
+from .stream import (Server, Stream, StreamReader, StreamWriter,
+                     open_connection, open_unix_connection, start_server,
+                     start_unix_server)
+from .sync import BoundedSemaphore, Event, Lock, Semaphore, ThreadSafeFlag
+from .udp import DatagramSocket, open_udp
+
+__version__ = "1.0.0.dev0"
+
+
+def core_version():
+    """The version string of the C core this package carries."""
+    from ._ffi import ffi, lib
+    return ffi.string(lib.uva_version_string()).decode()

@@ -1,0 +1,66 @@
+"""The raw layer: the one import point of the compiled cffi module, and the
+one function that turns the core's error codes into Python exceptions.
+
+Everything else in the package goes through `ffi`, `lib` and `error` from
+here; nothing above this module knows how the extension was built.
+"""
+import errno as _errno
+import socket as _socket
+from asyncio import CancelledError, IncompleteReadError, QueueEmpty, QueueFull
+
+from ._uvasync import ffi, lib
+
+__all__ = ["ffi", "lib", "error", "check", "strerror", "NULL"]
+
+NULL = ffi.NULL
+
+# The core's own codes (not errno values) that have a natural Python class.
+_OWN = {
+    lib.UVA_ECANCELED: CancelledError,
+    lib.UVA_EQUEUEFULL: QueueFull,
+    lib.UVA_EQUEUEEMPTY: QueueEmpty,
+}
+
+
+def strerror(rc):
+    """The core's message for an error code."""
+    return ffi.string(lib.uva_strerror(rc)).decode()
+
+
+def error(rc, what=None):
+    """The exception for a core error code `rc` (< 0), as Python raises it
+    for the same failure: OSError subclasses chosen by errno
+    (ConnectionResetError, BrokenPipeError, ConnectionRefusedError, ...),
+    socket.gaierror for name resolution, MemoryError, CancelledError, ...
+    `what` names the operation in the message."""
+    msg = strerror(rc)
+    if what:
+        msg = "%s: %s" % (what, msg)
+    cls = _OWN.get(rc)
+    if cls is not None:
+        return cls(msg) if cls is not CancelledError else cls()
+    if rc == lib.UVA_ENOMEM:
+        return MemoryError(msg)
+    if rc == lib.UVA_ETIMEDOUT:
+        return TimeoutError(_errno.ETIMEDOUT, msg)
+    if -3020 < rc <= -3000:  # UVA_EAI_*: name resolution, not connection
+        return _socket.gaierror(rc, msg)
+    if rc == lib.UVA_ECLOSED:  # as a socket used after close()
+        return OSError(_errno.EBADF, msg)
+    if rc == lib.UVA_EINCOMPLETE:
+        return IncompleteReadError(b"", None)
+    if rc == lib.UVA_ELINETOOLONG:
+        return ValueError(msg)
+    if rc in (lib.UVA_EWRONGTHREAD, lib.UVA_ERUNNING):
+        return RuntimeError(msg)
+    if rc == lib.UVA_EUSER or rc <= -5000:
+        return RuntimeError(msg)
+    # libuv's codes are -errno on Unix: OSError picks the subclass itself.
+    return OSError(-rc, msg)
+
+
+def check(rc, what=None):
+    """Raise `error(rc)` when rc < 0; return rc otherwise."""
+    if rc < 0:
+        raise error(rc, what)
+    return rc

@@ -1,0 +1,835 @@
+"""Loop, Task and sleeping: coroutines stepped by the core's tasks.
+
+Each Task is one core task whose step function is `_uvapy_step`: the core
+calls it when the task is runnable (one C -> Python crossing per step), it
+sends into the coroutine, and what the coroutine yields tells the core what
+to do next. Leaf awaitables (sleep, stream reads, lock acquires, ...) make
+one call into the core that registers the wait, then yield:
+
+    yield None       -> UVA_TASK_YIELD: back of the run queue (sleep(0))
+    yield _PENDING   -> UVA_TASK_PENDING: resume when the wait ends or the
+                        task is woken or cancelled
+
+Cancellation arrives as status UVA_ECANCELED and is thrown into the
+coroutine as CancelledError. There is no scheduler, timer queue or buffer in
+Python: run queue, timers and waits are the core's.
+"""
+import logging
+import math
+import signal
+import socket
+import sys
+import threading
+import time
+import types
+import warnings
+
+from ._ffi import NULL, check, error, ffi, lib
+from asyncio import CancelledError, InvalidStateError
+
+__all__ = [
+    "Loop", "Task", "CancelledError", "TimeoutError", "InvalidStateError",
+    "run", "create_task", "current_task", "all_tasks", "sleep", "sleep_ms",
+    "get_event_loop", "new_event_loop", "set_event_loop", "get_running_loop",
+    "ticks_ms", "ticks_add", "ticks_diff",
+]
+
+TimeoutError = TimeoutError  # the built-in one, as asyncio has it since 3.11
+
+logger = logging.getLogger("uvasync")
+
+_EAGAIN = lib.UVA_EAGAIN
+_ECANCELED = lib.UVA_ECANCELED
+_EUSER = lib.UVA_EUSER
+_PASS = lib.UVA_TASK_PENDING
+_YIELD = lib.UVA_TASK_YIELD
+
+
+class _Pending:
+    """What a leaf awaitable yields after registering a wait in the core."""
+    __slots__ = ()
+
+    def __repr__(self):
+        return "<uvasync pending>"
+
+
+_PENDING = _Pending()
+
+
+class _ThreadState(threading.local):
+    loop = None     # the thread's current event loop (get_event_loop)
+    running = None  # the loop running in this thread, if any
+
+
+_tls = _ThreadState()
+
+
+# Every live Task, by key (its id; the core task's data). The core holds the
+# key, this dict holds the Task until it finishes.
+_TASKS = {}
+
+
+def _current_ctask():
+    """The core task whose step runs in this thread (NULL outside steps).
+    Leaf awaitables pass NULL to the core, which means the same; this is
+    for the slower paths that need to name the task."""
+    loop = _tls.running
+    if loop is None:
+        return NULL
+    cell = loop._task_cell
+    lib.uva_task_current(cell, loop._h)
+    return cell[0]
+
+
+def _current():
+    """The running Task; RuntimeError outside one."""
+    task = current_task()
+    if task is None:
+        raise RuntimeError("this must be awaited inside a uvasync task")
+    return task
+
+
+@types.coroutine
+def _park():
+    """Wait until the task is woken (uva_task_wake) or cancelled."""
+    yield _PENDING
+
+
+# --------------------------------------------------------------------------
+# Task
+# --------------------------------------------------------------------------
+
+_ST_PENDING, _ST_RESULT, _ST_EXCEPTION, _ST_CANCELLED = range(4)
+
+
+class Task:
+    """A coroutine running as a core task (CPython's asyncio.Task surface:
+    await, cancel, cancelled, done, result, exception, add_done_callback)."""
+
+    __slots__ = ("_coro", "_loop", "_ctask", "_state", "_value",
+                 "_callbacks", "_cancel_msg", "_cancels", "_log_exc",
+                 "_name", "__weakref__")
+
+    def __init__(self, coro, loop=None, name=None):
+        if not (hasattr(coro, "send") and hasattr(coro, "throw")):
+            raise TypeError("a coroutine was expected, got %r" % (coro,))
+        if loop is None:
+            loop = _tls.running or get_event_loop()
+        self._coro = coro
+        self._loop = loop
+        self._state = _ST_PENDING
+        self._value = None
+        self._callbacks = None
+        self._cancel_msg = None
+        self._cancels = 0
+        self._log_exc = False
+        self._name = name
+        key = id(self)
+        rc = loop._int_cell
+        self._ctask = lib._uvapy_spawn(loop._ptr(), key, rc)
+        if rc[0] < 0:
+            self._state = _ST_CANCELLED
+            self._ctask = None
+            raise error(rc[0], "spawn")
+        _TASKS[key] = self
+
+    def __repr__(self):
+        state = ("pending", "finished", "finished", "cancelled")[self._state]
+        return "<Task %s %s coro=%r>" % (self.get_name(), state, self._coro)
+
+    def get_name(self):
+        return self._name if self._name is not None else "Task-%x" % id(self)
+
+    def set_name(self, name):
+        self._name = str(name)
+
+    def get_coro(self):
+        return self._coro
+
+    def get_loop(self):
+        return self._loop
+
+    # -- state -------------------------------------------------------------
+
+    def done(self):
+        return self._state != _ST_PENDING
+
+    def cancelled(self):
+        return self._state == _ST_CANCELLED
+
+    def result(self):
+        st = self._state
+        if st == _ST_RESULT:
+            return self._value
+        if st == _ST_EXCEPTION:
+            self._log_exc = False
+            raise self._value
+        if st == _ST_CANCELLED:
+            raise self._value
+        raise InvalidStateError("Result is not set.")
+
+    def exception(self):
+        st = self._state
+        if st == _ST_PENDING:
+            raise InvalidStateError("Exception is not set.")
+        if st == _ST_CANCELLED:
+            raise self._value
+        self._log_exc = False
+        return self._value if st == _ST_EXCEPTION else None
+
+    def add_done_callback(self, fn, *, context=None):
+        """fn(task) is scheduled with call_soon once the task is done."""
+        if self._state != _ST_PENDING:
+            self._loop.call_soon(fn, self)
+        elif self._callbacks is None:
+            self._callbacks = [fn]
+        else:
+            self._callbacks.append(fn)
+
+    def remove_done_callback(self, fn):
+        cbs = self._callbacks
+        if not cbs:
+            return 0
+        n = len(cbs)
+        cbs[:] = [cb for cb in cbs if cb != fn]
+        return n - len(cbs)
+
+    # -- cancellation ------------------------------------------------------
+
+    def cancel(self, msg=None):
+        """Request cancellation: CancelledError is thrown into the coroutine
+        at its next resume (a pending wait ends at once). False if done."""
+        if self._state != _ST_PENDING:
+            return False
+        self._cancels += 1
+        if msg is not None:
+            self._cancel_msg = msg
+        check(lib.uva_task_cancel(self._ctask), "cancel")
+        return True
+
+    def cancelling(self):
+        return self._cancels
+
+    def uncancel(self):
+        if self._cancels > 0:
+            self._cancels -= 1
+        return self._cancels
+
+    # -- awaiting ----------------------------------------------------------
+
+    def __await__(self):
+        while self._state == _ST_PENDING:
+            rc = lib.uva_task_join(NULL, self._ctask)
+            if rc < 0:
+                if rc == lib.UVA_EINVAL:
+                    raise RuntimeError("a task is awaited from inside another "
+                                       "task of its loop, not from itself")
+                raise error(rc, "await task")
+            yield _PENDING
+        return self.result()
+
+    __iter__ = __await__  # `yield from task` in generator-based coroutines
+
+    # -- end of the task (called from its last step) ------------------------
+
+    def _finish(self, state, value):
+        self._state = state
+        self._value = value
+        loop = self._loop
+        del _TASKS[id(self)]
+        # The task is detached: the core frees it once its joiners ran.
+        # From here on its state lives in this object only.
+        self._ctask = None
+        cbs = self._callbacks
+        if cbs:
+            self._callbacks = None
+            for fn in cbs:
+                loop.call_soon(fn, self)
+        if state == _ST_EXCEPTION:
+            self._log_exc = True
+        if loop._main is self:
+            lib.uva_loop_stop(loop._ptr())
+
+    def __del__(self):
+        if self._log_exc and self._loop._h is not None:
+            self._log_exc = False
+            self._loop.call_exception_handler({
+                "message": "Task exception was never retrieved",
+                "exception": self._value,
+                "future": self,
+            })
+
+
+def _cancelled_error(task):
+    msg = task._cancel_msg
+    task._cancel_msg = None
+    return CancelledError() if msg is None else CancelledError(msg)
+
+
+@ffi.def_extern()
+def _uvapy_step(key, status):
+    task = _TASKS[key]
+    coro = task._coro
+    try:
+        if status == 0:
+            r = coro.send(None)
+        else:
+            r = coro.throw(_cancelled_error(task))
+        while True:
+            if r is None:
+                return _YIELD
+            if r is _PENDING:
+                return _PASS
+            r = coro.throw(RuntimeError(
+                "Task got bad yield: %r (await uvasync awaitables only)" % (r,)))
+    except StopIteration as e:
+        task._finish(_ST_RESULT, e.value)
+        return 0
+    except CancelledError as e:
+        task._finish(_ST_CANCELLED, e)
+        return _ECANCELED
+    except BaseException as e:
+        task._finish(_ST_EXCEPTION, e)
+        if not isinstance(e, Exception):  # KeyboardInterrupt, SystemExit
+            task._loop._abort_run(e)
+        return _EUSER
+
+
+def current_task(loop=None):
+    """The Task whose coroutine is running, or None."""
+    ctask = _current_ctask()
+    if ctask == NULL:
+        return None
+    cell = ffi.new("void **")
+    lib.uva_task_get_data(cell, ctask)
+    return _TASKS.get(int(ffi.cast("intptr_t", cell[0])))
+
+
+def all_tasks(loop=None):
+    """The tasks of the loop (default: the running one) not yet done."""
+    loop = loop or get_running_loop()
+    return loop._live_tasks()
+
+
+def create_task(coro, *, name=None):
+    """Run `coro` concurrently as a new Task on the running loop."""
+    return Task(coro, _tls.running or get_event_loop(), name)
+
+
+# --------------------------------------------------------------------------
+# Sleeping
+# --------------------------------------------------------------------------
+
+@types.coroutine
+def _sleep0(result):
+    yield None
+    return result
+
+
+@types.coroutine
+def _sleep_ms(ms, result):
+    rc = lib.uva_task_sleep(NULL, ms)
+    if rc < 0:
+        raise error(rc, "sleep")
+    yield _PENDING
+    return result
+
+
+def _to_ms(seconds):
+    # round up: a sleep never ends before the time asked for
+    return int(math.ceil(seconds * 1000.0))
+
+
+_MAX_MS = 1 << 40
+
+
+def sleep(delay, result=None):
+    """Suspend the running task for `delay` seconds (0: just yield)."""
+    if delay <= 0:
+        return _sleep0(result)
+    ms = _to_ms(delay)
+    return _sleep_ms(ms if ms < _MAX_MS else _MAX_MS, result)
+
+
+def sleep_ms(ms, result=None):
+    """Suspend the running task for `ms` milliseconds (MicroPython)."""
+    ms = int(ms)
+    if ms <= 0:
+        return _sleep0(result)
+    return _sleep_ms(ms if ms < _MAX_MS else _MAX_MS, result)
+
+
+def ticks_ms():
+    return lib.uva_ticks_ms()
+
+
+def ticks_add(ticks, delta):
+    return lib.uva_ticks_add(ticks, delta)
+
+
+def ticks_diff(a, b):
+    return lib.uva_ticks_diff(a, b)
+
+
+# --------------------------------------------------------------------------
+# Callbacks (call_soon, call_later) and the loop
+# --------------------------------------------------------------------------
+
+class Handle:
+    """A scheduled callback; cancel() keeps it from running."""
+    __slots__ = ("_loop", "_cb", "_args", "_cancelled", "_timer", "_when",
+                 "__weakref__")
+
+    def __init__(self, loop, cb, args):
+        self._loop = loop
+        self._cb = cb
+        self._args = args
+        self._cancelled = False
+        self._timer = None
+        self._when = None
+
+    def cancel(self):
+        if not self._cancelled:
+            self._cancelled = True
+            self._loop._drop_timer(self)
+
+    def cancelled(self):
+        return self._cancelled
+
+    def when(self):
+        return self._when
+
+    def _run(self):
+        loop = self._loop
+        try:
+            self._cb(*self._args)
+        except (KeyboardInterrupt, SystemExit) as e:
+            loop._abort_run(e)
+        except BaseException as e:
+            loop.call_exception_handler({
+                "message": "Exception in callback %r" % (self._cb,),
+                "exception": e, "handle": self})
+
+
+TimerHandle = Handle
+
+
+@ffi.def_extern()
+def _uvapy_call(data):
+    handle = ffi.from_handle(data)
+    handle._loop._keep.discard(data)
+    if not handle._cancelled:
+        handle._cancelled = True  # it ran: a later cancel() does nothing
+        handle._run()
+
+
+@ffi.def_extern()
+def _uvapy_timer(ctimer, data):
+    handle = ffi.from_handle(data)
+    loop = handle._loop
+    loop._drop_timer(handle)
+    if not handle._cancelled:
+        handle._cancelled = True
+        handle._run()
+
+
+def _default_handler_log(context):
+    message = context.get("message") or "Unhandled exception in event loop"
+    exc = context.get("exception")
+    extra = ["%s: %r" % (k, v) for k, v in sorted(context.items())
+             if k not in ("message", "exception")]
+    if extra:
+        message += "\n" + "\n".join(extra)
+    if exc is not None:
+        logger.error(message, exc_info=(type(exc), exc, exc.__traceback__))
+    else:
+        logger.error(message)
+
+
+_RBUF_SIZE = 256 * 1024
+_new_raw = ffi.new_allocator(should_clear_after_alloc=False)
+
+
+class Loop:
+    """An event loop: one core loop, owned by the thread that made it."""
+
+    def __init__(self):
+        out = ffi.new("uva_loop_t **")
+        check(lib.uva_loop_new(out), "loop")
+        self._h = out[0]
+        self._task_cell = ffi.new("uva_task_t **")
+        self._timer_cell = ffi.new("uva_timer_t **")
+        # scratch for reads: filled by the core, copied out in the same step
+        self._rbuf = _new_raw("char[]", _RBUF_SIZE)
+        self._size_cell = ffi.new("size_t *")
+        self._int_cell = ffi.new("int *")
+        self._keep = set()       # handles of callbacks not yet called
+        self._objects = None     # WeakSet of bound core objects (lazily)
+        self._main = None        # the task run_until_complete waits for
+        self._abort_exc = None   # KeyboardInterrupt/SystemExit to re-raise
+        self._exc_handler = None
+        self._running = False
+        self._sig = None         # Ctrl-C watcher (socketpair, task)
+        self._t0 = time.monotonic()
+
+    def _ptr(self):
+        h = self._h
+        if h is None:
+            raise RuntimeError("Event loop is closed")
+        return h
+
+    def __repr__(self):
+        return "<uvasync.Loop running=%s closed=%s>" % (
+            self._running, self._h is None)
+
+    # -- tasks -------------------------------------------------------------
+
+    def create_task(self, coro, *, name=None):
+        return Task(coro, self, name)
+
+    def _live_tasks(self):
+        return set(t for t in list(_TASKS.values()) if t._loop is self)
+
+    def create_future(self):
+        from .funcs import Future
+        return Future(self)
+
+    # -- callbacks ---------------------------------------------------------
+
+    def call_soon(self, callback, *args, context=None):
+        """Run callback(*args) at the next pass, in FIFO order."""
+        handle = Handle(self, callback, args)
+        h = ffi.new_handle(handle)
+        check(lib.uva_loop_call_soon(self._ptr(), lib._uvapy_call, h),
+              "call_soon")
+        self._keep.add(h)
+        return handle
+
+    def call_soon_threadsafe(self, callback, *args, context=None):
+        """As call_soon, from any thread; wakes a loop blocked in I/O."""
+        handle = Handle(self, callback, args)
+        h = ffi.new_handle(handle)
+        self._keep.add(h)
+        rc = lib.uva_loop_call_soon_threadsafe(self._ptr(), lib._uvapy_call, h)
+        if rc < 0:
+            self._keep.discard(h)
+            raise error(rc, "call_soon_threadsafe")
+        return handle
+
+    def call_later(self, delay, callback, *args, context=None):
+        """Run callback(*args) after `delay` seconds (a core timer)."""
+        return self._call_later_ms(_to_ms(max(delay, 0)), callback, args)
+
+    def call_later_ms(self, delay_ms, callback, *args):
+        return self._call_later_ms(max(int(delay_ms), 0), callback, args)
+
+    def call_at(self, when, callback, *args, context=None):
+        """Run callback(*args) at loop time `when` (see time())."""
+        return self._call_later_ms(_to_ms(max(when - self.time(), 0)),
+                                   callback, args, when)
+
+    def _call_later_ms(self, ms, callback, args, when=None):
+        handle = Handle(self, callback, args)
+        handle._when = self.time() + ms / 1000.0 if when is None else when
+        h = ffi.new_handle(handle)
+        cell = self._timer_cell
+        check(lib.uva_timer_new(cell, self._ptr(), lib._uvapy_timer, h, NULL),
+              "call_later")
+        timer = cell[0]
+        rc = lib.uva_timer_start(timer, ms if ms < _MAX_MS else _MAX_MS, 0)
+        if rc < 0:
+            lib.uva_timer_close(timer, NULL)
+            raise error(rc, "call_later")
+        handle._timer = (timer, h)
+        self._keep.add(handle)
+        return handle
+
+    def _drop_timer(self, handle):
+        t = handle._timer
+        if t is not None:
+            handle._timer = None
+            self._keep.discard(handle)
+            if self._h is not None:
+                lib.uva_timer_close(t[0], NULL)
+
+    def time(self):
+        """The loop's clock in seconds (monotonic)."""
+        return time.monotonic()
+
+    # -- running -----------------------------------------------------------
+
+    def _abort_run(self, exc):
+        """A KeyboardInterrupt/SystemExit met in a step or callback: stop
+        the loop; run_* re-raises it."""
+        if self._abort_exc is None:
+            self._abort_exc = exc
+        lib.uva_loop_stop(self._h)
+
+    def _run(self, keep_alive):
+        if self._running:
+            raise RuntimeError("This event loop is already running")
+        if _tls.running is not None:
+            raise RuntimeError(
+                "Cannot run the event loop while another loop is running")
+        h = self._ptr()
+        keeper = None
+        if keep_alive:  # run_forever: stay up with no work, until stop()
+            keeper = self._call_later_ms(_MAX_MS, lambda: None, ())
+        restore = self._sigint_install()
+        self._running = True
+        _tls.running = self
+        try:
+            rc = lib._uvapy_run(h, lib.UVA_RUN_DEFAULT)
+        finally:
+            _tls.running = None
+            self._running = False
+            if restore is not None:
+                restore()
+            if keeper is not None:
+                keeper.cancel()
+        exc = self._abort_exc
+        if exc is not None:
+            self._abort_exc = None
+            raise exc
+        check(rc, "run")
+
+    def run_forever(self):
+        """Run until stop() is called."""
+        self._run(True)
+
+    def run_until_complete(self, future):
+        """Run until `future` (a coroutine or Task) is done; return its
+        result or raise its exception."""
+        task = future if isinstance(future, Task) else Task(future, self)
+        if task._loop is not self:
+            raise ValueError("the task belongs to another loop")
+        if task.done():
+            return task.result()
+        prev, self._main = self._main, task
+        try:
+            self._run(False)
+        except BaseException:
+            if task.done() and not task.cancelled():
+                task._log_exc = False
+            raise
+        finally:
+            self._main = prev
+        if not task.done():
+            raise RuntimeError("Event loop stopped before Future completed.")
+        return task.result()
+
+    def stop(self):
+        """Stop after the current pass (thread-safe)."""
+        if self._h is not None:
+            lib.uva_loop_stop(self._h)
+
+    def is_running(self):
+        return self._running
+
+    def is_closed(self):
+        return self._h is None
+
+    # -- Ctrl-C --------------------------------------------------------------
+
+    def _sigint_install(self):
+        """While the loop runs in the main thread, Ctrl-C stops it and
+        run_* raises KeyboardInterrupt. Python runs signal handlers only
+        between bytecodes, so a socketpair registered with
+        signal.set_wakeup_fd wakes the loop out of the kernel and a daemon
+        task gives Python the chance to run the handler."""
+        if threading.current_thread() is not threading.main_thread():
+            return None
+        try:
+            if signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+                return None
+        except (ValueError, AttributeError):
+            return None
+        if self._sig is None:
+            rsock, wsock = socket.socketpair()
+            rsock.setblocking(False)
+            wsock.setblocking(False)
+            from .stream import _watch_fd
+            task = Task(_watch_fd(rsock), self, "uvasync-signals")
+            lib.uva_task_unref(task._ctask)
+            self._sig = (rsock, wsock, task)
+        loop = self
+
+        def on_sigint(signum, frame):
+            loop._abort_run(KeyboardInterrupt())
+
+        old_fd = signal.set_wakeup_fd(self._sig[1].fileno(),
+                                      warn_on_full_buffer=False)
+        signal.signal(signal.SIGINT, on_sigint)
+
+        def restore():
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+            signal.set_wakeup_fd(old_fd)
+
+        return restore
+
+    # -- errors ------------------------------------------------------------
+
+    def set_exception_handler(self, handler):
+        """handler(loop, context) gets what no one else handled."""
+        if handler is not None and not callable(handler):
+            raise TypeError("handler must be callable or None")
+        self._exc_handler = handler
+
+    def get_exception_handler(self):
+        return self._exc_handler
+
+    def default_exception_handler(self, context):
+        _default_handler_log(context)
+
+    def call_exception_handler(self, context):
+        handler = self._exc_handler
+        if handler is None:
+            self.default_exception_handler(context)
+            return
+        try:
+            handler(self, context)
+        except (KeyboardInterrupt, SystemExit):
+            raise
+        except BaseException as e:
+            _default_handler_log({
+                "message": "Unhandled error in exception handler",
+                "exception": e, "context": context})
+
+    # -- core objects bound to this loop (closed with it) --------------------
+
+    def _bind(self, obj):
+        objs = self._objects
+        if objs is None:
+            import weakref
+            objs = self._objects = weakref.WeakSet()
+        objs.add(obj)
+
+    # -- closing -------------------------------------------------------------
+
+    def close(self):
+        """Close the loop. Tasks still pending are reported to the
+        exception handler, cancelled and run to their end; open streams,
+        servers and other objects bound to the loop are closed."""
+        if self._running:
+            raise RuntimeError("Cannot close a running event loop")
+        h = self._h
+        if h is None:
+            return
+        sig = self._sig
+        pending = [t for t in self._live_tasks()
+                   if sig is None or t is not sig[2]]
+        for t in pending:
+            self.call_exception_handler({
+                "message": "Task was destroyed but it is pending!",
+                "task": t})
+        self._drain(cancel=True)
+        for obj in list(self._objects or ()):
+            obj._detach()
+        for handle in list(self._keep):
+            if isinstance(handle, Handle):
+                handle._cancelled = True
+                self._drop_timer(handle)
+        rc = lib.UVA_EBUSY
+        for _ in range(1000):  # closes complete within a pass or two
+            rc = lib.uva_loop_close(h)
+            if rc != lib.UVA_EBUSY:
+                break
+            lib._uvapy_run(h, lib.UVA_RUN_NOWAIT)
+            self._drain(cancel=True)
+        if rc < 0:
+            warnings.warn("uvasync: the loop could not be closed (%s); its "
+                          "memory is leaked" % ffi.string(
+                              lib.uva_strerror(rc)).decode(), RuntimeWarning)
+        self._h = None
+        if sig is not None:
+            sig[0].close()
+            sig[1].close()
+            self._sig = None
+        self._keep.clear()
+        if _tls.loop is self:
+            _tls.loop = None
+
+    def _drain(self, cancel):
+        """Cancel the live tasks and run passes until they are gone (or a
+        task keeps ignoring its cancellation)."""
+        h = self._h
+        for _ in range(100):
+            tasks = self._live_tasks()
+            if not tasks:
+                return
+            for t in tasks:
+                if cancel and t._ctask is not None:
+                    lib.uva_task_ref(t._ctask)  # daemon tasks too
+                    lib.uva_task_cancel(t._ctask)
+            _tls.running = self
+            try:
+                lib._uvapy_run(h, lib.UVA_RUN_NOWAIT)
+            finally:
+                _tls.running = None
+        if self._live_tasks():
+            warnings.warn("uvasync: tasks ignored cancellation at close: %r"
+                          % (list(self._live_tasks()),), RuntimeWarning)
+
+    def __del__(self):
+        if self._h is not None and not self._running:
+            try:
+                self.close()
+            except Exception:
+                pass
+
+    # -- Python asyncio compatibility ----------------------------------------
+
+    def get_debug(self):
+        return False
+
+    def set_debug(self, enabled):
+        pass
+
+
+# --------------------------------------------------------------------------
+# Module-level loop functions
+# --------------------------------------------------------------------------
+
+def get_event_loop(runq_len=None, waitq_len=None):
+    """The running loop, else this thread's loop (made on first use)."""
+    loop = _tls.running
+    if loop is not None:
+        return loop
+    loop = _tls.loop
+    if loop is None or loop._h is None:
+        loop = _tls.loop = Loop()
+    return loop
+
+
+def get_running_loop():
+    loop = _tls.running
+    if loop is None:
+        raise RuntimeError("no running event loop")
+    return loop
+
+
+def new_event_loop():
+    """A new loop, which becomes this thread's current loop (as in
+    MicroPython; CPython code that calls set_event_loop works the same)."""
+    loop = _tls.loop = Loop()
+    return loop
+
+
+def set_event_loop(loop):
+    _tls.loop = loop
+
+
+def run(main, *, debug=None):
+    """Run coroutine `main` on a new loop and return its result; then
+    cancel what is left, and close the loop."""
+    if _tls.running is not None:
+        raise RuntimeError("run() cannot be called from a running event loop")
+    loop = new_event_loop()
+    try:
+        return loop.run_until_complete(main)
+    finally:
+        try:
+            loop._drain(cancel=True)
+        finally:
+            loop.close()
+            _tls.loop = None

@@ -1,0 +1,237 @@
+"""wait_for, gather and Future: composition of tasks. The waiting is done
+by the core (a sleep that a finishing task's done callback cuts short, a
+join); this module only decides what the result is."""
+import types
+
+from ._ffi import NULL, check, ffi, lib
+from .core import (_PENDING, _ST_EXCEPTION, _ST_PENDING, _ST_RESULT,
+                   _current_ctask, _park, _to_ms, _tls, CancelledError,
+                   InvalidStateError, Task, get_event_loop)
+
+__all__ = ["wait_for", "wait_for_ms", "gather", "Future", "shield"]
+
+_WAKE_ON_DONE = ffi.addressof(lib, "_uvapy_wake_on_done")
+
+
+def _as_task(aw, loop=None):
+    if isinstance(aw, (Task, Future)):
+        return aw
+    if hasattr(aw, "send"):
+        return Task(aw, loop or _tls.running or get_event_loop())
+    if hasattr(aw, "__await__"):
+        async def _await(a):
+            return await a
+        return Task(_await(aw), loop or _tls.running or get_event_loop())
+    raise TypeError("an awaitable is required, got %r" % (aw,))
+
+
+@types.coroutine
+def _wait_done(task):
+    """Wait until `task` is done, without taking its result."""
+    while not task.done():
+        if isinstance(task, Future):
+            yield from task._wait()
+        else:
+            check(lib.uva_task_join(NULL, task._ctask))
+            yield _PENDING
+
+
+@types.coroutine
+def _sleep_or_done(task, ms):
+    """Sleep up to ms, ending early when `task` finishes (its done callback
+    wakes us, which abandons the sleep)."""
+    ctask = _current_ctask()
+    check(lib.uva_task_add_done_cb(task._ctask, _WAKE_ON_DONE, ctask))
+    try:
+        check(lib.uva_task_sleep(ctask, ms))
+        yield _PENDING
+    finally:
+        if task._ctask is not None:
+            lib.uva_task_remove_done_cb(task._ctask, _WAKE_ON_DONE, ctask)
+
+
+async def wait_for_ms(aw, timeout):
+    """As wait_for, with the timeout in milliseconds (MicroPython)."""
+    task = _as_task(aw)
+    ms = int(timeout)
+    if ms > 0 and not task.done():
+        if isinstance(task, Future):
+            raise TypeError("wait_for on a Future: wrap it in a coroutine")
+        try:
+            await _sleep_or_done(task, ms)
+        except CancelledError:
+            # cancelled from outside: the inner task goes too
+            task.cancel()
+            await _wait_done(task)
+            raise
+        if task.done():
+            return task.result()
+    elif task.done():
+        return task.result()
+    # timed out: cancel the inner task and wait until it has ended
+    task.cancel()
+    await _wait_done(task)
+    try:
+        return task.result()  # it may have ignored the cancellation
+    except CancelledError as e:
+        raise TimeoutError() from e
+
+
+async def wait_for(aw, timeout):
+    """Wait for `aw` (run as a task) at most `timeout` seconds; then cancel
+    it, wait for it to end, and raise TimeoutError. None: no limit."""
+    if timeout is None:
+        return await aw
+    return await wait_for_ms(aw, _to_ms(timeout) if timeout > 0 else 0)
+
+
+def gather(*aws, return_exceptions=False):
+    """Run the awaitables concurrently (they start now) and return the list
+    of their results, in order. The first exception propagates unless
+    return_exceptions; cancelling the gather cancels them all."""
+    tasks = [_as_task(a) for a in aws]
+    return _gather(tasks, return_exceptions)
+
+
+async def _gather(tasks, return_exceptions):
+    if not tasks:
+        return []
+    pending = [t for t in tasks if not t.done()]
+    registered = []
+    cur = _current_ctask() if pending else None
+    try:
+        for t in pending:
+            if isinstance(t, Future):
+                t._watchers.append(cur)
+            else:
+                check(lib.uva_task_add_done_cb(t._ctask, _WAKE_ON_DONE, cur))
+            registered.append(t)
+        while True:
+            if not return_exceptions:
+                for t in tasks:
+                    if t._state != _ST_PENDING and t._state != _ST_RESULT:
+                        return t.result()  # raises its exception
+            pending = [t for t in pending if not t.done()]
+            if not pending:
+                break
+            await _park()
+    except CancelledError:
+        for t in tasks:
+            t.cancel()
+        raise
+    finally:
+        for t in registered:
+            if isinstance(t, Future):
+                if cur in t._watchers:
+                    t._watchers.remove(cur)
+            elif t._ctask is not None:
+                lib.uva_task_remove_done_cb(t._ctask, _WAKE_ON_DONE, cur)
+    if not return_exceptions:
+        return [t.result() for t in tasks]
+    out = []
+    for t in tasks:
+        if t._state == _ST_RESULT:
+            out.append(t._value)
+        else:
+            if t._state == _ST_EXCEPTION:
+                t._log_exc = False
+            out.append(t._value)
+    return out
+
+
+async def shield(aw):
+    """Wait for `aw` (run as a task) but do not cancel it when the waiter
+    is cancelled."""
+    task = _as_task(aw)
+    return await task
+
+
+class Future:
+    """A result that some code sets and tasks await (loop.create_future)."""
+
+    _asyncio_future_blocking = False
+
+    def __init__(self, loop=None):
+        self._loop = loop or _tls.running or get_event_loop()
+        self._state = _ST_PENDING
+        self._value = None
+        self._callbacks = []
+        self._watchers = []  # tasks to wake when done
+        self._log_exc = False
+
+    def done(self):
+        return self._state != _ST_PENDING
+
+    def cancelled(self):
+        return self._state == 3
+
+    def get_loop(self):
+        return self._loop
+
+    def _set(self, state, value):
+        if self._state != _ST_PENDING:
+            raise InvalidStateError("invalid state")
+        self._state = state
+        self._value = value
+        for ctask in self._watchers:
+            lib.uva_task_wake(ctask)
+        self._watchers = []
+        for fn in self._callbacks:
+            self._loop.call_soon(fn, self)
+        self._callbacks = []
+
+    def set_result(self, result):
+        self._set(_ST_RESULT, result)
+
+    def set_exception(self, exc):
+        if isinstance(exc, type):
+            exc = exc()
+        self._set(_ST_EXCEPTION, exc)
+
+    def cancel(self, msg=None):
+        if self._state != _ST_PENDING:
+            return False
+        self._set(3, CancelledError() if msg is None else CancelledError(msg))
+        return True
+
+    def result(self):
+        if self._state == _ST_PENDING:
+            raise InvalidStateError("Result is not set.")
+        if self._state == _ST_RESULT:
+            return self._value
+        raise self._value
+
+    def exception(self):
+        if self._state == _ST_PENDING:
+            raise InvalidStateError("Exception is not set.")
+        if self._state == 3:
+            raise self._value
+        return self._value if self._state == _ST_EXCEPTION else None
+
+    def add_done_callback(self, fn, *, context=None):
+        if self._state != _ST_PENDING:
+            self._loop.call_soon(fn, self)
+        else:
+            self._callbacks.append(fn)
+
+    def remove_done_callback(self, fn):
+        n = len(self._callbacks)
+        self._callbacks = [f for f in self._callbacks if f != fn]
+        return n - len(self._callbacks)
+
+    @types.coroutine
+    def _wait(self):
+        cur = _current_ctask()
+        self._watchers.append(cur)
+        try:
+            yield _PENDING
+        finally:
+            if cur in self._watchers:
+                self._watchers.remove(cur)
+
+    def __await__(self):
+        while self._state == _ST_PENDING:
+            yield from self._wait()
+        return self.result()
+
+    __iter__ = __await__

@@ -1,0 +1,668 @@
+"""Streams and servers: thin wrappers of the core's streams.
+
+Bytes are buffered, split into lines and flow-controlled in the core; a read
+here is one call into the core (which either completes or registers the task
+and returns UVA_EAGAIN) and one copy into a bytes object.
+"""
+import errno
+import types
+import warnings
+
+from ._ffi import NULL, check, error, ffi, lib
+from asyncio import IncompleteReadError
+
+from .core import (_PENDING, _current_ctask, _new_raw, _tls, Task,
+                   get_event_loop)
+
+__all__ = ["Stream", "StreamReader", "StreamWriter", "Server",
+           "open_connection", "start_server", "open_unix_connection",
+           "start_unix_server"]
+
+_EAGAIN = lib.UVA_EAGAIN
+_ENOBUFS = lib.UVA_ENOBUFS
+_EINCOMPLETE = lib.UVA_EINCOMPLETE
+_RBUF_SIZE = 256 * 1024
+
+_OPEN, _CLOSING, _CLOSED = range(3)
+
+
+def _closed_error():
+    return OSError(errno.EBADF, "the stream is closed")
+
+
+def _address(fn, h, family_unix):
+    host = ffi.new("char[]", 512)
+    port = ffi.new("int *")
+    rc = fn(h, host, 512, port)
+    if rc < 0:
+        return None
+    name = ffi.string(host).decode("utf-8", "surrogateescape")
+    if family_unix:
+        return name
+    if ":" in name:
+        return (name, port[0], 0, 0)
+    return (name, port[0])
+
+
+class Stream:
+    """A connected byte stream (TCP, Unix socket, pipe, TTY): reader and
+    writer in one object, as in MicroPython (StreamReader = StreamWriter =
+    Stream)."""
+
+    def __init__(self, handle, loop, unix=False):
+        self._h = handle
+        self._loop = loop
+        self._unix = unix
+        self._state = _OPEN
+        self._reader = None       # the task waiting in a read, if any
+        self._closers = None      # tasks waiting in wait_closed
+        self._self_handle = None  # ffi handle while a close is in flight
+        self._extra = {}
+        loop._bind(self)
+
+    def __repr__(self):
+        return "<uvasync.Stream %s>" % (("open", "closing", "closed")[self._state])
+
+    def _ptr(self):
+        if self._state != _OPEN:
+            raise _closed_error()
+        return self._h
+
+    def _claim(self):
+        """Only one task may wait for data at a time (as in asyncio)."""
+        cur = _current_ctask()
+        r = self._reader
+        if r is not None and r != cur:
+            raise RuntimeError(
+                "read called while another task is already waiting for "
+                "incoming data on this stream")
+        self._reader = cur
+
+    def get_extra_info(self, name, default=None):
+        """'peername' and 'sockname' ((host, port) or a Unix path)."""
+        if name in self._extra:
+            return self._extra[name]
+        if self._h is None:
+            return default
+        if name == "peername":
+            v = _address(lib.uva_stream_peer_address, self._h, self._unix)
+        elif name == "sockname":
+            v = _address(lib.uva_stream_local_address, self._h, self._unix)
+        else:
+            return default
+        if v is None:
+            return default
+        self._extra[name] = v
+        return v
+
+    # -- reading -----------------------------------------------------------
+
+    @types.coroutine
+    def read(self, n=-1):
+        """Up to n bytes (at least 1), b'' at end of stream; n < 0 reads
+        to the end of the stream."""
+        if n < 0:
+            return (yield from self._read_to_eof())
+        if n == 0:
+            return b""
+        loop = self._loop
+        buf = loop._rbuf
+        cell = loop._size_cell
+        if n > _RBUF_SIZE:
+            n = _RBUF_SIZE
+        while True:
+            rc = lib.uva_stream_read(cell, self._ptr(), NULL, buf, n)
+            if rc == 0:
+                self._reader = None
+                return ffi.unpack(buf, cell[0])
+            if rc != _EAGAIN:
+                self._reader = None
+                raise error(rc, "read")
+            self._claim()
+            try:
+                yield _PENDING
+            except BaseException:
+                self._reader = None
+                raise
+
+    @types.coroutine
+    def readinto(self, buf):
+        """Read up to len(buf) bytes into the writable buffer `buf`; the
+        count, 0 at end of stream."""
+        view = ffi.from_buffer(buf, require_writable=True)
+        n = len(view)
+        if n == 0:
+            return 0
+        cell = self._loop._size_cell
+        while True:
+            rc = lib.uva_stream_read(cell, self._ptr(), NULL, view, n)
+            if rc == 0:
+                self._reader = None
+                return cell[0]
+            if rc != _EAGAIN:
+                self._reader = None
+                raise error(rc, "readinto")
+            self._claim()
+            try:
+                yield _PENDING
+            except BaseException:
+                self._reader = None
+                raise
+
+    @types.coroutine
+    def readexactly(self, n):
+        """Exactly n bytes; IncompleteReadError (an EOFError) if the
+        stream ends first, with the bytes that did arrive (consumed)."""
+        if n < 0:
+            raise ValueError("readexactly size can not be less than zero")
+        if n == 0:
+            return b""
+        buf = self._loop._rbuf if n <= _RBUF_SIZE else _new_raw("char[]", n)
+        while True:
+            rc = lib.uva_stream_read_exactly(self._ptr(), NULL, buf, n)
+            if rc == 0:
+                self._reader = None
+                return ffi.unpack(buf, n)
+            if rc != _EAGAIN:
+                self._reader = None
+                if rc == _EINCOMPLETE:
+                    raise IncompleteReadError(self._take_buffered(), n)
+                raise error(rc, "readexactly")
+            self._claim()
+            try:
+                yield _PENDING
+            except BaseException:
+                self._reader = None
+                raise
+
+    def _take_buffered(self):
+        """Consume and return whatever is buffered (no waiting)."""
+        cell = self._loop._size_cell
+        check(lib.uva_stream_buffered(cell, self._h))
+        n = cell[0]
+        if n == 0:
+            return b""
+        buf = _new_raw("char[]", n)
+        check(lib.uva_stream_read(cell, self._h, NULL, buf, n))
+        return ffi.unpack(buf, cell[0])
+
+    @types.coroutine
+    def readline(self):
+        """One line, delimiter included; at end of stream what is left,
+        then b''. A line longer than the stream's line limit raises
+        ValueError and is left buffered."""
+        loop = self._loop
+        buf = loop._rbuf
+        size = _RBUF_SIZE
+        cell = loop._size_cell
+        while True:
+            rc = lib.uva_stream_read_line(cell, self._ptr(), NULL,
+                                          buf, size)
+            if rc == 0:
+                self._reader = None
+                return ffi.unpack(buf, cell[0])
+            if rc == _ENOBUFS:  # longer than our buffer: a bigger one
+                size = cell[0]
+                buf = _new_raw("char[]", size)
+                continue
+            if rc != _EAGAIN:
+                self._reader = None
+                if rc == lib.UVA_ELINETOOLONG:
+                    raise ValueError("line longer than the stream's limit")
+                raise error(rc, "readline")
+            self._claim()
+            try:
+                yield _PENDING
+            except BaseException:
+                self._reader = None
+                raise
+
+    @types.coroutine
+    def _read_to_eof(self):
+        cell = self._loop._size_cell
+        while True:
+            rc = lib.uva_stream_read_to_eof(cell, self._ptr(), NULL)
+            if rc == 0:
+                break
+            if rc != _EAGAIN:
+                self._reader = None
+                raise error(rc, "read")
+            self._claim()
+            try:
+                yield _PENDING
+            except BaseException:
+                self._reader = None
+                raise
+        self._reader = None
+        return self._take_buffered()
+
+    def at_eof(self):
+        return False if self._state == _OPEN else True
+
+    def set_option(self, option, value):
+        """Core settings: 'high_water', 'low_water', 'line_limit',
+        'delimiter' (one byte), 'nodelay' (bool)."""
+        if option == "delimiter":
+            value = value[0] if isinstance(value, (bytes, bytearray)) else ord(value)
+        opt = {"high_water": lib.UVA_STREAM_HIGH_WATER,
+               "low_water": lib.UVA_STREAM_LOW_WATER,
+               "line_limit": lib.UVA_STREAM_LINE_LIMIT,
+               "delimiter": lib.UVA_STREAM_DELIMITER,
+               "nodelay": lib.UVA_STREAM_NODELAY}[option]
+        check(lib.uva_stream_set(self._ptr(), opt, int(value)), option)
+
+    # -- writing -----------------------------------------------------------
+
+    def write(self, data):
+        """Write at once what the kernel takes, queue (copy) the rest;
+        call drain() to wait for the queue to go down."""
+        rc = lib.uva_stream_write(NULL, self._ptr(), ffi.from_buffer(data),
+                                  len(data))
+        if rc < 0:
+            raise error(rc, "write")
+
+    def writelines(self, lines):
+        for line in lines:
+            self.write(line)
+
+    @types.coroutine
+    def drain(self):
+        """Wait until the queued bytes are at or below the low-water mark."""
+        h = self._ptr()
+        while True:
+            rc = lib.uva_stream_drain(h, NULL)
+            if rc == 0:
+                return
+            if rc != _EAGAIN:
+                raise error(rc, "drain")
+            yield _PENDING
+
+    @types.coroutine
+    def awrite(self, buf, off=0, sz=-1):
+        """Write and drain in one call (MicroPython; off/sz from the seed)."""
+        if off or sz >= 0:
+            buf = memoryview(buf)[off:] if sz < 0 else memoryview(buf)[off:off + sz]
+        if isinstance(buf, str):
+            buf = buf.encode()
+        data = ffi.from_buffer(buf)
+        n = len(data)
+        h = self._ptr()
+        while True:
+            rc = lib.uva_stream_write_drain(h, NULL, data, n)
+            if rc == 0:
+                return
+            if rc != _EAGAIN:
+                raise error(rc, "write")
+            yield _PENDING
+
+    def can_write_eof(self):
+        return True
+
+    @types.coroutine
+    def _shutdown(self):
+        h = self._ptr()
+        while True:
+            rc = lib.uva_stream_shutdown(h, NULL)
+            if rc == 0:
+                return
+            if rc != _EAGAIN:
+                raise error(rc, "shutdown")
+            yield _PENDING
+
+    def write_eof(self):
+        """Half-close: the peer sees end of stream after the queued bytes;
+        reading goes on. (Awaitable, and starts at once.)"""
+        return Task(self._shutdown(), self._loop)
+
+    # -- closing -----------------------------------------------------------
+
+    def close(self):
+        """Flush the queued bytes, then close (see wait_closed)."""
+        self._close(lib.uva_stream_close)
+
+    def abort(self):
+        """Close now, dropping queued bytes (a TCP peer sees a reset)."""
+        self._close(lib.uva_stream_abort)
+
+    def _close(self, fn):
+        if self._state == _CLOSED or self._h is None:
+            return
+        if self._self_handle is None:
+            self._self_handle = ffi.new_handle(self)
+            self._loop._keep.add(self._self_handle)
+        self._state = _CLOSING
+        check(fn(self._h, lib._uvapy_stream_closed, self._self_handle), "close")
+
+    def is_closing(self):
+        return self._state != _OPEN
+
+    @types.coroutine
+    def wait_closed(self):
+        """Wait until a close() has completed."""
+        while self._state != _CLOSED:
+            if self._state == _OPEN:
+                raise RuntimeError("wait_closed() before close()")
+            cur = _current_ctask()
+            if self._closers is None:
+                self._closers = []
+            self._closers.append(cur)
+            try:
+                yield _PENDING
+            finally:
+                if self._closers and cur in self._closers:
+                    self._closers.remove(cur)
+
+    async def aclose(self):
+        """close() and wait_closed() in one (MicroPython)."""
+        self.close()
+        await self.wait_closed()
+
+    def _on_closed(self):
+        self._state = _CLOSED
+        self._h = None
+        self._loop._keep.discard(self._self_handle)
+        self._self_handle = None
+        for ctask in self._closers or ():
+            lib.uva_task_wake(ctask)
+        self._closers = None
+
+    def _detach(self):
+        """The loop closes: drop the stream now."""
+        if self._state == _OPEN:
+            self._state = _CLOSING
+            lib.uva_stream_abort(self._h, NULL, NULL)
+        self._state = _CLOSED
+        self._h = None
+
+    def __del__(self):
+        if self._state == _OPEN and self._h is not None:
+            warnings.warn("unclosed %r" % (self,), ResourceWarning, stacklevel=2)
+            if self._loop._h is not None:
+                lib.uva_stream_abort(self._h, NULL, NULL)
+            self._state = _CLOSED
+
+    # -- async context manager (CPython 3.x writers don't, MicroPython does)
+
+    async def __aenter__(self):
+        return self
+
+    async def __aexit__(self, *exc):
+        await self.aclose()
+
+    @types.coroutine
+    def _wait_connected(self):
+        h = self._h
+        while True:
+            rc = lib.uva_stream_wait_connected(h, NULL)
+            if rc == 0:
+                return
+            if rc != _EAGAIN:
+                raise error(rc, "connect")
+            yield _PENDING
+
+
+StreamReader = Stream
+StreamWriter = Stream
+
+
+@ffi.def_extern()
+def _uvapy_stream_closed(stream, data):
+    ffi.from_handle(data)._on_closed()
+
+
+# --------------------------------------------------------------------------
+# Servers
+# --------------------------------------------------------------------------
+
+class _SockName:
+    """What Server.sockets lists: enough of a socket for getsockname()."""
+
+    def __init__(self, server):
+        self._server = server
+
+    def getsockname(self):
+        return self._server._address()
+
+
+class Server:
+    """A listening socket; each connection runs cb(stream, stream) as a new
+    task. close() stops listening; wait_closed() waits for that."""
+
+    def __init__(self, handle, loop, cb, unix=False):
+        self._h = handle
+        self._loop = loop
+        self._cb = cb
+        self._unix = unix
+        self._state = _OPEN
+        self._closers = None
+        self._self_handle = ffi.new_handle(self)
+        loop._keep.add(self._self_handle)
+        loop._bind(self)
+        check(lib.uva_server_on_connection(handle, lib._uvapy_connection,
+                                           self._self_handle))
+
+    def _address(self):
+        return _address(lambda h, b, n, p: lib.uva_server_address(h, b, n, p),
+                        self._h, self._unix)
+
+    @property
+    def sockets(self):
+        return [_SockName(self)] if self._state == _OPEN else []
+
+    def get_loop(self):
+        return self._loop
+
+    def is_serving(self):
+        return self._state == _OPEN
+
+    def _on_connection(self, chandle):
+        loop = self._loop
+        stream = Stream(chandle, loop, self._unix)
+        try:
+            res = self._cb(stream, stream)
+            if res is not None and hasattr(res, "send"):
+                Task(res, loop)
+        except (KeyboardInterrupt, SystemExit) as e:
+            loop._abort_run(e)
+        except BaseException as e:
+            loop.call_exception_handler({
+                "message": "Error in the connection callback",
+                "exception": e})
+
+    def close(self):
+        if self._state != _OPEN:
+            return
+        self._state = _CLOSING
+        check(lib.uva_server_close(self._h, lib._uvapy_server_closed,
+                                   self._self_handle), "close")
+
+    @types.coroutine
+    def wait_closed(self):
+        while self._state != _CLOSED:
+            if self._state == _OPEN:
+                # CPython waits for close(); MicroPython servers run until
+                # closed: wait either way.
+                pass
+            cur = _current_ctask()
+            if self._closers is None:
+                self._closers = []
+            self._closers.append(cur)
+            try:
+                yield _PENDING
+            finally:
+                if self._closers and cur in self._closers:
+                    self._closers.remove(cur)
+
+    def _on_closed(self):
+        self._state = _CLOSED
+        self._h = None
+        self._loop._keep.discard(self._self_handle)
+        for ctask in self._closers or ():
+            lib.uva_task_wake(ctask)
+        self._closers = None
+
+    def _detach(self):
+        if self._state == _OPEN:
+            lib.uva_server_close(self._h, NULL, NULL)
+        self._state = _CLOSED
+        self._h = None
+
+    async def serve_forever(self):
+        await self.wait_closed()
+
+    async def start_serving(self):
+        pass
+
+    async def __aenter__(self):
+        return self
+
+    async def __aexit__(self, *exc):
+        self.close()
+        await self.wait_closed()
+
+
+@ffi.def_extern()
+def _uvapy_connection(server, stream, data):
+    ffi.from_handle(data)._on_connection(stream)
+
+
+@ffi.def_extern()
+def _uvapy_server_closed(server, data):
+    ffi.from_handle(data)._on_closed()
+
+
+# --------------------------------------------------------------------------
+# Opening
+# --------------------------------------------------------------------------
+
+def _running_loop():
+    return _tls.running or get_event_loop()
+
+
+async def open_connection(host=None, port=None, *, ssl=None, **kwargs):
+    """Connect over TCP (host name or address; asynchronous DNS); returns
+    (reader, writer), which are the same Stream."""
+    if ssl:
+        raise NotImplementedError("TLS is not supported")
+    loop = _running_loop()
+    cell = ffi.new("uva_stream_t **")
+    check(lib.uva_tcp_connect(cell, loop._ptr(), _host(host, "localhost"),
+                              int(port)), "connect")
+    s = Stream(cell[0], loop)
+    try:
+        await s._wait_connected()
+    except BaseException:
+        s.abort()
+        raise
+    return s, s
+
+
+async def open_unix_connection(path=None, **kwargs):
+    """Connect to a Unix-domain socket; returns (reader, writer)."""
+    loop = _running_loop()
+    cell = ffi.new("uva_stream_t **")
+    check(lib.uva_pipe_connect(cell, loop._ptr(), _path(path)), "connect")
+    s = Stream(cell[0], loop, unix=True)
+    try:
+        await s._wait_connected()
+    except BaseException:
+        s.abort()
+        raise
+    return s, s
+
+
+def _host(host, default):
+    if host is None or host == "":
+        host = default
+    if isinstance(host, (list, tuple)):
+        raise ValueError("one host only")
+    return host.encode() if isinstance(host, str) else host
+
+
+def _path(path):
+    import os
+    return os.fsencode(path)
+
+
+async def start_server(client_connected_cb, host=None, port=None,
+                       backlog=100, ssl=None, **kwargs):
+    """Listen on host:port; each connection calls
+    client_connected_cb(reader, writer) and runs what it returns as a task.
+    Returns the Server."""
+    if ssl:
+        raise NotImplementedError("TLS is not supported")
+    loop = _running_loop()
+    cell = ffi.new("uva_server_t **")
+    check(lib.uva_tcp_listen(cell, loop._ptr(), _host(host, "0.0.0.0"),
+                             int(port or 0), int(backlog)), "listen")
+    return Server(cell[0], loop, client_connected_cb)
+
+
+async def start_unix_server(client_connected_cb, path=None, backlog=100,
+                            **kwargs):
+    """As start_server, on a Unix-domain socket path."""
+    loop = _running_loop()
+    cell = ffi.new("uva_server_t **")
+    check(lib.uva_pipe_listen(cell, loop._ptr(), _path(path), int(backlog)),
+          "listen")
+    return Server(cell[0], loop, client_connected_cb, unix=True)
+
+
+# --------------------------------------------------------------------------
+# Readiness of a descriptor (the seed's IORead/IOWrite, Ctrl-C watcher)
+# --------------------------------------------------------------------------
+
+class Poll:
+    """Wait until a descriptor the caller owns is readable/writable."""
+
+    def __init__(self, fd, loop=None):
+        loop = loop or _running_loop()
+        if hasattr(fd, "fileno"):
+            fd = fd.fileno()
+        cell = ffi.new("uva_poll_t **")
+        check(lib.uva_poll_new(cell, loop._ptr(), fd), "poll")
+        self._h = cell[0]
+        self._loop = loop
+        self._revents = ffi.new("int *")
+        loop._bind(self)
+
+    @types.coroutine
+    def wait(self, events):
+        """Wait for events (UVA_READABLE | UVA_WRITABLE); the ready ones."""
+        while True:
+            if self._h is None:
+                raise _closed_error()
+            rc = lib.uva_poll_wait(self._revents, self._h, NULL,
+                                   events)
+            if rc == 0:
+                return self._revents[0]
+            if rc != _EAGAIN:
+                raise error(rc, "poll")
+            yield _PENDING
+
+    def close(self):
+        if self._h is not None:
+            lib.uva_poll_close(self._h, NULL, NULL)
+            self._h = None
+
+    _detach = close
+
+    def __del__(self):
+        if self._h is not None and self._loop._h is not None:
+            lib.uva_poll_close(self._h, NULL, NULL)
+
+
+async def _watch_fd(sock):
+    """Drain `sock` whenever it is readable (the signal wake-up socket):
+    entering Python lets CPython run its pending signal handlers."""
+    poll = Poll(sock.fileno(), _tls.running)
+    try:
+        while True:
+            await poll.wait(lib.UVA_READABLE)
+            try:
+                while sock.recv(4096):
+                    pass
+            except (BlockingIOError, InterruptedError):
+                pass
+    finally:
+        poll.close()
