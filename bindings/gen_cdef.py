@@ -23,7 +23,7 @@ import re
 import subprocess
 import sys
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.realpath(__file__)))
 INCLUDE_DIR = os.path.join(ROOT, "include")
 HEADER = os.path.join(INCLUDE_DIR, "uvasync.h")
 OUTPUT = os.path.join(ROOT, "bindings", "uvasync.cdef.h")

@@ -19,6 +19,8 @@ APT_BUILD=(
 )
 APT_TEST=(
   libcriterion-dev  # C test suite (tests/test_*.c)
+  luajit            # bindings/luajit client
+  nodejs            # bindings/node client (koffi from npm)
 )
 # Extra packages from the environment (space separated).
 read -r -a APT_EXTRA <<<"${UVA_APT_EXTRA:-}"
@@ -51,6 +53,8 @@ main() {
     return 1
   fi
   ensure_apt_packages "${APT_BUILD[@]}" "${APT_TEST[@]}" "${APT_EXTRA[@]}"
+  # Debian packages npm apart from nodejs; other nodejs builds bundle it.
+  command -v npm >/dev/null 2>&1 || ensure_apt_packages npm
   echo "setup: ok ($(cmake --version | head -n1), libuv $(pkg-config --modversion libuv), criterion $(pkg-config --modversion criterion))"
 }
 

@@ -65,6 +65,19 @@ suite_bindings() {
   export UVASYNC_LIBRARY=$ROOT/build/libuvasync.so
   python3 bindings/gen_cdef.py --check
   python3 bindings/check_cffi.py
+  log "bindings: luajit";  timeout 120 luajit bindings/luajit/client.lua
+  log "bindings: ctypes";  timeout 120 python3 bindings/ctypes/client.py
+  ensure_node_modules bindings/node
+  log "bindings: node";    timeout 120 node bindings/node/client.js
+}
+
+# ensure_node_modules DIR: `npm ci` from DIR's package-lock.json, skipped
+# when node_modules already matches it.
+ensure_node_modules() {
+  if [ "$1/node_modules/.package-lock.json" -nt "$1/package-lock.json" ]; then
+    return 0
+  fi
+  (cd "$1" && npm ci --no-audit --no-fund --loglevel=error)
 }
 
 # The Python package (python/): installed with pip from this checkout (it

@@ -1,0 +1,251 @@
+#!/usr/bin/env python3
+"""uvasync from Python's standard ctypes: two timers, a sleeping task that
+gets cancelled and a TCP echo round trip on 127.0.0.1, all driven by
+callbacks on one loop. Prints what happens; exits 1 on any mismatch.
+
+    python3 bindings/ctypes/client.py     (UVASYNC_LIBRARY=... to pick a library)
+"""
+import ctypes
+import os
+import sys
+import traceback
+from ctypes import byref, c_int, c_size_t, c_void_p
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import uvasync_ctypes as uva  # noqa: E402
+
+K, T = uva.const, uva.types
+lib = uva.load()
+failures = 0
+
+
+def expect(ok, what):
+    global failures
+    print(("ok    " if ok else "FAIL  ") + what)
+    failures += not ok
+
+
+def check(rc, what):
+    if rc != 0:
+        raise RuntimeError("%s failed: %s (%d)" % (what, lib.uva_err_name(rc).decode(), rc))
+
+
+print("loaded %s: uvasync %s (%#08x)" % (lib.path, lib.uva_version_string().decode(),
+                                         lib.uva_version()))
+loop = c_void_p()
+check(lib.uva_loop_new(byref(loop)), "uva_loop_new")
+
+# Every C callback made from a Python function. ctypes frees a CFUNCTYPE
+# object's trampoline when the object is collected, so each is referenced
+# here until uva_loop_close has returned.
+callbacks = []
+
+
+def callback(cftype, on_error=None):
+    """Decorator: wrap fn as a C callback. An exception must not vanish
+    into C: print it, count it, stop the loop, return on_error."""
+    def wrap(fn):
+        def guarded(*args):
+            global failures
+            try:
+                return fn(*args)
+            except Exception:
+                traceback.print_exc()
+                failures += 1
+                lib.uva_loop_stop(loop)
+                return on_error
+        cb = cftype(guarded)
+        callbacks.append(cb)
+        return cb
+    return wrap
+
+
+# Timers: "second" is started first but is due later.
+timer_names, fired = {}, []
+sleeper = c_void_p()
+
+
+@callback(T.uva_timer_cb)
+def on_timer(timer, data):
+    name = timer_names[timer]
+    print("timer %s fired" % name)
+    fired.append(name)
+    if name == "first":
+        check(lib.uva_task_cancel(sleeper), "uva_task_cancel")
+        print("timer first cancelled the sleeper")
+    check(lib.uva_timer_close(timer, None), "uva_timer_close")
+
+
+def start_timer(name, ms):
+    timer = c_void_p()
+    check(lib.uva_timer_new(byref(timer), loop, on_timer, None, None), "uva_timer_new")
+    timer_names[timer.value] = name
+    check(lib.uva_timer_start(timer, ms, 0), "uva_timer_start")
+
+
+start_timer("second", 20)
+start_timer("first", 10)
+
+# A task that sleeps for 10 s; the timer "first" cancels it.
+sleeper_status = None
+
+
+@callback(T.uva_task_step_cb, K.UVA_EUSER)
+def sleeper_step(task, status, data):
+    global sleeper_status
+    if status == K.UVA_ECANCELED:
+        print("sleeper: cancelled while sleeping")
+        sleeper_status = status
+        return K.UVA_ECANCELED  # finish with that error as the result
+    print("sleeper: sleeping 10 s")
+    check(lib.uva_task_sleep(task, 10000), "uva_task_sleep")
+    return K.UVA_TASK_PENDING
+
+
+check(lib.uva_task_spawn(byref(sleeper), loop, sleeper_step, None, None), "uva_task_spawn")
+
+# Echo server on 127.0.0.1, port chosen by the system. Each connection gets
+# a detached handler task whose data is the stream it serves.
+server = c_void_p()
+check(lib.uva_tcp_listen(byref(server), loop, b"127.0.0.1", 0, 0), "uva_tcp_listen")
+port = c_int()
+check(lib.uva_server_address(server, None, 0, byref(port)), "uva_server_address")
+print("server: listening on 127.0.0.1:%d" % port.value)
+
+BUFSIZE = 4096
+handlers = {}  # stream -> (buf, n)
+
+
+@callback(T.uva_task_step_cb, K.UVA_EUSER)
+def handler_step(task, status, stream):
+    buf, n = handlers[stream]
+    if status == K.UVA_ECANCELED:
+        lib.uva_stream_abort(stream, None, None)
+        return status
+    while True:
+        # The call-again protocol: EAGAIN means "woken when there is data".
+        rc = lib.uva_stream_read(byref(n), stream, task, buf, BUFSIZE)
+        if rc == K.UVA_EAGAIN:
+            return K.UVA_TASK_PENDING
+        check(rc, "server uva_stream_read")
+        if n.value == 0:
+            print("server: end of stream, closing the connection")
+            del handlers[stream]
+            check(lib.uva_stream_close(stream, None, None), "uva_stream_close")
+            return 0
+        check(lib.uva_stream_write(None, stream, buf, n.value), "uva_stream_write")
+        print("server: echoed %d bytes" % n.value)
+
+
+@callback(T.uva_server_connection_cb)
+def on_connection(srv, stream, data):
+    print("server: connection accepted")
+    handlers[stream] = (ctypes.create_string_buffer(BUFSIZE), c_size_t())
+    # out = NULL: a detached task; data (the stream) is borrowed, no destructor.
+    check(lib.uva_task_spawn(None, loop, handler_step, stream, None), "uva_task_spawn")
+
+
+check(lib.uva_server_on_connection(server, on_connection, None), "uva_server_on_connection")
+
+# Close callbacks: after them the handle's memory is gone.
+closed = set()
+
+
+@callback(T.uva_stream_close_cb)
+def on_stream_closed(stream, data):
+    print("client: stream closed")
+    closed.add("stream")
+
+
+@callback(T.uva_server_close_cb)
+def on_server_closed(srv, data):
+    print("server: closed")
+    closed.add("server")
+
+
+# The client task: connect, send, half-close, read the echo to the end.
+MESSAGE = b"hello uvasync"
+
+
+class Client:
+    state = "connect"
+    stream = c_void_p()
+    buf = ctypes.create_string_buffer(BUFSIZE)
+    n = c_size_t()
+    received = b""
+
+
+client_task = c_void_p()
+
+
+@callback(T.uva_task_step_cb, K.UVA_EUSER)
+def client_step(task, status, data):
+    c = Client
+    if status == K.UVA_ECANCELED:
+        return status
+    if c.state == "connect":
+        check(lib.uva_tcp_connect(byref(c.stream), loop, b"127.0.0.1", port.value),
+              "uva_tcp_connect")
+        c.state = "connecting"
+    if c.state == "connecting":
+        rc = lib.uva_stream_wait_connected(c.stream, task)
+        if rc == K.UVA_EAGAIN:
+            return K.UVA_TASK_PENDING
+        check(rc, "uva_stream_wait_connected")
+        print("client: connected")
+        c.state = "sending"
+    if c.state == "sending":
+        rc = lib.uva_stream_write_drain(c.stream, task, MESSAGE, len(MESSAGE))
+        if rc == K.UVA_EAGAIN:
+            return K.UVA_TASK_PENDING
+        check(rc, "uva_stream_write_drain")
+        print("client: sent %r" % MESSAGE.decode())
+        c.state = "shutdown"
+    if c.state == "shutdown":
+        rc = lib.uva_stream_shutdown(c.stream, task)
+        if rc == K.UVA_EAGAIN:
+            return K.UVA_TASK_PENDING
+        check(rc, "uva_stream_shutdown")
+        c.state = "reading"
+    while True:
+        rc = lib.uva_stream_read(byref(c.n), c.stream, task, c.buf, BUFSIZE)
+        if rc == K.UVA_EAGAIN:
+            return K.UVA_TASK_PENDING
+        check(rc, "client uva_stream_read")
+        if c.n.value == 0:
+            break
+        c.received += c.buf.raw[:c.n.value]
+    print("client: received %r" % c.received.decode())
+    check(lib.uva_stream_close(c.stream, on_stream_closed, None), "uva_stream_close")
+    check(lib.uva_server_close(server, on_server_closed, None), "uva_server_close")
+    return 0
+
+
+check(lib.uva_task_spawn(byref(client_task), loop, client_step, None, None), "uva_task_spawn")
+
+# Run until no work is left: timers fired, tasks finished, server closed.
+check(lib.uva_loop_run(loop, K.UVA_RUN_DEFAULT), "uva_loop_run")
+
+result = c_int()
+expect(fired == ["first", "second"], "timers fired in order: " + ", ".join(fired))
+check(lib.uva_task_result(byref(result), sleeper), "uva_task_result")
+expect(sleeper_status == K.UVA_ECANCELED and result.value == K.UVA_ECANCELED,
+       "sleeper cancelled, result " + lib.uva_err_name(result.value).decode())
+check(lib.uva_task_result(byref(result), client_task), "uva_task_result")
+expect(result.value == 0, "client task finished with 0")
+expect(Client.received == MESSAGE, "echo round trip returned the message")
+expect(closed == {"stream", "server"}, "close callbacks ran")
+
+# Drop our task references, let the loop reap them, then close it. Only
+# then is no callback reachable from C, and the callbacks can be dropped.
+check(lib.uva_task_release(sleeper), "uva_task_release")
+check(lib.uva_task_release(client_task), "uva_task_release")
+check(lib.uva_loop_run(loop, K.UVA_RUN_DEFAULT), "uva_loop_run")
+rc = lib.uva_loop_close(loop)
+expect(rc == 0, "uva_loop_close returned %d" % rc)
+callbacks.clear()
+
+if failures:
+    print("ctypes client: %d check(s) FAILED" % failures)
+    sys.exit(1)
+print("ctypes client: all checks passed")
