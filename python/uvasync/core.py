@@ -230,6 +230,15 @@ class Task:
 
     __iter__ = __await__  # `yield from task` in generator-based coroutines
 
+    # -- what a coroutine may yield besides None and _PENDING ---------------
+
+    def _yielded(self, value):
+        """A subclass (the seed's generator tasks) interprets other yielded
+        values here and returns the step code (UVA_TASK_YIELD or
+        UVA_TASK_PENDING) after setting up the wait; None refuses it, and
+        the coroutine gets a RuntimeError."""
+        return None
+
     # -- end of the task (called from its last step) ------------------------
 
     def _finish(self, state, value):
@@ -280,6 +289,9 @@ def _uvapy_step(key, status):
                 return _YIELD
             if r is _PENDING:
                 return _PASS
+            code = task._yielded(r)
+            if code is not None:
+                return code
             r = coro.throw(RuntimeError(
                 "Task got bad yield: %r (await uvasync awaitables only)" % (r,)))
     except StopIteration as e:
