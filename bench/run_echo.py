@@ -62,10 +62,15 @@ def pin_prefix(cpu):
     return [] if cpu is None else ["taskset", "-c", str(cpu)]
 
 
-def run_one(server: Path, load: Path, conns: int, size: int, seconds: float,
+def run_one(server, load: Path, conns: int, size: int, seconds: float,
             cpus, host: str) -> dict:
-    """One server process + one client run; returns the measurements."""
-    srv_cmd = pin_prefix(cpus[0]) + [str(server), host, "0"]
+    """One server process + one client run; returns the measurements.
+    `server` is a program, or a command (list) to which host and port 0 are
+    appended; it prints its port, serves until SIGTERM, then prints
+    user_s=... sys_s=... (its getrusage)."""
+    argv = list(server) if isinstance(server, (list, tuple)) else [str(server)]
+    server = Path(argv[-1])  # for messages
+    srv_cmd = pin_prefix(cpus[0]) + argv + [host, "0"]
     srv = subprocess.Popen(srv_cmd, stdout=subprocess.PIPE,
                            stderr=subprocess.PIPE, text=True)
     try:

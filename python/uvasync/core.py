@@ -107,12 +107,15 @@ class Task:
     await, cancel, cancelled, done, result, exception, add_done_callback)."""
 
     __slots__ = ("_coro", "_loop", "_ctask", "_state", "_value",
-                 "_callbacks", "_cancel_msg", "_cancels", "_log_exc",
+                 "_callbacks", "_notify", "_cancel_msg", "_cancels", "_log_exc",
                  "_name", "__weakref__")
 
     def __init__(self, coro, loop=None, name=None):
         if not (hasattr(coro, "send") and hasattr(coro, "throw")):
-            raise TypeError("a coroutine was expected, got %r" % (coro,))
+            if not hasattr(coro, "__await__"):
+                self._log_exc = False
+                raise TypeError("a coroutine was expected, got %r" % (coro,))
+            coro = _await_it(coro)  # e.g. create_task(sleep(1))
         if loop is None:
             loop = _tls.running or get_event_loop()
         self._coro = coro
@@ -120,6 +123,7 @@ class Task:
         self._state = _ST_PENDING
         self._value = None
         self._callbacks = None
+        self._notify = None  # internal: called at once when the task ends
         self._cancel_msg = None
         self._cancels = 0
         self._log_exc = False
@@ -249,6 +253,11 @@ class Task:
         # The task is detached: the core frees it once its joiners ran.
         # From here on its state lives in this object only.
         self._ctask = None
+        notify = self._notify
+        if notify:
+            self._notify = None
+            for fn in notify:
+                fn(self)
         cbs = self._callbacks
         if cbs:
             self._callbacks = None
@@ -267,6 +276,10 @@ class Task:
                 "exception": self._value,
                 "future": self,
             })
+
+
+async def _await_it(awaitable):
+    return await awaitable
 
 
 def _cancelled_error(task):
@@ -338,13 +351,32 @@ def _sleep0(result):
     return result
 
 
-@types.coroutine
-def _sleep_ms(ms, result):
-    rc = lib.uva_task_sleep(NULL, ms)
-    if rc < 0:
-        raise error(rc, "sleep")
-    yield _PENDING
-    return result
+class _sleep_ms:
+    """The awaitable of sleep(t > 0): a small iterator rather than a
+    generator, as a sleeping task keeps it (and its frame) for the whole
+    sleep. The first step registers the sleep in the core; the resume
+    ends it. A cancellation is raised in the awaiting coroutine."""
+
+    __slots__ = ("_ms", "_result")
+
+    def __init__(self, ms, result):
+        self._ms = ms
+        self._result = result
+
+    def __await__(self):
+        return self
+
+    def __next__(self):
+        ms = self._ms
+        if ms is None:
+            raise StopIteration(self._result)
+        self._ms = None
+        rc = lib.uva_task_sleep(NULL, ms)
+        if rc < 0:
+            raise error(rc, "sleep")
+        return _PENDING
+
+    __iter__ = __await__  # `yield from sleep(...)` in generator coroutines
 
 
 def _to_ms(seconds):
@@ -481,7 +513,8 @@ class Loop:
         self._abort_exc = None   # KeyboardInterrupt/SystemExit to re-raise
         self._exc_handler = None
         self._running = False
-        self._sig = None         # Ctrl-C watcher (socketpair, task)
+        self._sig = None         # signal watcher (socketpair, task)
+        self._signal_handlers = {}
         self._t0 = time.monotonic()
 
     def _ptr(self):
@@ -644,18 +677,38 @@ class Loop:
     # -- Ctrl-C --------------------------------------------------------------
 
     def _sigint_install(self):
-        """While the loop runs in the main thread, Ctrl-C stops it and
-        run_* raises KeyboardInterrupt. Python runs signal handlers only
-        between bytecodes, so a socketpair registered with
-        signal.set_wakeup_fd wakes the loop out of the kernel and a daemon
-        task gives Python the chance to run the handler."""
+        """While the loop runs in the main thread, signals with a Python
+        handler are seen at once, and Ctrl-C (if the program left SIGINT's
+        handler alone) stops the loop: run_* raises KeyboardInterrupt.
+        Python runs signal handlers only between bytecodes, so a socketpair
+        registered with signal.set_wakeup_fd wakes the loop out of the
+        kernel and a daemon task gives Python the chance to run them."""
         if threading.current_thread() is not threading.main_thread():
             return None
         try:
-            if signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
-                return None
+            own_sigint = (signal.getsignal(signal.SIGINT)
+                          is signal.default_int_handler)
         except (ValueError, AttributeError):
             return None
+        self._signal_watcher()
+        loop = self
+
+        def on_sigint(signum, frame):
+            loop._abort_run(KeyboardInterrupt())
+
+        old_fd = signal.set_wakeup_fd(self._sig[1].fileno(),
+                                      warn_on_full_buffer=False)
+        if own_sigint:
+            signal.signal(signal.SIGINT, on_sigint)
+
+        def restore():
+            if own_sigint:
+                signal.signal(signal.SIGINT, signal.default_int_handler)
+            signal.set_wakeup_fd(old_fd)
+
+        return restore
+
+    def _signal_watcher(self):
         if self._sig is None:
             rsock, wsock = socket.socketpair()
             rsock.setblocking(False)
@@ -664,20 +717,28 @@ class Loop:
             task = Task(_watch_fd(rsock), self, "uvasync-signals")
             lib.uva_task_unref(task._ctask)
             self._sig = (rsock, wsock, task)
+
+    def add_signal_handler(self, sig, callback, *args):
+        """Run callback(*args) on the loop when signal `sig` arrives
+        (main thread only, as in asyncio)."""
+        if threading.current_thread() is not threading.main_thread():
+            raise ValueError("signal handlers work in the main thread only")
+        if sig in (signal.SIGKILL, signal.SIGSTOP):
+            raise RuntimeError("sig %d cannot be caught" % sig)
         loop = self
 
-        def on_sigint(signum, frame):
-            loop._abort_run(KeyboardInterrupt())
+        def handler(signum, frame):
+            loop.call_soon(callback, *args)
 
-        old_fd = signal.set_wakeup_fd(self._sig[1].fileno(),
-                                      warn_on_full_buffer=False)
-        signal.signal(signal.SIGINT, on_sigint)
+        signal.signal(sig, handler)
+        self._signal_handlers[sig] = handler
 
-        def restore():
-            signal.signal(signal.SIGINT, signal.default_int_handler)
-            signal.set_wakeup_fd(old_fd)
-
-        return restore
+    def remove_signal_handler(self, sig):
+        if self._signal_handlers.pop(sig, None) is None:
+            return False
+        signal.signal(sig, signal.default_int_handler
+                      if sig == signal.SIGINT else signal.SIG_DFL)
+        return True
 
     # -- errors ------------------------------------------------------------
 
@@ -727,6 +788,8 @@ class Loop:
         h = self._h
         if h is None:
             return
+        for signum in list(self._signal_handlers):
+            self.remove_signal_handler(signum)
         sig = self._sig
         pending = [t for t in self._live_tasks()
                    if sig is None or t is not sig[2]]

@@ -93,49 +93,67 @@ def gather(*aws, return_exceptions=False):
     return _gather(tasks, return_exceptions)
 
 
+class _Gathering:
+    """The state of one gather: children not yet done, and the task to wake
+    when all are done or one fails (unless return_exceptions)."""
+    __slots__ = ("remaining", "failed", "waiter", "return_exceptions")
+
+    def __init__(self, remaining, return_exceptions):
+        self.remaining = remaining
+        self.failed = False
+        self.waiter = None
+        self.return_exceptions = return_exceptions
+
+    def child_done(self, child):
+        self.remaining -= 1
+        if child._state != _ST_RESULT and not self.return_exceptions:
+            self.failed = True
+        if (self.remaining == 0 or self.failed) and self.waiter is not None:
+            lib.uva_task_wake(self.waiter)
+
+
 async def _gather(tasks, return_exceptions):
     if not tasks:
         return []
     pending = [t for t in tasks if not t.done()]
-    registered = []
-    cur = _current_ctask() if pending else None
-    try:
+    state = _Gathering(len(pending), return_exceptions)
+    if not return_exceptions:
+        for t in tasks:
+            if t.done() and t._state != _ST_RESULT:
+                return t.result()  # raises its exception
+    if pending:
+        state.waiter = _current_ctask()
         for t in pending:
             if isinstance(t, Future):
-                t._watchers.append(cur)
+                t._notify.append(state.child_done)
+            elif t._notify is None:
+                t._notify = [state.child_done]
             else:
-                check(lib.uva_task_add_done_cb(t._ctask, _WAKE_ON_DONE, cur))
-            registered.append(t)
-        while True:
-            if not return_exceptions:
-                for t in tasks:
-                    if t._state != _ST_PENDING and t._state != _ST_RESULT:
-                        return t.result()  # raises its exception
-            pending = [t for t in pending if not t.done()]
-            if not pending:
-                break
-            await _park()
-    except CancelledError:
-        for t in tasks:
-            t.cancel()
-        raise
-    finally:
-        for t in registered:
-            if isinstance(t, Future):
-                if cur in t._watchers:
-                    t._watchers.remove(cur)
-            elif t._ctask is not None:
-                lib.uva_task_remove_done_cb(t._ctask, _WAKE_ON_DONE, cur)
+                t._notify.append(state.child_done)
+        try:
+            while state.remaining > 0 and not state.failed:
+                await _park()
+        except CancelledError:
+            for t in tasks:
+                t.cancel()
+            raise
+        finally:
+            state.waiter = None
+            for t in pending:
+                notify = t._notify
+                if notify and state.child_done in notify:
+                    notify.remove(state.child_done)
     if not return_exceptions:
+        if state.failed:
+            for t in tasks:
+                if t.done() and t._state != _ST_RESULT:
+                    return t.result()  # raises its exception
         return [t.result() for t in tasks]
     out = []
     for t in tasks:
-        if t._state == _ST_RESULT:
-            out.append(t._value)
-        else:
-            if t._state == _ST_EXCEPTION:
-                t._log_exc = False
-            out.append(t._value)
+        if t._state == _ST_EXCEPTION:
+            t._log_exc = False
+        out.append(t._value)
     return out
 
 
@@ -157,6 +175,7 @@ class Future:
         self._value = None
         self._callbacks = []
         self._watchers = []  # tasks to wake when done
+        self._notify = []    # internal: called at once when done
         self._log_exc = False
 
     def done(self):
@@ -176,6 +195,9 @@ class Future:
         for ctask in self._watchers:
             lib.uva_task_wake(ctask)
         self._watchers = []
+        notify, self._notify = self._notify, []
+        for fn in notify:
+            fn(self)
         for fn in self._callbacks:
             self._loop.call_soon(fn, self)
         self._callbacks = []

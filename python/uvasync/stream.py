@@ -26,6 +26,19 @@ _RBUF_SIZE = 256 * 1024
 _OPEN, _CLOSING, _CLOSED = range(3)
 
 
+class _Done:
+    """An awaitable that is already complete (drain with nothing queued)."""
+    __slots__ = ()
+
+    def __await__(self):
+        return iter(())
+
+    __iter__ = __await__
+
+
+_DONE = _Done()
+
+
 def _closed_error():
     return OSError(errno.EBADF, "the stream is closed")
 
@@ -54,10 +67,11 @@ class Stream:
         self._loop = loop
         self._unix = unix
         self._state = _OPEN
-        self._reader = None       # the task waiting in a read, if any
+        self._reader = False      # a task waits in a read
         self._closers = None      # tasks waiting in wait_closed
         self._self_handle = None  # ffi handle while a close is in flight
         self._extra = {}
+        self._qcell = ffi.new("size_t *")  # bytes queued after the last write
         loop._bind(self)
 
     def __repr__(self):
@@ -68,15 +82,17 @@ class Stream:
             raise _closed_error()
         return self._h
 
-    def _claim(self):
-        """Only one task may wait for data at a time (as in asyncio)."""
-        cur = _current_ctask()
-        r = self._reader
-        if r is not None and r != cur:
+    def _begin_read(self):
+        """The stream's handle for a read. Only one task may wait for data
+        at a time (as in asyncio): a read while another task's read waits
+        is refused before it can take any byte."""
+        if self._reader:
             raise RuntimeError(
                 "read called while another task is already waiting for "
                 "incoming data on this stream")
-        self._reader = cur
+        if self._state != _OPEN:
+            raise _closed_error()
+        return self._h
 
     def get_extra_info(self, name, default=None):
         """'peername' and 'sockname' ((host, port) or a Unix path)."""
@@ -96,13 +112,18 @@ class Stream:
         return v
 
     # -- reading -----------------------------------------------------------
+    #
+    # Each read makes its core call; only when the core answers UVA_EAGAIN
+    # (it registered the task) does it mark the stream as having a waiting
+    # reader, yield, and make the same call again when woken.
 
     @types.coroutine
     def read(self, n=-1):
         """Up to n bytes (at least 1), b'' at end of stream; n < 0 reads
         to the end of the stream."""
+        h = self._begin_read()
         if n < 0:
-            return (yield from self._read_to_eof())
+            return (yield from self._read_to_eof(h))
         if n == 0:
             return b""
         loop = self._loop
@@ -110,70 +131,66 @@ class Stream:
         cell = loop._size_cell
         if n > _RBUF_SIZE:
             n = _RBUF_SIZE
-        while True:
-            rc = lib.uva_stream_read(cell, self._ptr(), NULL, buf, n)
-            if rc == 0:
-                self._reader = None
-                return ffi.unpack(buf, cell[0])
-            if rc != _EAGAIN:
-                self._reader = None
-                raise error(rc, "read")
-            self._claim()
+        rc = lib.uva_stream_read(cell, h, NULL, buf, n)
+        if rc == _EAGAIN:
+            self._reader = True
             try:
-                yield _PENDING
-            except BaseException:
-                self._reader = None
-                raise
+                while rc == _EAGAIN:
+                    yield _PENDING
+                    rc = lib.uva_stream_read(cell, h, NULL, buf, n)
+            finally:
+                self._reader = False
+        if rc == 0:
+            return ffi.unpack(buf, cell[0])
+        raise error(rc, "read")
 
     @types.coroutine
     def readinto(self, buf):
         """Read up to len(buf) bytes into the writable buffer `buf`; the
         count, 0 at end of stream."""
+        h = self._begin_read()
         view = ffi.from_buffer(buf, require_writable=True)
         n = len(view)
         if n == 0:
             return 0
         cell = self._loop._size_cell
-        while True:
-            rc = lib.uva_stream_read(cell, self._ptr(), NULL, view, n)
-            if rc == 0:
-                self._reader = None
-                return cell[0]
-            if rc != _EAGAIN:
-                self._reader = None
-                raise error(rc, "readinto")
-            self._claim()
+        rc = lib.uva_stream_read(cell, h, NULL, view, n)
+        if rc == _EAGAIN:
+            self._reader = True
             try:
-                yield _PENDING
-            except BaseException:
-                self._reader = None
-                raise
+                while rc == _EAGAIN:
+                    yield _PENDING
+                    rc = lib.uva_stream_read(cell, h, NULL, view, n)
+            finally:
+                self._reader = False
+        if rc == 0:
+            return cell[0]
+        raise error(rc, "readinto")
 
     @types.coroutine
     def readexactly(self, n):
         """Exactly n bytes; IncompleteReadError (an EOFError) if the
         stream ends first, with the bytes that did arrive (consumed)."""
+        h = self._begin_read()
         if n < 0:
             raise ValueError("readexactly size can not be less than zero")
         if n == 0:
             return b""
         buf = self._loop._rbuf if n <= _RBUF_SIZE else _new_raw("char[]", n)
-        while True:
-            rc = lib.uva_stream_read_exactly(self._ptr(), NULL, buf, n)
-            if rc == 0:
-                self._reader = None
-                return ffi.unpack(buf, n)
-            if rc != _EAGAIN:
-                self._reader = None
-                if rc == _EINCOMPLETE:
-                    raise IncompleteReadError(self._take_buffered(), n)
-                raise error(rc, "readexactly")
-            self._claim()
+        rc = lib.uva_stream_read_exactly(h, NULL, buf, n)
+        if rc == _EAGAIN:
+            self._reader = True
             try:
-                yield _PENDING
-            except BaseException:
-                self._reader = None
-                raise
+                while rc == _EAGAIN:
+                    yield _PENDING
+                    rc = lib.uva_stream_read_exactly(h, NULL, buf, n)
+            finally:
+                self._reader = False
+        if rc == 0:
+            return ffi.unpack(buf, n)
+        if rc == _EINCOMPLETE:
+            raise IncompleteReadError(self._take_buffered(), n)
+        raise error(rc, "readexactly")
 
     def _take_buffered(self):
         """Consume and return whatever is buffered (no waiting)."""
@@ -191,49 +208,45 @@ class Stream:
         """One line, delimiter included; at end of stream what is left,
         then b''. A line longer than the stream's line limit raises
         ValueError and is left buffered."""
+        h = self._begin_read()
         loop = self._loop
         buf = loop._rbuf
         size = _RBUF_SIZE
         cell = loop._size_cell
         while True:
-            rc = lib.uva_stream_read_line(cell, self._ptr(), NULL,
-                                          buf, size)
-            if rc == 0:
-                self._reader = None
-                return ffi.unpack(buf, cell[0])
-            if rc == _ENOBUFS:  # longer than our buffer: a bigger one
-                size = cell[0]
-                buf = _new_raw("char[]", size)
-                continue
-            if rc != _EAGAIN:
-                self._reader = None
-                if rc == lib.UVA_ELINETOOLONG:
-                    raise ValueError("line longer than the stream's limit")
-                raise error(rc, "readline")
-            self._claim()
-            try:
-                yield _PENDING
-            except BaseException:
-                self._reader = None
-                raise
+            rc = lib.uva_stream_read_line(cell, h, NULL, buf, size)
+            if rc == _EAGAIN:
+                self._reader = True
+                try:
+                    while rc == _EAGAIN:
+                        yield _PENDING
+                        rc = lib.uva_stream_read_line(cell, h, NULL, buf, size)
+                finally:
+                    self._reader = False
+            if rc != _ENOBUFS:
+                break
+            size = cell[0]  # longer than our buffer: take a bigger one
+            buf = _new_raw("char[]", size)
+        if rc == 0:
+            return ffi.unpack(buf, cell[0])
+        if rc == lib.UVA_ELINETOOLONG:
+            raise ValueError("line longer than the stream's limit")
+        raise error(rc, "readline")
 
     @types.coroutine
-    def _read_to_eof(self):
+    def _read_to_eof(self, h):
         cell = self._loop._size_cell
-        while True:
-            rc = lib.uva_stream_read_to_eof(cell, self._ptr(), NULL)
-            if rc == 0:
-                break
-            if rc != _EAGAIN:
-                self._reader = None
-                raise error(rc, "read")
-            self._claim()
+        rc = lib.uva_stream_read_to_eof(cell, h, NULL)
+        if rc == _EAGAIN:
+            self._reader = True
             try:
-                yield _PENDING
-            except BaseException:
-                self._reader = None
-                raise
-        self._reader = None
+                while rc == _EAGAIN:
+                    yield _PENDING
+                    rc = lib.uva_stream_read_to_eof(cell, h, NULL)
+            finally:
+                self._reader = False
+        if rc < 0:
+            raise error(rc, "read")
         return self._take_buffered()
 
     def at_eof(self):
@@ -256,8 +269,11 @@ class Stream:
     def write(self, data):
         """Write at once what the kernel takes, queue (copy) the rest;
         call drain() to wait for the queue to go down."""
-        rc = lib.uva_stream_write(NULL, self._ptr(), ffi.from_buffer(data),
-                                  len(data))
+        if self._state != _OPEN:
+            raise _closed_error()
+        if type(data) is not bytes:
+            data = bytes(data)
+        rc = lib._uvapy_write(self._qcell, self._h, data, len(data))
         if rc < 0:
             raise error(rc, "write")
 
@@ -265,9 +281,14 @@ class Stream:
         for line in lines:
             self.write(line)
 
-    @types.coroutine
     def drain(self):
         """Wait until the queued bytes are at or below the low-water mark."""
+        if self._qcell[0] == 0 and self._state == _OPEN:
+            return _DONE  # the last write went out whole: nothing to wait for
+        return self._drain()
+
+    @types.coroutine
+    def _drain(self):
         h = self._ptr()
         while True:
             rc = lib.uva_stream_drain(h, NULL)

@@ -1,0 +1,87 @@
+#!/usr/bin/env python3
+"""Python echo servers for the echo benchmark, with the protocol of
+bench_echo_server: print the port, serve until SIGTERM, then print
+`user_s=... sys_s=...` (this process's getrusage while it served).
+
+    python3 bench/echo_server.py IMPL HOST PORT
+
+IMPL: uvasync          streams on uvasync (read / write / drain)
+      asyncio          streams on CPython's asyncio
+      uvloop           streams on uvloop
+      asyncio-protocol an asyncio.Protocol on CPython's loop
+      uvloop-protocol  an asyncio.Protocol on uvloop
+"""
+import resource
+import signal
+import sys
+
+IMPL, HOST, PORT = sys.argv[1], sys.argv[2], int(sys.argv[3])
+
+if IMPL == "uvasync":
+    import uvasync as aio
+else:
+    import asyncio as aio
+    if IMPL.startswith("uvloop"):
+        import uvloop
+        aio.set_event_loop_policy(uvloop.EventLoopPolicy())
+
+
+async def handle(reader, writer):
+    """The same handler for every streams server."""
+    try:
+        while True:
+            data = await reader.read(65536)
+            if not data:
+                break
+            writer.write(data)
+            await writer.drain()
+    except ConnectionError:
+        pass
+    finally:
+        writer.close()
+
+
+class EchoProtocol:
+    def connection_made(self, transport):
+        self.transport = transport
+
+    def data_received(self, data):
+        self.transport.write(data)
+
+    def eof_received(self):
+        return False
+
+    def connection_lost(self, exc):
+        pass
+
+    def pause_writing(self):
+        pass
+
+    def resume_writing(self):
+        pass
+
+
+async def main():
+    loop = aio.get_running_loop()
+    stop = aio.Event()
+    loop.add_signal_handler(signal.SIGTERM, stop.set)
+    if IMPL.endswith("-protocol"):
+        server = await loop.create_server(EchoProtocol, HOST, PORT)
+    else:
+        server = await aio.start_server(handle, HOST, PORT)
+    port = server.sockets[0].getsockname()[1]
+    global START
+    START = resource.getrusage(resource.RUSAGE_SELF)
+    print(port, flush=True)
+    await stop.wait()
+    END.append(resource.getrusage(resource.RUSAGE_SELF))
+    server.close()
+
+
+# CPU time is counted from the moment the server listens (interpreter start
+# and imports excluded) until SIGTERM.
+START = None
+END = []
+aio.run(main())
+print("user_s=%.6f sys_s=%.6f" % (END[0].ru_utime - START.ru_utime,
+                                   END[0].ru_stime - START.ru_stime), flush=True)
