@@ -32,18 +32,27 @@
 #![deny(missing_docs)]
 #![warn(rust_2018_idioms)]
 
+mod channel;
 mod error;
+#[cfg(feature = "futures-io")]
+mod io_traits;
 mod net;
 mod stream;
 mod panic;
 mod runtime;
+mod sync;
 mod task;
 mod time;
+mod udp;
 
+pub use channel::{channel, Receiver, SendError, Sender};
 pub use net::{TcpListener, TcpStream, ToHostPort, UnixListener, UnixStream};
 pub use runtime::{run, spawn, Runtime};
+pub use sync::{Event, Mutex, MutexGuard, Semaphore, SemaphorePermit};
 pub use task::{JoinError, JoinHandle};
 pub use time::{interval, sleep, sleep_ms, timeout, yield_now, Elapsed, Interval, Sleep, Timeout, YieldNow};
+
+pub use udp::UdpSocket;
 
 /// The raw FFI crate, for what the safe API does not cover.
 pub use uvasync_sys as sys;

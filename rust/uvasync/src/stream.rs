@@ -187,6 +187,10 @@ impl RawStream {
     }
 
     // ---- poll forms (futures-io) ----
+}
+
+#[cfg_attr(not(feature = "futures-io"), allow(dead_code))]
+impl RawStream {
 
     pub(crate) fn poll_read(&mut self, cx: &Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
         let raw = self.raw;
