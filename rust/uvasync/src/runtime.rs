@@ -1,5 +1,5 @@
 //! The runtime: one core loop on the current thread.
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 use std::fmt;
 use std::future::Future;
 use std::io;
@@ -18,41 +18,33 @@ use crate::task::{self, Header, JoinHandle};
 /// outlives them all (their `Drop` closes them on it).
 pub(crate) struct LoopInner {
     pub(crate) raw: *mut sys::uva_loop_t,
-    /// Unfinished tasks (intrusive list through their headers), for shutdown.
-    live: Cell<*const Header>,
+    /// Sentinel of the circular list of unfinished tasks, for shutdown.
+    live: Box<Header>,
 }
 
 impl LoopInner {
     pub(crate) fn link(&self, h: &Header) {
-        let head = self.live.get();
-        h.owner.set(self);
-        h.prev.set(ptr::null());
-        h.next.set(head);
-        if !head.is_null() {
-            // SAFETY: listed headers are alive (unlinked when they finish).
-            unsafe { (*head).prev.set(h) };
-        }
-        self.live.set(h);
+        let head: &Header = &self.live;
+        let first = head.next.get();
+        h.prev.set(head);
+        h.next.set(first);
+        // SAFETY: listed headers are alive (unlinked when they finish).
+        unsafe { (*first).prev.set(h) };
+        head.next.set(h);
     }
 
     pub(crate) fn unlink(h: &Header) {
-        let owner = h.owner.replace(ptr::null());
-        if owner.is_null() {
+        let (prev, next) = (h.prev.get(), h.next.get());
+        if prev.is_null() {
             return;
         }
-        // SAFETY: the runtime finishes every task before its loop goes away.
-        let lp = unsafe { &*owner };
-        let (prev, next) = (h.prev.get(), h.next.get());
+        // SAFETY: neighbours on the list are alive, or the sentinel.
         unsafe {
-            if prev.is_null() {
-                lp.live.set(next);
-            } else {
-                (*prev).next.set(next);
-            }
-            if !next.is_null() {
-                (*next).prev.set(prev);
-            }
+            (*prev).next.set(next);
+            (*next).prev.set(prev);
         }
+        h.prev.set(ptr::null());
+        h.next.set(ptr::null());
     }
 
     fn run_once(&self, mode: sys::uva_run_mode) -> io::Result<()> {
@@ -125,8 +117,11 @@ impl Runtime {
         let mut raw = ptr::null_mut();
         // SAFETY: out pointer.
         check(unsafe { sys::uva_loop_new(&mut raw) })?;
+        let live = Box::new(Header::sentinel());
+        live.prev.set(&*live);
+        live.next.set(&*live);
         Ok(Runtime {
-            inner: Rc::new(LoopInner { raw, live: Cell::new(ptr::null()) }),
+            inner: Rc::new(LoopInner { raw, live }),
             _not_send: PhantomData,
         })
     }
@@ -204,12 +199,13 @@ impl Drop for Runtime {
     fn drop(&mut self) {
         // Abort every unfinished task and run the loop until they are gone.
         let prev = CURRENT_LOOP.with(|c| c.borrow_mut().replace(self.inner.clone()));
+        let sentinel: *const Header = &*self.inner.live;
         for _ in 0..1000 {
-            let mut h = self.inner.live.get();
-            if h.is_null() {
+            let mut h = self.inner.live.next.get();
+            if h == sentinel {
                 break;
             }
-            while !h.is_null() {
+            while h != sentinel {
                 // SAFETY: listed headers belong to unfinished, alive tasks.
                 unsafe {
                     task::cancel_header(&*h);

@@ -31,17 +31,42 @@ use crate::runtime::LoopInner;
 /// need without knowing the future's type.
 pub(crate) struct Header {
     pub(crate) task: *mut sys::uva_task_t,
-    /// Wakers of leaves that wait on the core with a foreign waker.
-    parked: UnsafeCell<Vec<Waker>>,
-    /// Objects this task waits on through the core, with how many leaves
-    /// wait on each (the core keeps one registration per task and object).
-    waits: UnsafeCell<Vec<(*const c_void, u32)>>,
+    /// Allocated on the first core wait: a sleeping task stays small.
+    waits: UnsafeCell<Option<Box<Waits>>>,
     join_waker: UnsafeCell<Option<Waker>>,
     finished: Cell<bool>,
-    /// The runtime's list of unfinished tasks (for shutdown).
+    /// The runtime's circular list of unfinished tasks (for shutdown).
     pub(crate) prev: Cell<*const Header>,
     pub(crate) next: Cell<*const Header>,
-    pub(crate) owner: Cell<*const LoopInner>,
+}
+
+#[derive(Default)]
+struct Waits {
+    /// Wakers of leaves that wait on the core with a foreign waker.
+    parked: Vec<Waker>,
+    /// Objects this task waits on through the core, with how many leaves
+    /// wait on each (the core keeps one registration per task and object).
+    objects: Vec<(*const c_void, u32)>,
+}
+
+impl Header {
+    /// An empty header: the head of a runtime's task list.
+    pub(crate) fn sentinel() -> Header {
+        Header {
+            task: ptr::null_mut(),
+            waits: UnsafeCell::new(None),
+            join_waker: UnsafeCell::new(None),
+            finished: Cell::new(false),
+            prev: Cell::new(ptr::null()),
+            next: Cell::new(ptr::null()),
+        }
+    }
+
+    #[allow(clippy::mut_from_ref)]
+    fn waits(&self) -> &mut Waits {
+        // SAFETY: loop thread only; no reference outlives the calls below.
+        unsafe { (*self.waits.get()).get_or_insert_with(Box::default) }
+    }
 }
 
 /// `Header` plus the output slot: all a `JoinHandle<T>` needs.
@@ -111,6 +136,15 @@ fn is_own_waker(waker: &Waker, task: *mut sys::uva_task_t) -> bool {
     waker.data() == task as *const () && ptr::eq(waker.vtable(), &VTABLE)
 }
 
+/// The task being stepped, if `waker` is its own: a leaf polled this way is
+/// polled again whenever the task runs, so it may rely on the task's own
+/// sleep (which any wake-up abandons) instead of registering a waker.
+pub(crate) fn own_task(waker: &Waker) -> Option<*mut sys::uva_task_t> {
+    let h = CURRENT.with(Cell::get);
+    // SAFETY: set only while the task's step runs.
+    (!h.is_null() && is_own_waker(waker, unsafe { (*h).task })).then(|| unsafe { (*h).task })
+}
+
 // ---- leaf waits ---------------------------------------------------------------
 
 /// One leaf future's wait on a core object, following the call-again
@@ -151,7 +185,7 @@ impl CoreWait {
             }
             if !is_own_waker(cx.waker(), header.task) {
                 // SAFETY: only the loop thread touches a task's header.
-                let parked = unsafe { &mut *header.parked.get() };
+                let parked = &mut header.waits().parked;
                 if !parked.iter().any(|w| w.will_wake(cx.waker())) {
                     parked.push(cx.waker().clone());
                 }
@@ -214,8 +248,7 @@ impl Header {
     /// Adds `delta` to the count of leaves waiting on `obj`; returns the new
     /// count.
     fn count_wait(&self, obj: *const c_void, delta: i32) -> u32 {
-        // SAFETY: loop thread only, never re-entered.
-        let waits = unsafe { &mut *self.waits.get() };
+        let waits = &mut self.waits().objects;
         match waits.iter().position(|(o, _)| *o == obj) {
             Some(i) => {
                 let n = (waits[i].1 as i32 + delta).max(0) as u32;
@@ -254,16 +287,7 @@ pub(crate) unsafe fn spawn_unchecked<F: Future>(
 ) -> JoinHandle<F::Output> {
     let cell = Box::new(TaskCell {
         head: Head {
-            header: Header {
-                task: ptr::null_mut(),
-                parked: UnsafeCell::new(Vec::new()),
-                waits: UnsafeCell::new(Vec::new()),
-                join_waker: UnsafeCell::new(None),
-                finished: Cell::new(false),
-                prev: Cell::new(ptr::null()),
-                next: Cell::new(ptr::null()),
-                owner: Cell::new(ptr::null()),
-            },
+            header: Header::sentinel(),
             output: UnsafeCell::new(None),
         },
         future: UnsafeCell::new(Some(future)),
@@ -292,7 +316,6 @@ pub(crate) unsafe fn spawn_unchecked<F: Future>(
     unsafe { ptr::addr_of!((*data).head.header.task).cast_mut().write(task) };
     lp.link(header);
     JoinHandle {
-        task,
         head: data as *const Head<F::Output>,
         _loop: lp.clone(),
         _marker: PhantomData,
@@ -326,7 +349,10 @@ unsafe extern "C" fn step<F: Future>(
 
     // Leaves parked with foreign wakers may have been served: wake them
     // (their wake-ups of this very task are redundant: we poll next).
-    let parked = std::mem::take(&mut *header.parked.get());
+    let parked = match &mut *header.waits.get() {
+        Some(w) => std::mem::take(&mut w.parked),
+        None => Vec::new(),
+    };
     if !parked.is_empty() {
         SUPPRESS.with(|s| s.set(task));
         let woke = catch_unwind(AssertUnwindSafe(|| parked.into_iter().for_each(Waker::wake)));
@@ -364,8 +390,7 @@ unsafe extern "C" fn step<F: Future>(
 unsafe fn finish<F: Future>(cell: &TaskCell<F>, result: Result<F::Output, JoinError>) {
     let header = &cell.head.header;
     header.finished.set(true);
-    (*header.parked.get()).clear();
-    (*header.waits.get()).clear();
+    *header.waits.get() = None;
     *cell.head.output.get() = Some(result);
     LoopInner::unlink(header);
     if let Some(w) = (*header.join_waker.get()).take() {
@@ -447,7 +472,6 @@ impl std::error::Error for JoinError {}
 /// assert_eq!(n, 42);
 /// ```
 pub struct JoinHandle<T> {
-    task: *mut sys::uva_task_t,
     head: *const Head<T>,
     _loop: Rc<LoopInner>,
     _marker: PhantomData<T>,
@@ -470,7 +494,7 @@ impl<T> JoinHandle<T> {
     /// ```
     pub fn abort(&self) {
         // SAFETY: our reference keeps the task alive; owner thread (!Send).
-        unsafe { sys::uva_task_cancel(self.task) };
+        unsafe { sys::uva_task_cancel((*self.head).header.task) };
     }
 
     /// True once the task has finished (with an output, a panic, or aborted).
@@ -518,7 +542,7 @@ impl<T> Drop for JoinHandle<T> {
     fn drop(&mut self) {
         // Detach: the task runs on; the core frees it once it finished.
         // SAFETY: our reference, dropped exactly once.
-        unsafe { sys::uva_task_release(self.task) };
+        unsafe { sys::uva_task_release((*self.head).header.task) };
     }
 }
 

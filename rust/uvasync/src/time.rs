@@ -42,8 +42,10 @@ fn duration_ms(d: Duration) -> u64 {
 }
 
 /// A future that completes at a deadline; made by [`sleep`] and [`sleep_ms`].
-/// It costs a core timer node (no libuv handle) while it waits; dropping it
-/// cancels the timer.
+/// Awaited directly by a task it costs nothing but the task's own sleep (a
+/// heap node in the core); under a combinator that gives it another waker,
+/// or next to another sleep in the same task, it takes a core timer (no
+/// libuv handle), cancelled on drop.
 ///
 /// ```
 /// uvasync::run(async {
@@ -134,8 +136,22 @@ impl Future for Sleep {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let this = self.get_mut();
         if this.timer.is_null() {
-            if this.lp.now_ms() >= this.deadline_ms {
+            let now = this.lp.now_ms();
+            if now >= this.deadline_ms {
                 return Poll::Ready(());
+            }
+            // Fast path: polled by its own task, the task itself sleeps (a
+            // heap node in the core task; nothing is allocated). Any other
+            // wake-up abandons that sleep, and then this future is polled
+            // again and sleeps for what is left.
+            if let Some(task) = crate::task::own_task(cx.waker()) {
+                // SAFETY: the running task, from its own step.
+                let rc = unsafe { sys::uva_task_sleep(task, (this.deadline_ms - now) as i64) };
+                if rc == 0 {
+                    return Poll::Pending;
+                }
+                // UVA_EBUSY: another sleep of this step has the task's
+                // slot; this one gets a timer.
             }
             let shared = Box::into_raw(Box::new(Shared {
                 fired: Cell::new(false),
