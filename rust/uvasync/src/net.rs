@@ -168,6 +168,46 @@ macro_rules! stream_methods {
                 self.inner.read_to_end(buf).await
             }
 
+            /// Zero-copy read: waits until bytes are buffered, then calls `f`
+            /// with all of them (an empty slice at the end of the stream); `f`
+            /// returns how many it used (those are consumed) and a result.
+            /// `f` may pass the bytes straight to
+            /// [`write_nowait`](Self::write_nowait), so an echo copies
+            /// nothing in user space.
+            ///
+            /// ```
+            /// # uvasync::run(async {
+            /// # let (mut a, mut b) = uvasync::TcpStream::pair().await.unwrap();
+            /// a.write_all(b"ping").await.unwrap();
+            /// // Echo what arrived, without copying it.
+            /// let queued = b.read_with(|data| (data.len(), b.write_nowait(data))).await.unwrap().unwrap();
+            /// if queued > 0 { b.flush().await.unwrap(); }
+            /// let mut buf = [0u8; 4];
+            /// a.read_exact(&mut buf).await.unwrap();
+            /// assert_eq!(&buf, b"ping");
+            /// # });
+            /// ```
+            pub async fn read_with<R>(&self, f: impl FnOnce(&[u8]) -> (usize, R)) -> io::Result<R> {
+                self.inner.read_with(f).await
+            }
+
+            /// Writes `buf` without waiting: what the kernel takes now is
+            /// sent, the rest is copied and queued. Returns the number of
+            /// bytes queued after the call (0: all sent); await
+            /// [`flush`](Self::flush) to wait for them.
+            ///
+            /// ```
+            /// # uvasync::run(async {
+            /// # let (mut a, _b) = uvasync::TcpStream::pair().await.unwrap();
+            /// if a.write_nowait(b"hello").unwrap() > 0 {
+            ///     a.flush().await.unwrap();
+            /// }
+            /// # });
+            /// ```
+            pub fn write_nowait(&self, buf: &[u8]) -> io::Result<usize> {
+                self.inner.write_now(buf)
+            }
+
             /// Writes all of `buf`: what the kernel takes at once is sent,
             /// the rest is queued and this waits until it was sent.
             ///

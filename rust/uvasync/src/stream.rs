@@ -135,6 +135,25 @@ impl RawStream {
         Ok(got)
     }
 
+    /// Zero copy: waits for buffered bytes (none at the end of the stream),
+    /// lends them to `f`, then consumes as many as `f` says it used.
+    pub(crate) async fn read_with<R>(&self, f: impl FnOnce(&[u8]) -> (usize, R)) -> io::Result<R> {
+        let raw = self.raw;
+        let mut w = CoreWait::new();
+        let mut data: *const c_void = ptr::null();
+        let mut len = 0usize;
+        let rc = poll_fn(|cx| w.poll(obj(raw), cx, |t| unsafe { sys::uva_stream_peek(&mut data, &mut len, raw, t) })).await;
+        check(rc)?;
+        // SAFETY: the bytes stay valid until the next call on this stream
+        // other than a write, and `f` cannot await.
+        let bytes = if len == 0 { &[][..] } else { unsafe { std::slice::from_raw_parts(data as *const u8, len) } };
+        let (used, r) = f(bytes);
+        if used > 0 {
+            check(unsafe { sys::uva_stream_consume(raw, used.min(len)) })?;
+        }
+        Ok(r)
+    }
+
     /// Queues what the kernel does not take at once; never waits.
     pub(crate) fn write_now(&self, buf: &[u8]) -> io::Result<usize> {
         let mut queued = 0usize;
