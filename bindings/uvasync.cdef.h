@@ -176,6 +176,7 @@ int uva_timer_get_data(void **out, uva_timer_t *timer);
 int uva_timer_ref(uva_timer_t *timer);
 int uva_timer_unref(uva_timer_t *timer);
 int uva_timer_close(uva_timer_t *timer, uva_timer_close_cb close_cb);
+int uva_task_withdraw(uva_task_t *task, const void *object);
 int uva_event_new(uva_event_t **out, uva_loop_t *loop);
 int uva_event_set(uva_event_t *event);
 int uva_event_clear(uva_event_t *event);

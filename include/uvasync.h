@@ -529,6 +529,17 @@ UVA_EXTERN int uva_timer_close(uva_timer_t *timer,
  * UVA_EWRONGTHREAD, UVA_ENOMEM (a wait could not be registered). Since 1.0.
  */
 
+/* Withdraw the task's wait on one object (event, lock, semaphore, queue,
+ * flag, stream, server, UDP socket or poll handle) without cancelling the
+ * task, as a cancellation would: whatever was already handed to it and not
+ * yet taken goes to the next waiter (or back into the object), and the
+ * task is not woken for it any more. For a task that gives up one wait and
+ * goes on (a Rust future dropped inside a select or a timeout). `object` is
+ * only compared, never read, so it may already be closed. Owner thread.
+ * Errors: UVA_ENOENT (the task does not wait on it), UVA_EINVAL (NULL),
+ * UVA_EHANDLEKIND, UVA_EWRONGTHREAD. Since 1.0. */
+UVA_EXTERN int uva_task_withdraw(uva_task_t *task, const void *object);
+
 /* Event: set wakes every waiter; waiting on a set event completes at once. */
 UVA_EXTERN int uva_event_new(uva_event_t **out, uva_loop_t *loop);
 UVA_EXTERN int uva_event_set(uva_event_t *event);

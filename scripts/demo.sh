@@ -13,4 +13,13 @@ cmake -S . -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build "$BUILD_DIR" -j2 --target demo
 
 echo "== running $BUILD_DIR/examples/demo"
-exec "$BUILD_DIR/examples/demo" "$@"
+"$BUILD_DIR/examples/demo" "$@"
+
+# The Rust crate's echo server example, serving one client of its own.
+CARGO=$(command -v cargo || echo "$HOME/.cargo/bin/cargo")
+if [ -x "$CARGO" ]; then
+  echo "== running the Rust example (rust/uvasync/examples/echo_server.rs --demo)"
+  (cd rust && "$CARGO" run -q -j2 --release --example echo_server -- --demo)
+else
+  echo "== skipping the Rust example: cargo not found"
+fi

@@ -14,7 +14,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 ROOT=$PWD
 
 JOBS=${UVA_JOBS:-2}
-SUITES=(c asan bindings python)
+SUITES=(c asan bindings python rust)
 
 log() { printf '\n=== %s\n' "$*"; }
 
@@ -87,6 +87,33 @@ suite_python() {
   python3 -m pip install --quiet --disable-pip-version-check \
     --root-user-action=ignore "$ROOT/python[test]"
   (cd "$ROOT/python/tests" && run_pytest -q -p no:cacheprovider .)
+}
+
+# The Rust crates (rust/): cargo test with every feature (unit, scenario,
+# Send/Sync and doc tests; uvasync-sys checks its declarations against the
+# header), rustdoc with warnings denied, and `cargo package` of uvasync-sys,
+# which builds the packaged crate from its vendored C sources alone.
+suite_rust() {
+  local cargo
+  cargo=$(find_cargo)
+  cd "$ROOT/rust"
+  "$cargo" test --all-features -j"$JOBS"
+  RUSTDOCFLAGS="-D warnings" "$cargo" doc --no-deps --all-features -j"$JOBS"
+  CARGO=$cargo bash uvasync-sys/vendor.sh --package
+}
+
+# cargo from PATH, else rustup's default place (CI runs as root without it
+# on PATH).
+find_cargo() {
+  local c
+  for c in "$(command -v cargo || true)" "$HOME/.cargo/bin/cargo" /root/.cargo/bin/cargo; do
+    if [ -n "$c" ] && [ -x "$c" ]; then
+      echo "$c"
+      return 0
+    fi
+  done
+  echo "test.sh: cargo not found (install Rust with rustup)" >&2
+  return 1
 }
 
 # --- driver ------------------------------------------------------------------

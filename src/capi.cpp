@@ -297,6 +297,12 @@ UVA_EXTERN int uva_task_cancel(uva_task_t *task) {
   return task_cancel(T(task));
 }
 
+UVA_EXTERN int uva_task_withdraw(uva_task_t *task, const void *object) {
+  CHECK(check_task(task));
+  if (object == nullptr) return UVA_EINVAL;
+  return sync_withdraw(T(task), object);
+}
+
 UVA_EXTERN int uva_task_add_done_cb(uva_task_t *task, uva_task_done_cb cb,
                                     void *data) {
   CHECK(check_task(task));

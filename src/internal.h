@@ -484,6 +484,7 @@ void wait_free(Loop *l, Wait *w); /* unlinks from the task's list only */
 
 /* sync.cpp */
 void sync_undo_waits(Loop *l, Task *t); /* withdraw/return all sync waits */
+int sync_withdraw(Task *t, const void *obj); /* one of them; UVA_ENOENT */
 void flag_check(Loop *l, Flag *f);      /* loop thread: a set arrived */
 int event_new(Event **out, Loop *l);
 void event_set(Event *e);

@@ -463,6 +463,20 @@ static void give_back(Wait *w) {
   }
 }
 
+/* Withdraw one node: a grant not yet taken goes to the next waiter, and an
+ * I/O wait that will not complete lets flow control apply again. */
+static void undo(Wait *w) {
+  if (w->state == W_GRANTED) give_back(w);
+  Sync *obj = static_cast<Sync *>(w->on);
+  bool stream = obj->magic == MAGIC_STREAM && w->state == W_WAITING;
+  if (stream) obj->refs.fetch_add(1, std::memory_order_relaxed);
+  drop(w); /* unlinks it from the object and from the task's list */
+  if (stream) {
+    stream_waiter_gone(static_cast<Stream *>(obj));
+    unref(obj);
+  }
+}
+
 void sync_undo_waits(Loop *, Task *t) {
   Wait **pp = &t->waits;
   while (*pp != nullptr) {
@@ -471,16 +485,20 @@ void sync_undo_waits(Loop *, Task *t) {
       pp = &w->tnext;
       continue;
     }
-    if (w->state == W_GRANTED) give_back(w);
-    Sync *obj = static_cast<Sync *>(w->on);
-    bool stream = obj->magic == MAGIC_STREAM && w->state == W_WAITING;
-    if (stream) obj->refs.fetch_add(1, std::memory_order_relaxed);
-    drop(w); /* unlinks it from the object and from *pp */
-    if (stream) { /* a read that will not complete: flow control again */
-      stream_waiter_gone(static_cast<Stream *>(obj));
-      unref(obj);
+    undo(w);
+  }
+}
+
+/* Compares pointers only: `obj` is never read, so it may be freed already
+ * (the task then has no node on it). */
+int sync_withdraw(Task *t, const void *obj) {
+  for (Wait *w = t->waits; w != nullptr; w = w->tnext) {
+    if (w->kind != W_JOIN && w->on == obj) {
+      undo(w);
+      return 0;
     }
   }
+  return UVA_ENOENT;
 }
 
 }  // namespace detail

@@ -1,0 +1,300 @@
+//! Raw FFI declarations of the uvasync C API (`include/uvasync.h`).
+//!
+//! Every item mirrors the header one to one; the header's comments are the
+//! documentation (ownership, thread rules, error codes). There is no logic
+//! here: the safe API is the `uvasync` crate. The test `tests/header.rs`
+//! compares these declarations with the header, so they cannot drift.
+//!
+//! The library is found with pkg-config (an installed uvasync 1.x) or built
+//! from the C sources by this crate's build script.
+#![no_std]
+#![allow(non_camel_case_types)]
+
+use core::ffi::{c_char, c_int, c_long, c_uint, c_void};
+use core::marker::{PhantomData, PhantomPinned};
+
+/// The C library version these declarations follow (`UVA_VERSION_HEX`).
+pub const UVA_VERSION_HEX: c_uint = 0x01_00_00;
+
+macro_rules! opaque {
+    ($($(#[$m:meta])* $name:ident;)*) => {$(
+        $(#[$m])*
+        #[repr(C)]
+        pub struct $name {
+            _data: [u8; 0],
+            // Not Send, not Sync, not Unpin: only ever used behind pointers.
+            _marker: PhantomData<(*mut u8, PhantomPinned)>,
+        }
+    )*};
+}
+
+opaque! {
+    /// `uva_loop_t`: one event loop, owned by the thread that created it.
+    uva_loop_t;
+    /// `uva_task_t`: a task the loop resumes by calling its step function.
+    uva_task_t;
+    /// `uva_timer_t`: a one-shot or repeating timer.
+    uva_timer_t;
+    /// `uva_event_t`.
+    uva_event_t;
+    /// `uva_lock_t`.
+    uva_lock_t;
+    /// `uva_sem_t`.
+    uva_sem_t;
+    /// `uva_queue_t`.
+    uva_queue_t;
+    /// `uva_flag_t`: thread-safe flag.
+    uva_flag_t;
+    /// `uva_stream_t`: TCP, Unix socket, pipe, TTY or adopted descriptor.
+    uva_stream_t;
+    /// `uva_server_t`: a listening TCP or Unix socket.
+    uva_server_t;
+    /// `uva_udp_t`: a datagram socket.
+    uva_udp_t;
+    /// `uva_poll_t`: readiness of a descriptor.
+    uva_poll_t;
+}
+
+/// `uva_run_mode` (a C enum).
+pub type uva_run_mode = c_uint;
+pub const UVA_RUN_DEFAULT: uva_run_mode = 0;
+pub const UVA_RUN_ONCE: uva_run_mode = 1;
+pub const UVA_RUN_NOWAIT: uva_run_mode = 2;
+
+/// `uva_stream_option` (a C enum).
+pub type uva_stream_option = c_uint;
+pub const UVA_STREAM_HIGH_WATER: uva_stream_option = 1;
+pub const UVA_STREAM_LOW_WATER: uva_stream_option = 2;
+pub const UVA_STREAM_LINE_LIMIT: uva_stream_option = 3;
+pub const UVA_STREAM_DELIMITER: uva_stream_option = 4;
+pub const UVA_STREAM_NODELAY: uva_stream_option = 5;
+
+pub const UVA_TASK_PENDING: c_int = 1;
+pub const UVA_TASK_YIELD: c_int = 2;
+pub const UVA_READABLE: c_int = 1;
+pub const UVA_WRITABLE: c_int = 2;
+pub const UVA_TICKS_PERIOD: c_long = 1 << 30;
+
+// Error codes (UVA_ERRNO_MAP; the libuv ones are -errno on Linux).
+pub const UVA_E2BIG: c_int = -7;
+pub const UVA_EACCES: c_int = -13;
+pub const UVA_EADDRINUSE: c_int = -98;
+pub const UVA_EADDRNOTAVAIL: c_int = -99;
+pub const UVA_EAFNOSUPPORT: c_int = -97;
+pub const UVA_EAGAIN: c_int = -11;
+pub const UVA_EAI_ADDRFAMILY: c_int = -3000;
+pub const UVA_EAI_AGAIN: c_int = -3001;
+pub const UVA_EAI_BADFLAGS: c_int = -3002;
+pub const UVA_EAI_BADHINTS: c_int = -3013;
+pub const UVA_EAI_CANCELED: c_int = -3003;
+pub const UVA_EAI_FAIL: c_int = -3004;
+pub const UVA_EAI_FAMILY: c_int = -3005;
+pub const UVA_EAI_MEMORY: c_int = -3006;
+pub const UVA_EAI_NODATA: c_int = -3007;
+pub const UVA_EAI_NONAME: c_int = -3008;
+pub const UVA_EAI_OVERFLOW: c_int = -3009;
+pub const UVA_EAI_PROTOCOL: c_int = -3014;
+pub const UVA_EAI_SERVICE: c_int = -3010;
+pub const UVA_EAI_SOCKTYPE: c_int = -3011;
+pub const UVA_EALREADY: c_int = -114;
+pub const UVA_EBADF: c_int = -9;
+pub const UVA_EBUSY: c_int = -16;
+pub const UVA_ECANCELED: c_int = -125;
+pub const UVA_ECHARSET: c_int = -4080;
+pub const UVA_ECONNABORTED: c_int = -103;
+pub const UVA_ECONNREFUSED: c_int = -111;
+pub const UVA_ECONNRESET: c_int = -104;
+pub const UVA_EDESTADDRREQ: c_int = -89;
+pub const UVA_EEXIST: c_int = -17;
+pub const UVA_EFAULT: c_int = -14;
+pub const UVA_EFBIG: c_int = -27;
+pub const UVA_EHOSTUNREACH: c_int = -113;
+pub const UVA_EINTR: c_int = -4;
+pub const UVA_EINVAL: c_int = -22;
+pub const UVA_EIO: c_int = -5;
+pub const UVA_EISCONN: c_int = -106;
+pub const UVA_EISDIR: c_int = -21;
+pub const UVA_ELOOP: c_int = -40;
+pub const UVA_EMFILE: c_int = -24;
+pub const UVA_EMSGSIZE: c_int = -90;
+pub const UVA_ENAMETOOLONG: c_int = -36;
+pub const UVA_ENETDOWN: c_int = -100;
+pub const UVA_ENETUNREACH: c_int = -101;
+pub const UVA_ENFILE: c_int = -23;
+pub const UVA_ENOBUFS: c_int = -105;
+pub const UVA_ENODEV: c_int = -19;
+pub const UVA_ENOENT: c_int = -2;
+pub const UVA_ENOMEM: c_int = -12;
+pub const UVA_ENONET: c_int = -64;
+pub const UVA_ENOPROTOOPT: c_int = -92;
+pub const UVA_ENOSPC: c_int = -28;
+pub const UVA_ENOSYS: c_int = -38;
+pub const UVA_ENOTCONN: c_int = -107;
+pub const UVA_ENOTDIR: c_int = -20;
+pub const UVA_ENOTEMPTY: c_int = -39;
+pub const UVA_ENOTSOCK: c_int = -88;
+pub const UVA_ENOTSUP: c_int = -95;
+pub const UVA_EOVERFLOW: c_int = -75;
+pub const UVA_EPERM: c_int = -1;
+pub const UVA_EPIPE: c_int = -32;
+pub const UVA_EPROTO: c_int = -71;
+pub const UVA_EPROTONOSUPPORT: c_int = -93;
+pub const UVA_EPROTOTYPE: c_int = -91;
+pub const UVA_ERANGE: c_int = -34;
+pub const UVA_EROFS: c_int = -30;
+pub const UVA_ESHUTDOWN: c_int = -108;
+pub const UVA_ESPIPE: c_int = -29;
+pub const UVA_ESRCH: c_int = -3;
+pub const UVA_ETIMEDOUT: c_int = -110;
+pub const UVA_ETXTBSY: c_int = -26;
+pub const UVA_EXDEV: c_int = -18;
+pub const UVA_UNKNOWN: c_int = -4094;
+pub const UVA_EOF: c_int = -4095;
+pub const UVA_ENXIO: c_int = -6;
+pub const UVA_EMLINK: c_int = -31;
+pub const UVA_EHOSTDOWN: c_int = -112;
+pub const UVA_EREMOTEIO: c_int = -121;
+pub const UVA_ENOTTY: c_int = -25;
+pub const UVA_EFTYPE: c_int = -4028;
+pub const UVA_EILSEQ: c_int = -84;
+pub const UVA_ESOCKTNOSUPPORT: c_int = -94;
+pub const UVA_EINTERNAL: c_int = -5000;
+pub const UVA_EWRONGTHREAD: c_int = -5001;
+pub const UVA_ECLOSED: c_int = -5002;
+pub const UVA_EHANDLEKIND: c_int = -5003;
+pub const UVA_EUSER: c_int = -5004;
+pub const UVA_ERUNNING: c_int = -5005;
+pub const UVA_EQUEUEFULL: c_int = -5010;
+pub const UVA_EQUEUEEMPTY: c_int = -5011;
+pub const UVA_EINCOMPLETE: c_int = -5012;
+pub const UVA_ELINETOOLONG: c_int = -5013;
+
+// Callbacks.
+pub type uva_free_cb = Option<unsafe extern "C" fn(data: *mut c_void)>;
+pub type uva_callback_cb = Option<unsafe extern "C" fn(data: *mut c_void)>;
+pub type uva_task_step_cb = Option<unsafe extern "C" fn(task: *mut uva_task_t, status: c_int, data: *mut c_void) -> c_int>;
+pub type uva_task_done_cb = Option<unsafe extern "C" fn(task: *mut uva_task_t, result: c_int, data: *mut c_void)>;
+pub type uva_timer_cb = Option<unsafe extern "C" fn(timer: *mut uva_timer_t, data: *mut c_void)>;
+pub type uva_timer_close_cb = Option<unsafe extern "C" fn(timer: *mut uva_timer_t, data: *mut c_void)>;
+pub type uva_stream_close_cb = Option<unsafe extern "C" fn(stream: *mut uva_stream_t, data: *mut c_void)>;
+pub type uva_server_connection_cb = Option<unsafe extern "C" fn(server: *mut uva_server_t, stream: *mut uva_stream_t, data: *mut c_void)>;
+pub type uva_server_close_cb = Option<unsafe extern "C" fn(server: *mut uva_server_t, data: *mut c_void)>;
+pub type uva_udp_close_cb = Option<unsafe extern "C" fn(udp: *mut uva_udp_t, data: *mut c_void)>;
+pub type uva_poll_close_cb = Option<unsafe extern "C" fn(poll: *mut uva_poll_t, data: *mut c_void)>;
+
+extern "C" {
+    pub fn uva_version() -> c_uint;
+    pub fn uva_version_string() -> *const c_char;
+    pub fn uva_strerror(err: c_int) -> *const c_char;
+    pub fn uva_err_name(err: c_int) -> *const c_char;
+    pub fn uva_strerror_r(err: c_int, buf: *mut c_char, buflen: usize) -> *mut c_char;
+    pub fn uva_err_name_r(err: c_int, buf: *mut c_char, buflen: usize) -> *mut c_char;
+    pub fn uva_loop_new(out: *mut *mut uva_loop_t) -> c_int;
+    pub fn uva_loop_run(loop_: *mut uva_loop_t, mode: uva_run_mode) -> c_int;
+    pub fn uva_loop_stop(loop_: *mut uva_loop_t) -> c_int;
+    pub fn uva_loop_alive(out: *mut c_int, loop_: *mut uva_loop_t) -> c_int;
+    pub fn uva_loop_now(out: *mut u64, loop_: *mut uva_loop_t) -> c_int;
+    pub fn uva_loop_call_soon(loop_: *mut uva_loop_t, cb: uva_callback_cb, data: *mut c_void) -> c_int;
+    pub fn uva_loop_call_soon_threadsafe(loop_: *mut uva_loop_t, cb: uva_callback_cb, data: *mut c_void) -> c_int;
+    pub fn uva_loop_set_data(loop_: *mut uva_loop_t, data: *mut c_void, dtor: uva_free_cb) -> c_int;
+    pub fn uva_loop_set_wait_hooks(loop_: *mut uva_loop_t, before: uva_callback_cb, after: uva_callback_cb, data: *mut c_void) -> c_int;
+    pub fn uva_loop_get_data(out: *mut *mut c_void, loop_: *mut uva_loop_t) -> c_int;
+    pub fn uva_loop_close(loop_: *mut uva_loop_t) -> c_int;
+    pub fn uva_task_spawn(out: *mut *mut uva_task_t, loop_: *mut uva_loop_t, step: uva_task_step_cb, data: *mut c_void, dtor: uva_free_cb) -> c_int;
+    pub fn uva_task_yield(task: *mut uva_task_t) -> c_int;
+    pub fn uva_task_sleep(task: *mut uva_task_t, ms: i64) -> c_int;
+    pub fn uva_task_join(task: *mut uva_task_t, other: *mut uva_task_t) -> c_int;
+    pub fn uva_task_wake(task: *mut uva_task_t) -> c_int;
+    pub fn uva_task_cancel(task: *mut uva_task_t) -> c_int;
+    pub fn uva_task_add_done_cb(task: *mut uva_task_t, cb: uva_task_done_cb, data: *mut c_void) -> c_int;
+    pub fn uva_task_remove_done_cb(task: *mut uva_task_t, cb: uva_task_done_cb, data: *mut c_void) -> c_int;
+    pub fn uva_task_done(out: *mut c_int, task: *mut uva_task_t) -> c_int;
+    pub fn uva_task_result(out: *mut c_int, task: *mut uva_task_t) -> c_int;
+    pub fn uva_task_current(out: *mut *mut uva_task_t, loop_: *mut uva_loop_t) -> c_int;
+    pub fn uva_task_get_data(out: *mut *mut c_void, task: *mut uva_task_t) -> c_int;
+    pub fn uva_task_get_loop(out: *mut *mut uva_loop_t, task: *mut uva_task_t) -> c_int;
+    pub fn uva_task_ref(task: *mut uva_task_t) -> c_int;
+    pub fn uva_task_unref(task: *mut uva_task_t) -> c_int;
+    pub fn uva_task_retain(task: *mut uva_task_t) -> c_int;
+    pub fn uva_task_release(task: *mut uva_task_t) -> c_int;
+    pub fn uva_timer_new(out: *mut *mut uva_timer_t, loop_: *mut uva_loop_t, cb: uva_timer_cb, data: *mut c_void, dtor: uva_free_cb) -> c_int;
+    pub fn uva_timer_start(timer: *mut uva_timer_t, timeout_ms: i64, repeat_ms: i64) -> c_int;
+    pub fn uva_timer_stop(timer: *mut uva_timer_t) -> c_int;
+    pub fn uva_timer_active(out: *mut c_int, timer: *mut uva_timer_t) -> c_int;
+    pub fn uva_timer_get_data(out: *mut *mut c_void, timer: *mut uva_timer_t) -> c_int;
+    pub fn uva_timer_ref(timer: *mut uva_timer_t) -> c_int;
+    pub fn uva_timer_unref(timer: *mut uva_timer_t) -> c_int;
+    pub fn uva_timer_close(timer: *mut uva_timer_t, close_cb: uva_timer_close_cb) -> c_int;
+    pub fn uva_task_withdraw(task: *mut uva_task_t, object: *const c_void) -> c_int;
+    pub fn uva_event_new(out: *mut *mut uva_event_t, loop_: *mut uva_loop_t) -> c_int;
+    pub fn uva_event_set(event: *mut uva_event_t) -> c_int;
+    pub fn uva_event_clear(event: *mut uva_event_t) -> c_int;
+    pub fn uva_event_is_set(out: *mut c_int, event: *mut uva_event_t) -> c_int;
+    pub fn uva_event_wait(event: *mut uva_event_t, task: *mut uva_task_t) -> c_int;
+    pub fn uva_event_close(event: *mut uva_event_t) -> c_int;
+    pub fn uva_lock_new(out: *mut *mut uva_lock_t, loop_: *mut uva_loop_t) -> c_int;
+    pub fn uva_lock_acquire(lock: *mut uva_lock_t, task: *mut uva_task_t) -> c_int;
+    pub fn uva_lock_try_acquire(lock: *mut uva_lock_t) -> c_int;
+    pub fn uva_lock_release(lock: *mut uva_lock_t) -> c_int;
+    pub fn uva_lock_locked(out: *mut c_int, lock: *mut uva_lock_t) -> c_int;
+    pub fn uva_lock_close(lock: *mut uva_lock_t) -> c_int;
+    pub fn uva_sem_new(out: *mut *mut uva_sem_t, loop_: *mut uva_loop_t, value: i64, bound: i64) -> c_int;
+    pub fn uva_sem_acquire(sem: *mut uva_sem_t, task: *mut uva_task_t) -> c_int;
+    pub fn uva_sem_try_acquire(sem: *mut uva_sem_t) -> c_int;
+    pub fn uva_sem_release(sem: *mut uva_sem_t) -> c_int;
+    pub fn uva_sem_value(out: *mut i64, sem: *mut uva_sem_t) -> c_int;
+    pub fn uva_sem_close(sem: *mut uva_sem_t) -> c_int;
+    pub fn uva_queue_new(out: *mut *mut uva_queue_t, loop_: *mut uva_loop_t, maxsize: usize, item_dtor: uva_free_cb) -> c_int;
+    pub fn uva_queue_put(queue: *mut uva_queue_t, task: *mut uva_task_t, item: *mut c_void) -> c_int;
+    pub fn uva_queue_get(out: *mut *mut c_void, queue: *mut uva_queue_t, task: *mut uva_task_t) -> c_int;
+    pub fn uva_queue_put_nowait(queue: *mut uva_queue_t, item: *mut c_void) -> c_int;
+    pub fn uva_queue_get_nowait(out: *mut *mut c_void, queue: *mut uva_queue_t) -> c_int;
+    pub fn uva_queue_size(out: *mut usize, queue: *mut uva_queue_t) -> c_int;
+    pub fn uva_queue_empty(out: *mut c_int, queue: *mut uva_queue_t) -> c_int;
+    pub fn uva_queue_full(out: *mut c_int, queue: *mut uva_queue_t) -> c_int;
+    pub fn uva_queue_close(queue: *mut uva_queue_t) -> c_int;
+    pub fn uva_flag_new(out: *mut *mut uva_flag_t, loop_: *mut uva_loop_t) -> c_int;
+    pub fn uva_flag_set(flag: *mut uva_flag_t) -> c_int;
+    pub fn uva_flag_wait(flag: *mut uva_flag_t, task: *mut uva_task_t) -> c_int;
+    pub fn uva_flag_close(flag: *mut uva_flag_t) -> c_int;
+    pub fn uva_tcp_connect(out: *mut *mut uva_stream_t, loop_: *mut uva_loop_t, host: *const c_char, port: c_int) -> c_int;
+    pub fn uva_pipe_connect(out: *mut *mut uva_stream_t, loop_: *mut uva_loop_t, path: *const c_char) -> c_int;
+    pub fn uva_stream_wait_connected(stream: *mut uva_stream_t, task: *mut uva_task_t) -> c_int;
+    pub fn uva_stream_open_fd(out: *mut *mut uva_stream_t, loop_: *mut uva_loop_t, fd: c_int) -> c_int;
+    pub fn uva_stream_set(stream: *mut uva_stream_t, option: uva_stream_option, value: usize) -> c_int;
+    pub fn uva_stream_read(nread: *mut usize, stream: *mut uva_stream_t, task: *mut uva_task_t, buf: *mut c_void, len: usize) -> c_int;
+    pub fn uva_stream_peek(data: *mut *const c_void, len: *mut usize, stream: *mut uva_stream_t, task: *mut uva_task_t) -> c_int;
+    pub fn uva_stream_consume(stream: *mut uva_stream_t, n: usize) -> c_int;
+    pub fn uva_stream_read_exactly(stream: *mut uva_stream_t, task: *mut uva_task_t, buf: *mut c_void, n: usize) -> c_int;
+    pub fn uva_stream_read_line(len: *mut usize, stream: *mut uva_stream_t, task: *mut uva_task_t, buf: *mut c_void, buflen: usize) -> c_int;
+    pub fn uva_stream_read_to_eof(len: *mut usize, stream: *mut uva_stream_t, task: *mut uva_task_t) -> c_int;
+    pub fn uva_stream_buffered(out: *mut usize, stream: *mut uva_stream_t) -> c_int;
+    pub fn uva_stream_write(queued: *mut usize, stream: *mut uva_stream_t, buf: *const c_void, len: usize) -> c_int;
+    pub fn uva_stream_drain(stream: *mut uva_stream_t, task: *mut uva_task_t) -> c_int;
+    pub fn uva_stream_write_drain(stream: *mut uva_stream_t, task: *mut uva_task_t, buf: *const c_void, len: usize) -> c_int;
+    pub fn uva_stream_shutdown(stream: *mut uva_stream_t, task: *mut uva_task_t) -> c_int;
+    pub fn uva_stream_peer_address(stream: *mut uva_stream_t, host: *mut c_char, hostlen: usize, port: *mut c_int) -> c_int;
+    pub fn uva_stream_local_address(stream: *mut uva_stream_t, host: *mut c_char, hostlen: usize, port: *mut c_int) -> c_int;
+    pub fn uva_stream_close(stream: *mut uva_stream_t, close_cb: uva_stream_close_cb, data: *mut c_void) -> c_int;
+    pub fn uva_stream_abort(stream: *mut uva_stream_t, close_cb: uva_stream_close_cb, data: *mut c_void) -> c_int;
+    pub fn uva_tcp_listen(out: *mut *mut uva_server_t, loop_: *mut uva_loop_t, host: *const c_char, port: c_int, backlog: c_int) -> c_int;
+    pub fn uva_pipe_listen(out: *mut *mut uva_server_t, loop_: *mut uva_loop_t, path: *const c_char, backlog: c_int) -> c_int;
+    pub fn uva_server_accept(out: *mut *mut uva_stream_t, server: *mut uva_server_t, task: *mut uva_task_t) -> c_int;
+    pub fn uva_server_on_connection(server: *mut uva_server_t, cb: uva_server_connection_cb, data: *mut c_void) -> c_int;
+    pub fn uva_server_address(server: *mut uva_server_t, host: *mut c_char, hostlen: usize, port: *mut c_int) -> c_int;
+    pub fn uva_server_close(server: *mut uva_server_t, close_cb: uva_server_close_cb, data: *mut c_void) -> c_int;
+    pub fn uva_udp_new(out: *mut *mut uva_udp_t, loop_: *mut uva_loop_t) -> c_int;
+    pub fn uva_udp_bind(udp: *mut uva_udp_t, host: *const c_char, port: c_int) -> c_int;
+    pub fn uva_udp_connect(udp: *mut uva_udp_t, host: *const c_char, port: c_int) -> c_int;
+    pub fn uva_udp_set(udp: *mut uva_udp_t, option: uva_stream_option, value: usize) -> c_int;
+    pub fn uva_udp_send(udp: *mut uva_udp_t, buf: *const c_void, len: usize, host: *const c_char, port: c_int) -> c_int;
+    pub fn uva_udp_recv(len: *mut usize, udp: *mut uva_udp_t, task: *mut uva_task_t, buf: *mut c_void, buflen: usize, host: *mut c_char, hostlen: usize, port: *mut c_int) -> c_int;
+    pub fn uva_udp_local_address(udp: *mut uva_udp_t, host: *mut c_char, hostlen: usize, port: *mut c_int) -> c_int;
+    pub fn uva_udp_close(udp: *mut uva_udp_t, close_cb: uva_udp_close_cb, data: *mut c_void) -> c_int;
+    pub fn uva_poll_new(out: *mut *mut uva_poll_t, loop_: *mut uva_loop_t, fd: c_int) -> c_int;
+    pub fn uva_poll_wait(revents: *mut c_int, poll: *mut uva_poll_t, task: *mut uva_task_t, events: c_int) -> c_int;
+    pub fn uva_poll_close(poll: *mut uva_poll_t, close_cb: uva_poll_close_cb, data: *mut c_void) -> c_int;
+    pub fn uva_ticks_ms() -> c_long;
+    pub fn uva_ticks_add(ticks: c_long, delta: c_long) -> c_long;
+    pub fn uva_ticks_diff(a: c_long, b: c_long) -> c_long;
+}

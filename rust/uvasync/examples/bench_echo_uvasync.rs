@@ -1,0 +1,59 @@
+//! Echo server for bench/run_rust.py on uvasync: `bench_echo_uvasync HOST PORT`.
+//! Prints the port, serves until SIGTERM, then prints its CPU time.
+mod bench_util;
+
+use uvasync::{TcpListener, TcpStream};
+
+/// Zero copy, as bench/bench_echo_server.c: the bytes go from the core's
+/// read buffer straight to the write (read_with + write_nowait).
+async fn handle(mut s: TcpStream) {
+    let _ = s.set_nodelay(true);
+    loop {
+        let r = s.read_with(|data| (data.len(), (!data.is_empty()).then(|| s.write_nowait(data)))).await;
+        match r {
+            Ok(Some(Ok(0))) => {}
+            Ok(Some(Ok(_queued))) => {
+                if s.flush().await.is_err() {
+                    return;
+                }
+            }
+            _ => return, // end of stream or error
+        }
+    }
+}
+
+/// The copying form (read into a buffer, write_all), for comparison.
+async fn handle_copy(mut s: TcpStream) {
+    let _ = s.set_nodelay(true);
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        match s.read(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => {
+                if s.write_all(&buf[..n]).await.is_err() {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let host = args.get(1).cloned().unwrap_or_else(|| "127.0.0.1".into());
+    let port: u16 = args.get(2).and_then(|p| p.parse().ok()).unwrap_or(0);
+    let copy = std::env::var_os("UVA_BENCH_COPY").is_some();
+    bench_util::exit_with_cpu_on_term();
+    uvasync::run(async move {
+        let l = TcpListener::bind((host.as_str(), port)).await.unwrap();
+        println!("{}", l.local_addr().unwrap().port());
+        loop {
+            let (s, _) = l.accept().await.unwrap();
+            if copy {
+                drop(uvasync::spawn(handle_copy(s)));
+            } else {
+                drop(uvasync::spawn(handle(s)));
+            }
+        }
+    });
+}

@@ -1,0 +1,58 @@
+//! Async Rust on the uvasync core.
+//!
+//! The crate is an executor whose wakers wake core tasks: every spawned
+//! future is a core task (`uva_task_spawn`) whose step polls it, and its
+//! `Waker` calls the thread-safe `uva_task_wake`. Timers, stream buffers,
+//! flow control, name resolution and the synchronisation primitives are the
+//! core's, shared with the C, Python and other bindings, so a scenario
+//! behaves the same in every language.
+//!
+//! The runtime is single-threaded (like tokio's current-thread runtime):
+//! futures need not be `Send`, and the handle types are `!Send`. Wakers are
+//! `Send + Sync`; waking from any thread is safe.
+//!
+//! ```
+//! use uvasync::{Runtime, TcpListener, TcpStream};
+//!
+//! let rt = Runtime::new().unwrap();
+//! rt.block_on(async {
+//!     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+//!     let port = listener.local_addr().unwrap().port();
+//!     let server = uvasync::spawn(async move {
+//!         let (mut conn, _) = listener.accept().await.unwrap();
+//!         let line = conn.read_line().await.unwrap();
+//!         conn.write_all(line.to_uppercase().as_bytes()).await.unwrap();
+//!     });
+//!     let mut client = TcpStream::connect(("localhost", port)).await.unwrap();
+//!     client.write_all(b"hello\n").await.unwrap();
+//!     assert_eq!(client.read_line().await.unwrap(), "HELLO\n");
+//!     server.await.unwrap();
+//! });
+//! ```
+#![deny(missing_docs)]
+#![warn(rust_2018_idioms)]
+
+mod channel;
+mod error;
+#[cfg(feature = "futures-io")]
+mod io_traits;
+mod net;
+mod stream;
+mod panic;
+mod runtime;
+mod sync;
+mod task;
+mod time;
+mod udp;
+
+pub use channel::{channel, Receiver, SendError, Sender};
+pub use net::{TcpListener, TcpStream, ToHostPort, UnixListener, UnixStream};
+pub use runtime::{run, spawn, Runtime};
+pub use sync::{Event, Mutex, MutexGuard, Semaphore, SemaphorePermit};
+pub use task::{JoinError, JoinHandle};
+pub use time::{interval, sleep, sleep_ms, timeout, yield_now, Elapsed, Interval, Sleep, Timeout, YieldNow};
+
+pub use udp::UdpSocket;
+
+/// The raw FFI crate, for what the safe API does not cover.
+pub use uvasync_sys as sys;

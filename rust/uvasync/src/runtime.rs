@@ -1,0 +1,255 @@
+//! The runtime: one core loop on the current thread.
+use std::cell::RefCell;
+use std::fmt;
+use std::future::Future;
+use std::io;
+use std::marker::PhantomData;
+use std::panic::resume_unwind;
+use std::ptr;
+use std::rc::Rc;
+
+use uvasync_sys as sys;
+
+use crate::error::check;
+use crate::panic;
+use crate::task::{self, Header, JoinHandle};
+
+/// The core loop, shared by the runtime and every handle made on it, so it
+/// outlives them all (their `Drop` closes them on it).
+pub(crate) struct LoopInner {
+    pub(crate) raw: *mut sys::uva_loop_t,
+    /// Sentinel of the circular list of unfinished tasks, for shutdown.
+    live: Box<Header>,
+}
+
+impl LoopInner {
+    pub(crate) fn link(&self, h: &Header) {
+        let head: &Header = &self.live;
+        let first = head.next.get();
+        h.prev.set(head);
+        h.next.set(first);
+        // SAFETY: listed headers are alive (unlinked when they finish).
+        unsafe { (*first).prev.set(h) };
+        head.next.set(h);
+    }
+
+    pub(crate) fn unlink(h: &Header) {
+        let (prev, next) = (h.prev.get(), h.next.get());
+        if prev.is_null() {
+            return;
+        }
+        // SAFETY: neighbours on the list are alive, or the sentinel.
+        unsafe {
+            (*prev).next.set(next);
+            (*next).prev.set(prev);
+        }
+        h.prev.set(ptr::null());
+        h.next.set(ptr::null());
+    }
+
+    fn run_once(&self, mode: sys::uva_run_mode) -> io::Result<()> {
+        // SAFETY: our loop, on its thread (LoopInner is !Send).
+        let rc = unsafe { sys::uva_loop_run(self.raw, mode) };
+        panic::resume_stashed();
+        check(rc).map(drop)
+    }
+
+    /// The loop's clock in milliseconds.
+    pub(crate) fn now_ms(&self) -> u64 {
+        let mut now = 0;
+        // SAFETY: our loop, on its thread.
+        unsafe { sys::uva_loop_now(&mut now, self.raw) };
+        now
+    }
+}
+
+impl Drop for LoopInner {
+    fn drop(&mut self) {
+        // Let pending closes complete, then free the loop. If something still
+        // holds a task (a Waker kept somewhere), closing is refused: the loop
+        // is leaked rather than freed under it.
+        unsafe {
+            sys::uva_loop_run(self.raw, sys::UVA_RUN_DEFAULT);
+            if sys::uva_loop_close(self.raw) != 0 {
+                sys::uva_loop_run(self.raw, sys::UVA_RUN_NOWAIT);
+                sys::uva_loop_close(self.raw);
+            }
+        }
+    }
+}
+
+thread_local! {
+    static CURRENT_LOOP: RefCell<Option<Rc<LoopInner>>> = const { RefCell::new(None) };
+}
+
+/// The loop of the runtime running on this thread; panics outside one.
+pub(crate) fn current_loop() -> Rc<LoopInner> {
+    CURRENT_LOOP
+        .with(|c| c.borrow().clone())
+        .expect("uvasync: no runtime is running on this thread (use Runtime::block_on)")
+}
+
+/// A uvasync runtime: one event loop on the current thread, which runs the
+/// futures given to [`block_on`](Runtime::block_on) and [`spawn`](crate::spawn).
+/// Dropping it aborts the tasks still running and closes the loop.
+///
+/// ```
+/// let rt = uvasync::Runtime::new().unwrap();
+/// let v = rt.block_on(async {
+///     uvasync::sleep_ms(1).await;
+///     7
+/// });
+/// assert_eq!(v, 7);
+/// ```
+pub struct Runtime {
+    inner: Rc<LoopInner>,
+    _not_send: PhantomData<*mut ()>,
+}
+
+impl Runtime {
+    /// Creates a runtime with a new loop owned by this thread.
+    ///
+    /// ```
+    /// let rt = uvasync::Runtime::new()?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn new() -> io::Result<Runtime> {
+        let mut raw = ptr::null_mut();
+        // SAFETY: out pointer.
+        check(unsafe { sys::uva_loop_new(&mut raw) })?;
+        let live = Box::new(Header::sentinel());
+        live.prev.set(&*live);
+        live.next.set(&*live);
+        Ok(Runtime {
+            inner: Rc::new(LoopInner { raw, live }),
+            _not_send: PhantomData,
+        })
+    }
+
+    /// Runs `future` to completion on this thread, with every task spawned
+    /// meanwhile; returns its output. A panic in `future` resumes here.
+    /// Panics if called from inside a running task.
+    ///
+    /// ```
+    /// let rt = uvasync::Runtime::new().unwrap();
+    /// assert_eq!(rt.block_on(async { 1 + 1 }), 2);
+    /// ```
+    pub fn block_on<F: Future>(&self, future: F) -> F::Output {
+        struct Restore(Option<Rc<LoopInner>>);
+        impl Drop for Restore {
+            fn drop(&mut self) {
+                let prev = self.0.take();
+                CURRENT_LOOP.with(|c| *c.borrow_mut() = prev);
+            }
+        }
+        let prev = CURRENT_LOOP.with(|c| c.borrow_mut().replace(self.inner.clone()));
+        let _restore = Restore(prev);
+
+        // The root future may borrow from the caller: it is dropped before
+        // we return (it finishes, or the guard aborts it and runs the loop).
+        // SAFETY: see above.
+        let handle = unsafe { task::spawn_unchecked(&self.inner, future) };
+
+        struct AbortRoot<'a, T>(&'a JoinHandle<T>, &'a LoopInner);
+        impl<T> Drop for AbortRoot<'_, T> {
+            fn drop(&mut self) {
+                if !self.0.is_finished() {
+                    // Unwinding: drop the root future now, while its
+                    // borrows are still valid.
+                    self.0.abort();
+                    while !self.0.is_finished() {
+                        if self.1.run_once(sys::UVA_RUN_NOWAIT).is_err() {
+                            break;
+                        }
+                    }
+                }
+            }
+        }
+        let guard = AbortRoot(&handle, &self.inner);
+        while !handle.is_finished() {
+            if let Err(e) = self.inner.run_once(sys::UVA_RUN_ONCE) {
+                panic!("uvasync: block_on cannot run the loop: {e} (nested block_on?)");
+            }
+        }
+        drop(guard);
+        match handle.take_output() {
+            Ok(v) => v,
+            Err(e) if e.is_panic() => resume_unwind(e.into_panic()),
+            Err(_) => panic!("uvasync: the block_on future was aborted"),
+        }
+    }
+
+    /// Spawns a task on this runtime; it runs once the loop runs (in
+    /// [`block_on`](Runtime::block_on)).
+    ///
+    /// ```
+    /// let rt = uvasync::Runtime::new().unwrap();
+    /// let h = rt.spawn(async { 5 });
+    /// assert_eq!(rt.block_on(h).unwrap(), 5);
+    /// ```
+    pub fn spawn<F>(&self, future: F) -> JoinHandle<F::Output>
+    where
+        F: Future + 'static,
+    {
+        task::spawn_on(&self.inner, future)
+    }
+}
+
+impl Drop for Runtime {
+    fn drop(&mut self) {
+        // Abort every unfinished task and run the loop until they are gone.
+        let prev = CURRENT_LOOP.with(|c| c.borrow_mut().replace(self.inner.clone()));
+        let sentinel: *const Header = &*self.inner.live;
+        for _ in 0..1000 {
+            let mut h = self.inner.live.next.get();
+            if h == sentinel {
+                break;
+            }
+            while h != sentinel {
+                // SAFETY: listed headers belong to unfinished, alive tasks.
+                unsafe {
+                    task::cancel_header(&*h);
+                    h = (*h).next.get();
+                }
+            }
+            if self.inner.run_once(sys::UVA_RUN_NOWAIT).is_err() {
+                break;
+            }
+        }
+        CURRENT_LOOP.with(|c| *c.borrow_mut() = prev);
+    }
+}
+
+impl fmt::Debug for Runtime {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Runtime").finish_non_exhaustive()
+    }
+}
+
+/// Spawns a task on the runtime running on this thread and returns its
+/// handle. The future need not be `Send`: it stays on this thread.
+/// Panics outside a runtime.
+///
+/// ```
+/// let rt = uvasync::Runtime::new().unwrap();
+/// rt.block_on(async {
+///     let h = uvasync::spawn(async { "done" });
+///     assert_eq!(h.await.unwrap(), "done");
+/// });
+/// ```
+pub fn spawn<F>(future: F) -> JoinHandle<F::Output>
+where
+    F: Future + 'static,
+{
+    task::spawn_on(&current_loop(), future)
+}
+
+/// Creates a runtime and runs `future` on it: `Runtime::new()` then
+/// [`block_on`](Runtime::block_on).
+///
+/// ```
+/// assert_eq!(uvasync::run(async { 3 }), 3);
+/// ```
+pub fn run<F: Future>(future: F) -> F::Output {
+    Runtime::new().expect("uvasync: cannot create a loop").block_on(future)
+}

@@ -1,0 +1,267 @@
+//! What TCP and Unix streams share: the core stream and its async reads and
+//! writes (buffering, read_exactly, read_line and flow control are the core's).
+use std::ffi::{c_char, c_int, c_void, CStr};
+use std::future::poll_fn;
+use std::io;
+use std::net::SocketAddr;
+use std::ptr;
+use std::rc::Rc;
+use std::task::{Context, Poll};
+
+use uvasync_sys as sys;
+
+use crate::error::{check, to_io};
+use crate::runtime::LoopInner;
+use crate::task::CoreWait;
+
+/// A core stream, closed gracefully (queued writes flushed) on drop.
+pub(crate) struct RawStream {
+    /// Keeps the loop alive while the stream exists.
+    _lp: Rc<LoopInner>,
+    pub(crate) raw: *mut sys::uva_stream_t,
+    /// Waits of the poll_* (futures-io) methods, which outlive one call.
+    pub(crate) read_wait: CoreWait,
+    pub(crate) write_wait: CoreWait,
+}
+
+impl Drop for RawStream {
+    fn drop(&mut self) {
+        self.read_wait.cancel();
+        self.write_wait.cancel();
+        // SAFETY: our stream; closing twice is a no-op in the core.
+        unsafe { sys::uva_stream_close(self.raw, None, ptr::null_mut()) };
+    }
+}
+
+fn obj(raw: *mut sys::uva_stream_t) -> *const c_void {
+    raw as *const c_void
+}
+
+/// Parses the core's numeric host and port.
+pub(crate) fn socket_addr(host: &[c_char], port: c_int) -> io::Result<SocketAddr> {
+    // SAFETY: the core NUL-terminates `host`.
+    let host = unsafe { CStr::from_ptr(host.as_ptr()) }.to_string_lossy();
+    let ip = host
+        .parse()
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, format!("not an IP address: {host}")))?;
+    Ok(SocketAddr::new(ip, port as u16))
+}
+
+impl RawStream {
+    pub(crate) fn new(lp: Rc<LoopInner>, raw: *mut sys::uva_stream_t) -> RawStream {
+        // A drain (flush) completes once everything was handed to the kernel.
+        unsafe { sys::uva_stream_set(raw, sys::UVA_STREAM_LOW_WATER, 0) };
+        RawStream { _lp: lp, raw, read_wait: CoreWait::new(), write_wait: CoreWait::new() }
+    }
+
+    /// Waits until a connect completed (at once for accepted streams).
+    pub(crate) async fn connected(&self) -> io::Result<()> {
+        let raw = self.raw;
+        let mut w = CoreWait::new();
+        let rc = poll_fn(|cx| w.poll(obj(raw), cx, |t| unsafe { sys::uva_stream_wait_connected(raw, t) })).await;
+        check(rc).map(drop)
+    }
+
+    pub(crate) async fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let raw = self.raw;
+        let mut w = CoreWait::new();
+        let mut n = 0usize;
+        let rc = poll_fn(|cx| {
+            w.poll(obj(raw), cx, |t| unsafe {
+                sys::uva_stream_read(&mut n, raw, t, buf.as_mut_ptr() as *mut c_void, buf.len())
+            })
+        })
+        .await;
+        check(rc).map(|_| n)
+    }
+
+    pub(crate) async fn read_exact(&mut self, buf: &mut [u8]) -> io::Result<()> {
+        let raw = self.raw;
+        let mut w = CoreWait::new();
+        let rc = poll_fn(|cx| {
+            w.poll(obj(raw), cx, |t| unsafe {
+                sys::uva_stream_read_exactly(raw, t, buf.as_mut_ptr() as *mut c_void, buf.len())
+            })
+        })
+        .await;
+        check(rc).map(drop)
+    }
+
+    pub(crate) async fn read_line_bytes(&mut self) -> io::Result<Vec<u8>> {
+        let raw = self.raw;
+        let mut w = CoreWait::new();
+        let mut buf = vec![0u8; 256];
+        loop {
+            let mut len = 0usize;
+            let rc = poll_fn(|cx| {
+                w.poll(obj(raw), cx, |t| unsafe {
+                    sys::uva_stream_read_line(&mut len, raw, t, buf.as_mut_ptr() as *mut c_void, buf.len())
+                })
+            })
+            .await;
+            if rc == sys::UVA_ENOBUFS {
+                buf.resize(len, 0); // nothing consumed: again with room
+                continue;
+            }
+            check(rc)?;
+            buf.truncate(len);
+            return Ok(buf);
+        }
+    }
+
+    pub(crate) async fn read_to_end(&mut self, out: &mut Vec<u8>) -> io::Result<usize> {
+        let raw = self.raw;
+        let mut w = CoreWait::new();
+        let mut len = 0usize;
+        let rc = poll_fn(|cx| w.poll(obj(raw), cx, |t| unsafe { sys::uva_stream_read_to_eof(&mut len, raw, t) })).await;
+        check(rc)?;
+        let start = out.len();
+        out.resize(start + len, 0);
+        let mut got = 0;
+        while got < len {
+            let mut n = 0usize;
+            // Everything is buffered now: this read completes at once.
+            let rc = unsafe {
+                let task = crate::task::current().task;
+                sys::uva_stream_read(&mut n, raw, task, out[start + got..].as_mut_ptr() as *mut c_void, len - got)
+            };
+            check(rc)?;
+            if n == 0 {
+                break;
+            }
+            got += n;
+        }
+        out.truncate(start + got);
+        Ok(got)
+    }
+
+    /// Zero copy: waits for buffered bytes (none at the end of the stream),
+    /// lends them to `f`, then consumes as many as `f` says it used.
+    pub(crate) async fn read_with<R>(&self, f: impl FnOnce(&[u8]) -> (usize, R)) -> io::Result<R> {
+        let raw = self.raw;
+        let mut w = CoreWait::new();
+        let mut data: *const c_void = ptr::null();
+        let mut len = 0usize;
+        let rc = poll_fn(|cx| w.poll(obj(raw), cx, |t| unsafe { sys::uva_stream_peek(&mut data, &mut len, raw, t) })).await;
+        check(rc)?;
+        // SAFETY: the bytes stay valid until the next call on this stream
+        // other than a write, and `f` cannot await.
+        let bytes = if len == 0 { &[][..] } else { unsafe { std::slice::from_raw_parts(data as *const u8, len) } };
+        let (used, r) = f(bytes);
+        if used > 0 {
+            check(unsafe { sys::uva_stream_consume(raw, used.min(len)) })?;
+        }
+        Ok(r)
+    }
+
+    /// Queues what the kernel does not take at once; never waits.
+    pub(crate) fn write_now(&self, buf: &[u8]) -> io::Result<usize> {
+        let mut queued = 0usize;
+        // SAFETY: buf is read during the call only (the rest is copied).
+        check(unsafe { sys::uva_stream_write(&mut queued, self.raw, buf.as_ptr() as *const c_void, buf.len()) })?;
+        Ok(queued)
+    }
+
+    pub(crate) async fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
+        if self.write_now(buf)? > 0 {
+            self.flush().await?; // the kernel did not take it all: wait
+        }
+        Ok(())
+    }
+
+    pub(crate) async fn flush(&mut self) -> io::Result<()> {
+        let raw = self.raw;
+        let mut w = CoreWait::new();
+        let rc = poll_fn(|cx| w.poll(obj(raw), cx, |t| unsafe { sys::uva_stream_drain(raw, t) })).await;
+        check(rc).map(drop)
+    }
+
+    pub(crate) async fn shutdown(&mut self) -> io::Result<()> {
+        let raw = self.raw;
+        let mut w = CoreWait::new();
+        let rc = poll_fn(|cx| w.poll(obj(raw), cx, |t| unsafe { sys::uva_stream_shutdown(raw, t) })).await;
+        check(rc).map(drop)
+    }
+
+    pub(crate) fn address(&self, peer: bool) -> io::Result<SocketAddr> {
+        let mut host = [0 as c_char; 64];
+        let mut port = 0;
+        let rc = unsafe {
+            if peer {
+                sys::uva_stream_peer_address(self.raw, host.as_mut_ptr(), host.len(), &mut port)
+            } else {
+                sys::uva_stream_local_address(self.raw, host.as_mut_ptr(), host.len(), &mut port)
+            }
+        };
+        check(rc)?;
+        socket_addr(&host, port)
+    }
+
+    pub(crate) fn set(&self, option: sys::uva_stream_option, value: usize) -> io::Result<()> {
+        check(unsafe { sys::uva_stream_set(self.raw, option, value) }).map(drop)
+    }
+
+    pub(crate) fn abort(&self) {
+        unsafe { sys::uva_stream_abort(self.raw, None, ptr::null_mut()) };
+    }
+
+    // ---- poll forms (futures-io) ----
+}
+
+#[cfg_attr(not(feature = "futures-io"), allow(dead_code))]
+impl RawStream {
+
+    pub(crate) fn poll_read(&mut self, cx: &Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
+        let raw = self.raw;
+        let mut n = 0usize;
+        let rc = std::task::ready!(self.read_wait.poll(obj(raw), cx, |t| unsafe {
+            sys::uva_stream_read(&mut n, raw, t, buf.as_mut_ptr() as *mut c_void, buf.len())
+        }));
+        Poll::Ready(check(rc).map(|_| n))
+    }
+
+    pub(crate) fn poll_fill_buf(&mut self, cx: &Context<'_>) -> Poll<io::Result<&[u8]>> {
+        let raw = self.raw;
+        let mut data: *const c_void = ptr::null();
+        let mut len = 0usize;
+        let rc = std::task::ready!(self
+            .read_wait
+            .poll(obj(raw), cx, |t| unsafe { sys::uva_stream_peek(&mut data, &mut len, raw, t) }));
+        if rc < 0 {
+            return Poll::Ready(Err(to_io(rc)));
+        }
+        if len == 0 {
+            return Poll::Ready(Ok(&[]));
+        }
+        // SAFETY: the bytes stay valid until the next call on this stream,
+        // which needs &mut self again.
+        Poll::Ready(Ok(unsafe { std::slice::from_raw_parts(data as *const u8, len) }))
+    }
+
+    pub(crate) fn consume(&mut self, n: usize) {
+        let rc = unsafe { sys::uva_stream_consume(self.raw, n) };
+        crate::error::expect_ok(rc, "uva_stream_consume");
+    }
+
+    pub(crate) fn poll_write(&mut self, cx: &Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        // Over the low-water mark: wait for room before taking more.
+        std::task::ready!(self.poll_flush_below(cx))?;
+        Poll::Ready(self.write_now(buf).map(|_| buf.len()))
+    }
+
+    fn poll_flush_below(&mut self, cx: &Context<'_>) -> Poll<io::Result<()>> {
+        let raw = self.raw;
+        let rc = std::task::ready!(self.write_wait.poll(obj(raw), cx, |t| unsafe { sys::uva_stream_drain(raw, t) }));
+        Poll::Ready(check(rc).map(drop))
+    }
+
+    pub(crate) fn poll_flush(&mut self, cx: &Context<'_>) -> Poll<io::Result<()>> {
+        self.poll_flush_below(cx)
+    }
+
+    pub(crate) fn poll_shutdown(&mut self, cx: &Context<'_>) -> Poll<io::Result<()>> {
+        let raw = self.raw;
+        let rc = std::task::ready!(self.write_wait.poll(obj(raw), cx, |t| unsafe { sys::uva_stream_shutdown(raw, t) }));
+        Poll::Ready(check(rc).map(drop))
+    }
+}

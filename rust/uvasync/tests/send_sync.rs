@@ -1,0 +1,40 @@
+//! Send/Sync of every public type, locked (tokio's async_send_sync style).
+//! The runtime is single-threaded: handles are bound to their thread; wakers
+//! and errors cross threads.
+use static_assertions::{assert_impl_all, assert_not_impl_any};
+
+use uvasync::*;
+
+assert_not_impl_any!(Runtime: Send, Sync);
+assert_not_impl_any!(JoinHandle<()>: Send, Sync);
+assert_impl_all!(JoinError: Send, std::error::Error);
+assert_not_impl_any!(JoinError: Sync); // holds a panic payload (Box<dyn Any + Send>)
+assert_not_impl_any!(Sleep: Send, Sync);
+assert_not_impl_any!(Timeout<std::future::Ready<()>>: Send, Sync);
+assert_not_impl_any!(Interval: Send, Sync);
+assert_impl_all!(YieldNow: Send, Sync);
+assert_impl_all!(Elapsed: Send, Sync, std::error::Error);
+assert_not_impl_any!(TcpStream: Send, Sync);
+assert_not_impl_any!(TcpListener: Send, Sync);
+assert_not_impl_any!(UnixStream: Send, Sync);
+assert_not_impl_any!(UnixListener: Send, Sync);
+assert_not_impl_any!(UdpSocket: Send, Sync);
+assert_not_impl_any!(Event: Send, Sync);
+assert_not_impl_any!(Mutex<u8>: Send, Sync);
+assert_not_impl_any!(MutexGuard<'static, u8>: Send, Sync);
+assert_not_impl_any!(Semaphore: Send, Sync);
+assert_not_impl_any!(SemaphorePermit<'static>: Send, Sync);
+assert_not_impl_any!(Sender<u8>: Send, Sync);
+assert_not_impl_any!(Receiver<u8>: Send, Sync);
+assert_impl_all!(SendError<u8>: Send, Sync);
+
+#[test]
+fn wakers_given_to_futures_are_send_and_sync() {
+    fn is_send_sync<T: Send + Sync>(_: &T) {}
+    uvasync::run(std::future::poll_fn(|cx| {
+        is_send_sync(cx.waker());
+        let w = cx.waker().clone();
+        std::thread::spawn(move || drop(w)).join().unwrap();
+        std::task::Poll::Ready(())
+    }));
+}

@@ -1,0 +1,236 @@
+//! Sync primitives, the channel, UDP, Unix sockets, futures-io, and leaf
+//! futures polled by combinators that wake children one by one.
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::time::Duration;
+
+use uvasync::{Event, Mutex, Semaphore, TcpStream, UdpSocket, UnixListener, UnixStream};
+
+#[test]
+fn mutex_serves_waiters_in_fifo_order() {
+    uvasync::run(async {
+        let m = Rc::new(Mutex::new(Vec::new()));
+        let g = m.lock().await;
+        let tasks: Vec<_> = (0..5)
+            .map(|i| {
+                let m = m.clone();
+                uvasync::spawn(async move { m.lock().await.push(i) })
+            })
+            .collect();
+        uvasync::sleep_ms(2).await; // all five wait now
+        drop(g);
+        for t in tasks {
+            t.await.unwrap();
+        }
+        assert_eq!(*m.lock().await, [0, 1, 2, 3, 4]);
+    });
+}
+
+#[test]
+fn a_lock_wait_dropped_by_timeout_passes_the_lock_on() {
+    uvasync::run(async {
+        let m = Rc::new(Mutex::new(0));
+        let g = m.lock().await;
+        let m2 = m.clone();
+        // This task gives up waiting after 10 ms and then goes on.
+        let quitter = uvasync::spawn(async move {
+            let r = uvasync::timeout(Duration::from_millis(10), m2.lock()).await;
+            assert!(r.is_err());
+            uvasync::sleep_ms(60_000).await;
+        });
+        let m3 = m.clone();
+        let waiter = uvasync::spawn(async move { *m3.lock().await += 1 });
+        uvasync::sleep_ms(30).await;
+        drop(g); // must go to `waiter`, not to the quitter's dropped wait
+        uvasync::timeout(Duration::from_secs(10), waiter).await.unwrap().unwrap();
+        assert_eq!(*m.lock().await, 1);
+        quitter.abort();
+    });
+}
+
+#[test]
+fn semaphore_and_event() {
+    uvasync::run(async {
+        let sem = Rc::new(Semaphore::new(1));
+        let ev = Rc::new(Event::new());
+        let p = sem.acquire().await;
+        let (s2, e2) = (sem.clone(), ev.clone());
+        let t = uvasync::spawn(async move {
+            e2.wait().await;
+            let _p = s2.acquire().await;
+            7
+        });
+        ev.set();
+        uvasync::sleep_ms(2).await;
+        assert!(!t.is_finished(), "it waits for the permit");
+        drop(p);
+        assert_eq!(t.await.unwrap(), 7);
+        assert_eq!(sem.available_permits(), 1);
+    });
+}
+
+#[test]
+fn channel_bounded_back_pressure_and_close() {
+    uvasync::run(async {
+        let (tx, mut rx) = uvasync::channel::<u32>(2);
+        let producer = uvasync::spawn(async move {
+            for i in 0..100 {
+                tx.send(i).await.unwrap();
+            }
+        });
+        let mut got = Vec::new();
+        while let Some(v) = rx.recv().await {
+            got.push(v);
+        }
+        assert_eq!(got, (0..100).collect::<Vec<_>>());
+        producer.await.unwrap();
+
+        let (tx, rx) = uvasync::channel::<String>(1);
+        tx.send("queued".into()).await.unwrap();
+        let tx = Rc::new(tx);
+        let tx2 = tx.clone();
+        let blocked = uvasync::spawn(async move { tx2.send("blocked".into()).await });
+        uvasync::sleep_ms(2).await;
+        drop(rx); // the waiting sender gets its value back
+        assert_eq!(blocked.await.unwrap().unwrap_err().0, "blocked");
+    });
+}
+
+#[test]
+fn udp_round_trip() {
+    uvasync::run(async {
+        let a = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let b = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        a.send_to(b"hello datagram", b.local_addr().unwrap()).await.unwrap();
+        let mut small = [0u8; 5];
+        let (n, from) = b.recv_from(&mut small).await.unwrap();
+        assert_eq!((n, &small), (5, b"hello"));
+        assert_eq!(from, a.local_addr().unwrap());
+    });
+}
+
+#[test]
+fn unix_socket_round_trip() {
+    let path = std::env::temp_dir().join(format!("uvasync-test-{}.sock", std::process::id()));
+    let _ = std::fs::remove_file(&path);
+    uvasync::run(async {
+        let l = UnixListener::bind(&path).await.unwrap();
+        let p2 = path.clone();
+        let client = uvasync::spawn(async move {
+            let mut c = UnixStream::connect(&p2).await.unwrap();
+            c.write_all(b"over unix\n").await.unwrap();
+            c.read_line().await.unwrap()
+        });
+        let mut s = l.accept().await.unwrap();
+        let line = s.read_line().await.unwrap();
+        s.write_all(line.as_bytes()).await.unwrap();
+        assert_eq!(client.await.unwrap(), "over unix\n");
+    });
+    let _ = std::fs::remove_file(&path);
+}
+
+/// FuturesUnordered wakes each child through its own waker: leaves parked
+/// with such wakers must still be woken by the core.
+#[test]
+fn leaves_under_futures_unordered_and_select() {
+    use futures_util::stream::{FuturesUnordered, StreamExt};
+    uvasync::run(async {
+        let (mut a1, b1) = TcpStream::pair().await.unwrap();
+        let (mut a2, b2) = TcpStream::pair().await.unwrap();
+        let readers = Rc::new(RefCell::new(vec![b1, b2]));
+        let mut set = FuturesUnordered::new();
+        for i in 0..2 {
+            let readers = readers.clone();
+            set.push(async move {
+                let mut s = readers.borrow_mut().remove(0);
+                let line = s.read_line().await.unwrap();
+                (i, line)
+            });
+        }
+        let writer = uvasync::spawn(async move {
+            uvasync::sleep_ms(5).await;
+            a2.write_all(b"second\n").await.unwrap();
+            uvasync::sleep_ms(5).await;
+            a1.write_all(b"first\n").await.unwrap();
+            (a1, a2)
+        });
+        let mut got = Vec::new();
+        while let Some(r) = set.next().await {
+            got.push(r);
+        }
+        got.sort();
+        assert_eq!(got, [(0, "first\n".to_string()), (1, "second\n".to_string())]);
+        let _keep = writer.await.unwrap();
+
+        // select! between a read and a sleep, in a loop.
+        let (mut a, mut b) = TcpStream::pair().await.unwrap();
+        let mut ticks = 0;
+        let w = uvasync::spawn(async move {
+            uvasync::sleep_ms(30).await;
+            a.write_all(b"x").await.unwrap();
+            a
+        });
+        let mut buf = [0u8; 1];
+        loop {
+            let read = std::pin::pin!(b.read(&mut buf));
+            let tick = std::pin::pin!(uvasync::sleep_ms(2));
+            match futures_util::future::select(read, tick).await {
+                futures_util::future::Either::Left((r, _)) => {
+                    assert_eq!(r.unwrap(), 1);
+                    break;
+                }
+                futures_util::future::Either::Right(_) => ticks += 1,
+            }
+        }
+        assert!(ticks > 0);
+        let _a = w.await.unwrap();
+    });
+}
+
+#[test]
+fn read_and_write_of_one_stream_in_one_task() {
+    // Both halves wait on the same core object from the same task.
+    use futures_util::future::join;
+    uvasync::run(async {
+        let (a, b) = TcpStream::pair().await.unwrap();
+        let a = RefCell::new(a);
+        let b = RefCell::new(b);
+        let big = vec![7u8; 4 << 20];
+        let send = async {
+            let mut a = a.borrow_mut();
+            a.write_all(&big).await.unwrap();
+            a.shutdown().await.unwrap();
+        };
+        let recv = async {
+            let mut out = Vec::new();
+            b.borrow_mut().read_to_end(&mut out).await.unwrap();
+            out.len()
+        };
+        let ((), n) = join(send, recv).await;
+        assert_eq!(n, big.len());
+    });
+}
+
+#[cfg(feature = "futures-io")]
+#[test]
+fn futures_io_traits() {
+    use futures_util::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
+    uvasync::run(async {
+        let (mut a, mut b) = TcpStream::pair().await.unwrap();
+        a.write_all(b"line one\nrest").await.unwrap();
+        a.close().await.unwrap();
+        let mut line = String::new();
+        AsyncBufReadExt::read_line(&mut b, &mut line).await.unwrap();
+        assert_eq!(line, "line one\n");
+        let mut rest = String::new();
+        AsyncReadExt::read_to_string(&mut b, &mut rest).await.unwrap();
+        assert_eq!(rest, "rest");
+        // futures' copy, driven by the traits.
+        let (mut c, d) = TcpStream::pair().await.unwrap();
+        c.write_all(&[1u8; 100_000]).await.unwrap();
+        AsyncWriteExt::close(&mut c).await.unwrap();
+        let mut sink = Vec::new();
+        let n = futures_util::io::copy(d, &mut sink).await.unwrap();
+        assert_eq!(n, 100_000);
+    });
+}
