@@ -15,6 +15,14 @@ cmake --build "$BUILD_DIR" -j2 --target demo
 echo "== running $BUILD_DIR/examples/demo"
 "$BUILD_DIR/examples/demo" "$@"
 
+# The Python package (pip install ./python compiles the core into it), and
+# its example: a server and a client talking to each other.
+echo "== installing the Python package (pip install ./python)"
+python3 -m pip install --quiet --disable-pip-version-check \
+  --root-user-action=ignore ./python
+echo "== running the Python example (examples/chat.py)"
+python3 examples/chat.py
+
 # The Rust crate's echo server example, serving one client of its own.
 CARGO=$(command -v cargo || echo "$HOME/.cargo/bin/cargo")
 if [ -x "$CARGO" ]; then
