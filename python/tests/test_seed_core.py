@@ -256,15 +256,23 @@ def test_call_later_ms_with_a_coroutine_starts_it_later(loop, style):
     assert asyncio.ticks_diff(started[0], t0) >= 20
 
 
-def test_run_forever_serves_tasks_until_stop(loop):
+@pytest.mark.parametrize("style", ["generator", "async"])
+def test_run_forever_serves_tasks_until_stop(loop, style):
     ticks = []
-
-    def ticker():
-        while True:
-            ticks.append(1)
-            if len(ticks) == 5:
-                loop.stop()
-            yield from asyncio.sleep_ms(1)
+    if style == "generator":
+        def ticker():
+            while True:
+                ticks.append(1)
+                if len(ticks) == 5:
+                    loop.stop()
+                yield from asyncio.sleep_ms(1)
+    else:
+        async def ticker():
+            while True:
+                ticks.append(1)
+                if len(ticks) == 5:
+                    loop.stop()
+                await asyncio.sleep_ms(1)
 
     loop.create_task(ticker())
     loop.run_forever()
@@ -306,11 +314,18 @@ def test_an_exception_in_any_task_ends_the_run_and_is_raised(loop, style):
         loop.run_until_complete(main())
 
 
-def test_stop_ends_run_until_complete_early(loop):
-    def main():
-        loop.stop()
-        yield from asyncio.sleep(10)
-        return "never"
+@pytest.mark.parametrize("style", ["generator", "async"])
+def test_stop_ends_run_until_complete_early(loop, style):
+    if style == "generator":
+        def main():
+            loop.stop()
+            yield from asyncio.sleep(10)
+            return "never"
+    else:
+        async def main():
+            loop.stop()
+            await asyncio.sleep(10)
+            return "never"
 
     t0 = time.monotonic()
     assert loop.run_until_complete(main()) is None
@@ -326,15 +341,23 @@ def test_yield_stoploop_stops_the_loop(loop):
     loop.run_forever()
 
 
-def test_close_cancels_what_still_runs_quietly(loop, caplog):
+@pytest.mark.parametrize("style", ["generator", "async"])
+def test_close_cancels_what_still_runs_quietly(loop, caplog, style):
     cleaned = []
-
-    def server_like():
-        try:
-            while True:
-                yield from asyncio.sleep(1)
-        finally:
-            cleaned.append(True)
+    if style == "generator":
+        def server_like():
+            try:
+                while True:
+                    yield from asyncio.sleep(1)
+            finally:
+                cleaned.append(True)
+    else:
+        async def server_like():
+            try:
+                while True:
+                    await asyncio.sleep(1)
+            finally:
+                cleaned.append(True)
 
     loop.create_task(server_like())
     loop.run_until_complete(asyncio.sleep_ms(5))
