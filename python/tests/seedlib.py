@@ -57,3 +57,17 @@ def wait_listening(port, proc, tries=500):
         except OSError:
             time.sleep(0.01)
     raise AssertionError("nothing listens on port %d" % port)
+
+
+def run_until(loop, done, limit_s=30):
+    """Run the loop until done() is true (checked every millisecond), at
+    most limit_s seconds: tests wait for events, not for fixed times."""
+    import time
+
+    def waiter():
+        deadline = time.monotonic() + limit_s
+        while not done() and time.monotonic() < deadline:
+            yield from uasyncio.sleep_ms(1)
+
+    loop.run_until_complete(waiter())
+    assert done(), "not done after %s s" % limit_s

@@ -8,7 +8,7 @@ import pytest
 
 import uasyncio
 import uasyncio.core
-from seedlib import loop  # noqa: F401 (fixture)
+from seedlib import loop, run_until  # noqa: F401 (fixture)
 
 asyncio = uasyncio
 
@@ -53,7 +53,7 @@ def test_bare_yield_is_strict_round_robin(loop):
 
     for name in "abcd":
         loop.create_task(worker(name))
-    loop.run_until_complete(asyncio.sleep_ms(50))
+    run_until(loop, lambda: len(order) == 20)
     assert order == [(n, i) for i in range(5) for n in "abcd"]
 
 
@@ -67,46 +67,50 @@ def test_sleep_0_is_strict_round_robin_in_async_def(loop):
 
     for name in "abcd":
         loop.create_task(worker(name))
-    loop.run_until_complete(asyncio.sleep_ms(50))
+    run_until(loop, lambda: len(order) == 20)
     assert order == [(n, i) for i in range(5) for n in "abcd"]
 
 
-def test_yield_int_sleeps_that_many_ms_and_0_just_reschedules(loop):
-    order = []
+def test_yield_int_sleeps_that_many_ms(loop):
+    slept = []
 
     def sleeper():
+        t0 = time.monotonic()
         yield 30
-        order.append("slept 30")
-
-    def spinner():
-        for i in range(3):
-            order.append("spin %d" % i)
-            yield 0
+        slept.append(time.monotonic() - t0)
 
     loop.create_task(sleeper())
-    loop.create_task(spinner())
-    t0 = time.monotonic()
-    loop.run_until_complete(asyncio.sleep_ms(60))
-    assert order == ["spin 0", "spin 1", "spin 2", "slept 30"]
-    assert time.monotonic() - t0 >= 0.03
+    run_until(loop, lambda: slept)
+    assert slept[0] >= 0.03
+
+
+def test_yield_0_and_negative_ints_reschedule_like_a_bare_yield(loop):
+    order = []
+
+    def spinner(name, value):
+        for i in range(3):
+            order.append((name, i))
+            yield value
+
+    loop.create_task(spinner("zero", 0))
+    loop.create_task(spinner("bare", None))
+    loop.create_task(spinner("negative", -5))
+    run_until(loop, lambda: len(order) == 9)
+    assert order == [(n, i) for i in range(3)
+                     for n in ("zero", "bare", "negative")]
 
 
 def test_yield_true_is_a_1_ms_sleep_as_bool_is_an_int(loop):
-    order = []
+    slept = []
 
     def one_ms():
+        t0 = time.monotonic()
         yield True
-        order.append("after True")
-
-    def spinner():
-        for i in range(3):
-            order.append(i)
-            yield
+        slept.append(time.monotonic() - t0)
 
     loop.create_task(one_ms())
-    loop.create_task(spinner())
-    loop.run_until_complete(asyncio.sleep_ms(30))
-    assert order[:3] == [0, 1, 2] and order[-1] == "after True"
+    run_until(loop, lambda: slept)
+    assert slept[0] >= 0.001
 
 
 def test_yield_false_parks_until_call_soon_reschedules(loop):
@@ -127,7 +131,7 @@ def test_yield_false_parks_until_call_soon_reschedules(loop):
 
     loop.create_task(coro)
     loop.create_task(waker())
-    loop.run_until_complete(asyncio.sleep_ms(30))
+    run_until(loop, lambda: "resumed" in events)
     assert events == ["park", "wake", "resumed"]
 
 
@@ -191,7 +195,7 @@ def test_create_task_ensure_future_Task_return_the_coroutine(loop, style):
     assert asyncio.ensure_future(c2) is c2
     assert asyncio.Task(c3) is c3
     assert asyncio.create_task(c4) is c4
-    loop.run_until_complete(asyncio.sleep_ms(10))
+    run_until(loop, lambda: len(ran) == 4)
     assert ran == [1, 2, 3, 4]
 
 
@@ -251,7 +255,7 @@ def test_call_later_ms_with_a_coroutine_starts_it_later(loop, style):
 
     t0 = loop.time()
     loop.call_later_ms(20, job())
-    loop.run_until_complete(asyncio.sleep_ms(40))
+    run_until(loop, lambda: started)
     assert len(started) == 1
     assert asyncio.ticks_diff(started[0], t0) >= 20
 
@@ -632,8 +636,9 @@ def test_an_uncaught_timeout_ends_the_task_as_cancelled_quietly(loop):
     def job():
         yield from asyncio.wait_for_ms(asyncio.sleep(1), 5)
 
-    loop.create_task(job())
-    loop.run_until_complete(asyncio.sleep_ms(30))  # nothing raised
+    coro = job()
+    loop.create_task(coro)
+    run_until(loop, lambda: coro not in uasyncio.core._TASK_OF)  # no raise
 
 
 # --------------------------------------------------------------------------

@@ -8,7 +8,7 @@ import uasyncio as asyncio
 from uasyncio import udp
 from uasyncio.queues import Queue, QueueEmpty, QueueFull
 from uasyncio.synchro import Lock
-from seedlib import loop  # noqa: F401 (fixture)
+from seedlib import loop, run_until  # noqa: F401 (fixture)
 
 
 # --------------------------------------------------------------------------
@@ -111,7 +111,7 @@ def test_lock_mutual_exclusion_and_fifo_order(loop, style):
 
     for n in range(5):
         loop.create_task(worker(n))
-    loop.run_until_complete(asyncio.sleep_ms(60))
+    run_until(loop, lambda: len(order) == 5 and not inside)
     assert order == [0, 1, 2, 3, 4]
     assert not lock.locked
 
