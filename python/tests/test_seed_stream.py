@@ -590,3 +590,62 @@ def test_ioread_wait_is_cancellable(loop):
     assert out == ["cancelled", b"x"]
     a.close()
     b.close()
+
+
+@pytest.mark.parametrize("style", ["generator", "async"])
+def test_a_server_of_the_programs_own_in_the_seeds_start_server_shape(loop,
+                                                                     style):
+    # The seed's own start_server: a non-blocking listening socket, IORead
+    # before each accept, StreamReader/StreamWriter on the accepted socket,
+    # the handler spawned by yielding it.
+    listener = socket.socket()
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(10)
+    listener.setblocking(False)
+    port = listener.getsockname()[1]
+
+    if style == "generator":
+        def handler(reader, writer):
+            data = yield from reader.readline()
+            yield from writer.awrite(b"got " + data)
+            yield from writer.aclose()
+    else:
+        async def handler(reader, writer):
+            data = await reader.readline()
+            await writer.awrite(b"got " + data)
+            await writer.aclose()
+
+    def accept_loop():
+        try:
+            while True:
+                yield IORead(listener)
+                s2, addr = listener.accept()
+                s2.setblocking(False)
+                yield handler(asyncio.StreamReader(s2),
+                              asyncio.StreamWriter(s2, {"peername": addr}))
+        finally:
+            listener.close()
+
+    async def client(i):
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        await writer.awrite(b"client %d\n" % i)
+        line = await reader.readline()
+        await writer.aclose()
+        return line
+
+    server = accept_loop()
+    loop.create_task(server)
+    replies = []
+
+    @asyncio.coroutine  # it yields from an async def coroutine
+    def main():
+        for i in range(20):
+            replies.append((yield from client(i)))
+        asyncio.cancel(server)
+        yield
+
+    loop.run_until_complete(main())
+    assert replies == [b"got client %d\n" % i for i in range(20)]
+    loop.run_until_complete(asyncio.sleep(0))
+    assert listener.fileno() == -1
