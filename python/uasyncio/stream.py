@@ -102,6 +102,9 @@ class _CoreIO:
     def extra(self, name):
         return self.stream.get_extra_info(name)
 
+    def __repr__(self):
+        return repr(self.src if self.src is not None else self.stream)
+
 
 class _FileIO:
     """A file that is always ready: read and written at once."""
