@@ -236,6 +236,13 @@ class Task:
 
     # -- what a coroutine may yield besides None and _PENDING ---------------
 
+    def _cancelled_error(self):
+        """The exception a cancellation throws into the coroutine (a
+        subclass, the seed's tasks, throws its own classes)."""
+        msg = self._cancel_msg
+        self._cancel_msg = None
+        return CancelledError() if msg is None else CancelledError(msg)
+
     def _yielded(self, value):
         """A subclass (the seed's generator tasks) interprets other yielded
         values here and returns the step code (UVA_TASK_YIELD or
@@ -282,12 +289,6 @@ async def _await_it(awaitable):
     return await awaitable
 
 
-def _cancelled_error(task):
-    msg = task._cancel_msg
-    task._cancel_msg = None
-    return CancelledError() if msg is None else CancelledError(msg)
-
-
 @ffi.def_extern()
 def _uvapy_step(key, status):
     task = _TASKS[key]
@@ -296,7 +297,7 @@ def _uvapy_step(key, status):
         if status == 0:
             r = coro.send(None)
         else:
-            r = coro.throw(_cancelled_error(task))
+            r = coro.throw(task._cancelled_error())
         while True:
             if r is None:
                 return _YIELD
