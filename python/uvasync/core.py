@@ -225,7 +225,14 @@ class Task:
                     raise RuntimeError("a task is awaited from inside another "
                                        "task of its loop, not from itself")
                 raise error(rc, "await task")
-            yield _PENDING
+            try:
+                yield _PENDING
+            except CancelledError as e:
+                # As CPython: the awaiter's cancellation goes on to the
+                # awaited task, and the awaiter resumes once it has ended.
+                if self._state != _ST_PENDING:
+                    raise
+                self.cancel(e.args[0] if e.args else None)
         return self.result()
 
     __iter__ = __await__  # `yield from task` in generator-based coroutines

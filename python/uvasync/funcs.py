@@ -143,7 +143,8 @@ async def shield(aw):
     """Wait for `aw` (run as a task) but do not cancel it when the waiter
     is cancelled."""
     task = _as_task(aw)
-    return await task
+    await _wait_done(task)  # not `await task`, which passes a cancel on
+    return task.result()
 
 
 class Future:
