@@ -1,0 +1,193 @@
+"""wait_for and wait_for_ms: the result in time, TimeoutError after the
+inner task was cancelled and has ended, and the exact order of events,
+which the CPython run of each test states as the reference."""
+import time
+
+import pytest
+
+import uvasync
+
+
+def test_the_result_comes_back_when_in_time(aio):
+    async def quick():
+        await aio.sleep(0.001)
+        return "quick"
+
+    async def main():
+        assert await aio.wait_for(quick(), 5) == "quick"
+        assert await aio.wait_for(quick(), None) == "quick"
+
+    aio.run(main())
+
+
+def test_the_inner_exception_propagates(aio):
+    async def failing():
+        await aio.sleep(0)
+        raise KeyError("inner")
+
+    async def main():
+        with pytest.raises(KeyError):
+            await aio.wait_for(failing(), 5)
+
+    aio.run(main())
+
+
+def test_a_timeout_cancels_the_inner_task_and_waits_for_its_end(aio):
+    events = []
+
+    async def slow():
+        events.append("slow starts")
+        try:
+            await aio.sleep(10)
+        except aio.CancelledError:
+            events.append("slow cancelled")
+            await aio.sleep(0.001)  # cleanup that takes a while
+            events.append("slow cleaned up")
+            raise
+
+    async def main():
+        start = time.monotonic()
+        with pytest.raises(aio.TimeoutError):
+            await aio.wait_for(slow(), 0.02)
+        events.append("timeout raised")
+        assert time.monotonic() - start >= 0.02
+        assert time.monotonic() - start < 5
+
+    aio.run(main())
+    assert events == ["slow starts", "slow cancelled", "slow cleaned up",
+                      "timeout raised"]
+
+
+def test_timeout_error_is_the_builtin_one(aio):
+    async def main():
+        with pytest.raises(TimeoutError):
+            await aio.wait_for(aio.sleep(10), 0.001)
+
+    aio.run(main())
+
+
+def test_a_zero_timeout_on_a_coroutine_times_out_without_running_it(aio):
+    ran = []
+
+    async def body():
+        ran.append(True)
+
+    async def main():
+        with pytest.raises(aio.TimeoutError):
+            await aio.wait_for(body(), 0)
+
+    aio.run(main())
+    assert ran == []
+
+
+def test_a_zero_timeout_on_a_finished_task_gives_its_result(aio):
+    async def main():
+        task = aio.create_task(aio.sleep(0, "done"))
+        await task
+        assert await aio.wait_for(task, 0) == "done"
+
+    aio.run(main())
+
+
+def test_an_inner_task_that_swallows_the_cancel_wins(aio):
+    async def stubborn():
+        try:
+            await aio.sleep(10)
+        except aio.CancelledError:
+            return "kept"
+
+    async def main():
+        assert await aio.wait_for(stubborn(), 0.01) == "kept"
+
+    aio.run(main())
+
+
+def test_cancelling_the_waiter_cancels_the_inner_task(aio):
+    events = []
+
+    async def slow():
+        try:
+            await aio.sleep(10)
+        finally:
+            events.append("inner ends")
+
+    async def waiter():
+        try:
+            await aio.wait_for(slow(), 5)
+        except aio.CancelledError:
+            events.append("waiter cancelled")
+            raise
+
+    async def main():
+        task = aio.create_task(waiter())
+        await aio.sleep(0.01)
+        task.cancel()
+        with pytest.raises(aio.CancelledError):
+            await task
+
+    aio.run(main())
+    assert events == ["inner ends", "waiter cancelled"]
+
+
+def test_concurrent_timeouts_fire_in_deadline_order(aio):
+    """Several wait_for with different timeouts, mixed with tasks that
+    finish in time: the whole event order matches CPython's."""
+    events = []
+
+    async def work(name, delay):
+        try:
+            await aio.sleep(delay)
+            events.append(name + " done")
+            return name
+        except aio.CancelledError:
+            events.append(name + " cancelled")
+            raise
+
+    async def guarded(name, delay, timeout):
+        try:
+            await aio.wait_for(work(name, delay), timeout)
+            events.append(name + " returned")
+        except aio.TimeoutError:
+            events.append(name + " timed out")
+
+    async def main():
+        await aio.gather(
+            guarded("a", 10, 0.06),
+            guarded("b", 0.01, 1),
+            guarded("c", 10, 0.02),
+            guarded("d", 0.04, 1),
+            guarded("e", 10, 0.08),
+        )
+
+    aio.run(main())
+    assert events == [
+        "b done", "b returned",
+        "c cancelled", "c timed out",
+        "d done", "d returned",
+        "a cancelled", "a timed out",
+        "e cancelled", "e timed out",
+    ]
+
+
+def test_a_task_given_to_wait_for_is_cancelled_on_timeout(aio):
+    async def main():
+        task = aio.create_task(aio.sleep(10))
+        with pytest.raises(aio.TimeoutError):
+            await aio.wait_for(task, 0.01)
+        assert task.cancelled()
+
+    aio.run(main())
+
+
+def test_wait_for_ms_takes_milliseconds():
+    async def slow():
+        await uvasync.sleep(10)
+
+    async def main():
+        start = time.monotonic()
+        with pytest.raises(uvasync.TimeoutError):
+            await uvasync.wait_for_ms(slow(), 20)
+        assert time.monotonic() - start >= 0.020
+        assert await uvasync.wait_for_ms(uvasync.sleep_ms(1, "ok"), 1000) == "ok"
+
+    uvasync.run(main())
