@@ -337,3 +337,20 @@ def test_cancelling_a_task_waiting_for_a_task_to_finish_in_a_loop(aio):
         assert time.monotonic() - start < 5
 
     aio.run(main())
+
+
+def test_cancelling_a_task_that_awaits_a_future_cancels_the_future(aio):
+    async def main():
+        future = aio.get_running_loop().create_future()
+
+        async def waiter():
+            return await future
+
+        task = aio.create_task(waiter())
+        await aio.sleep(0)
+        task.cancel()
+        with pytest.raises(aio.CancelledError):
+            await task
+        assert future.cancelled()
+
+    aio.run(main())

@@ -191,3 +191,27 @@ def test_wait_for_ms_takes_milliseconds():
         assert await uvasync.wait_for_ms(uvasync.sleep_ms(1, "ok"), 1000) == "ok"
 
     uvasync.run(main())
+
+
+def test_wait_for_a_future(aio):
+    async def main():
+        loop = aio.get_running_loop()
+        future = loop.create_future()
+        loop.call_later(0.01, future.set_result, "set")
+        assert await aio.wait_for(future, 5) == "set"
+
+    aio.run(main())
+
+
+def test_a_timeout_on_a_future_cancels_it(aio):
+    async def main():
+        future = aio.get_running_loop().create_future()
+        with pytest.raises(aio.TimeoutError):
+            await aio.wait_for(future, 0.01)
+        assert future.cancelled()
+        at_once = aio.get_running_loop().create_future()
+        with pytest.raises(aio.TimeoutError):
+            await aio.wait_for(at_once, 0)
+        assert at_once.cancelled()
+
+    aio.run(main())
