@@ -247,6 +247,65 @@ def test_a_retrieved_task_exception_is_not_reported(aio):
     assert contexts == []
 
 
+def test_an_exception_in_a_done_callback_goes_to_the_handler(aio):
+    contexts = []
+
+    def failing(task):
+        raise ValueError("in done callback")
+
+    async def main():
+        aio.get_running_loop().set_exception_handler(
+            lambda lp, ctx: contexts.append(ctx))
+        task = aio.create_task(aio.sleep(0))
+        task.add_done_callback(failing)
+        await task
+        await aio.sleep(0.01)
+        return "went on"
+
+    assert aio.run(main()) == "went on"
+    assert [type(c["exception"]) for c in contexts] == [ValueError]
+
+
+def test_an_exception_in_a_connection_callback_goes_to_the_handler(aio):
+    contexts = []
+    kept = []
+
+    def callback(reader, writer):
+        kept.append(writer)
+        if len(kept) == 1:
+            raise ValueError("in connection callback")
+        writer.write(b"second one served\n")
+
+    async def main():
+        aio.get_running_loop().set_exception_handler(
+            lambda lp, ctx: contexts.append(ctx))
+        server = await aio.start_server(callback, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        first = await aio.open_connection("127.0.0.1", port)
+        while not contexts:
+            await aio.sleep(0.005)
+        reader, writer = await aio.open_connection("127.0.0.1", port)
+        line = await aio.wait_for(reader.readline(), 5)
+        for w in [first[1], writer] + kept:
+            w.close()
+        server.close()
+        await server.wait_closed()
+        return line
+
+    assert aio.run(main()) == b"second one served\n"
+    assert isinstance(contexts[0]["exception"], ValueError)
+
+
+def test_keyboard_interrupt_in_a_callback_comes_out_of_run_forever(loop):
+    def interrupt():
+        raise KeyboardInterrupt
+
+    loop.call_soon(interrupt)
+    loop.call_later(5, loop.stop)  # bound, should the interrupt be lost
+    with pytest.raises(KeyboardInterrupt):
+        loop.run_forever()
+
+
 def test_the_default_handler_logs_at_error_level(loop, caplog):
     with caplog.at_level(logging.ERROR):
         loop.call_exception_handler({"message": "something odd",
