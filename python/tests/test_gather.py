@@ -42,17 +42,20 @@ def test_gather_takes_tasks_and_coroutines_together(aio):
 def test_the_first_exception_propagates_and_the_others_run_on(aio):
     finished = []
 
-    async def survivor():
-        await aio.sleep(0.03)
-        finished.append("survivor")
-
     async def main():
+        go_on = aio.Event()
+
+        async def survivor():
+            await go_on.wait()
+            finished.append("survivor")
+
         other = aio.create_task(survivor())
         with pytest.raises(ValueError, match="first"):
             await aio.gather(_fail_after(aio, 0.01, ValueError("first")),
                              _fail_after(aio, 0.02, KeyError("second")),
                              other)
         assert not other.done()  # not cancelled by the failure
+        go_on.set()
         await other
 
     aio.run(main())
