@@ -354,3 +354,58 @@ def test_cancelling_a_task_that_awaits_a_future_cancels_the_future(aio):
         assert future.cancelled()
 
     aio.run(main())
+
+
+def test_a_cancelled_putter_of_a_full_queue_gives_its_slot_to_the_next(aio):
+    async def main():
+        queue = aio.Queue(maxsize=1)
+        queue.put_nowait("first")
+        first = aio.create_task(queue.put("from cancelled"))
+        second = aio.create_task(queue.put("from second"))
+        await aio.sleep(0)
+        assert queue.get_nowait() == "first"  # a slot for `first` ...
+        first.cancel()                        # ... cancelled before it runs
+        await aio.gather(first, return_exceptions=True)
+        await aio.wait_for(second, 5)
+        assert first.cancelled()
+        assert queue.get_nowait() == "from second"
+        assert queue.empty()
+
+    aio.run(main())
+
+
+def test_a_waiter_cancelled_after_the_event_was_set_is_still_cancelled(aio):
+    async def main():
+        event = aio.Event()
+        waiter = aio.create_task(event.wait())
+        await aio.sleep(0)
+        event.set()
+        waiter.cancel()
+        with pytest.raises(aio.CancelledError):
+            await waiter
+
+    aio.run(main())
+
+
+def test_a_task_may_cancel_itself(aio):
+    async def main():
+        me = aio.current_task()
+        me.cancel()
+        try:
+            await aio.sleep(10)
+        except aio.CancelledError:
+            return "cancelled at the next await"
+        return "not cancelled"
+
+    assert aio.run(main()) == "cancelled at the next await"
+
+
+def test_cancelling_a_practically_endless_sleep(aio):
+    async def main():
+        task = aio.create_task(aio.sleep(1e9))
+        await aio.sleep(0)
+        task.cancel()
+        with pytest.raises(aio.CancelledError):
+            await task
+
+    aio.run(main())

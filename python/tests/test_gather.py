@@ -119,3 +119,11 @@ def test_gather_of_many_tasks(aio):
                                   for i in range(2000)])
 
     assert aio.run(main()) == list(range(2000))
+
+
+def test_the_same_task_twice_gives_its_result_twice(aio):
+    async def main():
+        task = aio.create_task(_after(aio, 0.001, "twice"))
+        return await aio.gather(task, task)
+
+    assert aio.run(main()) == ["twice", "twice"]

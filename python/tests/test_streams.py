@@ -257,6 +257,79 @@ def test_a_plain_function_as_connection_callback(aio):
     aio.run(main())
 
 
+def test_drain_waits_while_the_peer_does_not_read(aio):
+    """Flow control: with a peer that does not read, drain() stops the
+    writer once the kernel buffers and the queue are full; it goes on when
+    the peer reads."""
+    chunk = b"z" * 65536
+    total = 400 * len(chunk)  # far more than the socket buffers hold
+
+    async def main():
+        peers = []
+        server, port = await _serve(aio, lambda r, w: peers.append((r, w)))
+        reader, writer = await aio.open_connection(HOST, port)
+        written = [0]
+
+        async def write_all():
+            while written[0] < total:
+                writer.write(chunk)
+                written[0] += len(chunk)
+                await writer.drain()
+
+        writing = aio.create_task(write_all())
+        await aio.sleep(0.1)
+        assert not writing.done()  # blocked in drain(), not buffering all
+        assert written[0] < total
+        while not peers:
+            await aio.sleep(0.001)
+        peer_reader, peer_writer = peers[0]
+        received = len(await peer_reader.readexactly(total))
+        await aio.wait_for(writing, 30)
+        assert received == total
+        writer.close()
+        peer_writer.close()
+        server.close()
+
+    aio.run(main())
+
+
+def test_write_takes_bytes_like_objects(aio):
+    async def main():
+        server, port = await _serve(aio, _echo)
+        reader, writer = await aio.open_connection(HOST, port)
+        writer.write(bytearray(b"ab"))
+        writer.write(memoryview(b"cdef")[1:3])
+        writer.writelines([b"g", b"h\n"])
+        await writer.drain()
+        assert await reader.readline() == b"abdegh\n"
+        await _close(writer)
+        server.close()
+
+    aio.run(main())
+
+
+def test_echo_over_ipv6_loopback(aio):
+    import socket
+    try:
+        probe = socket.socket(socket.AF_INET6)
+        probe.bind(("::1", 0))
+        probe.close()
+    except OSError:
+        pytest.skip("no IPv6 loopback here")
+
+    async def main():
+        server = await aio.start_server(_echo, "::1", 0)
+        port = server.sockets[0].getsockname()[1]
+        reader, writer = await aio.open_connection("::1", port)
+        assert writer.get_extra_info("peername")[:2] == ("::1", port)
+        writer.write(b"six\n")
+        assert await reader.readline() == b"six\n"
+        await _close(writer)
+        server.close()
+
+    aio.run(main())
+
+
 def _raise_nofile(n):
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft < n:
@@ -388,3 +461,37 @@ def test_an_unclosed_stream_gives_a_resource_warning():
         return [w.category for w in caught]
 
     assert ResourceWarning in uvasync.run(main())
+
+
+def test_a_line_longer_than_the_read_buffer():
+    """Lines over 256 KiB (the loop's scratch buffer) with the limit
+    raised: read through a bigger buffer."""
+    line = b"L" * 300000 + b"\n"
+
+    async def main():
+        server, port = await _serve(uvasync, _echo)
+        stream, _ = await uvasync.open_connection(HOST, port)
+        stream.set_option("line_limit", 1 << 20)
+        stream.set_option("high_water", 1 << 20)
+        writing = uvasync.create_task(stream.awrite(line * 2))
+        assert await stream.readline() == line
+        assert await stream.readline() == line
+        await writing
+        await stream.aclose()
+        server.close()
+
+    uvasync.run(main())
+
+
+def test_a_custom_line_delimiter():
+    async def main():
+        server, port = await _serve(uvasync, _echo)
+        stream, _ = await uvasync.open_connection(HOST, port)
+        stream.set_option("delimiter", b";")
+        await stream.awrite(b"one;two;")
+        assert await stream.readline() == b"one;"
+        assert await stream.readline() == b"two;"
+        await stream.aclose()
+        server.close()
+
+    uvasync.run(main())
