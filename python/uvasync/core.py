@@ -267,8 +267,9 @@ class Task:
             lib.uva_loop_stop(loop._ptr())
 
     def __del__(self):
-        # getattr: __init__ may have refused the coroutine before setting it
-        if getattr(self, "_log_exc", False) and self._loop._h is not None:
+        # getattr: __init__ may have refused the coroutine before setting it.
+        # The handler is plain Python: it is called after the loop closed too.
+        if getattr(self, "_log_exc", False):
             self._log_exc = False
             self._loop.call_exception_handler({
                 "message": "Task exception was never retrieved",
