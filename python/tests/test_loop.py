@@ -228,6 +228,25 @@ def test_an_unretrieved_task_exception_goes_to_the_handler(aio):
     assert contexts[0]["message"] == "Task exception was never retrieved"
 
 
+def test_an_unretrieved_task_exception_is_reported_after_the_loop_closed(aio):
+    loop = aio.new_event_loop()
+    contexts = []
+    loop.set_exception_handler(lambda lp, ctx: contexts.append(ctx))
+
+    async def failing():
+        raise ValueError("found after close")
+
+    task = loop.create_task(failing())
+    loop.run_until_complete(aio.sleep(0.01))
+    loop.close()
+    aio.set_event_loop(None)
+    assert contexts == []
+    del task
+    gc.collect()
+    assert [c["message"] for c in contexts] == [
+        "Task exception was never retrieved"]
+
+
 def test_a_retrieved_task_exception_is_not_reported(aio):
     contexts = []
 
