@@ -89,6 +89,10 @@ def _current():
     return task
 
 
+async def _await(aw):
+    return await aw
+
+
 @types.coroutine
 def _park():
     """Wait until the task is woken (uva_task_wake) or cancelled."""
@@ -619,9 +623,14 @@ class Loop:
         self._run(True)
 
     def run_until_complete(self, future):
-        """Run until `future` (a coroutine or Task) is done; return its
-        result or raise its exception."""
-        task = future if isinstance(future, Task) else Task(future, self)
+        """Run until `future` (a coroutine, Task or Future) is done; return
+        its result or raise its exception."""
+        if isinstance(future, Task):
+            task = future
+        elif hasattr(future, "send"):
+            task = Task(future, self)
+        else:  # a Future or another awaitable: awaited by a task
+            task = Task(_await(future), self)
         if task._loop is not self:
             raise ValueError("the task belongs to another loop")
         if task.done():

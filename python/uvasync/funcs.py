@@ -4,17 +4,13 @@ join); this module only decides what the result is."""
 import types
 
 from ._ffi import NULL, check, ffi, lib
-from .core import (_PENDING, _ST_EXCEPTION, _ST_PENDING, _ST_RESULT,
+from .core import (_PENDING, _await, _ST_EXCEPTION, _ST_PENDING, _ST_RESULT,
                    _current_ctask, _park, _to_ms, _tls, CancelledError,
                    InvalidStateError, Task, get_event_loop)
 
 __all__ = ["wait_for", "wait_for_ms", "gather", "Future", "shield"]
 
 _WAKE_ON_DONE = ffi.addressof(lib, "_uvapy_wake_on_done")
-
-
-async def _await(aw):
-    return await aw
 
 
 def _as_task(aw, loop=None):
