@@ -127,3 +127,20 @@ def test_the_same_task_twice_gives_its_result_twice(aio):
         return await aio.gather(task, task)
 
     assert aio.run(main()) == ["twice", "twice"]
+
+
+def test_a_cancelled_child_cancels_the_gather(aio):
+    async def main():
+        child = aio.create_task(aio.sleep(10))
+
+        async def gather_them():
+            return await aio.gather(child, aio.sleep(0.01, "x"))
+
+        gathering = aio.create_task(gather_them())
+        await aio.sleep(0)
+        child.cancel()
+        with pytest.raises(aio.CancelledError):
+            await gathering
+        assert gathering.cancelled()
+
+    aio.run(main())

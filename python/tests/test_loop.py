@@ -414,3 +414,18 @@ def test_run_closes_its_loop():
 
     uvasync.run(main())
     assert loops[0].is_closed()
+
+
+def test_run_until_complete_takes_a_future(loop):
+    future = loop.create_future()
+    loop.call_soon(future.set_result, "set by a callback")
+    assert loop.run_until_complete(future) == "set by a callback"
+
+
+def test_call_later_with_a_negative_delay_runs_soon(loop):
+    calls = []
+    loop.call_soon(calls.append, "soon")
+    loop.call_later(-1, calls.append, "negative delay")
+    loop.call_later(0.01, loop.stop)
+    loop.run_forever()
+    assert calls == ["soon", "negative delay"]
