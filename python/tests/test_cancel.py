@@ -409,3 +409,36 @@ def test_cancelling_a_practically_endless_sleep(aio):
             await task
 
     aio.run(main())
+
+
+def test_a_cancelled_readexactly_or_readline_keeps_the_partial_data(aio):
+    async def main():
+        peers = []
+        server = await aio.start_server(lambda r, w: peers.append(w),
+                                        "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        reader, writer = await aio.open_connection("127.0.0.1", port)
+        while not peers:
+            await aio.sleep(0.001)
+        peer = peers[0]
+
+        async def cancel_while_waiting(read_call):
+            task = aio.create_task(read_call)
+            await aio.sleep(0.02)  # the first part has arrived by now
+            task.cancel()
+            with pytest.raises(aio.CancelledError):
+                await task
+
+        peer.write(b"12345")
+        await cancel_while_waiting(reader.readexactly(10))
+        peer.write(b"67890")
+        assert await aio.wait_for(reader.readexactly(10), 5) == b"1234567890"
+        peer.write(b"abc")
+        await cancel_while_waiting(reader.readline())
+        peer.write(b"def\n")
+        assert await aio.wait_for(reader.readline(), 5) == b"abcdef\n"
+        writer.close()
+        peer.close()
+        server.close()
+
+    aio.run(main())

@@ -234,3 +234,18 @@ def test_threadsafeflag_wait_can_be_cancelled():
         await uvasync.wait_for(flag.wait(), 1)
 
     uvasync.run(main())
+
+
+def test_primitives_made_at_module_level_serve_one_run_after_another():
+    """MicroPython programs make them before any loop exists; each run()
+    has a new loop, and the object binds to it afresh."""
+    event, lock, queue = uvasync.Event(), uvasync.Lock(), uvasync.Queue()
+
+    async def main(i):
+        async with lock:
+            queue.put_nowait(i)
+            event.set()
+            await event.wait()
+            return queue.get_nowait()
+
+    assert [uvasync.run(main(i)) for i in range(3)] == [0, 1, 2]
