@@ -331,9 +331,19 @@ def test_echo_over_ipv6_loopback(aio):
 
 
 def _raise_nofile(n):
+    """Raise the descriptor limit to n if it is lower (the hard limit too,
+    where we may: root); the soft limit in force afterwards."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft < n:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (min(n, hard), hard))
+        if hard != resource.RLIM_INFINITY and hard < n:
+            try:
+                resource.setrlimit(resource.RLIMIT_NOFILE, (n, n))
+            except (ValueError, OSError):
+                pass
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        if soft < n:
+            limit = n if hard == resource.RLIM_INFINITY else min(n, hard)
+            resource.setrlimit(resource.RLIMIT_NOFILE, (limit, hard))
     return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
 
 
