@@ -330,6 +330,36 @@ def test_echo_over_ipv6_loopback(aio):
     aio.run(main())
 
 
+def test_closing_the_stream_under_a_waiting_reader_ends_the_read_as_eof(
+        aio, request):
+    if aio.__name__ == "uvasync":
+        request.applymarker(pytest.mark.xfail(strict=True, reason=(
+            "uvasync raises OSError(EBADF) in the waiting reader (the read "
+            "loop calls _ptr() again after the wake-up); asyncio ends the "
+            "read as end of stream")))
+
+    async def main():
+        kept = []
+        server, port = await _serve(aio, lambda r, w: kept.append(w))
+        results = []
+        for read in (lambda r: r.read(10), lambda r: r.readline(),
+                     lambda r: r.readexactly(5)):
+            reader, writer = await aio.open_connection(HOST, port)
+            task = aio.create_task(read(reader))
+            await aio.sleep(0.01)
+            writer.close()
+            try:
+                results.append(await aio.wait_for(task, 5))
+            except aio.IncompleteReadError as e:
+                results.append(e.partial)
+        for w in kept:
+            w.close()
+        server.close()
+        return results
+
+    assert aio.run(main()) == [b"", b"", b""]
+
+
 def _raise_nofile(n):
     """Raise the descriptor limit to n if it is lower (the hard limit too,
     where we may: root); the soft limit in force afterwards."""
