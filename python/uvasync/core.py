@@ -360,12 +360,16 @@ def _sleep_ms(ms, result):
     return result
 
 
-def _to_ms(seconds):
-    # round up: a sleep never ends before the time asked for
-    return int(math.ceil(seconds * 1000.0))
-
-
 _MAX_MS = 1 << 40
+
+
+def _to_ms(seconds):
+    # round up: a sleep never ends before the time asked for; a longer
+    # delay than _MAX_MS (math.inf too: "forever") is _MAX_MS
+    ms = seconds * 1000.0
+    if ms >= _MAX_MS:
+        return _MAX_MS
+    return int(math.ceil(ms))
 
 
 def sleep(delay, result=None):
