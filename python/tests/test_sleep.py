@@ -3,6 +3,8 @@ MicroPython ticks functions."""
 import random
 import time
 
+import pytest
+
 import uvasync
 
 
@@ -136,3 +138,23 @@ def test_ticks_ms_follows_the_clock():
         assert uvasync.ticks_diff(uvasync.ticks_ms(), t0) >= 15
 
     uvasync.run(main())
+
+
+def test_an_infinite_delay_means_forever(aio):
+    """sleep(math.inf) is a common way to wait until cancelled; infinite
+    timeouts and callback delays are accepted too."""
+    import math
+
+    async def main():
+        loop = aio.get_running_loop()
+        handle = loop.call_later(math.inf, lambda: None)
+        handle.cancel()
+        assert await aio.wait_for(aio.sleep(0.001, "in time"), math.inf) == "in time"
+        task = aio.create_task(aio.sleep(math.inf))
+        await aio.sleep(0.01)
+        assert not task.done()
+        task.cancel()
+        with pytest.raises(aio.CancelledError):
+            await task
+
+    aio.run(main())
