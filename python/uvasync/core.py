@@ -89,6 +89,10 @@ def _current():
     return task
 
 
+async def _await(aw):
+    return await aw
+
+
 @types.coroutine
 def _park():
     """Wait until the task is woken (uva_task_wake) or cancelled."""
@@ -229,7 +233,14 @@ class Task:
                     raise RuntimeError("a task is awaited from inside another "
                                        "task of its loop, not from itself")
                 raise error(rc, "await task")
-            yield _PENDING
+            try:
+                yield _PENDING
+            except CancelledError as e:
+                # As CPython: the awaiter's cancellation goes on to the
+                # awaited task, and the awaiter resumes once it has ended.
+                if self._state != _ST_PENDING:
+                    raise
+                self.cancel(e.args[0] if e.args else None)
         return self.result()
 
     __iter__ = __await__  # `yield from task` in generator-based coroutines
@@ -276,7 +287,9 @@ class Task:
             lib.uva_loop_stop(loop._ptr())
 
     def __del__(self):
-        if self._log_exc and self._loop._h is not None:
+        # getattr: __init__ may have refused the coroutine before setting it.
+        # The handler is plain Python: it is called after the loop closed too.
+        if getattr(self, "_log_exc", False):
             self._log_exc = False
             self._loop.call_exception_handler({
                 "message": "Task exception was never retrieved",
@@ -380,12 +393,16 @@ class _sleep_ms:
     __iter__ = __await__  # `yield from sleep(...)` in generator coroutines
 
 
-def _to_ms(seconds):
-    # round up: a sleep never ends before the time asked for
-    return int(math.ceil(seconds * 1000.0))
-
-
 _MAX_MS = 1 << 40
+
+
+def _to_ms(seconds):
+    # round up: a sleep never ends before the time asked for; a longer
+    # delay than _MAX_MS (math.inf too: "forever") is _MAX_MS
+    ms = seconds * 1000.0
+    if ms >= _MAX_MS:
+        return _MAX_MS
+    return int(math.ceil(ms))
 
 
 def sleep(delay, result=None):
@@ -644,9 +661,14 @@ class Loop:
         self._run(True)
 
     def run_until_complete(self, future):
-        """Run until `future` (a coroutine or Task) is done; return its
-        result or raise its exception."""
-        task = future if isinstance(future, Task) else Task(future, self)
+        """Run until `future` (a coroutine, Task or Future) is done; return
+        its result or raise its exception."""
+        if isinstance(future, Task):
+            task = future
+        elif hasattr(future, "send"):
+            task = Task(future, self)
+        else:  # a Future or another awaitable: awaited by a task
+            task = Task(_await(future), self)
         if task._loop is not self:
             raise ValueError("the task belongs to another loop")
         if task.done():

@@ -4,7 +4,7 @@ join); this module only decides what the result is."""
 import types
 
 from ._ffi import NULL, check, ffi, lib
-from .core import (_PENDING, _ST_EXCEPTION, _ST_PENDING, _ST_RESULT,
+from .core import (_PENDING, _await, _ST_EXCEPTION, _ST_PENDING, _ST_RESULT,
                    _current_ctask, _park, _to_ms, _tls, CancelledError,
                    InvalidStateError, Task, get_event_loop)
 
@@ -19,8 +19,6 @@ def _as_task(aw, loop=None):
     if hasattr(aw, "send"):
         return Task(aw, loop or _tls.running or get_event_loop())
     if hasattr(aw, "__await__"):
-        async def _await(a):
-            return await a
         return Task(_await(aw), loop or _tls.running or get_event_loop())
     raise TypeError("an awaitable is required, got %r" % (aw,))
 
@@ -53,10 +51,15 @@ def _sleep_or_done(task, ms):
 async def wait_for_ms(aw, timeout):
     """As wait_for, with the timeout in milliseconds (MicroPython)."""
     task = _as_task(aw)
+    if isinstance(task, Future) and not task.done():
+        if int(timeout) <= 0:
+            task.cancel()
+            raise TimeoutError()
+        # the timeout watches a core task: await the Future in one (whose
+        # cancellation cancels the Future, as in CPython)
+        task = Task(_await(task), task._loop)
     ms = int(timeout)
     if ms > 0 and not task.done():
-        if isinstance(task, Future):
-            raise TypeError("wait_for on a Future: wrap it in a coroutine")
         try:
             await _sleep_or_done(task, ms)
         except CancelledError:
@@ -161,7 +164,8 @@ async def shield(aw):
     """Wait for `aw` (run as a task) but do not cancel it when the waiter
     is cancelled."""
     task = _as_task(aw)
-    return await task
+    await _wait_done(task)  # not `await task`, which passes a cancel on
+    return task.result()
 
 
 class Future:
@@ -253,7 +257,13 @@ class Future:
 
     def __await__(self):
         while self._state == _ST_PENDING:
-            yield from self._wait()
+            try:
+                yield from self._wait()
+            except CancelledError as e:
+                # As CPython: a cancelled awaiter cancels the Future.
+                if self._state != _ST_PENDING:
+                    raise
+                self.cancel(e.args[0] if e.args else None)
         return self.result()
 
     __iter__ = __await__

@@ -141,9 +141,9 @@ class Semaphore(_Bound):
     _bound = 0
 
     def __init__(self, value=1):
+        super().__init__()  # first: __del__ needs its fields if we raise
         if value < 0:
             raise ValueError("Semaphore initial value must be >= 0")
-        super().__init__()
         self._value = value
 
     def _make(self, loop):

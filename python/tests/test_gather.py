@@ -1,0 +1,146 @@
+"""gather: results in argument order, the first exception, or all outcomes
+with return_exceptions; cancelling the gather cancels its children."""
+import pytest
+
+
+async def _after(aio, delay, value):
+    await aio.sleep(delay)
+    return value
+
+
+async def _fail_after(aio, delay, exc):
+    await aio.sleep(delay)
+    raise exc
+
+
+def test_results_come_in_argument_order_not_finishing_order(aio):
+    async def main():
+        return await aio.gather(_after(aio, 0.03, "slow"),
+                                _after(aio, 0.0, "now"),
+                                _after(aio, 0.01, "soon"))
+
+    assert aio.run(main()) == ["slow", "now", "soon"]
+
+
+def test_gather_of_nothing_is_an_empty_list(aio):
+    async def main():
+        return await aio.gather()
+
+    assert aio.run(main()) == []
+
+
+def test_gather_takes_tasks_and_coroutines_together(aio):
+    async def main():
+        task = aio.create_task(_after(aio, 0.01, "task"))
+        done = aio.create_task(_after(aio, 0, "done task"))
+        await done
+        return await aio.gather(task, _after(aio, 0, "coro"), done)
+
+    assert aio.run(main()) == ["task", "coro", "done task"]
+
+
+def test_the_first_exception_propagates_and_the_others_run_on(aio):
+    finished = []
+
+    async def main():
+        go_on = aio.Event()
+
+        async def survivor():
+            await go_on.wait()
+            finished.append("survivor")
+
+        other = aio.create_task(survivor())
+        with pytest.raises(ValueError, match="first"):
+            await aio.gather(_fail_after(aio, 0.01, ValueError("first")),
+                             _fail_after(aio, 0.02, KeyError("second")),
+                             other)
+        assert not other.done()  # not cancelled by the failure
+        go_on.set()
+        await other
+
+    aio.run(main())
+    assert finished == ["survivor"]
+
+
+def test_return_exceptions_gives_every_outcome(aio):
+    async def main():
+        cancelled = aio.create_task(aio.sleep(10))
+        aio.get_running_loop().call_later(0.01, cancelled.cancel)
+        return await aio.gather(_after(aio, 0, 1),
+                                _fail_after(aio, 0.005, ValueError("v")),
+                                cancelled,
+                                return_exceptions=True)
+
+    results = aio.run(main())
+    assert results[0] == 1
+    assert isinstance(results[1], ValueError)
+    assert isinstance(results[2], aio.CancelledError)
+
+
+def test_cancelling_the_gather_cancels_its_children(aio):
+    events = []
+
+    async def child(name):
+        try:
+            await aio.sleep(10)
+        except aio.CancelledError:
+            events.append(name)
+            raise
+
+    async def main():
+        children = [aio.create_task(child(n)) for n in "abc"]
+        async def gather_them():
+            return await aio.gather(*children)
+
+        gathering = aio.create_task(gather_them())
+        await aio.sleep(0.01)
+        gathering.cancel()
+        with pytest.raises(aio.CancelledError):
+            await gathering
+        await aio.sleep(0)
+        assert all(c.cancelled() for c in children)
+
+    aio.run(main())
+    assert sorted(events) == ["a", "b", "c"]
+
+
+def test_nested_gathers(aio):
+    async def main():
+        return await aio.gather(
+            aio.gather(_after(aio, 0.01, 1), _after(aio, 0, 2)),
+            _after(aio, 0, 3))
+
+    assert aio.run(main()) == [[1, 2], 3]
+
+
+def test_gather_of_many_tasks(aio):
+    async def main():
+        return await aio.gather(*[_after(aio, (i % 10) / 1000, i)
+                                  for i in range(2000)])
+
+    assert aio.run(main()) == list(range(2000))
+
+
+def test_the_same_task_twice_gives_its_result_twice(aio):
+    async def main():
+        task = aio.create_task(_after(aio, 0.001, "twice"))
+        return await aio.gather(task, task)
+
+    assert aio.run(main()) == ["twice", "twice"]
+
+
+def test_a_cancelled_child_cancels_the_gather(aio):
+    async def main():
+        child = aio.create_task(aio.sleep(10))
+
+        async def gather_them():
+            return await aio.gather(child, aio.sleep(0.01, "x"))
+
+        gathering = aio.create_task(gather_them())
+        await aio.sleep(0)
+        child.cancel()
+        with pytest.raises(aio.CancelledError):
+            await gathering
+        assert gathering.cancelled()
+
+    aio.run(main())

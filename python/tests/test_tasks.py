@@ -1,0 +1,245 @@
+"""Tasks: create_task, await, result/exception/done/cancelled, done
+callbacks, current_task, and the fairness of the run queue."""
+import pytest
+
+
+def test_create_task_runs_concurrently_and_await_returns_its_result(aio):
+    order = []
+
+    async def child(x):
+        order.append("child starts")
+        await aio.sleep(0)
+        order.append("child ends")
+        return x * 2
+
+    async def main():
+        task = aio.create_task(child(21))
+        order.append("main after create_task")  # the child has not run yet
+        result = await task
+        order.append("main after await")
+        return result
+
+    assert aio.run(main()) == 42
+    assert order == ["main after create_task", "child starts", "child ends",
+                     "main after await"]
+
+
+def test_task_state_while_pending_and_when_done(aio):
+    async def child():
+        await aio.sleep(0)
+        return "value"
+
+    async def main():
+        task = aio.create_task(child())
+        assert not task.done()
+        assert not task.cancelled()
+        with pytest.raises(aio.InvalidStateError):
+            task.result()
+        with pytest.raises(aio.InvalidStateError):
+            task.exception()
+        await task
+        assert task.done()
+        assert not task.cancelled()
+        assert task.result() == "value"
+        assert task.exception() is None
+
+    aio.run(main())
+
+
+def test_task_exception_propagates_to_the_awaiter_and_is_kept(aio):
+    class Boom(Exception):
+        pass
+
+    async def child():
+        await aio.sleep(0)
+        raise Boom("inside")
+
+    async def main():
+        task = aio.create_task(child())
+        with pytest.raises(Boom, match="inside"):
+            await task
+        assert task.done() and not task.cancelled()
+        assert isinstance(task.exception(), Boom)
+        with pytest.raises(Boom):
+            task.result()
+
+    aio.run(main())
+
+
+def test_awaiting_a_finished_task_again_gives_the_same_result(aio):
+    async def child():
+        return [1, 2]
+
+    async def main():
+        task = aio.create_task(child())
+        first = await task
+        second = await task
+        assert first is second
+
+    aio.run(main())
+
+
+def test_several_tasks_may_await_one_task(aio):
+    async def child():
+        await aio.sleep(0.01)
+        return 7
+
+    async def waiter(task):
+        return await task
+
+    async def main():
+        task = aio.create_task(child())
+        return await aio.gather(*[waiter(task) for _ in range(5)])
+
+    assert aio.run(main()) == [7] * 5
+
+
+def test_done_callbacks_run_in_order_once_the_task_ends(aio):
+    calls = []
+
+    async def child():
+        await aio.sleep(0)
+        return 1
+
+    async def main():
+        task = aio.create_task(child())
+        task.add_done_callback(lambda t: calls.append(("first", t)))
+        task.add_done_callback(lambda t: calls.append(("second", t)))
+        await task
+        assert [name for name, _ in calls] == ["first", "second"]
+        assert all(t is task for _, t in calls)
+        # on a done task: scheduled with call_soon, not called at once
+        task.add_done_callback(lambda t: calls.append(("late", t)))
+        assert len(calls) == 2
+        await aio.sleep(0)
+        assert calls[-1] == ("late", task)
+
+    aio.run(main())
+
+
+def test_remove_done_callback_keeps_it_from_running(aio):
+    calls = []
+
+    def callback(t):
+        calls.append(t)
+
+    async def main():
+        task = aio.create_task(aio.sleep(0))
+        task.add_done_callback(callback)
+        assert task.remove_done_callback(callback) == 1
+        await task
+        await aio.sleep(0)
+
+    aio.run(main())
+    assert calls == []
+
+
+def test_current_task_is_the_running_task(aio):
+    seen = {}
+
+    async def child():
+        seen["child"] = aio.current_task()
+
+    async def main():
+        seen["main"] = aio.current_task()
+        task = aio.create_task(child())
+        await task
+        assert seen["child"] is task
+        assert seen["main"] is not task
+        assert seen["main"] is not None
+
+    aio.run(main())
+
+
+def test_a_task_name_can_be_given_and_changed(aio):
+    async def main():
+        task = aio.create_task(aio.sleep(0), name="worker")
+        assert task.get_name() == "worker"
+        task.set_name("renamed")
+        assert task.get_name() == "renamed"
+        await task
+
+    aio.run(main())
+
+
+def test_create_task_refuses_what_is_not_a_coroutine(aio):
+    async def main():
+        with pytest.raises(TypeError):
+            aio.create_task(42)
+
+    aio.run(main())
+
+
+def test_yielding_tasks_run_round_robin(aio):
+    """Each sleep(0) puts the task at the back of the run queue: with N
+    tasks looping, every task runs once before any runs again."""
+    order = []
+    n_tasks, rounds = 7, 20
+
+    async def worker(i):
+        for r in range(rounds):
+            order.append((r, i))
+            await aio.sleep(0)
+
+    async def main():
+        tasks = [aio.create_task(worker(i)) for i in range(n_tasks)]
+        for t in tasks:
+            await t
+
+    aio.run(main())
+    assert order == [(r, i) for r in range(rounds) for i in range(n_tasks)]
+
+
+def test_a_task_created_while_others_loop_joins_the_back_of_the_queue(aio):
+    order = []
+
+    async def worker(name, rounds):
+        for r in range(rounds):
+            order.append((name, r))
+            await aio.sleep(0)
+
+    async def main():
+        a = aio.create_task(worker("a", 4))
+        b = aio.create_task(worker("b", 4))
+        await aio.sleep(0)  # a0 b0 ran
+        c = aio.create_task(worker("c", 2))
+        await aio.gather(a, b, c)
+
+    aio.run(main())
+    assert order == [("a", 0), ("b", 0), ("a", 1), ("b", 1), ("c", 0),
+                     ("a", 2), ("b", 2), ("c", 1), ("a", 3), ("b", 3)]
+
+
+def test_timers_are_not_starved_by_a_task_looping_on_sleep_0(aio):
+    """A task that only ever yields must not keep a due timer from
+    firing: the spinning task stops once the sleeper woke."""
+    state = {"woke": False, "spins": 0}
+    limit = 10_000_000  # bounded, far above what a fair loop needs
+
+    async def spinner():
+        while not state["woke"] and state["spins"] < limit:
+            state["spins"] += 1
+            await aio.sleep(0)
+
+    async def sleeper():
+        await aio.sleep(0.02)
+        state["woke"] = True
+
+    async def main():
+        await aio.gather(spinner(), sleeper())
+
+    aio.run(main())
+    assert state["woke"]
+    assert state["spins"] < limit
+
+
+def test_all_tasks_lists_the_live_tasks(aio):
+    async def main():
+        task = aio.create_task(aio.sleep(0.01))
+        live = aio.all_tasks()
+        assert task in live
+        assert aio.current_task() in live
+        await task
+        assert task not in aio.all_tasks()
+
+    aio.run(main())
