@@ -21,6 +21,7 @@ __all__ = ["Stream", "StreamReader", "StreamWriter", "Server",
 _EAGAIN = lib.UVA_EAGAIN
 _ENOBUFS = lib.UVA_ENOBUFS
 _EINCOMPLETE = lib.UVA_EINCOMPLETE
+_ECLOSED = lib.UVA_ECLOSED
 _RBUF_SIZE = 256 * 1024
 
 _OPEN, _CLOSING, _CLOSED = range(3)
@@ -85,14 +86,14 @@ class Stream:
     def _begin_read(self):
         """The stream's handle for a read. Only one task may wait for data
         at a time (as in asyncio): a read while another task's read waits
-        is refused before it can take any byte."""
+        is refused before it can take any byte. A stream closed by us
+        reads as ended (b''), as in asyncio, also for a read that was
+        waiting when close() was called."""
         if self._reader:
             raise RuntimeError(
                 "read called while another task is already waiting for "
                 "incoming data on this stream")
-        if self._state != _OPEN:
-            raise _closed_error()
-        return self._h
+        return self._h  # None once closed: reads then see end of stream
 
     def get_extra_info(self, name, default=None):
         """'peername' and 'sockname' ((host, port) or a Unix path)."""
@@ -122,10 +123,10 @@ class Stream:
         """Up to n bytes (at least 1), b'' at end of stream; n < 0 reads
         to the end of the stream."""
         h = self._begin_read()
+        if n == 0 or h is None:
+            return b""
         if n < 0:
             return (yield from self._read_to_eof(h))
-        if n == 0:
-            return b""
         loop = self._loop
         buf = loop._rbuf
         cell = loop._size_cell
@@ -142,6 +143,8 @@ class Stream:
                 self._reader = False
         if rc == 0:
             return ffi.unpack(buf, cell[0])
+        if rc == _ECLOSED and self._state != _OPEN:
+            return b""
         raise error(rc, "read")
 
     @types.coroutine
@@ -151,7 +154,7 @@ class Stream:
         h = self._begin_read()
         view = ffi.from_buffer(buf, require_writable=True)
         n = len(view)
-        if n == 0:
+        if n == 0 or h is None:
             return 0
         cell = self._loop._size_cell
         rc = lib.uva_stream_read(cell, h, NULL, view, n)
@@ -165,6 +168,8 @@ class Stream:
                 self._reader = False
         if rc == 0:
             return cell[0]
+        if rc == _ECLOSED and self._state != _OPEN:
+            return 0
         raise error(rc, "readinto")
 
     @types.coroutine
@@ -176,6 +181,8 @@ class Stream:
             raise ValueError("readexactly size can not be less than zero")
         if n == 0:
             return b""
+        if h is None:
+            raise IncompleteReadError(b"", n)
         buf = self._loop._rbuf if n <= _RBUF_SIZE else _new_raw("char[]", n)
         rc = lib.uva_stream_read_exactly(h, NULL, buf, n)
         if rc == _EAGAIN:
@@ -190,6 +197,8 @@ class Stream:
             return ffi.unpack(buf, n)
         if rc == _EINCOMPLETE:
             raise IncompleteReadError(self._take_buffered(), n)
+        if rc == _ECLOSED and self._state != _OPEN:
+            raise IncompleteReadError(b"", n)
         raise error(rc, "readexactly")
 
     def _take_buffered(self):
@@ -209,6 +218,8 @@ class Stream:
         then b''. A line longer than the stream's line limit raises
         ValueError and is left buffered."""
         h = self._begin_read()
+        if h is None:
+            return b""
         loop = self._loop
         buf = loop._rbuf
         size = _RBUF_SIZE
@@ -231,6 +242,8 @@ class Stream:
             return ffi.unpack(buf, cell[0])
         if rc == lib.UVA_ELINETOOLONG:
             raise ValueError("line longer than the stream's limit")
+        if rc == _ECLOSED and self._state != _OPEN:
+            return b""
         raise error(rc, "readline")
 
     @types.coroutine
@@ -245,6 +258,8 @@ class Stream:
                     rc = lib.uva_stream_read_to_eof(cell, h, NULL)
             finally:
                 self._reader = False
+        if rc == _ECLOSED and self._state != _OPEN:
+            return b""
         if rc < 0:
             raise error(rc, "read")
         return self._take_buffered()
