@@ -17,8 +17,8 @@ GLUE_CDEF = """
 extern "Python" int _uvapy_step(intptr_t key, int status);
 int _uvapy_step_c(uva_task_t *task, int status, void *data);
 uva_task_t *_uvapy_spawn(uva_loop_t *loop, intptr_t key, int *rc);
-int _uvapy_write(size_t *queued, uva_stream_t *stream, const char *buf,
-                 size_t len);
+int64_t _uvapy_write(uva_stream_t *stream, const char *buf, size_t len);
+int64_t _uvapy_read(uva_stream_t *stream, char *buf, size_t len);
 extern "Python" void _uvapy_call(void *data);
 extern "Python" void _uvapy_timer(uva_timer_t *timer, void *data);
 extern "Python" void _uvapy_connection(uva_server_t *server,
@@ -61,11 +61,21 @@ static void _uvapy_wake_on_done(uva_task_t *task, int result, void *data) {
     uva_task_wake((uva_task_t *)data);
 }
 
-/* uva_stream_write with a char pointer: cffi passes a bytes object's
- * buffer to it directly, with no intermediate object. */
-static int _uvapy_write(size_t *queued, uva_stream_t *stream, const char *buf,
-                        size_t len) {
-    return uva_stream_write(queued, stream, buf, len);
+/* The stream calls of the hot path, shaped for cffi: fewer arguments, and
+ * the count in the return value (>= 0) instead of an out-parameter. write
+ * takes a char pointer so that cffi passes a bytes object's buffer as is;
+ * read passes NULL, the running task. */
+static int64_t _uvapy_write(uva_stream_t *stream, const char *buf,
+                            size_t len) {
+    size_t queued = 0;
+    int rc = uva_stream_write(&queued, stream, buf, len);
+    return rc < 0 ? (int64_t)rc : (int64_t)queued;
+}
+
+static int64_t _uvapy_read(uva_stream_t *stream, char *buf, size_t len) {
+    size_t nread = 0;
+    int rc = uva_stream_read(&nread, stream, NULL, buf, len);
+    return rc < 0 ? (int64_t)rc : (int64_t)nread;
 }
 
 /* Run the loop holding the GIL, releasing it only while the loop waits in
