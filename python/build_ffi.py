@@ -14,9 +14,9 @@ with open(os.path.join(VENDOR, "bindings", "uvasync.cdef.h")) as f:
 # What the Python layer adds: its callbacks into Python (one per kind of
 # event) and one C helper that wakes a task without entering Python.
 GLUE_CDEF = """
-extern "Python" int _uvapy_step(intptr_t key, int status);
-int _uvapy_step_c(uva_task_t *task, int status, void *data);
-uva_task_t *_uvapy_spawn(uva_loop_t *loop, intptr_t key, int *rc);
+int _uvapy_setup(void);
+uva_task_t *_uvapy_spawn(uva_loop_t *loop, intptr_t key);
+int _uvapy_spawn_error(void);
 int64_t _uvapy_write(uva_stream_t *stream, const char *buf, size_t len);
 int64_t _uvapy_read(uva_stream_t *stream, char *buf, size_t len);
 extern "Python" void _uvapy_call(void *data);
@@ -29,29 +29,149 @@ void _uvapy_wake_on_done(uva_task_t *task, int result, void *data);
 int _uvapy_run(uva_loop_t *loop, int mode);
 """
 
-GLUE_SOURCE = """
+GLUE_SOURCE = r"""
 #include <stdint.h>
 #include <uvasync.h>
 
-/* Every Python task has this step: the task's data is the key of its Task
- * object, so the callback into Python gets two plain integers (no cdata
- * objects to make on each step). */
-static int _uvapy_step(intptr_t key, int status);
+/* The step of every Python task. The task's data is the key of its Task
+ * object in uvasync.core._TASKS. The common step -- send None into the
+ * coroutine, which yields None (UVA_TASK_YIELD) or _PENDING
+ * (UVA_TASK_PENDING) -- is done here with the C API; everything else (a
+ * cancellation to throw, another yielded value, the end of the coroutine)
+ * goes to uvasync.core._drive, which owns those semantics. Either way the
+ * step enters Python once. The loop runs holding the GIL (_uvapy_run), so
+ * PyGILState_Ensure costs next to nothing here. */
+static PyObject *uvapy_tasks;   /* uvasync.core._TASKS */
+static PyObject *uvapy_pending; /* uvasync.core._PENDING */
+static PyObject *uvapy_drive;   /* uvasync.core._drive */
+static PyObject *uvapy_coro;    /* "_coro" */
+static PyObject *uvapy_finish;  /* "_finish" */
+static PyObject *uvapy_result;  /* _ST_RESULT */
 
-static int _uvapy_step_c(uva_task_t *task, int status, void *data) {
-    (void)task;
-    return _uvapy_step((intptr_t)data, status);
+static int _uvapy_setup(void) {
+    PyGILState_STATE g = PyGILState_Ensure();
+    int rc = -1;
+    PyObject *m = PyImport_ImportModule("uvasync.core");
+    if (m != NULL) {
+        uvapy_tasks = PyObject_GetAttrString(m, "_TASKS");
+        uvapy_pending = PyObject_GetAttrString(m, "_PENDING");
+        uvapy_drive = PyObject_GetAttrString(m, "_drive");
+        uvapy_coro = PyUnicode_InternFromString("_coro");
+        uvapy_finish = PyUnicode_InternFromString("_finish");
+        uvapy_result = PyObject_GetAttrString(m, "_ST_RESULT");
+        Py_DECREF(m);
+        if (uvapy_tasks && uvapy_pending && uvapy_drive && uvapy_coro &&
+            uvapy_finish && uvapy_result)
+            rc = 0;
+    }
+    if (rc != 0)
+        PyErr_Print();
+    PyGILState_Release(g);
+    return rc;
+}
+
+/* _drive(task, how, value): see uvasync.core._drive. */
+static int uvapy_drive_call(PyObject *task, int how, PyObject *value) {
+    PyObject *r = PyObject_CallFunction(uvapy_drive, "OiO", task, how,
+                                        value != NULL ? value : Py_None);
+    long code;
+    if (r == NULL) {
+        PyErr_WriteUnraisable(uvapy_drive);
+        return UVA_EUSER;
+    }
+    code = PyLong_AsLong(r);
+    Py_DECREF(r);
+    if (code == -1 && PyErr_Occurred()) {
+        PyErr_WriteUnraisable(uvapy_drive);
+        return UVA_EUSER;
+    }
+    return (int)code;
+}
+
+static int _uvapy_step_c(uva_task_t *ctask, int status, void *data) {
+    PyGILState_STATE g = PyGILState_Ensure();
+    PyObject *key, *task;
+    int rc;
+    (void)ctask;
+    key = PyLong_FromVoidPtr(data);
+    task = key != NULL ? PyDict_GetItemWithError(uvapy_tasks, key) : NULL;
+    Py_XDECREF(key);
+    if (task == NULL) { /* cannot happen: a live task is in _TASKS */
+        if (PyErr_Occurred())
+            PyErr_WriteUnraisable(uvapy_tasks);
+        PyGILState_Release(g);
+        return UVA_EINTERNAL;
+    }
+    Py_INCREF(task); /* the end of the task removes it from _TASKS */
+#if PY_VERSION_HEX >= 0x030A0000
+    if (status == 0) {
+        PyObject *res = NULL;
+        PyObject *coro = PyObject_GetAttr(task, uvapy_coro);
+        PySendResult sr;
+        if (coro == NULL) {
+            PyErr_WriteUnraisable(task);
+            rc = UVA_EUSER;
+            goto done;
+        }
+        sr = PyIter_Send(coro, Py_None, &res);
+        Py_DECREF(coro);
+        if (sr == PYGEN_NEXT) {
+            if (res == Py_None)
+                rc = UVA_TASK_YIELD;
+            else if (res == uvapy_pending)
+                rc = UVA_TASK_PENDING;
+            else
+                rc = uvapy_drive_call(task, 2, res); /* another value */
+            Py_DECREF(res);
+        } else if (sr == PYGEN_RETURN) { /* returned: task._finish */
+            PyObject *r = PyObject_CallMethodObjArgs(task, uvapy_finish,
+                                                     uvapy_result, res, NULL);
+            Py_DECREF(res);
+            if (r == NULL) {
+                PyErr_WriteUnraisable(task);
+                rc = UVA_EUSER;
+            } else {
+                Py_DECREF(r);
+                rc = 0;
+            }
+        } else {
+            PyObject *et, *ev, *etb;
+            PyErr_Fetch(&et, &ev, &etb);
+            PyErr_NormalizeException(&et, &ev, &etb);
+            if (etb != NULL && ev != NULL)
+                PyException_SetTraceback(ev, etb);
+            rc = uvapy_drive_call(task, 4, ev); /* raised */
+            Py_XDECREF(et);
+            Py_XDECREF(ev);
+            Py_XDECREF(etb);
+        }
+        goto done;
+    }
+#endif
+    rc = uvapy_drive_call(task, status == 0 ? 0 : 1, NULL);
+done:
+    Py_DECREF(task);
+    PyGILState_Release(g);
+    return rc;
 }
 
 /* Spawn a detached Python task: the pointer stays valid while the task has
- * not finished, which is as long as Python uses it. */
-static uva_task_t *_uvapy_spawn(uva_loop_t *loop, intptr_t key, int *rc) {
+ * not finished, which is as long as Python uses it. NULL on error, whose
+ * code _uvapy_spawn_error then gives (per thread, as loops are). */
+static __thread int uvapy_spawn_rc;
+
+static uva_task_t *_uvapy_spawn(uva_loop_t *loop, intptr_t key) {
     uva_task_t *task = NULL;
-    *rc = uva_task_spawn(&task, loop, _uvapy_step_c, (void *)key, NULL);
-    if (*rc != 0)
+    uvapy_spawn_rc = uva_task_spawn(&task, loop, _uvapy_step_c, (void *)key,
+                                    NULL);
+    if (uvapy_spawn_rc != 0)
         return NULL;
     uva_task_release(task);
     return task;
+}
+
+static int _uvapy_spawn_error(void) {
+    return uvapy_spawn_rc;
 }
 
 /* A done callback that wakes the task given as its data (gather, wait_for):
@@ -116,6 +236,9 @@ ffibuilder.set_source(
     # the core (static, built by build_clib) first, then what it needs
     libraries=["uvasync_core", "uv", "stdc++"],
     extra_compile_args=["-O2"],
+    # The step uses PyIter_Send, outside the stable ABI before 3.10: the
+    # extension is built for the interpreter that installs it.
+    py_limited_api=False,
 )
 
 if __name__ == "__main__":

@@ -247,7 +247,7 @@ class _SeedTask(_Task):
         if state == _ST_EXCEPTION and isinstance(value, Exception):
             # As in the seed, an exception a task lets out ends the loop's
             # run and run_forever()/run_until_complete() raise it.
-            self._log_exc = False
+            self._retrieved()
             self._loop._abort_run(value)
 
 

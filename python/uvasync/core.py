@@ -104,6 +104,39 @@ def _park():
 # --------------------------------------------------------------------------
 
 _ST_PENDING, _ST_RESULT, _ST_EXCEPTION, _ST_CANCELLED = range(4)
+_CoroutineType = types.CoroutineType
+
+
+class _TaskExtra:
+    """A task's rarely used state: its name and cancellation requests."""
+    __slots__ = ("name", "cancel_msg", "cancels")
+
+    def __init__(self, name):
+        self.name = name
+        self.cancel_msg = None
+        self.cancels = 0
+
+
+class _ExcLog:
+    """Held by a task that ended with an exception nobody has retrieved
+    yet: if the task goes away first, the loop's exception handler hears
+    of it (a plain Python handler: it works after the loop closed too)."""
+    __slots__ = ("loop", "exc", "task", "active")
+
+    def __init__(self, loop, exc, task_repr):
+        self.loop = loop
+        self.exc = exc
+        self.task = task_repr
+        self.active = True
+
+    def __del__(self):
+        if self.active:
+            self.active = False
+            self.loop.call_exception_handler({
+                "message": "Task exception was never retrieved",
+                "exception": self.exc,
+                "future": self.task,
+            })
 
 
 class Task:
@@ -111,15 +144,19 @@ class Task:
     await, cancel, cancelled, done, result, exception, add_done_callback)."""
 
     __slots__ = ("_coro", "_loop", "_ctask", "_state", "_value",
-                 "_callbacks", "_notify", "_cancel_msg", "_cancels", "_log_exc",
-                 "_name", "__weakref__")
+                 "_callbacks", "_notify", "_log_exc", "_extra", "__weakref__")
+
+    # A task is made and ended many times a second: __init__ and _finish
+    # keep to plain attribute stores, rarely used state lives in _extra,
+    # and there is no __del__ (an _ExcLog reports an unretrieved exception).
 
     def __init__(self, coro, loop=None, name=None):
-        if not (hasattr(coro, "send") and hasattr(coro, "throw")):
-            if not hasattr(coro, "__await__"):
-                self._log_exc = False
-                raise TypeError("a coroutine was expected, got %r" % (coro,))
-            coro = _await_it(coro)  # e.g. create_task(sleep(1))
+        if type(coro) is not _CoroutineType:
+            if not (hasattr(coro, "send") and hasattr(coro, "throw")):
+                if not hasattr(coro, "__await__"):
+                    raise TypeError("a coroutine was expected, got %r"
+                                    % (coro,))
+                coro = _await_it(coro)  # e.g. create_task(sleep(1))
         if loop is None:
             loop = _tls.running or get_event_loop()
         self._coro = coro
@@ -127,29 +164,39 @@ class Task:
         self._state = _ST_PENDING
         self._value = None
         self._callbacks = None
-        self._notify = None  # internal: called at once when the task ends
-        self._cancel_msg = None
-        self._cancels = 0
-        self._log_exc = False
-        self._name = name
+        self._notify = None   # internal: called at once when the task ends
+        self._log_exc = None  # an _ExcLog while an exception is unretrieved
+        self._extra = None if name is None else _TaskExtra(name)
+        h = loop._h
+        if h is None:
+            raise RuntimeError("Event loop is closed")
         key = id(self)
-        rc = loop._int_cell
-        self._ctask = lib._uvapy_spawn(loop._ptr(), key, rc)
-        if rc[0] < 0:
+        ctask = lib._uvapy_spawn(h, key)
+        if ctask == NULL:
             self._state = _ST_CANCELLED
             self._ctask = None
-            raise error(rc[0], "spawn")
+            raise error(lib._uvapy_spawn_error(), "spawn")
+        self._ctask = ctask
         _TASKS[key] = self
 
     def __repr__(self):
         state = ("pending", "finished", "finished", "cancelled")[self._state]
         return "<Task %s %s coro=%r>" % (self.get_name(), state, self._coro)
 
+    def _more(self):
+        extra = self._extra
+        if extra is None:
+            extra = self._extra = _TaskExtra(None)
+        return extra
+
     def get_name(self):
-        return self._name if self._name is not None else "Task-%x" % id(self)
+        extra = self._extra
+        if extra is None or extra.name is None:
+            return "Task-%x" % id(self)
+        return extra.name
 
     def set_name(self, name):
-        self._name = str(name)
+        self._more().name = str(name)
 
     def get_coro(self):
         return self._coro
@@ -165,12 +212,18 @@ class Task:
     def cancelled(self):
         return self._state == _ST_CANCELLED
 
+    def _retrieved(self):
+        log = self._log_exc
+        if log is not None:
+            log.active = False
+            self._log_exc = None
+
     def result(self):
         st = self._state
         if st == _ST_RESULT:
             return self._value
         if st == _ST_EXCEPTION:
-            self._log_exc = False
+            self._retrieved()
             raise self._value
         if st == _ST_CANCELLED:
             raise self._value
@@ -182,7 +235,7 @@ class Task:
             raise InvalidStateError("Exception is not set.")
         if st == _ST_CANCELLED:
             raise self._value
-        self._log_exc = False
+        self._retrieved()
         return self._value if st == _ST_EXCEPTION else None
 
     def add_done_callback(self, fn, *, context=None):
@@ -209,19 +262,24 @@ class Task:
         at its next resume (a pending wait ends at once). False if done."""
         if self._state != _ST_PENDING:
             return False
-        self._cancels += 1
+        extra = self._more()
+        extra.cancels += 1
         if msg is not None:
-            self._cancel_msg = msg
+            extra.cancel_msg = msg
         check(lib.uva_task_cancel(self._ctask), "cancel")
         return True
 
     def cancelling(self):
-        return self._cancels
+        extra = self._extra
+        return 0 if extra is None else extra.cancels
 
     def uncancel(self):
-        if self._cancels > 0:
-            self._cancels -= 1
-        return self._cancels
+        extra = self._extra
+        if extra is None:
+            return 0
+        if extra.cancels > 0:
+            extra.cancels -= 1
+        return extra.cancels
 
     # -- awaiting ----------------------------------------------------------
 
@@ -250,8 +308,10 @@ class Task:
     def _cancelled_error(self):
         """The exception a cancellation throws into the coroutine (a
         subclass, the seed's tasks, throws its own classes)."""
-        msg = self._cancel_msg
-        self._cancel_msg = None
+        extra = self._extra
+        msg = None
+        if extra is not None:
+            msg, extra.cancel_msg = extra.cancel_msg, None
         return CancelledError() if msg is None else CancelledError(msg)
 
     def _yielded(self, value):
@@ -282,35 +342,41 @@ class Task:
             for fn in cbs:
                 loop.call_soon(fn, self)
         if state == _ST_EXCEPTION:
-            self._log_exc = True
+            self._log_exc = _ExcLog(loop, value, repr(self))
         if loop._main is self:
             lib.uva_loop_stop(loop._ptr())
-
-    def __del__(self):
-        # getattr: __init__ may have refused the coroutine before setting it.
-        # The handler is plain Python: it is called after the loop closed too.
-        if getattr(self, "_log_exc", False):
-            self._log_exc = False
-            self._loop.call_exception_handler({
-                "message": "Task exception was never retrieved",
-                "exception": self._value,
-                "future": self,
-            })
 
 
 async def _await_it(awaitable):
     return await awaitable
 
 
-@ffi.def_extern()
-def _uvapy_step(key, status):
-    task = _TASKS[key]
+def _drive(task, how, value):
+    """What a step does beyond the common case. The C step
+    (_uvapy_step_c in build_ffi.py) sends None into the coroutine itself
+    when the task runs normally and handles a yield of None (UVA_TASK_YIELD)
+    or _PENDING (UVA_TASK_PENDING); it calls this for the rest:
+
+        how 0: send None (interpreters without PyIter_Send)
+        how 1: a cancellation is delivered: throw CancelledError
+        how 2: the coroutine yielded `value`, something else
+        how 3: the coroutine returned `value`
+        how 4: the coroutine raised `value`
+
+    It returns the step's code for the core."""
     coro = task._coro
     try:
-        if status == 0:
+        if how == 3:
+            task._finish(_ST_RESULT, value)
+            return 0
+        if how == 4:
+            return _ended_by(task, value)
+        if how == 0:
             r = coro.send(None)
-        else:
+        elif how == 1:
             r = coro.throw(task._cancelled_error())
+        else:
+            r = value
         while True:
             if r is None:
                 return _YIELD
@@ -324,14 +390,19 @@ def _uvapy_step(key, status):
     except StopIteration as e:
         task._finish(_ST_RESULT, e.value)
         return 0
-    except CancelledError as e:
-        task._finish(_ST_CANCELLED, e)
-        return _ECANCELED
     except BaseException as e:
-        task._finish(_ST_EXCEPTION, e)
-        if not isinstance(e, Exception):  # KeyboardInterrupt, SystemExit
-            task._loop._abort_run(e)
-        return _EUSER
+        return _ended_by(task, e)
+
+
+def _ended_by(task, exc):
+    """The coroutine ended with an exception: finish the task with it."""
+    if isinstance(exc, CancelledError):
+        task._finish(_ST_CANCELLED, exc)
+        return _ECANCELED
+    task._finish(_ST_EXCEPTION, exc)
+    if not isinstance(exc, Exception):  # KeyboardInterrupt, SystemExit
+        task._loop._abort_run(exc)
+    return _EUSER
 
 
 def current_task(loop=None):
@@ -678,7 +749,7 @@ class Loop:
             self._run(False)
         except BaseException:
             if task.done() and not task.cancelled():
-                task._log_exc = False
+                task._retrieved()
             raise
         finally:
             self._main = prev
@@ -931,3 +1002,8 @@ def run(main, *, debug=None):
         finally:
             loop.close()
             _tls.loop = None
+
+
+# The C step finds the task table, the sentinel and _drive through this.
+if lib._uvapy_setup() != 0:
+    raise ImportError("uvasync: the step function could not be set up")

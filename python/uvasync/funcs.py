@@ -155,7 +155,7 @@ async def _gather(tasks, return_exceptions):
     out = []
     for t in tasks:
         if t._state == _ST_EXCEPTION:
-            t._log_exc = False
+            t._retrieved()
         out.append(t._value)
     return out
 
