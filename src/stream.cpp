@@ -16,6 +16,7 @@
  * cancelled read loses no byte.
  */
 #include "internal.h"
+#include "fault.h"
 
 #include <cstdio>
 #include <cstdlib>
@@ -88,7 +89,7 @@ int addr_parse(struct sockaddr_storage *out, const char *host, int port) {
 /* ---- lifecycle ---------------------------------------------------------- */
 
 static Stream *stream_alloc(Loop *l) {
-  Stream *s = static_cast<Stream *>(std::calloc(1, sizeof(Stream)));
+  Stream *s = static_cast<Stream *>(fault_calloc(1, sizeof(Stream)));
   if (s == nullptr) return nullptr;
   sync_init(s, l, MAGIC_STREAM);
   s->high_water = DEFAULT_HIGH_WATER;
@@ -175,7 +176,7 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
     if (tail < READ_CHUNK / 4) {
       size_t cap = s->rcap == 0 ? READ_CHUNK : s->rcap * 2;
       while (cap - s->rlen < READ_CHUNK) cap *= 2;
-      char *p = static_cast<char *>(std::realloc(s->rbuf, cap));
+      char *p = static_cast<char *>(fault_realloc(s->rbuf, cap));
       if (p == nullptr) {
         *buf = uv_buf_init(nullptr, 0); /* libuv reports UV_ENOBUFS */
         return;
@@ -221,7 +222,7 @@ static void on_read(uv_stream_t *h, ssize_t nread, const uv_buf_t *) {
 static void maybe_read(Stream *s) {
   if (s->reading || s->st != ST_OPEN || s->eof || s->read_err != 0) return;
   if (s->rlen >= read_limit(s)) return;
-  int rc = uv_read_start(&s->uv.s, on_alloc, on_read);
+  int rc = FAULT_UV(uv_read_start(&s->uv.s, on_alloc, on_read));
   if (rc == 0)
     s->reading = true;
   else
@@ -411,7 +412,7 @@ int stream_write(size_t *queued, Stream *s, const void *buf, size_t len) {
   const char *p = static_cast<const char *>(buf);
   if (s->wqueued == 0 && len > 0) {
     uv_buf_t b = uv_buf_init(const_cast<char *>(p), unsigned(len));
-    int n = uv_try_write(&s->uv.s, &b, 1);
+    int n = FAULT_UV(uv_try_write(&s->uv.s, &b, 1));
     if (n >= 0) {
       p += n;
       len -= size_t(n);
@@ -422,12 +423,12 @@ int stream_write(size_t *queued, Stream *s, const void *buf, size_t len) {
   }
   if (len > 0) { /* copy only what the kernel did not take */
     WriteReq *wr =
-        static_cast<WriteReq *>(std::malloc(offsetof(WriteReq, data) + len));
+        static_cast<WriteReq *>(fault_malloc(offsetof(WriteReq, data) + len));
     if (wr == nullptr) return UVA_ENOMEM;
     std::memcpy(wr->data, p, len);
     wr->len = len;
     uv_buf_t b = uv_buf_init(wr->data, unsigned(len));
-    int rc = uv_write(&wr->req, &s->uv.s, &b, 1, on_write);
+    int rc = FAULT_UV(uv_write(&wr->req, &s->uv.s, &b, 1, on_write));
     if (rc != 0) {
       std::free(wr);
       s->write_err = rc;
@@ -484,7 +485,7 @@ int stream_shutdown(Stream *s, Task *t) {
   if (!s->shut_requested) {
     if (s->st == ST_CONNECTING)
       return s->conn_err != 0 ? s->conn_err : UVA_ENOTCONN;
-    int rc = uv_shutdown(&s->sreq, &s->uv.s, on_shutdown);
+    int rc = FAULT_UV(uv_shutdown(&s->sreq, &s->uv.s, on_shutdown));
     if (rc != 0) return rc;
     s->refs.fetch_add(1, std::memory_order_relaxed);
     s->shut_requested = true;
@@ -547,7 +548,8 @@ static void try_next_address(Stream *s) {
   while (s->ai_next != nullptr) {
     struct addrinfo *ai = s->ai_next;
     s->ai_next = ai->ai_next;
-    int rc = uv_tcp_connect(&s->creq, &s->uv.tcp, ai->ai_addr, on_connect);
+    int rc = FAULT_UV(
+        uv_tcp_connect(&s->creq, &s->uv.tcp, ai->ai_addr, on_connect));
     if (rc == 0) return;
     s->ai_err = rc;
   }
@@ -575,14 +577,14 @@ int tcp_connect(Stream **out, Loop *l, const char *host, int port) {
   if (s == nullptr) return UVA_ENOMEM;
   s->type = UV_TCP;
   s->st = ST_CONNECTING;
-  int rc = uv_tcp_init(&l->uv, &s->uv.tcp);
+  int rc = FAULT_UV(uv_tcp_init(&l->uv, &s->uv.tcp));
   if (rc != 0) {
     io_destroy(s);
     return rc;
   }
   bind_handle(s);
   auto *req =
-      static_cast<uv_getaddrinfo_t *>(std::malloc(sizeof(uv_getaddrinfo_t)));
+      static_cast<uv_getaddrinfo_t *>(fault_malloc(sizeof(uv_getaddrinfo_t)));
   struct addrinfo hints;
   std::memset(&hints, 0, sizeof hints);
   hints.ai_family = AF_UNSPEC;
@@ -592,7 +594,8 @@ int tcp_connect(Stream **out, Loop *l, const char *host, int port) {
   rc = req == nullptr ? UVA_ENOMEM : 0;
   if (rc == 0) {
     req->data = s;
-    rc = uv_getaddrinfo(&l->uv, req, on_resolved, host, service, &hints);
+    rc = FAULT_UV(
+        uv_getaddrinfo(&l->uv, req, on_resolved, host, service, &hints));
   }
   if (rc != 0) {
     std::free(req);
@@ -787,14 +790,17 @@ static int accept_one(Stream **out, Server *sv) {
   Stream *s = stream_alloc(l);
   if (s == nullptr) return UVA_ENOMEM;
   s->type = sv->type;
-  int rc = sv->type == UV_TCP ? uv_tcp_init(&l->uv, &s->uv.tcp)
-                              : uv_pipe_init(&l->uv, &s->uv.pipe, 0);
+  int rc = FAULT_UV(sv->type == UV_TCP ? uv_tcp_init(&l->uv, &s->uv.tcp)
+                                       : uv_pipe_init(&l->uv, &s->uv.pipe, 0));
   if (rc != 0) {
     io_destroy(s);
     return rc;
   }
   bind_handle(s);
   rc = uv_accept(&sv->uv.s, &s->uv.s);
+  /* An injected fault drops the accepted connection, as a real failure of
+   * uv_accept does (libuv closes the descriptor). */
+  if (rc == 0 && fault_hit(FAULT_IO)) rc = UV_EIO;
   if (rc != 0) {
     s->st = ST_CLOSED;
     uv_close(&s->uv.h, on_stream_closed);
@@ -823,22 +829,23 @@ static void on_connection(uv_stream_t *h, int status) {
 static int listen_common(Server **out, Loop *l, uv_handle_type type,
                          const struct sockaddr *addr, const char *path,
                          int backlog) {
-  Server *sv = static_cast<Server *>(std::calloc(1, sizeof(Server)));
+  Server *sv = static_cast<Server *>(fault_calloc(1, sizeof(Server)));
   if (sv == nullptr) return UVA_ENOMEM;
   sync_init(sv, l, MAGIC_SERVER);
   sv->type = type;
-  int rc = type == UV_TCP ? uv_tcp_init(&l->uv, &sv->uv.tcp)
-                          : uv_pipe_init(&l->uv, &sv->uv.pipe, 0);
+  int rc = FAULT_UV(type == UV_TCP ? uv_tcp_init(&l->uv, &sv->uv.tcp)
+                                   : uv_pipe_init(&l->uv, &sv->uv.pipe, 0));
   if (rc != 0) {
     l->handles--;
     std::free(sv);
     return rc;
   }
   sv->uv.h.data = sv;
-  rc = type == UV_TCP ? uv_tcp_bind(&sv->uv.tcp, addr, 0)
-                      : uv_pipe_bind(&sv->uv.pipe, path);
-  if (rc == 0) rc = uv_listen(&sv->uv.s, backlog > 0 ? backlog : 511,
-                              on_connection);
+  rc = FAULT_UV(type == UV_TCP ? uv_tcp_bind(&sv->uv.tcp, addr, 0)
+                               : uv_pipe_bind(&sv->uv.pipe, path));
+  if (rc == 0)
+    rc = FAULT_UV(uv_listen(&sv->uv.s, backlog > 0 ? backlog : 511,
+                            on_connection));
   if (rc != 0) {
     /* Detached: the close completes later (uva_loop_close reaps it). */
     sv->closed = true;
