@@ -14,7 +14,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 ROOT=$PWD
 
 JOBS=${UVA_JOBS:-2}
-SUITES=(c asan)
+SUITES=(c asan fault)
 
 log() { printf '\n=== %s\n' "$*"; }
 
@@ -23,6 +23,13 @@ configure_and_build() {
   local dir=$1; shift
   cmake -S "$ROOT" -B "$dir" "$@"
   cmake --build "$dir" -j"$JOBS"
+}
+
+# configure_and_build_target DIR TARGET [cmake -D args...]: one target only.
+configure_and_build_target() {
+  local dir=$1 target=$2; shift 2
+  cmake -S "$ROOT" -B "$dir" -DUVA_BUILD_EXAMPLES=OFF -DUVA_BUILD_BENCH=OFF "$@"
+  cmake --build "$dir" -j"$JOBS" --target "$target"
 }
 
 # run_ctest DIR: every registered test, output of failures shown.
@@ -54,6 +61,14 @@ suite_c() {
 suite_asan() {
   configure_and_build build-asan -DCMAKE_BUILD_TYPE=Debug -DUVA_SANITIZE=address
   run_ctest build-asan
+}
+
+# Fault injection under ASan+UBSan: the Nth allocation or socket call of the
+# core fails, for every N of a server/client scenario (tests/fault/fault.c).
+suite_fault() {
+  configure_and_build_target build-fault test_fault -DCMAKE_BUILD_TYPE=Debug \
+    -DUVA_SANITIZE=address -DUVA_FAULT_INJECTION=ON
+  (cd build-fault && ctest --output-on-failure -R '^test_fault$')
 }
 
 # --- driver ------------------------------------------------------------------

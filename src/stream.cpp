@@ -784,8 +784,9 @@ static void on_server_closed(uv_handle_t *h) {
   sync_unref(sv);
 }
 
-/* Accept one pending connection into a new open stream. */
-static int accept_one(Stream **out, Server *sv) {
+/* Accept one pending connection into a new open stream. *taken (may be
+ * NULL) says whether the connection left libuv, even if the call failed. */
+static int accept_one(Stream **out, Server *sv, bool *taken = nullptr) {
   Loop *l = sv->loop;
   Stream *s = stream_alloc(l);
   if (s == nullptr) return UVA_ENOMEM;
@@ -797,6 +798,7 @@ static int accept_one(Stream **out, Server *sv) {
     return rc;
   }
   bind_handle(s);
+  if (taken != nullptr) *taken = true;
   rc = uv_accept(&sv->uv.s, &s->uv.s);
   /* An injected fault drops the accepted connection, as a real failure of
    * uv_accept does (libuv closes the descriptor). */
@@ -879,8 +881,12 @@ int server_accept(Stream **out, Server *sv, Task *t) {
   }
   if (sv->on_conn != nullptr) return UVA_EINVAL;
   if (sv->pending > 0) {
-    int rc = accept_one(out, sv);
-    sv->pending--;
+    /* A connection we could not take (no memory for its stream) stays with
+     * libuv for the next call: libuv stops watching the listening socket
+     * until it is accepted, so forgetting it would stop the server. */
+    bool taken = false;
+    int rc = accept_one(out, sv, &taken);
+    if (taken) sv->pending--;
     if (w != nullptr) sync_drop(w);
     return rc;
   }
