@@ -230,7 +230,9 @@ static void maybe_read(Stream *s) {
 }
 
 static void consume(Stream *s, void *buf, size_t n) {
-  if (buf != nullptr) std::memcpy(buf, s->rbuf + s->rstart, n);
+  /* n = 0 may come with no buffer at all yet (rbuf NULL): memcpy's
+   * arguments must not be NULL even for 0 bytes. */
+  if (buf != nullptr && n > 0) std::memcpy(buf, s->rbuf + s->rstart, n);
   s->rstart += n;
   s->rlen -= n;
   s->scanned = s->scanned > n ? s->scanned - n : 0;
