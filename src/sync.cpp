@@ -323,6 +323,7 @@ static void offer_items(Queue *q) {
 
 int queue_put(Queue *q, Task *t, void *item) {
   if (Wait *w = find(t, q)) {
+    if (w->kind != W_PUT) return UVA_EBUSY; /* the task waits in a get */
     if (w->state != W_GRANTED) return settle(w);
     /* Our reserved slot: fill it. */
     int rc = push_back(q, item);
@@ -356,6 +357,7 @@ static void *take_front(Queue *q) {
 
 int queue_get(void **out, Queue *q, Task *t) {
   if (Wait *w = find(t, q)) {
+    if (w->kind != W_GET) return UVA_EBUSY; /* the task waits in a put */
     if (w->state != W_GRANTED) return settle(w);
     q->claimed--;
     drop(w);

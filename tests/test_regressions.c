@@ -65,3 +65,49 @@ Test(regressions, unknown_stream_option_is_einval, .timeout = 10) {
   UVT_OK(uva_loop_close(loop));
   close(fds[1]);
 }
+
+struct put_in_get {
+  uva_queue_t *q;
+  int pc, rc_get, rc_put, rc_put2, rc_get2;
+  void *item;
+};
+
+static int put_while_getting(uva_task_t *t, int status, void *d) {
+  struct put_in_get *c = d;
+  (void) status;
+  if (c->pc++ == 0) {
+    c->rc_get = uva_queue_get(&c->item, c->q, t); /* empty: waits */
+    /* an item arrives and is granted to this waiting get ... */
+    UVT_OK(uva_queue_put_nowait(c->q, (void *) (uintptr_t) 1));
+    /* ... and the same task, still in its get, now tries a put */
+    c->rc_put = uva_queue_put(c->q, t, (void *) (uintptr_t) 2);
+    return UVA_TASK_PENDING;
+  }
+  c->rc_get2 = uva_queue_get(&c->item, c->q, t); /* the granted item */
+  c->rc_put2 = uva_queue_put(c->q, t, (void *) (uintptr_t) 3);
+  return 0;
+}
+
+/* fuzz_api: a put by a task that was waiting in a get on the same queue
+ * took the get's grant for a reserved put slot (counters wrapped around)
+ * and the next put wrote past the queue's ring. The other operation now
+ * gets UVA_EBUSY and the queue stays consistent. */
+Test(regressions, queue_put_while_waiting_in_get, .timeout = 10) {
+  uva_loop_t *loop;
+  struct put_in_get c = {0};
+  size_t size = 99;
+  UVT_OK(uva_loop_new(&loop));
+  UVT_OK(uva_queue_new(&c.q, loop, 4, NULL));
+  UVT_OK(uva_task_spawn(NULL, loop, put_while_getting, &c, NULL));
+  UVT_OK(uva_loop_run(loop, UVA_RUN_DEFAULT));
+  cr_assert_eq(c.rc_get, UVA_EAGAIN);
+  cr_assert_eq(c.rc_put, UVA_EBUSY, "put during a get: %s",
+               uva_err_name(c.rc_put));
+  cr_assert_eq(c.rc_get2, 0);
+  cr_assert_eq((uintptr_t) c.item, 1);
+  cr_assert_eq(c.rc_put2, 0);
+  UVT_OK(uva_queue_size(&size, c.q));
+  cr_assert_eq(size, 1);
+  UVT_OK(uva_queue_close(c.q));
+  UVT_OK(uva_loop_close(loop));
+}
