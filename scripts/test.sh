@@ -14,7 +14,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 ROOT=$PWD
 
 JOBS=${UVA_JOBS:-2}
-SUITES=(c asan fault)
+SUITES=(c asan fault fuzz)
 
 log() { printf '\n=== %s\n' "$*"; }
 
@@ -69,6 +69,18 @@ suite_fault() {
   configure_and_build_target build-fault test_fault -DCMAKE_BUILD_TYPE=Debug \
     -DUVA_SANITIZE=address -DUVA_FAULT_INJECTION=ON
   (cd build-fault && ctest --output-on-failure -R '^test_fault$')
+}
+
+# The libFuzzer targets (fuzz/), a few seconds each on their committed
+# corpora (clang; scripts/fuzz.sh runs them for longer).
+suite_fuzz() {
+  UVA_APT_EXTRA="clang libclang-rt-dev" bash scripts/setup.sh
+  cmake -S "$ROOT" -B build-fuzz -DCMAKE_C_COMPILER=clang \
+    -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_BUILD_TYPE=Debug \
+    -DUVA_SANITIZE=address -DUVA_BUILD_FUZZERS=ON -DUVA_BUILD_TESTS=OFF \
+    -DUVA_BUILD_EXAMPLES=OFF -DUVA_BUILD_BENCH=OFF
+  cmake --build build-fuzz -j"$JOBS" --target fuzz_stream_read fuzz_api
+  (cd build-fuzz && ctest --output-on-failure -L fuzz)
 }
 
 # --- driver ------------------------------------------------------------------
