@@ -139,6 +139,16 @@ if(UVA_FAULT_INJECTION)
   uva_set_test_props(test_fault fault)
 endif()
 
+# --- Load and soak (tests/soak/soak.c): a program with its own command --------
+# (scripts/soak.sh runs the full version); CTest runs the short one.
+add_executable(soak "${UVA_TESTS_DIR}/soak/soak.c")
+target_link_libraries(soak PRIVATE uvasync Threads::Threads)
+set_target_properties(soak PROPERTIES
+  RUNTIME_OUTPUT_DIRECTORY "${PROJECT_BINARY_DIR}/soak")
+uva_target_warnings(soak)
+add_test(NAME soak_short COMMAND soak --short --no-rss-check)
+uva_set_test_props(soak_short soak)
+
 # --- ABI: exported symbols -----------------------------------------------------
 add_test(NAME abi_exports
   COMMAND bash "${UVA_TESTS_DIR}/check_exports.sh" "$<TARGET_FILE:uvasync>"
