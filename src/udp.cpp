@@ -84,7 +84,10 @@ static void on_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf,
 static void maybe_recv(Udp *u) {
   if (u->receiving || u->closed || u->qbytes >= u->high_water) return;
   int rc = FAULT_UV(uv_udp_recv_start(&u->uv, on_alloc, on_recv));
-  if (rc == 0) u->receiving = true;
+  if (rc == 0)
+    u->receiving = true;
+  else
+    u->err = rc; /* the next recv reports it (and a later one retries) */
 }
 
 int udp_bind(Udp *u, const char *host, int port) {
@@ -178,8 +181,13 @@ int udp_recv(size_t *len, Udp *u, Task *t, void *buf, size_t buflen,
     u->err = 0;
   } else {
     maybe_recv(u);
-    if (w != nullptr) return UVA_EAGAIN;
-    return sync_enlist(u, t, W_IO);
+    if (u->err != 0) { /* could not start receiving: nothing would come */
+      rc = u->err;
+      u->err = 0;
+    } else {
+      if (w != nullptr) return UVA_EAGAIN;
+      return sync_enlist(u, t, W_IO);
+    }
   }
   if (w != nullptr) sync_drop(w);
   return rc;

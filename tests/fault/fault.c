@@ -510,6 +510,51 @@ static void test_accept_retry_after_enomem(int *problems) {
   }
 }
 
+/* ---- regression: UDP receiving that cannot start -------------------------
+ * uva_udp_recv waited forever when uv_udp_recv_start failed (the error was
+ * dropped, so nothing would ever arrive); it now returns the error. */
+
+struct udp_ctx {
+  int rc;
+  uva_udp_t *u;
+};
+
+static int udp_recv_once(uva_task_t *t, int status, void *d) {
+  struct udp_ctx *c = d;
+  char buf[16];
+  size_t len = 0;
+  (void) status;
+  uva__fault_arm(FAULT_IO, 1); /* the recv's uv_udp_recv_start fails */
+  c->rc = uva_udp_recv(&len, c->u, t, buf, sizeof buf, NULL, 0, NULL);
+  uva__fault_arm(0, 0);
+  return c->rc == UVA_EAGAIN ? UVA_TASK_PENDING : 0;
+}
+
+static void test_udp_recv_start_failure(int *problems) {
+  struct udp_ctx c = {0, NULL};
+  uva_loop_t *loop;
+  current_kind = FAULT_IO;
+  current_n = -2; /* a hang here means the regression is back */
+  alarm(20);
+  if (uva_loop_new(&loop) != 0 || uva_udp_new(&c.u, loop) != 0) abort();
+  uva__fault_arm(FAULT_IO, 2); /* bind works, its recv_start fails */
+  int rc = uva_udp_bind(c.u, "127.0.0.1", 0);
+  uva__fault_arm(0, 0);
+  if (rc != 0) abort();
+  if (uva_task_spawn(NULL, loop, udp_recv_once, &c, NULL) != 0 ||
+      uva_loop_run(loop, UVA_RUN_DEFAULT) != 0)
+    abort();
+  alarm(0);
+  if (c.rc != UVA_EIO) {
+    fprintf(stderr, "FAIL: udp_recv when receiving cannot start: %s\n",
+            uva_err_name(c.rc));
+    (*problems)++;
+  }
+  uva_udp_close(c.u, NULL, NULL);
+  uva_loop_run(loop, UVA_RUN_DEFAULT);
+  if (uva_loop_close(loop) != 0) (*problems)++;
+}
+
 int main(int argc, char **argv) {
   signal(SIGALRM, on_alarm);
   int problems = 0;
@@ -520,6 +565,7 @@ int main(int argc, char **argv) {
     return problems != 0;
   }
   test_accept_retry_after_enomem(&problems);
+  test_udp_recv_start_failure(&problems);
   static const int kinds[] = {FAULT_ALLOC, FAULT_IO};
   long injected = 0;
   for (int k = 0; k < 2; k++) {
