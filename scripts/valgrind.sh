@@ -52,8 +52,8 @@ for p in "${programs[@]}"; do
   esac
   # Every process of the program: no error (leaks count as errors).
   if [ "$rc" -ne 0 ] || grep -L 'ERROR SUMMARY: 0 errors' "$logs/$p".*.log | grep -q .; then
-    echo "=== valgrind: $p FAILED (exit $rc)"
-    grep -l -v 'ERROR SUMMARY: 0 errors' "$logs/$p".*.log >/dev/null 2>&1 || true
+    echo "=== valgrind: $p FAILED (exit $rc); logs with errors:"
+    grep -L 'ERROR SUMMARY: 0 errors' "$logs/$p".*.log || true
     failed+=("$p")
   else
     echo "=== valgrind: $p clean ($(ls "$logs/$p".*.log | wc -l) processes)"
