@@ -7,7 +7,7 @@
 #
 # New corpus entries stay in build-fuzz/fuzz/<target>_long/; to grow the
 # committed corpus, merge them (minimised):
-#   build-fuzz/fuzz/<target> -merge=1 fuzz/corpus/<target> build-fuzz/fuzz/<target>_long
+#   build-fuzz/fuzz/<target> -merge=1 -use_counters=0 fuzz/corpus/<target> build-fuzz/fuzz/<target>_long
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 ROOT=$PWD
