@@ -572,14 +572,16 @@ int main(int argc, char **argv) {
     long total = run_once(kinds[k], 0, &problems);
     /* Later runs may take other paths (fewer or more calls); cover N up to
      * the largest count seen. */
+    long these = 0;
     for (long n = 1; n <= total; n++) {
       long calls = run_once(kinds[k], n, &problems);
-      if (n <= calls) injected++;
+      if (n <= calls) these++;
       if (calls > total) total = calls;
     }
-    printf("%s faults: %ld calls in the clean run, N = 1..%ld\n",
+    injected += these;
+    printf("%s faults: %ld calls in the clean run, N = 1..%ld, %ld injected\n",
            kinds[k] == FAULT_ALLOC ? "allocation" : "socket",
-           run_once(kinds[k], 0, &problems), total);
+           run_once(kinds[k], 0, &problems), total, these);
   }
   printf("fault injection: %ld faults injected, %d problems\n", injected,
          problems);
