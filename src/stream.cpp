@@ -815,18 +815,44 @@ static int accept_one(Stream **out, Server *sv, bool *taken = nullptr) {
   return 0;
 }
 
+static void serve_pending(Server *sv);
+
+static void retry_pending(Loop *, Call *call) {
+  Server *sv = static_cast<Server *>(call->a);
+  serve_pending(sv);
+  sync_unref(sv); /* the retry's reference */
+}
+
+/* Hand the connections libuv holds to the connection callback. One that
+ * cannot be taken now (no memory for its stream) stays pending and is
+ * tried again at the next pass: libuv stops watching the listening socket
+ * until it is accepted, so dropping it would stop the server. */
+static void serve_pending(Server *sv) {
+  while (sv->on_conn != nullptr && sv->pending > 0 && !sv->closed) {
+    Stream *s;
+    bool taken = false;
+    int rc = accept_one(&s, sv, &taken);
+    if (taken) sv->pending--;
+    if (rc == 0) {
+      sv->on_conn(reinterpret_cast<uva_server_t *>(sv),
+                  reinterpret_cast<uva_stream_t *>(s), sv->on_conn_data);
+    } else if (!taken) {
+      if (loop_call_soon(sv->loop, retry_pending, sv, nullptr, nullptr) == 0)
+        sv->refs.fetch_add(1, std::memory_order_relaxed);
+      return;
+    }
+  }
+}
+
 static void on_connection(uv_stream_t *h, int status) {
   Server *sv = static_cast<Server *>(h->data);
   if (status < 0) return; /* e.g. EMFILE: libuv sheds it; keep serving */
-  if (sv->on_conn != nullptr) {
-    Stream *s;
-    if (accept_one(&s, sv) == 0)
-      sv->on_conn(reinterpret_cast<uva_server_t *>(sv),
-                  reinterpret_cast<uva_stream_t *>(s), sv->on_conn_data);
-    return;
-  }
   /* libuv stops watching the socket until this one is accepted. */
   sv->pending++;
+  if (sv->on_conn != nullptr) {
+    serve_pending(sv);
+    return;
+  }
   io_wake_all(sv);
 }
 
@@ -901,13 +927,7 @@ void server_on_connection(Server *sv, uva_server_connection_cb cb,
   sv->on_conn = cb;
   sv->on_conn_data = data;
   /* A connection libuv is holding for accept goes to the callback now. */
-  while (cb != nullptr && sv->pending > 0) {
-    sv->pending--;
-    Stream *s;
-    if (accept_one(&s, sv) == 0)
-      cb(reinterpret_cast<uva_server_t *>(sv),
-         reinterpret_cast<uva_stream_t *>(s), data);
-  }
+  serve_pending(sv);
 }
 
 int server_address(Server *sv, char *host, size_t hostlen, int *port) {

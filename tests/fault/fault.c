@@ -19,7 +19,10 @@
 #define _GNU_SOURCE
 #include <uvasync.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -510,6 +513,59 @@ static void test_accept_retry_after_enomem(int *problems) {
   }
 }
 
+/* ---- regression: the same with a connection callback ----------------------
+ * A server with uva_server_on_connection dropped a connection it could not
+ * allocate a stream for, and libuv (still holding it) stopped watching the
+ * listening socket: the callback never ran again. The connection is now
+ * retried at the next pass. */
+
+static int cb_conns;
+
+static void count_conn(uva_server_t *sv, uva_stream_t *s, void *d) {
+  (void) sv;
+  (void) d;
+  cb_conns++;
+  uva_stream_close(s, NULL, NULL);
+}
+
+static void test_callback_accept_after_enomem(int *problems) {
+  uva_loop_t *loop;
+  uva_server_t *server;
+  int port = 0;
+  cb_conns = 0;
+  if (uva_loop_new(&loop) != 0 ||
+      uva_tcp_listen(&server, loop, "127.0.0.1", 0, 0) != 0 ||
+      uva_server_address(server, NULL, 0, &port) != 0 ||
+      uva_server_on_connection(server, count_conn, NULL) != 0)
+    abort();
+  /* A plain blocking connect: the kernel completes it from the backlog. */
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  struct sockaddr_in sin;
+  memset(&sin, 0, sizeof sin);
+  sin.sin_family = AF_INET;
+  sin.sin_port = htons((uint16_t) port);
+  sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (fd < 0 || connect(fd, (struct sockaddr *) &sin, sizeof sin) != 0) abort();
+  /* The first allocation, the stream for this connection, fails. */
+  uva__fault_arm(FAULT_ALLOC, 1);
+  long hit = 0;
+  for (int i = 0; i < 2000 && cb_conns == 0; i++) {
+    if (uva_loop_run(loop, UVA_RUN_NOWAIT) != 0) abort();
+    if (hit == 0) hit = uva__fault_calls();
+    usleep(1000);
+  }
+  uva__fault_arm(0, 0);
+  if (hit < 1 || cb_conns != 1) {
+    fprintf(stderr, "FAIL: connection callback after ENOMEM: %d calls "
+            "(fault %s)\n", cb_conns, hit >= 1 ? "hit" : "not hit");
+    (*problems)++;
+  }
+  close(fd);
+  uva_server_close(server, NULL, NULL);
+  uva_loop_run(loop, UVA_RUN_DEFAULT);
+  if (uva_loop_close(loop) != 0) (*problems)++;
+}
+
 /* ---- regression: UDP receiving that cannot start -------------------------
  * uva_udp_recv waited forever when uv_udp_recv_start failed (the error was
  * dropped, so nothing would ever arrive); it now returns the error. */
@@ -566,6 +622,7 @@ int main(int argc, char **argv) {
   }
   test_accept_retry_after_enomem(&problems);
   test_udp_recv_start_failure(&problems);
+  test_callback_accept_after_enomem(&problems);
   static const int kinds[] = {FAULT_ALLOC, FAULT_IO};
   long injected = 0;
   for (int k = 0; k < 2; k++) {
