@@ -124,6 +124,31 @@ uva_target_warnings(test_threads)
 add_test(NAME test_threads COMMAND test_threads)
 uva_set_test_props(test_threads threads)
 
+# --- Fault injection (UVA_FAULT_INJECTION=ON builds only) --------------------
+# A plain program against the static library, which provides the internal
+# uva__fault_* functions that arm the fault (the shared one does not export
+# them). It runs a scenario once for every N up to the calls it makes.
+if(UVA_FAULT_INJECTION)
+  add_executable(test_fault "${UVA_TESTS_DIR}/fault/fault.c")
+  target_link_libraries(test_fault PRIVATE uvasync_a Threads::Threads)
+  set_target_properties(test_fault PROPERTIES
+    LINKER_LANGUAGE CXX
+    RUNTIME_OUTPUT_DIRECTORY "${PROJECT_BINARY_DIR}/tests")
+  uva_target_warnings(test_fault)
+  add_test(NAME test_fault COMMAND test_fault)
+  uva_set_test_props(test_fault fault)
+endif()
+
+# --- Load and soak (tests/soak/soak.c): a program with its own command --------
+# (scripts/soak.sh runs the full version); CTest runs the short one.
+add_executable(soak "${UVA_TESTS_DIR}/soak/soak.c")
+target_link_libraries(soak PRIVATE uvasync Threads::Threads)
+set_target_properties(soak PROPERTIES
+  RUNTIME_OUTPUT_DIRECTORY "${PROJECT_BINARY_DIR}/soak")
+uva_target_warnings(soak)
+add_test(NAME soak_short COMMAND soak --short --no-rss-check)
+uva_set_test_props(soak_short soak)
+
 # --- ABI: exported symbols -----------------------------------------------------
 add_test(NAME abi_exports
   COMMAND bash "${UVA_TESTS_DIR}/check_exports.sh" "$<TARGET_FILE:uvasync>"

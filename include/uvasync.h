@@ -588,7 +588,8 @@ UVA_EXTERN int uva_queue_put(uva_queue_t *queue, uva_task_t *task,
                              void *item);
 /* 0 with *out = the oldest item; UVA_EAGAIN (empty); UVA_ECLOSED. A woken
  * getter holds a claim on the front item until it runs, so items always
- * leave in the order they were put. */
+ * leave in the order they were put. A task that waits in a put on this
+ * queue gets UVA_EBUSY from a get, and the other way round. */
 UVA_EXTERN int uva_queue_get(void **out, uva_queue_t *queue,
                              uva_task_t *task);
 /* UVA_EQUEUEFULL when full (or putters wait), UVA_ECLOSED. */

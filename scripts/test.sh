@@ -14,7 +14,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 ROOT=$PWD
 
 JOBS=${UVA_JOBS:-2}
-SUITES=(c asan bindings python rust)
+SUITES=(c asan fault fuzz bindings python rust)
 
 log() { printf '\n=== %s\n' "$*"; }
 
@@ -23,6 +23,13 @@ configure_and_build() {
   local dir=$1; shift
   cmake -S "$ROOT" -B "$dir" "$@"
   cmake --build "$dir" -j"$JOBS"
+}
+
+# configure_and_build_target DIR TARGET [cmake -D args...]: one target only.
+configure_and_build_target() {
+  local dir=$1 target=$2; shift 2
+  cmake -S "$ROOT" -B "$dir" -DUVA_BUILD_EXAMPLES=OFF -DUVA_BUILD_BENCH=OFF "$@"
+  cmake --build "$dir" -j"$JOBS" --target "$target"
 }
 
 # run_ctest DIR: every registered test, output of failures shown.
@@ -114,6 +121,26 @@ find_cargo() {
   done
   echo "test.sh: cargo not found (install Rust with rustup)" >&2
   return 1
+}
+
+# Fault injection under ASan+UBSan: the Nth allocation or socket call of the
+# core fails, for every N of a server/client scenario (tests/fault/fault.c).
+suite_fault() {
+  configure_and_build_target build-fault test_fault -DCMAKE_BUILD_TYPE=Debug \
+    -DUVA_SANITIZE=address -DUVA_FAULT_INJECTION=ON
+  (cd build-fault && ctest --output-on-failure -R '^test_fault$')
+}
+
+# The libFuzzer targets (fuzz/), a few seconds each on their committed
+# corpora (clang; scripts/fuzz.sh runs them for longer).
+suite_fuzz() {
+  UVA_APT_EXTRA="clang libclang-rt-dev" bash scripts/setup.sh
+  cmake -S "$ROOT" -B build-fuzz -DCMAKE_C_COMPILER=clang \
+    -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_BUILD_TYPE=Debug \
+    -DUVA_SANITIZE=address -DUVA_BUILD_FUZZERS=ON -DUVA_BUILD_TESTS=OFF \
+    -DUVA_BUILD_EXAMPLES=OFF -DUVA_BUILD_BENCH=OFF
+  cmake --build build-fuzz -j"$JOBS" --target fuzz_stream_read fuzz_api
+  (cd build-fuzz && ctest --output-on-failure -L fuzz)
 }
 
 # --- driver ------------------------------------------------------------------

@@ -47,6 +47,22 @@ static inline int check_timer(const void *p) {
   return 0;
 }
 
+/* A C caller may pass any int for an enum parameter (a C enum is an int),
+ * but in C++ a value outside the enumerators' range is undefined behaviour
+ * (UBSan's -fsanitize=enum reports the load): look at the bits, not at the
+ * enum, until the value is known to be valid. */
+template <class E>
+static inline int enum_bits(const E &e) {
+  static_assert(sizeof(E) == sizeof(int), "C enums are int-sized here");
+  int v;
+  std::memcpy(&v, &e, sizeof v);
+  return v;
+}
+
+static inline bool valid_option(int o) {
+  return o >= UVA_STREAM_HIGH_WATER && o <= UVA_STREAM_NODELAY;
+}
+
 #define CHECK(expr)             \
   do {                          \
     int check_rc_ = (expr);     \
@@ -168,11 +184,11 @@ UVA_EXTERN int uva_loop_new(uva_loop_t **out) {
 
 UVA_EXTERN int uva_loop_run(uva_loop_t *loop, uva_run_mode mode) {
   CHECK(check_loop(loop));
-  if (mode != UVA_RUN_DEFAULT && mode != UVA_RUN_ONCE &&
-      mode != UVA_RUN_NOWAIT)
+  int m = enum_bits(mode);
+  if (m != UVA_RUN_DEFAULT && m != UVA_RUN_ONCE && m != UVA_RUN_NOWAIT)
     return UVA_EINVAL;
   API_BEGIN
-  return loop_run(L(loop), mode);
+  return loop_run(L(loop), static_cast<uva_run_mode>(m));
   API_END
 }
 
@@ -688,7 +704,9 @@ UVA_EXTERN int uva_stream_open_fd(uva_stream_t **out, uva_loop_t *loop,
 UVA_EXTERN int uva_stream_set(uva_stream_t *stream, uva_stream_option option,
                               size_t value) {
   CHECK_IO(stream, MAGIC_STREAM);
-  return stream_set(ST(stream), option, value);
+  int o = enum_bits(option);
+  if (!valid_option(o)) return UVA_EINVAL;
+  return stream_set(ST(stream), static_cast<uva_stream_option>(o), value);
 }
 
 UVA_EXTERN int uva_stream_read(size_t *nread, uva_stream_t *stream,
@@ -880,7 +898,9 @@ UVA_EXTERN int uva_udp_connect(uva_udp_t *udp, const char *host, int port) {
 UVA_EXTERN int uva_udp_set(uva_udp_t *udp, uva_stream_option option,
                            size_t value) {
   CHECK_IO(udp, MAGIC_UDP);
-  return udp_set(UD(udp), option, value);
+  int o = enum_bits(option);
+  if (!valid_option(o)) return UVA_EINVAL;
+  return udp_set(UD(udp), static_cast<uva_stream_option>(o), value);
 }
 
 UVA_EXTERN int uva_udp_send(uva_udp_t *udp, const void *buf, size_t len,

@@ -13,6 +13,7 @@
  * when the core has no referenced work left.
  */
 #include "internal.h"
+#include "fault.h"
 
 #include <csignal>
 #include <cstdlib>
@@ -60,10 +61,10 @@ Pool::~Pool() {
 
 void *Pool::alloc() {
 #ifdef UVA_POOL_PASSTHROUGH
-  return std::malloc(block_);
+  return fault_malloc(block_);
 #else
   if (freelist_ == nullptr) {
-    char *slab = static_cast<char *>(std::malloc(SLAB_BYTES));
+    char *slab = static_cast<char *>(fault_malloc(SLAB_BYTES));
     if (slab == nullptr) return nullptr;
     *reinterpret_cast<void **>(slab) = slabs_;
     slabs_ = slab;
@@ -286,6 +287,7 @@ static void on_async(uv_async_t *handle) {
 int loop_post(Loop *l, XOpKind kind, void *p, uva_callback_cb cb) {
   {
     std::lock_guard<std::mutex> lock(l->xmu);
+    if (fault_hit(FAULT_ALLOC)) throw std::bad_alloc();
     l->xq.push_back(XOp{kind, p, cb}); /* may throw bad_alloc: capi maps it */
   }
   uv_async_send(&l->async);
@@ -310,7 +312,7 @@ static void ignore_sigpipe() {
 
 int loop_new(Loop **out) {
   ignore_sigpipe();
-  Loop *l = new (std::nothrow) Loop();
+  Loop *l = fault_hit(FAULT_ALLOC) ? nullptr : new (std::nothrow) Loop();
   if (l == nullptr) return UVA_ENOMEM;
   l->magic = MAGIC_LOOP;
   l->qnext = nullptr;

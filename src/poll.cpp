@@ -3,6 +3,7 @@
  * a task waits, stopped once it fired: a ready descriptor nobody waits for
  * costs nothing. */
 #include "internal.h"
+#include "fault.h"
 
 #include <cstdlib>
 
@@ -13,10 +14,10 @@ static Poll *of(uv_handle_t *h) { return static_cast<Poll *>(h->data); }
 
 int poll_new(Poll **out, Loop *l, int fd) {
   if (fd < 0) return UVA_EBADF;
-  Poll *p = static_cast<Poll *>(std::calloc(1, sizeof(Poll)));
+  Poll *p = static_cast<Poll *>(fault_calloc(1, sizeof(Poll)));
   if (p == nullptr) return UVA_ENOMEM;
   sync_init(p, l, MAGIC_POLL);
-  int rc = uv_poll_init(&l->uv, &p->uv, fd);
+  int rc = FAULT_UV(uv_poll_init(&l->uv, &p->uv, fd));
   if (rc != 0) {
     l->handles--;
     std::free(p);
@@ -59,7 +60,7 @@ int poll_wait(int *revents, Poll *p, Task *t, int events) {
     }
     int uv_events = ((events & UVA_READABLE) ? UV_READABLE : 0) |
                     ((events & UVA_WRITABLE) ? UV_WRITABLE : 0);
-    rc = uv_poll_start(&p->uv, uv_events, on_poll);
+    rc = FAULT_UV(uv_poll_start(&p->uv, uv_events, on_poll));
     if (rc == 0) return w != nullptr ? UVA_EAGAIN : sync_enlist(p, t, W_IO);
   }
   if (w != nullptr) sync_drop(w);

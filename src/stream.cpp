@@ -16,6 +16,7 @@
  * cancelled read loses no byte.
  */
 #include "internal.h"
+#include "fault.h"
 
 #include <cstdio>
 #include <cstdlib>
@@ -88,7 +89,7 @@ int addr_parse(struct sockaddr_storage *out, const char *host, int port) {
 /* ---- lifecycle ---------------------------------------------------------- */
 
 static Stream *stream_alloc(Loop *l) {
-  Stream *s = static_cast<Stream *>(std::calloc(1, sizeof(Stream)));
+  Stream *s = static_cast<Stream *>(fault_calloc(1, sizeof(Stream)));
   if (s == nullptr) return nullptr;
   sync_init(s, l, MAGIC_STREAM);
   s->high_water = DEFAULT_HIGH_WATER;
@@ -175,7 +176,7 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
     if (tail < READ_CHUNK / 4) {
       size_t cap = s->rcap == 0 ? READ_CHUNK : s->rcap * 2;
       while (cap - s->rlen < READ_CHUNK) cap *= 2;
-      char *p = static_cast<char *>(std::realloc(s->rbuf, cap));
+      char *p = static_cast<char *>(fault_realloc(s->rbuf, cap));
       if (p == nullptr) {
         *buf = uv_buf_init(nullptr, 0); /* libuv reports UV_ENOBUFS */
         return;
@@ -221,7 +222,7 @@ static void on_read(uv_stream_t *h, ssize_t nread, const uv_buf_t *) {
 static void maybe_read(Stream *s) {
   if (s->reading || s->st != ST_OPEN || s->eof || s->read_err != 0) return;
   if (s->rlen >= read_limit(s)) return;
-  int rc = uv_read_start(&s->uv.s, on_alloc, on_read);
+  int rc = FAULT_UV(uv_read_start(&s->uv.s, on_alloc, on_read));
   if (rc == 0)
     s->reading = true;
   else
@@ -229,7 +230,9 @@ static void maybe_read(Stream *s) {
 }
 
 static void consume(Stream *s, void *buf, size_t n) {
-  if (buf != nullptr) std::memcpy(buf, s->rbuf + s->rstart, n);
+  /* n = 0 may come with no buffer at all yet (rbuf NULL): memcpy's
+   * arguments must not be NULL even for 0 bytes. */
+  if (buf != nullptr && n > 0) std::memcpy(buf, s->rbuf + s->rstart, n);
   s->rstart += n;
   s->rlen -= n;
   s->scanned = s->scanned > n ? s->scanned - n : 0;
@@ -411,7 +414,7 @@ int stream_write(size_t *queued, Stream *s, const void *buf, size_t len) {
   const char *p = static_cast<const char *>(buf);
   if (s->wqueued == 0 && len > 0) {
     uv_buf_t b = uv_buf_init(const_cast<char *>(p), unsigned(len));
-    int n = uv_try_write(&s->uv.s, &b, 1);
+    int n = FAULT_UV(uv_try_write(&s->uv.s, &b, 1));
     if (n >= 0) {
       p += n;
       len -= size_t(n);
@@ -422,12 +425,12 @@ int stream_write(size_t *queued, Stream *s, const void *buf, size_t len) {
   }
   if (len > 0) { /* copy only what the kernel did not take */
     WriteReq *wr =
-        static_cast<WriteReq *>(std::malloc(offsetof(WriteReq, data) + len));
+        static_cast<WriteReq *>(fault_malloc(offsetof(WriteReq, data) + len));
     if (wr == nullptr) return UVA_ENOMEM;
     std::memcpy(wr->data, p, len);
     wr->len = len;
     uv_buf_t b = uv_buf_init(wr->data, unsigned(len));
-    int rc = uv_write(&wr->req, &s->uv.s, &b, 1, on_write);
+    int rc = FAULT_UV(uv_write(&wr->req, &s->uv.s, &b, 1, on_write));
     if (rc != 0) {
       std::free(wr);
       s->write_err = rc;
@@ -484,7 +487,7 @@ int stream_shutdown(Stream *s, Task *t) {
   if (!s->shut_requested) {
     if (s->st == ST_CONNECTING)
       return s->conn_err != 0 ? s->conn_err : UVA_ENOTCONN;
-    int rc = uv_shutdown(&s->sreq, &s->uv.s, on_shutdown);
+    int rc = FAULT_UV(uv_shutdown(&s->sreq, &s->uv.s, on_shutdown));
     if (rc != 0) return rc;
     s->refs.fetch_add(1, std::memory_order_relaxed);
     s->shut_requested = true;
@@ -547,7 +550,8 @@ static void try_next_address(Stream *s) {
   while (s->ai_next != nullptr) {
     struct addrinfo *ai = s->ai_next;
     s->ai_next = ai->ai_next;
-    int rc = uv_tcp_connect(&s->creq, &s->uv.tcp, ai->ai_addr, on_connect);
+    int rc = FAULT_UV(
+        uv_tcp_connect(&s->creq, &s->uv.tcp, ai->ai_addr, on_connect));
     if (rc == 0) return;
     s->ai_err = rc;
   }
@@ -575,14 +579,14 @@ int tcp_connect(Stream **out, Loop *l, const char *host, int port) {
   if (s == nullptr) return UVA_ENOMEM;
   s->type = UV_TCP;
   s->st = ST_CONNECTING;
-  int rc = uv_tcp_init(&l->uv, &s->uv.tcp);
+  int rc = FAULT_UV(uv_tcp_init(&l->uv, &s->uv.tcp));
   if (rc != 0) {
     io_destroy(s);
     return rc;
   }
   bind_handle(s);
   auto *req =
-      static_cast<uv_getaddrinfo_t *>(std::malloc(sizeof(uv_getaddrinfo_t)));
+      static_cast<uv_getaddrinfo_t *>(fault_malloc(sizeof(uv_getaddrinfo_t)));
   struct addrinfo hints;
   std::memset(&hints, 0, sizeof hints);
   hints.ai_family = AF_UNSPEC;
@@ -592,7 +596,8 @@ int tcp_connect(Stream **out, Loop *l, const char *host, int port) {
   rc = req == nullptr ? UVA_ENOMEM : 0;
   if (rc == 0) {
     req->data = s;
-    rc = uv_getaddrinfo(&l->uv, req, on_resolved, host, service, &hints);
+    rc = FAULT_UV(
+        uv_getaddrinfo(&l->uv, req, on_resolved, host, service, &hints));
   }
   if (rc != 0) {
     std::free(req);
@@ -781,20 +786,25 @@ static void on_server_closed(uv_handle_t *h) {
   sync_unref(sv);
 }
 
-/* Accept one pending connection into a new open stream. */
-static int accept_one(Stream **out, Server *sv) {
+/* Accept one pending connection into a new open stream. *taken (may be
+ * NULL) says whether the connection left libuv, even if the call failed. */
+static int accept_one(Stream **out, Server *sv, bool *taken = nullptr) {
   Loop *l = sv->loop;
   Stream *s = stream_alloc(l);
   if (s == nullptr) return UVA_ENOMEM;
   s->type = sv->type;
-  int rc = sv->type == UV_TCP ? uv_tcp_init(&l->uv, &s->uv.tcp)
-                              : uv_pipe_init(&l->uv, &s->uv.pipe, 0);
+  int rc = FAULT_UV(sv->type == UV_TCP ? uv_tcp_init(&l->uv, &s->uv.tcp)
+                                       : uv_pipe_init(&l->uv, &s->uv.pipe, 0));
   if (rc != 0) {
     io_destroy(s);
     return rc;
   }
   bind_handle(s);
+  if (taken != nullptr) *taken = true;
   rc = uv_accept(&sv->uv.s, &s->uv.s);
+  /* An injected fault drops the accepted connection, as a real failure of
+   * uv_accept does (libuv closes the descriptor). */
+  if (rc == 0 && fault_hit(FAULT_IO)) rc = UV_EIO;
   if (rc != 0) {
     s->st = ST_CLOSED;
     uv_close(&s->uv.h, on_stream_closed);
@@ -805,40 +815,67 @@ static int accept_one(Stream **out, Server *sv) {
   return 0;
 }
 
+static void serve_pending(Server *sv);
+
+static void retry_pending(Loop *, Call *call) {
+  Server *sv = static_cast<Server *>(call->a);
+  serve_pending(sv);
+  sync_unref(sv); /* the retry's reference */
+}
+
+/* Hand the connections libuv holds to the connection callback. One that
+ * cannot be taken now (no memory for its stream) stays pending and is
+ * tried again at the next pass: libuv stops watching the listening socket
+ * until it is accepted, so dropping it would stop the server. */
+static void serve_pending(Server *sv) {
+  while (sv->on_conn != nullptr && sv->pending > 0 && !sv->closed) {
+    Stream *s;
+    bool taken = false;
+    int rc = accept_one(&s, sv, &taken);
+    if (taken) sv->pending--;
+    if (rc == 0) {
+      sv->on_conn(reinterpret_cast<uva_server_t *>(sv),
+                  reinterpret_cast<uva_stream_t *>(s), sv->on_conn_data);
+    } else if (!taken) {
+      if (loop_call_soon(sv->loop, retry_pending, sv, nullptr, nullptr) == 0)
+        sv->refs.fetch_add(1, std::memory_order_relaxed);
+      return;
+    }
+  }
+}
+
 static void on_connection(uv_stream_t *h, int status) {
   Server *sv = static_cast<Server *>(h->data);
   if (status < 0) return; /* e.g. EMFILE: libuv sheds it; keep serving */
-  if (sv->on_conn != nullptr) {
-    Stream *s;
-    if (accept_one(&s, sv) == 0)
-      sv->on_conn(reinterpret_cast<uva_server_t *>(sv),
-                  reinterpret_cast<uva_stream_t *>(s), sv->on_conn_data);
-    return;
-  }
   /* libuv stops watching the socket until this one is accepted. */
   sv->pending++;
+  if (sv->on_conn != nullptr) {
+    serve_pending(sv);
+    return;
+  }
   io_wake_all(sv);
 }
 
 static int listen_common(Server **out, Loop *l, uv_handle_type type,
                          const struct sockaddr *addr, const char *path,
                          int backlog) {
-  Server *sv = static_cast<Server *>(std::calloc(1, sizeof(Server)));
+  Server *sv = static_cast<Server *>(fault_calloc(1, sizeof(Server)));
   if (sv == nullptr) return UVA_ENOMEM;
   sync_init(sv, l, MAGIC_SERVER);
   sv->type = type;
-  int rc = type == UV_TCP ? uv_tcp_init(&l->uv, &sv->uv.tcp)
-                          : uv_pipe_init(&l->uv, &sv->uv.pipe, 0);
+  int rc = FAULT_UV(type == UV_TCP ? uv_tcp_init(&l->uv, &sv->uv.tcp)
+                                   : uv_pipe_init(&l->uv, &sv->uv.pipe, 0));
   if (rc != 0) {
     l->handles--;
     std::free(sv);
     return rc;
   }
   sv->uv.h.data = sv;
-  rc = type == UV_TCP ? uv_tcp_bind(&sv->uv.tcp, addr, 0)
-                      : uv_pipe_bind(&sv->uv.pipe, path);
-  if (rc == 0) rc = uv_listen(&sv->uv.s, backlog > 0 ? backlog : 511,
-                              on_connection);
+  rc = FAULT_UV(type == UV_TCP ? uv_tcp_bind(&sv->uv.tcp, addr, 0)
+                               : uv_pipe_bind(&sv->uv.pipe, path));
+  if (rc == 0)
+    rc = FAULT_UV(uv_listen(&sv->uv.s, backlog > 0 ? backlog : 511,
+                            on_connection));
   if (rc != 0) {
     /* Detached: the close completes later (uva_loop_close reaps it). */
     sv->closed = true;
@@ -872,8 +909,12 @@ int server_accept(Stream **out, Server *sv, Task *t) {
   }
   if (sv->on_conn != nullptr) return UVA_EINVAL;
   if (sv->pending > 0) {
-    int rc = accept_one(out, sv);
-    sv->pending--;
+    /* A connection we could not take (no memory for its stream) stays with
+     * libuv for the next call: libuv stops watching the listening socket
+     * until it is accepted, so forgetting it would stop the server. */
+    bool taken = false;
+    int rc = accept_one(out, sv, &taken);
+    if (taken) sv->pending--;
     if (w != nullptr) sync_drop(w);
     return rc;
   }
@@ -886,13 +927,7 @@ void server_on_connection(Server *sv, uva_server_connection_cb cb,
   sv->on_conn = cb;
   sv->on_conn_data = data;
   /* A connection libuv is holding for accept goes to the callback now. */
-  while (cb != nullptr && sv->pending > 0) {
-    sv->pending--;
-    Stream *s;
-    if (accept_one(&s, sv) == 0)
-      cb(reinterpret_cast<uva_server_t *>(sv),
-         reinterpret_cast<uva_stream_t *>(s), data);
-  }
+  serve_pending(sv);
 }
 
 int server_address(Server *sv, char *host, size_t hostlen, int *port) {

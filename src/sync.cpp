@@ -16,6 +16,7 @@
  * them, so their order is always the order they were put in.
  */
 #include "internal.h"
+#include "fault.h"
 
 #include <cstdlib>
 #include <cstring>
@@ -161,7 +162,7 @@ void sync_close(Sync *s) {
 /* ---- Event -------------------------------------------------------------- */
 
 int event_new(Event **out, Loop *l) {
-  Event *e = static_cast<Event *>(std::malloc(sizeof(Event)));
+  Event *e = static_cast<Event *>(fault_malloc(sizeof(Event)));
   if (e == nullptr) return UVA_ENOMEM;
   sync_init(e, l, MAGIC_EVENT);
   e->is_set = false;
@@ -184,7 +185,7 @@ int event_wait(Event *e, Task *t) {
 /* ---- Lock --------------------------------------------------------------- */
 
 int lock_new(Lock **out, Loop *l) {
-  Lock *k = static_cast<Lock *>(std::malloc(sizeof(Lock)));
+  Lock *k = static_cast<Lock *>(fault_malloc(sizeof(Lock)));
   if (k == nullptr) return UVA_ENOMEM;
   sync_init(k, l, MAGIC_LOCK);
   k->locked = false;
@@ -214,7 +215,7 @@ int lock_release(Lock *k) {
 /* ---- Semaphore ---------------------------------------------------------- */
 
 int sem_new(Sem **out, Loop *l, int64_t value, int64_t bound) {
-  Sem *s = static_cast<Sem *>(std::malloc(sizeof(Sem)));
+  Sem *s = static_cast<Sem *>(fault_malloc(sizeof(Sem)));
   if (s == nullptr) return UVA_ENOMEM;
   sync_init(s, l, MAGIC_SEM);
   s->value = value;
@@ -257,7 +258,7 @@ int sem_release(Sem *s) {
 /* ---- Queue -------------------------------------------------------------- */
 
 int queue_new(Queue **out, Loop *l, size_t maxsize, uva_free_cb item_dtor) {
-  Queue *q = static_cast<Queue *>(std::malloc(sizeof(Queue)));
+  Queue *q = static_cast<Queue *>(fault_malloc(sizeof(Queue)));
   if (q == nullptr) return UVA_ENOMEM;
   sync_init(q, l, MAGIC_QUEUE);
   q->putters = nullptr;
@@ -278,7 +279,7 @@ bool queue_full(const Queue *q) {
 static int ring_grow(Queue *q) {
   if (q->size < q->cap) return 0;
   size_t cap = q->cap == 0 ? 16 : q->cap * 2;
-  void **ring = static_cast<void **>(std::malloc(cap * sizeof(void *)));
+  void **ring = static_cast<void **>(fault_malloc(cap * sizeof(void *)));
   if (ring == nullptr) return UVA_ENOMEM;
   for (size_t i = 0; i < q->size; i++) ring[i] = q->ring[(q->head + i) % q->cap];
   std::free(q->ring);
@@ -322,6 +323,7 @@ static void offer_items(Queue *q) {
 
 int queue_put(Queue *q, Task *t, void *item) {
   if (Wait *w = find(t, q)) {
+    if (w->kind != W_PUT) return UVA_EBUSY; /* the task waits in a get */
     if (w->state != W_GRANTED) return settle(w);
     /* Our reserved slot: fill it. */
     int rc = push_back(q, item);
@@ -355,6 +357,7 @@ static void *take_front(Queue *q) {
 
 int queue_get(void **out, Queue *q, Task *t) {
   if (Wait *w = find(t, q)) {
+    if (w->kind != W_GET) return UVA_EBUSY; /* the task waits in a put */
     if (w->state != W_GRANTED) return settle(w);
     q->claimed--;
     drop(w);
@@ -376,7 +379,7 @@ int queue_get_nowait(void **out, Queue *q) {
 /* ---- ThreadSafeFlag ----------------------------------------------------- */
 
 int flag_new(Flag **out, Loop *l) {
-  Flag *f = static_cast<Flag *>(std::malloc(sizeof(Flag)));
+  Flag *f = static_cast<Flag *>(fault_malloc(sizeof(Flag)));
   if (f == nullptr) return UVA_ENOMEM;
   sync_init(f, l, MAGIC_FLAG);
   new (&f->set) std::atomic<uint8_t>(0);

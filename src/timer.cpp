@@ -10,6 +10,7 @@
  * due together fire in the order they were started.
  */
 #include "internal.h"
+#include "fault.h"
 
 #include <cstdlib>
 #include <new>
@@ -29,7 +30,7 @@ TimerHeap::~TimerHeap() { std::free(a_); }
 int TimerHeap::insert(uint64_t deadline, Timed *h) {
   if (n_ == cap_) {
     uint32_t cap = cap_ == 0 ? 64 : cap_ * 2;
-    void *p = std::realloc(a_, size_t(cap) * sizeof(HeapEntry));
+    void *p = fault_realloc(a_, size_t(cap) * sizeof(HeapEntry));
     if (p == nullptr) return UVA_ENOMEM;
     a_ = static_cast<HeapEntry *>(p);
     cap_ = cap;
@@ -103,7 +104,7 @@ static void update_count(Timer *t) {
 
 int timer_new(Timer **out, Loop *l, uva_timer_cb cb, void *data,
               uva_free_cb dtor) {
-  Timer *t = static_cast<Timer *>(std::malloc(sizeof(Timer)));
+  Timer *t = static_cast<Timer *>(fault_malloc(sizeof(Timer)));
   if (t == nullptr) return UVA_ENOMEM;
   t->qnext = nullptr;
   t->magic = MAGIC_TIMER;

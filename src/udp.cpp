@@ -7,6 +7,7 @@
  * copy only when it would block.
  */
 #include "internal.h"
+#include "fault.h"
 
 #include <cstdlib>
 #include <cstring>
@@ -20,11 +21,11 @@ static constexpr size_t RECV_BUF = 64 * 1024; /* the largest datagram */
 static Udp *of(uv_handle_t *h) { return static_cast<Udp *>(h->data); }
 
 int udp_new(Udp **out, Loop *l) {
-  Udp *u = static_cast<Udp *>(std::calloc(1, sizeof(Udp)));
+  Udp *u = static_cast<Udp *>(fault_calloc(1, sizeof(Udp)));
   if (u == nullptr) return UVA_ENOMEM;
   sync_init(u, l, MAGIC_UDP);
   u->high_water = DEFAULT_UDP_HIGH_WATER;
-  int rc = uv_udp_init(&l->uv, &u->uv);
+  int rc = FAULT_UV(uv_udp_init(&l->uv, &u->uv));
   if (rc != 0) {
     l->handles--;
     std::free(u);
@@ -52,7 +53,7 @@ static void on_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf,
     u->err = int(nread);
   } else if (addr != nullptr) {
     auto *d = static_cast<Datagram *>(
-        std::malloc(offsetof(Datagram, data) + size_t(nread)));
+        fault_malloc(offsetof(Datagram, data) + size_t(nread)));
     if (d == nullptr) {
       u->err = UVA_ENOMEM; /* this datagram is lost: say so */
     } else {
@@ -82,14 +83,18 @@ static void on_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf,
 
 static void maybe_recv(Udp *u) {
   if (u->receiving || u->closed || u->qbytes >= u->high_water) return;
-  int rc = uv_udp_recv_start(&u->uv, on_alloc, on_recv);
-  if (rc == 0) u->receiving = true;
+  int rc = FAULT_UV(uv_udp_recv_start(&u->uv, on_alloc, on_recv));
+  if (rc == 0)
+    u->receiving = true;
+  else
+    u->err = rc; /* the next recv reports it (and a later one retries) */
 }
 
 int udp_bind(Udp *u, const char *host, int port) {
   struct sockaddr_storage ss;
   int rc = addr_parse(&ss, host, port);
-  if (rc == 0) rc = uv_udp_bind(&u->uv, reinterpret_cast<sockaddr *>(&ss), 0);
+  if (rc == 0)
+    rc = FAULT_UV(uv_udp_bind(&u->uv, reinterpret_cast<sockaddr *>(&ss), 0));
   if (rc == 0) maybe_recv(u);
   return rc;
 }
@@ -97,7 +102,8 @@ int udp_bind(Udp *u, const char *host, int port) {
 int udp_connect(Udp *u, const char *host, int port) {
   struct sockaddr_storage ss;
   int rc = addr_parse(&ss, host, port);
-  if (rc == 0) rc = uv_udp_connect(&u->uv, reinterpret_cast<sockaddr *>(&ss));
+  if (rc == 0)
+    rc = FAULT_UV(uv_udp_connect(&u->uv, reinterpret_cast<sockaddr *>(&ss)));
   if (rc == 0) maybe_recv(u);
   return rc;
 }
@@ -125,19 +131,19 @@ int udp_send(Udp *u, const void *buf, size_t len, const char *host,
   }
   uv_buf_t b = uv_buf_init(const_cast<char *>(static_cast<const char *>(buf)),
                            unsigned(len));
-  int n = uv_udp_try_send(&u->uv, &b, 1, to);
+  int n = FAULT_UV(uv_udp_try_send(&u->uv, &b, 1, to));
   if (n >= 0) {
     maybe_recv(u); /* sending bound the socket: replies can come */
     return 0;
   }
   if (n != UV_EAGAIN && n != UV_ENOSYS) return n;
   auto *req =
-      static_cast<SendReq *>(std::malloc(offsetof(SendReq, data) + len));
+      static_cast<SendReq *>(fault_malloc(offsetof(SendReq, data) + len));
   if (req == nullptr) return UVA_ENOMEM;
   std::memcpy(req->data, buf, len);
   b = uv_buf_init(req->data, unsigned(len));
-  int rc = uv_udp_send(&req->req, &u->uv, &b, 1, to,
-                       [](uv_udp_send_t *r, int) { std::free(r); });
+  int rc = FAULT_UV(uv_udp_send(&req->req, &u->uv, &b, 1, to,
+                                [](uv_udp_send_t *r, int) { std::free(r); }));
   if (rc != 0) {
     std::free(req);
     return rc;
@@ -175,8 +181,13 @@ int udp_recv(size_t *len, Udp *u, Task *t, void *buf, size_t buflen,
     u->err = 0;
   } else {
     maybe_recv(u);
-    if (w != nullptr) return UVA_EAGAIN;
-    return sync_enlist(u, t, W_IO);
+    if (u->err != 0) { /* could not start receiving: nothing would come */
+      rc = u->err;
+      u->err = 0;
+    } else {
+      if (w != nullptr) return UVA_EAGAIN;
+      return sync_enlist(u, t, W_IO);
+    }
   }
   if (w != nullptr) sync_drop(w);
   return rc;
