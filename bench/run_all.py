@@ -349,12 +349,32 @@ def report(rows, settings):
             cells += ["-" if r["ratios"].get(p) is None else f"{r['ratios'][p]:.2f}"
                       for p in peers]
             table.append(cells)
-        widths = [max(len(x) for x in col) for col in zip(head, *table)]
         print(TITLES[group])
-        for line in [head] + table:
-            print("  " + "  ".join(c.ljust(w) if k < 2 else c.rjust(w)
-                                   for k, (c, w) in enumerate(zip(line, widths))))
+        print_table(head, table, left=2)
+        # The echo servers' own CPU: what a round trip costs the server.
+        cpu_rows = [r for r in grows if "server_cpu" in r]
+        if cpu_rows:
+            print("  echo server CPU per round trip, median microseconds user+sys "
+                  "(user): lower is better")
+            table = [[r["title"]] + [cpu_cell(r["server_cpu"].get(i)) for i in impls]
+                     for r in cpu_rows]
+            print_table(["workload"] + impls, table, left=1)
         print()
+
+
+def cpu_cell(cpu):
+    if not cpu or cpu["user_us"]["median"] is None:
+        return "-"
+    user, sys_ = cpu["user_us"]["median"], cpu["sys_us"]["median"]
+    return f"{user + sys_:.2f} ({user:.2f})"
+
+
+def print_table(head, table, left):
+    """Columns padded to their widest cell; the first `left` left-aligned."""
+    widths = [max(len(x) for x in col) for col in zip(head, *table)]
+    for line in [head] + table:
+        print("  " + "  ".join(c.ljust(w) if k < left else c.rjust(w)
+                               for k, (c, w) in enumerate(zip(line, widths))))
 
 
 # --- main --------------------------------------------------------------------
