@@ -37,6 +37,7 @@ import hashlib
 import importlib.util
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -155,8 +156,7 @@ def ensure_python_package(build_dir):
     stamp = target / ".tree-hash"
     want = tree_hash()
     if not (stamp.is_file() and stamp.read_text() == want):
-        if target.exists():
-            run_quiet(["rm", "-rf", target], "removing the old package copy")
+        shutil.rmtree(target, ignore_errors=True)
         run_quiet([sys.executable, "-m", "pip", "install", "--quiet",
                    "--disable-pip-version-check", "--root-user-action=ignore",
                    "--target", target, REPO / "python"], "pip install ./python")
