@@ -446,6 +446,7 @@ def main() -> int:
                 "pinning": pin_note, "echo_workloads": ECHO_WORKLOADS,
                 "core_plan": CORE_QUICK if args.quick else CORE_FULL,
                 "python_micro": run_python.MICRO, "rust_tasks": run_rust.TASK_BENCHES,
+                "load_average_at_end": [round(x, 2) for x in os.getloadavg()],
                 "build_seconds": round(t_built - t_start, 1),
                 "measure_seconds": round(t_end - t_built, 1)}
     print()
