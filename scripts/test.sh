@@ -126,7 +126,9 @@ suite_bench() {
   local out cargo
   cargo=$(find_cargo)
   out=$(mktemp -d)
-  trap 'rm -rf "$out"' EXIT  # the suite runs in its own subshell
+  # Expanded now: the suite runs in its own subshell, whose EXIT runs after
+  # this function's locals are gone.
+  trap "rm -rf '$out'" EXIT
   CARGO=$cargo python3 bench/run_all.py --quick --out-dir "$out"
   test -s "$out/latest-quick.png"
   python3 - "$out/latest-quick.json" <<'PY'
