@@ -2,8 +2,8 @@
 """Measure uvasync against all its peers in one run on one machine, write
 the results as JSON and draw the comparison as a PNG chart.
 
-    python3 bench/run_all.py               # full run: about 15 min
-    python3 bench/run_all.py --quick       # smoke check: about 1.5 min
+    python3 bench/run_all.py               # full run: about 12 min
+    python3 bench/run_all.py --quick       # smoke check: about 1 min (plus builds)
     python3 bench/run_all.py [--only c,python,rust] [--repeats 5] [--seconds 3]
                              [--out-dir bench/results] [--no-plot] [--no-build]
                              [--cpus 0,1] [--no-pin] [-v]
@@ -382,7 +382,7 @@ def print_table(head, table, left):
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true",
-                    help="smoke check: small N, 2 repeats, 0.5 s echo runs (~1.5 min)")
+                    help="smoke check: small N, 2 repeats, 0.5 s echo runs (~1 min)")
     ap.add_argument("--repeats", type=int, help="interleaved runs of each "
                     "implementation per benchmark (default 5, quick 2)")
     ap.add_argument("--seconds", type=float,
