@@ -1,5 +1,6 @@
 """Helpers shared by the benchmark drivers (run_core.py, run_sync.py,
-run_echo.py): medians over repeated runs, number formatting, the CPU name."""
+run_echo.py, run_all.py): medians over repeated runs, number formatting, the
+CPU name."""
 import platform
 import statistics
 from pathlib import Path
@@ -9,6 +10,16 @@ def median(runs, key):
     """Median of runs[i][key] over the runs that have it, or None."""
     vals = [r[key] for r in runs if key in r]
     return statistics.median(vals) if vals else None
+
+
+def summary(values):
+    """Median, min, max and count of a list of numbers (None when empty),
+    plus the values themselves, for JSON."""
+    vals = list(values)
+    return {"median": statistics.median(vals) if vals else None,
+            "min": min(vals) if vals else None,
+            "max": max(vals) if vals else None,
+            "n": len(vals), "values": vals}
 
 
 def ratio(a, b):

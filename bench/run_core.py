@@ -72,6 +72,31 @@ def run_one(exe: Path, bench: str, n: int, extra, timeout: float) -> dict:
     return out
 
 
+def measure(uva: Path, raw: Path, plan, repeats: int, timeout: float = 300.0,
+            progress=None, verbose=False):
+    """Each benchmark of `plan` ((label, benchmark, N, extra) tuples),
+    `repeats` times as uvasync, libuv, uvasync, libuv ... in fresh processes.
+    Returns ({label: (benchmark, N, {"uvasync": [runs], "libuv": [runs]})},
+    [error strings]); failed runs are left out of the lists."""
+    results, errors = {}, []
+    for label, bench, n, extra in plan:
+        runs = {"uvasync": [], "libuv": []}
+        for rep in range(repeats):
+            for impl, exe in (("uvasync", uva), ("libuv", raw)):
+                if progress:
+                    progress(f"core {label} {impl} #{rep + 1}")
+                r = run_one(exe, bench, n, extra, timeout)
+                if "error" in r:
+                    errors.append(f"core {label} {impl}: {r['error']}")
+                    print(f"    {impl}: {r['error']}", file=sys.stderr)
+                else:
+                    runs[impl].append(r)
+                    if verbose:
+                        print(f"    {r['line']}", flush=True)
+        results[label] = (bench, n, runs)
+    return results, errors
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--build-dir", type=Path, default=DEFAULT_BUILD_DIR,
@@ -101,24 +126,10 @@ def main() -> int:
     print(f"cpu: {cpu_model()}, {os.cpu_count()} cpus; python {platform.python_version()}; "
           f"{repeats} interleaved repeats, medians\n", flush=True)
 
-    results = {}
-    failed = False
-    for label, bench, n, extra in plan:
-        runs = {"uvasync": [], "libuv": []}
-        print(f"  {label:<12} n={n:<8} ", end="", flush=True)
-        for _ in range(repeats):
-            for impl, exe in (("uvasync", uva), ("libuv", raw)):
-                r = run_one(exe, bench, n, extra, args.timeout)
-                if "error" in r:
-                    failed = True
-                    print(f"\n    {impl}: {r['error']}", flush=True)
-                else:
-                    runs[impl].append(r)
-                    if args.verbose:
-                        print(f"\n    {r['line']}", end="", flush=True)
-            print(".", end="", flush=True)
-        print(flush=True)
-        results[label] = (bench, n, runs)
+    results, errors = measure(
+        uva, raw, plan, repeats, args.timeout, verbose=args.verbose,
+        progress=lambda s: print(f"  {s}", file=sys.stderr))
+    failed = bool(errors)
 
     # --- time table
     print()

@@ -120,6 +120,34 @@ def run_one(server, load: Path, conns: int, size: int, seconds: float,
     }
 
 
+def measure(servers, load: Path, workloads, repeats: int, seconds: float,
+            cpus, host: str = "127.0.0.1", progress=None, verbose=False):
+    """Every server on every workload, interleaved: for each workload,
+    `repeats` rounds in which each server runs once, in order (A B C A B C).
+    `servers` is a list of (name, program or command list) for run_one;
+    `workloads` a list of (label, connections, message bytes).
+    Returns ({label: {name: [run_one results]}}, [error strings]); failed
+    runs are left out of the lists and reported in the errors."""
+    results, errors = {}, []
+    for label, conns, size in workloads:
+        runs = {name: [] for name, _ in servers}
+        for rep in range(repeats):
+            for name, server in servers:
+                if progress:
+                    progress(f"echo {label} {name} #{rep + 1}")
+                r = run_one(server, load, conns, size, seconds, cpus, host)
+                if "error" in r:
+                    errors.append(f"echo {label} {name} #{rep + 1}: {r['error']}")
+                    print(f"  {label} {name} #{rep + 1}: FAILED {r['error']}",
+                          file=sys.stderr)
+                    continue
+                runs[name].append(r)
+                if verbose:
+                    print(f"  {label} {name} #{rep + 1}: {r['line']}")
+        results[label] = runs
+    return results, errors
+
+
 def choose_cpus(arg: str, no_pin: bool):
     """(server_cpu, client_cpu), or (None, None) without pinning."""
     if no_pin:
@@ -184,24 +212,14 @@ def main() -> int:
           f"{repeats} repeat(s) x {seconds:g} s per server and workload")
     print()
 
+    runs_by_label, errors = measure(
+        [("uvasync", uva), ("raw", raw)], load, plan, repeats, seconds, cpus,
+        args.host, verbose=args.verbose,
+        progress=lambda s: print(f"  {s}", file=sys.stderr))
+    failed = bool(errors)
     results = []
-    failed = False
-    for label, conns, size in plan:
-        runs = {"uvasync": [], "raw": []}
-        errors = []
-        for rep in range(repeats):
-            for name, exe in (("uvasync", uva), ("raw", raw)):
-                r = run_one(exe, load, conns, size, seconds, cpus, args.host)
-                if "error" in r:
-                    errors.append(f"{name}: {r['error']}")
-                    print(f"  {label} {name} #{rep + 1}: FAILED {r['error']}",
-                          file=sys.stderr)
-                    continue
-                runs[name].append(r)
-                if args.verbose:
-                    print(f"  {label} {name} #{rep + 1}: {r['line']}")
-        if errors:
-            failed = True
+    for label, _, _ in plan:
+        runs = runs_by_label[label]
         row = {"label": label}
         for name in ("uvasync", "raw"):
             for key in ("rps", "mib_s", "user_us", "sys_us"):
@@ -211,9 +229,6 @@ def main() -> int:
         row["sys_ratio"] = ratio(row["uvasync_sys_us"], row["raw_sys_us"])
         row["n"] = (len(runs["uvasync"]), len(runs["raw"]))
         results.append(row)
-        if not args.verbose:
-            print(f"  {label}: done ({row['n'][0]}+{row['n'][1]} runs)",
-                  file=sys.stderr)
 
     if args.verbose:
         print()

@@ -17,7 +17,8 @@ import sys
 from pathlib import Path
 
 from benchlib import cpu_model, fmt, median, ratio
-from run_echo import choose_cpus, find_bin, run_one
+import run_echo
+from run_echo import choose_cpus, find_bin
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
@@ -25,7 +26,7 @@ PY = sys.executable
 
 ECHO_WORKLOADS = [("10x1k", 10, 1024), ("10x10k", 10, 10240),
                   ("10x100k", 10, 102400), ("100x1k", 100, 1024)]
-ECHO_IMPLS = ["uvasync", "asyncio", "uvloop", "uvloop-protocol"]
+ECHO_IMPLS = ["uvasync", "asyncio", "asyncio-protocol", "uvloop", "uvloop-protocol"]
 MICRO = [  # (bench, key, N full, N quick)
     ("switch", "switch_per_s", 1000, 1000),
     ("spawn", "spawn_per_s", 0, 0),
@@ -52,6 +53,37 @@ def run_micro(impl, bench, n, timeout=300):
     return out
 
 
+def echo_servers(uvloop=None):
+    """(name, command) of each Python echo server, for run_echo.run_one."""
+    if uvloop is None:
+        uvloop = have_uvloop()
+    return [(impl, [PY, str(HERE / "echo_server.py"), impl])
+            for impl in ECHO_IMPLS if uvloop or not impl.startswith("uvloop")]
+
+
+def measure_micro(quick=False, repeats=3, progress=None, uvloop=None):
+    """The task benchmarks of MICRO, implementations interleaved.
+    Returns ({bench: {impl: [result dicts]}}, [error strings])."""
+    if uvloop is None:
+        uvloop = have_uvloop()
+    impls = [i for i in MICRO_IMPLS if uvloop or i != "uvloop"]
+    results, errors = {}, []
+    for bench, _key, n_full, n_quick in MICRO:
+        runs = {i: [] for i in impls}
+        for rep in range(repeats):
+            for impl in impls:
+                if progress:
+                    progress(f"python {bench} {impl} #{rep + 1}")
+                r = run_micro(impl, bench, n_quick if quick else n_full)
+                if "error" in r:
+                    errors.append(f"python {bench} {impl}: {r['error']}")
+                    print(f"  {bench} {impl}: FAILED {r['error']}", file=sys.stderr)
+                    continue
+                runs[impl].append(r)
+        results[bench] = runs
+    return results, errors
+
+
 def measure(build_dir, quick=False, repeats=None, seconds=None, verbose=False,
             progress=print):
     """Run everything; returns {"echo": [...rows], "micro": [...rows]}."""
@@ -59,41 +91,24 @@ def measure(build_dir, quick=False, repeats=None, seconds=None, verbose=False,
     repeats = repeats or (1 if quick else 3)
     seconds = seconds or (1.0 if quick else 3.0)
     cpus, pin_note = choose_cpus("", False)
-    impls = ECHO_IMPLS if have_uvloop() else ["uvasync", "asyncio"]
-    micro_impls = MICRO_IMPLS if have_uvloop() else ["uvasync", "asyncio"]
+    uvloop = have_uvloop()
+    servers = echo_servers(uvloop)
+    echo_runs, _ = run_echo.measure(servers, load, ECHO_WORKLOADS, repeats,
+                                    seconds, cpus, progress=progress,
+                                    verbose=verbose)
     echo_rows = []
-    for label, conns, size in ECHO_WORKLOADS:
-        runs = {i: [] for i in impls}
-        for rep in range(repeats):
-            for impl in impls:
-                progress(f"python echo {label} {impl} #{rep + 1}")
-                r = run_one([PY, str(HERE / "echo_server.py"), impl], load,
-                            conns, size, seconds, cpus, "127.0.0.1")
-                if "error" in r:
-                    print(f"  {label} {impl}: FAILED {r['error']}", file=sys.stderr)
-                    continue
-                runs[impl].append(r)
-                if verbose:
-                    print(f"  {label} {impl}: {r['line']}")
+    for label, _, _ in ECHO_WORKLOADS:
         row = {"workload": label}
-        for impl in impls:
+        for impl, _ in servers:
             for key in ("rps", "user_us", "sys_us"):
-                row[f"{impl}_{key}"] = median(runs[impl], key)
+                row[f"{impl}_{key}"] = median(echo_runs[label][impl], key)
         echo_rows.append(row)
+    micro_runs, _ = measure_micro(quick, repeats, progress, uvloop)
     micro_rows = []
-    for bench, key, n_full, n_quick in MICRO:
-        runs = {i: [] for i in micro_impls}
-        for rep in range(repeats):
-            for impl in micro_impls:
-                progress(f"python {bench} {impl} #{rep + 1}")
-                r = run_micro(impl, bench, n_quick if quick else n_full)
-                if "error" in r:
-                    print(f"  {bench} {impl}: FAILED {r['error']}", file=sys.stderr)
-                    continue
-                runs[impl].append(r)
+    for bench, key, _, _ in MICRO:
         row = {"bench": bench, "key": key}
-        for impl in micro_impls:
-            row[impl] = median(runs[impl], key)
+        for impl, runs in micro_runs[bench].items():
+            row[impl] = median(runs, key)
         micro_rows.append(row)
     return {"echo": echo_rows, "micro": micro_rows, "pinning": pin_note,
             "repeats": repeats, "seconds": seconds}

@@ -9,8 +9,9 @@ echo: the echo server on uvasync (rust/uvasync/examples/bench_echo_uvasync.rs)
 and on tokio (bench_echo_tokio.rs), both driven by the C load client
 bench_echo_load (from the CMake build, --build-dir), interleaved A B A B,
 with run_echo.py's protocol and pinning (server and client on separate CPUs).
-tasks: bench_tasks.rs, spawn-and-join of 1M tasks and 100k sleeping tasks
-(CPU per task and memory per sleeping task), interleaved the same way.
+tasks: bench_yield.rs, 1M task switches (1000 tasks yielding); bench_tasks.rs,
+spawn-and-join of 1M tasks and 100k sleeping tasks (CPU per task and memory
+per sleeping task), interleaved the same way.
 
 The Rust programs are built here (cargo build --release --examples, -j2).
 Prints medians and ratios uvasync / tokio, then the issue's targets.
@@ -23,15 +24,18 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from benchlib import cpu_model, fmt, median, ratio  # noqa: E402
-from run_echo import choose_cpus, find_bin, run_one  # noqa: E402
+import run_echo as run_echo_mod  # noqa: E402
+from run_echo import choose_cpus, find_bin  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 RUST = REPO / "rust"
 EXAMPLES = RUST / "target" / "release" / "examples"
 
 ECHO_WORKLOADS = [("10x1k", 10, 1024), ("10x10k", 10, 10 * 1024),
-                  ("10x100k", 10, 100 * 1024)]
-TASK_BENCHES = [("spawn", 1_000_000, 100_000), ("sleep", 100_000, 20_000)]
+                  ("10x100k", 10, 100 * 1024), ("100x1k", 100, 1024)]
+# (name, N full, N quick); yield is bench_yield.rs, the others bench_tasks.rs
+TASK_BENCHES = [("yield", 1_000_000, 100_000), ("spawn", 1_000_000, 100_000),
+                ("sleep", 100_000, 20_000)]
 
 # Targets from the issue (uvasync / tokio).
 TARGET_RPS = 1.0     # echo throughput at least tokio's
@@ -61,22 +65,19 @@ def parse_kv(line):
     return dict(kv.split("=", 1) for kv in line.split() if "=" in kv)
 
 
+def echo_servers():
+    """(name, program) of the two Rust echo servers, for run_echo.run_one."""
+    return [("uvasync", EXAMPLES / "bench_echo_uvasync"),
+            ("tokio", EXAMPLES / "bench_echo_tokio")]
+
+
 def run_echo(args, cpus, load):
+    runs_by_label, _ = run_echo_mod.measure(
+        echo_servers(), load, ECHO_WORKLOADS, args.repeats, args.seconds, cpus,
+        args.host, verbose=args.verbose)
     rows = []
-    servers = (("uvasync", EXAMPLES / "bench_echo_uvasync"),
-               ("tokio", EXAMPLES / "bench_echo_tokio"))
-    for label, conns, size in ECHO_WORKLOADS:
-        runs = {"uvasync": [], "tokio": []}
-        for rep in range(args.repeats):
-            for name, exe in servers:
-                r = run_one(exe, load, conns, size, args.seconds, cpus, args.host)
-                if "error" in r:
-                    print(f"  {label} {name} #{rep + 1}: FAILED {r['error']}",
-                          file=sys.stderr)
-                    continue
-                runs[name].append(r)
-                if args.verbose:
-                    print(f"  {label} {name} #{rep + 1}: {r['line']}")
+    for label, _, _ in ECHO_WORKLOADS:
+        runs = runs_by_label[label]
         row = {"label": label}
         for name in runs:
             for key in ("rps", "user_us", "sys_us"):
@@ -99,27 +100,53 @@ def run_echo(args, cpus, load):
     return rows
 
 
-def run_tasks(args):
-    rows = []
-    exe = EXAMPLES / "bench_tasks"
+def run_task_program(argv, timeout=300):
+    """One run of bench_tasks / bench_yield: its key=value line as floats, or
+    {"error": ...}."""
+    try:
+        out = subprocess.run([str(a) for a in argv], capture_output=True,
+                             text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return {"error": f"timeout: {' '.join(map(str, argv))}"}
+    line = out.stdout.strip().splitlines()[-1] if out.stdout.strip() else ""
+    if out.returncode != 0 or "ns_per_op" not in line:
+        return {"error": f"exit {out.returncode}: {out.stderr.strip()[:300]}"}
+    kv = parse_kv(line)
+    res = {k: float(kv[k]) for k in ("ns_per_op", "cpu_ns_per_op", "bytes_per_task")
+           if k in kv}
+    res["line"] = line
+    return res
+
+
+def measure_tasks(quick=False, repeats=3, progress=None, verbose=False):
+    """TASK_BENCHES, uvasync and tokio interleaved. Returns
+    ({name: (N, {"uvasync": [runs], "tokio": [runs]})}, [error strings])."""
+    results, errors = {}, []
     for name, n_full, n_quick in TASK_BENCHES:
-        n = n_quick if args.quick else n_full
+        n = n_quick if quick else n_full
         runs = {"uvasync": [], "tokio": []}
-        for rep in range(args.repeats):
+        for rep in range(repeats):
             for impl in ("uvasync", "tokio"):
-                out = subprocess.run([str(exe), impl, name, str(n)],
-                                     capture_output=True, text=True, timeout=300)
-                line = out.stdout.strip().splitlines()[-1] if out.stdout.strip() else ""
-                if out.returncode != 0 or "ns_per_op" not in line:
-                    print(f"  {name} {impl}: FAILED {out.stderr.strip()[:300]}",
-                          file=sys.stderr)
+                if progress:
+                    progress(f"rust {name} {impl} #{rep + 1}")
+                prog = "bench_yield" if name == "yield" else "bench_tasks"
+                argv = [EXAMPLES / prog, impl] + ([] if name == "yield" else [name]) + [n]
+                r = run_task_program(argv)
+                if "error" in r:
+                    errors.append(f"rust {name} {impl}: {r['error']}")
+                    print(f"  {name} {impl}: FAILED {r['error']}", file=sys.stderr)
                     continue
-                kv = parse_kv(line)
-                runs[impl].append({k: float(kv[k]) for k in
-                                   ("ns_per_op", "cpu_ns_per_op", "bytes_per_task")
-                                   if k in kv})
-                if args.verbose:
-                    print(f"  {line}")
+                runs[impl].append(r)
+                if verbose:
+                    print(f"  {r['line']}")
+        results[name] = (n, runs)
+    return results, errors
+
+
+def run_tasks(args):
+    measured, _ = measure_tasks(args.quick, args.repeats, verbose=args.verbose)
+    rows = []
+    for name, (n, runs) in measured.items():
         row = {"label": f"{name} {n}"}
         for impl in runs:
             for key in ("ns_per_op", "cpu_ns_per_op", "bytes_per_task"):

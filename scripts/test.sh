@@ -14,7 +14,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 ROOT=$PWD
 
 JOBS=${UVA_JOBS:-2}
-SUITES=(c asan fault fuzz bindings python rust)
+SUITES=(c asan fault fuzz bindings python rust bench)
 
 log() { printf '\n=== %s\n' "$*"; }
 
@@ -141,6 +141,34 @@ suite_fuzz() {
     -DUVA_BUILD_EXAMPLES=OFF -DUVA_BUILD_BENCH=OFF
   cmake --build build-fuzz -j"$JOBS" --target fuzz_stream_read fuzz_api
   (cd build-fuzz && ctest --output-on-failure -L fuzz)
+}
+
+# The benchmark harness (bench/run_all.py --quick, about 1 min plus builds
+# that are mostly shared with the suites above: the CMake `build` dir, cargo's
+# registry): it builds its programs, runs every peer comparison once in
+# small, and must exit 0 with a complete JSON file and a chart. No timing is
+# asserted; this only proves the harness works (and the echo load client's
+# byte-for-byte check passes against every server).
+suite_bench() {
+  local out cargo
+  cargo=$(find_cargo)
+  out=$(mktemp -d)
+  # Expanded now: the suite runs in its own subshell, whose EXIT runs after
+  # this function's locals are gone.
+  trap "rm -rf '$out'" EXIT
+  CARGO=$cargo python3 bench/run_all.py --quick --out-dir "$out"
+  test -s "$out/latest-quick.png"
+  python3 - "$out/latest-quick.json" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))
+groups = {row["group"] for row in r["rows"]}
+assert groups == {"c", "python", "rust"}, groups
+for row in r["rows"]:
+    assert row["impls"]["uvasync"]["median"], row
+    assert all(v is not None for v in row["ratios"].values()), row
+assert not r["errors"], r["errors"]
+print(f"bench: {len(r['rows'])} result rows, machine {r['machine']['cpu_model']}")
+PY
 }
 
 # --- driver ------------------------------------------------------------------
