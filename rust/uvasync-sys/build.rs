@@ -1,8 +1,8 @@
 //! Finds libuvasync: an installed 1.x through pkg-config, else builds the
 //! static library from the C sources with CMake.
 //!
-//! Sources, in order: `UVASYNC_SRC_DIR`, the crate's own `vendor/` (present in
-//! the packaged crate, made by `vendor.sh`), then this repository (`../..`).
+//! Sources, in order: `UVASYNC_SRC_DIR`, this repository (`../..`), then the
+//! crate's own `vendor/` (present in the packaged crate, made by `vendor.sh`).
 //! `UVASYNC_NO_VENDOR=1` forces the installed library; `UVASYNC_VENDOR=1`
 //! skips pkg-config and always builds from source.
 use std::env;
@@ -63,14 +63,17 @@ fn source_dir() -> PathBuf {
     if let Some(dir) = env::var_os("UVASYNC_SRC_DIR") {
         return PathBuf::from(dir);
     }
+    // The repository first: a vendor/ left by an earlier `vendor.sh` would
+    // otherwise build a stale copy of the core in a checkout. A packaged
+    // crate has no repository around it and takes its vendor/.
     let manifest = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").unwrap());
-    let vendored = manifest.join("vendor");
-    if has_sources(&vendored) {
-        return vendored;
-    }
     let repo = manifest.join("../..");
     if has_sources(&repo) {
         return repo;
+    }
+    let vendored = manifest.join("vendor");
+    if has_sources(&vendored) {
+        return vendored;
     }
     panic!(
         "no uvasync C sources: install libuvasync (pkg-config uvasync), set UVASYNC_SRC_DIR, \
