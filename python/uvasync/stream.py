@@ -127,7 +127,22 @@ class Stream:
     #
     # Each read makes its core call; only when the core answers UVA_EAGAIN
     # (it registered the task) does it mark the stream as having a waiting
-    # reader, yield, and make the same call again when woken.
+    # reader, yield, and make the same call again when woken (_again; read()
+    # has the same loop inline, being the hot path of every echo).
+
+    @types.coroutine
+    def _again(self, call):
+        """call() until it stops answering UVA_EAGAIN; its last answer."""
+        rc = call()
+        if rc == _EAGAIN:
+            self._reader = True
+            try:
+                while rc == _EAGAIN:
+                    yield _PENDING
+                    rc = call()
+            finally:
+                self._reader = False
+        return rc
 
     @types.coroutine
     def read(self, n=-1):
@@ -168,15 +183,8 @@ class Stream:
         if n == 0 or h is None:
             return 0
         cell = self._loop._size_cell
-        rc = lib.uva_stream_read(cell, h, NULL, view, n)
-        if rc == _EAGAIN:
-            self._reader = True
-            try:
-                while rc == _EAGAIN:
-                    yield _PENDING
-                    rc = lib.uva_stream_read(cell, h, NULL, view, n)
-            finally:
-                self._reader = False
+        rc = yield from self._again(
+            lambda: lib.uva_stream_read(cell, h, NULL, view, n))
         if rc == 0:
             return cell[0]
         if rc == _ECLOSED and self._state != _OPEN:
@@ -195,15 +203,8 @@ class Stream:
         if h is None:
             raise IncompleteReadError(b"", n)
         buf = self._loop._rbuf if n <= _RBUF_SIZE else _new_raw("char[]", n)
-        rc = lib.uva_stream_read_exactly(h, NULL, buf, n)
-        if rc == _EAGAIN:
-            self._reader = True
-            try:
-                while rc == _EAGAIN:
-                    yield _PENDING
-                    rc = lib.uva_stream_read_exactly(h, NULL, buf, n)
-            finally:
-                self._reader = False
+        rc = yield from self._again(
+            lambda: lib.uva_stream_read_exactly(h, NULL, buf, n))
         if rc == 0:
             return ffi.unpack(buf, n)
         if rc == _EINCOMPLETE:
@@ -236,15 +237,8 @@ class Stream:
         size = _RBUF_SIZE
         cell = loop._size_cell
         while True:
-            rc = lib.uva_stream_read_line(cell, h, NULL, buf, size)
-            if rc == _EAGAIN:
-                self._reader = True
-                try:
-                    while rc == _EAGAIN:
-                        yield _PENDING
-                        rc = lib.uva_stream_read_line(cell, h, NULL, buf, size)
-                finally:
-                    self._reader = False
+            rc = yield from self._again(
+                lambda: lib.uva_stream_read_line(cell, h, NULL, buf, size))
             if rc != _ENOBUFS:
                 break
             size = cell[0]  # longer than our buffer: take a bigger one
@@ -260,15 +254,8 @@ class Stream:
     @types.coroutine
     def _read_to_eof(self, h):
         cell = self._loop._size_cell
-        rc = lib.uva_stream_read_to_eof(cell, h, NULL)
-        if rc == _EAGAIN:
-            self._reader = True
-            try:
-                while rc == _EAGAIN:
-                    yield _PENDING
-                    rc = lib.uva_stream_read_to_eof(cell, h, NULL)
-            finally:
-                self._reader = False
+        rc = yield from self._again(
+            lambda: lib.uva_stream_read_to_eof(cell, h, NULL))
         if rc == _ECLOSED and self._state != _OPEN:
             return b""
         if rc < 0:

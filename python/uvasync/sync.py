@@ -62,6 +62,17 @@ class _Bound:
             yield _PENDING
 
 
+class _Held:
+    """`async with x:` for objects with acquire() and release()."""
+
+    async def __aenter__(self):
+        await self.acquire()
+        return None
+
+    async def __aexit__(self, *exc):
+        self.release()
+
+
 class Event(_Bound):
     """set() wakes every waiter; wait() on a set event returns at once."""
     _kind = "uva_event_close"
@@ -100,7 +111,7 @@ class Event(_Bound):
         return self._wait(lib.uva_event_wait, "wait")
 
 
-class Lock(_Bound):
+class Lock(_Held, _Bound):
     """A mutual-exclusion lock (`async with lock:`); waiters are served in
     FIFO order."""
     _kind = "uva_lock_close"
@@ -127,15 +138,8 @@ class Lock(_Bound):
             raise RuntimeError("Lock is not acquired.")
         check(rc, "release")
 
-    async def __aenter__(self):
-        await self.acquire()
-        return None
 
-    async def __aexit__(self, *exc):
-        self.release()
-
-
-class Semaphore(_Bound):
+class Semaphore(_Held, _Bound):
     """A counting semaphore (`async with sem:`)."""
     _kind = "uva_sem_close"
     _bound = 0
@@ -167,13 +171,6 @@ class Semaphore(_Bound):
         if rc == lib.UVA_EOVERFLOW:
             raise ValueError("BoundedSemaphore released too many times")
         check(rc, "release")
-
-    async def __aenter__(self):
-        await self.acquire()
-        return None
-
-    async def __aexit__(self, *exc):
-        self.release()
 
 
 class BoundedSemaphore(Semaphore):
