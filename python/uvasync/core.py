@@ -99,6 +99,21 @@ def _park():
     yield _PENDING
 
 
+@types.coroutine
+def _call_again(call, what):
+    """The core's "call again" protocol for a leaf awaitable: call() (a
+    core call naming the running task as NULL) and, while it answers
+    UVA_EAGAIN, wait until woken and call again. Returns its last answer
+    (>= 0); raises the error of a negative one, naming `what`."""
+    rc = call()
+    while rc == _EAGAIN:
+        yield _PENDING
+        rc = call()
+    if rc < 0:
+        raise error(rc, what)
+    return rc
+
+
 # --------------------------------------------------------------------------
 # Task
 # --------------------------------------------------------------------------

@@ -11,7 +11,7 @@ import warnings
 from ._ffi import NULL, check, error, ffi, lib
 from asyncio import IncompleteReadError
 
-from .core import (_PENDING, _current_ctask, _new_raw, _tls, Task,
+from .core import (_PENDING, _call_again, _current_ctask, _new_raw, _tls, Task,
                    get_event_loop)
 
 __all__ = ["Stream", "StreamReader", "StreamWriter", "Server",
@@ -304,13 +304,7 @@ class Stream:
     @types.coroutine
     def _drain(self):
         h = self._ptr()
-        while True:
-            rc = lib.uva_stream_drain(h, NULL)
-            if rc == 0:
-                return
-            if rc != _EAGAIN:
-                raise error(rc, "drain")
-            yield _PENDING
+        yield from _call_again(lambda: lib.uva_stream_drain(h, NULL), "drain")
 
     @types.coroutine
     def awrite(self, buf, off=0, sz=-1):
@@ -322,13 +316,8 @@ class Stream:
         data = ffi.from_buffer(buf)
         n = len(data)
         h = self._ptr()
-        while True:
-            rc = lib.uva_stream_write_drain(h, NULL, data, n)
-            if rc == 0:
-                return
-            if rc != _EAGAIN:
-                raise error(rc, "write")
-            yield _PENDING
+        yield from _call_again(
+            lambda: lib.uva_stream_write_drain(h, NULL, data, n), "write")
 
     def can_write_eof(self):
         return True
@@ -336,13 +325,8 @@ class Stream:
     @types.coroutine
     def _shutdown(self):
         h = self._ptr()
-        while True:
-            rc = lib.uva_stream_shutdown(h, NULL)
-            if rc == 0:
-                return
-            if rc != _EAGAIN:
-                raise error(rc, "shutdown")
-            yield _PENDING
+        yield from _call_again(lambda: lib.uva_stream_shutdown(h, NULL),
+                               "shutdown")
 
     def write_eof(self):
         """Half-close: the peer sees end of stream after the queued bytes;
@@ -424,16 +408,10 @@ class Stream:
     async def __aexit__(self, *exc):
         await self.aclose()
 
-    @types.coroutine
     def _wait_connected(self):
         h = self._h
-        while True:
-            rc = lib.uva_stream_wait_connected(h, NULL)
-            if rc == 0:
-                return
-            if rc != _EAGAIN:
-                raise error(rc, "connect")
-            yield _PENDING
+        return _call_again(lambda: lib.uva_stream_wait_connected(h, NULL),
+                           "connect")
 
 
 StreamReader = Stream

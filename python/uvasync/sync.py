@@ -9,7 +9,7 @@ programs do. If its loop is closed it binds afresh to the next one.
 import types
 
 from ._ffi import NULL, check, error, ffi, lib
-from .core import _PENDING, _tls, get_event_loop
+from .core import _call_again, _tls, get_event_loop
 
 __all__ = ["Event", "Lock", "Semaphore", "BoundedSemaphore", "ThreadSafeFlag"]
 
@@ -50,16 +50,10 @@ class _Bound:
 
     @types.coroutine
     def _wait(self, fn, what):
-        """The call-again protocol: call, and while the core answers
-        UVA_EAGAIN, wait until woken and call again."""
+        """fn(handle, running task) under the call-again protocol; True."""
         h = self._ptr()
-        while True:
-            rc = fn(h, NULL)
-            if rc == 0:
-                return True
-            if rc != _EAGAIN:
-                raise error(rc, what)
-            yield _PENDING
+        yield from _call_again(lambda: fn(h, NULL), what)
+        return True
 
 
 class _Held:
