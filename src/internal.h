@@ -443,9 +443,10 @@ int loop_set_wait_hooks(Loop *l, uva_callback_cb before,
                         uva_callback_cb after, void *data);
 int loop_close(Loop *l);
 void loop_push_first(Loop *l, QNode *n); /* run queue was empty */
-/* Append to the run queue (inline: it is on every task switch). */
+/* Append to the run queue (inline: it is on every task switch). The tail's
+ * qnext is left stale: run_pass ends the list when it takes it, so a push
+ * stores one link, not two. */
 inline void loop_push(Loop *l, QNode *n) {
-  n->qnext = nullptr;
   if (l->runq_tail == nullptr) {
     loop_push_first(l, n);
   } else {

@@ -187,12 +187,14 @@ static void arm_timer(Loop *l) {
 static void run_pass(Loop *l) {
   fire_due(l);
   QNode *n = l->runq_head;
+  if (n != nullptr) l->runq_tail->qnext = nullptr; /* loop_push leaves it */
   l->runq_head = l->runq_tail = nullptr;
   while (n != nullptr) {
     QNode *next = n->qnext; /* n may be requeued (and relinked) below */
     /* Start fetching the next node while this one runs: with many tasks the
-     * queue does not fit in L1, and the walk is a chain of dependent loads. */
-    if (next != nullptr) __builtin_prefetch(next);
+     * queue does not fit in L1, and the walk is a chain of dependent loads.
+     * (A prefetch of NULL is harmless: it never faults.) */
+    __builtin_prefetch(next);
     switch (n->magic) {
       case MAGIC_TASK:
         task_run(l, static_cast<Task *>(n));
