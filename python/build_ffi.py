@@ -14,6 +14,7 @@ with open(os.path.join(VENDOR, "bindings", "uvasync.cdef.h")) as f:
 # What the Python layer adds: its callbacks into Python (one per kind of
 # event) and one C helper that wakes a task without entering Python.
 GLUE_CDEF = """
+int _uvapy_types(void);
 int _uvapy_setup(void);
 uva_task_t *_uvapy_spawn(uva_loop_t *loop, intptr_t key);
 int _uvapy_spawn_error(void);
@@ -30,7 +31,9 @@ int _uvapy_run(uva_loop_t *loop, int mode);
 """
 
 GLUE_SOURCE = r"""
+#include <math.h>
 #include <stdint.h>
+#include <structmember.h>
 #include <uvasync.h>
 
 /* The step of every Python task. The task's data is the key of its Task
@@ -47,6 +50,477 @@ static PyObject *uvapy_drive;   /* uvasync.core._drive */
 static PyObject *uvapy_coro;    /* "_coro" */
 static PyObject *uvapy_finish;  /* "_finish" */
 static PyObject *uvapy_result;  /* _ST_RESULT */
+static PyObject *uvapy_task_cls; /* uvasync.core.Task */
+static PyObject *uvapy_error;    /* uvasync._ffi.error */
+static PyObject *uvapy_exclog;   /* uvasync.core._ExcLog */
+static PyObject *uvapy_extra;    /* uvasync.core._TaskExtra */
+static PyObject *uvapy_as_coro;  /* uvasync.core._task_coro */
+static PyObject *uvapy_default_loop; /* uvasync.core._task_loop */
+static PyObject *uvapy_s_addr, *uvapy_s_main, *uvapy_s_call_soon;
+static PyObject *uvapy_zero;
+
+static int _uvapy_step_c(uva_task_t *ctask, int status, void *data);
+
+/* Raise error(rc, what) of uvasync._ffi: the one error mapping. */
+static void uvapy_raise(int rc, const char *what) {
+    PyObject *e = PyObject_CallFunction(uvapy_error, "is", rc, what);
+    if (e != NULL) {
+        PyErr_SetObject((PyObject *)Py_TYPE(e), e);
+        Py_DECREF(e);
+    }
+}
+
+/* ---- TaskBase: the state of a Task, in C ---------------------------------
+ * uvasync.core.Task subclasses it and keeps its methods in Python; what
+ * runs on every task -- making it, its steps, its end -- reads and writes
+ * these fields directly. The core task's data is the object itself: the
+ * task table (_TASKS, keyed by id) holds it alive until it ends. */
+typedef struct {
+    PyObject_HEAD
+    PyObject *coro;
+    PyObject *loop;
+    PyObject *value;     /* result or exception, once done */
+    PyObject *callbacks; /* add_done_callback: list, or NULL */
+    PyObject *notify;    /* internal: called at once when done (list) */
+    PyObject *log_exc;   /* an _ExcLog while an exception is unretrieved */
+    PyObject *extra;     /* a _TaskExtra (name, cancellation), or NULL */
+    PyObject *weakrefs;
+    uva_task_t *ctask;   /* NULL once done: the core frees it */
+    int state;           /* _ST_PENDING, _RESULT, _EXCEPTION, _CANCELLED */
+} uvapy_task;
+
+enum { UVAPY_PENDING, UVAPY_RESULT, UVAPY_EXCEPTION, UVAPY_CANCELLED };
+
+static int uvapy_task_traverse(uvapy_task *t, visitproc visit, void *arg) {
+    Py_VISIT(t->coro);
+    Py_VISIT(t->loop);
+    Py_VISIT(t->value);
+    Py_VISIT(t->callbacks);
+    Py_VISIT(t->notify);
+    Py_VISIT(t->log_exc);
+    Py_VISIT(t->extra);
+    return 0;
+}
+
+static int uvapy_task_clear(uvapy_task *t) {
+    Py_CLEAR(t->coro);
+    Py_CLEAR(t->loop);
+    Py_CLEAR(t->value);
+    Py_CLEAR(t->callbacks);
+    Py_CLEAR(t->notify);
+    Py_CLEAR(t->log_exc);
+    Py_CLEAR(t->extra);
+    return 0;
+}
+
+static void uvapy_task_dealloc(uvapy_task *t) {
+    PyObject_GC_UnTrack(t);
+    if (t->weakrefs != NULL)
+        PyObject_ClearWeakRefs((PyObject *)t);
+    uvapy_task_clear(t);
+    Py_TYPE(t)->tp_free((PyObject *)t);
+}
+
+/* The loop's core handle: Loop._addr (0 once closed). */
+static uva_loop_t *uvapy_loop_ptr(PyObject *loop) {
+    PyObject *a = PyObject_GetAttr(loop, uvapy_s_addr);
+    void *p;
+    if (a == NULL)
+        return NULL;
+    p = PyLong_AsVoidPtr(a);
+    Py_DECREF(a);
+    if (p == NULL && !PyErr_Occurred())
+        PyErr_SetString(PyExc_RuntimeError, "Event loop is closed");
+    return (uva_loop_t *)p;
+}
+
+/* Task(coro, loop=None, name=None): register and spawn the core task. */
+static int uvapy_task_init(uvapy_task *t, PyObject *args, PyObject *kwds) {
+    static char *kwlist[] = {"coro", "loop", "name", NULL};
+    PyObject *coro, *loop = Py_None, *name = Py_None, *key;
+    uva_loop_t *l;
+    uva_task_t *ct = NULL;
+    int rc;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O|OO:Task", kwlist, &coro,
+                                     &loop, &name))
+        return -1;
+    if (t->coro != NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "the task is already running");
+        return -1;
+    }
+    if (PyCoro_CheckExact(coro)) /* else: check it, or wrap an awaitable */
+        Py_INCREF(coro);
+    else if ((coro = PyObject_CallOneArg(uvapy_as_coro, coro)) == NULL)
+        return -1;
+    t->coro = coro;
+    if (loop == Py_None) /* the running loop, or the thread's */
+        loop = PyObject_CallNoArgs(uvapy_default_loop);
+    else
+        Py_INCREF(loop);
+    if (loop == NULL)
+        return -1;
+    t->loop = loop;
+    if (name != Py_None &&
+        (t->extra = PyObject_CallOneArg(uvapy_extra, name)) == NULL)
+        return -1;
+    if ((l = uvapy_loop_ptr(loop)) == NULL)
+        return -1;
+    /* In the table first: the step finds a live object through it. */
+    key = PyLong_FromVoidPtr(t);
+    if (key == NULL || PyDict_SetItem(uvapy_tasks, key, (PyObject *)t) < 0) {
+        Py_XDECREF(key);
+        return -1;
+    }
+    rc = uva_task_spawn(&ct, l, _uvapy_step_c, t, NULL);
+    if (rc != 0) {
+        PyDict_DelItem(uvapy_tasks, key);
+        Py_DECREF(key);
+        t->state = UVAPY_CANCELLED;
+        uvapy_raise(rc, "spawn");
+        return -1;
+    }
+    Py_DECREF(key);
+    uva_task_release(ct); /* detached: valid until it ends */
+    t->ctask = ct;
+    return 0;
+}
+
+/* Call fn(task), reporting (not raising) what it raises. */
+static void uvapy_call_report(PyObject *fn, PyObject *arg) {
+    PyObject *r = PyObject_CallOneArg(fn, arg);
+    if (r == NULL)
+        PyErr_WriteUnraisable(fn);
+    Py_XDECREF(r);
+}
+
+/* The end of a task: its state and value set, out of the table, then its
+ * internal notifications (at once), done callbacks (call_soon), the
+ * unretrieved-exception log and, for run_until_complete's task, the stop. */
+static int uvapy_task_end(uvapy_task *t, int state, PyObject *value) {
+    PyObject *self = (PyObject *)t, *key, *notify, *cbs, *loop, *main;
+    Py_ssize_t i;
+    t->state = state;
+    Py_INCREF(value);
+    Py_XSETREF(t->value, value);
+    key = PyLong_FromVoidPtr(t);
+    if (key == NULL || PyDict_DelItem(uvapy_tasks, key) < 0)
+        PyErr_Clear(); /* not registered (made without __init__) */
+    Py_XDECREF(key);
+    t->ctask = NULL; /* detached: the core frees it once its joiners ran */
+    if ((notify = t->notify) != NULL) {
+        t->notify = NULL;
+        if (PyList_CheckExact(notify)) {
+            for (i = 0; i < PyList_GET_SIZE(notify); i++)
+                uvapy_call_report(PyList_GET_ITEM(notify, i), self);
+        } else if (notify != Py_None) {
+            uvapy_call_report(notify, self);
+        }
+        Py_DECREF(notify);
+    }
+    loop = t->loop;
+    if (loop == NULL)
+        return 0;
+    Py_INCREF(loop);
+    if ((cbs = t->callbacks) != NULL) {
+        t->callbacks = NULL;
+        for (i = 0; PyList_Check(cbs) && i < PyList_GET_SIZE(cbs); i++) {
+            PyObject *r = PyObject_CallMethodObjArgs(
+                loop, uvapy_s_call_soon, PyList_GET_ITEM(cbs, i), self, NULL);
+            if (r == NULL)
+                PyErr_WriteUnraisable(loop);
+            Py_XDECREF(r);
+        }
+        Py_DECREF(cbs);
+    }
+    if (state == UVAPY_EXCEPTION) {
+        PyObject *rep = PyObject_Repr(self), *log = NULL;
+        if (rep != NULL)
+            log = PyObject_CallFunctionObjArgs(uvapy_exclog, loop, value, rep,
+                                               NULL);
+        if (log == NULL)
+            PyErr_WriteUnraisable(self);
+        Py_XDECREF(rep);
+        Py_XSETREF(t->log_exc, log);
+    }
+    main = PyObject_GetAttr(loop, uvapy_s_main);
+    if (main == self) {
+        uva_loop_t *l = uvapy_loop_ptr(loop);
+        if (l != NULL)
+            uva_loop_stop(l);
+    }
+    if (PyErr_Occurred())
+        PyErr_WriteUnraisable(self);
+    Py_XDECREF(main);
+    Py_DECREF(loop);
+    return 0;
+}
+
+static PyObject *uvapy_task_finish_meth(uvapy_task *t, PyObject *args) {
+    int state;
+    PyObject *value;
+    if (!PyArg_ParseTuple(args, "iO:_finish", &state, &value))
+        return NULL;
+    uvapy_task_end(t, state, value);
+    Py_RETURN_NONE;
+}
+
+/* _join(): uva_task_join(running task, this one); the core's code. */
+static PyObject *uvapy_task_join_meth(uvapy_task *t, PyObject *unused) {
+    (void)unused;
+    if (t->ctask == NULL)
+        return PyLong_FromLong(UVA_EINVAL);
+    return PyLong_FromLong(uva_task_join(NULL, t->ctask));
+}
+
+static PyObject *uvapy_task_addr(uvapy_task *t, void *unused) {
+    (void)unused;
+    return PyLong_FromVoidPtr(t->ctask);
+}
+
+static PyMemberDef uvapy_task_members[] = {
+    {"_coro", T_OBJECT, offsetof(uvapy_task, coro), 0, NULL},
+    {"_loop", T_OBJECT, offsetof(uvapy_task, loop), 0, NULL},
+    {"_value", T_OBJECT, offsetof(uvapy_task, value), 0, NULL},
+    {"_callbacks", T_OBJECT, offsetof(uvapy_task, callbacks), 0, NULL},
+    {"_notify", T_OBJECT, offsetof(uvapy_task, notify), 0, NULL},
+    {"_log_exc", T_OBJECT, offsetof(uvapy_task, log_exc), 0, NULL},
+    {"_extra", T_OBJECT, offsetof(uvapy_task, extra), 0, NULL},
+    {"_state", T_INT, offsetof(uvapy_task, state), 0, NULL},
+    {NULL}};
+
+static PyGetSetDef uvapy_task_getset[] = {
+    {"_ctask_addr", (getter)uvapy_task_addr, NULL, NULL, NULL},
+    {NULL}};
+
+static PyMethodDef uvapy_task_methods[] = {
+    {"_finish", (PyCFunction)uvapy_task_finish_meth, METH_VARARGS, NULL},
+    {"_join", (PyCFunction)uvapy_task_join_meth, METH_NOARGS, NULL},
+    {NULL}};
+
+static PyTypeObject uvapy_task_type = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "uvasync._cext.TaskBase",
+    .tp_basicsize = sizeof(uvapy_task),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE | Py_TPFLAGS_HAVE_GC,
+    .tp_doc = "The state of a uvasync Task (see uvasync.core.Task).",
+    .tp_new = PyType_GenericNew,
+    .tp_init = (initproc)uvapy_task_init,
+    .tp_dealloc = (destructor)uvapy_task_dealloc,
+    .tp_traverse = (traverseproc)uvapy_task_traverse,
+    .tp_clear = (inquiry)uvapy_task_clear,
+    .tp_weaklistoffset = offsetof(uvapy_task, weakrefs),
+    .tp_members = uvapy_task_members,
+    .tp_getset = uvapy_task_getset,
+    .tp_methods = uvapy_task_methods,
+};
+
+/* ---- sleep: the awaitable of sleep() and sleep_ms() -----------------------
+ * Its first step registers the sleep in the core (or, for 0, yields to the
+ * back of the run queue); the resume ends it. Not tracked by the cyclic GC:
+ * it refers to nothing but the result it was given, and a sleeping task
+ * keeps one for the whole sleep. */
+typedef struct {
+    PyObject_HEAD
+    int64_t ms; /* > 0: sleep; 0: yield once; -1: resumed */
+    PyObject *result;
+} uvapy_sleep;
+
+#define UVAPY_MAX_MS ((int64_t)1 << 40) /* the longest sleep (~35 years) */
+
+static void uvapy_sleep_dealloc(uvapy_sleep *s) {
+    Py_XDECREF(s->result);
+    PyObject_Free(s);
+}
+
+static PyObject *uvapy_sleep_next(uvapy_sleep *s) {
+    int64_t ms = s->ms;
+    int rc;
+    if (ms < 0) { /* resumed: the sleep is over */
+        PyObject *r = s->result;
+        if (r != NULL && r != Py_None) {
+            PyObject *e = PyObject_CallOneArg(PyExc_StopIteration, r);
+            if (e != NULL) {
+                PyErr_SetObject(PyExc_StopIteration, e);
+                Py_DECREF(e);
+            }
+        }
+        return NULL; /* no exception set: StopIteration(None) */
+    }
+    s->ms = -1;
+    if (ms == 0)
+        Py_RETURN_NONE; /* UVA_TASK_YIELD */
+    rc = uva_task_sleep(NULL, ms);
+    if (rc < 0) {
+        uvapy_raise(rc, "sleep");
+        return NULL;
+    }
+    Py_INCREF(uvapy_pending);
+    return uvapy_pending;
+}
+
+static PyObject *uvapy_self(PyObject *s) {
+    Py_INCREF(s);
+    return s;
+}
+
+static PyAsyncMethods uvapy_sleep_async = {.am_await = uvapy_self};
+
+static PyTypeObject uvapy_sleep_type = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "uvasync._cext.Sleep",
+    .tp_basicsize = sizeof(uvapy_sleep),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "The awaitable of uvasync.sleep() and sleep_ms().",
+    .tp_dealloc = (destructor)uvapy_sleep_dealloc,
+    .tp_as_async = &uvapy_sleep_async,
+    .tp_iter = uvapy_self,
+    .tp_iternext = (iternextfunc)uvapy_sleep_next,
+};
+
+static PyObject *uvapy_sleep_new(int64_t ms, PyObject *result) {
+    uvapy_sleep *s = PyObject_New(uvapy_sleep, &uvapy_sleep_type);
+    if (s == NULL)
+        return NULL;
+    s->ms = ms;
+    Py_INCREF(result);
+    s->result = result;
+    return (PyObject *)s;
+}
+
+/* (value, result=None) of sleep and sleep_ms, positional or by keyword. */
+static int uvapy_sleep_args(const char *fname, const char *vname,
+                            PyObject *const *args, Py_ssize_t nargs,
+                            PyObject *kwnames, PyObject **value,
+                            PyObject **result) {
+    Py_ssize_t i, nkw = kwnames != NULL ? PyTuple_GET_SIZE(kwnames) : 0;
+    *value = nargs > 0 ? args[0] : NULL;
+    *result = nargs > 1 ? args[1] : Py_None;
+    if (nargs > 2) {
+        PyErr_Format(PyExc_TypeError, "%s() takes at most 2 arguments", fname);
+        return -1;
+    }
+    for (i = 0; i < nkw; i++) {
+        PyObject *k = PyTuple_GET_ITEM(kwnames, i);
+        if (PyUnicode_CompareWithASCIIString(k, "result") == 0 && nargs < 2) {
+            *result = args[nargs + i];
+        } else if (PyUnicode_CompareWithASCIIString(k, vname) == 0 &&
+                   nargs < 1) {
+            *value = args[nargs + i];
+        } else {
+            PyErr_Format(PyExc_TypeError,
+                         "%s() got an unexpected keyword argument '%U'",
+                         fname, k);
+            return -1;
+        }
+    }
+    if (*value == NULL) {
+        PyErr_Format(PyExc_TypeError, "%s() missing argument '%s'", fname,
+                     vname);
+        return -1;
+    }
+    return 0;
+}
+
+/* sleep(delay, result=None): delay in seconds, rounded up to whole ms (a
+ * sleep never ends early); <= 0 yields once. */
+static PyObject *uvapy_sleep_fn(PyObject *mod, PyObject *const *args,
+                                Py_ssize_t nargs, PyObject *kwnames) {
+    PyObject *delay, *result;
+    double d, ms;
+    (void)mod;
+    if (uvapy_sleep_args("sleep", "delay", args, nargs, kwnames, &delay,
+                         &result) < 0)
+        return NULL;
+    if (PyFloat_CheckExact(delay)) {
+        d = PyFloat_AS_DOUBLE(delay);
+    } else {
+        int le = PyObject_RichCompareBool(delay, uvapy_zero, Py_LE);
+        if (le < 0)
+            return NULL;
+        if (le)
+            return uvapy_sleep_new(0, result);
+        d = PyFloat_AsDouble(delay); /* a huge int: OverflowError */
+        if (d == -1.0 && PyErr_Occurred()) {
+            if (!PyErr_ExceptionMatches(PyExc_OverflowError))
+                return NULL;
+            PyErr_Clear();
+            d = INFINITY; /* > 0: longer than the longest sleep */
+        }
+    }
+    if (d <= 0)
+        return uvapy_sleep_new(0, result);
+    if (isnan(d)) {
+        PyErr_SetString(PyExc_ValueError, "cannot convert float NaN to integer");
+        return NULL;
+    }
+    ms = d * 1000.0;
+    return uvapy_sleep_new(ms >= (double)UVAPY_MAX_MS ? UVAPY_MAX_MS
+                                                      : (int64_t)ceil(ms),
+                           result);
+}
+
+/* sleep_ms(ms, result=None): MicroPython's; ms as int(ms). */
+static PyObject *uvapy_sleep_ms_fn(PyObject *mod, PyObject *const *args,
+                                   Py_ssize_t nargs, PyObject *kwnames) {
+    PyObject *value, *result, *n;
+    long long ms;
+    int overflow;
+    (void)mod;
+    if (uvapy_sleep_args("sleep_ms", "ms", args, nargs, kwnames, &value,
+                         &result) < 0)
+        return NULL;
+    if ((n = PyNumber_Long(value)) == NULL)
+        return NULL;
+    ms = PyLong_AsLongLongAndOverflow(n, &overflow);
+    Py_DECREF(n);
+    if (ms == -1 && PyErr_Occurred())
+        return NULL;
+    if (overflow > 0 || ms > UVAPY_MAX_MS)
+        ms = UVAPY_MAX_MS;
+    if (overflow < 0 || ms < 0)
+        ms = 0;
+    return uvapy_sleep_new(ms, result);
+}
+
+static PyMethodDef uvapy_cext_fns[] = {
+    {"sleep", (PyCFunction)(void (*)(void))uvapy_sleep_fn,
+     METH_FASTCALL | METH_KEYWORDS,
+     "sleep(delay, result=None): suspend the running task for `delay` "
+     "seconds (0: just yield)."},
+    {"sleep_ms", (PyCFunction)(void (*)(void))uvapy_sleep_ms_fn,
+     METH_FASTCALL | METH_KEYWORDS,
+     "sleep_ms(ms, result=None): suspend the running task for `ms` "
+     "milliseconds (MicroPython)."},
+    {NULL}};
+
+static struct PyModuleDef uvapy_cext_def = {
+    PyModuleDef_HEAD_INIT, "uvasync._cext",
+    "What every task runs, in C: the Task's state, sleep and sleep_ms.", -1,
+    uvapy_cext_fns};
+
+/* Make the module uvasync._cext (in sys.modules) with TaskBase, Sleep,
+ * sleep and sleep_ms; uvasync._ffi calls this on import. */
+static int _uvapy_types(void) {
+    PyGILState_STATE g = PyGILState_Ensure();
+    int rc = -1;
+    PyObject *m = NULL, *mods = PySys_GetObject("modules"); /* borrowed */
+    if ((uvapy_zero = PyLong_FromLong(0)) != NULL &&
+        PyType_Ready(&uvapy_task_type) == 0 &&
+        PyType_Ready(&uvapy_sleep_type) == 0 &&
+        (m = PyModule_Create(&uvapy_cext_def)) != NULL && mods != NULL) {
+        Py_INCREF(&uvapy_task_type);
+        Py_INCREF(&uvapy_sleep_type);
+        if (PyModule_AddObject(m, "TaskBase", (PyObject *)&uvapy_task_type) == 0 &&
+            PyModule_AddObject(m, "Sleep", (PyObject *)&uvapy_sleep_type) == 0 &&
+            PyDict_SetItemString(mods, "uvasync._cext", m) == 0)
+            rc = 0;
+    }
+    Py_XDECREF(m);
+    if (rc != 0)
+        PyErr_Print();
+    PyGILState_Release(g);
+    return rc;
+}
 
 static int _uvapy_setup(void) {
     PyGILState_STATE g = PyGILState_Ensure();
@@ -59,9 +533,20 @@ static int _uvapy_setup(void) {
         uvapy_coro = PyUnicode_InternFromString("_coro");
         uvapy_finish = PyUnicode_InternFromString("_finish");
         uvapy_result = PyObject_GetAttrString(m, "_ST_RESULT");
+        uvapy_task_cls = PyObject_GetAttrString(m, "Task");
+        uvapy_exclog = PyObject_GetAttrString(m, "_ExcLog");
+        uvapy_extra = PyObject_GetAttrString(m, "_TaskExtra");
+        uvapy_as_coro = PyObject_GetAttrString(m, "_task_coro");
+        uvapy_default_loop = PyObject_GetAttrString(m, "_task_loop");
+        uvapy_error = PyObject_GetAttrString(m, "error");
+        uvapy_s_addr = PyUnicode_InternFromString("_addr");
+        uvapy_s_main = PyUnicode_InternFromString("_main");
+        uvapy_s_call_soon = PyUnicode_InternFromString("call_soon");
         Py_DECREF(m);
         if (uvapy_tasks && uvapy_pending && uvapy_drive && uvapy_coro &&
-            uvapy_finish && uvapy_result)
+            uvapy_finish && uvapy_result && uvapy_task_cls && uvapy_exclog &&
+            uvapy_extra && uvapy_as_coro && uvapy_default_loop &&
+            uvapy_error && uvapy_s_addr && uvapy_s_main && uvapy_s_call_soon)
             rc = 0;
     }
     if (rc != 0)
@@ -90,29 +575,22 @@ static int uvapy_drive_call(PyObject *task, int how, PyObject *value) {
 
 static int _uvapy_step_c(uva_task_t *ctask, int status, void *data) {
     PyGILState_STATE g = PyGILState_Ensure();
-    PyObject *key, *task;
+    PyObject *task = (PyObject *)data; /* alive: _TASKS holds it */
     int rc;
     (void)ctask;
-    key = PyLong_FromVoidPtr(data);
-    task = key != NULL ? PyDict_GetItemWithError(uvapy_tasks, key) : NULL;
-    Py_XDECREF(key);
-    if (task == NULL) { /* cannot happen: a live task is in _TASKS */
-        if (PyErr_Occurred())
-            PyErr_WriteUnraisable(uvapy_tasks);
-        PyGILState_Release(g);
-        return UVA_EINTERNAL;
-    }
     Py_INCREF(task); /* the end of the task removes it from _TASKS */
 #if PY_VERSION_HEX >= 0x030A0000
     if (status == 0) {
         PyObject *res = NULL;
-        PyObject *coro = PyObject_GetAttr(task, uvapy_coro);
+        PyObject *coro = ((uvapy_task *)task)->coro;
         PySendResult sr;
         if (coro == NULL) {
+            PyErr_SetString(PyExc_RuntimeError, "the task has no coroutine");
             PyErr_WriteUnraisable(task);
             rc = UVA_EUSER;
             goto done;
         }
+        Py_INCREF(coro); /* the step may replace task._coro */
         sr = PyIter_Send(coro, Py_None, &res);
         Py_DECREF(coro);
         if (sr == PYGEN_NEXT) {
@@ -123,7 +601,12 @@ static int _uvapy_step_c(uva_task_t *ctask, int status, void *data) {
             else
                 rc = uvapy_drive_call(task, 2, res); /* another value */
             Py_DECREF(res);
-        } else if (sr == PYGEN_RETURN) { /* returned: task._finish */
+        } else if (sr == PYGEN_RETURN && Py_TYPE(task) ==
+                   (PyTypeObject *)uvapy_task_cls) { /* returned */
+            uvapy_task_end((uvapy_task *)task, UVAPY_RESULT, res);
+            Py_DECREF(res);
+            rc = 0;
+        } else if (sr == PYGEN_RETURN) { /* a subclass's task._finish */
             PyObject *r = PyObject_CallMethodObjArgs(task, uvapy_finish,
                                                      uvapy_result, res, NULL);
             Py_DECREF(res);

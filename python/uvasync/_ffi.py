@@ -10,6 +10,10 @@ from asyncio import CancelledError, IncompleteReadError, QueueEmpty, QueueFull
 
 from ._uvasync import ffi, lib
 
+# The C types every task uses (uvasync._cext: TaskBase, sleep, sleep_ms)
+if lib._uvapy_types() != 0:
+    raise ImportError("uvasync: the C types could not be set up")
+
 __all__ = ["ffi", "lib", "error", "check", "strerror", "NULL"]
 
 NULL = ffi.NULL

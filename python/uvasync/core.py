@@ -25,6 +25,7 @@ import types
 import warnings
 
 from ._ffi import NULL, check, error, ffi, lib
+from ._cext import TaskBase, sleep, sleep_ms
 from asyncio import CancelledError, InvalidStateError
 
 __all__ = [
@@ -119,7 +120,6 @@ def _call_again(call, what):
 # --------------------------------------------------------------------------
 
 _ST_PENDING, _ST_RESULT, _ST_EXCEPTION, _ST_CANCELLED = range(4)
-_CoroutineType = types.CoroutineType
 
 
 class _TaskExtra:
@@ -154,45 +154,25 @@ class _ExcLog:
             })
 
 
-class Task:
+class Task(TaskBase):
     """A coroutine running as a core task (CPython's asyncio.Task surface:
-    await, cancel, cancelled, done, result, exception, add_done_callback)."""
+    await, cancel, cancelled, done, result, exception, add_done_callback).
 
-    __slots__ = ("_coro", "_loop", "_ctask", "_state", "_value",
-                 "_callbacks", "_notify", "_log_exc", "_extra", "__weakref__")
+    Task(coro, loop=None, name=None). Its state lives in the C base
+    (uvasync._cext.TaskBase, built with the cffi module), which also makes
+    it, runs its steps and ends it: _coro, _loop, _state, _value,
+    _callbacks, _notify (internal: called at once when it ends), _log_exc
+    (an _ExcLog while an exception is unretrieved) and _extra (a
+    _TaskExtra: name and cancellation requests, made when first needed).
+    There is no __del__: an _ExcLog reports an unretrieved exception."""
 
-    # A task is made and ended many times a second: __init__ and _finish
-    # keep to plain attribute stores, rarely used state lives in _extra,
-    # and there is no __del__ (an _ExcLog reports an unretrieved exception).
+    __slots__ = ()
 
-    def __init__(self, coro, loop=None, name=None):
-        if type(coro) is not _CoroutineType:
-            if not (hasattr(coro, "send") and hasattr(coro, "throw")):
-                if not hasattr(coro, "__await__"):
-                    raise TypeError("a coroutine was expected, got %r"
-                                    % (coro,))
-                coro = _await_it(coro)  # e.g. create_task(sleep(1))
-        if loop is None:
-            loop = _tls.running or get_event_loop()
-        self._coro = coro
-        self._loop = loop
-        self._state = _ST_PENDING
-        self._value = None
-        self._callbacks = None
-        self._notify = None   # internal: called at once when the task ends
-        self._log_exc = None  # an _ExcLog while an exception is unretrieved
-        self._extra = None if name is None else _TaskExtra(name)
-        h = loop._h
-        if h is None:
-            raise RuntimeError("Event loop is closed")
-        key = id(self)
-        ctask = lib._uvapy_spawn(h, key)
-        if ctask == NULL:
-            self._state = _ST_CANCELLED
-            self._ctask = None
-            raise error(lib._uvapy_spawn_error(), "spawn")
-        self._ctask = ctask
-        _TASKS[key] = self
+    @property
+    def _ctask(self):
+        """The core task (a cffi pointer), None once done."""
+        addr = self._ctask_addr
+        return ffi.cast("uva_task_t *", addr) if addr else None
 
     def __repr__(self):
         state = ("pending", "finished", "finished", "cancelled")[self._state]
@@ -300,7 +280,7 @@ class Task:
 
     def __await__(self):
         while self._state == _ST_PENDING:
-            rc = lib.uva_task_join(NULL, self._ctask)
+            rc = self._join()
             if rc < 0:
                 if rc == lib.UVA_EINVAL:
                     raise RuntimeError("a task is awaited from inside another "
@@ -336,30 +316,26 @@ class Task:
         the coroutine gets a RuntimeError."""
         return None
 
-    # -- end of the task (called from its last step) ------------------------
+    # _finish(state, value), the end of the task, is TaskBase's (in C): it
+    # sets the state, takes the task out of _TASKS, calls _notify, schedules
+    # the done callbacks, makes the _ExcLog, and stops run_until_complete.
 
-    def _finish(self, state, value):
-        self._state = state
-        self._value = value
-        loop = self._loop
-        del _TASKS[id(self)]
-        # The task is detached: the core frees it once its joiners ran.
-        # From here on its state lives in this object only.
-        self._ctask = None
-        notify = self._notify
-        if notify:
-            self._notify = None
-            for fn in notify:
-                fn(self)
-        cbs = self._callbacks
-        if cbs:
-            self._callbacks = None
-            for fn in cbs:
-                loop.call_soon(fn, self)
-        if state == _ST_EXCEPTION:
-            self._log_exc = _ExcLog(loop, value, repr(self))
-        if loop._main is self:
-            lib.uva_loop_stop(loop._ptr())
+
+def _task_coro(coro):
+    """What Task() runs for something other than a coroutine: a
+    generator-based coroutine as it is, an awaitable through a coroutine
+    (create_task(sleep(1))); anything else is a TypeError."""
+    if hasattr(coro, "send") and hasattr(coro, "throw"):
+        return coro
+    if hasattr(coro, "__await__"):
+        return _await_it(coro)
+    raise TypeError("a coroutine was expected, got %r" % (coro,))
+
+
+def _task_loop():
+    """The loop of a Task made without one: the running loop, else the
+    thread's."""
+    return _tls.running or get_event_loop()
 
 
 async def _await_it(awaitable):
@@ -445,66 +421,21 @@ def create_task(coro, *, name=None):
 # Sleeping
 # --------------------------------------------------------------------------
 
-@types.coroutine
-def _sleep0(result):
-    yield None
-    return result
-
-
-class _sleep_ms:
-    """The awaitable of sleep(t > 0): a small iterator rather than a
-    generator, as a sleeping task keeps it (and its frame) for the whole
-    sleep. The first step registers the sleep in the core; the resume
-    ends it. A cancellation is raised in the awaiting coroutine."""
-
-    __slots__ = ("_ms", "_result")
-
-    def __init__(self, ms, result):
-        self._ms = ms
-        self._result = result
-
-    def __await__(self):
-        return self
-
-    def __next__(self):
-        ms = self._ms
-        if ms is None:
-            raise StopIteration(self._result)
-        self._ms = None
-        rc = lib.uva_task_sleep(NULL, ms)
-        if rc < 0:
-            raise error(rc, "sleep")
-        return _PENDING
-
-    __iter__ = __await__  # `yield from sleep(...)` in generator coroutines
-
+# sleep(delay, result=None) and sleep_ms(ms, result=None) are in C
+# (uvasync._cext): a sleep is a small awaitable whose first step registers
+# it in the core and whose resume ends it. A delay is rounded up to whole
+# ms (a sleep never ends before the time asked for), <= 0 just yields, and
+# anything longer than _MAX_MS (math.inf: "forever") is _MAX_MS.
 
 _MAX_MS = 1 << 40
 
 
 def _to_ms(seconds):
-    # round up: a sleep never ends before the time asked for; a longer
-    # delay than _MAX_MS (math.inf too: "forever") is _MAX_MS
+    # as sleep rounds: up to whole ms, at most _MAX_MS
     ms = seconds * 1000.0
     if ms >= _MAX_MS:
         return _MAX_MS
     return int(math.ceil(ms))
-
-
-def sleep(delay, result=None):
-    """Suspend the running task for `delay` seconds (0: just yield)."""
-    if delay <= 0:
-        return _sleep0(result)
-    ms = _to_ms(delay)
-    return _sleep_ms(ms if ms < _MAX_MS else _MAX_MS, result)
-
-
-def sleep_ms(ms, result=None):
-    """Suspend the running task for `ms` milliseconds (MicroPython)."""
-    ms = int(ms)
-    if ms <= 0:
-        return _sleep0(result)
-    return _sleep_ms(ms if ms < _MAX_MS else _MAX_MS, result)
 
 
 def ticks_ms():
@@ -605,6 +536,7 @@ class Loop:
         out = ffi.new("uva_loop_t **")
         check(lib.uva_loop_new(out), "loop")
         self._h = out[0]
+        self._addr = int(ffi.cast("intptr_t", self._h))  # for the C Task
         self._task_cell = ffi.new("uva_task_t **")
         self._timer_cell = ffi.new("uva_timer_t **")
         # scratch for reads: filled by the core, copied out in the same step
@@ -925,6 +857,7 @@ class Loop:
                           "memory is leaked" % ffi.string(
                               lib.uva_strerror(rc)).decode(), RuntimeWarning)
         self._h = None
+        self._addr = 0
         if sig is not None:
             sig[0].close()
             sig[1].close()
