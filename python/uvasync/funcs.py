@@ -10,6 +10,8 @@ from .core import (_PENDING, _await, _ST_EXCEPTION, _ST_PENDING, _ST_RESULT,
 
 __all__ = ["wait_for", "wait_for_ms", "gather", "Future", "shield"]
 
+_CoroutineType = types.CoroutineType
+
 _WAKE_ON_DONE = ffi.addressof(lib, "_uvapy_wake_on_done")
 
 
@@ -92,7 +94,15 @@ def gather(*aws, return_exceptions=False):
     """Run the awaitables concurrently (they start now) and return the list
     of their results, in order. The first exception propagates unless
     return_exceptions; cancelling the gather cancels them all."""
-    tasks = [_as_task(a) for a in aws]
+    tasks = []
+    loop = None
+    for a in aws:
+        if type(a) is _CoroutineType:  # the common case, without _as_task
+            if loop is None:
+                loop = _tls.running or get_event_loop()
+            tasks.append(Task(a, loop))
+        else:
+            tasks.append(_as_task(a, loop))
     return _gather(tasks, return_exceptions)
 
 
@@ -118,21 +128,25 @@ class _Gathering:
 async def _gather(tasks, return_exceptions):
     if not tasks:
         return []
-    pending = [t for t in tasks if not t.done()]
+    pending = [t for t in tasks if t._state == _ST_PENDING]
     state = _Gathering(len(pending), return_exceptions)
-    if not return_exceptions:
+    if not return_exceptions and len(pending) < len(tasks):
         for t in tasks:
-            if t.done() and t._state != _ST_RESULT:
+            if t._state not in (_ST_PENDING, _ST_RESULT):
                 return t.result()  # raises its exception
     if pending:
         state.waiter = _current_ctask()
+        done = state.child_done  # one bound method for all the children
         for t in pending:
-            if isinstance(t, Future):
-                t._notify.append(state.child_done)
-            elif t._notify is None:
-                t._notify = [state.child_done]
+            # A task's _notify is None, one callable or a list of them (the
+            # common single waiter costs no list); a Future's is a list.
+            notify = t._notify
+            if notify is None:
+                t._notify = done
+            elif type(notify) is list:
+                notify.append(done)
             else:
-                t._notify.append(state.child_done)
+                t._notify = [notify, done]
         try:
             while state.remaining > 0 and not state.failed:
                 await _park()
@@ -142,16 +156,19 @@ async def _gather(tasks, return_exceptions):
             raise
         finally:
             state.waiter = None
-            for t in pending:
-                notify = t._notify
-                if notify and state.child_done in notify:
-                    notify.remove(state.child_done)
+            if state.remaining > 0:  # children left: forget this gather
+                for t in pending:
+                    notify = t._notify
+                    if notify is done:
+                        t._notify = None
+                    elif type(notify) is list and done in notify:
+                        notify.remove(done)
     if not return_exceptions:
         if state.failed:
             for t in tasks:
                 if t.done() and t._state != _ST_RESULT:
                     return t.result()  # raises its exception
-        return [t.result() for t in tasks]
+        return [t._value for t in tasks]  # all ended with a result
     out = []
     for t in tasks:
         if t._state == _ST_EXCEPTION:
