@@ -61,6 +61,10 @@ static PyObject *uvapy_zero;
 
 static int _uvapy_step_c(uva_task_t *ctask, int status, void *data);
 
+/* The task whose step runs in this thread (NULL outside steps): set by
+ * _uvapy_step_c, read by current_task() and gather. */
+static __thread PyObject *uvapy_running;
+
 /* Raise error(rc, what) of uvasync._ffi: the one error mapping. */
 static void uvapy_raise(int rc, const char *what) {
     PyObject *e = PyObject_CallFunction(uvapy_error, "is", rc, what);
@@ -138,12 +142,20 @@ static uva_loop_t *uvapy_loop_ptr(PyObject *loop) {
 static int uvapy_task_init(uvapy_task *t, PyObject *args, PyObject *kwds) {
     static char *kwlist[] = {"coro", "loop", "name", NULL};
     PyObject *coro, *loop = Py_None, *name = Py_None, *key;
+    Py_ssize_t n = PyTuple_GET_SIZE(args);
     uva_loop_t *l;
     uva_task_t *ct = NULL;
     int rc;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O|OO:Task", kwlist, &coro,
-                                     &loop, &name))
+    if (kwds == NULL && n >= 1 && n <= 3) { /* Task(coro, loop): no parsing */
+        coro = PyTuple_GET_ITEM(args, 0);
+        if (n > 1)
+            loop = PyTuple_GET_ITEM(args, 1);
+        if (n > 2)
+            name = PyTuple_GET_ITEM(args, 2);
+    } else if (!PyArg_ParseTupleAndKeywords(args, kwds, "O|OO:Task", kwlist,
+                                            &coro, &loop, &name)) {
         return -1;
+    }
     if (t->coro != NULL) {
         PyErr_SetString(PyExc_RuntimeError, "the task is already running");
         return -1;
@@ -182,6 +194,10 @@ static int uvapy_task_init(uvapy_task *t, PyObject *args, PyObject *kwds) {
     Py_DECREF(key);
     uva_task_release(ct); /* detached: valid until it ends */
     t->ctask = ct;
+    /* A pending task is reachable from _TASKS: the cyclic GC has nothing
+     * to find in it, and 100k pending tasks would make every collection
+     * walk them. It is tracked again when it ends (uvapy_task_end). */
+    PyObject_GC_UnTrack(t);
     return 0;
 }
 
@@ -207,6 +223,8 @@ static int uvapy_task_end(uvapy_task *t, int state, PyObject *value) {
         PyErr_Clear(); /* not registered (made without __init__) */
     Py_XDECREF(key);
     t->ctask = NULL; /* detached: the core frees it once its joiners ran */
+    if (!PyObject_GC_IsTracked(self)) /* out of _TASKS: cycles collectable */
+        PyObject_GC_Track(self);
     if ((notify = t->notify) != NULL) {
         t->notify = NULL;
         if (PyList_CheckExact(notify)) {
@@ -482,7 +500,165 @@ static PyObject *uvapy_sleep_ms_fn(PyObject *mod, PyObject *const *args,
     return uvapy_sleep_new(ms, result);
 }
 
+/* ---- Gathering: the state of one gather() --------------------------------
+ * Each child's _notify calls it when the child ends; it counts them down
+ * and wakes the gathering task when all are done or one failed (unless
+ * return_exceptions). Made and read by uvasync.funcs._gather. */
+typedef struct {
+    PyObject_HEAD
+    Py_ssize_t remaining;  /* children not yet done */
+    int failed;            /* a child ended without a result */
+    int return_exceptions;
+    uva_task_t *waiter;    /* the gathering task while it waits, or NULL */
+} uvapy_gathering;
+
+static PyObject *uvapy_s_notify, *uvapy_s_state;
+
+/* _state of a Task (in C) or a Future (an attribute); -1 on error. */
+static int uvapy_state_of(PyObject *o) {
+    PyObject *v;
+    long st;
+    if (PyObject_TypeCheck(o, &uvapy_task_type))
+        return ((uvapy_task *)o)->state;
+    if ((v = PyObject_GetAttr(o, uvapy_s_state)) == NULL)
+        return -1;
+    st = PyLong_AsLong(v);
+    Py_DECREF(v);
+    return (int)st;
+}
+
+static PyObject *uvapy_gathering_new(PyTypeObject *type, PyObject *args,
+                                     PyObject *kwds) {
+    uvapy_gathering *g;
+    int return_exceptions;
+    (void)kwds;
+    if (!PyArg_ParseTuple(args, "p:Gathering", &return_exceptions))
+        return NULL;
+    if ((g = (uvapy_gathering *)type->tp_alloc(type, 0)) == NULL)
+        return NULL;
+    g->return_exceptions = return_exceptions;
+    return (PyObject *)g;
+}
+
+/* gathering(child): a child ended. */
+static PyObject *uvapy_gathering_call(uvapy_gathering *g, PyObject *args,
+                                      PyObject *kwds) {
+    PyObject *child;
+    int st;
+    if (!PyArg_UnpackTuple(args, "Gathering", 1, 1, &child) || kwds != NULL)
+        return NULL;
+    if ((st = uvapy_state_of(child)) < 0)
+        return NULL;
+    g->remaining--;
+    if (st != UVAPY_RESULT && !g->return_exceptions)
+        g->failed = 1;
+    if ((g->remaining <= 0 || g->failed) && g->waiter != NULL)
+        uva_task_wake(g->waiter);
+    Py_RETURN_NONE;
+}
+
+/* watch(tasks): count the children not done, have each notify this object
+ * when it ends, and arm the wake-up of the running task (which must be the
+ * gathering one). Returns the list of those children. */
+static PyObject *uvapy_gathering_watch(uvapy_gathering *g, PyObject *tasks) {
+    PyObject *pending, *self = (PyObject *)g;
+    Py_ssize_t i, n;
+    if (uvapy_running == NULL) {
+        PyErr_SetString(PyExc_RuntimeError,
+                        "gather must be awaited inside a uvasync task");
+        return NULL;
+    }
+    if (!PyList_CheckExact(tasks)) {
+        PyErr_SetString(PyExc_TypeError, "watch() takes a list");
+        return NULL;
+    }
+    if ((pending = PyList_New(0)) == NULL)
+        return NULL;
+    n = PyList_GET_SIZE(tasks);
+    for (i = 0; i < n; i++) {
+        PyObject *t = PyList_GET_ITEM(tasks, i), *notify;
+        int st = uvapy_state_of(t), rc;
+        if (st < 0)
+            goto fail;
+        if (st != UVAPY_PENDING)
+            continue;
+        if (PyObject_TypeCheck(t, &uvapy_task_type)) {
+            /* a task's _notify: NULL, one callable, or a list of them */
+            uvapy_task *tt = (uvapy_task *)t;
+            if (tt->notify == NULL || tt->notify == Py_None) {
+                Py_INCREF(self);
+                Py_XSETREF(tt->notify, self);
+                rc = 0;
+            } else if (PyList_CheckExact(tt->notify)) {
+                rc = PyList_Append(tt->notify, self);
+            } else {
+                PyObject *l = PyList_New(2);
+                rc = l != NULL ? 0 : -1;
+                if (l != NULL) {
+                    PyList_SET_ITEM(l, 0, tt->notify); /* takes the ref */
+                    Py_INCREF(self);
+                    PyList_SET_ITEM(l, 1, self);
+                    tt->notify = l;
+                }
+            }
+        } else { /* a Future: _notify is a list */
+            if ((notify = PyObject_GetAttr(t, uvapy_s_notify)) == NULL)
+                goto fail;
+            rc = PyList_Append(notify, self);
+            Py_DECREF(notify);
+        }
+        if (rc < 0 || PyList_Append(pending, t) < 0)
+            goto fail;
+        g->remaining++;
+    }
+    g->waiter = ((uvapy_task *)uvapy_running)->ctask;
+    return pending;
+fail:
+    Py_DECREF(pending);
+    return NULL;
+}
+
+/* release(): stop waking the gathering task. */
+static PyObject *uvapy_gathering_release(uvapy_gathering *g, PyObject *u) {
+    (void)u;
+    g->waiter = NULL;
+    Py_RETURN_NONE;
+}
+
+static PyMemberDef uvapy_gathering_members[] = {
+    {"remaining", T_PYSSIZET, offsetof(uvapy_gathering, remaining), READONLY,
+     NULL},
+    {"failed", T_INT, offsetof(uvapy_gathering, failed), READONLY, NULL},
+    {NULL}};
+
+static PyMethodDef uvapy_gathering_methods[] = {
+    {"watch", (PyCFunction)uvapy_gathering_watch, METH_O, NULL},
+    {"release", (PyCFunction)uvapy_gathering_release, METH_NOARGS, NULL},
+    {NULL}};
+
+static PyTypeObject uvapy_gathering_type = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "uvasync._cext.Gathering",
+    .tp_basicsize = sizeof(uvapy_gathering),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "The state of one gather() (see uvasync.funcs._gather).",
+    .tp_new = uvapy_gathering_new,
+    .tp_call = (ternaryfunc)uvapy_gathering_call,
+    .tp_members = uvapy_gathering_members,
+    .tp_methods = uvapy_gathering_methods,
+};
+
+/* current_task(): the task whose step runs in this thread, or None. */
+static PyObject *uvapy_current_task_fn(PyObject *mod, PyObject *u) {
+    PyObject *t = uvapy_running != NULL ? uvapy_running : Py_None;
+    (void)mod; (void)u;
+    Py_INCREF(t);
+    return t;
+}
+
 static PyMethodDef uvapy_cext_fns[] = {
+    {"current_task", (PyCFunction)uvapy_current_task_fn, METH_NOARGS,
+     "The task whose step runs in this thread, or None."},
     {"sleep", (PyCFunction)(void (*)(void))uvapy_sleep_fn,
      METH_FASTCALL | METH_KEYWORDS,
      "sleep(delay, result=None): suspend the running task for `delay` "
@@ -507,11 +683,17 @@ static int _uvapy_types(void) {
     if ((uvapy_zero = PyLong_FromLong(0)) != NULL &&
         PyType_Ready(&uvapy_task_type) == 0 &&
         PyType_Ready(&uvapy_sleep_type) == 0 &&
+        PyType_Ready(&uvapy_gathering_type) == 0 &&
+        (uvapy_s_notify = PyUnicode_InternFromString("_notify")) != NULL &&
+        (uvapy_s_state = PyUnicode_InternFromString("_state")) != NULL &&
         (m = PyModule_Create(&uvapy_cext_def)) != NULL && mods != NULL) {
         Py_INCREF(&uvapy_task_type);
         Py_INCREF(&uvapy_sleep_type);
+        Py_INCREF(&uvapy_gathering_type);
         if (PyModule_AddObject(m, "TaskBase", (PyObject *)&uvapy_task_type) == 0 &&
             PyModule_AddObject(m, "Sleep", (PyObject *)&uvapy_sleep_type) == 0 &&
+            PyModule_AddObject(m, "Gathering",
+                               (PyObject *)&uvapy_gathering_type) == 0 &&
             PyDict_SetItemString(mods, "uvasync._cext", m) == 0)
             rc = 0;
     }
@@ -576,9 +758,11 @@ static int uvapy_drive_call(PyObject *task, int how, PyObject *value) {
 static int _uvapy_step_c(uva_task_t *ctask, int status, void *data) {
     PyGILState_STATE g = PyGILState_Ensure();
     PyObject *task = (PyObject *)data; /* alive: _TASKS holds it */
+    PyObject *outer = uvapy_running; /* NULL: steps do not nest */
     int rc;
     (void)ctask;
     Py_INCREF(task); /* the end of the task removes it from _TASKS */
+    uvapy_running = task;
 #if PY_VERSION_HEX >= 0x030A0000
     if (status == 0) {
         PyObject *res = NULL;
@@ -633,6 +817,7 @@ static int _uvapy_step_c(uva_task_t *ctask, int status, void *data) {
 #endif
     rc = uvapy_drive_call(task, status == 0 ? 0 : 1, NULL);
 done:
+    uvapy_running = outer;
     Py_DECREF(task);
     PyGILState_Release(g);
     return rc;

@@ -26,6 +26,7 @@ import warnings
 
 from ._ffi import NULL, check, error, ffi, lib
 from ._cext import TaskBase, sleep, sleep_ms
+from ._cext import current_task as _c_current_task
 from asyncio import CancelledError, InvalidStateError
 
 __all__ = [
@@ -398,12 +399,7 @@ def _ended_by(task, exc):
 
 def current_task(loop=None):
     """The Task whose coroutine is running, or None."""
-    ctask = _current_ctask()
-    if ctask == NULL:
-        return None
-    cell = ffi.new("void **")
-    lib.uva_task_get_data(cell, ctask)
-    return _TASKS.get(int(ffi.cast("intptr_t", cell[0])))
+    return _c_current_task()
 
 
 def all_tasks(loop=None):

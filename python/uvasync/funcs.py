@@ -3,6 +3,7 @@ by the core (a sleep that a finishing task's done callback cuts short, a
 join); this module only decides what the result is."""
 import types
 
+from ._cext import Gathering
 from ._ffi import NULL, check, ffi, lib
 from .core import (_PENDING, _await, _ST_EXCEPTION, _ST_PENDING, _ST_RESULT,
                    _current_ctask, _park, _to_ms, _tls, CancelledError,
@@ -106,63 +107,35 @@ def gather(*aws, return_exceptions=False):
     return _gather(tasks, return_exceptions)
 
 
-class _Gathering:
-    """The state of one gather: children not yet done, and the task to wake
-    when all are done or one fails (unless return_exceptions)."""
-    __slots__ = ("remaining", "failed", "waiter", "return_exceptions")
-
-    def __init__(self, remaining, return_exceptions):
-        self.remaining = remaining
-        self.failed = False
-        self.waiter = None
-        self.return_exceptions = return_exceptions
-
-    def child_done(self, child):
-        self.remaining -= 1
-        if child._state != _ST_RESULT and not self.return_exceptions:
-            self.failed = True
-        if (self.remaining == 0 or self.failed) and self.waiter is not None:
-            lib.uva_task_wake(self.waiter)
-
-
 async def _gather(tasks, return_exceptions):
     if not tasks:
         return []
-    pending = [t for t in tasks if t._state == _ST_PENDING]
-    state = _Gathering(len(pending), return_exceptions)
-    if not return_exceptions and len(pending) < len(tasks):
+    if not return_exceptions:
         for t in tasks:
             if t._state not in (_ST_PENDING, _ST_RESULT):
                 return t.result()  # raises its exception
-    if pending:
-        state.waiter = _current_ctask()
-        done = state.child_done  # one bound method for all the children
-        for t in pending:
-            # A task's _notify is None, one callable or a list of them (the
-            # common single waiter costs no list); a Future's is a list.
-            notify = t._notify
-            if notify is None:
-                t._notify = done
-            elif type(notify) is list:
-                notify.append(done)
-            else:
-                t._notify = [notify, done]
-        try:
-            while state.remaining > 0 and not state.failed:
-                await _park()
-        except CancelledError:
-            for t in tasks:
-                t.cancel()
-            raise
-        finally:
-            state.waiter = None
-            if state.remaining > 0:  # children left: forget this gather
-                for t in pending:
-                    notify = t._notify
-                    if notify is done:
-                        t._notify = None
-                    elif type(notify) is list and done in notify:
-                        notify.remove(done)
+    # The counting is in C (uvasync._cext.Gathering): each child's _notify
+    # calls the state when the child ends, and the state wakes this task
+    # once all are done, or one failed (unless return_exceptions).
+    state = Gathering(return_exceptions)
+    pending = ()
+    try:
+        pending = state.watch(tasks)
+        while state.remaining > 0 and not state.failed:
+            await _park()
+    except CancelledError:
+        for t in tasks:
+            t.cancel()
+        raise
+    finally:
+        state.release()
+        if state.remaining > 0:  # children left: forget this gather
+            for t in pending:
+                notify = t._notify
+                if notify is state:
+                    t._notify = None
+                elif type(notify) is list and state in notify:
+                    notify.remove(state)
     if not return_exceptions:
         if state.failed:
             for t in tasks:
