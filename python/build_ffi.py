@@ -36,15 +36,14 @@ GLUE_SOURCE = r"""
 #include <structmember.h>
 #include <uvasync.h>
 
-/* The step of every Python task. The task's data is the key of its Task
- * object in uvasync.core._TASKS. The common step -- send None into the
+/* The step of every Python task. The task's data is its Task object (a
+ * TaskBase, below). The common step -- send None into the
  * coroutine, which yields None (UVA_TASK_YIELD) or _PENDING
  * (UVA_TASK_PENDING) -- is done here with the C API; everything else (a
  * cancellation to throw, another yielded value, the end of the coroutine)
  * goes to uvasync.core._drive, which owns those semantics. Either way the
  * step enters Python once. The loop runs holding the GIL (_uvapy_run), so
  * PyGILState_Ensure costs next to nothing here. */
-static PyObject *uvapy_tasks;   /* uvasync.core._TASKS */
 static PyObject *uvapy_pending; /* uvasync.core._PENDING */
 static PyObject *uvapy_drive;   /* uvasync.core._drive */
 static PyObject *uvapy_coro;    /* "_coro" */
@@ -78,8 +77,8 @@ static void uvapy_raise(int rc, const char *what) {
  * uvasync.core.Task subclasses it and keeps its methods in Python; what
  * runs on every task -- making it, its steps, its end -- reads and writes
  * these fields directly. The core task's data is the object itself: the
- * task table (_TASKS, keyed by id) holds it alive until it ends. */
-typedef struct {
+ * list of live tasks (all loops, under the GIL) holds it until it ends. */
+typedef struct uvapy_task_s {
     PyObject_HEAD
     PyObject *coro;
     PyObject *loop;
@@ -91,6 +90,8 @@ typedef struct {
     PyObject *weakrefs;
     uva_task_t *ctask;   /* NULL once done: the core frees it */
     int state;           /* _ST_PENDING, _RESULT, _EXCEPTION, _CANCELLED */
+    int live;            /* in the list of live tasks (which holds a ref) */
+    struct uvapy_task_s *live_prev, *live_next;
 } uvapy_task;
 
 enum { UVAPY_PENDING, UVAPY_RESULT, UVAPY_EXCEPTION, UVAPY_CANCELLED };
@@ -125,23 +126,91 @@ static void uvapy_task_dealloc(uvapy_task *t) {
     Py_TYPE(t)->tp_free((PyObject *)t);
 }
 
-/* The loop's core handle: Loop._addr (0 once closed). */
-static uva_loop_t *uvapy_loop_ptr(PyObject *loop) {
-    PyObject *a = PyObject_GetAttr(loop, uvapy_s_addr);
+static uvapy_task *uvapy_live_first; /* the live tasks, newest first */
+
+static void uvapy_live_add(uvapy_task *t) {
+    Py_INCREF(t);
+    t->live = 1;
+    t->live_prev = NULL;
+    t->live_next = uvapy_live_first;
+    if (uvapy_live_first != NULL)
+        uvapy_live_first->live_prev = t;
+    uvapy_live_first = t;
+}
+
+/* Unlink; the caller drops the list's reference when done with t. */
+static int uvapy_live_remove(uvapy_task *t) {
+    if (!t->live)
+        return 0;
+    t->live = 0;
+    if (t->live_prev != NULL)
+        t->live_prev->live_next = t->live_next;
+    else
+        uvapy_live_first = t->live_next;
+    if (t->live_next != NULL)
+        t->live_next->live_prev = t->live_prev;
+    t->live_prev = t->live_next = NULL;
+    return 1;
+}
+
+/* ---- LoopBase: the loop's core handle, in C ------------------------------
+ * uvasync.core.Loop subclasses it; _addr is the uva_loop_t address (0 once
+ * closed), read here without an attribute lookup. */
+typedef struct {
+    PyObject_HEAD
+    uva_loop_t *h;
+} uvapy_loop;
+
+static PyObject *uvapy_loop_get_addr(uvapy_loop *l, void *u) {
+    (void)u;
+    return PyLong_FromVoidPtr(l->h);
+}
+
+static int uvapy_loop_set_addr(uvapy_loop *l, PyObject *v, void *u) {
     void *p;
-    if (a == NULL)
-        return NULL;
-    p = PyLong_AsVoidPtr(a);
-    Py_DECREF(a);
+    (void)u;
+    if (v == NULL) {
+        l->h = NULL;
+        return 0;
+    }
+    p = PyLong_AsVoidPtr(v);
+    if (p == NULL && PyErr_Occurred())
+        return -1;
+    l->h = (uva_loop_t *)p;
+    return 0;
+}
+
+static PyGetSetDef uvapy_loop_getset[] = {
+    {"_addr", (getter)uvapy_loop_get_addr, (setter)uvapy_loop_set_addr, NULL,
+     NULL},
+    {NULL}};
+
+static PyTypeObject uvapy_loop_type = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "uvasync._cext.LoopBase",
+    .tp_basicsize = sizeof(uvapy_loop),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE,
+    .tp_doc = "The core handle of a uvasync Loop (see uvasync.core.Loop).",
+    .tp_new = PyType_GenericNew,
+    .tp_getset = uvapy_loop_getset,
+};
+
+/* The loop's core handle (NULL and RuntimeError once closed). */
+static uva_loop_t *uvapy_loop_ptr(PyObject *loop) {
+    uva_loop_t *p = NULL;
+    if (PyObject_TypeCheck(loop, &uvapy_loop_type))
+        p = ((uvapy_loop *)loop)->h;
+    else
+        PyErr_SetString(PyExc_TypeError, "a uvasync loop was expected");
     if (p == NULL && !PyErr_Occurred())
         PyErr_SetString(PyExc_RuntimeError, "Event loop is closed");
-    return (uva_loop_t *)p;
+    return p;
 }
 
 /* Task(coro, loop=None, name=None): register and spawn the core task. */
 static int uvapy_task_init(uvapy_task *t, PyObject *args, PyObject *kwds) {
     static char *kwlist[] = {"coro", "loop", "name", NULL};
-    PyObject *coro, *loop = Py_None, *name = Py_None, *key;
+    PyObject *coro, *loop = Py_None, *name = Py_None;
     Py_ssize_t n = PyTuple_GET_SIZE(args);
     uva_loop_t *l;
     uva_task_t *ct = NULL;
@@ -177,24 +246,16 @@ static int uvapy_task_init(uvapy_task *t, PyObject *args, PyObject *kwds) {
         return -1;
     if ((l = uvapy_loop_ptr(loop)) == NULL)
         return -1;
-    /* In the table first: the step finds a live object through it. */
-    key = PyLong_FromVoidPtr(t);
-    if (key == NULL || PyDict_SetItem(uvapy_tasks, key, (PyObject *)t) < 0) {
-        Py_XDECREF(key);
-        return -1;
-    }
     rc = uva_task_spawn(&ct, l, _uvapy_step_c, t, NULL);
     if (rc != 0) {
-        PyDict_DelItem(uvapy_tasks, key);
-        Py_DECREF(key);
         t->state = UVAPY_CANCELLED;
         uvapy_raise(rc, "spawn");
         return -1;
     }
-    Py_DECREF(key);
     uva_task_release(ct); /* detached: valid until it ends */
     t->ctask = ct;
-    /* A pending task is reachable from _TASKS: the cyclic GC has nothing
+    uvapy_live_add(t); /* before its first step, which finds it by data */
+    /* A pending task is held by the live list: the cyclic GC has nothing
      * to find in it, and 100k pending tasks would make every collection
      * walk them. It is tracked again when it ends (uvapy_task_end). */
     PyObject_GC_UnTrack(t);
@@ -213,17 +274,16 @@ static void uvapy_call_report(PyObject *fn, PyObject *arg) {
  * internal notifications (at once), done callbacks (call_soon), the
  * unretrieved-exception log and, for run_until_complete's task, the stop. */
 static int uvapy_task_end(uvapy_task *t, int state, PyObject *value) {
-    PyObject *self = (PyObject *)t, *key, *notify, *cbs, *loop, *main;
+    PyObject *self = (PyObject *)t, *notify, *cbs, *loop, *main;
     Py_ssize_t i;
+    int was_live;
     t->state = state;
     Py_INCREF(value);
     Py_XSETREF(t->value, value);
-    key = PyLong_FromVoidPtr(t);
-    if (key == NULL || PyDict_DelItem(uvapy_tasks, key) < 0)
-        PyErr_Clear(); /* not registered (made without __init__) */
-    Py_XDECREF(key);
+    Py_INCREF(self); /* the list's reference goes at the end */
+    was_live = uvapy_live_remove(t);
     t->ctask = NULL; /* detached: the core frees it once its joiners ran */
-    if (!PyObject_GC_IsTracked(self)) /* out of _TASKS: cycles collectable */
+    if (!PyObject_GC_IsTracked(self)) /* out of the list: collectable */
         PyObject_GC_Track(self);
     if ((notify = t->notify) != NULL) {
         t->notify = NULL;
@@ -237,7 +297,7 @@ static int uvapy_task_end(uvapy_task *t, int state, PyObject *value) {
     }
     loop = t->loop;
     if (loop == NULL)
-        return 0;
+        goto out;
     Py_INCREF(loop);
     if ((cbs = t->callbacks) != NULL) {
         t->callbacks = NULL;
@@ -270,6 +330,10 @@ static int uvapy_task_end(uvapy_task *t, int state, PyObject *value) {
         PyErr_WriteUnraisable(self);
     Py_XDECREF(main);
     Py_DECREF(loop);
+out:
+    if (was_live)
+        Py_DECREF(self);
+    Py_DECREF(self);
     return 0;
 }
 
@@ -648,6 +712,18 @@ static PyTypeObject uvapy_gathering_type = {
     .tp_methods = uvapy_gathering_methods,
 };
 
+/* live_tasks(): the tasks not yet done, of every loop. */
+static PyObject *uvapy_live_tasks_fn(PyObject *mod, PyObject *u) {
+    PyObject *out = PyList_New(0);
+    uvapy_task *t;
+    (void)mod; (void)u;
+    for (t = uvapy_live_first; out != NULL && t != NULL; t = t->live_next) {
+        if (PyList_Append(out, (PyObject *)t) < 0)
+            Py_CLEAR(out);
+    }
+    return out;
+}
+
 /* current_task(): the task whose step runs in this thread, or None. */
 static PyObject *uvapy_current_task_fn(PyObject *mod, PyObject *u) {
     PyObject *t = uvapy_running != NULL ? uvapy_running : Py_None;
@@ -659,6 +735,8 @@ static PyObject *uvapy_current_task_fn(PyObject *mod, PyObject *u) {
 static PyMethodDef uvapy_cext_fns[] = {
     {"current_task", (PyCFunction)uvapy_current_task_fn, METH_NOARGS,
      "The task whose step runs in this thread, or None."},
+    {"live_tasks", (PyCFunction)uvapy_live_tasks_fn, METH_NOARGS,
+     "The tasks not yet done, of every loop (a new list)."},
     {"sleep", (PyCFunction)(void (*)(void))uvapy_sleep_fn,
      METH_FASTCALL | METH_KEYWORDS,
      "sleep(delay, result=None): suspend the running task for `delay` "
@@ -684,16 +762,19 @@ static int _uvapy_types(void) {
         PyType_Ready(&uvapy_task_type) == 0 &&
         PyType_Ready(&uvapy_sleep_type) == 0 &&
         PyType_Ready(&uvapy_gathering_type) == 0 &&
+        PyType_Ready(&uvapy_loop_type) == 0 &&
         (uvapy_s_notify = PyUnicode_InternFromString("_notify")) != NULL &&
         (uvapy_s_state = PyUnicode_InternFromString("_state")) != NULL &&
         (m = PyModule_Create(&uvapy_cext_def)) != NULL && mods != NULL) {
         Py_INCREF(&uvapy_task_type);
         Py_INCREF(&uvapy_sleep_type);
         Py_INCREF(&uvapy_gathering_type);
+        Py_INCREF(&uvapy_loop_type);
         if (PyModule_AddObject(m, "TaskBase", (PyObject *)&uvapy_task_type) == 0 &&
             PyModule_AddObject(m, "Sleep", (PyObject *)&uvapy_sleep_type) == 0 &&
             PyModule_AddObject(m, "Gathering",
                                (PyObject *)&uvapy_gathering_type) == 0 &&
+            PyModule_AddObject(m, "LoopBase", (PyObject *)&uvapy_loop_type) == 0 &&
             PyDict_SetItemString(mods, "uvasync._cext", m) == 0)
             rc = 0;
     }
@@ -709,7 +790,6 @@ static int _uvapy_setup(void) {
     int rc = -1;
     PyObject *m = PyImport_ImportModule("uvasync.core");
     if (m != NULL) {
-        uvapy_tasks = PyObject_GetAttrString(m, "_TASKS");
         uvapy_pending = PyObject_GetAttrString(m, "_PENDING");
         uvapy_drive = PyObject_GetAttrString(m, "_drive");
         uvapy_coro = PyUnicode_InternFromString("_coro");
@@ -725,7 +805,7 @@ static int _uvapy_setup(void) {
         uvapy_s_main = PyUnicode_InternFromString("_main");
         uvapy_s_call_soon = PyUnicode_InternFromString("call_soon");
         Py_DECREF(m);
-        if (uvapy_tasks && uvapy_pending && uvapy_drive && uvapy_coro &&
+        if (uvapy_pending && uvapy_drive && uvapy_coro &&
             uvapy_finish && uvapy_result && uvapy_task_cls && uvapy_exclog &&
             uvapy_extra && uvapy_as_coro && uvapy_default_loop &&
             uvapy_error && uvapy_s_addr && uvapy_s_main && uvapy_s_call_soon)
@@ -757,11 +837,11 @@ static int uvapy_drive_call(PyObject *task, int how, PyObject *value) {
 
 static int _uvapy_step_c(uva_task_t *ctask, int status, void *data) {
     PyGILState_STATE g = PyGILState_Ensure();
-    PyObject *task = (PyObject *)data; /* alive: _TASKS holds it */
+    PyObject *task = (PyObject *)data; /* alive: the live list holds it */
     PyObject *outer = uvapy_running; /* NULL: steps do not nest */
     int rc;
     (void)ctask;
-    Py_INCREF(task); /* the end of the task removes it from _TASKS */
+    Py_INCREF(task); /* the end of the task drops the list's reference */
     uvapy_running = task;
 #if PY_VERSION_HEX >= 0x030A0000
     if (status == 0) {

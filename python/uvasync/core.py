@@ -26,7 +26,8 @@ import warnings
 
 from ._ffi import NULL, check, error, ffi, lib
 from ._cext import TaskBase, sleep, sleep_ms
-from ._cext import current_task as _c_current_task
+from ._cext import LoopBase, current_task as _c_current_task
+from ._cext import live_tasks as _c_live_tasks
 from asyncio import CancelledError, InvalidStateError
 
 __all__ = [
@@ -66,9 +67,8 @@ class _ThreadState(threading.local):
 _tls = _ThreadState()
 
 
-# Every live Task, by key (its id; the core task's data). The core holds the
-# key, this dict holds the Task until it finishes.
-_TASKS = {}
+# Every live Task is held by a list in C (uvasync._cext.live_tasks()) until
+# it finishes; the core task's data is the Task object itself.
 
 
 def _current_ctask():
@@ -318,8 +318,9 @@ class Task(TaskBase):
         return None
 
     # _finish(state, value), the end of the task, is TaskBase's (in C): it
-    # sets the state, takes the task out of _TASKS, calls _notify, schedules
-    # the done callbacks, makes the _ExcLog, and stops run_until_complete.
+    # sets the state, takes the task out of the live list, calls _notify,
+    # schedules the done callbacks, makes the _ExcLog, and stops
+    # run_until_complete.
 
 
 def _task_coro(coro):
@@ -525,8 +526,10 @@ _RBUF_SIZE = 256 * 1024
 _new_raw = ffi.new_allocator(should_clear_after_alloc=False)
 
 
-class Loop:
-    """An event loop: one core loop, owned by the thread that made it."""
+class Loop(LoopBase):
+    """An event loop: one core loop, owned by the thread that made it. The
+    C base keeps the core handle's address (_addr, 0 once closed) where the
+    C Task finds it."""
 
     def __init__(self):
         out = ffi.new("uva_loop_t **")
@@ -565,7 +568,7 @@ class Loop:
         return Task(coro, self, name)
 
     def _live_tasks(self):
-        return set(t for t in list(_TASKS.values()) if t._loop is self)
+        return set(t for t in _c_live_tasks() if t._loop is self)
 
     def create_future(self):
         from .funcs import Future
