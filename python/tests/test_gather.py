@@ -144,3 +144,52 @@ def test_a_cancelled_child_cancels_the_gather(aio):
         assert gathering.cancelled()
 
     aio.run(main())
+
+
+def test_one_task_in_two_gathers_wakes_both(aio):
+    async def work():
+        await aio.sleep(0.01)
+        return "w"
+
+    async def main():
+        task = aio.create_task(work())
+        return await aio.gather(aio.gather(task), aio.gather(task, task))
+
+    assert aio.run(main()) == [["w"], ["w", "w"]]
+
+
+def test_children_ending_after_a_failed_gather_do_not_disturb_its_task(aio):
+    """After the first exception the gather is over; its other children
+    ending later must not wake the task that gathered (now doing
+    something else) nor count for it."""
+    async def fail():
+        await aio.sleep(0.001)
+        raise KeyError("x")
+
+    async def slow(i):
+        await aio.sleep(0.02)
+        return i
+
+    async def main():
+        children = [aio.create_task(slow(i)) for i in range(3)]
+        with pytest.raises(KeyError):
+            await aio.gather(fail(), *children)
+        ev = aio.Event()
+        waiter = aio.create_task(ev.wait())
+        await aio.sleep(0.04)  # the children end meanwhile
+        assert not waiter.done()
+        ev.set()
+        await waiter
+        return [c.result() for c in children]
+
+    assert aio.run(main()) == [0, 1, 2]
+
+
+def test_gather_takes_futures(aio):
+    async def main():
+        loop = aio.get_event_loop()
+        fut = loop.create_future()
+        loop.call_later(0.005, fut.set_result, "f")
+        return await aio.gather(fut, aio.sleep(0.001, "s"))
+
+    assert aio.run(main()) == ["f", "s"]

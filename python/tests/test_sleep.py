@@ -98,6 +98,51 @@ def test_many_sleepers_each_wake_after_their_own_delay(aio):
     assert late == []
 
 
+def test_sleep_takes_any_real_number_and_keywords(aio):
+    """Delays as asyncio takes them: ints, floats, Fractions, booleans;
+    delay and result by keyword; a huge delay is a very long sleep."""
+    from fractions import Fraction
+
+    async def main():
+        assert await aio.sleep(Fraction(1, 1000), "f") == "f"
+        assert await aio.sleep(delay=0.001, result=(1, 2)) == (1, 2)
+        assert await aio.sleep(False, result=[]) == []
+        t = aio.create_task(aio.sleep(10 ** 30))
+        await aio.sleep(0)
+        t.cancel()
+        with pytest.raises(aio.CancelledError):
+            await t
+
+    aio.run(main())
+
+
+def test_sleep_refuses_what_is_not_a_delay(aio):
+    async def main():
+        with pytest.raises(TypeError):
+            await aio.sleep("1")
+        with pytest.raises(TypeError):
+            await aio.sleep(0.01, 1, 2)
+        with pytest.raises(TypeError):
+            await aio.sleep(0.01, wrong=1)
+        if aio.__name__ == "uvasync":  # asyncio returns at once
+            with pytest.raises(ValueError):
+                await aio.sleep(float("nan"))
+
+    aio.run(main())
+
+
+def test_sleep_ms_takes_ints_and_truncates_floats():
+    async def main():
+        start = time.monotonic()
+        assert await uvasync.sleep_ms(5.9, result="r") == "r"
+        assert time.monotonic() - start >= 0.005
+        assert await uvasync.sleep_ms(ms=-3) is None
+        with pytest.raises(TypeError):
+            await uvasync.sleep_ms(None)
+
+    uvasync.run(main())
+
+
 def test_sleep_ms_sleeps_milliseconds():
     async def main():
         start = time.monotonic()

@@ -243,3 +243,69 @@ def test_all_tasks_lists_the_live_tasks(aio):
         assert task not in aio.all_tasks()
 
     aio.run(main())
+
+
+def test_a_task_nobody_refers_to_runs_to_its_end(aio):
+    """The loop keeps a pending task alive (asyncio keeps a weak set and
+    warns users to keep a reference; uvasync's live list holds it), and a
+    collection in the middle does not lose it."""
+    import gc
+    import weakref
+    done = []
+
+    async def work():
+        await aio.sleep(0.01)
+        done.append(1)
+
+    async def main():
+        ref = weakref.ref(aio.create_task(work()))
+        gc.collect()
+        await aio.sleep(0.02)
+        return ref
+
+    ref = aio.run(main())
+    assert done == [1]
+    if aio.__name__ == "uvasync":
+        gc.collect()
+        assert ref() is None  # ended: nothing holds it any more
+
+
+def test_a_finished_task_in_a_reference_cycle_is_collected(aio):
+    """A pending task is not walked by the cyclic GC (it is reachable
+    anyway); once it ends it is, so a cycle through its result goes."""
+    import gc
+    import weakref
+
+    class Box:
+        pass
+
+    async def work(box):
+        box.task = aio.current_task()  # task -> result box -> task
+        return box
+
+    async def main():
+        task = aio.create_task(work(Box()))
+        await task
+        return weakref.ref(task)
+
+    ref = aio.run(main())
+    gc.collect()
+    assert ref() is None
+
+
+def test_many_tasks_survive_collections_while_pending(aio):
+    """Collections while thousands of tasks wait lose none of them."""
+    import gc
+
+    async def work(i):
+        await aio.sleep(0.001 * (i % 5))
+        return i
+
+    async def main():
+        tasks = [aio.create_task(work(i)) for i in range(3000)]
+        gc.collect()
+        await aio.sleep(0)
+        gc.collect()
+        return await aio.gather(*tasks)
+
+    assert aio.run(main()) == list(range(3000))
