@@ -16,8 +16,6 @@ with open(os.path.join(VENDOR, "bindings", "uvasync.cdef.h")) as f:
 GLUE_CDEF = """
 int _uvapy_types(void);
 int _uvapy_setup(void);
-uva_task_t *_uvapy_spawn(uva_loop_t *loop, intptr_t key);
-int _uvapy_spawn_error(void);
 int64_t _uvapy_write(uva_stream_t *stream, const char *buf, size_t len);
 int64_t _uvapy_read(uva_stream_t *stream, char *buf, size_t len);
 extern "Python" void _uvapy_call(void *data);
@@ -46,7 +44,6 @@ GLUE_SOURCE = r"""
  * PyGILState_Ensure costs next to nothing here. */
 static PyObject *uvapy_pending; /* uvasync.core._PENDING */
 static PyObject *uvapy_drive;   /* uvasync.core._drive */
-static PyObject *uvapy_coro;    /* "_coro" */
 static PyObject *uvapy_finish;  /* "_finish" */
 static PyObject *uvapy_result;  /* _ST_RESULT */
 static PyObject *uvapy_task_cls; /* uvasync.core.Task */
@@ -792,7 +789,6 @@ static int _uvapy_setup(void) {
     if (m != NULL) {
         uvapy_pending = PyObject_GetAttrString(m, "_PENDING");
         uvapy_drive = PyObject_GetAttrString(m, "_drive");
-        uvapy_coro = PyUnicode_InternFromString("_coro");
         uvapy_finish = PyUnicode_InternFromString("_finish");
         uvapy_result = PyObject_GetAttrString(m, "_ST_RESULT");
         uvapy_task_cls = PyObject_GetAttrString(m, "Task");
@@ -805,7 +801,7 @@ static int _uvapy_setup(void) {
         uvapy_s_main = PyUnicode_InternFromString("_main");
         uvapy_s_call_soon = PyUnicode_InternFromString("call_soon");
         Py_DECREF(m);
-        if (uvapy_pending && uvapy_drive && uvapy_coro &&
+        if (uvapy_pending && uvapy_drive &&
             uvapy_finish && uvapy_result && uvapy_task_cls && uvapy_exclog &&
             uvapy_extra && uvapy_as_coro && uvapy_default_loop &&
             uvapy_error && uvapy_s_addr && uvapy_s_main && uvapy_s_call_soon)
@@ -901,25 +897,6 @@ done:
     Py_DECREF(task);
     PyGILState_Release(g);
     return rc;
-}
-
-/* Spawn a detached Python task: the pointer stays valid while the task has
- * not finished, which is as long as Python uses it. NULL on error, whose
- * code _uvapy_spawn_error then gives (per thread, as loops are). */
-static __thread int uvapy_spawn_rc;
-
-static uva_task_t *_uvapy_spawn(uva_loop_t *loop, intptr_t key) {
-    uva_task_t *task = NULL;
-    uvapy_spawn_rc = uva_task_spawn(&task, loop, _uvapy_step_c, (void *)key,
-                                    NULL);
-    if (uvapy_spawn_rc != 0)
-        return NULL;
-    uva_task_release(task);
-    return task;
-}
-
-static int _uvapy_spawn_error(void) {
-    return uvapy_spawn_rc;
 }
 
 /* A done callback that wakes the task given as its data (gather, wait_for):
