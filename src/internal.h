@@ -10,6 +10,7 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <mutex>
 #include <vector>
 
@@ -44,8 +45,21 @@ struct QNode {
   /* Handle fields, kept here so they share the 16 bytes with the link: */
   uint16_t flags;
   uint8_t state;
-  std::atomic<uint8_t> xwake; /* task: a cross-thread wake is queued */
+  uint8_t spare_; /* keeps flags and state one plain 32-bit word (below) */
 };
+
+/* flags and state of a node as one word, read with one load: a task
+ * switch checks both at once (quiet_after_step). */
+inline uint32_t flags_and_state(const QNode *n) {
+  uint32_t w;
+  std::memcpy(&w, &n->flags, sizeof w);
+  return w;
+}
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+#define UVA_STATE_SHIFT 8 /* state is the third byte of the word */
+#else
+#define UVA_STATE_SHIFT 16
+#endif
 
 struct Loop;
 
@@ -170,6 +184,7 @@ struct Timed : Handle {
 struct Task : Timed {
   Wait *waiters; /* joiners and done callbacks, in the order added */
   Wait *waits;   /* this task's own pending waits */
+  std::atomic<uint8_t> xwake; /* a cross-thread wake is queued */
 };
 
 /* An internal one-shot callback in the run queue (call_soon, deferred done

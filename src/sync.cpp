@@ -38,7 +38,7 @@ void sync_init(Sync *s, Loop *l, uint32_t magic) {
   s->magic = magic;
   s->flags = 0;
   s->state = 0;
-  new (&s->xwake) std::atomic<uint8_t>(0);
+  s->spare_ = 0;
   new (&s->refs) std::atomic<uint32_t>(1);
   s->result = 0;
   s->loop = l;

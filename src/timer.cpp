@@ -110,7 +110,7 @@ int timer_new(Timer **out, Loop *l, uva_timer_cb cb, void *data,
   t->magic = MAGIC_TIMER;
   t->flags = F_REF;
   t->state = T_IDLE;
-  new (&t->xwake) std::atomic<uint8_t>(0);
+  t->spare_ = 0;
   new (&t->refs) std::atomic<uint32_t>(1);
   t->result = 0;
   t->loop = l;
