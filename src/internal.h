@@ -267,6 +267,7 @@ struct Stream : Sync {
   size_t high_water, low_water, line_limit;
   int delim;
   size_t wqueued; /* bytes in uv_write requests not completed yet */
+  uint64_t full_pass; /* Loop::passes when a read reached the limit */
   struct addrinfo *ai_list, *ai_next; /* TCP connect: addresses to try */
   int ai_err;                         /* last connect error while trying */
   uv_connect_t creq;
@@ -398,6 +399,7 @@ struct Loop : QNode {
   TimerHeap heap;
   uint64_t next_seq = 0;
   uint64_t armed = UINT64_MAX; /* deadline the uv timer is armed for */
+  uint64_t passes = 0; /* poll phases seen (counted in the check phase) */
 
   const void *owner;       /* thread token of the owning thread */
   bool running = false;

@@ -166,6 +166,10 @@ static size_t read_limit(const Stream *s) {
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
   (void)suggested;
   Stream *s = of(h);
+  if (s->rlen >= read_limit(s)) { /* paused softly: on_read decides */
+    *buf = uv_buf_init(nullptr, 0);
+    return;
+  }
   size_t tail = s->rcap - s->rstart - s->rlen;
   if (tail < READ_CHUNK / 4) {
     if (s->rstart > 0) { /* slide the unread bytes to the front */
@@ -200,13 +204,24 @@ static void on_read(uv_stream_t *h, ssize_t nread, const uv_buf_t *) {
      * bytes at this pass and reading resumes into the same, still cached,
      * memory. Reading on (libuv reads up to 32 times per poll) kept a
      * second chunk per connection live and cost the kernel's copies their
-     * cache: 1.5x the system time of raw libuv per 100 KiB echo. */
-    if (s->rlen >= read_limit(s)) {
+     * cache: 1.5x the system time of raw libuv per 100 KiB echo.
+     * The stop is soft: on_alloc hands libuv no room (UV_ENOBUFS below),
+     * which ends this poll's reads but keeps the socket watched. A reader
+     * usually empties the buffer in this pass, and a uv_read_stop then
+     * uv_read_start pair would cost two epoll_ctl calls per refill. */
+    if (s->rlen >= read_limit(s)) s->full_pass = s->loop->passes;
+  } else if (nread == 0) {
+    return; /* EAGAIN: nothing happened */
+  } else if (nread == UV_ENOBUFS && s->rlen >= read_limit(s)) {
+    /* No room (see on_alloc). In the poll that filled the buffer this is
+     * libuv asking for the next chunk: keep watching. In a later poll the
+     * buffer is still full and the peer sent more: stop for real, or the
+     * level-triggered poll would wake the loop for it on every pass. */
+    if (s->full_pass != s->loop->passes) {
       uv_read_stop(h);
       s->reading = false;
     }
-  } else if (nread == 0) {
-    return; /* EAGAIN: nothing happened */
+    return;
   } else {
     if (nread == UV_EOF)
       s->eof = true;

@@ -1313,6 +1313,59 @@ Test(stream, reading_pauses_at_high_water, .timeout = 30) {
   UVT_CLOSE_LOOP(loop);
 }
 
+/* A reader at the limit: the core pauses reading while high_water bytes
+ * are buffered (softly, without leaving the poll, while the reader drains
+ * the buffer in the same pass; for real when the buffer stays full into a
+ * later poll). Small and large reads alike get every byte in order, and the
+ * buffer never grows past high_water plus one read. */
+static int step_flow_mixed(uva_task_t *t, int status, void *d) {
+  struct flow *c = (struct flow *) d;
+  (void) status;
+  CO_BEGIN(c);
+  for (;;) {
+    UVT_OK(uva_stream_buffered(&c->b1, c->s));
+    if (c->b1 > c->max_buffered)
+      c->max_buffered = c->b1;
+    /* Mostly small reads, which leave the buffer full across passes;
+     * every 16th read takes all there is. */
+    c->total = (c->b2++ % 16 == 0) ? sizeof c->buf : 1000;
+    CO_CALL(c, uva_stream_read(&c->n, c->s, t, c->buf, c->total));
+    UVT_OK(c->rc);
+    if (c->n == 0)
+      break;
+    if (!pattern_ok(c->buf, c->got, c->n))
+      c->bad = 1;
+    c->got += c->n;
+  }
+  UVT_OK(uva_stream_close(c->s, NULL, NULL));
+  CO_END(c);
+}
+
+Test(stream, reader_at_high_water_gets_everything_bounded, .timeout = 60) {
+  uva_loop_t *loop = uvt_loop_new();
+  int fds[2];
+  struct flow *c = calloc(1, sizeof *c);
+  struct peer p;
+  memset(&p, 0, sizeof p);
+  tcp_fd_pair(fds);
+  c->s = adopt(loop, fds[1]);
+  UVT_OK(uva_stream_set(c->s, UVA_STREAM_HIGH_WATER, 16 * 1024));
+  p.fd = fds[0];
+  p.total = 8 * 1024 * 1024 + 3;
+  p.close_after = 1;
+  peer_start(&p, peer_writer);
+  spawn(loop, step_flow_mixed, c);
+  run(loop);
+  peer_join(&p);
+  UVT_EQ(p.err, 0);
+  cr_assert_eq(c->got, p.total, "received %zu of %zu", c->got, p.total);
+  cr_assert(!c->bad, "data corrupted");
+  cr_assert(c->max_buffered <= 16 * 1024 + 64 * 1024,
+            "buffered %zu with high_water 16 KiB", c->max_buffered);
+  free(c);
+  UVT_CLOSE_LOOP(loop);
+}
+
 /* read_exactly may ask for more than high_water: reading goes on until
  * the request can be served. */
 struct big_exact {
