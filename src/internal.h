@@ -256,6 +256,8 @@ struct Stream : Sync {
   bool shut_requested;
   bool shut_done;
   bool retrying; /* TCP connect: the failed socket is closing, next follows */
+  bool more;     /* the last read filled its chunk at the limit: the kernel
+                    likely holds more (see read_now) */
   int read_err;  /* sticky: the read side failed */
   int write_err; /* sticky: a write failed */
   int conn_err;  /* the connect failed */

@@ -18,10 +18,14 @@
 #include "internal.h"
 #include "fault.h"
 
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <new>
+#ifndef _WIN32
+#include <unistd.h>
+#endif
 
 namespace uva {
 namespace detail {
@@ -196,10 +200,13 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
   *buf = uv_buf_init(s->rbuf + s->rstart + s->rlen, unsigned(tail));
 }
 
-static void on_read(uv_stream_t *h, ssize_t nread, const uv_buf_t *) {
+static void on_read(uv_stream_t *h, ssize_t nread, const uv_buf_t *buf) {
   Stream *s = of(reinterpret_cast<uv_handle_t *>(h));
   if (nread > 0) {
     s->rlen += size_t(nread);
+    /* A full chunk that reached the limit: more is probably waiting in
+     * the kernel, and read_now may fetch it for the reader at once. */
+    s->more = size_t(nread) == buf->len && s->rlen >= read_limit(s);
     /* Stop at the limit, even with a reader waiting: the reader takes the
      * bytes at this pass and reading resumes into the same, still cached,
      * memory. Reading on (libuv reads up to 32 times per poll) kept a
@@ -211,7 +218,8 @@ static void on_read(uv_stream_t *h, ssize_t nread, const uv_buf_t *) {
      * uv_read_start pair would cost two epoll_ctl calls per refill. */
     if (s->rlen >= read_limit(s)) s->full_pass = s->loop->passes;
   } else if (nread == 0) {
-    return; /* EAGAIN: nothing happened */
+    s->more = false; /* EAGAIN: the kernel has nothing */
+    return;
   } else if (nread == UV_ENOBUFS && s->rlen >= read_limit(s)) {
     /* No room (see on_alloc). In the poll that filled the buffer this is
      * libuv asking for the next chunk: keep watching. In a later poll the
@@ -223,6 +231,7 @@ static void on_read(uv_stream_t *h, ssize_t nread, const uv_buf_t *) {
     }
     return;
   } else {
+    s->more = false;
     if (nread == UV_EOF)
       s->eof = true;
     else
@@ -242,6 +251,41 @@ static void maybe_read(Stream *s) {
     s->reading = true;
   else
     s->read_err = rc;
+}
+
+/* The reader emptied a buffer that was refilled to the limit in this
+ * poll (s->more): read on now, into the same memory, instead of parking
+ * the reader until the next poll reads it (a task step, a loop pass and,
+ * in Python, a coroutine switch per 64 KiB). It is the read the next poll
+ * would make anyway (reading is still on), made earlier; it comes up empty
+ * only when the peer's data ended exactly at the chunk's end. libuv has
+ * no "try read", so this is read(2) on the descriptor, as libuv's own
+ * reads are on Unix. */
+static void read_now(Stream *s) {
+  s->more = false;
+#ifndef _WIN32
+  if (s->st != ST_OPEN || s->eof || s->read_err != 0) return;
+  uv_os_fd_t fd;
+  if (uv_fileno(&s->uv.h, &fd) != 0) return;
+  uv_buf_t b;
+  on_alloc(&s->uv.h, READ_CHUNK, &b);
+  if (b.base == nullptr || b.len == 0) return; /* no memory: poll later */
+  ssize_t n;
+  do {
+    n = ::read(fd, b.base, b.len);
+  } while (n < 0 && errno == EINTR);
+  if (n > 0) {
+    s->rlen += size_t(n);
+    s->more = size_t(n) == b.len && s->rlen >= read_limit(s);
+  } else if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK)) {
+    if (n == 0)
+      s->eof = true;
+    else
+      s->read_err = -errno;
+    if (s->reading) uv_read_stop(&s->uv.s);
+    s->reading = false;
+  }
+#endif
 }
 
 static void consume(Stream *s, void *buf, size_t n) {
@@ -290,6 +334,7 @@ int stream_read(size_t *nread, Stream *s, Task *t, void *buf, size_t len) {
   int rc = read_blocked(s, w);
   if (rc != 0) return rc;
   *nread = 0;
+  if (s->rlen == 0 && s->more && len > 0) read_now(s);
   if (len == 0 || s->rlen > 0) {
     size_t n = len < s->rlen ? len : s->rlen;
     consume(s, buf, n);
@@ -308,6 +353,7 @@ int stream_peek(const void **data, size_t *len, Stream *s, Task *t) {
   Wait *w = sync_find(t, s);
   int rc = read_blocked(s, w);
   if (rc != 0) return rc;
+  if (s->rlen == 0 && s->more) read_now(s);
   *data = s->rbuf + s->rstart;
   *len = s->rlen;
   if (s->rlen > 0 || s->read_err != 0 || s->eof) {

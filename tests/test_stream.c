@@ -1366,6 +1366,77 @@ Test(stream, reader_at_high_water_gets_everything_bounded, .timeout = 60) {
   UVT_CLOSE_LOOP(loop);
 }
 
+/* A reader that empties a buffer refilled to high_water gets the bytes the
+ * kernel still holds at once, without waiting for the next poll: the
+ * second peek below answers with the rest instead of UVA_EAGAIN. */
+struct read_on {
+  int pc, rc;
+  uva_stream_t *s;
+  const void *p;
+  size_t n, first, second, total;
+  int again_rc;
+  int bad;
+};
+
+static int step_read_on(uva_task_t *t, int status, void *d) {
+  struct read_on *c = (struct read_on *) d;
+  (void) status;
+  CO_BEGIN(c);
+  CO_CALL(c, uva_stream_peek(&c->p, &c->n, c->s, t));
+  UVT_OK(c->rc);
+  c->first = c->n;
+  if (!pattern_ok(c->p, 0, c->n))
+    c->bad = 1;
+  UVT_OK(uva_stream_consume(c->s, c->n));
+  /* Not CO_CALL: this call must not wait. */
+  c->again_rc = uva_stream_peek(&c->p, &c->n, c->s, t);
+  if (c->again_rc == 0) {
+    c->second = c->n;
+    if (!pattern_ok(c->p, c->first, c->n))
+      c->bad = 1;
+    UVT_OK(uva_stream_consume(c->s, c->n));
+  }
+  /* Read the rest (if any) the usual way, so the peer's bytes all arrive. */
+  c->total = c->first + c->second;
+  while (c->total < 80 * 1024) {
+    CO_CALL(c, uva_stream_peek(&c->p, &c->n, c->s, t));
+    UVT_OK(c->rc);
+    if (c->n == 0)
+      break;
+    c->total += c->n;
+    UVT_OK(uva_stream_consume(c->s, c->n));
+  }
+  UVT_OK(uva_stream_close(c->s, NULL, NULL));
+  CO_END(c);
+}
+
+Test(stream, emptying_a_full_buffer_reads_on_at_once, .timeout = 10) {
+  uva_loop_t *loop = uvt_loop_new();
+  int fds[2];
+  struct read_on c;
+  memset(&c, 0, sizeof c);
+  tcp_fd_pair(fds);
+  /* 80 KiB wait in the kernel before the loop first polls: its first read
+   * fills the 64 KiB of high_water, 16 KiB stay behind. */
+  size_t sent = 0;
+  while (sent < 80 * 1024) {
+    ssize_t k = send(fds[0], pattern() + sent % 251, 80 * 1024 - sent,
+                     MSG_NOSIGNAL);
+    cr_assert(k > 0, "send: %s", strerror(errno));
+    sent += (size_t) k;
+  }
+  c.s = adopt(loop, fds[1]);
+  spawn(loop, step_read_on, &c);
+  run(loop);
+  close(fds[0]);
+  cr_assert_eq(c.first, 64 * 1024, "first peek: %zu bytes", c.first);
+  UVT_EQ(c.again_rc, 0);
+  cr_assert_eq(c.second, 16 * 1024, "second peek: %zu bytes", c.second);
+  cr_assert_eq(c.total, 80 * 1024);
+  cr_assert(!c.bad, "data corrupted");
+  UVT_CLOSE_LOOP(loop);
+}
+
 /* read_exactly may ask for more than high_water: reading goes on until
  * the request can be served. */
 struct big_exact {
