@@ -1,6 +1,7 @@
 """cffi (API mode) build of `uvasync._uvasync`: the declarations come from
 bindings/uvasync.cdef.h, generated from include/uvasync.h, so the Python
 package never keeps its own copy of the C API."""
+import hashlib
 import os
 
 from cffi import FFI
@@ -10,6 +11,23 @@ VENDOR = os.path.join(HERE, "_vendor")
 
 with open(os.path.join(VENDOR, "bindings", "uvasync.cdef.h")) as f:
     CDEF = f.read()
+
+
+def core_digest(root):
+    """sha256 of the core's sources under root (src/ and include/): built
+    into the extension, so that a test can tell an extension linked from
+    an older core (a stale build directory) from a fresh one."""
+    h = hashlib.sha256()
+    for sub in ("src", "include"):
+        base = os.path.join(root, sub)
+        for d, _, files in sorted(os.walk(base)):
+            for name in sorted(files):
+                if name.endswith((".cpp", ".h")):
+                    path = os.path.join(d, name)
+                    h.update(os.path.relpath(path, root).encode())
+                    with open(path, "rb") as f:
+                        h.update(f.read())
+    return h.hexdigest()
 
 # What the Python layer adds: its callbacks into Python (one per kind of
 # event) and one C helper that wakes a task without entering Python.
@@ -25,6 +43,7 @@ extern "Python" void _uvapy_stream_closed(uva_stream_t *stream, void *data);
 extern "Python" void _uvapy_server_closed(uva_server_t *server, void *data);
 void _uvapy_wake_on_done(uva_task_t *task, int result, void *data);
 int _uvapy_run(uva_loop_t *loop, int mode);
+const char *_uvapy_core_digest(void);
 """
 
 GLUE_SOURCE = r"""
@@ -296,6 +315,12 @@ static int _uvapy_run(uva_loop_t *loop, int mode) {
     return rc;
 }
 """
+
+GLUE_SOURCE += """
+static const char *_uvapy_core_digest(void) {
+    return "%s";
+}
+""" % core_digest(VENDOR)
 
 ffibuilder = FFI()
 ffibuilder.cdef(CDEF + GLUE_CDEF)
