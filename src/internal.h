@@ -256,8 +256,10 @@ struct Stream : Sync {
   bool shut_requested;
   bool shut_done;
   bool retrying; /* TCP connect: the failed socket is closing, next follows */
-  bool more;     /* the last read filled its chunk at the limit: the kernel
-                    likely holds more (see read_now) */
+  bool more;     /* the kernel likely holds bytes: a reader finding the
+                    buffer empty reads them at once (see read_now) */
+  bool signaled; /* readiness went to the readers instead of a read */
+  uint8_t nobuf; /* why on_alloc gave no room (stream.cpp) */
   int read_err;  /* sticky: the read side failed */
   int write_err; /* sticky: a write failed */
   int conn_err;  /* the connect failed */
