@@ -301,7 +301,8 @@ static void maybe_read(Stream *s) {
  * when an echo writes them back. It is the read the next poll would make
  * anyway (reading is still on), made earlier; it comes up empty only when
  * the data ended exactly at a chunk's end. libuv has no "try read", so
- * this is read(2) on the descriptor, as libuv's own reads are on Unix. */
+ * this is recv(2) (TCP) or read(2) on the descriptor, as libuv's own
+ * reads are on Unix; on Windows it does nothing and libuv reads. */
 static void read_now(Stream *s) {
   s->more = false;
   s->signaled = false;
