@@ -1,6 +1,7 @@
 """cffi (API mode) build of `uvasync._uvasync`: the declarations come from
 bindings/uvasync.cdef.h, generated from include/uvasync.h, so the Python
 package never keeps its own copy of the C API."""
+import hashlib
 import os
 
 from cffi import FFI
@@ -11,13 +12,28 @@ VENDOR = os.path.join(HERE, "_vendor")
 with open(os.path.join(VENDOR, "bindings", "uvasync.cdef.h")) as f:
     CDEF = f.read()
 
+
+def core_digest(root):
+    """sha256 of the core's sources under root (src/ and include/): built
+    into the extension, so that a test can tell an extension linked from
+    an older core (a stale build directory) from a fresh one."""
+    h = hashlib.sha256()
+    for sub in ("src", "include"):
+        base = os.path.join(root, sub)
+        for d, _, files in sorted(os.walk(base)):
+            for name in sorted(files):
+                if name.endswith((".cpp", ".h")):
+                    path = os.path.join(d, name)
+                    h.update(os.path.relpath(path, root).encode())
+                    with open(path, "rb") as f:
+                        h.update(f.read())
+    return h.hexdigest()
+
 # What the Python layer adds: its callbacks into Python (one per kind of
 # event) and one C helper that wakes a task without entering Python.
 GLUE_CDEF = """
 int _uvapy_types(void);
 int _uvapy_setup(void);
-int64_t _uvapy_write(uva_stream_t *stream, const char *buf, size_t len);
-int64_t _uvapy_read(uva_stream_t *stream, char *buf, size_t len);
 extern "Python" void _uvapy_call(void *data);
 extern "Python" void _uvapy_timer(uva_timer_t *timer, void *data);
 extern "Python" void _uvapy_connection(uva_server_t *server,
@@ -26,6 +42,7 @@ extern "Python" void _uvapy_stream_closed(uva_stream_t *stream, void *data);
 extern "Python" void _uvapy_server_closed(uva_server_t *server, void *data);
 void _uvapy_wake_on_done(uva_task_t *task, int result, void *data);
 int _uvapy_run(uva_loop_t *loop, int mode);
+const char *_uvapy_core_digest(void);
 """
 
 GLUE_SOURCE = r"""
@@ -782,6 +799,96 @@ static int _uvapy_types(void) {
     return rc;
 }
 
+/* The stream calls of the echo hot path as plain CPython functions
+ * (METH_FASTCALL) instead of cffi calls: the stream is passed as an int
+ * (its address), so no cdata is converted, the GIL is not released and
+ * taken back, and read builds its bytes object straight from the core's
+ * buffer (uva_stream_peek, then uva_stream_consume): one copy instead of
+ * two (core buffer -> scratch buffer -> bytes), which at 64 KiB reads was
+ * the largest user-space cost of the Python echo server. */
+static int uvapy_stream_arg(uva_stream_t **out, PyObject *arg) {
+    void *p = PyLong_AsVoidPtr(arg);
+    if (p == NULL) {
+        if (!PyErr_Occurred())
+            PyErr_SetString(PyExc_ValueError, "NULL stream");
+        return -1;
+    }
+    *out = (uva_stream_t *)p;
+    return 0;
+}
+
+/* _read_bytes(stream, n): up to n (>= 1) bytes that are buffered, as
+ * bytes; b"" at end of stream; else the core's code as an int (UVA_EAGAIN:
+ * the running task waits for data, call again when woken). */
+static PyObject *uvapy_read_bytes(PyObject *self, PyObject *const *args,
+                                  Py_ssize_t nargs) {
+    uva_stream_t *stream;
+    Py_ssize_t n;
+    const void *data = NULL;
+    size_t len = 0;
+    PyObject *b;
+    int rc;
+    (void)self;
+    if (nargs != 2) {
+        PyErr_SetString(PyExc_TypeError, "_read_bytes(stream, n)");
+        return NULL;
+    }
+    if (uvapy_stream_arg(&stream, args[0]) < 0)
+        return NULL;
+    n = PyNumber_AsSsize_t(args[1], NULL); /* clamps a huge n */
+    if (n == -1 && PyErr_Occurred())
+        return NULL;
+    rc = uva_stream_peek(&data, &len, stream, NULL);
+    if (rc < 0)
+        return PyLong_FromLong(rc);
+    if (n >= 0 && len > (size_t)n)
+        len = (size_t)n;
+    b = PyBytes_FromStringAndSize((const char *)data, (Py_ssize_t)len);
+    if (b != NULL && len > 0)
+        uva_stream_consume(stream, len); /* only once the copy exists */
+    return b;
+}
+
+/* _write_bytes(stream, data): uva_stream_write of a bytes object; the
+ * bytes queued afterwards (0: the kernel took it all), or an error code. */
+static PyObject *uvapy_write_bytes(PyObject *self, PyObject *const *args,
+                                   Py_ssize_t nargs) {
+    uva_stream_t *stream;
+    size_t queued = 0;
+    int rc;
+    (void)self;
+    if (nargs != 2 || !PyBytes_Check(args[1])) {
+        PyErr_SetString(PyExc_TypeError, "_write_bytes(stream, bytes)");
+        return NULL;
+    }
+    if (uvapy_stream_arg(&stream, args[0]) < 0)
+        return NULL;
+    rc = uva_stream_write(&queued, stream, PyBytes_AS_STRING(args[1]),
+                          (size_t)PyBytes_GET_SIZE(args[1]));
+    return rc < 0 ? PyLong_FromLong(rc) : PyLong_FromSize_t(queued);
+}
+
+static PyMethodDef uvapy_methods[] = {
+    {"_read_bytes", (PyCFunction)(void (*)(void))uvapy_read_bytes,
+     METH_FASTCALL, NULL},
+    {"_write_bytes", (PyCFunction)(void (*)(void))uvapy_write_bytes,
+     METH_FASTCALL, NULL},
+    {NULL, NULL, 0, NULL}
+};
+
+/* Put the functions above on module m (uvasync.core). */
+static int uvapy_add_functions(PyObject *m) {
+    PyMethodDef *d;
+    for (d = uvapy_methods; d->ml_name != NULL; d++) {
+        PyObject *f = PyCFunction_NewEx(d, NULL, NULL);
+        int rc = f != NULL ? PyObject_SetAttrString(m, d->ml_name, f) : -1;
+        Py_XDECREF(f);
+        if (rc != 0)
+            return -1;
+    }
+    return 0;
+}
+
 static int _uvapy_setup(void) {
     PyGILState_STATE g = PyGILState_Ensure();
     int rc = -1;
@@ -800,12 +907,13 @@ static int _uvapy_setup(void) {
         uvapy_s_addr = PyUnicode_InternFromString("_addr");
         uvapy_s_main = PyUnicode_InternFromString("_main");
         uvapy_s_call_soon = PyUnicode_InternFromString("call_soon");
-        Py_DECREF(m);
         if (uvapy_pending && uvapy_drive &&
             uvapy_finish && uvapy_result && uvapy_task_cls && uvapy_exclog &&
             uvapy_extra && uvapy_as_coro && uvapy_default_loop &&
-            uvapy_error && uvapy_s_addr && uvapy_s_main && uvapy_s_call_soon)
+            uvapy_error && uvapy_s_addr && uvapy_s_main && uvapy_s_call_soon &&
+            uvapy_add_functions(m) == 0)
             rc = 0;
+        Py_DECREF(m);
     }
     if (rc != 0)
         PyErr_Print();
@@ -906,23 +1014,6 @@ static void _uvapy_wake_on_done(uva_task_t *task, int result, void *data) {
     uva_task_wake((uva_task_t *)data);
 }
 
-/* The stream calls of the hot path, shaped for cffi: fewer arguments, and
- * the count in the return value (>= 0) instead of an out-parameter. write
- * takes a char pointer so that cffi passes a bytes object's buffer as is;
- * read passes NULL, the running task. */
-static int64_t _uvapy_write(uva_stream_t *stream, const char *buf,
-                            size_t len) {
-    size_t queued = 0;
-    int rc = uva_stream_write(&queued, stream, buf, len);
-    return rc < 0 ? (int64_t)rc : (int64_t)queued;
-}
-
-static int64_t _uvapy_read(uva_stream_t *stream, char *buf, size_t len) {
-    size_t nread = 0;
-    int rc = uva_stream_read(&nread, stream, NULL, buf, len);
-    return rc < 0 ? (int64_t)rc : (int64_t)nread;
-}
-
 /* Run the loop holding the GIL, releasing it only while the loop waits in
  * the kernel. cffi releases the GIL around every call into C, and each
  * callback into Python would take it back: holding it through the pass
@@ -950,6 +1041,12 @@ static int _uvapy_run(uva_loop_t *loop, int mode) {
     return rc;
 }
 """
+
+GLUE_SOURCE += """
+static const char *_uvapy_core_digest(void) {
+    return "%s";
+}
+""" % core_digest(VENDOR)
 
 ffibuilder = FFI()
 ffibuilder.cdef(CDEF + GLUE_CDEF)

@@ -50,4 +50,8 @@ setup(
                    "-fno-strict-aliasing"],
     })],
     cffi_modules=["build_ffi.py:ffibuilder"],
+    # Always link the extension again: build_ext only looks at the cffi C
+    # file, not at the core archive, so after a change to the core a build
+    # directory left by an earlier build kept the old core in the package.
+    options={"build_ext": {"force": True}},
 )

@@ -33,6 +33,19 @@ inline void *fault_malloc(size_t n) {
 inline void *fault_calloc(size_t count, size_t size) {
   return fault_hit(FAULT_ALLOC) ? nullptr : std::calloc(count, size);
 }
+/* n bytes aligned to align (a power of two, a multiple of sizeof(void *)),
+ * released with free(); NULL when out of memory. Windows has no aligned
+ * allocation that free() releases: plain malloc there. */
+inline void *fault_aligned_alloc(size_t align, size_t n) {
+  if (fault_hit(FAULT_ALLOC)) return nullptr;
+#ifdef _WIN32
+  (void)align;
+  return std::malloc(n);
+#else
+  void *p = nullptr;
+  return posix_memalign(&p, align, n) == 0 ? p : nullptr;
+#endif
+}
 /* As realloc: on failure p is left as it was. */
 inline void *fault_realloc(void *p, size_t n) {
   return fault_hit(FAULT_ALLOC) ? nullptr : std::realloc(p, n);

@@ -271,6 +271,10 @@ struct Stream : Sync {
   bool shut_requested;
   bool shut_done;
   bool retrying; /* TCP connect: the failed socket is closing, next follows */
+  bool more;     /* the kernel likely holds bytes: a reader finding the
+                    buffer empty reads them at once (see read_now) */
+  bool signaled; /* readiness went to the readers instead of a read */
+  uint8_t nobuf; /* why on_alloc gave no room (stream.cpp) */
   int read_err;  /* sticky: the read side failed */
   int write_err; /* sticky: a write failed */
   int conn_err;  /* the connect failed */
@@ -282,6 +286,7 @@ struct Stream : Sync {
   size_t high_water, low_water, line_limit;
   int delim;
   size_t wqueued; /* bytes in uv_write requests not completed yet */
+  uint64_t full_pass; /* Loop::passes when a read reached the limit */
   struct addrinfo *ai_list, *ai_next; /* TCP connect: addresses to try */
   int ai_err;                         /* last connect error while trying */
   uv_connect_t creq;
@@ -413,6 +418,7 @@ struct Loop : QNode {
   TimerHeap heap;
   uint64_t next_seq = 0;
   uint64_t armed = UINT64_MAX; /* deadline the uv timer is armed for */
+  uint64_t passes = 0; /* poll phases seen (counted in the check phase) */
 
   const void *owner;       /* thread token of the owning thread */
   bool running = false;

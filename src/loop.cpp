@@ -235,6 +235,7 @@ static void end_wait(Loop *l) {
 static void on_check(uv_check_t *handle) {
   Loop *l = static_cast<Loop *>(handle->data);
   end_wait(l);
+  l->passes++;
   run_pass(l);
 }
 

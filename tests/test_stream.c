@@ -1313,6 +1313,130 @@ Test(stream, reading_pauses_at_high_water, .timeout = 30) {
   UVT_CLOSE_LOOP(loop);
 }
 
+/* A reader at the limit: the core pauses reading while high_water bytes
+ * are buffered (softly, without leaving the poll, while the reader drains
+ * the buffer in the same pass; for real when the buffer stays full into a
+ * later poll). Small and large reads alike get every byte in order, and the
+ * buffer never grows past high_water plus one read. */
+static int step_flow_mixed(uva_task_t *t, int status, void *d) {
+  struct flow *c = (struct flow *) d;
+  (void) status;
+  CO_BEGIN(c);
+  for (;;) {
+    UVT_OK(uva_stream_buffered(&c->b1, c->s));
+    if (c->b1 > c->max_buffered)
+      c->max_buffered = c->b1;
+    /* Mostly small reads, which leave the buffer full across passes;
+     * every 16th read takes all there is. */
+    c->total = (c->b2++ % 16 == 0) ? sizeof c->buf : 1000;
+    CO_CALL(c, uva_stream_read(&c->n, c->s, t, c->buf, c->total));
+    UVT_OK(c->rc);
+    if (c->n == 0)
+      break;
+    if (!pattern_ok(c->buf, c->got, c->n))
+      c->bad = 1;
+    c->got += c->n;
+  }
+  UVT_OK(uva_stream_close(c->s, NULL, NULL));
+  CO_END(c);
+}
+
+Test(stream, reader_at_high_water_gets_everything_bounded, .timeout = 60) {
+  uva_loop_t *loop = uvt_loop_new();
+  int fds[2];
+  struct flow *c = calloc(1, sizeof *c);
+  struct peer p;
+  memset(&p, 0, sizeof p);
+  tcp_fd_pair(fds);
+  c->s = adopt(loop, fds[1]);
+  UVT_OK(uva_stream_set(c->s, UVA_STREAM_HIGH_WATER, 16 * 1024));
+  p.fd = fds[0];
+  p.total = 8 * 1024 * 1024 + 3;
+  p.close_after = 1;
+  peer_start(&p, peer_writer);
+  spawn(loop, step_flow_mixed, c);
+  run(loop);
+  peer_join(&p);
+  UVT_EQ(p.err, 0);
+  cr_assert_eq(c->got, p.total, "received %zu of %zu", c->got, p.total);
+  cr_assert(!c->bad, "data corrupted");
+  cr_assert(c->max_buffered <= 16 * 1024 + 64 * 1024,
+            "buffered %zu with high_water 16 KiB", c->max_buffered);
+  free(c);
+  UVT_CLOSE_LOOP(loop);
+}
+
+/* A reader that empties a buffer refilled to high_water gets the bytes the
+ * kernel still holds at once, without waiting for the next poll: the
+ * second peek below answers with the rest instead of UVA_EAGAIN. */
+struct read_on {
+  int pc, rc;
+  uva_stream_t *s;
+  const void *p;
+  size_t n, first, second, total;
+  int again_rc;
+  int bad;
+};
+
+static int step_read_on(uva_task_t *t, int status, void *d) {
+  struct read_on *c = (struct read_on *) d;
+  (void) status;
+  CO_BEGIN(c);
+  CO_CALL(c, uva_stream_peek(&c->p, &c->n, c->s, t));
+  UVT_OK(c->rc);
+  c->first = c->n;
+  if (!pattern_ok(c->p, 0, c->n))
+    c->bad = 1;
+  UVT_OK(uva_stream_consume(c->s, c->n));
+  /* Not CO_CALL: this call must not wait. */
+  c->again_rc = uva_stream_peek(&c->p, &c->n, c->s, t);
+  if (c->again_rc == 0) {
+    c->second = c->n;
+    if (!pattern_ok(c->p, c->first, c->n))
+      c->bad = 1;
+    UVT_OK(uva_stream_consume(c->s, c->n));
+  }
+  /* Read the rest (if any) the usual way, so the peer's bytes all arrive. */
+  c->total = c->first + c->second;
+  while (c->total < 80 * 1024) {
+    CO_CALL(c, uva_stream_peek(&c->p, &c->n, c->s, t));
+    UVT_OK(c->rc);
+    if (c->n == 0)
+      break;
+    c->total += c->n;
+    UVT_OK(uva_stream_consume(c->s, c->n));
+  }
+  UVT_OK(uva_stream_close(c->s, NULL, NULL));
+  CO_END(c);
+}
+
+Test(stream, emptying_a_full_buffer_reads_on_at_once, .timeout = 10) {
+  uva_loop_t *loop = uvt_loop_new();
+  int fds[2];
+  struct read_on c;
+  memset(&c, 0, sizeof c);
+  tcp_fd_pair(fds);
+  /* 80 KiB wait in the kernel before the loop first polls: its first read
+   * fills the 64 KiB of high_water, 16 KiB stay behind. */
+  size_t sent = 0;
+  while (sent < 80 * 1024) {
+    ssize_t k = send(fds[0], pattern() + sent % 251, 80 * 1024 - sent,
+                     MSG_NOSIGNAL);
+    cr_assert(k > 0, "send: %s", strerror(errno));
+    sent += (size_t) k;
+  }
+  c.s = adopt(loop, fds[1]);
+  spawn(loop, step_read_on, &c);
+  run(loop);
+  close(fds[0]);
+  cr_assert_eq(c.first, 64 * 1024, "first peek: %zu bytes", c.first);
+  UVT_EQ(c.again_rc, 0);
+  cr_assert_eq(c.second, 16 * 1024, "second peek: %zu bytes", c.second);
+  cr_assert_eq(c.total, 80 * 1024);
+  cr_assert(!c.bad, "data corrupted");
+  UVT_CLOSE_LOOP(loop);
+}
+
 /* read_exactly may ask for more than high_water: reading goes on until
  * the request can be served. */
 struct big_exact {

@@ -1,4 +1,34 @@
 """The basics every other test builds on."""
+import hashlib
+import os
+
+import pytest
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def core_digest(root):
+    """As python/build_ffi.py computes it when it builds the extension."""
+    h = hashlib.sha256()
+    for sub in ("src", "include"):
+        base = os.path.join(root, sub)
+        for d, _, files in sorted(os.walk(base)):
+            for name in sorted(files):
+                if name.endswith((".cpp", ".h")):
+                    path = os.path.join(d, name)
+                    h.update(os.path.relpath(path, root).encode())
+                    with open(path, "rb") as f:
+                        h.update(f.read())
+    return h.hexdigest()
+
+
+def test_installed_extension_is_built_from_this_checkouts_core():
+    """The package under test carries the core of this checkout, not one
+    that an earlier build left in python/build."""
+    if not os.path.exists(os.path.join(REPO, "src", "stream.cpp")):
+        pytest.skip("not run from a checkout")
+    from uvasync._ffi import ffi, lib
+    assert ffi.string(lib._uvapy_core_digest()).decode() == core_digest(REPO)
 
 
 def test_run_returns_the_result(aio):

@@ -11,6 +11,7 @@ import warnings
 from ._ffi import NULL, check, error, ffi, lib
 from asyncio import IncompleteReadError
 
+from . import core as _core
 from .core import (_PENDING, _call_again, _current_ctask, _new_raw, _tls, Task,
                    get_event_loop)
 
@@ -22,8 +23,10 @@ _EAGAIN = lib.UVA_EAGAIN
 _ENOBUFS = lib.UVA_ENOBUFS
 _EINCOMPLETE = lib.UVA_EINCOMPLETE
 _ECLOSED = lib.UVA_ECLOSED
-_read = lib._uvapy_read
-_write = lib._uvapy_write
+# The glue's CPython functions (set up with the task step, see
+# build_ffi.py): they take the stream's address as an int.
+_read_bytes = _core._read_bytes
+_write_bytes = _core._write_bytes
 _RBUF_SIZE = 256 * 1024
 
 _OPEN, _CLOSING, _CLOSED = range(3)
@@ -75,6 +78,7 @@ class Stream:
 
     def __init__(self, handle, loop, unix=False):
         self._h = handle
+        self._hp = int(ffi.cast("intptr_t", handle))  # for _read_bytes
         self._loop = loop
         self._unix = unix
         self._state = _OPEN
@@ -83,7 +87,6 @@ class Stream:
         self._self_handle = None  # ffi handle while a close is in flight
         self._extra = {}
         self._queued = 0              # bytes queued after the last write
-        self._rbuf = loop._rbuf       # the loop's read scratch buffer
         loop._bind(self)
 
     def __repr__(self):
@@ -155,23 +158,24 @@ class Stream:
             return b""
         if n < 0:
             return (yield from self._read_to_eof(h))
-        buf = self._rbuf
-        if n > _RBUF_SIZE:
-            n = _RBUF_SIZE
-        rc = _read(h, buf, n)
-        if rc == _EAGAIN:
+        # bytes straight from the core's buffer, or the core's code
+        hp = self._hp
+        r = _read_bytes(hp, n)
+        if r.__class__ is bytes:
+            return r
+        if r == _EAGAIN:
             self._reader = True
             try:
-                while rc == _EAGAIN:
+                while r == _EAGAIN:
                     yield _PENDING
-                    rc = _read(h, buf, n)
+                    r = _read_bytes(hp, n)
             finally:
                 self._reader = False
-        if rc >= 0:
-            return ffi.unpack(buf, rc)
-        if rc == _ECLOSED and self._state != _OPEN:
+            if r.__class__ is bytes:
+                return r
+        if r == _ECLOSED and self._state != _OPEN:
             return b""
-        raise error(rc, "read")
+        raise error(r, "read")
 
     @types.coroutine
     def readinto(self, buf):
@@ -286,7 +290,7 @@ class Stream:
             raise _closed_error()
         if type(data) is not bytes:
             data = bytes(data)
-        rc = _write(self._h, data, len(data))
+        rc = _write_bytes(self._hp, data)
         if rc < 0:
             raise error(rc, "write")
         self._queued = rc
