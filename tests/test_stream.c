@@ -1285,22 +1285,30 @@ static int step_flow_small(uva_task_t *t, int status, void *d) {
   CO_END(c);
 }
 
-Test(stream, reading_pauses_at_high_water, .timeout = 30) {
+/* Run `step` on a TCP stream with high_water 16 KiB that a peer thread
+ * writes `total` bytes of the pattern into, then closes. */
+static void run_flow(uva_task_step_cb step, struct flow *c, struct peer *p,
+                     size_t total) {
   uva_loop_t *loop = uvt_loop_new();
   int fds[2];
-  struct flow *c = calloc(1, sizeof *c);
-  struct peer p;
-  memset(&p, 0, sizeof p);
+  memset(p, 0, sizeof *p);
   tcp_fd_pair(fds);
   c->s = adopt(loop, fds[1]);
   UVT_OK(uva_stream_set(c->s, UVA_STREAM_HIGH_WATER, 16 * 1024));
-  p.fd = fds[0];
-  p.total = 32 * 1024 * 1024;
-  p.close_after = 1;
-  peer_start(&p, peer_writer);
-  spawn(loop, step_flow_small, c);
+  p->fd = fds[0];
+  p->total = total;
+  p->close_after = 1;
+  peer_start(p, peer_writer);
+  spawn(loop, step, c);
   run(loop);
-  peer_join(&p);
+  peer_join(p);
+  UVT_CLOSE_LOOP(loop);
+}
+
+Test(stream, reading_pauses_at_high_water, .timeout = 30) {
+  struct flow *c = calloc(1, sizeof *c);
+  struct peer p;
+  run_flow(step_flow_small, c, &p, 32 * 1024 * 1024);
   cr_assert(c->b1 >= 16 * 1024, "buffered %zu: reading stopped too early",
             c->b1);
   cr_assert(c->b1 <= 16 * 1024 + 128 * 1024,
@@ -1310,7 +1318,6 @@ Test(stream, reading_pauses_at_high_water, .timeout = 30) {
   cr_assert_eq(c->got, p.total);
   cr_assert(!c->bad, "data corrupted");
   free(c);
-  UVT_CLOSE_LOOP(loop);
 }
 
 /* A reader at the limit: the core pauses reading while high_water bytes
@@ -1342,28 +1349,15 @@ static int step_flow_mixed(uva_task_t *t, int status, void *d) {
 }
 
 Test(stream, reader_at_high_water_gets_everything_bounded, .timeout = 60) {
-  uva_loop_t *loop = uvt_loop_new();
-  int fds[2];
   struct flow *c = calloc(1, sizeof *c);
   struct peer p;
-  memset(&p, 0, sizeof p);
-  tcp_fd_pair(fds);
-  c->s = adopt(loop, fds[1]);
-  UVT_OK(uva_stream_set(c->s, UVA_STREAM_HIGH_WATER, 16 * 1024));
-  p.fd = fds[0];
-  p.total = 8 * 1024 * 1024 + 3;
-  p.close_after = 1;
-  peer_start(&p, peer_writer);
-  spawn(loop, step_flow_mixed, c);
-  run(loop);
-  peer_join(&p);
+  run_flow(step_flow_mixed, c, &p, 8 * 1024 * 1024 + 3);
   UVT_EQ(p.err, 0);
   cr_assert_eq(c->got, p.total, "received %zu of %zu", c->got, p.total);
   cr_assert(!c->bad, "data corrupted");
   cr_assert(c->max_buffered <= 16 * 1024 + 64 * 1024,
             "buffered %zu with high_water 16 KiB", c->max_buffered);
   free(c);
-  UVT_CLOSE_LOOP(loop);
 }
 
 /* A reader that empties a buffer refilled to high_water gets the bytes the
