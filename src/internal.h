@@ -275,6 +275,7 @@ struct Stream : Sync {
                     buffer empty reads them at once (see read_now) */
   bool signaled; /* readiness went to the readers instead of a read */
   uint8_t nobuf; /* why on_alloc gave no room (stream.cpp) */
+  int fd;        /* the descriptor once known (fd_of), else -1 */
   int read_err;  /* sticky: the read side failed */
   int write_err; /* sticky: a write failed */
   int conn_err;  /* the connect failed */
@@ -445,7 +446,8 @@ struct Loop : QNode {
 /* The task whose step runs in the calling thread (NULL outside steps). */
 Task *running_task();
 
-/* The calling thread's identity: the address of a thread_local. */
+/* The calling thread's identity (pthread_self() on Unix: one load, where
+ * a thread_local's address in a shared library costs a call). */
 const void *thread_token();
 inline bool on_owner(const Loop *l) { return l->owner == thread_token(); }
 

@@ -18,13 +18,20 @@
 #include <csignal>
 #include <cstdlib>
 #include <new>
+#ifndef _WIN32
+#include <pthread.h>
+#endif
 
 namespace uva {
 namespace detail {
 
 const void *thread_token() {
+#ifdef _WIN32
   static thread_local char token;
   return &token;
+#else
+  return reinterpret_cast<const void *>(pthread_self());
+#endif
 }
 
 /* The loop running in this thread, if any: one running loop per thread. */

@@ -104,8 +104,21 @@ static Stream *stream_alloc(Loop *l) {
   s->low_water = DEFAULT_LOW_WATER;
   s->line_limit = DEFAULT_LINE_LIMIT;
   s->delim = '\n';
+  s->fd = -1;
   return s;
 }
+
+#ifndef _WIN32
+/* The stream's descriptor (uv_fileno, looked up once: it does not change
+ * while the stream is open); -1 if it has none. */
+static int fd_of(Stream *s) {
+  if (s->fd < 0) {
+    uv_os_fd_t fd;
+    if (uv_fileno(&s->uv.h, &fd) == 0) s->fd = fd;
+  }
+  return s->fd;
+}
+#endif
 
 void io_destroy(Sync *obj) {
   Loop *l = obj->loop;
@@ -308,8 +321,8 @@ static void read_now(Stream *s) {
   s->signaled = false;
 #ifndef _WIN32
   if (s->st != ST_OPEN || s->eof || s->read_err != 0) return;
-  uv_os_fd_t fd;
-  if (uv_fileno(&s->uv.h, &fd) != 0) return;
+  int fd = fd_of(s);
+  if (fd < 0) return;
   uv_buf_t b = room(s);
   if (b.base == nullptr) { /* no memory: a read error, as from on_alloc */
     s->read_err = UV_ENOBUFS;
@@ -522,8 +535,8 @@ static void on_write(uv_write_t *req, int status) {
 static int try_send(Stream *s, const char *p, size_t len) {
   if (len > INT32_MAX) len = INT32_MAX; /* the count fits the int result */
 #ifndef _WIN32
-  uv_os_fd_t fd;
-  if (uv_fileno(&s->uv.h, &fd) == 0) {
+  int fd = fd_of(s);
+  if (fd >= 0) {
     ssize_t n;
     do {
       n = ::send(fd, p, len, MSG_NOSIGNAL);

@@ -40,13 +40,21 @@ pub(crate) struct Header {
     pub(crate) next: Cell<*const Header>,
 }
 
-#[derive(Default)]
 struct Waits {
     /// Wakers of leaves that wait on the core with a foreign waker.
     parked: Vec<Waker>,
     /// Objects this task waits on through the core, with how many leaves
-    /// wait on each (the core keeps one registration per task and object).
+    /// wait on each (the core keeps one registration per task and object):
+    /// the first here (count 0: none), as most tasks wait on one object at
+    /// a time, the others in `objects`.
+    first: (*const c_void, u32),
     objects: Vec<(*const c_void, u32)>,
+}
+
+impl Default for Waits {
+    fn default() -> Self {
+        Waits { parked: Vec::new(), first: (ptr::null(), 0), objects: Vec::new() }
+    }
 }
 
 impl Header {
@@ -248,7 +256,17 @@ impl Header {
     /// Adds `delta` to the count of leaves waiting on `obj`; returns the new
     /// count.
     fn count_wait(&self, obj: *const c_void, delta: i32) -> u32 {
-        let waits = &mut self.waits().objects;
+        let w = self.waits();
+        if w.first.1 > 0 && w.first.0 == obj {
+            let n = (w.first.1 as i32 + delta).max(0) as u32;
+            w.first.1 = n;
+            return n;
+        }
+        if delta > 0 && w.first.1 == 0 && w.objects.iter().all(|(o, _)| *o != obj) {
+            w.first = (obj, delta as u32);
+            return delta as u32;
+        }
+        let waits = &mut w.objects;
         match waits.iter().position(|(o, _)| *o == obj) {
             Some(i) => {
                 let n = (waits[i].1 as i32 + delta).max(0) as u32;
