@@ -746,59 +746,6 @@ static PyObject *uvapy_current_task_fn(PyObject *mod, PyObject *u) {
     return t;
 }
 
-static PyMethodDef uvapy_cext_fns[] = {
-    {"current_task", (PyCFunction)uvapy_current_task_fn, METH_NOARGS,
-     "The task whose step runs in this thread, or None."},
-    {"live_tasks", (PyCFunction)uvapy_live_tasks_fn, METH_NOARGS,
-     "The tasks not yet done, of every loop (a new list)."},
-    {"sleep", (PyCFunction)(void (*)(void))uvapy_sleep_fn,
-     METH_FASTCALL | METH_KEYWORDS,
-     "sleep(delay, result=None): suspend the running task for `delay` "
-     "seconds (0: just yield)."},
-    {"sleep_ms", (PyCFunction)(void (*)(void))uvapy_sleep_ms_fn,
-     METH_FASTCALL | METH_KEYWORDS,
-     "sleep_ms(ms, result=None): suspend the running task for `ms` "
-     "milliseconds (MicroPython)."},
-    {NULL}};
-
-static struct PyModuleDef uvapy_cext_def = {
-    PyModuleDef_HEAD_INIT, "uvasync._cext",
-    "What every task runs, in C: the Task's state, sleep and sleep_ms.", -1,
-    uvapy_cext_fns};
-
-/* Make the module uvasync._cext (in sys.modules) with TaskBase, Sleep,
- * sleep and sleep_ms; uvasync._ffi calls this on import. */
-static int _uvapy_types(void) {
-    PyGILState_STATE g = PyGILState_Ensure();
-    int rc = -1;
-    PyObject *m = NULL, *mods = PySys_GetObject("modules"); /* borrowed */
-    if ((uvapy_zero = PyLong_FromLong(0)) != NULL &&
-        PyType_Ready(&uvapy_task_type) == 0 &&
-        PyType_Ready(&uvapy_sleep_type) == 0 &&
-        PyType_Ready(&uvapy_gathering_type) == 0 &&
-        PyType_Ready(&uvapy_loop_type) == 0 &&
-        (uvapy_s_notify = PyUnicode_InternFromString("_notify")) != NULL &&
-        (uvapy_s_state = PyUnicode_InternFromString("_state")) != NULL &&
-        (m = PyModule_Create(&uvapy_cext_def)) != NULL && mods != NULL) {
-        Py_INCREF(&uvapy_task_type);
-        Py_INCREF(&uvapy_sleep_type);
-        Py_INCREF(&uvapy_gathering_type);
-        Py_INCREF(&uvapy_loop_type);
-        if (PyModule_AddObject(m, "TaskBase", (PyObject *)&uvapy_task_type) == 0 &&
-            PyModule_AddObject(m, "Sleep", (PyObject *)&uvapy_sleep_type) == 0 &&
-            PyModule_AddObject(m, "Gathering",
-                               (PyObject *)&uvapy_gathering_type) == 0 &&
-            PyModule_AddObject(m, "LoopBase", (PyObject *)&uvapy_loop_type) == 0 &&
-            PyDict_SetItemString(mods, "uvasync._cext", m) == 0)
-            rc = 0;
-    }
-    Py_XDECREF(m);
-    if (rc != 0)
-        PyErr_Print();
-    PyGILState_Release(g);
-    return rc;
-}
-
 /* The stream calls of the echo hot path as plain CPython functions
  * (METH_FASTCALL) instead of cffi calls: the stream is passed as an int
  * (its address), so no cdata is converted, the GIL is not released and
@@ -868,25 +815,61 @@ static PyObject *uvapy_write_bytes(PyObject *self, PyObject *const *args,
     return rc < 0 ? PyLong_FromLong(rc) : PyLong_FromSize_t(queued);
 }
 
-static PyMethodDef uvapy_methods[] = {
+static PyMethodDef uvapy_cext_fns[] = {
+    {"current_task", (PyCFunction)uvapy_current_task_fn, METH_NOARGS,
+     "The task whose step runs in this thread, or None."},
+    {"live_tasks", (PyCFunction)uvapy_live_tasks_fn, METH_NOARGS,
+     "The tasks not yet done, of every loop (a new list)."},
     {"_read_bytes", (PyCFunction)(void (*)(void))uvapy_read_bytes,
      METH_FASTCALL, NULL},
     {"_write_bytes", (PyCFunction)(void (*)(void))uvapy_write_bytes,
      METH_FASTCALL, NULL},
-    {NULL, NULL, 0, NULL}
-};
+    {"sleep", (PyCFunction)(void (*)(void))uvapy_sleep_fn,
+     METH_FASTCALL | METH_KEYWORDS,
+     "sleep(delay, result=None): suspend the running task for `delay` "
+     "seconds (0: just yield)."},
+    {"sleep_ms", (PyCFunction)(void (*)(void))uvapy_sleep_ms_fn,
+     METH_FASTCALL | METH_KEYWORDS,
+     "sleep_ms(ms, result=None): suspend the running task for `ms` "
+     "milliseconds (MicroPython)."},
+    {NULL}};
 
-/* Put the functions above on module m (uvasync.core). */
-static int uvapy_add_functions(PyObject *m) {
-    PyMethodDef *d;
-    for (d = uvapy_methods; d->ml_name != NULL; d++) {
-        PyObject *f = PyCFunction_NewEx(d, NULL, NULL);
-        int rc = f != NULL ? PyObject_SetAttrString(m, d->ml_name, f) : -1;
-        Py_XDECREF(f);
-        if (rc != 0)
-            return -1;
+static struct PyModuleDef uvapy_cext_def = {
+    PyModuleDef_HEAD_INIT, "uvasync._cext",
+    "What every task runs, in C: the Task's state, sleep and sleep_ms.", -1,
+    uvapy_cext_fns};
+
+/* Make the module uvasync._cext (in sys.modules) with TaskBase, Sleep,
+ * sleep and sleep_ms; uvasync._ffi calls this on import. */
+static int _uvapy_types(void) {
+    PyGILState_STATE g = PyGILState_Ensure();
+    int rc = -1;
+    PyObject *m = NULL, *mods = PySys_GetObject("modules"); /* borrowed */
+    if ((uvapy_zero = PyLong_FromLong(0)) != NULL &&
+        PyType_Ready(&uvapy_task_type) == 0 &&
+        PyType_Ready(&uvapy_sleep_type) == 0 &&
+        PyType_Ready(&uvapy_gathering_type) == 0 &&
+        PyType_Ready(&uvapy_loop_type) == 0 &&
+        (uvapy_s_notify = PyUnicode_InternFromString("_notify")) != NULL &&
+        (uvapy_s_state = PyUnicode_InternFromString("_state")) != NULL &&
+        (m = PyModule_Create(&uvapy_cext_def)) != NULL && mods != NULL) {
+        Py_INCREF(&uvapy_task_type);
+        Py_INCREF(&uvapy_sleep_type);
+        Py_INCREF(&uvapy_gathering_type);
+        Py_INCREF(&uvapy_loop_type);
+        if (PyModule_AddObject(m, "TaskBase", (PyObject *)&uvapy_task_type) == 0 &&
+            PyModule_AddObject(m, "Sleep", (PyObject *)&uvapy_sleep_type) == 0 &&
+            PyModule_AddObject(m, "Gathering",
+                               (PyObject *)&uvapy_gathering_type) == 0 &&
+            PyModule_AddObject(m, "LoopBase", (PyObject *)&uvapy_loop_type) == 0 &&
+            PyDict_SetItemString(mods, "uvasync._cext", m) == 0)
+            rc = 0;
     }
-    return 0;
+    Py_XDECREF(m);
+    if (rc != 0)
+        PyErr_Print();
+    PyGILState_Release(g);
+    return rc;
 }
 
 static int _uvapy_setup(void) {
@@ -910,8 +893,7 @@ static int _uvapy_setup(void) {
         if (uvapy_pending && uvapy_drive &&
             uvapy_finish && uvapy_result && uvapy_task_cls && uvapy_exclog &&
             uvapy_extra && uvapy_as_coro && uvapy_default_loop &&
-            uvapy_error && uvapy_s_addr && uvapy_s_main && uvapy_s_call_soon &&
-            uvapy_add_functions(m) == 0)
+            uvapy_error && uvapy_s_addr && uvapy_s_main && uvapy_s_call_soon)
             rc = 0;
         Py_DECREF(m);
     }

@@ -6,6 +6,8 @@ import tempfile
 
 import pytest
 
+from test_streams import _echo  # the same echo handler
+
 
 @pytest.fixture
 def sock_path():
@@ -13,18 +15,6 @@ def sock_path():
     d = tempfile.mkdtemp(prefix="uvapy", dir="/tmp")
     yield os.path.join(d, "s")
     shutil.rmtree(d, ignore_errors=True)
-
-
-async def _echo(reader, writer):
-    try:
-        while True:
-            data = await reader.read(65536)
-            if not data:
-                break
-            writer.write(data)
-            await writer.drain()
-    finally:
-        writer.close()
 
 
 def test_echo_over_a_unix_socket(aio, sock_path):

@@ -11,7 +11,7 @@ import warnings
 from ._ffi import NULL, check, error, ffi, lib
 from asyncio import IncompleteReadError
 
-from . import core as _core
+from ._cext import _read_bytes, _write_bytes  # take Stream._hp, an int
 from .core import (_PENDING, _call_again, _current_ctask, _new_raw, _tls, Task,
                    get_event_loop)
 
@@ -23,10 +23,6 @@ _EAGAIN = lib.UVA_EAGAIN
 _ENOBUFS = lib.UVA_ENOBUFS
 _EINCOMPLETE = lib.UVA_EINCOMPLETE
 _ECLOSED = lib.UVA_ECLOSED
-# The glue's CPython functions (set up with the task step, see
-# build_ffi.py): they take the stream's address as an int.
-_read_bytes = _core._read_bytes
-_write_bytes = _core._write_bytes
 _RBUF_SIZE = 256 * 1024
 
 _OPEN, _CLOSING, _CLOSED = range(3)
@@ -69,6 +65,21 @@ def _address(fn, h, family_unix):
     if ":" in name:
         return (name, port[0], 0, 0)
     return (name, port[0])
+
+
+@types.coroutine
+def _park_until_closed(obj):
+    """Park the running task on obj._closers (a Stream or Server) until
+    its close completes (_on_closed wakes them) or it is woken."""
+    cur = _current_ctask()
+    if obj._closers is None:
+        obj._closers = []
+    obj._closers.append(cur)
+    try:
+        yield _PENDING
+    finally:
+        if obj._closers and cur in obj._closers:
+            obj._closers.remove(cur)
 
 
 class Stream:
@@ -365,15 +376,7 @@ class Stream:
         while self._state != _CLOSED:
             if self._state == _OPEN:
                 raise RuntimeError("wait_closed() before close()")
-            cur = _current_ctask()
-            if self._closers is None:
-                self._closers = []
-            self._closers.append(cur)
-            try:
-                yield _PENDING
-            finally:
-                if self._closers and cur in self._closers:
-                    self._closers.remove(cur)
+            yield from _park_until_closed(self)
 
     async def aclose(self):
         """close() and wait_closed() in one (MicroPython)."""
@@ -495,20 +498,10 @@ class Server:
 
     @types.coroutine
     def wait_closed(self):
+        # CPython waits for close(); MicroPython servers run until closed:
+        # wait either way.
         while self._state != _CLOSED:
-            if self._state == _OPEN:
-                # CPython waits for close(); MicroPython servers run until
-                # closed: wait either way.
-                pass
-            cur = _current_ctask()
-            if self._closers is None:
-                self._closers = []
-            self._closers.append(cur)
-            try:
-                yield _PENDING
-            finally:
-                if self._closers and cur in self._closers:
-                    self._closers.remove(cur)
+            yield from _park_until_closed(self)
 
     def _on_closed(self):
         self._state = _CLOSED
