@@ -58,7 +58,7 @@ GLUE_SOURCE = r"""
  * cancellation to throw, another yielded value, the end of the coroutine)
  * goes to uvasync.core._drive, which owns those semantics. Either way the
  * step enters Python once. The loop runs holding the GIL (_uvapy_run), so
- * PyGILState_Ensure costs next to nothing here. */
+ * a step takes it only when run from elsewhere. */
 static PyObject *uvapy_pending; /* uvasync.core._PENDING */
 static PyObject *uvapy_drive;   /* uvasync.core._drive */
 static PyObject *uvapy_finish;  /* "_finish" */
@@ -69,14 +69,20 @@ static PyObject *uvapy_exclog;   /* uvasync.core._ExcLog */
 static PyObject *uvapy_extra;    /* uvasync.core._TaskExtra */
 static PyObject *uvapy_as_coro;  /* uvasync.core._task_coro */
 static PyObject *uvapy_default_loop; /* uvasync.core._task_loop */
-static PyObject *uvapy_s_addr, *uvapy_s_main, *uvapy_s_call_soon;
+static PyObject *uvapy_s_call_soon;
 static PyObject *uvapy_zero;
 
 static int _uvapy_step_c(uva_task_t *ctask, int status, void *data);
 
-/* The task whose step runs in this thread (NULL outside steps): set by
- * _uvapy_step_c, read by current_task() and gather. */
-static __thread PyObject *uvapy_running;
+/* This thread's: the task whose step runs (NULL outside steps), set by
+ * _uvapy_step_c and read by current_task() and gather; and whether
+ * _uvapy_run holds the GIL for this thread's loop just now, when a step
+ * needs no PyGILState_Ensure. One thread-local: a step reads both at once. */
+typedef struct {
+    PyObject *running;
+    int loop_has_gil;
+} uvapy_thread_state;
+static __thread uvapy_thread_state uvapy_ts;
 
 /* Raise error(rc, what) of uvasync._ffi: the one error mapping. */
 static void uvapy_raise(int rc, const char *what) {
@@ -105,6 +111,7 @@ typedef struct uvapy_task_s {
     uva_task_t *ctask;   /* NULL once done: the core frees it */
     int state;           /* _ST_PENDING, _RESULT, _EXCEPTION, _CANCELLED */
     int live;            /* in the list of live tasks (which holds a ref) */
+    int coro_untracked;  /* this task took coro out of the cyclic GC */
     struct uvapy_task_s *live_prev, *live_next;
 } uvapy_task;
 
@@ -121,7 +128,20 @@ static int uvapy_task_traverse(uvapy_task *t, visitproc visit, void *arg) {
     return 0;
 }
 
+/* A pending task's coroutine is reachable (task <- live list), so the
+ * cyclic GC has nothing to find in it either; it goes back into the GC
+ * before the task lets go of it, as CPython frees only tracked ones. */
+static void uvapy_coro_retrack(uvapy_task *t) {
+    if (t->coro_untracked) {
+        t->coro_untracked = 0;
+        if (!PyObject_GC_IsTracked(t->coro))
+            PyObject_GC_Track(t->coro);
+    }
+}
+
 static int uvapy_task_clear(uvapy_task *t) {
+    if (t->coro != NULL)
+        uvapy_coro_retrack(t);
     Py_CLEAR(t->coro);
     Py_CLEAR(t->loop);
     Py_CLEAR(t->value);
@@ -169,10 +189,12 @@ static int uvapy_live_remove(uvapy_task *t) {
 
 /* ---- LoopBase: the loop's core handle, in C ------------------------------
  * uvasync.core.Loop subclasses it; _addr is the uva_loop_t address (0 once
- * closed), read here without an attribute lookup. */
+ * closed) and _main the task run_until_complete waits for, both read at a
+ * task's end without an attribute lookup. */
 typedef struct {
     PyObject_HEAD
     uva_loop_t *h;
+    PyObject *main; /* a Task or NULL (None) */
 } uvapy_loop;
 
 static PyObject *uvapy_loop_get_addr(uvapy_loop *l, void *u) {
@@ -194,8 +216,42 @@ static int uvapy_loop_set_addr(uvapy_loop *l, PyObject *v, void *u) {
     return 0;
 }
 
+static PyObject *uvapy_loop_get_main(uvapy_loop *l, void *u) {
+    PyObject *m = l->main != NULL ? l->main : Py_None;
+    (void)u;
+    Py_INCREF(m);
+    return m;
+}
+
+static int uvapy_loop_set_main(uvapy_loop *l, PyObject *v, void *u) {
+    (void)u;
+    if (v == Py_None)
+        v = NULL;
+    Py_XINCREF(v);
+    Py_XSETREF(l->main, v);
+    return 0;
+}
+
+static int uvapy_loop_traverse(uvapy_loop *l, visitproc visit, void *arg) {
+    Py_VISIT(l->main);
+    return 0;
+}
+
+static int uvapy_loop_clear(uvapy_loop *l) {
+    Py_CLEAR(l->main);
+    return 0;
+}
+
+static void uvapy_loop_dealloc(uvapy_loop *l) {
+    PyObject_GC_UnTrack(l);
+    uvapy_loop_clear(l);
+    Py_TYPE(l)->tp_free((PyObject *)l);
+}
+
 static PyGetSetDef uvapy_loop_getset[] = {
     {"_addr", (getter)uvapy_loop_get_addr, (setter)uvapy_loop_set_addr, NULL,
+     NULL},
+    {"_main", (getter)uvapy_loop_get_main, (setter)uvapy_loop_set_main, NULL,
      NULL},
     {NULL}};
 
@@ -203,9 +259,12 @@ static PyTypeObject uvapy_loop_type = {
     PyVarObject_HEAD_INIT(NULL, 0)
     .tp_name = "uvasync._cext.LoopBase",
     .tp_basicsize = sizeof(uvapy_loop),
-    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE,
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE | Py_TPFLAGS_HAVE_GC,
     .tp_doc = "The core handle of a uvasync Loop (see uvasync.core.Loop).",
     .tp_new = PyType_GenericNew,
+    .tp_traverse = (traverseproc)uvapy_loop_traverse,
+    .tp_clear = (inquiry)uvapy_loop_clear,
+    .tp_dealloc = (destructor)uvapy_loop_dealloc,
     .tp_getset = uvapy_loop_getset,
 };
 
@@ -221,14 +280,14 @@ static uva_loop_t *uvapy_loop_ptr(PyObject *loop) {
     return p;
 }
 
+static int uvapy_task_start(uvapy_task *t, PyObject *coro, PyObject *loop,
+                            PyObject *name);
+
 /* Task(coro, loop=None, name=None): register and spawn the core task. */
 static int uvapy_task_init(uvapy_task *t, PyObject *args, PyObject *kwds) {
     static char *kwlist[] = {"coro", "loop", "name", NULL};
     PyObject *coro, *loop = Py_None, *name = Py_None;
     Py_ssize_t n = PyTuple_GET_SIZE(args);
-    uva_loop_t *l;
-    uva_task_t *ct = NULL;
-    int rc;
     if (kwds == NULL && n >= 1 && n <= 3) { /* Task(coro, loop): no parsing */
         coro = PyTuple_GET_ITEM(args, 0);
         if (n > 1)
@@ -239,6 +298,14 @@ static int uvapy_task_init(uvapy_task *t, PyObject *args, PyObject *kwds) {
                                             &coro, &loop, &name)) {
         return -1;
     }
+    return uvapy_task_start(t, coro, loop, name);
+}
+
+static int uvapy_task_start(uvapy_task *t, PyObject *coro, PyObject *loop,
+                            PyObject *name) {
+    uva_loop_t *l;
+    uva_task_t *ct = NULL;
+    int rc;
     if (t->coro != NULL) {
         PyErr_SetString(PyExc_RuntimeError, "the task is already running");
         return -1;
@@ -273,8 +340,74 @@ static int uvapy_task_init(uvapy_task *t, PyObject *args, PyObject *kwds) {
      * to find in it, and 100k pending tasks would make every collection
      * walk them. It is tracked again when it ends (uvapy_task_end). */
     PyObject_GC_UnTrack(t);
+    if (PyObject_GC_IsTracked(coro)) {
+        PyObject_GC_UnTrack(coro);
+        t->coro_untracked = 1;
+    }
     return 0;
 }
+
+/* _spawn_coros(aws, loop): a list of started Tasks on `loop`, one for each
+ * item of the tuple `aws` -- or None unless they are all coroutines (the
+ * caller then takes its general path). gather's common case, in one call. */
+static PyObject *uvapy_spawn_coros_fn(PyObject *mod, PyObject *const *args,
+                                      Py_ssize_t nargs) {
+    PyTypeObject *tp = (PyTypeObject *)uvapy_task_cls;
+    PyObject *aws, *loop, *out;
+    char *untracked;
+    Py_ssize_t i, n;
+    (void)mod;
+    if (nargs != 2 || !PyTuple_CheckExact(args[0])) {
+        PyErr_SetString(PyExc_TypeError, "_spawn_coros(tuple, loop)");
+        return NULL;
+    }
+    aws = args[0];
+    loop = args[1];
+    n = PyTuple_GET_SIZE(aws);
+    for (i = 0; i < n; i++)
+        if (!PyCoro_CheckExact(PyTuple_GET_ITEM(aws, i)))
+            Py_RETURN_NONE;
+    if (uvapy_loop_ptr(loop) == NULL)
+        return NULL;
+    out = PyList_New(n);
+    untracked = PyMem_Calloc(n > 0 ? n : 1, 1);
+    if (out == NULL || untracked == NULL) {
+        Py_XDECREF(out);
+        PyMem_Free(untracked);
+        return PyErr_NoMemory();
+    }
+    /* Out of the cyclic GC before the tasks are allocated: a collection
+     * those allocations start then need not walk the coroutines. */
+    for (i = 0; i < n; i++) {
+        PyObject *c = PyTuple_GET_ITEM(aws, i);
+        if (PyObject_GC_IsTracked(c)) {
+            PyObject_GC_UnTrack(c);
+            untracked[i] = 1;
+        }
+    }
+    for (i = 0; i < n; i++) {
+        uvapy_task *t = (uvapy_task *)tp->tp_alloc(tp, 0);
+        if (t == NULL ||
+            uvapy_task_start(t, PyTuple_GET_ITEM(aws, i), loop, Py_None) < 0) {
+            Py_XDECREF(t);
+            break;
+        }
+        t->coro_untracked = untracked[i]; /* the task tracks it again */
+        untracked[i] = 0;
+        PyList_SET_ITEM(out, i, (PyObject *)t);
+    }
+    if (i < n) { /* failed: the coroutines not handed over go back */
+        for (; i < n; i++)
+            if (untracked[i])
+                PyObject_GC_Track(PyTuple_GET_ITEM(aws, i));
+        Py_CLEAR(out);
+    }
+    PyMem_Free(untracked);
+    return out;
+}
+
+static PyTypeObject uvapy_gathering_type; /* gather's state, below */
+static void uvapy_gathering_ended(PyObject *gathering, int st);
 
 /* Call fn(task), reporting (not raising) what it raises. */
 static void uvapy_call_report(PyObject *fn, PyObject *arg) {
@@ -288,7 +421,7 @@ static void uvapy_call_report(PyObject *fn, PyObject *arg) {
  * internal notifications (at once), done callbacks (call_soon), the
  * unretrieved-exception log and, for run_until_complete's task, the stop. */
 static int uvapy_task_end(uvapy_task *t, int state, PyObject *value) {
-    PyObject *self = (PyObject *)t, *notify, *cbs, *loop, *main;
+    PyObject *self = (PyObject *)t, *notify, *cbs, *loop;
     Py_ssize_t i;
     int was_live;
     t->state = state;
@@ -299,11 +432,15 @@ static int uvapy_task_end(uvapy_task *t, int state, PyObject *value) {
     t->ctask = NULL; /* detached: the core frees it once its joiners ran */
     if (!PyObject_GC_IsTracked(self)) /* out of the list: collectable */
         PyObject_GC_Track(self);
+    if (t->coro != NULL)
+        uvapy_coro_retrack(t);
     if ((notify = t->notify) != NULL) {
         t->notify = NULL;
         if (PyList_CheckExact(notify)) {
             for (i = 0; i < PyList_GET_SIZE(notify); i++)
                 uvapy_call_report(PyList_GET_ITEM(notify, i), self);
+        } else if (Py_IS_TYPE(notify, &uvapy_gathering_type)) {
+            uvapy_gathering_ended(notify, state); /* gather's: no call */
         } else if (notify != Py_None) {
             uvapy_call_report(notify, self);
         }
@@ -334,15 +471,14 @@ static int uvapy_task_end(uvapy_task *t, int state, PyObject *value) {
         Py_XDECREF(rep);
         Py_XSETREF(t->log_exc, log);
     }
-    main = PyObject_GetAttr(loop, uvapy_s_main);
-    if (main == self) {
+    if (PyObject_TypeCheck(loop, &uvapy_loop_type) &&
+        ((uvapy_loop *)loop)->main == self) { /* run_until_complete's */
         uva_loop_t *l = uvapy_loop_ptr(loop);
         if (l != NULL)
             uva_loop_stop(l);
     }
     if (PyErr_Occurred())
         PyErr_WriteUnraisable(self);
-    Py_XDECREF(main);
     Py_DECREF(loop);
 out:
     if (was_live)
@@ -374,7 +510,6 @@ static PyObject *uvapy_task_addr(uvapy_task *t, void *unused) {
 }
 
 static PyMemberDef uvapy_task_members[] = {
-    {"_coro", T_OBJECT, offsetof(uvapy_task, coro), 0, NULL},
     {"_loop", T_OBJECT, offsetof(uvapy_task, loop), 0, NULL},
     {"_value", T_OBJECT, offsetof(uvapy_task, value), 0, NULL},
     {"_callbacks", T_OBJECT, offsetof(uvapy_task, callbacks), 0, NULL},
@@ -384,7 +519,27 @@ static PyMemberDef uvapy_task_members[] = {
     {"_state", T_INT, offsetof(uvapy_task, state), 0, NULL},
     {NULL}};
 
+static PyObject *uvapy_task_get_coro(uvapy_task *t, void *u) {
+    PyObject *c = t->coro != NULL ? t->coro : Py_None;
+    (void)u;
+    Py_INCREF(c);
+    return c;
+}
+
+/* _coro = x (uasyncio swaps in a stand-in while a task waits for I/O): the
+ * coroutine let go of goes back into the cyclic GC first. */
+static int uvapy_task_set_coro(uvapy_task *t, PyObject *v, void *u) {
+    (void)u;
+    if (t->coro != NULL)
+        uvapy_coro_retrack(t);
+    Py_XINCREF(v);
+    Py_XSETREF(t->coro, v);
+    return 0;
+}
+
 static PyGetSetDef uvapy_task_getset[] = {
+    {"_coro", (getter)uvapy_task_get_coro, (setter)uvapy_task_set_coro, NULL,
+     NULL},
     {"_ctask_addr", (getter)uvapy_task_addr, NULL, NULL, NULL},
     {NULL}};
 
@@ -618,7 +773,19 @@ static PyObject *uvapy_gathering_new(PyTypeObject *type, PyObject *args,
     return (PyObject *)g;
 }
 
-/* gathering(child): a child ended. */
+/* A child ended in state st: count it, and wake the gathering task once
+ * all are done or one failed (unless return_exceptions). */
+static void uvapy_gathering_ended(PyObject *gathering, int st) {
+    uvapy_gathering *g = (uvapy_gathering *)gathering;
+    g->remaining--;
+    if (st != UVAPY_RESULT && !g->return_exceptions)
+        g->failed = 1;
+    if ((g->remaining <= 0 || g->failed) && g->waiter != NULL)
+        uva_task_wake(g->waiter);
+}
+
+/* gathering(child): a child ended (a Future's notification; a Task's end
+ * calls uvapy_gathering_ended directly). */
 static PyObject *uvapy_gathering_call(uvapy_gathering *g, PyObject *args,
                                       PyObject *kwds) {
     PyObject *child;
@@ -627,11 +794,7 @@ static PyObject *uvapy_gathering_call(uvapy_gathering *g, PyObject *args,
         return NULL;
     if ((st = uvapy_state_of(child)) < 0)
         return NULL;
-    g->remaining--;
-    if (st != UVAPY_RESULT && !g->return_exceptions)
-        g->failed = 1;
-    if ((g->remaining <= 0 || g->failed) && g->waiter != NULL)
-        uva_task_wake(g->waiter);
+    uvapy_gathering_ended((PyObject *)g, st);
     Py_RETURN_NONE;
 }
 
@@ -641,7 +804,7 @@ static PyObject *uvapy_gathering_call(uvapy_gathering *g, PyObject *args,
 static PyObject *uvapy_gathering_watch(uvapy_gathering *g, PyObject *tasks) {
     PyObject *pending, *self = (PyObject *)g;
     Py_ssize_t i, n;
-    if (uvapy_running == NULL) {
+    if (uvapy_ts.running == NULL) {
         PyErr_SetString(PyExc_RuntimeError,
                         "gather must be awaited inside a uvasync task");
         return NULL;
@@ -658,8 +821,11 @@ static PyObject *uvapy_gathering_watch(uvapy_gathering *g, PyObject *tasks) {
         int st = uvapy_state_of(t), rc;
         if (st < 0)
             goto fail;
-        if (st != UVAPY_PENDING)
+        if (st != UVAPY_PENDING) { /* done before: failed already? */
+            if (st != UVAPY_RESULT && !g->return_exceptions)
+                g->failed = 1;
             continue;
+        }
         if (PyObject_TypeCheck(t, &uvapy_task_type)) {
             /* a task's _notify: NULL, one callable, or a list of them */
             uvapy_task *tt = (uvapy_task *)t;
@@ -689,11 +855,38 @@ static PyObject *uvapy_gathering_watch(uvapy_gathering *g, PyObject *tasks) {
             goto fail;
         g->remaining++;
     }
-    g->waiter = ((uvapy_task *)uvapy_running)->ctask;
+    g->waiter = ((uvapy_task *)uvapy_ts.running)->ctask;
     return pending;
 fail:
     Py_DECREF(pending);
     return NULL;
+}
+
+/* results(tasks): the list of their results, all having ended with one. */
+static PyObject *uvapy_gathering_results(uvapy_gathering *g, PyObject *tasks) {
+    PyObject *out;
+    Py_ssize_t i, n;
+    (void)g;
+    if (!PyList_CheckExact(tasks)) {
+        PyErr_SetString(PyExc_TypeError, "results() takes a list");
+        return NULL;
+    }
+    n = PyList_GET_SIZE(tasks);
+    if ((out = PyList_New(n)) == NULL)
+        return NULL;
+    for (i = 0; i < n; i++) {
+        PyObject *t = PyList_GET_ITEM(tasks, i), *v;
+        if (PyObject_TypeCheck(t, &uvapy_task_type)) {
+            v = ((uvapy_task *)t)->value;
+            v = v != NULL ? v : Py_None;
+            Py_INCREF(v);
+        } else if ((v = PyObject_GetAttrString(t, "_value")) == NULL) {
+            Py_DECREF(out);
+            return NULL;
+        }
+        PyList_SET_ITEM(out, i, v);
+    }
+    return out;
 }
 
 /* release(): stop waking the gathering task. */
@@ -711,6 +904,7 @@ static PyMemberDef uvapy_gathering_members[] = {
 
 static PyMethodDef uvapy_gathering_methods[] = {
     {"watch", (PyCFunction)uvapy_gathering_watch, METH_O, NULL},
+    {"results", (PyCFunction)uvapy_gathering_results, METH_O, NULL},
     {"release", (PyCFunction)uvapy_gathering_release, METH_NOARGS, NULL},
     {NULL}};
 
@@ -740,7 +934,7 @@ static PyObject *uvapy_live_tasks_fn(PyObject *mod, PyObject *u) {
 
 /* current_task(): the task whose step runs in this thread, or None. */
 static PyObject *uvapy_current_task_fn(PyObject *mod, PyObject *u) {
-    PyObject *t = uvapy_running != NULL ? uvapy_running : Py_None;
+    PyObject *t = uvapy_ts.running != NULL ? uvapy_ts.running : Py_None;
     (void)mod; (void)u;
     Py_INCREF(t);
     return t;
@@ -820,6 +1014,8 @@ static PyMethodDef uvapy_cext_fns[] = {
      "The task whose step runs in this thread, or None."},
     {"live_tasks", (PyCFunction)uvapy_live_tasks_fn, METH_NOARGS,
      "The tasks not yet done, of every loop (a new list)."},
+    {"_spawn_coros", (PyCFunction)(void (*)(void))uvapy_spawn_coros_fn,
+     METH_FASTCALL, NULL},
     {"_read_bytes", (PyCFunction)(void (*)(void))uvapy_read_bytes,
      METH_FASTCALL, NULL},
     {"_write_bytes", (PyCFunction)(void (*)(void))uvapy_write_bytes,
@@ -887,13 +1083,11 @@ static int _uvapy_setup(void) {
         uvapy_as_coro = PyObject_GetAttrString(m, "_task_coro");
         uvapy_default_loop = PyObject_GetAttrString(m, "_task_loop");
         uvapy_error = PyObject_GetAttrString(m, "error");
-        uvapy_s_addr = PyUnicode_InternFromString("_addr");
-        uvapy_s_main = PyUnicode_InternFromString("_main");
         uvapy_s_call_soon = PyUnicode_InternFromString("call_soon");
         if (uvapy_pending && uvapy_drive &&
             uvapy_finish && uvapy_result && uvapy_task_cls && uvapy_exclog &&
             uvapy_extra && uvapy_as_coro && uvapy_default_loop &&
-            uvapy_error && uvapy_s_addr && uvapy_s_main && uvapy_s_call_soon)
+            uvapy_error && uvapy_s_call_soon)
             rc = 0;
         Py_DECREF(m);
     }
@@ -922,13 +1116,15 @@ static int uvapy_drive_call(PyObject *task, int how, PyObject *value) {
 }
 
 static int _uvapy_step_c(uva_task_t *ctask, int status, void *data) {
-    PyGILState_STATE g = PyGILState_Ensure();
+    uvapy_thread_state *ts = &uvapy_ts;
+    int ensure = !ts->loop_has_gil; /* not from _uvapy_run's loop: take it */
+    PyGILState_STATE g = ensure ? PyGILState_Ensure() : PyGILState_LOCKED;
     PyObject *task = (PyObject *)data; /* alive: the live list holds it */
-    PyObject *outer = uvapy_running; /* NULL: steps do not nest */
+    PyObject *outer = ts->running; /* NULL: steps do not nest */
     int rc;
     (void)ctask;
     Py_INCREF(task); /* the end of the task drops the list's reference */
-    uvapy_running = task;
+    ts->running = task;
 #if PY_VERSION_HEX >= 0x030A0000
     if (status == 0) {
         PyObject *res = NULL;
@@ -983,9 +1179,10 @@ static int _uvapy_step_c(uva_task_t *ctask, int status, void *data) {
 #endif
     rc = uvapy_drive_call(task, status == 0 ? 0 : 1, NULL);
 done:
-    uvapy_running = outer;
+    ts->running = outer;
     Py_DECREF(task);
-    PyGILState_Release(g);
+    if (ensure)
+        PyGILState_Release(g);
     return rc;
 }
 
@@ -1003,22 +1200,27 @@ static void _uvapy_wake_on_done(uva_task_t *task, int result, void *data) {
 typedef struct { PyThreadState *saved; } _uvapy_gil;
 
 static void _uvapy_gil_release(void *data) {
+    uvapy_ts.loop_has_gil = 0;
     ((_uvapy_gil *)data)->saved = PyEval_SaveThread();
 }
 
 static void _uvapy_gil_acquire(void *data) {
     PyEval_RestoreThread(((_uvapy_gil *)data)->saved);
+    uvapy_ts.loop_has_gil = 1;
 }
 
 static int _uvapy_run(uva_loop_t *loop, int mode) {
     _uvapy_gil gil = { NULL };
     PyGILState_STATE state = PyGILState_Ensure();
+    int had_gil = uvapy_ts.loop_has_gil; /* a nested run's outer loop */
     int rc = uva_loop_set_wait_hooks(loop, _uvapy_gil_release,
                                      _uvapy_gil_acquire, &gil);
     if (rc == 0) {
+        uvapy_ts.loop_has_gil = 1;
         rc = uva_loop_run(loop, (uva_run_mode)mode);
         uva_loop_set_wait_hooks(loop, NULL, NULL, NULL);
     }
+    uvapy_ts.loop_has_gil = had_gil;
     PyGILState_Release(state);
     return rc;
 }

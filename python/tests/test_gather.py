@@ -193,3 +193,43 @@ def test_gather_takes_futures(aio):
         return await aio.gather(fut, aio.sleep(0.001, "s"))
 
     assert aio.run(main()) == ["f", "s"]
+
+
+def test_a_child_that_failed_before_gather_raises_at_once(aio):
+    async def boom():
+        raise KeyError("early")
+
+    async def main():
+        early = aio.create_task(boom())
+        late = aio.create_task(_after(aio, 0.05, "late"))
+        await aio.sleep(0)  # early has failed
+        try:
+            await aio.gather(late, early)
+        except KeyError as e:
+            assert not late.done()  # raised without waiting for late
+            return str(e)
+        finally:
+            late.cancel()
+
+    assert aio.run(main()) == "'early'"
+
+
+
+def test_starting_coroutines_on_a_closed_loop_takes_none_of_them():
+    """gather's C start of its coroutines (uvasync._cext._spawn_coros): an
+    error leaves every coroutine as it was (in the cyclic GC, closable);
+    anything but a tuple of coroutines is left to the general path."""
+    import gc
+    import uvasync
+    from uvasync._cext import _spawn_coros
+    loop = uvasync.new_event_loop()
+    coros = tuple(_after(uvasync, 0, i) for i in range(3))
+    try:
+        assert _spawn_coros(coros + (loop.create_future(),), loop) is None
+    finally:
+        loop.close()
+    with pytest.raises(RuntimeError):
+        _spawn_coros(coros, loop)
+    assert all(gc.is_tracked(c) for c in coros)
+    for c in coros:
+        c.close()

@@ -309,3 +309,35 @@ def test_many_tasks_survive_collections_while_pending(aio):
         return await aio.gather(*tasks)
 
     assert aio.run(main()) == list(range(3000))
+
+
+def test_many_gathered_coroutines_survive_collections_while_pending(aio):
+    """gather takes thousands of coroutines at once (in C for uvasync);
+    collections while they wait lose none of them, and they are collected
+    once gather returns."""
+    import gc
+    import weakref
+
+    class Token:
+        pass
+
+    async def work(i, token):
+        await aio.sleep(0.001 * (i % 5))
+        return i, weakref.ref(token)
+
+    async def collect():
+        gc.collect()
+        await aio.sleep(0.002)
+        gc.collect()
+
+    async def main():
+        coros = [work(i, Token()) for i in range(3000)]
+        collector = aio.create_task(collect())
+        out = await aio.gather(*coros)
+        await collector
+        return out
+
+    out = aio.run(main())
+    assert [i for i, _ in out] == list(range(3000))
+    gc.collect()
+    assert all(ref() is None for _, ref in out)

@@ -3,7 +3,7 @@ by the core (a sleep that a finishing task's done callback cuts short, a
 join); this module only decides what the result is."""
 import types
 
-from ._cext import Gathering
+from ._cext import Gathering, _spawn_coros
 from ._ffi import NULL, check, ffi, lib
 from .core import (_PENDING, _await, _ST_EXCEPTION, _ST_PENDING, _ST_RESULT,
                    _current_ctask, _park, _to_ms, _tls, CancelledError,
@@ -95,6 +95,10 @@ def gather(*aws, return_exceptions=False):
     """Run the awaitables concurrently (they start now) and return the list
     of their results, in order. The first exception propagates unless
     return_exceptions; cancelling the gather cancels them all."""
+    if aws and type(aws[0]) is _CoroutineType:  # all coroutines: in C
+        tasks = _spawn_coros(aws, _tls.running or get_event_loop())
+        if tasks is not None:
+            return _gather(tasks, return_exceptions)
     tasks = []
     loop = None
     for a in aws:
@@ -110,13 +114,10 @@ def gather(*aws, return_exceptions=False):
 async def _gather(tasks, return_exceptions):
     if not tasks:
         return []
-    if not return_exceptions:
-        for t in tasks:
-            if t._state not in (_ST_PENDING, _ST_RESULT):
-                return t.result()  # raises its exception
     # The counting is in C (uvasync._cext.Gathering): each child's _notify
     # calls the state when the child ends, and the state wakes this task
-    # once all are done, or one failed (unless return_exceptions).
+    # once all are done, or one failed (unless return_exceptions; a child
+    # that failed before counts at once).
     state = Gathering(return_exceptions)
     pending = ()
     try:
@@ -141,7 +142,7 @@ async def _gather(tasks, return_exceptions):
             for t in tasks:
                 if t.done() and t._state != _ST_RESULT:
                     return t.result()  # raises its exception
-        return [t._value for t in tasks]  # all ended with a result
+        return state.results(tasks)  # all ended with a result
     out = []
     for t in tasks:
         if t._state == _ST_EXCEPTION:
