@@ -79,9 +79,28 @@ void TimerHeap::remove(Timed *h) {
   }
 }
 
+/* The hole left at the root goes down to a leaf, always taking the least
+ * child up, and only then is the last entry put in it and sifted up:
+ * that entry comes from the bottom and rarely rises, so this saves
+ * sift_down's comparison with it at every level (libstdc++'s pop_heap
+ * does the same). */
 Timed *TimerHeap::pop() {
   Timed *h = a_[0].h;
-  remove(h);
+  uint32_t last = --n_;
+  if (last == 0) return h;
+  uint32_t i = 0;
+  for (;;) {
+    uint32_t first = 4 * i + 1;
+    if (first >= last) break;
+    uint32_t end = first + 4 < last ? first + 4 : last;
+    uint32_t best = first;
+    for (uint32_t c = first + 1; c < end; c++)
+      if (less(a_[c], a_[best])) best = c;
+    place(i, a_[best]);
+    i = best;
+  }
+  place(i, a_[last]);
+  sift_up(i);
   return h;
 }
 
