@@ -356,7 +356,9 @@ static PyObject *uvapy_spawn_coros_fn(PyObject *mod, PyObject *const *args,
     PyObject *aws, *loop, *out;
     char *untracked;
     Py_ssize_t i, n;
+    int gc_was_on = 0;
     (void)mod;
+    (void)gc_was_on;
     if (nargs != 2 || !PyTuple_CheckExact(args[0])) {
         PyErr_SetString(PyExc_TypeError, "_spawn_coros(tuple, loop)");
         return NULL;
@@ -385,6 +387,14 @@ static PyObject *uvapy_spawn_coros_fn(PyObject *mod, PyObject *const *args,
             untracked[i] = 1;
         }
     }
+#if PY_VERSION_HEX >= 0x030A0000
+    /* Nor are these allocations counted towards a collection: the tasks
+     * leave the GC as they are made and no Python code runs in between,
+     * so there is nothing to collect, and each of the ~n/700 collections
+     * they would start walks every container the caller holds (the list
+     * of n coroutines among them). */
+    gc_was_on = PyGC_Disable();
+#endif
     for (i = 0; i < n; i++) {
         uvapy_task *t = (uvapy_task *)tp->tp_alloc(tp, 0);
         if (t == NULL ||
@@ -396,6 +406,10 @@ static PyObject *uvapy_spawn_coros_fn(PyObject *mod, PyObject *const *args,
         untracked[i] = 0;
         PyList_SET_ITEM(out, i, (PyObject *)t);
     }
+#if PY_VERSION_HEX >= 0x030A0000
+    if (gc_was_on)
+        PyGC_Enable();
+#endif
     if (i < n) { /* failed: the coroutines not handed over go back */
         for (; i < n; i++)
             if (untracked[i])
