@@ -64,6 +64,7 @@ static PyObject *uvapy_drive;   /* uvasync.core._drive */
 static PyObject *uvapy_finish;  /* "_finish" */
 static PyObject *uvapy_result;  /* _ST_RESULT */
 static PyObject *uvapy_task_cls; /* uvasync.core.Task */
+static PyObject *uvapy_loop_cls; /* uvasync.core.Loop */
 static PyObject *uvapy_error;    /* uvasync._ffi.error */
 static PyObject *uvapy_exclog;   /* uvasync.core._ExcLog */
 static PyObject *uvapy_extra;    /* uvasync.core._TaskExtra */
@@ -73,6 +74,13 @@ static PyObject *uvapy_s_call_soon;
 static PyObject *uvapy_zero;
 
 static int _uvapy_step_c(uva_task_t *ctask, int status, void *data);
+
+/* Type checks that try the usual exact class first: PyObject_TypeCheck on
+ * a subclass walks its MRO, several times per task. */
+#define UVAPY_IS(o, cls, base) \
+    (Py_IS_TYPE((o), (PyTypeObject *)(cls)) || PyObject_TypeCheck((o), (base)))
+#define UVAPY_IS_TASK(o) UVAPY_IS(o, uvapy_task_cls, &uvapy_task_type)
+#define UVAPY_IS_LOOP(o) UVAPY_IS(o, uvapy_loop_cls, &uvapy_loop_type)
 
 /* This thread's: the task whose step runs (NULL outside steps), set by
  * _uvapy_step_c and read by current_task() and gather; and whether
@@ -271,7 +279,7 @@ static PyTypeObject uvapy_loop_type = {
 /* The loop's core handle (NULL and RuntimeError once closed). */
 static uva_loop_t *uvapy_loop_ptr(PyObject *loop) {
     uva_loop_t *p = NULL;
-    if (PyObject_TypeCheck(loop, &uvapy_loop_type))
+    if (UVAPY_IS_LOOP(loop))
         p = ((uvapy_loop *)loop)->h;
     else
         PyErr_SetString(PyExc_TypeError, "a uvasync loop was expected");
@@ -485,7 +493,7 @@ static int uvapy_task_end(uvapy_task *t, int state, PyObject *value) {
         Py_XDECREF(rep);
         Py_XSETREF(t->log_exc, log);
     }
-    if (PyObject_TypeCheck(loop, &uvapy_loop_type) &&
+    if (UVAPY_IS_LOOP(loop) &&
         ((uvapy_loop *)loop)->main == self) { /* run_until_complete's */
         uva_loop_t *l = uvapy_loop_ptr(loop);
         if (l != NULL)
@@ -765,7 +773,7 @@ static PyObject *uvapy_s_notify, *uvapy_s_state;
 static int uvapy_state_of(PyObject *o) {
     PyObject *v;
     long st;
-    if (PyObject_TypeCheck(o, &uvapy_task_type))
+    if (UVAPY_IS_TASK(o))
         return ((uvapy_task *)o)->state;
     if ((v = PyObject_GetAttr(o, uvapy_s_state)) == NULL)
         return -1;
@@ -814,7 +822,8 @@ static PyObject *uvapy_gathering_call(uvapy_gathering *g, PyObject *args,
 
 /* watch(tasks): count the children not done, have each notify this object
  * when it ends, and arm the wake-up of the running task (which must be the
- * gathering one). Returns the list of those children. */
+ * gathering one). Returns the list of those children (`tasks` itself when
+ * that is all of them). */
 static PyObject *uvapy_gathering_watch(uvapy_gathering *g, PyObject *tasks) {
     PyObject *pending, *self = (PyObject *)g;
     Py_ssize_t i, n;
@@ -827,8 +836,7 @@ static PyObject *uvapy_gathering_watch(uvapy_gathering *g, PyObject *tasks) {
         PyErr_SetString(PyExc_TypeError, "watch() takes a list");
         return NULL;
     }
-    if ((pending = PyList_New(0)) == NULL)
-        return NULL;
+    pending = NULL; /* made at the first child done already */
     n = PyList_GET_SIZE(tasks);
     for (i = 0; i < n; i++) {
         PyObject *t = PyList_GET_ITEM(tasks, i), *notify;
@@ -838,9 +846,12 @@ static PyObject *uvapy_gathering_watch(uvapy_gathering *g, PyObject *tasks) {
         if (st != UVAPY_PENDING) { /* done before: failed already? */
             if (st != UVAPY_RESULT && !g->return_exceptions)
                 g->failed = 1;
+            if (pending == NULL &&
+                (pending = PyList_GetSlice(tasks, 0, i)) == NULL)
+                goto fail;
             continue;
         }
-        if (PyObject_TypeCheck(t, &uvapy_task_type)) {
+        if (UVAPY_IS_TASK(t)) {
             /* a task's _notify: NULL, one callable, or a list of them */
             uvapy_task *tt = (uvapy_task *)t;
             if (tt->notify == NULL || tt->notify == Py_None) {
@@ -865,14 +876,18 @@ static PyObject *uvapy_gathering_watch(uvapy_gathering *g, PyObject *tasks) {
             rc = PyList_Append(notify, self);
             Py_DECREF(notify);
         }
-        if (rc < 0 || PyList_Append(pending, t) < 0)
+        if (rc < 0 || (pending != NULL && PyList_Append(pending, t) < 0))
             goto fail;
         g->remaining++;
     }
     g->waiter = ((uvapy_task *)uvapy_ts.running)->ctask;
+    if (pending == NULL) { /* all of them */
+        Py_INCREF(tasks);
+        pending = tasks;
+    }
     return pending;
 fail:
-    Py_DECREF(pending);
+    Py_XDECREF(pending);
     return NULL;
 }
 
@@ -890,7 +905,7 @@ static PyObject *uvapy_gathering_results(uvapy_gathering *g, PyObject *tasks) {
         return NULL;
     for (i = 0; i < n; i++) {
         PyObject *t = PyList_GET_ITEM(tasks, i), *v;
-        if (PyObject_TypeCheck(t, &uvapy_task_type)) {
+        if (UVAPY_IS_TASK(t)) {
             v = ((uvapy_task *)t)->value;
             v = v != NULL ? v : Py_None;
             Py_INCREF(v);
@@ -1092,6 +1107,7 @@ static int _uvapy_setup(void) {
         uvapy_finish = PyUnicode_InternFromString("_finish");
         uvapy_result = PyObject_GetAttrString(m, "_ST_RESULT");
         uvapy_task_cls = PyObject_GetAttrString(m, "Task");
+        uvapy_loop_cls = PyObject_GetAttrString(m, "Loop");
         uvapy_exclog = PyObject_GetAttrString(m, "_ExcLog");
         uvapy_extra = PyObject_GetAttrString(m, "_TaskExtra");
         uvapy_as_coro = PyObject_GetAttrString(m, "_task_coro");
@@ -1099,7 +1115,8 @@ static int _uvapy_setup(void) {
         uvapy_error = PyObject_GetAttrString(m, "error");
         uvapy_s_call_soon = PyUnicode_InternFromString("call_soon");
         if (uvapy_pending && uvapy_drive &&
-            uvapy_finish && uvapy_result && uvapy_task_cls && uvapy_exclog &&
+            uvapy_finish && uvapy_result && uvapy_task_cls && uvapy_loop_cls &&
+            uvapy_exclog &&
             uvapy_extra && uvapy_as_coro && uvapy_default_loop &&
             uvapy_error && uvapy_s_call_soon)
             rc = 0;
