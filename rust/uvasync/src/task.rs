@@ -395,16 +395,11 @@ unsafe extern "C" fn step<F: Future>(
     // Leaves parked with foreign wakers may have been served: wake them
     // (their wake-ups of this very task are redundant: we poll next).
     let parked = match &mut *header.waits.get() {
-        Some(w) => std::mem::take(&mut w.parked),
-        None => Vec::new(),
+        Some(w) if !w.parked.is_empty() => Some(std::mem::take(&mut w.parked)),
+        _ => None,
     };
-    if !parked.is_empty() {
-        SUPPRESS.with(|s| s.set(task));
-        let woke = catch_unwind(AssertUnwindSafe(|| parked.into_iter().for_each(Waker::wake)));
-        SUPPRESS.with(|s| s.set(ptr::null_mut()));
-        if let Err(p) = woke {
-            panic::stash(p);
-        }
+    if let Some(parked) = parked {
+        wake_parked(task, parked);
     }
 
     let prev = CURRENT.with(|c| c.replace(header));
@@ -430,6 +425,18 @@ unsafe extern "C" fn step<F: Future>(
     let rc = if result.is_ok() { 0 } else { sys::UVA_EUSER };
     finish(cell, result);
     rc
+}
+
+/// Wakes the wakers parked on `task` (their wake-ups of `task` itself are
+/// redundant: its step polls it next).
+#[cold]
+fn wake_parked(task: *mut sys::uva_task_t, parked: Vec<Waker>) {
+    SUPPRESS.with(|s| s.set(task));
+    let woke = catch_unwind(AssertUnwindSafe(|| parked.into_iter().for_each(Waker::wake)));
+    SUPPRESS.with(|s| s.set(ptr::null_mut()));
+    if let Err(p) = woke {
+        panic::stash(p);
+    }
 }
 
 unsafe fn finish<F: Future>(cell: &TaskCell<F>, result: Result<F::Output, JoinError>) {
