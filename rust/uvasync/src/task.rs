@@ -219,10 +219,15 @@ impl CoreWait {
     }
 
     /// Give the wait up (the future is dropped or moved).
+    #[inline]
     pub(crate) fn cancel(&mut self) {
-        if self.header.is_null() {
-            return;
+        if !self.header.is_null() {
+            self.withdraw();
         }
+    }
+
+    #[inline(never)]
+    fn withdraw(&mut self) {
         // SAFETY: the header is alive: its task is unfinished, or finish()
         // took a reference that the last counted wait drops (below).
         let header = unsafe { &*self.header };
@@ -246,6 +251,7 @@ impl CoreWait {
 }
 
 impl Drop for CoreWait {
+    #[inline]
     fn drop(&mut self) {
         self.cancel();
     }
