@@ -95,11 +95,22 @@ static inline int resolve_task(uva_task_t *&task) {
   return check_task(task);
 }
 
-/* The waiting task must be a live task of the object's loop. */
+/* The waiting task must be a live task of the object's loop. Called after
+ * the object's checks: a task of the same loop is on the owner thread
+ * already, so only another loop's task needs the thread check (which
+ * check_task makes first, as for any task argument). */
 static inline int check_waiter(const void *obj, uva_task_t *&task) {
-  CHECK(resolve_task(task));
-  if (T(task)->loop != static_cast<const Sync *>(obj)->loop) return UVA_EINVAL;
-  if (T(task)->state == S_DONE) return UVA_EINVAL;
+  if (task == nullptr) {
+    task = reinterpret_cast<uva_task_t *>(running_task());
+    if (task == nullptr) return UVA_EINVAL;
+  }
+  const Task *t = T(task);
+  if (t->magic != MAGIC_TASK) return UVA_EHANDLEKIND;
+  if (t->loop != static_cast<const Sync *>(obj)->loop) {
+    CHECK(check_task(task));
+    return UVA_EINVAL;
+  }
+  if (t->state == S_DONE) return UVA_EINVAL;
   return 0;
 }
 

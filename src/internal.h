@@ -13,6 +13,9 @@
 #include <cstring>
 #include <mutex>
 #include <vector>
+#ifndef _WIN32
+#include <pthread.h>
+#endif
 
 namespace uva {
 namespace detail {
@@ -447,8 +450,15 @@ struct Loop : QNode {
 Task *running_task();
 
 /* The calling thread's identity (pthread_self() on Unix: one load, where
- * a thread_local's address in a shared library costs a call). */
+ * a thread_local's address in a shared library costs a call). Inline on
+ * Unix: every API call checks it. */
+#ifdef _WIN32
 const void *thread_token();
+#else
+inline const void *thread_token() {
+  return reinterpret_cast<const void *>(pthread_self());
+}
+#endif
 inline bool on_owner(const Loop *l) { return l->owner == thread_token(); }
 
 /* version.cpp, error.cpp */

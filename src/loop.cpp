@@ -25,14 +25,12 @@
 namespace uva {
 namespace detail {
 
-const void *thread_token() {
 #ifdef _WIN32
+const void *thread_token() {
   static thread_local char token;
   return &token;
-#else
-  return reinterpret_cast<const void *>(pthread_self());
-#endif
 }
+#endif
 
 /* The loop running in this thread, if any: one running loop per thread. */
 static thread_local Loop *tls_running = nullptr;

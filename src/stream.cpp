@@ -38,6 +38,9 @@ static constexpr size_t DEFAULT_HIGH_WATER = 64 * 1024;
 static constexpr size_t DEFAULT_LOW_WATER = 16 * 1024;
 static constexpr size_t DEFAULT_LINE_LIMIT = 64 * 1024;
 static constexpr size_t READ_CHUNK = 64 * 1024;
+/* A read into a buffer this big, while ours is empty, reads into it
+ * directly (read_direct): smaller ones are better served from ours. */
+static constexpr size_t READ_DIRECT_MIN = 4096;
 
 static Stream *of(uv_handle_t *h) { return static_cast<Stream *>(h->data); }
 
@@ -316,13 +319,13 @@ static void maybe_read(Stream *s) {
  * the data ended exactly at a chunk's end. libuv has no "try read", so
  * this is recv(2) (TCP) or read(2) on the descriptor, as libuv's own
  * reads are on Unix; on Windows it does nothing and libuv reads. */
+static size_t read_into(Stream *s, char *buf, size_t len);
+
 static void read_now(Stream *s) {
   s->more = false;
   s->signaled = false;
 #ifndef _WIN32
   if (s->st != ST_OPEN || s->eof || s->read_err != 0) return;
-  int fd = fd_of(s);
-  if (fd < 0) return;
   uv_buf_t b = room(s);
   if (b.base == nullptr) { /* no memory: a read error, as from on_alloc */
     s->read_err = UV_ENOBUFS;
@@ -330,15 +333,44 @@ static void read_now(Stream *s) {
     s->reading = false;
     return;
   }
+  s->rlen += read_into(s, b.base, b.len);
+#endif
+}
+
+/* As read_now, but straight into a reader's own buffer (at least
+ * READ_DIRECT_MIN bytes; the stream's is empty): the kernel copies the
+ * bytes where the caller wants them, with no copy out of ours after. A
+ * smaller buffer goes through ours, where one read may serve several
+ * calls. Returns the bytes read (0: none, or EOF or an error recorded). */
+static size_t read_direct(Stream *s, void *buf, size_t len) {
+  s->more = false;
+  s->signaled = false;
+#ifndef _WIN32
+  if (s->st != ST_OPEN || s->eof || s->read_err != 0) return 0;
+  return read_into(s, static_cast<char *>(buf), len);
+#else
+  (void)buf;
+  (void)len;
+  return 0;
+#endif
+}
+
+/* One recv(2) (TCP) or read(2) of up to `len` bytes on the descriptor:
+ * the count, with s->more set if it filled `len`, or 0 with EOF or an error
+ * recorded (nothing is recorded for "nothing yet"). */
+static size_t read_into(Stream *s, char *buf, size_t len) {
+#ifndef _WIN32
+  int fd = fd_of(s);
+  if (fd < 0) return 0;
   ssize_t n;
   do { /* recv on sockets: send/recv skip the VFS layer read/write pass */
-    n = s->type == UV_TCP ? ::recv(fd, b.base, b.len, 0)
-                          : ::read(fd, b.base, b.len);
+    n = s->type == UV_TCP ? ::recv(fd, buf, len, 0) : ::read(fd, buf, len);
   } while (n < 0 && errno == EINTR);
   if (n > 0) {
-    s->rlen += size_t(n);
-    s->more = size_t(n) == b.len; /* a full chunk: there may be more */
-  } else if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK)) {
+    s->more = size_t(n) == len; /* a full chunk: there may be more */
+    return size_t(n);
+  }
+  if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK)) {
     if (n == 0)
       s->eof = true;
     else
@@ -346,7 +378,12 @@ static void read_now(Stream *s) {
     if (s->reading) uv_read_stop(&s->uv.s);
     s->reading = false;
   }
+#else
+  (void)s;
+  (void)buf;
+  (void)len;
 #endif
+  return 0;
 }
 
 static void consume(Stream *s, void *buf, size_t n) {
@@ -395,7 +432,16 @@ int stream_read(size_t *nread, Stream *s, Task *t, void *buf, size_t len) {
   int rc = read_blocked(s, w);
   if (rc != 0) return rc;
   *nread = 0;
-  if (s->rlen == 0 && s->more && len > 0) read_now(s);
+  if (s->rlen == 0 && s->more && len >= READ_DIRECT_MIN) {
+    size_t n = read_direct(s, buf, len);
+    if (n > 0) {
+      *nread = n;
+      done_waiting(s, w);
+      return 0;
+    }
+  } else if (s->rlen == 0 && s->more && len > 0) {
+    read_now(s);
+  }
   if (len == 0 || s->rlen > 0) {
     size_t n = len < s->rlen ? len : s->rlen;
     consume(s, buf, n);

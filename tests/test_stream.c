@@ -868,6 +868,115 @@ Test(stream, read_returns_up_to_n_then_zero_at_eof, .timeout = 20) {
   UVT_CLOSE_LOOP(loop);
 }
 
+/* Reads into big buffers (the core reads into them directly while its own
+ * buffer is empty) and small ones (served from the core's buffer),
+ * interleaved, get every byte once and in order, then EOF. */
+struct rd_mixed {
+  int pc, rc;
+  uva_stream_t *s;
+  size_t n, total;
+  int reads, bad, eofs;
+  unsigned char buf[200 * 1024];
+};
+
+static const size_t mixed_lens[] = {64 * 1024, 100, 5000, 3000, 200 * 1024, 1};
+
+static int step_read_mixed(uva_task_t *t, int status, void *d) {
+  struct rd_mixed *c = (struct rd_mixed *) d;
+  (void) status;
+  CO_BEGIN(c);
+  for (;;) {
+    CO_CALL(c, uva_stream_read(&c->n, c->s, t, c->buf,
+                               mixed_lens[c->reads % 6]));
+    UVT_OK(c->rc);
+    if (c->n == 0)
+      break;
+    cr_assert(c->n <= mixed_lens[c->reads % 6]);
+    if (!pattern_ok(c->buf, c->total, c->n))
+      c->bad = 1;
+    c->total += c->n;
+    c->reads++;
+  }
+  CO_CALL(c, uva_stream_read(&c->n, c->s, t, c->buf, sizeof c->buf));
+  UVT_OK(c->rc);
+  cr_assert_eq(c->n, 0, "EOF again on a repeated read");
+  UVT_OK(uva_stream_close(c->s, NULL, NULL));
+  CO_END(c);
+}
+
+Test(stream, big_and_small_reads_interleaved_keep_every_byte, .timeout = 30) {
+  uva_loop_t *loop = uvt_loop_new();
+  int fds[2];
+  struct rd_mixed *c = calloc(1, sizeof *c);
+  cr_assert_not_null(c);
+  tcp_fd_pair(fds);
+  c->s = adopt(loop, fds[1]);
+  struct peer p;
+  memset(&p, 0, sizeof p);
+  p.fd = fds[0];
+  p.total = 3 * 1024 * 1024 + 17;
+  p.close_after = 1;
+  peer_start(&p, peer_writer);
+  spawn(loop, step_read_mixed, c);
+  run(loop);
+  peer_join(&p);
+  cr_assert_eq(p.err, 0);
+  cr_assert_eq(c->total, p.total);
+  cr_assert_eq(c->bad, 0, "a byte lost, repeated or out of order");
+  free(c);
+  UVT_CLOSE_LOOP(loop);
+}
+
+/* A reset seen by reads into a big buffer: ECONNRESET, sticky. */
+struct rd_reset_big {
+  int pc, rc;
+  uva_stream_t *s;
+  size_t n, total;
+  int rc1, rc2;
+  unsigned char buf[64 * 1024];
+};
+
+static int step_read_reset_big(uva_task_t *t, int status, void *d) {
+  struct rd_reset_big *c = (struct rd_reset_big *) d;
+  (void) status;
+  CO_BEGIN(c);
+  for (;;) {
+    CO_CALL(c, uva_stream_read(&c->n, c->s, t, c->buf, sizeof c->buf));
+    if (c->rc != 0 || c->n == 0)
+      break;
+    c->total += c->n;
+  }
+  c->rc1 = c->rc;
+  CO_CALL(c, uva_stream_read(&c->n, c->s, t, c->buf, sizeof c->buf));
+  c->rc2 = c->rc;
+  UVT_OK(uva_stream_close(c->s, NULL, NULL));
+  CO_END(c);
+}
+
+Test(stream, peer_reset_seen_by_big_reads_econnreset, .timeout = 20) {
+  uva_loop_t *loop = uvt_loop_new();
+  int fds[2];
+  struct rd_reset_big *c = calloc(1, sizeof *c);
+  cr_assert_not_null(c);
+  tcp_fd_pair(fds);
+  c->s = adopt(loop, fds[1]);
+  struct peer p;
+  memset(&p, 0, sizeof p);
+  p.fd = fds[0];
+  p.total = 1000;
+  p.delay_ms = 50; /* the reader waits in read first */
+  p.close_after = 2;
+  peer_start(&p, peer_writer);
+  spawn(loop, step_read_reset_big, c);
+  run(loop);
+  peer_join(&p);
+  cr_assert(c->total <= 1000);
+  UVT_EQ(c->rc1, UVA_ECONNRESET);
+  UVT_EQ(c->rc2, UVA_ECONNRESET);
+  free(c);
+  UVT_CLOSE_LOOP(loop);
+}
+
 struct rd_eof {
   int pc, rc;
   uva_stream_t *s;

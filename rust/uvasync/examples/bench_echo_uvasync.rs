@@ -4,9 +4,29 @@ mod bench_util;
 
 use uvasync::{TcpListener, TcpStream};
 
-/// Zero copy, as bench/bench_echo_server.c: the bytes go from the core's
-/// read buffer straight to the write (read_with + write_nowait).
+/// The same code as bench_echo_tokio.rs: read into a reusable buffer,
+/// write_all. (The core reads straight into a buffer this big when it has
+/// nothing buffered, so the bytes take the same path as tokio's: kernel to
+/// `buf`, `buf` to kernel.)
 async fn handle(mut s: TcpStream) {
+    let _ = s.set_nodelay(true);
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        match s.read(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => {
+                if s.write_all(&buf[..n]).await.is_err() {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// The zero-copy form, for comparison (UVA_BENCH_ZEROCOPY=1): the bytes go
+/// from the core's read buffer straight to the write (read_with +
+/// write_nowait), as bench/bench_echo_server.c does.
+async fn handle_zero_copy(mut s: TcpStream) {
     let _ = s.set_nodelay(true);
     loop {
         let r = s.read_with(|data| (data.len(), (!data.is_empty()).then(|| s.write_nowait(data)))).await;
@@ -22,35 +42,19 @@ async fn handle(mut s: TcpStream) {
     }
 }
 
-/// The copying form (read into a buffer, write_all), for comparison.
-async fn handle_copy(mut s: TcpStream) {
-    let _ = s.set_nodelay(true);
-    let mut buf = vec![0u8; 64 * 1024];
-    loop {
-        match s.read(&mut buf).await {
-            Ok(0) | Err(_) => return,
-            Ok(n) => {
-                if s.write_all(&buf[..n]).await.is_err() {
-                    return;
-                }
-            }
-        }
-    }
-}
-
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let host = args.get(1).cloned().unwrap_or_else(|| "127.0.0.1".into());
     let port: u16 = args.get(2).and_then(|p| p.parse().ok()).unwrap_or(0);
-    let copy = std::env::var_os("UVA_BENCH_COPY").is_some();
+    let zero_copy = std::env::var_os("UVA_BENCH_ZEROCOPY").is_some();
     bench_util::exit_with_cpu_on_term();
     uvasync::run(async move {
         let l = TcpListener::bind((host.as_str(), port)).await.unwrap();
         println!("{}", l.local_addr().unwrap().port());
         loop {
             let (s, _) = l.accept().await.unwrap();
-            if copy {
-                drop(uvasync::spawn(handle_copy(s)));
+            if zero_copy {
+                drop(uvasync::spawn(handle_zero_copy(s)));
             } else {
                 drop(uvasync::spawn(handle(s)));
             }

@@ -6,6 +6,8 @@ use uvasync_sys as sys;
 
 /// The `io::Error` for a negative core code: an OS error for `-errno` codes,
 /// a matching [`io::ErrorKind`] with the core's message for the others.
+#[cold]
+#[inline(never)]
 pub(crate) fn to_io(code: c_int) -> io::Error {
     let kind = match code {
         sys::UVA_EOF | sys::UVA_EINCOMPLETE => io::ErrorKind::UnexpectedEof,
@@ -28,6 +30,7 @@ pub(crate) fn to_io(code: c_int) -> io::Error {
 }
 
 /// `Ok(rc)` for `rc >= 0`, else the error.
+#[inline]
 pub(crate) fn check(rc: c_int) -> io::Result<c_int> {
     if rc < 0 {
         Err(to_io(rc))

@@ -31,7 +31,13 @@ use crate::runtime::LoopInner;
 /// need without knowing the future's type.
 pub(crate) struct Header {
     pub(crate) task: *mut sys::uva_task_t,
-    /// Allocated on the first core wait: a sleeping task stays small.
+    /// The object this task waits on through the core, with how many leaves
+    /// wait on it (the core keeps one registration per task and object;
+    /// count 0: none). Most tasks wait on one object at a time; the others
+    /// go to `waits.objects`.
+    first: Cell<(*const c_void, u32)>,
+    /// Allocated when needed (a parked waker, a second object): a sleeping
+    /// task stays small.
     waits: UnsafeCell<Option<Box<Waits>>>,
     join_waker: UnsafeCell<Option<Waker>>,
     finished: Cell<bool>,
@@ -40,21 +46,12 @@ pub(crate) struct Header {
     pub(crate) next: Cell<*const Header>,
 }
 
+#[derive(Default)]
 struct Waits {
     /// Wakers of leaves that wait on the core with a foreign waker.
     parked: Vec<Waker>,
-    /// Objects this task waits on through the core, with how many leaves
-    /// wait on each (the core keeps one registration per task and object):
-    /// the first here (count 0: none), as most tasks wait on one object at
-    /// a time, the others in `objects`.
-    first: (*const c_void, u32),
+    /// Objects waited on besides `Header::first`, with their counts.
     objects: Vec<(*const c_void, u32)>,
-}
-
-impl Default for Waits {
-    fn default() -> Self {
-        Waits { parked: Vec::new(), first: (ptr::null(), 0), objects: Vec::new() }
-    }
 }
 
 impl Header {
@@ -62,6 +59,7 @@ impl Header {
     pub(crate) fn sentinel() -> Header {
         Header {
             task: ptr::null_mut(),
+            first: Cell::new((ptr::null(), 0)),
             waits: UnsafeCell::new(None),
             join_waker: UnsafeCell::new(None),
             finished: Cell::new(false),
@@ -74,6 +72,12 @@ impl Header {
     fn waits(&self) -> &mut Waits {
         // SAFETY: loop thread only; no reference outlives the calls below.
         unsafe { (*self.waits.get()).get_or_insert_with(Box::default) }
+    }
+
+    /// True if some object besides `first` is waited on.
+    fn has_other_objects(&self) -> bool {
+        // SAFETY: loop thread only.
+        unsafe { (*self.waits.get()).as_ref().is_some_and(|w| !w.objects.is_empty()) }
     }
 }
 
@@ -99,6 +103,7 @@ thread_local! {
 }
 
 /// The header of the task being stepped; panics outside a task.
+#[inline]
 pub(crate) fn current() -> &'static Header {
     let h = CURRENT.with(Cell::get);
     assert!(
@@ -159,19 +164,25 @@ pub(crate) fn own_task(waker: &Waker) -> Option<*mut sys::uva_task_t> {
 /// protocol. Dropping it withdraws the wait (a lock already handed over goes
 /// to the next waiter), so a future dropped by `timeout` or `select` leaves
 /// no trace.
+///
+/// It takes no core reference on its task: an unfinished task is alive (the
+/// loop holds it), and a task that finishes while waits of its own are
+/// still counted (they live outside its future) is kept alive by `finish`
+/// until the last of them is gone.
 pub(crate) struct CoreWait {
-    /// The task registered with the core (a reference is held), or null.
-    task: *mut sys::uva_task_t,
+    /// The header of the task registered with the core, or null.
+    header: *const Header,
     obj: *const c_void,
 }
 
 impl CoreWait {
     pub(crate) const fn new() -> Self {
-        CoreWait { task: ptr::null_mut(), obj: ptr::null() }
+        CoreWait { header: ptr::null(), obj: ptr::null() }
     }
 
     /// Calls `op(task)` with the running task: `Ready(rc)` when it
     /// completed, `Pending` when it returned `UVA_EAGAIN` (registered).
+    #[inline]
     pub(crate) fn poll(
         &mut self,
         obj: *const c_void,
@@ -179,91 +190,105 @@ impl CoreWait {
         op: impl FnOnce(*mut sys::uva_task_t) -> c_int,
     ) -> Poll<c_int> {
         let header = current();
-        if !self.task.is_null() && (self.task != header.task || self.obj != obj) {
+        if !self.header.is_null() && (!ptr::eq(self.header, header) || self.obj != obj) {
             self.cancel(); // moved to another task: give the old wait up
         }
         let rc = op(header.task);
         if rc == sys::UVA_EAGAIN {
-            if self.task.is_null() {
-                // SAFETY: the running task is alive.
-                unsafe { sys::uva_task_retain(header.task) };
-                self.task = header.task;
+            if self.header.is_null() {
+                self.header = header;
                 self.obj = obj;
                 header.count_wait(obj, 1);
             }
             if !is_own_waker(cx.waker(), header.task) {
-                // SAFETY: only the loop thread touches a task's header.
-                let parked = &mut header.waits().parked;
-                if !parked.iter().any(|w| w.will_wake(cx.waker())) {
-                    parked.push(cx.waker().clone());
-                }
+                park(header, cx.waker());
             }
             return Poll::Pending;
         }
-        if !self.task.is_null() {
+        if !self.header.is_null() {
             // The core dropped the task's registration with this call. Other
             // leaves of this task waiting on the same object lost it too:
             // run the task again so that they call again.
+            self.header = ptr::null();
             if header.count_wait(obj, -1) > 0 {
                 // SAFETY: the running task is alive.
                 unsafe { sys::uva_task_wake(header.task) };
             }
-            self.release();
         }
         Poll::Ready(rc)
     }
 
     /// Give the wait up (the future is dropped or moved).
+    #[inline]
     pub(crate) fn cancel(&mut self) {
-        if self.task.is_null() {
-            return;
+        if !self.header.is_null() {
+            self.withdraw();
         }
-        // SAFETY: we hold a reference on the task; its data is its header
-        // (a TaskCell) while it exists.
-        unsafe {
-            let mut data = ptr::null_mut();
-            if sys::uva_task_get_data(&mut data, self.task) == 0 && !data.is_null() {
-                let header = &*(data as *const Header);
-                if header.finished.get() {
-                    // The core withdrew everything when the task finished.
-                } else if header.count_wait(self.obj, -1) == 0 {
-                    // UVA_ENOENT is fine: the wait may have completed.
-                    sys::uva_task_withdraw(self.task, self.obj);
-                } else {
-                    // Siblings keep the registration; let them re-check.
-                    sys::uva_task_wake(self.task);
-                }
-            }
-        }
-        self.release();
     }
 
-    fn release(&mut self) {
-        // SAFETY: the reference taken in poll().
-        unsafe { sys::uva_task_release(self.task) };
-        self.task = ptr::null_mut();
-        self.obj = ptr::null();
+    #[inline(never)]
+    fn withdraw(&mut self) {
+        // SAFETY: the header is alive: its task is unfinished, or finish()
+        // took a reference that the last counted wait drops (below).
+        let header = unsafe { &*self.header };
+        self.header = ptr::null();
+        let left = header.count_wait(self.obj, -1);
+        if header.finished.get() {
+            // The core withdrew everything when the task finished.
+            if header.waiting() == 0 {
+                // SAFETY: the reference finish() took for the waits counted.
+                unsafe { sys::uva_task_release(header.task) };
+            }
+        } else if left == 0 {
+            // SAFETY: an unfinished task is alive. UVA_ENOENT is fine: the
+            // wait may have completed.
+            unsafe { sys::uva_task_withdraw(header.task, self.obj) };
+        } else {
+            // Siblings keep the registration; let them re-check.
+            unsafe { sys::uva_task_wake(header.task) };
+        }
     }
 }
 
 impl Drop for CoreWait {
+    #[inline]
     fn drop(&mut self) {
         self.cancel();
+    }
+}
+
+/// Parks a foreign waker on the task (woken at its next step).
+#[cold]
+fn park(header: &Header, waker: &Waker) {
+    let parked = &mut header.waits().parked;
+    if !parked.iter().any(|w| w.will_wake(waker)) {
+        parked.push(waker.clone());
     }
 }
 
 impl Header {
     /// Adds `delta` to the count of leaves waiting on `obj`; returns the new
     /// count.
+    #[inline]
     fn count_wait(&self, obj: *const c_void, delta: i32) -> u32 {
-        let w = self.waits();
-        if w.first.1 > 0 && w.first.0 == obj {
-            let n = (w.first.1 as i32 + delta).max(0) as u32;
-            w.first.1 = n;
+        let (o, n) = self.first.get();
+        if n > 0 && o == obj {
+            let n = (n as i32 + delta).max(0) as u32;
+            self.first.set((o, n));
             return n;
         }
-        if delta > 0 && w.first.1 == 0 && w.objects.iter().all(|(o, _)| *o != obj) {
-            w.first = (obj, delta as u32);
+        if delta > 0 && n == 0 && !self.has_other_objects() {
+            self.first.set((obj, delta as u32));
+            return delta as u32;
+        }
+        self.count_other_wait(obj, delta)
+    }
+
+    #[cold]
+    fn count_other_wait(&self, obj: *const c_void, delta: i32) -> u32 {
+        let w = self.waits();
+        if delta > 0 && self.first.get().1 == 0 && w.objects.iter().all(|(o, _)| *o != obj) {
+            self.first.set((obj, delta as u32));
             return delta as u32;
         }
         let waits = &mut w.objects;
@@ -283,6 +308,14 @@ impl Header {
             }
             None => 0,
         }
+    }
+
+    /// How many leaves wait on core objects, over all objects.
+    fn waiting(&self) -> u32 {
+        // SAFETY: loop thread only.
+        let others = unsafe { (*self.waits.get()).as_ref() }
+            .map_or(0, |w| w.objects.iter().map(|(_, n)| n).sum::<u32>());
+        self.first.get().1 + others
     }
 }
 
@@ -368,16 +401,11 @@ unsafe extern "C" fn step<F: Future>(
     // Leaves parked with foreign wakers may have been served: wake them
     // (their wake-ups of this very task are redundant: we poll next).
     let parked = match &mut *header.waits.get() {
-        Some(w) => std::mem::take(&mut w.parked),
-        None => Vec::new(),
+        Some(w) if !w.parked.is_empty() => Some(std::mem::take(&mut w.parked)),
+        _ => None,
     };
-    if !parked.is_empty() {
-        SUPPRESS.with(|s| s.set(task));
-        let woke = catch_unwind(AssertUnwindSafe(|| parked.into_iter().for_each(Waker::wake)));
-        SUPPRESS.with(|s| s.set(ptr::null_mut()));
-        if let Err(p) = woke {
-            panic::stash(p);
-        }
+    if let Some(parked) = parked {
+        wake_parked(task, parked);
     }
 
     let prev = CURRENT.with(|c| c.replace(header));
@@ -405,10 +433,30 @@ unsafe extern "C" fn step<F: Future>(
     rc
 }
 
+/// Wakes the wakers parked on `task` (their wake-ups of `task` itself are
+/// redundant: its step polls it next).
+#[cold]
+fn wake_parked(task: *mut sys::uva_task_t, parked: Vec<Waker>) {
+    SUPPRESS.with(|s| s.set(task));
+    let woke = catch_unwind(AssertUnwindSafe(|| parked.into_iter().for_each(Waker::wake)));
+    SUPPRESS.with(|s| s.set(ptr::null_mut()));
+    if let Err(p) = woke {
+        panic::stash(p);
+    }
+}
+
 unsafe fn finish<F: Future>(cell: &TaskCell<F>, result: Result<F::Output, JoinError>) {
     let header = &cell.head.header;
     header.finished.set(true);
-    *header.waits.get() = None;
+    if let Some(w) = &mut *header.waits.get() {
+        w.parked = Vec::new();
+    }
+    if header.waiting() > 0 {
+        // Leaf waits that live outside the future (in a stream moved to
+        // another task) still point here: keep the task, and with it this
+        // header, until the last of them is gone (CoreWait::cancel).
+        sys::uva_task_retain(header.task);
+    }
     *cell.head.output.get() = Some(result);
     LoopInner::unlink(header);
     if let Some(w) = (*header.join_waker.get()).take() {

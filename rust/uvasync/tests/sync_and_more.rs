@@ -234,3 +234,56 @@ fn futures_io_traits() {
         assert_eq!(n, 100_000);
     });
 }
+
+#[cfg(feature = "futures-io")]
+#[test]
+fn a_read_wait_outlives_the_task_that_made_it() {
+    // A task leaves a pending poll_read registered on a stream and gives the
+    // stream away before it finishes: the next task reads from it (and the
+    // one after drops a registered stream) with the first task long gone.
+    use futures_util::io::AsyncRead;
+    use std::pin::Pin;
+    use std::task::Poll;
+    uvasync::run(async {
+        let (mut a, b) = TcpStream::pair().await.unwrap();
+        let slot = Rc::new(RefCell::new(Some(b)));
+        let s = slot.clone();
+        uvasync::spawn(async move {
+            let mut b = s.borrow_mut().take().unwrap();
+            let mut buf = [0u8; 8];
+            std::future::poll_fn(|cx| {
+                assert!(Pin::new(&mut b).poll_read(cx, &mut buf).is_pending());
+                Poll::Ready(())
+            })
+            .await;
+            *s.borrow_mut() = Some(b);
+        })
+        .await
+        .unwrap();
+        uvasync::yield_now().await;
+        let mut b = slot.borrow_mut().take().unwrap();
+        a.write_all(b"moved").await.unwrap();
+        let mut buf = [0u8; 8];
+        let n = futures_util::io::AsyncReadExt::read(&mut b, &mut buf).await.unwrap();
+        assert_eq!(&buf[..n], b"moved");
+
+        // The same, and the stream is dropped with the wait still counted.
+        let slot = Rc::new(RefCell::new(Some(b)));
+        let s = slot.clone();
+        uvasync::spawn(async move {
+            let mut b = s.borrow_mut().take().unwrap();
+            let mut buf = [0u8; 8];
+            std::future::poll_fn(|cx| {
+                assert!(Pin::new(&mut b).poll_read(cx, &mut buf).is_pending());
+                Poll::Ready(())
+            })
+            .await;
+            *s.borrow_mut() = Some(b);
+        })
+        .await
+        .unwrap();
+        uvasync::yield_now().await;
+        drop(slot.borrow_mut().take());
+        a.write_all(b"gone").await.unwrap();
+    });
+}
