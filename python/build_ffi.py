@@ -987,6 +987,48 @@ static int uvapy_stream_arg(uva_stream_t **out, PyObject *arg) {
     return 0;
 }
 
+/* A read of this much or more goes through uva_stream_read into the bytes
+ * object itself: when the stream's buffer is empty the core then reads
+ * from the kernel straight into it, with no copy after (100 KiB echo). */
+#define UVAPY_READ_INTO_MIN 4096
+
+/* An n-byte object a read did not hand out -- it had to wait, or got a
+ * small message, copied out into one of its size -- kept for the next
+ * read of n (under the GIL): an echo of 1 KiB messages read 64 KiB at a
+ * time would otherwise allocate and shrink 64 KiB per message. */
+static PyObject *uvapy_read_spare;
+
+static PyObject *uvapy_read_into_bytes(uva_stream_t *stream, Py_ssize_t n) {
+    PyObject *b = uvapy_read_spare;
+    size_t got = 0;
+    int rc;
+    uvapy_read_spare = NULL;
+    if (b != NULL && PyBytes_GET_SIZE(b) != n)
+        Py_CLEAR(b);
+    if (b == NULL && (b = PyBytes_FromStringAndSize(NULL, n)) == NULL)
+        return NULL;
+    rc = uva_stream_read(&got, stream, NULL, PyBytes_AS_STRING(b), (size_t)n);
+    if (rc < 0) {
+        if (rc == UVA_EAGAIN && uvapy_read_spare == NULL)
+            uvapy_read_spare = b;
+        else
+            Py_DECREF(b);
+        return PyLong_FromLong(rc);
+    }
+    if ((Py_ssize_t)got < n / 2) { /* a small message: keep the big one */
+        PyObject *small =
+            PyBytes_FromStringAndSize(PyBytes_AS_STRING(b), (Py_ssize_t)got);
+        if (uvapy_read_spare == NULL)
+            uvapy_read_spare = b;
+        else
+            Py_DECREF(b);
+        return small;
+    }
+    if ((Py_ssize_t)got < n && _PyBytes_Resize(&b, (Py_ssize_t)got) < 0)
+        return NULL;
+    return b;
+}
+
 /* _read_bytes(stream, n): up to n (>= 1) bytes that are buffered, as
  * bytes; b"" at end of stream; else the core's code as an int (UVA_EAGAIN:
  * the running task waits for data, call again when woken). */
@@ -1008,6 +1050,8 @@ static PyObject *uvapy_read_bytes(PyObject *self, PyObject *const *args,
     n = PyNumber_AsSsize_t(args[1], NULL); /* clamps a huge n */
     if (n == -1 && PyErr_Occurred())
         return NULL;
+    if (n >= UVAPY_READ_INTO_MIN)
+        return uvapy_read_into_bytes(stream, n);
     rc = uva_stream_peek(&data, &len, stream, NULL);
     if (rc < 0)
         return PyLong_FromLong(rc);
