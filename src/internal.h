@@ -383,6 +383,7 @@ class TimerHeap {
  private:
   void sift_up(uint32_t i);
   void sift_down(uint32_t i);
+  uint32_t least_child(uint32_t i, uint32_t n) const;
   void place(uint32_t i, const HeapEntry &e) {
     a_[i] = e;
     e.h->tn.heap_idx = i;

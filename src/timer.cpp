@@ -51,19 +51,23 @@ void TimerHeap::sift_up(uint32_t i) {
   place(i, e);
 }
 
+/* The least of the (up to 4) children of i among the first n entries;
+ * 0 when i has none. */
+uint32_t TimerHeap::least_child(uint32_t i, uint32_t n) const {
+  uint32_t first = 4 * i + 1;
+  if (first >= n) return 0;
+  uint32_t end = first + 4 < n ? first + 4 : n;
+  uint32_t best = first;
+  for (uint32_t c = first + 1; c < end; c++)
+    if (less(a_[c], a_[best])) best = c;
+  return best;
+}
+
 void TimerHeap::sift_down(uint32_t i) {
   HeapEntry e = a_[i];
-  for (;;) {
-    uint32_t first = 4 * i + 1;
-    if (first >= n_) break;
-    uint32_t last = first + 4 < n_ ? first + 4 : n_;
-    uint32_t best = first;
-    for (uint32_t c = first + 1; c < last; c++)
-      if (less(a_[c], a_[best])) best = c;
-    if (!less(a_[best], e)) break;
+  for (uint32_t best; (best = least_child(i, n_)) != 0 && less(a_[best], e);
+       i = best)
     place(i, a_[best]);
-    i = best;
-  }
   place(i, e);
 }
 
@@ -89,16 +93,8 @@ Timed *TimerHeap::pop() {
   uint32_t last = --n_;
   if (last == 0) return h;
   uint32_t i = 0;
-  for (;;) {
-    uint32_t first = 4 * i + 1;
-    if (first >= last) break;
-    uint32_t end = first + 4 < last ? first + 4 : last;
-    uint32_t best = first;
-    for (uint32_t c = first + 1; c < end; c++)
-      if (less(a_[c], a_[best])) best = c;
+  for (uint32_t best; (best = least_child(i, last)) != 0; i = best)
     place(i, a_[best]);
-    i = best;
-  }
   place(i, a_[last]);
   sift_up(i);
   return h;

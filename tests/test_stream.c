@@ -230,6 +230,18 @@ static void peer_join(struct peer *p) {
   cr_assert_eq(pthread_join(p->th, NULL), 0);
 }
 
+/* A pattern writer on fd: `total` bytes after `delay_ms`, then a close
+ * (close_after 1) or a reset (2). */
+static void peer_write_pattern(struct peer *p, int fd, size_t total,
+                               int delay_ms, int close_after) {
+  memset(p, 0, sizeof *p);
+  p->fd = fd;
+  p->total = total;
+  p->delay_ms = delay_ms;
+  p->close_after = close_after;
+  peer_start(p, peer_writer);
+}
+
 /* ---- echo server: one handler task per connection ----------------------- */
 
 struct echo_srv {
@@ -912,11 +924,7 @@ Test(stream, big_and_small_reads_interleaved_keep_every_byte, .timeout = 30) {
   tcp_fd_pair(fds);
   c->s = adopt(loop, fds[1]);
   struct peer p;
-  memset(&p, 0, sizeof p);
-  p.fd = fds[0];
-  p.total = 3 * 1024 * 1024 + 17;
-  p.close_after = 1;
-  peer_start(&p, peer_writer);
+  peer_write_pattern(&p, fds[0], 3 * 1024 * 1024 + 17, 0, 1);
   spawn(loop, step_read_mixed, c);
   run(loop);
   peer_join(&p);
@@ -961,12 +969,8 @@ Test(stream, peer_reset_seen_by_big_reads_econnreset, .timeout = 20) {
   tcp_fd_pair(fds);
   c->s = adopt(loop, fds[1]);
   struct peer p;
-  memset(&p, 0, sizeof p);
-  p.fd = fds[0];
-  p.total = 1000;
-  p.delay_ms = 50; /* the reader waits in read first */
-  p.close_after = 2;
-  peer_start(&p, peer_writer);
+  /* after 50 ms, when the reader waits in read already; then a reset */
+  peer_write_pattern(&p, fds[0], 1000, 50, 2);
   spawn(loop, step_read_reset_big, c);
   run(loop);
   peer_join(&p);

@@ -236,30 +236,36 @@ fn futures_io_traits() {
 }
 
 #[cfg(feature = "futures-io")]
+/// In a task of its own, registers a pending read on the stream in `slot`
+/// and puts the stream back, the wait still registered, as the task ends.
+async fn leave_a_read_wait(slot: Rc<RefCell<Option<TcpStream>>>) {
+    use futures_util::io::AsyncRead;
+    use std::pin::Pin;
+    use std::task::Poll;
+    uvasync::spawn(async move {
+        let mut b = slot.borrow_mut().take().unwrap();
+        let mut buf = [0u8; 8];
+        std::future::poll_fn(|cx| {
+            assert!(Pin::new(&mut b).poll_read(cx, &mut buf).is_pending());
+            Poll::Ready(())
+        })
+        .await;
+        *slot.borrow_mut() = Some(b);
+    })
+    .await
+    .unwrap();
+}
+
+#[cfg(feature = "futures-io")]
 #[test]
 fn a_read_wait_outlives_the_task_that_made_it() {
     // A task leaves a pending poll_read registered on a stream and gives the
     // stream away before it finishes: the next task reads from it (and the
     // one after drops a registered stream) with the first task long gone.
-    use futures_util::io::AsyncRead;
-    use std::pin::Pin;
-    use std::task::Poll;
     uvasync::run(async {
         let (mut a, b) = TcpStream::pair().await.unwrap();
         let slot = Rc::new(RefCell::new(Some(b)));
-        let s = slot.clone();
-        uvasync::spawn(async move {
-            let mut b = s.borrow_mut().take().unwrap();
-            let mut buf = [0u8; 8];
-            std::future::poll_fn(|cx| {
-                assert!(Pin::new(&mut b).poll_read(cx, &mut buf).is_pending());
-                Poll::Ready(())
-            })
-            .await;
-            *s.borrow_mut() = Some(b);
-        })
-        .await
-        .unwrap();
+        leave_a_read_wait(slot.clone()).await;
         uvasync::yield_now().await;
         let mut b = slot.borrow_mut().take().unwrap();
         a.write_all(b"moved").await.unwrap();
@@ -269,19 +275,7 @@ fn a_read_wait_outlives_the_task_that_made_it() {
 
         // The same, and the stream is dropped with the wait still counted.
         let slot = Rc::new(RefCell::new(Some(b)));
-        let s = slot.clone();
-        uvasync::spawn(async move {
-            let mut b = s.borrow_mut().take().unwrap();
-            let mut buf = [0u8; 8];
-            std::future::poll_fn(|cx| {
-                assert!(Pin::new(&mut b).poll_read(cx, &mut buf).is_pending());
-                Poll::Ready(())
-            })
-            .await;
-            *s.borrow_mut() = Some(b);
-        })
-        .await
-        .unwrap();
+        leave_a_read_wait(slot.clone()).await;
         uvasync::yield_now().await;
         drop(slot.borrow_mut().take());
         a.write_all(b"gone").await.unwrap();
