@@ -118,8 +118,8 @@ typedef struct uvapy_task_s {
     PyObject *weakrefs;
     uva_task_t *ctask;   /* NULL once done: the core frees it */
     int state;           /* _ST_PENDING, _RESULT, _EXCEPTION, _CANCELLED */
-    int live;            /* in the list of live tasks (which holds a ref) */
-    int coro_untracked;  /* this task took coro out of the cyclic GC */
+    char live;           /* in the list of live tasks (which holds a ref) */
+    char coro_untracked; /* this task took coro out of the cyclic GC */
     struct uvapy_task_s *live_prev, *live_next;
 } uvapy_task;
 
