@@ -991,6 +991,9 @@ static int uvapy_stream_arg(uva_stream_t **out, PyObject *arg) {
  * object itself: when the stream's buffer is empty the core then reads
  * from the kernel straight into it, with no copy after (100 KiB echo). */
 #define UVAPY_READ_INTO_MIN 4096
+/* ... and of at most this much: read(n) may return fewer than n bytes, and
+ * read(1 << 40) must not allocate n. */
+#define UVAPY_READ_INTO_MAX (256 * 1024)
 
 /* An n-byte object a read did not hand out -- it had to wait, or got a
  * small message, copied out into one of its size -- kept for the next
@@ -1002,6 +1005,8 @@ static PyObject *uvapy_read_into_bytes(uva_stream_t *stream, Py_ssize_t n) {
     PyObject *b = uvapy_read_spare;
     size_t got = 0;
     int rc;
+    if (n > UVAPY_READ_INTO_MAX)
+        n = UVAPY_READ_INTO_MAX;
     uvapy_read_spare = NULL;
     if (b != NULL && PyBytes_GET_SIZE(b) != n)
         Py_CLEAR(b);

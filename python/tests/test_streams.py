@@ -589,3 +589,28 @@ def test_a_cancelled_large_read_loses_no_byte(aio):
         return data
 
     assert aio.run(main()) == b"x" * 10_000 + b"end"
+
+
+def test_a_huge_read_size_returns_what_has_arrived(aio):
+    """read(n) with n far beyond any buffer gives the bytes that arrived,
+    without trying to make room for n."""
+    async def send_some(reader, writer):
+        writer.write(b"a" * 300_000)
+        await writer.drain()
+        writer.close()
+
+    async def main():
+        server, port = await _serve(aio, send_some)
+        reader, writer = await aio.open_connection(HOST, port)
+        got = b""
+        while True:
+            data = await reader.read(1 << 40)
+            if not data:
+                break
+            got += data
+        await _close(writer)
+        server.close()
+        await server.wait_closed()
+        return got
+
+    assert aio.run(main()) == b"a" * 300_000
