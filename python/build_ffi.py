@@ -439,6 +439,15 @@ static void uvapy_call_report(PyObject *fn, PyObject *arg) {
     Py_XDECREF(r);
 }
 
+/* Tell one internal watcher that task ended in state: gather's state is
+ * counted in C, anything else is called with the task. */
+static void uvapy_notify(PyObject *fn, PyObject *task, int state) {
+    if (Py_IS_TYPE(fn, &uvapy_gathering_type))
+        uvapy_gathering_ended(fn, state);
+    else
+        uvapy_call_report(fn, task);
+}
+
 /* The end of a task: its state and value set, out of the table, then its
  * internal notifications (at once), done callbacks (call_soon), the
  * unretrieved-exception log and, for run_until_complete's task, the stop. */
@@ -460,11 +469,9 @@ static int uvapy_task_end(uvapy_task *t, int state, PyObject *value) {
         t->notify = NULL;
         if (PyList_CheckExact(notify)) {
             for (i = 0; i < PyList_GET_SIZE(notify); i++)
-                uvapy_call_report(PyList_GET_ITEM(notify, i), self);
-        } else if (Py_IS_TYPE(notify, &uvapy_gathering_type)) {
-            uvapy_gathering_ended(notify, state); /* gather's: no call */
+                uvapy_notify(PyList_GET_ITEM(notify, i), self, state);
         } else if (notify != Py_None) {
-            uvapy_call_report(notify, self);
+            uvapy_notify(notify, self, state);
         }
         Py_DECREF(notify);
     }
