@@ -117,9 +117,10 @@ typedef struct uvapy_task_s {
     PyObject *extra;     /* a _TaskExtra (name, cancellation), or NULL */
     PyObject *weakrefs;
     uva_task_t *ctask;   /* NULL once done: the core frees it */
-    int state;           /* _ST_PENDING, _RESULT, _EXCEPTION, _CANCELLED */
+    signed char state;   /* _ST_PENDING, _RESULT, _EXCEPTION, _CANCELLED */
     char live;           /* in the list of live tasks (which holds a ref) */
     char coro_untracked; /* this task took coro out of the cyclic GC */
+    uint32_t gather_idx; /* its slot in the last gather that watched it */
     struct uvapy_task_s *live_prev, *live_next;
 } uvapy_task;
 
@@ -429,7 +430,8 @@ static PyObject *uvapy_spawn_coros_fn(PyObject *mod, PyObject *const *args,
 }
 
 static PyTypeObject uvapy_gathering_type; /* gather's state, below */
-static void uvapy_gathering_ended(PyObject *gathering, int st);
+static void uvapy_gathering_ended(PyObject *gathering, PyObject *child,
+                                  int st);
 
 /* Call fn(task), reporting (not raising) what it raises. */
 static void uvapy_call_report(PyObject *fn, PyObject *arg) {
@@ -443,7 +445,7 @@ static void uvapy_call_report(PyObject *fn, PyObject *arg) {
  * counted in C, anything else is called with the task. */
 static void uvapy_notify(PyObject *fn, PyObject *task, int state) {
     if (Py_IS_TYPE(fn, &uvapy_gathering_type))
-        uvapy_gathering_ended(fn, state);
+        uvapy_gathering_ended(fn, task, state);
     else
         uvapy_call_report(fn, task);
 }
@@ -545,7 +547,7 @@ static PyMemberDef uvapy_task_members[] = {
     {"_notify", T_OBJECT, offsetof(uvapy_task, notify), 0, NULL},
     {"_log_exc", T_OBJECT, offsetof(uvapy_task, log_exc), 0, NULL},
     {"_extra", T_OBJECT, offsetof(uvapy_task, extra), 0, NULL},
-    {"_state", T_INT, offsetof(uvapy_task, state), 0, NULL},
+    {"_state", T_BYTE, offsetof(uvapy_task, state), 0, NULL},
     {NULL}};
 
 static PyObject *uvapy_task_get_coro(uvapy_task *t, void *u) {
@@ -765,13 +767,20 @@ static PyObject *uvapy_sleep_ms_fn(PyObject *mod, PyObject *const *args,
 /* ---- Gathering: the state of one gather() --------------------------------
  * Each child's _notify calls it when the child ends; it counts them down
  * and wakes the gathering task when all are done or one failed (unless
- * return_exceptions). Made and read by uvasync.funcs._gather. */
+ * return_exceptions). Made and read by uvasync.funcs._gather.
+ *
+ * A child task that ends with a result hands it over at once: the value
+ * goes to its slot in `results` and the slot in `tasks` becomes None, so
+ * the task and its coroutine are freed at the end of their last step,
+ * while still in cache, and not all together once the gather returns. */
 typedef struct {
     PyObject_HEAD
     Py_ssize_t remaining;  /* children not yet done */
     int failed;            /* a child ended without a result */
     int return_exceptions;
     uva_task_t *waiter;    /* the gathering task while it waits, or NULL */
+    PyObject *tasks;       /* the children (list), None where handed over */
+    PyObject *results;     /* list as long, or NULL once given out */
 } uvapy_gathering;
 
 static PyObject *uvapy_s_notify, *uvapy_s_state;
@@ -802,10 +811,47 @@ static PyObject *uvapy_gathering_new(PyTypeObject *type, PyObject *args,
     return (PyObject *)g;
 }
 
-/* A child ended in state st: count it, and wake the gathering task once
- * all are done or one failed (unless return_exceptions). */
-static void uvapy_gathering_ended(PyObject *gathering, int st) {
+static int uvapy_gathering_traverse(uvapy_gathering *g, visitproc visit,
+                                    void *arg) {
+    Py_VISIT(g->tasks);
+    Py_VISIT(g->results);
+    return 0;
+}
+
+static int uvapy_gathering_clear(uvapy_gathering *g) {
+    Py_CLEAR(g->tasks);
+    Py_CLEAR(g->results);
+    return 0;
+}
+
+static void uvapy_gathering_dealloc(uvapy_gathering *g) {
+    PyObject_GC_UnTrack(g);
+    uvapy_gathering_clear(g);
+    Py_TYPE(g)->tp_free((PyObject *)g);
+}
+
+/* A child ended in state st: take its result if it is a task in its slot,
+ * count it, and wake the gathering task once all are done or one failed
+ * (unless return_exceptions). The caller holds a reference to child. */
+static void uvapy_gathering_ended(PyObject *gathering, PyObject *child,
+                                  int st) {
     uvapy_gathering *g = (uvapy_gathering *)gathering;
+    if (st == UVAPY_RESULT && g->results != NULL && g->tasks != NULL &&
+        UVAPY_IS_TASK(child)) {
+        uvapy_task *c = (uvapy_task *)child;
+        Py_ssize_t i = c->gather_idx;
+        if (i < PyList_GET_SIZE(g->tasks) &&
+            PyList_GET_ITEM(g->tasks, i) == child) {
+            PyObject *v = c->value != NULL ? c->value : Py_None;
+            PyObject *old = PyList_GET_ITEM(g->results, i);
+            Py_INCREF(v);
+            PyList_SET_ITEM(g->results, i, v);
+            Py_XDECREF(old);
+            Py_INCREF(Py_None);
+            PyList_SET_ITEM(g->tasks, i, Py_None);
+            Py_DECREF(child);
+        }
+    }
     g->remaining--;
     if (st != UVAPY_RESULT && !g->return_exceptions)
         g->failed = 1;
@@ -823,39 +869,43 @@ static PyObject *uvapy_gathering_call(uvapy_gathering *g, PyObject *args,
         return NULL;
     if ((st = uvapy_state_of(child)) < 0)
         return NULL;
-    uvapy_gathering_ended((PyObject *)g, st);
+    uvapy_gathering_ended((PyObject *)g, child, st);
     Py_RETURN_NONE;
 }
 
-/* watch(tasks): count the children not done, have each notify this object
- * when it ends, and arm the wake-up of the running task (which must be the
- * gathering one). Returns the list of those children (`tasks` itself when
- * that is all of them). */
+/* watch(tasks): keep the list (its slots become None as children hand
+ * their results over), count the children not done, have each notify
+ * this object when it ends, and arm the wake-up of the running task
+ * (which must be the gathering one). */
 static PyObject *uvapy_gathering_watch(uvapy_gathering *g, PyObject *tasks) {
-    PyObject *pending, *self = (PyObject *)g;
+    PyObject *self = (PyObject *)g;
     Py_ssize_t i, n;
     if (uvapy_ts.running == NULL) {
         PyErr_SetString(PyExc_RuntimeError,
                         "gather must be awaited inside a uvasync task");
         return NULL;
     }
-    if (!PyList_CheckExact(tasks)) {
-        PyErr_SetString(PyExc_TypeError, "watch() takes a list");
+    if (!PyList_CheckExact(tasks) || g->tasks != NULL) {
+        PyErr_SetString(PyExc_TypeError, "watch() takes a list, once");
         return NULL;
     }
-    pending = NULL; /* made at the first child done already */
     n = PyList_GET_SIZE(tasks);
+    if ((g->results = PyList_New(n)) == NULL)
+        return NULL;
+    for (i = 0; i < n; i++) {
+        Py_INCREF(Py_None);
+        PyList_SET_ITEM(g->results, i, Py_None);
+    }
+    Py_INCREF(tasks);
+    g->tasks = tasks;
     for (i = 0; i < n; i++) {
         PyObject *t = PyList_GET_ITEM(tasks, i), *notify;
         int st = uvapy_state_of(t), rc;
         if (st < 0)
-            goto fail;
+            return NULL;
         if (st != UVAPY_PENDING) { /* done before: failed already? */
             if (st != UVAPY_RESULT && !g->return_exceptions)
                 g->failed = 1;
-            if (pending == NULL &&
-                (pending = PyList_GetSlice(tasks, 0, i)) == NULL)
-                goto fail;
             continue;
         }
         if (UVAPY_IS_TASK(t)) {
@@ -877,51 +927,49 @@ static PyObject *uvapy_gathering_watch(uvapy_gathering *g, PyObject *tasks) {
                     tt->notify = l;
                 }
             }
+            /* a hint, checked at the end (another gather may reuse it) */
+            tt->gather_idx = i <= (Py_ssize_t)UINT32_MAX ? (uint32_t)i : 0;
         } else { /* a Future: _notify is a list */
             if ((notify = PyObject_GetAttr(t, uvapy_s_notify)) == NULL)
-                goto fail;
+                return NULL;
             rc = PyList_Append(notify, self);
             Py_DECREF(notify);
         }
-        if (rc < 0 || (pending != NULL && PyList_Append(pending, t) < 0))
-            goto fail;
+        if (rc < 0)
+            return NULL;
         g->remaining++;
     }
     g->waiter = ((uvapy_task *)uvapy_ts.running)->ctask;
-    if (pending == NULL) { /* all of them */
-        Py_INCREF(tasks);
-        pending = tasks;
-    }
-    return pending;
-fail:
-    Py_XDECREF(pending);
-    return NULL;
+    Py_RETURN_NONE;
 }
 
-/* results(tasks): the list of their results, all having ended with one. */
-static PyObject *uvapy_gathering_results(uvapy_gathering *g, PyObject *tasks) {
-    PyObject *out;
+/* results(): the list of the children's results, in order (exceptions
+ * too, for return_exceptions), all being done; given out once. */
+static PyObject *uvapy_gathering_results(uvapy_gathering *g, PyObject *u) {
+    PyObject *out = g->results;
     Py_ssize_t i, n;
-    (void)g;
-    if (!PyList_CheckExact(tasks)) {
-        PyErr_SetString(PyExc_TypeError, "results() takes a list");
+    (void)u;
+    if (out == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "no results to give");
         return NULL;
     }
-    n = PyList_GET_SIZE(tasks);
-    if ((out = PyList_New(n)) == NULL)
-        return NULL;
+    n = PyList_GET_SIZE(out);
     for (i = 0; i < n; i++) {
-        PyObject *t = PyList_GET_ITEM(tasks, i), *v;
+        PyObject *t = PyList_GET_ITEM(g->tasks, i), *v;
+        if (t == Py_None) /* handed over */
+            continue;
         if (UVAPY_IS_TASK(t)) {
             v = ((uvapy_task *)t)->value;
             v = v != NULL ? v : Py_None;
             Py_INCREF(v);
         } else if ((v = PyObject_GetAttrString(t, "_value")) == NULL) {
-            Py_DECREF(out);
             return NULL;
         }
+        t = PyList_GET_ITEM(out, i); /* its None */
         PyList_SET_ITEM(out, i, v);
+        Py_DECREF(t);
     }
+    g->results = NULL; /* the caller's now: no late child writes in it */
     return out;
 }
 
@@ -940,7 +988,7 @@ static PyMemberDef uvapy_gathering_members[] = {
 
 static PyMethodDef uvapy_gathering_methods[] = {
     {"watch", (PyCFunction)uvapy_gathering_watch, METH_O, NULL},
-    {"results", (PyCFunction)uvapy_gathering_results, METH_O, NULL},
+    {"results", (PyCFunction)uvapy_gathering_results, METH_NOARGS, NULL},
     {"release", (PyCFunction)uvapy_gathering_release, METH_NOARGS, NULL},
     {NULL}};
 
@@ -948,9 +996,12 @@ static PyTypeObject uvapy_gathering_type = {
     PyVarObject_HEAD_INIT(NULL, 0)
     .tp_name = "uvasync._cext.Gathering",
     .tp_basicsize = sizeof(uvapy_gathering),
-    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
     .tp_doc = "The state of one gather() (see uvasync.funcs._gather).",
     .tp_new = uvapy_gathering_new,
+    .tp_dealloc = (destructor)uvapy_gathering_dealloc,
+    .tp_traverse = (traverseproc)uvapy_gathering_traverse,
+    .tp_clear = (inquiry)uvapy_gathering_clear,
     .tp_call = (ternaryfunc)uvapy_gathering_call,
     .tp_members = uvapy_gathering_members,
     .tp_methods = uvapy_gathering_methods,

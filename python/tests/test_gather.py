@@ -233,3 +233,54 @@ def test_starting_coroutines_on_a_closed_loop_takes_none_of_them():
     assert all(gc.is_tracked(c) for c in coros)
     for c in coros:
         c.close()
+
+
+def test_return_exceptions_keeps_argument_order_over_every_kind_of_child(aio):
+    """Results and exceptions in argument order, whether a child is a
+    coroutine, a task listed twice, a task done before, or a future."""
+    async def main():
+        loop = aio.get_event_loop()
+        twice = aio.create_task(_after(aio, 0.01, "twice"))
+        early = aio.create_task(_after(aio, 0, "early"))
+        await early
+        fut = loop.create_future()
+        loop.call_later(0.005, fut.set_result, "fut")
+        return await aio.gather(_after(aio, 0.02, "coro"), twice,
+                                _fail_after(aio, 0.001, KeyError("k")),
+                                early, twice, fut, return_exceptions=True)
+
+    out = aio.run(main())
+    assert out[:2] == ["coro", "twice"]
+    assert isinstance(out[2], KeyError)
+    assert out[3:] == ["early", "twice", "fut"]
+
+
+def test_a_child_that_ended_is_freed_while_the_gather_waits_on():
+    """uvasync only (asyncio keeps every child until gather returns): a
+    child task that ended with a result leaves the gather's hands at once,
+    so a wide gather does not keep its finished tasks and coroutines."""
+    import gc
+    import weakref
+
+    import uvasync
+
+    refs = []
+
+    async def quick(i):
+        refs.append(weakref.ref(uvasync.current_task()))
+        return i
+
+    async def last():
+        await uvasync.sleep(0.01)
+        return [r() is None for r in refs]
+
+    async def main():
+        return await uvasync.gather(*[quick(i) for i in range(3)], last())
+
+    was_on = gc.isenabled()
+    gc.disable()  # freed by reference counting, not by a collection
+    try:
+        assert uvasync.run(main()) == [0, 1, 2, [True, True, True]]
+    finally:
+        if was_on:
+            gc.enable()

@@ -117,37 +117,36 @@ async def _gather(tasks, return_exceptions):
     # The counting is in C (uvasync._cext.Gathering): each child's _notify
     # calls the state when the child ends, and the state wakes this task
     # once all are done, or one failed (unless return_exceptions; a child
-    # that failed before counts at once).
+    # that failed before counts at once). A child task that ends with a
+    # result hands it to the state, and its slot in `tasks` becomes None.
     state = Gathering(return_exceptions)
-    pending = ()
     try:
-        pending = state.watch(tasks)
+        state.watch(tasks)
         while state.remaining > 0 and not state.failed:
             await _park()
     except CancelledError:
         for t in tasks:
-            t.cancel()
+            if t is not None:
+                t.cancel()
         raise
     finally:
         state.release()
         if state.remaining > 0:  # children left: forget this gather
-            for t in pending:
-                notify = t._notify
+            for t in tasks:
+                notify = None if t is None else t._notify
                 if notify is state:
                     t._notify = None
                 elif type(notify) is list and state in notify:
                     notify.remove(state)
-    if not return_exceptions:
-        if state.failed:
-            for t in tasks:
-                if t.done() and t._state != _ST_RESULT:
-                    return t.result()  # raises its exception
-        return state.results(tasks)  # all ended with a result
-    out = []
-    for t in tasks:
-        if t._state == _ST_EXCEPTION:
-            t._retrieved()
-        out.append(t._value)
+    if state.failed:  # not return_exceptions
+        for t in tasks:
+            if t is not None and t.done() and t._state != _ST_RESULT:
+                return t.result()  # raises its exception
+    out = state.results()
+    if return_exceptions:
+        for t in tasks:
+            if t is not None and t._state == _ST_EXCEPTION:
+                t._retrieved()
     return out
 
 
