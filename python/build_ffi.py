@@ -419,6 +419,16 @@ static PyObject *uvapy_spawn_coros_fn(PyObject *mod, PyObject *const *args,
     if (gc_was_on)
         PyGC_Enable();
 #endif
+    if (i == n) {
+        /* The collection the n allocations made due runs at the next one:
+         * keep it off the two n-item containers it would walk. The tuple
+         * holds only coroutines taken out of the GC (CPython untracks such
+         * tuples itself); the list, of tasks out of it while pending, is
+         * tracked again when gather's state takes it (watch). */
+        if (PyObject_GC_IsTracked(aws))
+            PyObject_GC_UnTrack(aws);
+        PyObject_GC_UnTrack(out);
+    }
     if (i < n) { /* failed: the coroutines not handed over go back */
         for (; i < n; i++)
             if (untracked[i])
@@ -898,6 +908,8 @@ static PyObject *uvapy_gathering_watch(uvapy_gathering *g, PyObject *tasks) {
     }
     Py_INCREF(tasks);
     g->tasks = tasks;
+    if (!PyObject_GC_IsTracked(tasks)) /* from _spawn_coros */
+        PyObject_GC_Track(tasks);
     for (i = 0; i < n; i++) {
         PyObject *t = PyList_GET_ITEM(tasks, i), *notify;
         int st = uvapy_state_of(t), rc;
