@@ -120,6 +120,7 @@ typedef struct uvapy_task_s {
     signed char state;   /* _ST_PENDING, _RESULT, _EXCEPTION, _CANCELLED */
     char live;           /* in the list of live tasks (which holds a ref) */
     char coro_untracked; /* this task took coro out of the cyclic GC */
+    char sleeping;       /* a Sleep made it wait: its next resume ends it */
     uint32_t gather_idx; /* its slot in the last gather that watched it */
     struct uvapy_task_s *live_prev, *live_next;
 } uvapy_task;
@@ -608,16 +609,21 @@ static PyTypeObject uvapy_task_type = {
 
 /* ---- sleep: the awaitable of sleep() and sleep_ms() -----------------------
  * Its first step registers the sleep in the core (or, for 0, yields to the
- * back of the run queue); the resume ends it. Not tracked by the cyclic GC:
- * it refers to nothing but the result it was given, and a sleeping task
- * keeps one for the whole sleep. */
+ * back of the run queue); the resume ends it. Inside a task, what step it
+ * is is the task's (`sleeping`, cleared when a cancellation is delivered
+ * instead), so the object holds no state and sleeps without a result
+ * share one object per ms: a sleeping task allocates nothing and its
+ * wake-up frees nothing. Not tracked by the cyclic GC: it refers to
+ * nothing but its result. */
 typedef struct {
     PyObject_HEAD
-    int64_t ms; /* > 0: sleep; 0: yield once; -1: resumed */
+    int64_t ms; /* > 0: sleep; 0: yield once; -1: resumed (outside a task) */
     PyObject *result;
 } uvapy_sleep;
 
 #define UVAPY_MAX_MS ((int64_t)1 << 40) /* the longest sleep (~35 years) */
+#define UVAPY_SHARED_SLEEPS 1024       /* sleeps of 0-1023 ms are shared */
+static PyObject *uvapy_shared_sleeps[UVAPY_SHARED_SLEEPS];
 
 static void uvapy_sleep_dealloc(uvapy_sleep *s) {
     Py_XDECREF(s->result);
@@ -625,10 +631,13 @@ static void uvapy_sleep_dealloc(uvapy_sleep *s) {
 }
 
 static PyObject *uvapy_sleep_next(uvapy_sleep *s) {
+    uvapy_task *t = (uvapy_task *)uvapy_ts.running;
     int64_t ms = s->ms;
     int rc;
-    if (ms < 0) { /* resumed: the sleep is over */
+    if (t != NULL ? t->sleeping : ms < 0) { /* resumed: the sleep is over */
         PyObject *r = s->result;
+        if (t != NULL)
+            t->sleeping = 0;
         if (r != NULL && r != Py_None) {
             PyObject *e = PyObject_CallOneArg(PyExc_StopIteration, r);
             if (e != NULL) {
@@ -638,14 +647,27 @@ static PyObject *uvapy_sleep_next(uvapy_sleep *s) {
         }
         return NULL; /* no exception set: StopIteration(None) */
     }
-    s->ms = -1;
-    if (ms == 0)
+    if (t == NULL) { /* driven outside a task */
+        if (ms > 0) {
+            PyErr_SetString(PyExc_RuntimeError,
+                            "sleep must be awaited inside a uvasync task");
+            return NULL;
+        }
+        if (uvapy_shared_sleeps[0] == (PyObject *)s)
+            return NULL; /* shared, so no state of its own: ends at once */
+        s->ms = -1;      /* its own state: the next call ends it */
+        Py_RETURN_NONE;
+    }
+    if (ms == 0) {
+        t->sleeping = 1;
         Py_RETURN_NONE; /* UVA_TASK_YIELD */
+    }
     rc = uva_task_sleep(NULL, ms);
     if (rc < 0) {
         uvapy_raise(rc, "sleep");
         return NULL;
     }
+    t->sleeping = 1;
     Py_INCREF(uvapy_pending);
     return uvapy_pending;
 }
@@ -669,7 +691,7 @@ static PyTypeObject uvapy_sleep_type = {
     .tp_iternext = (iternextfunc)uvapy_sleep_next,
 };
 
-static PyObject *uvapy_sleep_new(int64_t ms, PyObject *result) {
+static PyObject *uvapy_sleep_alloc(int64_t ms, PyObject *result) {
     uvapy_sleep *s = PyObject_New(uvapy_sleep, &uvapy_sleep_type);
     if (s == NULL)
         return NULL;
@@ -677,6 +699,18 @@ static PyObject *uvapy_sleep_new(int64_t ms, PyObject *result) {
     Py_INCREF(result);
     s->result = result;
     return (PyObject *)s;
+}
+
+static PyObject *uvapy_sleep_new(int64_t ms, PyObject *result) {
+    PyObject **slot;
+    if (result != Py_None || ms >= UVAPY_SHARED_SLEEPS ||
+        uvapy_ts.running == NULL) /* one of its own */
+        return uvapy_sleep_alloc(ms, result);
+    slot = &uvapy_shared_sleeps[ms];
+    if (*slot == NULL && (*slot = uvapy_sleep_alloc(ms, Py_None)) == NULL)
+        return NULL;
+    Py_INCREF(*slot);
+    return *slot;
 }
 
 /* (value, result=None) of sleep and sleep_ms, positional or by keyword. */
@@ -1275,6 +1309,8 @@ static int _uvapy_step_c(uva_task_t *ctask, int status, void *data) {
     (void)ctask;
     Py_INCREF(task); /* the end of the task drops the list's reference */
     ts->running = task;
+    if (status != 0) /* a cancellation, not the end of a sleep */
+        ((uvapy_task *)task)->sleeping = 0;
 #if PY_VERSION_HEX >= 0x030A0000
     if (status == 0) {
         PyObject *res = NULL;

@@ -203,3 +203,56 @@ def test_an_infinite_delay_means_forever(aio):
             await task
 
     aio.run(main())
+
+
+def test_a_sleep_after_a_cancelled_sleep_or_yield_sleeps_in_full(aio):
+    """A task that catches the cancellation of a sleep (or of a sleep(0)
+    yield, with or without a result) and sleeps again sleeps the whole new
+    delay: the cancelled sleep leaves nothing behind."""
+    async def sleeper(first, result):
+        try:
+            await aio.sleep(first, result)
+        except aio.CancelledError:
+            pass
+        start = time.monotonic()
+        await aio.sleep(0.02)
+        return time.monotonic() - start
+
+    async def main():
+        out = []
+        for first, result in ((10, None), (0, None), (10, "r"), (0, "r")):
+            task = aio.create_task(sleeper(first, result))
+            await aio.sleep(0)  # task now sleeps (or yields)
+            task.cancel()
+            out.append(await task)
+        return out
+
+    assert all(slept >= 0.02 for slept in aio.run(main()))
+
+
+def test_one_sleep_awaited_by_many_tasks_at_once_sleeps_each_of_them(aio):
+    """Equal sleeps in many tasks at once each last the delay, however
+    they are made (uvasync shares one object per delay)."""
+    async def sleeper(s):
+        start = time.monotonic()
+        await s
+        return time.monotonic() - start
+
+    async def main():
+        return await aio.gather(*[sleeper(aio.sleep(0.01)) for _ in range(50)])
+
+    assert all(slept >= 0.01 for slept in aio.run(main()))
+
+
+def test_a_sleep_made_in_a_task_and_driven_outside_one_ends():
+    """uvasync only: a sleep(0) made inside a task (a shared object) and
+    driven by hand outside any task ends at once and does not hang; a
+    longer one refuses to run there."""
+    async def make():
+        return uvasync.sleep(0), uvasync.sleep(0.01)
+
+    zero, longer = uvasync.run(make())
+    with pytest.raises(StopIteration):
+        next(zero.__await__())
+    with pytest.raises(RuntimeError):
+        next(longer.__await__())
