@@ -1098,6 +1098,13 @@ static int uvapy_stream_arg(uva_stream_t **out, PyObject *arg) {
 /* ... and of at most this much: read(n) may return fewer than n bytes, and
  * read(1 << 40) must not allocate n. */
 #define UVAPY_READ_INTO_MAX (256 * 1024)
+/* A read that got fewer bytes than its object holds hands that object
+ * over shrunk only if it is at most this big and at least half full; else
+ * it copies the bytes out and keeps the object for the next read. glibc
+ * maps bigger blocks (128 KiB and up), and shrinking one is a mremap that
+ * leaves the next read to fault fresh pages in: a 100 KiB echo read 256
+ * KiB at a time spent 4x the system time per message that way. */
+#define UVAPY_READ_SHRINK_MAX (64 * 1024)
 
 /* An n-byte object a read did not hand out -- it had to wait, or got a
  * small message, copied out into one of its size -- kept for the next
@@ -1124,7 +1131,9 @@ static PyObject *uvapy_read_into_bytes(uva_stream_t *stream, Py_ssize_t n) {
             Py_DECREF(b);
         return PyLong_FromLong(rc);
     }
-    if ((Py_ssize_t)got < n / 2) { /* a small message: keep the big one */
+    if ((Py_ssize_t)got < n &&
+        ((Py_ssize_t)got < n / 2 || n > UVAPY_READ_SHRINK_MAX)) {
+        /* copied out: the object stays for the next read */
         PyObject *small =
             PyBytes_FromStringAndSize(PyBytes_AS_STRING(b), (Py_ssize_t)got);
         if (uvapy_read_spare == NULL)
