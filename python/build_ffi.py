@@ -609,12 +609,12 @@ static PyTypeObject uvapy_task_type = {
 
 /* ---- sleep: the awaitable of sleep() and sleep_ms() -----------------------
  * Its first step registers the sleep in the core (or, for 0, yields to the
- * back of the run queue); the resume ends it. Inside a task, what step it
- * is is the task's (`sleeping`, cleared when a cancellation is delivered
- * instead), so the object holds no state and sleeps without a result
- * share one object per ms: a sleeping task allocates nothing and its
- * wake-up frees nothing. Not tracked by the cyclic GC: it refers to
- * nothing but its result. */
+ * back of the run queue); the resume ends it. Inside a task, the task
+ * knows which of the two a call is (`sleeping`, cleared when a
+ * cancellation is delivered instead of the resume), so the object holds
+ * no state and sleeps without a result share one object per ms: a
+ * sleeping task allocates nothing and its wake-up frees nothing. Not
+ * tracked by the cyclic GC: it refers to nothing but its result. */
 typedef struct {
     PyObject_HEAD
     int64_t ms; /* > 0: sleep; 0: yield once; -1: resumed (outside a task) */
