@@ -9,7 +9,10 @@ use std::path::PathBuf;
 
 fn header_text() -> String {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    for candidate in ["vendor/include/uvasync.h", "../../include/uvasync.h"] {
+    // The repository's header first, as build.rs builds from it: a vendor/
+    // left by an earlier `vendor.sh` may be stale. A packaged crate has only
+    // its vendor/.
+    for candidate in ["../../include/uvasync.h", "vendor/include/uvasync.h"] {
         if let Ok(text) = std::fs::read_to_string(dir.join(candidate)) {
             return text;
         }
