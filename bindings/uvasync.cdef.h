@@ -222,6 +222,8 @@ typedef enum {
 } uva_stream_option;
 int uva_stream_set(uva_stream_t *stream, uva_stream_option option, size_t value);
 int uva_stream_read(size_t *nread, uva_stream_t *stream, uva_task_t *task, void *buf, size_t len);
+int uva_stream_read_spill(size_t *nread, uva_stream_t *stream, uva_task_t *task, void *buf, size_t len, void *spill, size_t spill_len);
+int uva_stream_read_hint(size_t *out, uva_stream_t *stream);
 int uva_stream_peek(const void **data, size_t *len, uva_stream_t *stream, uva_task_t *task);
 int uva_stream_consume(uva_stream_t *stream, size_t n);
 int uva_stream_read_exactly(uva_stream_t *stream, uva_task_t *task, void *buf, size_t n);

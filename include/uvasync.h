@@ -692,6 +692,23 @@ UVA_EXTERN int uva_stream_set(uva_stream_t *stream, uva_stream_option option,
 UVA_EXTERN int uva_stream_read(size_t *nread, uva_stream_t *stream,
                                uva_task_t *task, void *buf, size_t len);
 
+/* As uva_stream_read, but the bytes that do not fit in buf go on into
+ * spill, in the same call (one system call when the core reads straight
+ * from the kernel): spill is written only once buf is full, and *nread
+ * (<= len + spill_len) counts both. For a caller that sizes buf by a guess
+ * (uva_stream_read_hint), so that a right guess needs no copy after and a
+ * wrong one no second read. spill may be NULL when spill_len is 0. Errors
+ * as uva_stream_read, and UVA_EINVAL if len + spill_len overflows. */
+UVA_EXTERN int uva_stream_read_spill(size_t *nread, uva_stream_t *stream,
+                                     uva_task_t *task, void *buf, size_t len,
+                                     void *spill, size_t spill_len);
+
+/* *out = a guess at what the next read returns, to size its buffer: the
+ * bytes buffered, or while none are, the count of the stream's last read
+ * from the kernel (0 before the first). A hint only: messages of one size
+ * are read that size at a time, others need not be. */
+UVA_EXTERN int uva_stream_read_hint(size_t *out, uva_stream_t *stream);
+
 /* Zero-copy read: *data and *len describe every buffered byte (*len >= 1;
  * *len = 0 at end of stream); UVA_EAGAIN while nothing is buffered. Nothing
  * is consumed: call uva_stream_consume with what was used. The bytes stay

@@ -725,8 +725,27 @@ UVA_EXTERN int uva_stream_read(size_t *nread, uva_stream_t *stream,
   if (nread == nullptr || (buf == nullptr && len > 0)) return UVA_EINVAL;
   CHECK_IO_WAITER(stream, MAGIC_STREAM, task);
   API_BEGIN
-  return stream_read(nread, ST(stream), T(task), buf, len);
+  return stream_read(nread, ST(stream), T(task), buf, len, nullptr, 0);
   API_END
+}
+
+UVA_EXTERN int uva_stream_read_spill(size_t *nread, uva_stream_t *stream,
+                                     uva_task_t *task, void *buf, size_t len,
+                                     void *spill, size_t spill_len) {
+  if (nread == nullptr || (buf == nullptr && len > 0) ||
+      (spill == nullptr && spill_len > 0) || len > SIZE_MAX - spill_len)
+    return UVA_EINVAL;
+  CHECK_IO_WAITER(stream, MAGIC_STREAM, task);
+  API_BEGIN
+  return stream_read(nread, ST(stream), T(task), buf, len, spill, spill_len);
+  API_END
+}
+
+UVA_EXTERN int uva_stream_read_hint(size_t *out, uva_stream_t *stream) {
+  if (out == nullptr) return UVA_EINVAL;
+  CHECK_IO(stream, MAGIC_STREAM);
+  *out = stream_read_hint(ST(stream));
+  return 0;
 }
 
 UVA_EXTERN int uva_stream_peek(const void **data, size_t *len,

@@ -289,6 +289,7 @@ struct Stream : Sync {
   size_t want;    /* bytes a waiting read needs (may exceed high_water) */
   size_t high_water, low_water, line_limit;
   int delim;
+  size_t last_read; /* bytes the last read from the kernel got (hint) */
   size_t wqueued; /* bytes in uv_write requests not completed yet */
   uint64_t full_pass; /* Loop::passes when a read reached the limit */
   struct addrinfo *ai_list, *ai_next; /* TCP connect: addresses to try */
@@ -559,7 +560,9 @@ int pipe_connect(Stream **out, Loop *l, const char *path);
 int stream_wait_connected(Stream *s, Task *t);
 int stream_open_fd(Stream **out, Loop *l, int fd);
 int stream_set(Stream *s, uva_stream_option option, size_t value);
-int stream_read(size_t *nread, Stream *s, Task *t, void *buf, size_t len);
+int stream_read(size_t *nread, Stream *s, Task *t, void *buf, size_t len,
+                void *spill, size_t spill_len);
+size_t stream_read_hint(Stream *s);
 int stream_read_exactly(Stream *s, Task *t, void *buf, size_t n);
 int stream_peek(const void **data, size_t *len, Stream *s, Task *t);
 int stream_consume(Stream *s, size_t n);

@@ -28,6 +28,7 @@
 #include <new>
 #ifndef _WIN32
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <unistd.h>
 #endif
 
@@ -253,6 +254,7 @@ static void on_read(uv_stream_t *h, ssize_t nread, const uv_buf_t *buf) {
   if (nread != UV_ENOBUFS) s->signaled = false;
   if (nread > 0) {
     s->rlen += size_t(nread);
+    s->last_read = size_t(nread);
     /* A full chunk that reached the limit: more is probably waiting in
      * the kernel, and read_now may fetch it for the reader at once. */
     s->more = size_t(nread) == buf->len && s->rlen >= read_limit(s);
@@ -319,7 +321,8 @@ static void maybe_read(Stream *s) {
  * the data ended exactly at a chunk's end. libuv has no "try read", so
  * this is recv(2) (TCP) or read(2) on the descriptor, as libuv's own
  * reads are on Unix; on Windows it does nothing and libuv reads. */
-static size_t read_into(Stream *s, char *buf, size_t len);
+static size_t read_into(Stream *s, char *buf, size_t len, char *spill,
+                        size_t spill_len);
 
 static void read_now(Stream *s) {
   s->more = false;
@@ -333,41 +336,59 @@ static void read_now(Stream *s) {
     s->reading = false;
     return;
   }
-  s->rlen += read_into(s, b.base, b.len);
+  s->rlen += read_into(s, b.base, b.len, nullptr, 0);
 #endif
 }
 
 /* As read_now, but straight into a reader's own buffer (at least
- * READ_DIRECT_MIN bytes; the stream's is empty): the kernel copies the
- * bytes where the caller wants them, with no copy out of ours after. A
- * smaller buffer goes through ours, where one read may serve several
- * calls. Returns the bytes read (0: none, or EOF or an error recorded). */
-static size_t read_direct(Stream *s, void *buf, size_t len) {
+ * READ_DIRECT_MIN bytes with the spill; the stream's is empty): the kernel
+ * copies the bytes where the caller wants them, with no copy out of ours
+ * after. A smaller buffer goes through ours, where one read may serve
+ * several calls. Returns the bytes read (0: none, or EOF or an error
+ * recorded). */
+static size_t read_direct(Stream *s, void *buf, size_t len, void *spill,
+                          size_t spill_len) {
   s->more = false;
   s->signaled = false;
 #ifndef _WIN32
   if (s->st != ST_OPEN || s->eof || s->read_err != 0) return 0;
-  return read_into(s, static_cast<char *>(buf), len);
+  return read_into(s, static_cast<char *>(buf), len,
+                   static_cast<char *>(spill), spill_len);
 #else
   (void)buf;
   (void)len;
+  (void)spill;
+  (void)spill_len;
   return 0;
 #endif
 }
 
-/* One recv(2) (TCP) or read(2) of up to `len` bytes on the descriptor:
- * the count, with s->more set if it filled `len`, or 0 with EOF or an error
- * recorded (nothing is recorded for "nothing yet"). */
-static size_t read_into(Stream *s, char *buf, size_t len) {
+/* One recv(2) (TCP) or read(2) of up to `len` bytes on the descriptor, and
+ * past them up to spill_len more into `spill` (recvmsg/readv, one system
+ * call): the count, with s->more set if it filled both, or 0 with EOF or
+ * an error recorded (nothing is recorded for "nothing yet"). */
+static size_t read_into(Stream *s, char *buf, size_t len, char *spill,
+                        size_t spill_len) {
 #ifndef _WIN32
   int fd = fd_of(s);
   if (fd < 0) return 0;
   ssize_t n;
+  struct iovec iov[2] = {{buf, len}, {spill, spill_len}};
   do { /* recv on sockets: send/recv skip the VFS layer read/write pass */
-    n = s->type == UV_TCP ? ::recv(fd, buf, len, 0) : ::read(fd, buf, len);
+    if (spill_len == 0)
+      n = s->type == UV_TCP ? ::recv(fd, buf, len, 0) : ::read(fd, buf, len);
+    else if (s->type == UV_TCP) {
+      struct msghdr mh = {};
+      mh.msg_iov = iov;
+      mh.msg_iovlen = 2;
+      n = ::recvmsg(fd, &mh, 0);
+    } else {
+      n = ::readv(fd, iov, 2);
+    }
   } while (n < 0 && errno == EINTR);
   if (n > 0) {
-    s->more = size_t(n) == len; /* a full chunk: there may be more */
+    s->more = size_t(n) == len + spill_len; /* all full: there may be more */
+    s->last_read = size_t(n);
     return size_t(n);
   }
   if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK)) {
@@ -382,6 +403,8 @@ static size_t read_into(Stream *s, char *buf, size_t len) {
   (void)s;
   (void)buf;
   (void)len;
+  (void)spill;
+  (void)spill_len;
 #endif
   return 0;
 }
@@ -427,24 +450,39 @@ static int read_blocked(Stream *s, Wait *w) {
   return 0;
 }
 
-int stream_read(size_t *nread, Stream *s, Task *t, void *buf, size_t len) {
+/* n buffered bytes into buf, and those past its len on into spill. */
+static void consume_spill(Stream *s, void *buf, size_t len, void *spill,
+                          size_t n) {
+  if (n <= len) {
+    consume(s, buf, n);
+    return;
+  }
+  const char *from = s->rbuf + s->rstart;
+  if (len > 0) std::memcpy(buf, from, len);
+  std::memcpy(spill, from + len, n - len);
+  consume(s, nullptr, n);
+}
+
+int stream_read(size_t *nread, Stream *s, Task *t, void *buf, size_t len,
+                void *spill, size_t spill_len) {
   Wait *w = sync_find(t, s);
   int rc = read_blocked(s, w);
   if (rc != 0) return rc;
   *nread = 0;
-  if (s->rlen == 0 && s->more && len >= READ_DIRECT_MIN) {
-    size_t n = read_direct(s, buf, len);
+  size_t total = len + spill_len;
+  if (s->rlen == 0 && s->more && total >= READ_DIRECT_MIN) {
+    size_t n = read_direct(s, buf, len, spill, spill_len);
     if (n > 0) {
       *nread = n;
       done_waiting(s, w);
       return 0;
     }
-  } else if (s->rlen == 0 && s->more && len > 0) {
+  } else if (s->rlen == 0 && s->more && total > 0) {
     read_now(s);
   }
-  if (len == 0 || s->rlen > 0) {
-    size_t n = len < s->rlen ? len : s->rlen;
-    consume(s, buf, n);
+  if (total == 0 || s->rlen > 0) {
+    size_t n = total < s->rlen ? total : s->rlen;
+    consume_spill(s, buf, len, spill, n);
     *nread = n;
     done_waiting(s, w);
     return 0;
@@ -454,6 +492,10 @@ int stream_read(size_t *nread, Stream *s, Task *t, void *buf, size_t len) {
     return s->read_err; /* 0 with *nread = 0 at EOF */
   }
   return wait_more(s, t, w, 1);
+}
+
+size_t stream_read_hint(Stream *s) {
+  return s->rlen > 0 ? s->rlen : s->last_read;
 }
 
 int stream_peek(const void **data, size_t *len, Stream *s, Task *t) {

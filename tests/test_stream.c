@@ -935,6 +935,135 @@ Test(stream, big_and_small_reads_interleaved_keep_every_byte, .timeout = 30) {
   UVT_CLOSE_LOOP(loop);
 }
 
+/* Reads into a buffer plus a spill (uva_stream_read_spill), of sizes that
+ * straddle the core's direct-read threshold and its 64 KiB chunks: every
+ * byte arrives once and in order, and the spill is written only once the
+ * buffer is full. */
+struct rd_spill {
+  int pc, rc;
+  uva_stream_t *s;
+  size_t n, total, len, spill_len;
+  int reads, bad, spilled, spill_early;
+  unsigned char buf[100 * 1024];
+  unsigned char spill[100 * 1024];
+};
+
+static const size_t spill_lens[][2] = {
+    {1000, 100 * 1024}, {100, 50}, {100 * 1024, 100 * 1024}, {0, 5000},
+    {3000, 2000},       {1, 1},    {70000, 0},
+};
+#define N_SPILL_LENS (sizeof spill_lens / sizeof spill_lens[0])
+
+static int step_read_spill(uva_task_t *t, int status, void *d) {
+  struct rd_spill *c = (struct rd_spill *) d;
+  (void) status;
+  CO_BEGIN(c);
+  for (;;) {
+    c->len = spill_lens[c->reads % N_SPILL_LENS][0];
+    c->spill_len = spill_lens[c->reads % N_SPILL_LENS][1];
+    memset(c->spill, 0xee, sizeof c->spill);
+    CO_CALL(c, uva_stream_read_spill(&c->n, c->s, t, c->buf, c->len,
+                                     c->spill, c->spill_len));
+    UVT_OK(c->rc);
+    if (c->n == 0)
+      break;
+    cr_assert(c->n <= c->len + c->spill_len);
+    if (c->n <= c->len) {
+      if (!pattern_ok(c->buf, c->total, c->n))
+        c->bad = 1;
+      if (c->spill_len > 0 && c->spill[0] != 0xee)
+        c->spill_early = 1;
+    } else {
+      if (!pattern_ok(c->buf, c->total, c->len) ||
+          !pattern_ok(c->spill, c->total + c->len, c->n - c->len))
+        c->bad = 1;
+      c->spilled++;
+    }
+    c->total += c->n;
+    c->reads++;
+  }
+  UVT_OK(uva_stream_close(c->s, NULL, NULL));
+  CO_END(c);
+}
+
+Test(stream, read_spill_fills_buffer_then_spill_in_order, .timeout = 30) {
+  uva_loop_t *loop = uvt_loop_new();
+  int fds[2];
+  struct rd_spill *c = calloc(1, sizeof *c);
+  cr_assert_not_null(c);
+  tcp_fd_pair(fds);
+  c->s = adopt(loop, fds[1]);
+  struct peer p;
+  peer_write_pattern(&p, fds[0], 3 * 1024 * 1024 + 17, 0, 1);
+  spawn(loop, step_read_spill, c);
+  run(loop);
+  peer_join(&p);
+  cr_assert_eq(p.err, 0);
+  cr_assert_eq(c->total, p.total);
+  cr_assert_eq(c->bad, 0, "a byte lost, repeated or out of order");
+  cr_assert_eq(c->spill_early, 0, "spill written before the buffer filled");
+  cr_assert(c->spilled > 0, "no read went on into the spill");
+  free(c);
+  UVT_CLOSE_LOOP(loop);
+}
+
+/* The read hint: what is buffered, else what the last read from the kernel
+ * got; and read_spill's bad arguments. */
+struct rd_hint {
+  int pc, rc;
+  uva_stream_t *s;
+  int fd;
+  size_t n, hint_before, hint_buffered, hint_after;
+  unsigned char buf[64 * 1024];
+};
+
+static int step_read_hint(uva_task_t *t, int status, void *d) {
+  struct rd_hint *c = (struct rd_hint *) d;
+  (void) status;
+  CO_BEGIN(c);
+  UVT_OK(uva_stream_read_hint(&c->hint_before, c->s));
+  send_all(c->fd, c->buf, 5000);
+  /* a small read first: the rest stays buffered in the core */
+  CO_CALL(c, uva_stream_read(&c->n, c->s, t, c->buf, 100));
+  UVT_OK(c->rc);
+  UVT_OK(uva_stream_read_hint(&c->hint_buffered, c->s));
+  CO_CALL(c, uva_stream_read(&c->n, c->s, t, c->buf, sizeof c->buf));
+  UVT_OK(c->rc);
+  send_all(c->fd, c->buf, 7000);
+  /* a direct read (over 4 KiB, the core's buffer empty) of all 7000 */
+  CO_CALL(c, uva_stream_read_spill(&c->n, c->s, t, c->buf, 1000,
+                                   c->buf + 1000, sizeof c->buf - 1000));
+  UVT_OK(c->rc);
+  cr_assert(c->n > 0);
+  UVT_OK(uva_stream_read_hint(&c->hint_after, c->s));
+  cr_assert_eq(c->hint_after, c->n, "the hint is the last read's count");
+  UVT_EQ(uva_stream_read_spill(&c->n, c->s, t, c->buf, 10, NULL, 1),
+          UVA_EINVAL);
+  UVT_EQ(uva_stream_read_spill(&c->n, c->s, t, c->buf, SIZE_MAX, c->buf, 2),
+          UVA_EINVAL);
+  UVT_EQ(uva_stream_read_spill(NULL, c->s, t, c->buf, 10, NULL, 0),
+          UVA_EINVAL);
+  UVT_EQ(uva_stream_read_hint(NULL, c->s), UVA_EINVAL);
+  UVT_OK(uva_stream_close(c->s, NULL, NULL));
+  CO_END(c);
+}
+
+Test(stream, read_hint_is_buffered_bytes_else_last_read, .timeout = 20) {
+  uva_loop_t *loop = uvt_loop_new();
+  int fds[2];
+  struct rd_hint c;
+  memset(&c, 0, sizeof c);
+  tcp_fd_pair(fds);
+  c.s = adopt(loop, fds[1]);
+  c.fd = fds[0];
+  spawn(loop, step_read_hint, &c);
+  run(loop);
+  close(fds[0]);
+  cr_assert_eq(c.hint_before, 0, "no read yet: no hint");
+  cr_assert_eq(c.hint_buffered, 4900, "the bytes still buffered");
+  UVT_CLOSE_LOOP(loop);
+}
+
 /* A reset seen by reads into a big buffer: ECONNRESET, sticky. */
 struct rd_reset_big {
   int pc, rc;

@@ -263,6 +263,8 @@ extern "C" {
     pub fn uva_stream_open_fd(out: *mut *mut uva_stream_t, loop_: *mut uva_loop_t, fd: c_int) -> c_int;
     pub fn uva_stream_set(stream: *mut uva_stream_t, option: uva_stream_option, value: usize) -> c_int;
     pub fn uva_stream_read(nread: *mut usize, stream: *mut uva_stream_t, task: *mut uva_task_t, buf: *mut c_void, len: usize) -> c_int;
+    pub fn uva_stream_read_spill(nread: *mut usize, stream: *mut uva_stream_t, task: *mut uva_task_t, buf: *mut c_void, len: usize, spill: *mut c_void, spill_len: usize) -> c_int;
+    pub fn uva_stream_read_hint(out: *mut usize, stream: *mut uva_stream_t) -> c_int;
     pub fn uva_stream_peek(data: *mut *const c_void, len: *mut usize, stream: *mut uva_stream_t, task: *mut uva_task_t) -> c_int;
     pub fn uva_stream_consume(stream: *mut uva_stream_t, n: usize) -> c_int;
     pub fn uva_stream_read_exactly(stream: *mut uva_stream_t, task: *mut uva_task_t, buf: *mut c_void, n: usize) -> c_int;
