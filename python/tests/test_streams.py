@@ -159,6 +159,39 @@ def test_a_large_transfer_arrives_intact(aio):
     aio.run(main())
 
 
+def test_an_echo_of_messages_of_changing_size_keeps_every_byte(aio):
+    """A server reading with read(1000000) gets messages bigger, smaller
+    and the same size as the one before (uvasync sizes each read by the
+    last, and the rest goes on into a spill buffer): every byte comes back
+    once and in order."""
+    sizes = [100_000, 100_000, 40_000, 200_000, 1_000, 70_000, 33_000,
+             100_000, 250_000, 100_000, 5_000, 100_000]
+
+    async def echo_big(reader, writer):
+        try:
+            while True:
+                data = await reader.read(1_000_000)
+                if not data:
+                    break
+                writer.write(data)
+                await writer.drain()
+        finally:
+            writer.close()
+
+    async def main():
+        server, port = await _serve(aio, echo_big)
+        reader, writer = await aio.open_connection(HOST, port)
+        for i, size in enumerate(sizes):
+            message = bytes((i + j) % 251 for j in range(size))
+            writer.write(message)
+            await writer.drain()
+            assert await reader.readexactly(size) == message, (i, size)
+        await _close(writer)
+        server.close()
+
+    aio.run(main())
+
+
 def test_peername_and_sockname(aio):
     async def main():
         server_side = []
