@@ -13,17 +13,23 @@ import uvasync
 HOST = "127.0.0.1"
 
 
-async def _echo(reader, writer):
-    """Echo until end of stream, then close."""
-    try:
-        while True:
-            data = await reader.read(65536)
-            if not data:
-                break
-            writer.write(data)
-            await writer.drain()
-    finally:
-        writer.close()
+def _echo_reading(n):
+    """A handler that echoes, reading up to n bytes at a time, until end of
+    stream, then closes."""
+    async def echo(reader, writer):
+        try:
+            while True:
+                data = await reader.read(n)
+                if not data:
+                    break
+                writer.write(data)
+                await writer.drain()
+        finally:
+            writer.close()
+    return echo
+
+
+_echo = _echo_reading(65536)
 
 
 async def _serve(aio, handler, **kwargs):
@@ -167,19 +173,8 @@ def test_an_echo_of_messages_of_changing_size_keeps_every_byte(aio):
     sizes = [100_000, 100_000, 40_000, 200_000, 1_000, 70_000, 33_000,
              100_000, 250_000, 100_000, 5_000, 100_000]
 
-    async def echo_big(reader, writer):
-        try:
-            while True:
-                data = await reader.read(1_000_000)
-                if not data:
-                    break
-                writer.write(data)
-                await writer.drain()
-        finally:
-            writer.close()
-
     async def main():
-        server, port = await _serve(aio, echo_big)
+        server, port = await _serve(aio, _echo_reading(1_000_000))
         reader, writer = await aio.open_connection(HOST, port)
         for i, size in enumerate(sizes):
             message = bytes((i + j) % 251 for j in range(size))
