@@ -63,16 +63,19 @@ def pin_prefix(cpu):
 
 
 def run_one(server, load: Path, conns: int, size: int, seconds: float,
-            cpus, host: str) -> dict:
+            cpus, host: str, layout: int = 0) -> dict:
     """One server process + one client run; returns the measurements.
     `server` is a program, or a command (list) to which host and port 0 are
     appended; it prints its port, serves until SIGTERM, then prints
-    user_s=... sys_s=... (its getrusage)."""
+    user_s=... sys_s=... (its getrusage). `layout` pads the server's
+    environment with that many bytes (UVA_BENCH_LAYOUT), which moves where
+    its heap puts things (see measure); the client's stays as it is."""
     argv = list(server) if isinstance(server, (list, tuple)) else [str(server)]
     server = Path(argv[-1])  # for messages
     srv_cmd = pin_prefix(cpus[0]) + argv + [host, "0"]
+    env = dict(os.environ, UVA_BENCH_LAYOUT="x" * layout)
     srv = subprocess.Popen(srv_cmd, stdout=subprocess.PIPE,
-                           stderr=subprocess.PIPE, text=True)
+                           stderr=subprocess.PIPE, text=True, env=env)
     try:
         first = srv.stdout.readline().strip()
         if not first.isdigit():
@@ -127,7 +130,14 @@ def measure(servers, load: Path, workloads, repeats: int, seconds: float,
     `servers` is a list of (name, program or command list) for run_one;
     `workloads` a list of (label, connections, message bytes).
     Returns ({label: {name: [run_one results]}}, [error strings]); failed
-    runs are left out of the lists and reported in the errors."""
+    runs are left out of the lists and reported in the errors.
+
+    Each round runs every server with its own environment padding (run_one's
+    `layout`), so the medians are taken over several heap layouts and not
+    one: the kernel's copies into and out of a server's buffers can cost
+    several times more at some addresses than at others (bench/README.md,
+    "Reading the 100 KiB echo figures"), and one fixed layout made a Python
+    server's 100 KiB figure a draw."""
     results, errors = {}, []
     for label, conns, size in workloads:
         runs = {name: [] for name, _ in servers}
@@ -135,7 +145,8 @@ def measure(servers, load: Path, workloads, repeats: int, seconds: float,
             for name, server in servers:
                 if progress:
                     progress(f"echo {label} {name} #{rep + 1}")
-                r = run_one(server, load, conns, size, seconds, cpus, host)
+                r = run_one(server, load, conns, size, seconds, cpus, host,
+                            layout=7 * rep)
                 if "error" in r:
                     errors.append(f"echo {label} {name} #{rep + 1}: {r['error']}")
                     print(f"  {label} {name} #{rep + 1}: FAILED {r['error']}",
