@@ -3,7 +3,9 @@ EOF), write/drain, write_eof, addresses, servers, many connections, and the
 uvasync extras (Stream = StreamReader = StreamWriter, awrite, aclose,
 readinto, set_option). All on 127.0.0.1."""
 import gc
+import os
 import resource
+import socket
 import warnings
 
 import pytest
@@ -185,6 +187,45 @@ def test_an_echo_of_messages_of_changing_size_keeps_every_byte(aio):
         server.close()
 
     aio.run(main())
+
+
+def _nodelay_by_address(local, peer):
+    """TCP_NODELAY of this process's connected socket local <-> peer, found
+    through its descriptors (uvasync streams do not hand out a socket)."""
+    for name in os.listdir("/proc/self/fd"):
+        try:
+            sock = socket.socket(fileno=os.dup(int(name)))
+        except OSError:
+            continue
+        with sock:
+            try:
+                if sock.getsockname() == local and sock.getpeername() == peer:
+                    return sock.getsockopt(socket.IPPROTO_TCP,
+                                           socket.TCP_NODELAY) != 0
+            except OSError:
+                pass
+    raise AssertionError("no socket %r <-> %r" % (local, peer))
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="needs /proc")
+def test_tcp_streams_send_small_writes_at_once(aio):
+    """Both ends of a TCP stream have Nagle's algorithm off, as CPython's
+    asyncio gives them: a message written in two pieces does not wait for
+    the peer's delayed ACK."""
+    async def main():
+        server, port = await _serve(aio, _echo)
+        reader, writer = await aio.open_connection(HOST, port)
+        local = writer.get_extra_info("sockname")
+        peer = writer.get_extra_info("peername")
+        writer.write(b"ping")
+        assert await reader.readexactly(4) == b"ping"  # the server's end is up
+        client_end = _nodelay_by_address(local, peer)
+        server_end = _nodelay_by_address(peer, local)
+        await _close(writer)
+        server.close()
+        return client_end, server_end
+
+    assert aio.run(main()) == (True, True)
 
 
 def test_peername_and_sockname(aio):
