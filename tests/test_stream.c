@@ -986,12 +986,11 @@ static int step_read_spill(uva_task_t *t, int status, void *d) {
   CO_END(c);
 }
 
-Test(stream, read_spill_fills_buffer_then_spill_in_order, .timeout = 30) {
+/* fds: a connected pair, TCP (recvmsg) or a Unix socket pair (readv). */
+static void check_read_spill(int fds[2]) {
   uva_loop_t *loop = uvt_loop_new();
-  int fds[2];
   struct rd_spill *c = calloc(1, sizeof *c);
   cr_assert_not_null(c);
-  tcp_fd_pair(fds);
   c->s = adopt(loop, fds[1]);
   struct peer p;
   peer_write_pattern(&p, fds[0], 3 * 1024 * 1024 + 17, 0, 1);
@@ -1005,6 +1004,18 @@ Test(stream, read_spill_fills_buffer_then_spill_in_order, .timeout = 30) {
   cr_assert(c->spilled > 0, "no read went on into the spill");
   free(c);
   UVT_CLOSE_LOOP(loop);
+}
+
+Test(stream, read_spill_fills_buffer_then_spill_in_order, .timeout = 30) {
+  int fds[2];
+  tcp_fd_pair(fds);
+  check_read_spill(fds);
+}
+
+Test(stream, read_spill_over_a_unix_socket_pair, .timeout = 30) {
+  int fds[2];
+  cr_assert_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, fds), 0);
+  check_read_spill(fds);
 }
 
 /* The read hint: what is buffered, else what the last read from the kernel
