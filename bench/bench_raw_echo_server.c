@@ -92,6 +92,7 @@ static void on_connection(uv_stream_t *srv, int status) {
   if (c == NULL) abort();
   uv_tcp_init(loop, c);
   if (uv_accept(srv, (uv_stream_t *)c) != 0 ||
+      uv_tcp_nodelay(c, 1) != 0 || /* as bench_echo_server */
       uv_read_start((uv_stream_t *)c, on_alloc, on_read) != 0)
     uv_close((uv_handle_t *)c, on_close);
 }
