@@ -874,6 +874,14 @@ static void uvapy_gathering_dealloc(uvapy_gathering *g) {
     Py_TYPE(g)->tp_free((PyObject *)g);
 }
 
+/* A task's value (its result, or its exception), None while it has none;
+ * a new reference. */
+static PyObject *uvapy_task_value(uvapy_task *t) {
+    PyObject *v = t->value != NULL ? t->value : Py_None;
+    Py_INCREF(v);
+    return v;
+}
+
 /* A child ended in state st: take its result if it is a task in its slot,
  * count it, and wake the gathering task once all are done or one failed
  * (unless return_exceptions). The caller holds a reference to child. */
@@ -886,10 +894,8 @@ static void uvapy_gathering_ended(PyObject *gathering, PyObject *child,
         Py_ssize_t i = c->gather_idx;
         if (i < PyList_GET_SIZE(g->tasks) &&
             PyList_GET_ITEM(g->tasks, i) == child) {
-            PyObject *v = c->value != NULL ? c->value : Py_None;
             PyObject *old = PyList_GET_ITEM(g->results, i);
-            Py_INCREF(v);
-            PyList_SET_ITEM(g->results, i, v);
+            PyList_SET_ITEM(g->results, i, uvapy_task_value(c));
             Py_XDECREF(old);
             Py_INCREF(Py_None);
             PyList_SET_ITEM(g->tasks, i, Py_None);
@@ -1005,9 +1011,7 @@ static PyObject *uvapy_gathering_results(uvapy_gathering *g, PyObject *u) {
         if (t == Py_None) /* handed over */
             continue;
         if (UVAPY_IS_TASK(t)) {
-            v = ((uvapy_task *)t)->value;
-            v = v != NULL ? v : Py_None;
-            Py_INCREF(v);
+            v = uvapy_task_value((uvapy_task *)t);
         } else if ((v = PyObject_GetAttrString(t, "_value")) == NULL) {
             return NULL;
         }
