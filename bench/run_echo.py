@@ -63,13 +63,17 @@ def pin_prefix(cpu):
 
 
 def run_one(server, load: Path, conns: int, size: int, seconds: float,
-            cpus, host: str, layout: int = 0) -> dict:
+            cpus, host: str, layout: int = 0, sampler=None) -> dict:
     """One server process + one client run; returns the measurements.
     `server` is a program, or a command (list) to which host and port 0 are
     appended; it prints its port, serves until SIGTERM, then prints
     user_s=... sys_s=... (its getrusage). `layout` pads the server's
     environment with that many bytes (UVA_BENCH_LAYOUT), which moves where
-    its heap puts things (see measure); the client's stays as it is."""
+    its heap puts things (see measure); the client's stays as it is.
+    `sampler(pid)`, when given, starts watching the server once it listens
+    and returns a function that stops it after the client, returning
+    {"<name>_s": CPU seconds}: each becomes "<name>_us" per round trip in
+    the result (cpu_split.py's perf sampling)."""
     argv = list(server) if isinstance(server, (list, tuple)) else [str(server)]
     server = Path(argv[-1])  # for messages
     srv_cmd = pin_prefix(cpus[0]) + argv + [host, "0"]
@@ -84,6 +88,7 @@ def run_one(server, load: Path, conns: int, size: int, seconds: float,
             return {"error": f"{server.name} did not print its port: "
                              f"{first!r} {err.strip()[:300]}"}
         port = first
+        stop_sampler = sampler(srv.pid) if sampler else None
         cli_cmd = pin_prefix(cpus[1]) + [str(load), host, port, str(conns),
                                          str(size), str(seconds)]
         try:
@@ -91,6 +96,8 @@ def run_one(server, load: Path, conns: int, size: int, seconds: float,
                                  timeout=seconds + 60)
         except subprocess.TimeoutExpired:
             return {"error": f"client timed out: {' '.join(cli_cmd)}"}
+        finally:
+            sampled = stop_sampler() if stop_sampler else {}
     finally:
         if srv.poll() is None:
             srv.send_signal(signal.SIGTERM)
@@ -114,23 +121,28 @@ def run_one(server, load: Path, conns: int, size: int, seconds: float,
     if requests == 0:
         return {"error": "no request completed", "line": line}
     user_s, sys_s = float(cpu["user_s"]), float(cpu["sys_s"])
-    return {
+    result = {
         "line": f"{line} server_user_s={user_s:.3f} server_sys_s={sys_s:.3f}",
         "rps": float(res["rps"]),
         "mib_s": float(res["mib_s"]),
         "user_us": user_s * 1e6 / requests,
         "sys_us": sys_s * 1e6 / requests,
     }
+    for key, secs in sampled.items():
+        result[key[:-2] + "_us"] = secs * 1e6 / requests
+    return result
 
 
 def measure(servers, load: Path, workloads, repeats: int, seconds: float,
-            cpus, host: str = "127.0.0.1", progress=None, verbose=False):
+            cpus, host: str = "127.0.0.1", progress=None, verbose=False,
+            sampler=None):
     """Every server on every workload, interleaved: for each workload,
     `repeats` rounds in which each server runs once, in order (A B C A B C).
     `servers` is a list of (name, program or command list) for run_one;
     `workloads` a list of (label, connections, message bytes).
     Returns ({label: {name: [run_one results]}}, [error strings]); failed
-    runs are left out of the lists and reported in the errors.
+    runs are left out of the lists and reported in the errors. `sampler`
+    goes to every run_one.
 
     Each round runs every server with its own environment padding (run_one's
     `layout`), so the medians are taken over several heap layouts and not
@@ -146,7 +158,7 @@ def measure(servers, load: Path, workloads, repeats: int, seconds: float,
                 if progress:
                     progress(f"echo {label} {name} #{rep + 1}")
                 r = run_one(server, load, conns, size, seconds, cpus, host,
-                            layout=7 * rep)
+                            layout=7 * rep, sampler=sampler)
                 if "error" in r:
                     errors.append(f"echo {label} {name} #{rep + 1}: {r['error']}")
                     print(f"  {label} {name} #{rep + 1}: FAILED {r['error']}",

@@ -209,6 +209,10 @@ def main() -> int:
         ok = v is not None and {"<=": v <= target, ">=": v >= target, "<": v < target}[op]
         print(f"  {what:<30} uvasync/tokio = {fmt(v, 2):>5} (target {op} {target}): "
               f"{'PASS' if ok else 'MISS'}")
+    if echo:
+        print("  (user CPU here is getrusage's, sampled once per scheduler tick: "
+              "+-15% a run at 1 KiB;\n   python3 bench/cpu_split.py --set rust "
+              "samples it with perf)")
     return 0
 
 

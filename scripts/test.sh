@@ -169,6 +169,13 @@ for row in r["rows"]:
 assert not r["errors"], r["errors"]
 print(f"bench: {len(r['rows'])} result rows, machine {r['machine']['cpu_model']}")
 PY
+  # cpu_split.py needs perf, which the set-up does not install: smoke-run it
+  # where perf can record.
+  if command -v perf >/dev/null && perf record -q -o /dev/null -- true >/dev/null 2>&1; then
+    python3 bench/cpu_split.py --set c --only 10x1k --repeats 1 --seconds 1
+  else
+    echo "bench: cpu_split.py not run (no usable perf)"
+  fi
 }
 
 # --- driver ------------------------------------------------------------------
