@@ -118,13 +118,7 @@ def main() -> int:
 
     if shutil.which("perf") is None:
         sys.exit("cpu_split.py: perf not found (Debian: apt-get install linux-perf)")
-    plan = WORKLOADS
-    if args.only:
-        wanted = {w.strip() for w in args.only.split(",") if w.strip()}
-        unknown = wanted - {w[0] for w in WORKLOADS}
-        if unknown:
-            sys.exit(f"cpu_split.py: unknown workload(s) {sorted(unknown)}")
-        plan = [w for w in WORKLOADS if w[0] in wanted]
+    plan = run_echo.select_workloads(args.only, "cpu_split.py")
     load = run_echo.find_bin(args.build_dir, run_echo.LOAD_BIN)
     servers = servers_for(args.set, args.build_dir)
     cpus, pin_note = run_echo.choose_cpus(args.cpus, args.no_pin)

@@ -171,6 +171,18 @@ def measure(servers, load: Path, workloads, repeats: int, seconds: float,
     return results, errors
 
 
+def select_workloads(only: str, prog: str):
+    """The WORKLOADS named in `only` (comma-separated labels), all when it
+    is empty; exits with a message naming `prog` on an unknown label."""
+    if not only:
+        return WORKLOADS
+    wanted = {w.strip() for w in only.split(",") if w.strip()}
+    unknown = wanted - {w[0] for w in WORKLOADS}
+    if unknown:
+        sys.exit(f"{prog}: unknown workload(s) {sorted(unknown)}")
+    return [w for w in WORKLOADS if w[0] in wanted]
+
+
 def choose_cpus(arg: str, no_pin: bool):
     """(server_cpu, client_cpu), or (None, None) without pinning."""
     if no_pin:
@@ -218,13 +230,7 @@ def main() -> int:
     uva = find_bin(args.build_dir, UVA_BIN)
     raw = find_bin(args.build_dir, RAW_BIN)
     load = find_bin(args.build_dir, LOAD_BIN)
-    plan = WORKLOADS
-    if args.only:
-        wanted = {w.strip() for w in args.only.split(",") if w.strip()}
-        unknown = wanted - {w[0] for w in WORKLOADS}
-        if unknown:
-            sys.exit(f"run_echo.py: unknown workload(s) {sorted(unknown)}")
-        plan = [w for w in WORKLOADS if w[0] in wanted]
+    plan = select_workloads(args.only, "run_echo.py")
     repeats = args.repeats or (1 if args.quick else 3)
     seconds = args.seconds or (1.0 if args.quick else 3.0)
     cpus, pin_note = choose_cpus(args.cpus, args.no_pin)
