@@ -1075,6 +1075,69 @@ Test(stream, read_hint_is_buffered_bytes_else_last_read, .timeout = 20) {
   UVT_CLOSE_LOOP(loop);
 }
 
+/* A young stream whose reads fill the caller's buffer reads ahead into its
+ * own, so that Linux's receive-buffer autotuning sees how fast the
+ * application reads (stream.cpp, YOUNG_READS_AHEAD = 8 times); after that,
+ * reads go straight to the caller's buffer again. Every byte arrives in
+ * order either way. */
+struct rd_ahead {
+  int pc, rc;
+  uva_stream_t *s;
+  int fd, round;
+  bool from_empty;
+  size_t n, got, buffered;
+  int aheads, direct_after;
+  unsigned char sent[24 * 1024];
+  unsigned char buf[8 * 1024];
+};
+
+static int step_read_ahead(uva_task_t *t, int status, void *d) {
+  struct rd_ahead *c = (struct rd_ahead *) d;
+  (void) status;
+  CO_BEGIN(c);
+  for (c->round = 0; c->round < 12; c->round++) {
+    for (size_t i = 0; i < sizeof c->sent; i++)
+      c->sent[i] = (unsigned char) (c->round * 31 + i * 7);
+    send_all(c->fd, c->sent, sizeof c->sent);
+    for (c->got = 0; c->got < sizeof c->sent; c->got += c->n) {
+      UVT_OK(uva_stream_buffered(&c->buffered, c->s));
+      c->from_empty = c->buffered == 0;
+      CO_CALL(c, uva_stream_read(&c->n, c->s, t, c->buf, sizeof c->buf));
+      UVT_OK(c->rc);
+      cr_assert(c->n > 0 && c->got + c->n <= sizeof c->sent);
+      cr_assert(memcmp(c->buf, c->sent + c->got, c->n) == 0,
+                "round %d: bytes out of order at %zu", c->round, c->got);
+      if (c->from_empty) { /* a read from the kernel: direct or ahead */
+        UVT_OK(uva_stream_buffered(&c->buffered, c->s));
+        if (c->buffered > 0)
+          c->aheads++;
+        else if (c->aheads > 0)
+          c->direct_after++;
+      }
+    }
+  }
+  UVT_OK(uva_stream_close(c->s, NULL, NULL));
+  CO_END(c);
+}
+
+Test(stream, young_stream_reads_ahead_past_an_outgrown_buffer,
+     .timeout = 20) {
+  uva_loop_t *loop = uvt_loop_new();
+  int fds[2];
+  struct rd_ahead c;
+  memset(&c, 0, sizeof c);
+  tcp_fd_pair(fds);
+  c.s = adopt(loop, fds[1]);
+  c.fd = fds[0];
+  spawn(loop, step_read_ahead, &c);
+  run(loop);
+  close(fds[0]);
+  cr_assert_eq(c.aheads, 8, "read ahead %d times", c.aheads);
+  /* 4 rounds of 24 KiB after the eighth, each 3 direct 8 KiB reads */
+  cr_assert_eq(c.direct_after, 12, "direct reads after: %d", c.direct_after);
+  UVT_CLOSE_LOOP(loop);
+}
+
 /* A reset seen by reads into a big buffer: ECONNRESET, sticky. */
 struct rd_reset_big {
   int pc, rc;
