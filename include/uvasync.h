@@ -688,7 +688,10 @@ UVA_EXTERN int uva_stream_set(uva_stream_t *stream, uva_stream_option option,
 
 /* Read up to len bytes into buf: *nread >= 1, or 0 at end of stream.
  * UVA_EAGAIN while nothing is buffered. (len = 0 reads nothing and returns
- * 0 at once.) */
+ * 0 at once.) A read may also take bytes past len from the kernel into the
+ * stream's buffer (uva_stream_buffered counts them; the next reads return
+ * them first): a young connection whose reads fill buf does, a few times,
+ * so that Linux sizes its receive window for them. */
 UVA_EXTERN int uva_stream_read(size_t *nread, uva_stream_t *stream,
                                uva_task_t *task, void *buf, size_t len);
 
