@@ -488,9 +488,9 @@ int stream_read(size_t *nread, Stream *s, Task *t, void *buf, size_t len,
        * throughput, against tokio (bench/README.md). A few such reads
        * let it grow; after them reads go straight to the caller's buffer
        * again, with no copy out of ours. */
-      uv_buf_t more = room(s); /* {NULL, 0} without memory: a plain read */
+      uv_buf_t ours = room(s); /* {NULL, 0} without memory: a plain read */
       s->reads_ahead++;
-      n = read_direct(s, buf, len, more.base, more.len);
+      n = read_direct(s, buf, len, ours.base, ours.len);
       if (n > len) {
         s->rlen += n - len;
         n = len;
