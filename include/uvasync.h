@@ -628,7 +628,8 @@ UVA_EXTERN int uva_flag_close(uva_flag_t *flag);
  *
  * Flow control: the core stops reading from the socket while the buffer
  * holds `high_water` bytes or more (or what a waiting read_exactly or
- * read_line needs, if larger) and resumes below it.
+ * read_line needs, if larger) and resumes below it. One read from the
+ * socket takes up to 64 KiB, so the buffer may hold that much more.
  *
  * Liveness: an open stream, UDP socket or poll handle does not by itself
  * keep uva_loop_run(DEFAULT) running; the tasks waiting on it do, and so do
@@ -716,7 +717,10 @@ UVA_EXTERN int uva_stream_read_hint(size_t *out, uva_stream_t *stream);
  * *len = 0 at end of stream); UVA_EAGAIN while nothing is buffered. Nothing
  * is consumed: call uva_stream_consume with what was used. The bytes stay
  * valid until the next call on this stream or the end of the step, so they
- * can be passed straight to uva_stream_write (an echo copies nothing). */
+ * can be passed straight to uva_stream_write (an echo copies nothing).
+ * Reads from the socket fill up to 64 KiB of the buffer at a time; a young
+ * connection whose reads fill that takes up to 128 KiB, a few times, for
+ * the reason given at uva_stream_read. */
 UVA_EXTERN int uva_stream_peek(const void **data, size_t *len,
                                uva_stream_t *stream, uva_task_t *task);
 

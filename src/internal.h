@@ -278,8 +278,8 @@ struct Stream : Sync {
                     buffer empty reads them at once (see read_now) */
   bool signaled; /* readiness went to the readers instead of a read */
   uint8_t nobuf; /* why on_alloc gave no room (stream.cpp) */
-  bool outgrown; /* a direct read filled the caller's buffer */
-  uint8_t reads_ahead; /* young reads that read past it (stream_read) */
+  bool outgrown; /* a read filled the caller's buffer or a whole chunk */
+  uint8_t reads_ahead; /* young reads that read past it (stream.cpp) */
   int fd;        /* the descriptor once known (fd_of), else -1 */
   int read_err;  /* sticky: the read side failed */
   int write_err; /* sticky: a write failed */

@@ -42,9 +42,11 @@ static constexpr size_t READ_CHUNK = 64 * 1024;
 /* A read into a buffer this big, while ours is empty, reads into it
  * directly (read_direct): smaller ones are better served from ours. */
 static constexpr size_t READ_DIRECT_MIN = 4096;
-/* How many of a stream's first direct reads that outgrow the caller's
- * buffer read ahead into ours (stream_read). */
+/* How many of a stream's first reads that outgrow the caller's buffer
+ * (stream_read) or our chunk (read_now) read ahead past it, and how much
+ * read_now's then take at once. */
 static constexpr uint8_t YOUNG_READS_AHEAD = 8;
+static constexpr size_t YOUNG_READ_CHUNK = 2 * READ_CHUNK;
 
 static Stream *of(uv_handle_t *h) { return static_cast<Stream *>(h->data); }
 
@@ -191,19 +193,22 @@ static size_t read_limit(const Stream *s) {
   return s->want > s->high_water ? s->want : s->high_water;
 }
 
-/* Room for the next read: the buffer's free tail, slid or grown as needed;
- * {NULL, 0} when memory runs out. */
-static uv_buf_t room(Stream *s) {
+/* Room for the next read of up to `chunk` bytes: the buffer's free tail,
+ * slid or grown as needed; {NULL, 0} when memory runs out. */
+static uv_buf_t room(Stream *s, size_t chunk = READ_CHUNK) {
   size_t tail = s->rcap - s->rstart - s->rlen;
-  if (tail < READ_CHUNK / 4) {
+  /* Under a quarter of a normal chunk is too little to read into; a
+   * larger chunk (read_now's young reads) wants all its room. */
+  size_t least = chunk > READ_CHUNK ? chunk : READ_CHUNK / 4;
+  if (tail < least) {
     if (s->rstart > 0) { /* slide the unread bytes to the front */
       std::memmove(s->rbuf, s->rbuf + s->rstart, s->rlen);
       s->rstart = 0;
       tail = s->rcap - s->rlen;
     }
-    if (tail < READ_CHUNK / 4) {
+    if (tail < least) {
       size_t cap = s->rcap == 0 ? READ_CHUNK : s->rcap * 2;
-      while (cap - s->rlen < READ_CHUNK) cap *= 2;
+      while (cap - s->rlen < chunk) cap *= 2;
       /* Page-aligned, not malloc's 16 bytes: the kernel's copies into
        * and out of this buffer (every read, and an echo's write straight
        * from it) ran 1.5-2x slower into memory 16 bytes off a cache line
@@ -218,9 +223,10 @@ static uv_buf_t room(Stream *s) {
       tail = cap - s->rlen;
     }
   }
-  /* 64 KiB at most per read, as libuv suggests: one huge read costs the
-   * kernel more than two of this size (measured on the echo benchmark). */
-  if (tail > READ_CHUNK) tail = READ_CHUNK;
+  /* A chunk at most per read, 64 KiB as libuv suggests (but for a young
+   * stream's few reads): one huge read costs the kernel more than two of
+   * this size (measured on the echo benchmark). */
+  if (tail > chunk) tail = chunk;
   return uv_buf_init(s->rbuf + s->rstart + s->rlen, unsigned(tail));
 }
 
@@ -332,14 +338,35 @@ static void read_now(Stream *s) {
   s->signaled = false;
 #ifndef _WIN32
   if (s->st != ST_OPEN || s->eof || s->read_err != 0) return;
-  uv_buf_t b = room(s);
+  /* A young stream whose reads fill a whole chunk reads two at once, a few
+   * times, for the reason given at stream_read's read-ahead (the bytes
+   * land in our buffer either way). After those reads the buffer goes
+   * back to one chunk's size: it is empty here (callers read only then),
+   * and the next room() allocates it afresh. */
+  size_t chunk = READ_CHUNK;
+  if (s->outgrown && s->reads_ahead < YOUNG_READS_AHEAD) {
+    s->reads_ahead++;
+    /* Still at most a chunk past the flow-control limit (uvasync.h). */
+    size_t limit = read_limit(s) + READ_CHUNK;
+    chunk = YOUNG_READ_CHUNK < limit ? YOUNG_READ_CHUNK : limit;
+  } else if (s->reads_ahead == YOUNG_READS_AHEAD) {
+    s->reads_ahead++; /* only once: a buffer grown later serves a reader */
+    if (s->rcap > READ_CHUNK && s->rlen == 0) {
+      std::free(s->rbuf);
+      s->rbuf = nullptr;
+      s->rstart = s->rcap = 0;
+    }
+  }
+  uv_buf_t b = room(s, chunk);
   if (b.base == nullptr) { /* no memory: a read error, as from on_alloc */
     s->read_err = UV_ENOBUFS;
     if (s->reading) uv_read_stop(&s->uv.s);
     s->reading = false;
     return;
   }
-  s->rlen += read_into(s, b.base, b.len, nullptr, 0);
+  size_t n = read_into(s, b.base, b.len, nullptr, 0);
+  if (n == b.len && n >= READ_CHUNK) s->outgrown = true;
+  s->rlen += n;
 #endif
 }
 

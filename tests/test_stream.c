@@ -1138,6 +1138,69 @@ Test(stream, young_stream_reads_ahead_past_an_outgrown_buffer,
   UVT_CLOSE_LOOP(loop);
 }
 
+/* The same for a reader that peeks: once a read from the kernel fills a
+ * whole 64 KiB chunk of the stream's buffer, the next YOUNG_READS_AHEAD
+ * reads take up to two chunks at once; later ones one chunk again. Rounds
+ * of 160 KiB, all in the kernel before the reader looks: the young reads
+ * are 96 KiB, then 128 + 32 KiB per round. */
+#define PEEK_ROUND (160 * 1024)
+
+struct peek_ahead {
+  int pc, rc;
+  uva_stream_t *s;
+  int fd, round;
+  const void *p;
+  size_t n, got, off, buffered;
+  size_t largest_early, largest_late;
+};
+
+static int step_peek_ahead(uva_task_t *t, int status, void *d) {
+  struct peek_ahead *c = (struct peek_ahead *) d;
+  (void) status;
+  CO_BEGIN(c);
+  for (c->round = 0; c->round < 12; c->round++) {
+    send_all(c->fd, pattern() + c->off % 251, PEEK_ROUND);
+    for (c->got = 0; c->got < PEEK_ROUND; c->got += c->n) {
+      UVT_OK(uva_stream_buffered(&c->buffered, c->s));
+      CO_CALL(c, uva_stream_peek(&c->p, &c->n, c->s, t));
+      UVT_OK(c->rc);
+      cr_assert(c->n > 0 && c->got + c->n <= PEEK_ROUND);
+      cr_assert(pattern_ok(c->p, c->off, c->n),
+                "round %d: bytes out of order at %zu", c->round, c->got);
+      if (c->buffered == 0) { /* this peek read from the kernel */
+        size_t *largest = c->round < 6 ? &c->largest_early : &c->largest_late;
+        if (c->n > *largest)
+          *largest = c->n;
+      }
+      c->off += c->n;
+      UVT_OK(uva_stream_consume(c->s, c->n));
+    }
+  }
+  UVT_OK(uva_stream_close(c->s, NULL, NULL));
+  CO_END(c);
+}
+
+Test(stream, young_stream_peeks_read_two_chunks_at_once, .timeout = 20) {
+  uva_loop_t *loop = uvt_loop_new();
+  int fds[2];
+  int big = 1024 * 1024; /* room in the kernel for a whole round */
+  struct peek_ahead c;
+  memset(&c, 0, sizeof c);
+  tcp_fd_pair(fds);
+  cr_assert_eq(setsockopt(fds[0], SOL_SOCKET, SO_SNDBUF, &big, sizeof big), 0);
+  cr_assert_eq(setsockopt(fds[1], SOL_SOCKET, SO_RCVBUF, &big, sizeof big), 0);
+  c.s = adopt(loop, fds[1]);
+  c.fd = fds[0];
+  spawn(loop, step_peek_ahead, &c);
+  run(loop);
+  close(fds[0]);
+  cr_assert_eq(c.largest_early, 128 * 1024, "early reads: at most %zu",
+               c.largest_early);
+  cr_assert_eq(c.largest_late, 64 * 1024, "later reads: at most %zu",
+               c.largest_late);
+  UVT_CLOSE_LOOP(loop);
+}
+
 /* A reset seen by reads into a big buffer: ECONNRESET, sticky. */
 struct rd_reset_big {
   int pc, rc;
