@@ -4,6 +4,7 @@ sampling (perf record), for the servers the echo benchmarks compare.
 
     python3 bench/cpu_split.py [--set rust|c|python] [--only 10x1k,10x10k]
                                [--repeats 3] [--seconds 3] [--freq 10000]
+                               [--symbols N]
                                [--build-dir build/bench] [--cpus 0,1] [-v]
 
 Why: the echo drivers (run_echo.py, run_rust.py, run_python.py) take a
@@ -20,6 +21,11 @@ interleaving, run_echo.measure), with `perf record -e cpu-clock -F FREQ -p
 PID` attached while the client runs. The sampling costs each server a few
 percent of its throughput, so the req/s printed here are for reference only;
 the drivers measure throughput without it.
+
+--symbols N also prints, per workload, the N kernel functions whose time
+per round trip differs most between each server and the first: where a
+difference in kernel time comes from (user-space symbols differ by name
+between servers, so they are left out).
 
 Sets: rust = uvasync's Rust echo server and tokio's (as run_rust.py; the
 examples are built first); c = bench_echo_server and bench_raw_echo_server
@@ -42,9 +48,14 @@ import run_echo  # noqa: E402
 WORKLOADS = run_echo.WORKLOADS
 
 
-def perf_sampler(freq: int, workdir: Path):
+SYM = "sym:"  # prefix of the per-symbol keys (--symbols)
+
+
+def perf_sampler(freq: int, workdir: Path, symbols: bool = False):
     """A run_echo.run_one sampler: perf record on the server's pid; the stop
-    function returns {"perf_user_s": .., "perf_kernel_s": ..}."""
+    function returns {"perf_user_s": .., "perf_kernel_s": ..}, and with
+    `symbols` the seconds of every sampled symbol, {"sym:[k] tcp_poll_s":
+    ..} (perf's "[k]" marks kernel symbols, "[.]" user ones)."""
     count = [0]
 
     def start(pid):
@@ -66,6 +77,17 @@ def perf_sampler(freq: int, workdir: Path):
                 ["perf", "report", "-i", str(out), "--sort", "dso", "-q",
                  "-F", "sample,dso", "--stdio"],
                 capture_output=True, text=True)
+            by_sym = {}
+            if symbols:
+                syms = subprocess.run(
+                    ["perf", "report", "-i", str(out), "--sort", "sym", "-q",
+                     "-F", "sample,sym", "--stdio"],
+                    capture_output=True, text=True)
+                for line in syms.stdout.splitlines():
+                    parts = line.split(None, 1)
+                    if len(parts) == 2 and parts[0].isdigit():
+                        key = f"{SYM}{parts[1].strip()}_s"
+                        by_sym[key] = by_sym.get(key, 0) + int(parts[0]) / freq
             out.unlink(missing_ok=True)
             user = kernel = 0
             for line in rep.stdout.splitlines():
@@ -80,7 +102,8 @@ def perf_sampler(freq: int, workdir: Path):
                 print(f"  perf recorded nothing: {err.strip()[:200]}",
                       file=sys.stderr)
                 return {}
-            return {"perf_user_s": user / freq, "perf_kernel_s": kernel / freq}
+            return {"perf_user_s": user / freq, "perf_kernel_s": kernel / freq,
+                    **by_sym}
 
         return stop
 
@@ -99,6 +122,38 @@ def servers_for(which: str, build_dir: Path):
     return run_python.echo_servers()
 
 
+def symbol_ns(runs):
+    """Mean nanoseconds per round trip of every symbol over the runs (a
+    symbol a run did not sample counts 0 there)."""
+    total = {}
+    ok = [r for r in runs if "perf_user_us" in r]
+    for r in ok:
+        for key, us in r.items():
+            if key.startswith(SYM):
+                name = key[len(SYM):-3]
+                total[name] = total.get(name, 0) + us * 1000
+    return {name: ns / len(ok) for name, ns in total.items()}
+
+
+def print_symbols(runs, plan, servers, n):
+    """Per workload, the n kernel functions whose time per round trip
+    differs most between each server and the first (means over the
+    repeats)."""
+    base = servers[0][0]
+    for label, _, _ in plan:
+        base_ns = symbol_ns(runs[label][base])
+        for name, _ in servers[1:]:
+            other = symbol_ns(runs[label][name])
+            names = [k for k in set(base_ns) | set(other)
+                     if k.startswith("[k] ")]
+            names.sort(key=lambda k: -abs(base_ns.get(k, 0) - other.get(k, 0)))
+            print(f"\n{label}: kernel ns per round trip, {base} against "
+                  f"{name} (the {n} largest differences)")
+            for sym in names[:n]:
+                a, b = base_ns.get(sym, 0), other.get(sym, 0)
+                print(f"  {a:8.1f} {b:8.1f} {a - b:+8.1f}  {sym[4:]}")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--set", default="rust", choices=("rust", "c", "python"))
@@ -109,6 +164,9 @@ def main() -> int:
     ap.add_argument("--seconds", type=float, default=3.0)
     ap.add_argument("--freq", type=int, default=10000,
                     help="perf samples per second of server CPU time")
+    ap.add_argument("--symbols", type=int, default=0, metavar="N",
+                    help="also print the N kernel functions whose time per "
+                         "round trip differs most from the first server's")
     ap.add_argument("--build-dir", type=Path, default=run_echo.DEFAULT_BUILD_DIR)
     ap.add_argument("--cpus", default="")
     ap.add_argument("--no-pin", action="store_true")
@@ -128,7 +186,8 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="uva-cpu-split-") as tmp:
         runs, errors = run_echo.measure(
             servers, load, plan, args.repeats, args.seconds, cpus, args.host,
-            verbose=args.verbose, sampler=perf_sampler(args.freq, Path(tmp)),
+            verbose=args.verbose,
+            sampler=perf_sampler(args.freq, Path(tmp), args.symbols > 0),
             progress=lambda s: print(f"  {s}", file=sys.stderr))
 
     missing = [f"{label} {name}" for label, _, _ in plan for name, _ in servers
@@ -151,6 +210,8 @@ def main() -> int:
                      fmt(median(r, "perf_kernel_us"), 2),
                      fmt(median(r, "user_us"), 3), fmt(median(r, "rps"), 0))
             print("  ".join(c.rjust(w) for c, w in zip(cells, widths)))
+    if args.symbols > 0:
+        print_symbols(runs, plan, servers, args.symbols)
     for e in errors:
         print(f"error: {e}", file=sys.stderr)
     for m in missing:
