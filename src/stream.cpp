@@ -346,9 +346,11 @@ static void read_now(Stream *s) {
   size_t chunk = READ_CHUNK;
   if (s->outgrown && s->reads_ahead < YOUNG_READS_AHEAD) {
     s->reads_ahead++;
-    /* Still at most a chunk past the flow-control limit (uvasync.h). */
-    size_t limit = read_limit(s) + READ_CHUNK;
-    chunk = YOUNG_READ_CHUNK < limit ? YOUNG_READ_CHUNK : limit;
+    /* Still at most a chunk past the flow-control limit (uvasync.h); the
+     * limit may be SIZE_MAX (a reader waits for EOF): compare, not add. */
+    size_t limit = read_limit(s);
+    chunk = limit >= YOUNG_READ_CHUNK - READ_CHUNK ? YOUNG_READ_CHUNK
+                                                   : limit + READ_CHUNK;
   } else if (s->reads_ahead == YOUNG_READS_AHEAD) {
     s->reads_ahead++; /* only once: a buffer grown later serves a reader */
     if (s->rcap > READ_CHUNK && s->rlen == 0) {

@@ -14,6 +14,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <signal.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/types.h>
@@ -1198,6 +1199,112 @@ Test(stream, young_stream_peeks_read_two_chunks_at_once, .timeout = 20) {
                c.largest_early);
   cr_assert_eq(c.largest_late, 64 * 1024, "later reads: at most %zu",
                c.largest_late);
+  UVT_CLOSE_LOOP(loop);
+}
+
+/* The young reads' size stays right while another task waits in
+ * read_to_eof, which lifts the flow-control limit to SIZE_MAX (the size
+ * was once computed as that limit plus a chunk, which wrapped to 64 KiB
+ * less one byte). 320 KiB wait in the kernel; one task peeks until it has
+ * had 256 KiB: a read that fills a 64 KiB chunk comes first (the core's
+ * or libuv's), then young reads of 128 KiB. The other task gets the rest
+ * at the end of the stream. */
+#define EOF_PEEK_SENT (320 * 1024)
+#define EOF_PEEK_TAKEN (256 * 1024)
+
+struct eof_peek {
+  int fd;
+  uva_stream_t *s;
+  size_t taken, largest, rest;
+  int bad, finished;
+};
+
+struct eof_waiter {
+  int pc, rc;
+  struct eof_peek *c;
+  size_t len, n;
+  unsigned char buf[EOF_PEEK_SENT];
+};
+
+struct eof_peeker {
+  int pc, rc;
+  struct eof_peek *c;
+  const void *p;
+  size_t n;
+};
+
+static int step_eof_waiter(uva_task_t *t, int status, void *d) {
+  struct eof_waiter *w = (struct eof_waiter *) d;
+  (void) status;
+  CO_BEGIN(w);
+  CO_CALL(w, uva_stream_read_to_eof(&w->len, w->c->s, t));
+  UVT_OK(w->rc);
+  w->c->rest = w->len;
+  if (w->len > 0) {
+    CO_CALL(w, uva_stream_read(&w->n, w->c->s, t, w->buf, sizeof w->buf));
+    UVT_OK(w->rc);
+    if (w->n != w->len || !pattern_ok(w->buf, w->c->taken, w->n))
+      w->c->bad = 1;
+  }
+  w->c->finished = 1;
+  UVT_OK(uva_stream_close(w->c->s, NULL, NULL));
+  CO_END(w);
+}
+
+static int step_eof_peeker(uva_task_t *t, int status, void *d) {
+  struct eof_peeker *b = (struct eof_peeker *) d;
+  struct eof_peek *c = b->c;
+  (void) status;
+  CO_BEGIN(b);
+  while (c->taken < EOF_PEEK_TAKEN) {
+    CO_CALL(b, uva_stream_peek(&b->p, &b->n, c->s, t));
+    UVT_OK(b->rc);
+    cr_assert(b->n > 0);
+    if (!pattern_ok(b->p, c->taken, b->n))
+      c->bad = 1;
+    if (b->n > c->largest)
+      c->largest = b->n;
+    c->taken += b->n;
+    UVT_OK(uva_stream_consume(c->s, b->n));
+  }
+  cr_assert_eq(shutdown(c->fd, SHUT_WR), 0); /* the waiter's EOF */
+  CO_END(b);
+}
+
+Test(stream, young_read_beside_a_reader_waiting_for_eof, .timeout = 20) {
+  uva_loop_t *loop = uvt_loop_new();
+  int fds[2], queued = 0;
+  int big = 1024 * 1024;
+  struct eof_peek c;
+  struct eof_waiter *w = calloc(1, sizeof *w);
+  struct eof_peeker b;
+  cr_assert_not_null(w);
+  memset(&c, 0, sizeof c);
+  memset(&b, 0, sizeof b);
+  tcp_fd_pair(fds);
+  cr_assert_eq(setsockopt(fds[0], SOL_SOCKET, SO_SNDBUF, &big, sizeof big), 0);
+  cr_assert_eq(setsockopt(fds[1], SOL_SOCKET, SO_RCVBUF, &big, sizeof big), 0);
+  send_all(fds[0], pattern(), EOF_PEEK_SENT);
+  /* All of it in the receive queue before the reads (the window opens as
+   * the bytes come): bounded, 2 s at most. */
+  for (int i = 0; i < 2000 && queued < EOF_PEEK_SENT; i++) {
+    cr_assert_eq(ioctl(fds[1], FIONREAD, &queued), 0);
+    if (queued < EOF_PEEK_SENT)
+      usleep(1000);
+  }
+  cr_assert_eq(queued, EOF_PEEK_SENT);
+  c.s = adopt(loop, fds[1]);
+  c.fd = fds[0];
+  w->c = b.c = &c;
+  spawn(loop, step_eof_waiter, w);
+  spawn(loop, step_eof_peeker, &b);
+  run(loop);
+  close(fds[0]);
+  free(w);
+  cr_assert(c.finished && !c.bad);
+  cr_assert_eq(c.taken + c.rest, EOF_PEEK_SENT, "%zu + %zu bytes", c.taken,
+               c.rest);
+  cr_assert_eq(c.largest, 128 * 1024, "largest read %zu", c.largest);
   UVT_CLOSE_LOOP(loop);
 }
 
