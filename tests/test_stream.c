@@ -92,6 +92,15 @@ static void tcp_fd_pair(int fds[2]) {
   close(l);
 }
 
+/* As tcp_fd_pair, with 1 MiB socket buffers from fds[0] to fds[1], so that
+ * a test can send a few hundred KiB before the other end reads. */
+static void roomy_tcp_fd_pair(int fds[2]) {
+  int big = 1024 * 1024;
+  tcp_fd_pair(fds);
+  cr_assert_eq(setsockopt(fds[0], SOL_SOCKET, SO_SNDBUF, &big, sizeof big), 0);
+  cr_assert_eq(setsockopt(fds[1], SOL_SOCKET, SO_RCVBUF, &big, sizeof big), 0);
+}
+
 /* Close with SO_LINGER {1, 0}: the peer sees a reset. */
 static void close_reset(int fd) {
   struct linger lg;
@@ -1184,12 +1193,9 @@ static int step_peek_ahead(uva_task_t *t, int status, void *d) {
 Test(stream, young_stream_peeks_read_two_chunks_at_once, .timeout = 20) {
   uva_loop_t *loop = uvt_loop_new();
   int fds[2];
-  int big = 1024 * 1024; /* room in the kernel for a whole round */
   struct peek_ahead c;
   memset(&c, 0, sizeof c);
-  tcp_fd_pair(fds);
-  cr_assert_eq(setsockopt(fds[0], SOL_SOCKET, SO_SNDBUF, &big, sizeof big), 0);
-  cr_assert_eq(setsockopt(fds[1], SOL_SOCKET, SO_RCVBUF, &big, sizeof big), 0);
+  roomy_tcp_fd_pair(fds); /* room in the kernel for a whole round */
   c.s = adopt(loop, fds[1]);
   c.fd = fds[0];
   spawn(loop, step_peek_ahead, &c);
@@ -1274,16 +1280,13 @@ static int step_eof_peeker(uva_task_t *t, int status, void *d) {
 Test(stream, young_read_beside_a_reader_waiting_for_eof, .timeout = 20) {
   uva_loop_t *loop = uvt_loop_new();
   int fds[2], queued = 0;
-  int big = 1024 * 1024;
   struct eof_peek c;
   struct eof_waiter *w = calloc(1, sizeof *w);
   struct eof_peeker b;
   cr_assert_not_null(w);
   memset(&c, 0, sizeof c);
   memset(&b, 0, sizeof b);
-  tcp_fd_pair(fds);
-  cr_assert_eq(setsockopt(fds[0], SOL_SOCKET, SO_SNDBUF, &big, sizeof big), 0);
-  cr_assert_eq(setsockopt(fds[1], SOL_SOCKET, SO_RCVBUF, &big, sizeof big), 0);
+  roomy_tcp_fd_pair(fds);
   send_all(fds[0], pattern(), EOF_PEEK_SENT);
   /* All of it in the receive queue before the reads (the window opens as
    * the bytes come): bounded, 2 s at most. */
