@@ -333,6 +333,15 @@ static void maybe_read(Stream *s) {
 static size_t read_into(Stream *s, char *buf, size_t len, char *spill,
                         size_t spill_len);
 
+/* Whether this read from the kernel is one of a young stream's few that
+ * read ahead (stream_read, read_now), counting it if so: the stream's
+ * reads have outgrown their buffer, and it has not used them all. */
+static bool young_read(Stream *s) {
+  if (!s->outgrown || s->reads_ahead >= YOUNG_READS_AHEAD) return false;
+  s->reads_ahead++;
+  return true;
+}
+
 static void read_now(Stream *s) {
   s->more = false;
   s->signaled = false;
@@ -344,8 +353,7 @@ static void read_now(Stream *s) {
    * back to one chunk's size: it is empty here (callers read only then),
    * and the next room() allocates it afresh. */
   size_t chunk = READ_CHUNK;
-  if (s->outgrown && s->reads_ahead < YOUNG_READS_AHEAD) {
-    s->reads_ahead++;
+  if (young_read(s)) {
     /* Still at most a chunk past the flow-control limit (uvasync.h); the
      * limit may be SIZE_MAX (a reader waits for EOF): compare, not add. */
     size_t limit = read_limit(s);
@@ -504,7 +512,7 @@ int stream_read(size_t *nread, Stream *s, Task *t, void *buf, size_t len,
   size_t total = len + spill_len;
   if (s->rlen == 0 && s->more && total >= READ_DIRECT_MIN) {
     size_t n;
-    if (spill_len == 0 && s->outgrown && s->reads_ahead < YOUNG_READS_AHEAD) {
+    if (spill_len == 0 && young_read(s)) {
       /* A young stream whose messages outgrow the caller's buffer: take
        * what the kernel holds past it too, into ours, in the same call.
        * Linux grows a connection's receive buffer only when the
@@ -518,7 +526,6 @@ int stream_read(size_t *nread, Stream *s, Task *t, void *buf, size_t len,
        * let it grow; after them reads go straight to the caller's buffer
        * again, with no copy out of ours. */
       uv_buf_t ours = room(s); /* {NULL, 0} without memory: a plain read */
-      s->reads_ahead++;
       n = read_direct(s, buf, len, ours.base, ours.len);
       if (n > len) {
         s->rlen += n - len;
