@@ -3,6 +3,7 @@
 
     python3 bench/run_rust.py [--build-dir build/bench] [--quick]
                               [--repeats 3] [--seconds 3] [--only echo,tasks]
+                              [--control] [--edge-triggered]
                               [--cpus 0,1] [--no-pin] [-v]
 
 echo: the echo server on uvasync (rust/uvasync/examples/bench_echo_uvasync.rs)
@@ -12,6 +13,13 @@ with run_echo.py's protocol and pinning (server and client on separate CPUs).
 tasks: bench_yield.rs, 1M task switches (1000 tasks yielding); bench_tasks.rs,
 spawn-and-join of 1M tasks and 100k sleeping tasks (CPU per task and memory
 per sleeping task), interleaved the same way.
+
+Two more echo servers join the same rounds on request: --control runs
+tokio's server a second time, so its ratio to the first shows how far two
+runs of one server differ here (the resolution of the other ratios);
+--edge-triggered runs the uvasync server with bench/tools/epollet.c
+preloaded (its TCP sockets registered edge-triggered; an experiment, see
+that file).
 
 The Rust programs are built here (cargo build --release --examples, -j2).
 Prints medians and ratios uvasync / tokio, then the issue's targets.
@@ -71,10 +79,33 @@ def echo_servers():
             ("tokio", EXAMPLES / "bench_echo_tokio")]
 
 
+def build_epollet(build_dir: Path) -> Path:
+    """bench/tools/epollet.c as a preload library in build_dir."""
+    so = build_dir / "epollet.so"
+    build_dir.mkdir(parents=True, exist_ok=True)
+    subprocess.run([os.environ.get("CC", "cc"), "-O2", "-shared", "-fPIC", "-o",
+                    str(so), str(REPO / "bench" / "tools" / "epollet.c"), "-ldl"],
+                   check=True)
+    return so
+
+
+def extra_servers(args):
+    """(name, command) of the servers --control and --edge-triggered add."""
+    extra = []
+    if args.control:
+        extra.append(("tokio-again", EXAMPLES / "bench_echo_tokio"))
+    if args.edge_triggered:
+        so = build_epollet(args.build_dir)
+        extra.append(("uvasync-et", ["env", f"LD_PRELOAD={so}",
+                                     str(EXAMPLES / "bench_echo_uvasync")]))
+    return extra
+
+
 def run_echo(args, cpus, load):
-    runs_by_label, _ = run_echo_mod.measure(
-        echo_servers(), load, ECHO_WORKLOADS, args.repeats, args.seconds, cpus,
-        args.host, verbose=args.verbose)
+    extra = extra_servers(args)
+    runs_by_label, errors = run_echo_mod.measure(
+        echo_servers() + extra, load, ECHO_WORKLOADS, args.repeats, args.seconds,
+        cpus, args.host, verbose=args.verbose)
     rows = []
     for label, _, _ in ECHO_WORKLOADS:
         runs = runs_by_label[label]
@@ -97,7 +128,18 @@ def run_echo(args, cpus, load):
                  fmt(r["uvasync_sys_us"], 2), fmt(r["tokio_sys_us"], 2))
         print("  ".join(c.rjust(w) for c, w in zip(cells, widths)))
     print()
-    return rows
+    if extra:
+        print("also in these rounds (medians; ratio = server / tokio)")
+        for label, _, _ in ECHO_WORKLOADS:
+            runs = runs_by_label[label]
+            for name, _ in extra:
+                rps, user = median(runs[name], "rps"), median(runs[name], "user_us")
+                print(f"  {label:>9}  {name:<12} req/s {fmt(rps, 0):>8}  ratio "
+                      f"{fmt(ratio(rps, median(runs['tokio'], 'rps')), 3):>5}  "
+                      f"user us/rt {fmt(user, 2):>5}  sys us/rt "
+                      f"{fmt(median(runs[name], 'sys_us'), 2):>5}")
+        print()
+    return rows, errors
 
 
 def run_task_program(argv, timeout=300):
@@ -144,7 +186,7 @@ def measure_tasks(quick=False, repeats=3, progress=None, verbose=False):
 
 
 def run_tasks(args):
-    measured, _ = measure_tasks(args.quick, args.repeats, verbose=args.verbose)
+    measured, errors = measure_tasks(args.quick, args.repeats, verbose=args.verbose)
     rows = []
     for name, (n, runs) in measured.items():
         row = {"label": f"{name} {n}"}
@@ -166,7 +208,7 @@ def run_tasks(args):
                  fmt(r["tokio_bytes_per_task"], 0), fmt(r["mem_ratio"], 2))
         print("  ".join(c.rjust(w) for c, w in zip(cells, widths)))
     print()
-    return rows
+    return rows, errors
 
 
 def main() -> int:
@@ -179,6 +221,10 @@ def main() -> int:
     ap.add_argument("--only", default="echo,tasks")
     ap.add_argument("--cpus", default="")
     ap.add_argument("--no-pin", action="store_true")
+    ap.add_argument("--control", action="store_true",
+                    help="echo: tokio's server twice (the ratios' resolution)")
+    ap.add_argument("--edge-triggered", action="store_true",
+                    help="echo: also uvasync with bench/tools/epollet.c preloaded")
     ap.add_argument("--host", default="127.0.0.1")
     ap.add_argument("-v", "--verbose", action="store_true")
     args = ap.parse_args()
@@ -191,9 +237,9 @@ def main() -> int:
     print(f"uvasync (Rust) vs tokio current-thread; cpu: {cpu_model()}, "
           f"{os.cpu_count()} cpus; pinning: {pin_note}; {args.repeats} repeat(s)")
     print()
-    echo = run_echo(args, cpus, find_bin(args.build_dir, "bench_echo_load")) \
-        if "echo" in parts else []
-    tasks = run_tasks(args) if "tasks" in parts else []
+    echo, echo_errors = run_echo(args, cpus, find_bin(args.build_dir, "bench_echo_load")) \
+        if "echo" in parts else ([], [])
+    tasks, task_errors = run_tasks(args) if "tasks" in parts else ([], [])
 
     print("targets (issue):")
     checks = []
@@ -213,6 +259,10 @@ def main() -> int:
         print("  (user CPU here is getrusage's, sampled once per scheduler tick: "
               "+-15% a run at 1 KiB;\n   python3 bench/cpu_split.py --set rust "
               "samples it with perf)")
+    errors = echo_errors + task_errors
+    if errors:  # each was printed when it happened
+        print(f"run_rust.py: {len(errors)} run(s) failed", file=sys.stderr)
+        return 1
     return 0
 
 
