@@ -19,6 +19,7 @@ its own. Python 3 standard library only.
 """
 import argparse
 import os
+import resource
 import shutil
 import signal
 import subprocess
@@ -73,7 +74,10 @@ def run_one(server, load: Path, conns: int, size: int, seconds: float,
     `sampler(pid)`, when given, starts watching the server once it listens
     and returns a function that stops it after the client, returning
     {"<name>_s": CPU seconds}: each becomes "<name>_us" per round trip in
-    the result (cpu_split.py's perf sampling)."""
+    the result (cpu_split.py's perf sampling). The client's CPU time per
+    round trip is in the result too (client_us, user and system): with both
+    CPUs busy, what a server makes its client spend limits the throughput
+    as much as its own CPU does."""
     argv = list(server) if isinstance(server, (list, tuple)) else [str(server)]
     server = Path(argv[-1])  # for messages
     srv_cmd = pin_prefix(cpus[0]) + argv + [host, "0"]
@@ -92,8 +96,12 @@ def run_one(server, load: Path, conns: int, size: int, seconds: float,
         cli_cmd = pin_prefix(cpus[1]) + [str(load), host, port, str(conns),
                                          str(size), str(seconds)]
         try:
+            # The client is the only child reaped in between (taskset execs
+            # it; the server and a sampler are reaped later).
+            before = resource.getrusage(resource.RUSAGE_CHILDREN)
             cli = subprocess.run(cli_cmd, capture_output=True, text=True,
                                  timeout=seconds + 60)
+            after = resource.getrusage(resource.RUSAGE_CHILDREN)
         except subprocess.TimeoutExpired:
             return {"error": f"client timed out: {' '.join(cli_cmd)}"}
         finally:
@@ -127,6 +135,8 @@ def run_one(server, load: Path, conns: int, size: int, seconds: float,
         "mib_s": float(res["mib_s"]),
         "user_us": user_s * 1e6 / requests,
         "sys_us": sys_s * 1e6 / requests,
+        "client_us": (after.ru_utime - before.ru_utime + after.ru_stime
+                      - before.ru_stime) * 1e6 / requests,
     }
     for key, secs in sampled.items():
         result[key[:-2] + "_us"] = secs * 1e6 / requests

@@ -111,21 +111,23 @@ def run_echo(args, cpus, load):
         runs = runs_by_label[label]
         row = {"label": label}
         for name in runs:
-            for key in ("rps", "user_us", "sys_us"):
+            for key in ("rps", "user_us", "sys_us", "client_us"):
                 row[f"{name}_{key}"] = median(runs[name], key)
         row["rps_ratio"] = ratio(row["uvasync_rps"], row["tokio_rps"])
         row["user_ratio"] = ratio(row["uvasync_user_us"], row["tokio_user_us"])
         rows.append(row)
     head = ("workload", "req/s uva", "req/s tokio", "ratio", "user us/rt uva",
-            "tokio", "ratio", "sys us/rt uva", "tokio")
-    widths = (9, 10, 11, 6, 15, 6, 6, 14, 6)
-    print("echo (medians; ratio = uvasync / tokio; us/rt = server CPU per round trip)")
+            "tokio", "ratio", "sys us/rt uva", "tokio", "client us/rt uva", "tokio")
+    widths = (9, 10, 11, 6, 15, 6, 6, 14, 6, 17, 6)
+    print("echo (medians; ratio = uvasync / tokio; us/rt = server CPU per round trip;")
+    print("      client = the load client's CPU, user + system, per round trip)")
     print("  ".join(h.rjust(w) for h, w in zip(head, widths)))
     for r in rows:
         cells = (r["label"], fmt(r["uvasync_rps"], 0), fmt(r["tokio_rps"], 0),
                  fmt(r["rps_ratio"], 2), fmt(r["uvasync_user_us"], 2),
                  fmt(r["tokio_user_us"], 2), fmt(r["user_ratio"], 2),
-                 fmt(r["uvasync_sys_us"], 2), fmt(r["tokio_sys_us"], 2))
+                 fmt(r["uvasync_sys_us"], 2), fmt(r["tokio_sys_us"], 2),
+                 fmt(r["uvasync_client_us"], 2), fmt(r["tokio_client_us"], 2))
         print("  ".join(c.rjust(w) for c, w in zip(cells, widths)))
     print()
     if extra:
@@ -137,7 +139,8 @@ def run_echo(args, cpus, load):
                 print(f"  {label:>9}  {name:<12} req/s {fmt(rps, 0):>8}  ratio "
                       f"{fmt(ratio(rps, median(runs['tokio'], 'rps')), 3):>5}  "
                       f"user us/rt {fmt(user, 2):>5}  sys us/rt "
-                      f"{fmt(median(runs[name], 'sys_us'), 2):>5}")
+                      f"{fmt(median(runs[name], 'sys_us'), 2):>5}  client us/rt "
+                      f"{fmt(median(runs[name], 'client_us'), 2):>5}")
         print()
     return rows, errors
 
