@@ -26,6 +26,17 @@ def ratio(a, b):
     return None if a is None or b in (None, 0) else a / b
 
 
+def paired_ratio(runs_a, runs_b, key):
+    """Median over the rounds both sides ran in of a's run[key] / b's, or
+    None. Runs of one round are close in time, so a slow spell of a shared
+    machine moves both sides of a pair, and the ratio of medians less.
+    Each run needs its "round" (run_echo.measure)."""
+    b = {r["round"]: r[key] for r in runs_b if key in r}
+    vals = [r[key] / b[r["round"]] for r in runs_a
+            if key in r and b.get(r["round"])]
+    return statistics.median(vals) if vals else None
+
+
 def fmt(v, digits=1):
     return "-" if v is None else f"{v:.{digits}f}"
 

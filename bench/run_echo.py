@@ -151,7 +151,8 @@ def measure(servers, load: Path, workloads, repeats: int, seconds: float,
     `servers` is a list of (name, program or command list) for run_one;
     `workloads` a list of (label, connections, message bytes).
     Returns ({label: {name: [run_one results]}}, [error strings]); failed
-    runs are left out of the lists and reported in the errors. `sampler`
+    runs are left out of the lists and reported in the errors, and each
+    result says its round ("round", from 0). `sampler`
     goes to every run_one.
 
     Each round runs every server with its own environment padding (run_one's
@@ -169,6 +170,7 @@ def measure(servers, load: Path, workloads, repeats: int, seconds: float,
                     progress(f"echo {label} {name} #{rep + 1}")
                 r = run_one(server, load, conns, size, seconds, cpus, host,
                             layout=7 * rep, sampler=sampler)
+                r["round"] = rep
                 if "error" in r:
                     errors.append(f"echo {label} {name} #{rep + 1}: {r['error']}")
                     print(f"  {label} {name} #{rep + 1}: FAILED {r['error']}",

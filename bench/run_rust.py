@@ -31,7 +31,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from benchlib import cpu_model, fmt, median, ratio  # noqa: E402
+from benchlib import cpu_model, fmt, median, paired_ratio, ratio  # noqa: E402
 import run_echo as run_echo_mod  # noqa: E402
 from run_echo import choose_cpus, find_bin  # noqa: E402
 
@@ -114,17 +114,21 @@ def run_echo(args, cpus, load):
             for key in ("rps", "user_us", "sys_us", "client_us"):
                 row[f"{name}_{key}"] = median(runs[name], key)
         row["rps_ratio"] = ratio(row["uvasync_rps"], row["tokio_rps"])
+        row["rps_paired"] = paired_ratio(runs["uvasync"], runs["tokio"], "rps")
         row["user_ratio"] = ratio(row["uvasync_user_us"], row["tokio_user_us"])
         rows.append(row)
-    head = ("workload", "req/s uva", "req/s tokio", "ratio", "user us/rt uva",
-            "tokio", "ratio", "sys us/rt uva", "tokio", "client us/rt uva", "tokio")
-    widths = (9, 10, 11, 6, 15, 6, 6, 14, 6, 17, 6)
-    print("echo (medians; ratio = uvasync / tokio; us/rt = server CPU per round trip;")
-    print("      client = the load client's CPU, user + system, per round trip)")
+    head = ("workload", "req/s uva", "req/s tokio", "ratio", "paired",
+            "user us/rt uva", "tokio", "ratio", "sys us/rt uva", "tokio",
+            "client us/rt uva", "tokio")
+    widths = (9, 10, 11, 6, 6, 15, 6, 6, 14, 6, 17, 6)
+    print("echo (medians; ratio = uvasync / tokio; paired = median of that ratio within")
+    print("      each round; us/rt = server CPU per round trip; client = the load")
+    print("      client's CPU, user + system, per round trip)")
     print("  ".join(h.rjust(w) for h, w in zip(head, widths)))
     for r in rows:
         cells = (r["label"], fmt(r["uvasync_rps"], 0), fmt(r["tokio_rps"], 0),
-                 fmt(r["rps_ratio"], 2), fmt(r["uvasync_user_us"], 2),
+                 fmt(r["rps_ratio"], 2), fmt(r["rps_paired"], 3),
+                 fmt(r["uvasync_user_us"], 2),
                  fmt(r["tokio_user_us"], 2), fmt(r["user_ratio"], 2),
                  fmt(r["uvasync_sys_us"], 2), fmt(r["tokio_sys_us"], 2),
                  fmt(r["uvasync_client_us"], 2), fmt(r["tokio_client_us"], 2))
@@ -137,7 +141,8 @@ def run_echo(args, cpus, load):
             for name, _ in extra:
                 rps, user = median(runs[name], "rps"), median(runs[name], "user_us")
                 print(f"  {label:>9}  {name:<12} req/s {fmt(rps, 0):>8}  ratio "
-                      f"{fmt(ratio(rps, median(runs['tokio'], 'rps')), 3):>5}  "
+                      f"{fmt(ratio(rps, median(runs['tokio'], 'rps')), 3):>5}  paired "
+                      f"{fmt(paired_ratio(runs[name], runs['tokio'], 'rps'), 3):>5}  "
                       f"user us/rt {fmt(user, 2):>5}  sys us/rt "
                       f"{fmt(median(runs[name], 'sys_us'), 2):>5}  client us/rt "
                       f"{fmt(median(runs[name], 'client_us'), 2):>5}")
