@@ -50,7 +50,7 @@ import run_core  # noqa: E402
 import run_echo  # noqa: E402
 import run_python  # noqa: E402
 import run_rust  # noqa: E402
-from benchlib import summary  # noqa: E402
+from benchlib import paired_ratio, summary  # noqa: E402
 
 REPO = HERE.parent
 DEFAULT_BUILD = REPO / "build"
@@ -209,13 +209,15 @@ def python_micro_impls():
 
 def measure(args, groups, build_dir):
     """Run everything; returns (raw values {group: {bench: {impl: [floats]}}},
-    extras, errors)."""
+    extras, paired, errors, pinning note). paired holds the echo ratios
+    paired within rounds: {group: {bench: {peer: uvasync / peer}}}."""
     servers = echo_servers(build_dir, groups)
     load = run_core.find_bin(build_dir, "bench_echo_load")
     cpus, pin_note = run_echo.choose_cpus(args.cpus, args.no_pin)
     progress = Progress(plan_size(groups, servers, args.repeats, args.quick))
     values = {g: {} for g in groups}
     extras = {g: {} for g in groups}  # echo: server CPU per round trip
+    paired = {g: {} for g in groups}
     errors = []
 
     def put(group, bench, impl, vals):
@@ -232,6 +234,14 @@ def measure(args, groups, build_dir):
             put(group, f"echo {label}", impl, [r["rps"] for r in runs])
             extras[group].setdefault(f"echo {label}", {})[impl] = {
                 k: summary([r[k] for r in runs]) for k in ("user_us", "sys_us", "mib_s")}
+        for group in groups:
+            subject = by_server.get(f"{group}/uvasync")
+            if subject is None:
+                continue
+            paired[group][f"echo {label}"] = {
+                name.split("/", 1)[1]: paired_ratio(subject, runs, "rps")
+                for name, runs in by_server.items()
+                if name.startswith(f"{group}/") and name != f"{group}/uvasync"}
 
     if "c" in groups:
         core, errs = run_core.measure(
@@ -278,13 +288,14 @@ def measure(args, groups, build_dir):
                     put("rust", "timers", impl, [1e9 / r["cpu_ns_per_op"] for r in rs])
                     put("rust", "memory", impl, [r["bytes_per_task"] for r in rs])
     progress.finish()
-    return values, extras, errors, pin_note
+    return values, extras, paired, errors, pin_note
 
 
-def build_rows(values, extras):
+def build_rows(values, extras, paired):
     """One row per (group, benchmark): medians, spread and the ratio to each
     peer, oriented so that a ratio above 1 always means uvasync is better
-    (throughput: uvasync / peer; memory: peer / uvasync)."""
+    (throughput: uvasync / peer; memory: peer / uvasync); echo rows also
+    carry the ratios paired within rounds ("paired_ratios")."""
     rows = []
     for group in GROUPS:
         if group not in values:
@@ -308,6 +319,8 @@ def build_rows(values, extras):
                    "better": better, "impls": impls, "ratios": ratios}
             if key in extras.get(group, {}):
                 row["server_cpu"] = extras[group][key]
+            if key in paired.get(group, {}):
+                row["paired_ratios"] = paired[group][key]
             rows.append(row)
     return rows
 
@@ -359,6 +372,14 @@ def report(rows, settings):
             table = [[r["title"]] + [cpu_cell(r["server_cpu"].get(i)) for i in impls]
                      for r in cpu_rows]
             print_table(["workload"] + impls, table, left=1)
+        paired_rows = [r for r in grows if "paired_ratios" in r]
+        if paired_rows:
+            print("  echo ratios paired within rounds (median of uvasync / peer "
+                  "in each round)")
+            table = [[r["title"]] + ["-" if r["paired_ratios"].get(p) is None
+                                     else f"{r['paired_ratios'][p]:.3f}"
+                                     for p in peers] for r in paired_rows]
+            print_table(["workload"] + [f"vs {p}" for p in peers], table, left=1)
         print()
 
 
@@ -438,8 +459,8 @@ def main() -> int:
           f"{info['kernel']}, load {info['load_average_at_start']}", flush=True)
 
     # 2. Measure.
-    values, extras, errors, pin_note = measure(args, groups, build_dir)
-    rows = build_rows(values, extras)
+    values, extras, paired, errors, pin_note = measure(args, groups, build_dir)
+    rows = build_rows(values, extras, paired)
     t_end = time.monotonic()
     settings = {"mode": "quick" if args.quick else "full", "groups": groups,
                 "repeats": args.repeats, "seconds": args.seconds,

@@ -166,6 +166,8 @@ assert groups == {"c", "python", "rust"}, groups
 for row in r["rows"]:
     assert row["impls"]["uvasync"]["median"], row
     assert all(v is not None for v in row["ratios"].values()), row
+    if row["benchmark"].startswith("echo"):
+        assert all(v is not None for v in row["paired_ratios"].values()), row
 assert not r["errors"], r["errors"]
 print(f"bench: {len(r['rows'])} result rows, machine {r['machine']['cpu_model']}")
 PY
