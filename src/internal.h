@@ -277,6 +277,9 @@ struct Stream : Sync {
   bool more;     /* the kernel likely holds bytes: a reader finding the
                     buffer empty reads them at once (see read_now) */
   bool signaled; /* readiness went to the readers instead of a read */
+  bool edge;     /* in the loop's epoll set (Loop::epfd): we read, not libuv */
+  bool hup;      /* edge: the peer's end or an error is waiting in the kernel */
+  bool no_edge;  /* the epoll set refused it: libuv reads (stream.cpp) */
   uint8_t nobuf; /* why on_alloc gave no room (stream.cpp) */
   bool outgrown; /* a read filled the caller's buffer or a whole chunk */
   uint8_t reads_ahead; /* young reads that read past it (stream.cpp) */
@@ -428,6 +431,13 @@ struct Loop : QNode {
   uint64_t armed = UINT64_MAX; /* deadline the uv timer is armed for */
   uint64_t passes = 0; /* poll phases seen (counted in the check phase) */
 
+  /* Linux: the loop's own epoll set (loop.cpp), or -1 where libuv's poll
+   * phase waits instead. Stream sockets are in it edge-triggered; libuv's
+   * backend descriptor is in it too, and libuv runs (uv_run NOWAIT) only
+   * when that is ready or its timers, callbacks or closes are due. */
+  int epfd = -1;
+  bool stop_flag = false; /* epfd: uva_loop_stop during a run */
+
   const void *owner;       /* thread token of the owning thread */
   bool running = false;
   bool stop_next = false; /* uva_loop_stop was called between runs */
@@ -449,6 +459,9 @@ struct Loop : QNode {
   Pool small_pool{sizeof(Call) > sizeof(Wait) ? sizeof(Call)
                                               : sizeof(Wait)};
 };
+
+/* An edge-triggered event for a stream in Loop::epfd (stream.cpp). */
+void stream_edge_event(Stream *s, uint32_t events);
 
 /* The task whose step runs in the calling thread (NULL outside steps). */
 Task *running_task();

@@ -5,7 +5,10 @@
  * keep the poll from blocking while work is queued), poll (I/O), and check,
  * where the pass runs: every node that was queued when the pass began, in
  * FIFO order. Nodes queued during the pass wait for the next one, so a task
- * that yields forever still lets I/O and timers in on every pass.
+ * that yields forever still lets I/O and timers in on every pass. On Linux
+ * the loop waits in an epoll set of its own instead of libuv's poll phase
+ * and runs libuv only when it has work (run_edge, below); a pass is the
+ * same there.
  *
  * Liveness: the core's libuv handles are all unreferenced except the async
  * handle, which is referenced exactly while `alive` (referenced tasks, active
@@ -20,6 +23,11 @@
 #include <new>
 #ifndef _WIN32
 #include <pthread.h>
+#endif
+#ifdef __linux__
+#include <cstring>
+#include <sys/epoll.h>
+#include <unistd.h>
 #endif
 
 namespace uva {
@@ -106,8 +114,9 @@ void Pool::free(void *p) {
 
 void loop_push_first(Loop *l, QNode *n) {
   l->runq_head = l->runq_tail = n;
-  /* Work is queued: the next poll must not block. */
-  uv_idle_start(&l->idle, [](uv_idle_t *) {});
+  /* Work is queued: the next poll must not block (run_edge looks at the
+   * queue itself: an active idle handle would make libuv run each pass). */
+  if (l->epfd < 0) uv_idle_start(&l->idle, [](uv_idle_t *) {});
 }
 
 void alive_inc(Loop *l) {
@@ -251,11 +260,103 @@ int loop_set_wait_hooks(Loop *l, uva_callback_cb before,
   l->wait_before = before;
   l->wait_after = after;
   l->wait_data = data;
+  if (l->epfd >= 0) return 0; /* edge_wait calls them */
   if (before != nullptr)
     uv_prepare_start(&l->prepare, on_prepare);
   else
     uv_prepare_stop(&l->prepare);
   return 0;
+}
+
+/* ---- the edge-triggered poll (Linux) -------------------------------------
+ *
+ * libuv's epoll set is level-triggered: a socket it reported is polled
+ * again by the kernel at the next wait, even when nothing new came, and an
+ * echo round trip pays for that poll (about 40-60 ns of its 7 us on
+ * loopback TCP, bench/README.md). tokio's is edge-triggered. So on Linux
+ * the loop waits in an epoll set of its own: stream sockets and pipes are
+ * in it edge-triggered (stream.cpp reads them itself, until the kernel
+ * runs dry), and libuv's backend descriptor is in it level-triggered.
+ * libuv runs, without waiting, only when that descriptor is ready (its own
+ * handles and requests: servers, UDP, writes that queued, cross-thread
+ * wake-ups, resolvers) or when uv_backend_timeout says timers, callbacks
+ * or closes are due; the pass runs after it, as after a libuv poll.
+ * UVA_POLLER=libuv in the environment keeps libuv's poll phase (the tests
+ * run both ways). */
+
+#ifdef __linux__
+/* Whether this loop polls edge-triggered (decided once per loop). */
+static bool edge_wanted() {
+  const char *p = std::getenv("UVA_POLLER");
+  return p == nullptr || std::strcmp(p, "libuv") != 0;
+}
+
+static void edge_open(Loop *l) {
+  if (!edge_wanted()) return;
+  int ep = epoll_create1(EPOLL_CLOEXEC);
+  if (ep < 0) return; /* libuv's poll phase it is */
+  struct epoll_event ev;
+  std::memset(&ev, 0, sizeof ev);
+  ev.events = EPOLLIN;
+  ev.data.ptr = nullptr; /* libuv's descriptor: no stream */
+  if (epoll_ctl(ep, EPOLL_CTL_ADD, uv_backend_fd(&l->uv), &ev) != 0) {
+    close(ep);
+    return;
+  }
+  l->epfd = ep;
+}
+
+/* One wait of up to timeout ms (-1: no limit) in the loop's set; streams'
+ * events are handed out here. Returns whether libuv has I/O to run. */
+static bool edge_wait(Loop *l, int timeout) {
+  struct epoll_event ev[64];
+  if (l->wait_before != nullptr) {
+    l->in_wait = true;
+    l->wait_before(l->wait_data);
+  }
+  int n = epoll_wait(l->epfd, ev, 64, timeout);
+  end_wait(l);
+  bool uv_ready = false;
+  for (int i = 0; i < n; i++) { /* n < 0 (EINTR): no events */
+    if (ev[i].data.ptr == nullptr)
+      uv_ready = true;
+    else
+      stream_edge_event(static_cast<Stream *>(ev[i].data.ptr), ev[i].events);
+  }
+  return uv_ready;
+}
+
+/* loop_run with the loop's own poll: as uv_run(mode), one pass per
+ * iteration, libuv's phases only when they have something to do. */
+static void run_edge(Loop *l, uv_run_mode mode) {
+  bool alive = uv_loop_alive(&l->uv) != 0;
+  while (alive && !l->stop_flag) {
+    int timeout = 0;
+    if (mode != UV_RUN_NOWAIT && l->runq_head == nullptr) {
+      uv_update_time(&l->uv);
+      timeout = uv_backend_timeout(&l->uv);
+    }
+    bool uv_ready = edge_wait(l, timeout);
+    if (!uv_ready) {
+      uv_update_time(&l->uv);
+      uv_ready = uv_backend_timeout(&l->uv) == 0; /* due: timers, ... */
+    }
+    if (uv_ready) uv_run(&l->uv, UV_RUN_NOWAIT);
+    l->passes++;
+    run_pass(l);
+    alive = uv_loop_alive(&l->uv) != 0;
+    if (mode != UV_RUN_DEFAULT) break;
+  }
+  l->stop_flag = false;
+}
+#endif
+
+/* Stop the running loop after the current pass. */
+static void stop_running(Loop *l) {
+  if (l->epfd >= 0)
+    l->stop_flag = true;
+  else
+    uv_stop(&l->uv);
 }
 
 /* ---- cross-thread queue ------------------------------------------------- */
@@ -287,7 +388,7 @@ static void drain_xq(Loop *l) {
 
 static void on_async(uv_async_t *handle) {
   Loop *l = static_cast<Loop *>(handle->data);
-  if (l->xstop.exchange(false)) uv_stop(&l->uv);
+  if (l->xstop.exchange(false)) stop_running(l);
   flags_drain(l);
   drain_xq(l);
 }
@@ -349,7 +450,10 @@ int loop_new(Loop **out) {
   }
   l->timer.data = l->idle.data = l->check.data = l->async.data = l;
   l->prepare.data = l;
-  uv_check_start(&l->check, on_check);
+#ifdef __linux__
+  edge_open(l);
+#endif
+  if (l->epfd < 0) uv_check_start(&l->check, on_check);
   uv_unref(reinterpret_cast<uv_handle_t *>(&l->timer));
   uv_unref(reinterpret_cast<uv_handle_t *>(&l->idle));
   uv_unref(reinterpret_cast<uv_handle_t *>(&l->check));
@@ -372,7 +476,12 @@ int loop_run(Loop *l, uva_run_mode mode) {
     l->stop_next = false;
     m = UV_RUN_NOWAIT;
   }
-  uv_run(&l->uv, m);
+#ifdef __linux__
+  if (l->epfd >= 0)
+    run_edge(l, m);
+  else
+#endif
+    uv_run(&l->uv, m);
   end_wait(l); /* prepare and check pair up in every iteration; be sure */
   tls_running = nullptr;
   l->running = false;
@@ -382,7 +491,7 @@ int loop_run(Loop *l, uva_run_mode mode) {
 int loop_stop(Loop *l) {
   if (on_owner(l)) {
     if (l->running)
-      uv_stop(&l->uv);
+      stop_running(l);
     else
       l->stop_next = true; /* the next run makes one pass, as asyncio */
     return 0;
@@ -407,6 +516,9 @@ int loop_close(Loop *l) {
   uv_run(&l->uv, UV_RUN_DEFAULT);
   int rc = uv_loop_close(&l->uv);
   if (rc != 0) return UVA_EINTERNAL; /* a libuv handle leaked: our bug */
+#ifdef __linux__
+  if (l->epfd >= 0) close(l->epfd);
+#endif
   if (l->dtor != nullptr) l->dtor(l->data);
   l->magic = MAGIC_FREED;
   delete l;

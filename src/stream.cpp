@@ -6,7 +6,12 @@
  * and its own call reads (read_now), so the bytes are used while they are
  * in the cache; otherwise libuv reads. Reading pauses while the buffer
  * holds high_water bytes, or what a waiting read needs if that is more,
- * and resumes when a read brings it below.
+ * and resumes when a read brings it below. On Linux, libuv does not read
+ * sockets and pipes at all: the loop polls them edge-triggered (loop.cpp),
+ * an event only sets `more`, and reads are ours (read_now, edge_fill): a
+ * waiting reader's call, or a read-ahead up to high_water when nobody
+ * waits. The kernel reports bytes once, so a read that leaves some there
+ * comes back for them itself (wait_more).
  *
  * Writes: an immediate write first (send(2) on TCP, else uv_try_write);
  * only what the kernel did not take is copied into a request and queued.
@@ -30,6 +35,9 @@
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
+#endif
+#ifdef __linux__
+#include <sys/epoll.h>
 #endif
 
 namespace uva {
@@ -176,10 +184,24 @@ static void on_stream_closed(uv_handle_t *h) {
   sync_unref(s); /* the owner's reference */
 }
 
+/* Take the stream out of the loop's epoll set while its descriptor is
+ * still open: a set keeps a descriptor that a dup or a child process
+ * still holds, with our pointer in it. */
+static void edge_forget(Stream *s) {
+#ifdef __linux__
+  if (!s->edge) return;
+  s->edge = false;
+  epoll_ctl(s->loop->epfd, EPOLL_CTL_DEL, s->fd, nullptr);
+#else
+  (void)s;
+#endif
+}
+
 static void close_now(Stream *s) {
   if (s->st == ST_CLOSED) return;
   s->st = ST_CLOSED;
   s->reading = false;
+  edge_forget(s);
   io_wake_all(s);
   /* Between two connect attempts the handle is already closing; its close
    * callback sees ST_CLOSED and finishes the close instead of retrying. */
@@ -309,9 +331,56 @@ static void on_read(uv_stream_t *h, ssize_t nread, const uv_buf_t *buf) {
   io_wake_all(s);
 }
 
+static void edge_fill(Stream *s);
+
+/* Put an open socket or pipe in the loop's epoll set, edge-triggered
+ * (loop.cpp): from then on the kernel reports new bytes once, as `more`,
+ * and the readers read them (read_now, edge_fill); libuv never reads it.
+ * False where that cannot be (no set, a TTY, epoll refuses it): libuv's
+ * level-triggered reading then, as on other systems. */
+static bool edge_watch(Stream *s) {
+#ifdef __linux__
+  if (s->loop->epfd < 0 || s->no_edge) return false;
+  int fd = (s->type == UV_TCP || s->type == UV_NAMED_PIPE) ? fd_of(s) : -1;
+  struct epoll_event ev;
+  std::memset(&ev, 0, sizeof ev);
+  ev.events = EPOLLIN | EPOLLRDHUP | EPOLLET;
+  ev.data.ptr = s;
+  if (fd < 0 || epoll_ctl(s->loop->epfd, EPOLL_CTL_ADD, fd, &ev) != 0) {
+    s->no_edge = true;
+    return false;
+  }
+  s->edge = true; /* the ADD reports bytes already there as an event */
+  return true;
+#else
+  (void)s;
+  return false;
+#endif
+}
+
+void stream_edge_event(Stream *s, uint32_t events) {
+#ifdef __linux__
+  if (!s->edge) return;
+  s->more = true;
+  /* The end or an error stays in the kernel after its one report: keep
+   * `more` until a read returns it (a short read would clear it). */
+  if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) s->hup = true;
+  /* Nobody reads: read ahead, up to high_water, as libuv would. A waiting
+   * reader reads in its own call, right before it uses the bytes (see
+   * on_alloc). */
+  if (s->want == 0 && !s->to_eof) edge_fill(s);
+  io_wake_all(s);
+#else
+  (void)s;
+  (void)events;
+#endif
+}
+
 /* Start reading if there is room and a reason. */
 static void maybe_read(Stream *s) {
-  if (s->reading || s->st != ST_OPEN || s->eof || s->read_err != 0) return;
+  if (s->reading || s->edge || s->st != ST_OPEN || s->eof || s->read_err != 0)
+    return;
+  if (edge_watch(s)) return;
   if (s->rlen >= read_limit(s)) return;
   int rc = FAULT_UV(uv_read_start(&s->uv.s, on_alloc, on_read));
   if (rc == 0)
@@ -427,7 +496,8 @@ static size_t read_into(Stream *s, char *buf, size_t len, char *spill,
     }
   } while (n < 0 && errno == EINTR);
   if (n > 0) {
-    s->more = size_t(n) == len + spill_len; /* all full: there may be more */
+    /* All full: there may be more; and an end reported stays to read. */
+    s->more = size_t(n) == len + spill_len || s->hup;
     s->last_read = size_t(n);
     return size_t(n);
   }
@@ -460,9 +530,38 @@ static void consume(Stream *s, void *buf, size_t n) {
   maybe_read(s);
 }
 
+/* Edge-triggered: read what the kernel holds into the buffer, up to the
+ * flow-control limit, a chunk per read and EDGE_FILL_READS reads at most
+ * (a fast peer must not keep one call reading). */
+static constexpr int EDGE_FILL_READS = 16;
+
+static void edge_fill(Stream *s) {
+  for (int i = 0; i < EDGE_FILL_READS && s->more; i++) {
+    if (s->st != ST_OPEN || s->eof || s->read_err != 0) return;
+    if (s->rlen >= read_limit(s)) return;
+    uv_buf_t b = room(s);
+    if (b.base == nullptr) { /* no memory: a read error, as from on_alloc */
+      s->read_err = UV_ENOBUFS;
+      return;
+    }
+    s->more = false; /* read_into sets it again if the read filled b */
+    size_t n = read_into(s, b.base, b.len, nullptr, 0);
+    if (n == 0) return;
+    s->rlen += n;
+  }
+}
+
 /* Wait for more: register (once) and make sure bytes keep coming. */
 static int wait_more(Stream *s, Task *t, Wait *w, size_t want) {
   if (want > s->want) s->want = want;
+  if (s->edge && s->more) {
+    /* The kernel reported these bytes once and will not again: read them
+     * now, and the call, repeated at the next pass, finds them. */
+    edge_fill(s);
+    int rc = w != nullptr ? UVA_EAGAIN : sync_enlist(s, t, W_IO);
+    if (rc == UVA_EAGAIN) task_wake_local(t);
+    return rc;
+  }
   maybe_read(s);
   if (w != nullptr) return UVA_EAGAIN;
   return sync_enlist(s, t, W_IO);
@@ -1067,6 +1166,7 @@ int stream_close(Stream *s, uva_stream_close_cb cb, void *data, bool abort) {
     /* Drop the queue and tell the peer with a reset. */
     s->st = ST_CLOSED;
     s->reading = false;
+    edge_forget(s);
     if (uv_tcp_close_reset(&s->uv.tcp, on_stream_closed) == 0) return 0;
     s->st = ST_CLOSING;
   }

@@ -111,6 +111,17 @@ static UVT_UNUSED uva_loop_t *uvt_loop_new(void) {
   return loop;
 }
 
+/* Whether loops poll edge-triggered here (Linux, unless UVA_POLLER=libuv:
+ * loop.cpp). Only a test of how reads are cut into chunks asks. */
+static UVT_UNUSED int uvt_edge_poller(void) {
+#ifdef __linux__
+  const char *p = getenv("UVA_POLLER");
+  return p == NULL || strcmp(p, "libuv") != 0;
+#else
+  return 0;
+#endif
+}
+
 /* The MAKE_VALGRIND_HAPPY of this suite: every test that made a loop ends
  * with this, after releasing/closing what it made. */
 #define UVT_CLOSE_LOOP(loop)                                                  \
