@@ -434,7 +434,8 @@ struct Loop : QNode {
   /* Linux: the loop's own epoll set (loop.cpp), or -1 where libuv's poll
    * phase waits instead. Stream sockets are in it edge-triggered; libuv's
    * backend descriptor is in it too, and libuv runs (uv_run NOWAIT) only
-   * when that is ready or its timers, callbacks or closes are due. */
+   * when that is ready or its callbacks or closes are due; the wait's
+   * timeout comes from the timer heap, and `timer` stays unused. */
   int epfd = -1;
   bool stop_flag = false; /* epfd: uva_loop_stop during a run */
 

@@ -177,8 +177,10 @@ static void on_uv_timer(uv_timer_t *handle) {
   arm_timer(l);
 }
 
-/* Point the single uv_timer_t at the earliest deadline. */
+/* Point the single uv_timer_t at the earliest deadline. (With the loop's
+ * own epoll set the wait's timeout comes from the heap: edge_timeout.) */
 static void arm_timer(Loop *l) {
+  if (l->epfd >= 0) return;
   if (l->heap.empty()) {
     if (l->armed != UINT64_MAX) {
       uv_timer_stop(&l->timer);
@@ -279,8 +281,9 @@ int loop_set_wait_hooks(Loop *l, uva_callback_cb before,
  * runs dry), and libuv's backend descriptor is in it level-triggered.
  * libuv runs, without waiting, only when that descriptor is ready (its own
  * handles and requests: servers, UDP, writes that queued, cross-thread
- * wake-ups, resolvers) or when uv_backend_timeout says timers, callbacks
- * or closes are due; the pass runs after it, as after a libuv poll.
+ * wake-ups, resolvers) or when uv_backend_timeout says callbacks or closes
+ * are due; the pass runs after it, as after a libuv poll. The wait's
+ * timeout is the timer heap's (edge_timeout): no uv_timer_t is armed.
  * UVA_POLLER=libuv in the environment keeps libuv's poll phase (the tests
  * run both ways). */
 
@@ -304,6 +307,20 @@ static void edge_open(Loop *l) {
     return;
   }
   l->epfd = ep;
+}
+
+/* How long the wait may block, in ms (-1: no limit): until the heap's
+ * first deadline, rounded up, or 0 if libuv has callbacks or closes due
+ * (the core's heap is the loop's only timer; libuv has none of its own). */
+static int edge_timeout(Loop *l) {
+  int t = uv_backend_timeout(&l->uv);
+  if (t == 0 || l->heap.empty()) return t;
+  uint64_t deadline = l->heap.top().deadline;
+  uint64_t now = now_ns();
+  if (deadline <= now) return 0;
+  uint64_t ms = (deadline - now + 999999) / 1000000;
+  if (ms > INT32_MAX) ms = INT32_MAX;
+  return t < 0 || int(ms) < t ? int(ms) : t;
 }
 
 /* One wait of up to timeout ms (-1: no limit) in the loop's set; streams'
@@ -332,18 +349,14 @@ static void run_edge(Loop *l, uv_run_mode mode) {
   bool alive = uv_loop_alive(&l->uv) != 0;
   while (alive && !l->stop_flag) {
     int timeout = 0;
-    if (mode != UV_RUN_NOWAIT && l->runq_head == nullptr) {
-      uv_update_time(&l->uv);
-      timeout = uv_backend_timeout(&l->uv);
-    }
+    if (mode != UV_RUN_NOWAIT && l->runq_head == nullptr)
+      timeout = edge_timeout(l);
     bool uv_ready = edge_wait(l, timeout);
-    if (!uv_ready) {
-      uv_update_time(&l->uv);
-      uv_ready = uv_backend_timeout(&l->uv) == 0; /* due: timers, ... */
-    }
-    if (uv_ready) uv_run(&l->uv, UV_RUN_NOWAIT);
+    /* libuv's callbacks and closes that are due run as in its own pass. */
+    if (uv_ready || uv_backend_timeout(&l->uv) == 0)
+      uv_run(&l->uv, UV_RUN_NOWAIT);
     l->passes++;
-    run_pass(l);
+    run_pass(l); /* its fire_due queues what the heap has due */
     alive = uv_loop_alive(&l->uv) != 0;
     if (mode != UV_RUN_DEFAULT) break;
   }
