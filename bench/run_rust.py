@@ -3,7 +3,7 @@
 
     python3 bench/run_rust.py [--build-dir build/bench] [--quick]
                               [--repeats 3] [--seconds 3] [--only echo,tasks]
-                              [--control] [--edge-triggered]
+                              [--control] [--libuv-poller]
                               [--cpus 0,1] [--no-pin] [-v]
 
 echo: the echo server on uvasync (rust/uvasync/examples/bench_echo_uvasync.rs)
@@ -17,9 +17,9 @@ per sleeping task), interleaved the same way.
 Two more echo servers join the same rounds on request: --control runs
 tokio's server a second time, so its ratio to the first shows how far two
 runs of one server differ here (the resolution of the other ratios);
---edge-triggered runs the uvasync server with bench/tools/epollet.c
-preloaded (its TCP sockets registered edge-triggered; an experiment, see
-that file).
+--libuv-poller runs the uvasync server with UVA_POLLER=libuv, that is with
+libuv's level-triggered poll phase instead of the loop's edge-triggered
+epoll set (src/loop.cpp).
 
 The Rust programs are built here (cargo build --release --examples, -j2).
 Prints medians and ratios uvasync / tokio, then the issue's targets.
@@ -79,24 +79,13 @@ def echo_servers():
             ("tokio", EXAMPLES / "bench_echo_tokio")]
 
 
-def build_epollet(build_dir: Path) -> Path:
-    """bench/tools/epollet.c as a preload library in build_dir."""
-    so = build_dir / "epollet.so"
-    build_dir.mkdir(parents=True, exist_ok=True)
-    subprocess.run([os.environ.get("CC", "cc"), "-O2", "-shared", "-fPIC", "-o",
-                    str(so), str(REPO / "bench" / "tools" / "epollet.c"), "-ldl"],
-                   check=True)
-    return so
-
-
 def extra_servers(args):
-    """(name, command) of the servers --control and --edge-triggered add."""
+    """(name, command) of the servers --control and --libuv-poller add."""
     extra = []
     if args.control:
         extra.append(("tokio-again", EXAMPLES / "bench_echo_tokio"))
-    if args.edge_triggered:
-        so = build_epollet(args.build_dir)
-        extra.append(("uvasync-et", ["env", f"LD_PRELOAD={so}",
+    if args.libuv_poller:
+        extra.append(("uvasync-lt", ["env", "UVA_POLLER=libuv",
                                      str(EXAMPLES / "bench_echo_uvasync")]))
     return extra
 
@@ -231,8 +220,8 @@ def main() -> int:
     ap.add_argument("--no-pin", action="store_true")
     ap.add_argument("--control", action="store_true",
                     help="echo: tokio's server twice (the ratios' resolution)")
-    ap.add_argument("--edge-triggered", action="store_true",
-                    help="echo: also uvasync with bench/tools/epollet.c preloaded")
+    ap.add_argument("--libuv-poller", action="store_true",
+                    help="echo: also uvasync with UVA_POLLER=libuv (level-triggered)")
     ap.add_argument("--host", default="127.0.0.1")
     ap.add_argument("-v", "--verbose", action="store_true")
     args = ap.parse_args()

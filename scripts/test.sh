@@ -171,10 +171,10 @@ for row in r["rows"]:
 assert not r["errors"], r["errors"]
 print(f"bench: {len(r['rows'])} result rows, machine {r['machine']['cpu_model']}")
 PY
-  # The echo driver's extra servers (a second tokio; uvasync with sockets
-  # edge-triggered by a preloaded library), one short round.
+  # The echo driver's extra servers (a second tokio; uvasync on libuv's
+  # level-triggered poll phase), one short round.
   CARGO=$cargo python3 bench/run_rust.py --only echo --quick --seconds 0.5 \
-    --control --edge-triggered >/dev/null
+    --control --libuv-poller >/dev/null
   # cpu_split.py needs perf, which the set-up does not install: smoke-run it
   # where perf can record.
   if command -v perf >/dev/null && perf record -q -o /dev/null -- true >/dev/null 2>&1; then
