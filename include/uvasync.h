@@ -272,10 +272,10 @@ typedef enum {
  * If SIGPIPE still has its default action, it is set to ignored, so a write
  * to a reset peer returns UVA_EPIPE instead of killing the process.
  * On Linux the loop waits in an epoll set of its own, in which stream
- * sockets and pipes are edge-triggered (libuv's is level-triggered, which
- * costs every ready socket a second poll in the kernel); libuv's poll phase
- * runs only when libuv's own handles have work. Behaviour is the same
- * either way. UVA_POLLER=libuv in the environment when the loop is created
+ * sockets, pipes and UDP sockets are edge-triggered (libuv's is
+ * level-triggered, which costs every ready socket a second poll in the
+ * kernel); libuv's poll phase runs only when libuv's own handles have
+ * work. Behaviour is the same either way. UVA_POLLER=libuv in the environment when the loop is created
  * makes it wait in libuv's poll phase, as on other systems; so does an
  * epoll set that cannot be created.
  * Errors: UVA_EINVAL (out NULL), UVA_ENOMEM, or a libuv error. Since 1.0. */

@@ -333,6 +333,10 @@ struct Udp : Sync {
   uv_udp_t uv;
   bool closed;
   bool receiving;
+  bool edge;    /* in the loop's epoll set (Loop::epfd): we read, not libuv */
+  bool no_edge; /* the epoll set refused it: libuv reads (udp.cpp) */
+  bool more;    /* edge: the kernel may hold datagrams we have not read */
+  int fd;       /* edge: the socket's descriptor */
   int err;
   Datagram *head, *tail;
   size_t qbytes, high_water;
@@ -461,8 +465,10 @@ struct Loop : QNode {
                                               : sizeof(Wait)};
 };
 
-/* An edge-triggered event for a stream in Loop::epfd (stream.cpp). */
+/* An edge-triggered event for a stream or UDP socket in Loop::epfd
+ * (stream.cpp, udp.cpp). */
 void stream_edge_event(Stream *s, uint32_t events);
+void udp_edge_event(Udp *u);
 
 /* The task whose step runs in the calling thread (NULL outside steps). */
 Task *running_task();

@@ -276,12 +276,12 @@ int loop_set_wait_hooks(Loop *l, uva_callback_cb before,
  * again by the kernel at the next wait, even when nothing new came, and an
  * echo round trip pays for that poll (about 40-60 ns of its 7 us on
  * loopback TCP, bench/README.md). tokio's is edge-triggered. So on Linux
- * the loop waits in an epoll set of its own: stream sockets and pipes are
- * in it edge-triggered (stream.cpp reads them itself, until the kernel
- * runs dry), and libuv's backend descriptor is in it level-triggered.
+ * the loop waits in an epoll set of its own: stream sockets and pipes, and
+ * UDP sockets, are in it edge-triggered (stream.cpp and udp.cpp read them
+ * themselves), and libuv's backend descriptor is in it level-triggered.
  * libuv runs, without waiting, only when that descriptor is ready (its own
- * handles and requests: servers, UDP, writes that queued, cross-thread
- * wake-ups, resolvers) or when uv_backend_timeout says callbacks or closes
+ * handles and requests: servers, descriptor polls, TTYs, writes and
+ * datagrams that queued, cross-thread wake-ups, resolvers) or when uv_backend_timeout says callbacks or closes
  * are due; the pass runs after it, as after a libuv poll. The wait's
  * timeout is the timer heap's (edge_timeout): no uv_timer_t is armed.
  * UVA_POLLER=libuv in the environment keeps libuv's poll phase (the tests
@@ -335,10 +335,13 @@ static bool edge_wait(Loop *l, int timeout) {
   end_wait(l);
   bool uv_ready = false;
   for (int i = 0; i < n; i++) { /* n < 0 (EINTR): no events */
-    if (ev[i].data.ptr == nullptr)
+    Sync *obj = static_cast<Sync *>(ev[i].data.ptr);
+    if (obj == nullptr)
       uv_ready = true;
+    else if (obj->magic == MAGIC_STREAM)
+      stream_edge_event(static_cast<Stream *>(obj), ev[i].events);
     else
-      stream_edge_event(static_cast<Stream *>(ev[i].data.ptr), ev[i].events);
+      udp_edge_event(static_cast<Udp *>(obj));
   }
   return uv_ready;
 }

@@ -345,7 +345,7 @@ static bool edge_watch(Stream *s) {
   struct epoll_event ev;
   std::memset(&ev, 0, sizeof ev);
   ev.events = EPOLLIN | EPOLLRDHUP | EPOLLET;
-  ev.data.ptr = s;
+  ev.data.ptr = static_cast<Sync *>(s); /* loop.cpp reads its magic */
   if (fd < 0 || epoll_ctl(s->loop->epfd, EPOLL_CTL_ADD, fd, &ev) != 0) {
     s->no_edge = true;
     return false;

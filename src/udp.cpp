@@ -5,12 +5,22 @@
  * bytes; further datagrams wait in the kernel's buffer (and are dropped
  * there if it overflows, as UDP does). Sends try the kernel at once and
  * copy only when it would block.
+ *
+ * On Linux the socket is in the loop's epoll set, edge-triggered (see
+ * loop.cpp), and the datagrams are read here (edge_recv), not by libuv:
+ * the kernel reports new ones once, so every read goes on until it runs
+ * dry or the FIFO is full, and a recv that makes room reads on.
  */
 #include "internal.h"
 #include "fault.h"
 
+#include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#ifdef __linux__
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#endif
 
 namespace uva {
 namespace detail {
@@ -25,6 +35,7 @@ int udp_new(Udp **out, Loop *l) {
   if (u == nullptr) return UVA_ENOMEM;
   sync_init(u, l, MAGIC_UDP);
   u->high_water = DEFAULT_UDP_HIGH_WATER;
+  u->fd = -1;
   int rc = FAULT_UV(uv_udp_init(&l->uv, &u->uv));
   if (rc != 0) {
     l->handles--;
@@ -37,12 +48,36 @@ int udp_new(Udp **out, Loop *l) {
   return 0;
 }
 
+/* One scratch buffer per loop would do; a static one per thread avoids
+ * even that, since callbacks of one loop never overlap. */
+static thread_local char scratch[RECV_BUF];
+
 static void on_alloc(uv_handle_t *h, size_t, uv_buf_t *buf) {
-  /* One scratch buffer per loop would do; a static one per thread avoids
-   * even that, since callbacks of one loop never overlap. */
-  static thread_local char scratch[RECV_BUF];
   (void)h;
   *buf = uv_buf_init(scratch, sizeof scratch);
+}
+
+/* A received datagram to the FIFO (copied out of the scratch buffer). */
+static void queue_datagram(Udp *u, const char *data, size_t n,
+                           const struct sockaddr *addr) {
+  auto *d = static_cast<Datagram *>(fault_malloc(offsetof(Datagram, data) + n));
+  if (d == nullptr) {
+    u->err = UVA_ENOMEM; /* this datagram is lost: say so */
+    return;
+  }
+  d->next = nullptr;
+  d->len = n;
+  std::memset(&d->addr, 0, sizeof d->addr);
+  std::memcpy(&d->addr, addr,
+              addr->sa_family == AF_INET6 ? sizeof(sockaddr_in6)
+                                          : sizeof(sockaddr_in));
+  std::memcpy(d->data, data, n);
+  if (u->tail != nullptr)
+    u->tail->next = d;
+  else
+    u->head = d;
+  u->tail = d;
+  u->qbytes += d->len;
 }
 
 static void on_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf,
@@ -52,28 +87,10 @@ static void on_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf,
   if (nread < 0) {
     u->err = int(nread);
   } else if (addr != nullptr) {
-    auto *d = static_cast<Datagram *>(
-        fault_malloc(offsetof(Datagram, data) + size_t(nread)));
-    if (d == nullptr) {
-      u->err = UVA_ENOMEM; /* this datagram is lost: say so */
-    } else {
-      d->next = nullptr;
-      d->len = size_t(nread);
-      std::memset(&d->addr, 0, sizeof d->addr);
-      std::memcpy(&d->addr, addr,
-                  addr->sa_family == AF_INET6 ? sizeof(sockaddr_in6)
-                                              : sizeof(sockaddr_in));
-      std::memcpy(d->data, buf->base, size_t(nread));
-      if (u->tail != nullptr)
-        u->tail->next = d;
-      else
-        u->head = d;
-      u->tail = d;
-      u->qbytes += d->len;
-      if (u->qbytes >= u->high_water) {
-        uv_udp_recv_stop(&u->uv);
-        u->receiving = false;
-      }
+    queue_datagram(u, buf->base, size_t(nread), addr);
+    if (u->qbytes >= u->high_water) {
+      uv_udp_recv_stop(&u->uv);
+      u->receiving = false;
     }
   } else {
     return; /* nothing to read */
@@ -81,8 +98,74 @@ static void on_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf,
   io_wake_all(u);
 }
 
+/* Edge-triggered: read datagrams until the kernel has none or the FIFO
+ * holds high_water bytes (then `more` stays set, and a recv that makes
+ * room reads on). Returns whether anything changed for the waiters. */
+static bool edge_recv(Udp *u) {
+#ifdef __linux__
+  bool changed = false;
+  while (u->more && !u->closed && u->qbytes < u->high_water) {
+    struct sockaddr_storage from;
+    socklen_t fromlen = sizeof from;
+    ssize_t n;
+    do {
+      n = ::recvfrom(u->fd, scratch, sizeof scratch, 0,
+                     reinterpret_cast<sockaddr *>(&from), &fromlen);
+    } while (n < 0 && errno == EINTR);
+    if (n < 0) {
+      u->more = false;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) break;
+      u->err = -errno; /* e.g. ECONNREFUSED on a connected socket */
+    } else {
+      queue_datagram(u, scratch, size_t(n), reinterpret_cast<sockaddr *>(&from));
+    }
+    changed = true;
+  }
+  return changed;
+#else
+  (void)u;
+  return false;
+#endif
+}
+
+void udp_edge_event(Udp *u) {
+  if (!u->edge) return;
+  u->more = true;
+  if (edge_recv(u)) io_wake_all(u);
+}
+
+/* Put the bound socket in the loop's epoll set (false: libuv receives). */
+static bool edge_watch(Udp *u) {
+#ifdef __linux__
+  uv_os_fd_t fd;
+  if (u->loop->epfd < 0 || u->no_edge) return false;
+  struct epoll_event ev;
+  std::memset(&ev, 0, sizeof ev);
+  ev.events = EPOLLIN | EPOLLET;
+  ev.data.ptr = static_cast<Sync *>(u);
+  if (uv_fileno(reinterpret_cast<uv_handle_t *>(&u->uv), &fd) != 0)
+    return false; /* no socket yet (not bound): try again later */
+  if (epoll_ctl(u->loop->epfd, EPOLL_CTL_ADD, fd, &ev) != 0) {
+    u->no_edge = true;
+    return false;
+  }
+  u->fd = fd;
+  u->edge = true; /* the ADD reports datagrams already there */
+  return true;
+#else
+  (void)u;
+  return false;
+#endif
+}
+
 static void maybe_recv(Udp *u) {
-  if (u->receiving || u->closed || u->qbytes >= u->high_water) return;
+  if (u->edge) {
+    if (edge_recv(u)) io_wake_all(u);
+    return;
+  }
+  if (u->receiving || u->closed) return;
+  if (edge_watch(u)) return;
+  if (u->qbytes >= u->high_water) return;
   int rc = FAULT_UV(uv_udp_recv_start(&u->uv, on_alloc, on_recv));
   if (rc == 0)
     u->receiving = true;
@@ -155,6 +238,7 @@ int udp_send(Udp *u, const void *buf, size_t len, const char *host,
 int udp_recv(size_t *len, Udp *u, Task *t, void *buf, size_t buflen,
              char *host, size_t hostlen, int *port) {
   Wait *w = sync_find(t, u);
+  if (u->head == nullptr && u->more) edge_recv(u); /* edge: what it holds */
   Datagram *d = u->head;
   int rc;
   if (d != nullptr) {
@@ -204,6 +288,12 @@ int udp_local_address(Udp *u, char *host, size_t hostlen, int *port) {
 void udp_close(Udp *u, uva_udp_close_cb cb, void *data) {
   if (u->closed) return;
   u->closed = true;
+#ifdef __linux__
+  if (u->edge) { /* out of the set while the descriptor is open: a dup */
+    u->edge = false; /* would keep our pointer in it */
+    epoll_ctl(u->loop->epfd, EPOLL_CTL_DEL, u->fd, nullptr);
+  }
+#endif
   u->close_cb = cb;
   u->close_data = data;
   io_wake_all(u);
