@@ -465,9 +465,17 @@ struct Loop : QNode {
                                               : sizeof(Wait)};
 };
 
-/* An edge-triggered event for a stream or UDP socket in Loop::epfd
+/* Loop::epfd membership (loop.cpp). edge_add puts fd in the set,
+ * edge-triggered for reading, reporting obj (a Stream or a Udp, told apart
+ * by its magic): false if the loop has no set or epoll refuses fd. A
+ * member leaves with edge_remove while its descriptor is still open (a dup
+ * or a child process would keep it in the set, with obj). */
+bool edge_add(Loop *l, int fd, Sync *obj);
+void edge_remove(Loop *l, int fd);
+
+/* An event for a member of Loop::epfd; `end`: the peer's end or an error
  * (stream.cpp, udp.cpp). */
-void stream_edge_event(Stream *s, uint32_t events);
+void stream_edge_event(Stream *s, bool end);
 void udp_edge_event(Udp *u);
 
 /* The task whose step runs in the calling thread (NULL outside steps). */

@@ -323,6 +323,18 @@ static int edge_timeout(Loop *l) {
   return t < 0 || int(ms) < t ? int(ms) : t;
 }
 
+bool edge_add(Loop *l, int fd, Sync *obj) {
+  if (l->epfd < 0 || fd < 0) return false;
+  struct epoll_event ev;
+  std::memset(&ev, 0, sizeof ev);
+  /* EPOLLRDHUP: a stream's peer end comes with its last bytes' event. */
+  ev.events = EPOLLIN | EPOLLRDHUP | EPOLLET;
+  ev.data.ptr = obj;
+  return epoll_ctl(l->epfd, EPOLL_CTL_ADD, fd, &ev) == 0;
+}
+
+void edge_remove(Loop *l, int fd) { epoll_ctl(l->epfd, EPOLL_CTL_DEL, fd, nullptr); }
+
 /* One wait of up to timeout ms (-1: no limit) in the loop's set; streams'
  * events are handed out here. Returns whether libuv has I/O to run. */
 static bool edge_wait(Loop *l, int timeout) {
@@ -339,7 +351,8 @@ static bool edge_wait(Loop *l, int timeout) {
     if (obj == nullptr)
       uv_ready = true;
     else if (obj->magic == MAGIC_STREAM)
-      stream_edge_event(static_cast<Stream *>(obj), ev[i].events);
+      stream_edge_event(static_cast<Stream *>(obj),
+                        ev[i].events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR));
     else
       udp_edge_event(static_cast<Udp *>(obj));
   }
@@ -365,6 +378,10 @@ static void run_edge(Loop *l, uv_run_mode mode) {
   }
   l->stop_flag = false;
 }
+
+#else
+bool edge_add(Loop *, int, Sync *) { return false; }
+void edge_remove(Loop *, int) {}
 #endif
 
 /* Stop the running loop after the current pass. */

@@ -36,9 +36,6 @@
 #include <sys/uio.h>
 #include <unistd.h>
 #endif
-#ifdef __linux__
-#include <sys/epoll.h>
-#endif
 
 namespace uva {
 namespace detail {
@@ -188,13 +185,9 @@ static void on_stream_closed(uv_handle_t *h) {
  * still open: a set keeps a descriptor that a dup or a child process
  * still holds, with our pointer in it. */
 static void edge_forget(Stream *s) {
-#ifdef __linux__
   if (!s->edge) return;
   s->edge = false;
-  epoll_ctl(s->loop->epfd, EPOLL_CTL_DEL, s->fd, nullptr);
-#else
-  (void)s;
-#endif
+  edge_remove(s->loop, s->fd);
 }
 
 static void close_now(Stream *s) {
@@ -339,18 +332,14 @@ static void edge_fill(Stream *s);
  * False where that cannot be (no set, a TTY, epoll refuses it): libuv's
  * level-triggered reading then, as on other systems. */
 static bool edge_watch(Stream *s) {
-#ifdef __linux__
+#ifndef _WIN32
   if (s->loop->epfd < 0 || s->no_edge) return false;
   int fd = (s->type == UV_TCP || s->type == UV_NAMED_PIPE) ? fd_of(s) : -1;
-  struct epoll_event ev;
-  std::memset(&ev, 0, sizeof ev);
-  ev.events = EPOLLIN | EPOLLRDHUP | EPOLLET;
-  ev.data.ptr = static_cast<Sync *>(s); /* loop.cpp reads its magic */
-  if (fd < 0 || epoll_ctl(s->loop->epfd, EPOLL_CTL_ADD, fd, &ev) != 0) {
+  if (!edge_add(s->loop, fd, s)) {
     s->no_edge = true;
     return false;
   }
-  s->edge = true; /* the ADD reports bytes already there as an event */
+  s->edge = true; /* the add reports bytes already there as an event */
   return true;
 #else
   (void)s;
@@ -358,22 +347,17 @@ static bool edge_watch(Stream *s) {
 #endif
 }
 
-void stream_edge_event(Stream *s, uint32_t events) {
-#ifdef __linux__
+void stream_edge_event(Stream *s, bool end) {
   if (!s->edge) return;
   s->more = true;
   /* The end or an error stays in the kernel after its one report: keep
    * `more` until a read returns it (a short read would clear it). */
-  if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) s->hup = true;
+  if (end) s->hup = true;
   /* Nobody reads: read ahead, up to high_water, as libuv would. A waiting
    * reader reads in its own call, right before it uses the bytes (see
    * on_alloc). */
   if (s->want == 0 && !s->to_eof) edge_fill(s);
   io_wake_all(s);
-#else
-  (void)s;
-  (void)events;
-#endif
 }
 
 /* Start reading if there is room and a reason. */

@@ -17,8 +17,7 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
-#ifdef __linux__
-#include <sys/epoll.h>
+#ifndef _WIN32
 #include <sys/socket.h>
 #endif
 
@@ -102,7 +101,7 @@ static void on_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf,
  * holds high_water bytes (then `more` stays set, and a recv that makes
  * room reads on). Returns whether anything changed for the waiters. */
 static bool edge_recv(Udp *u) {
-#ifdef __linux__
+#ifndef _WIN32
   bool changed = false;
   while (u->more && !u->closed && u->qbytes < u->high_water) {
     struct sockaddr_storage from;
@@ -136,21 +135,17 @@ void udp_edge_event(Udp *u) {
 
 /* Put the bound socket in the loop's epoll set (false: libuv receives). */
 static bool edge_watch(Udp *u) {
-#ifdef __linux__
+#ifndef _WIN32
   uv_os_fd_t fd;
   if (u->loop->epfd < 0 || u->no_edge) return false;
-  struct epoll_event ev;
-  std::memset(&ev, 0, sizeof ev);
-  ev.events = EPOLLIN | EPOLLET;
-  ev.data.ptr = static_cast<Sync *>(u);
   if (uv_fileno(reinterpret_cast<uv_handle_t *>(&u->uv), &fd) != 0)
     return false; /* no socket yet (not bound): try again later */
-  if (epoll_ctl(u->loop->epfd, EPOLL_CTL_ADD, fd, &ev) != 0) {
+  if (!edge_add(u->loop, fd, u)) {
     u->no_edge = true;
     return false;
   }
   u->fd = fd;
-  u->edge = true; /* the ADD reports datagrams already there */
+  u->edge = true; /* the add reports datagrams already there */
   return true;
 #else
   (void)u;
@@ -288,12 +283,10 @@ int udp_local_address(Udp *u, char *host, size_t hostlen, int *port) {
 void udp_close(Udp *u, uva_udp_close_cb cb, void *data) {
   if (u->closed) return;
   u->closed = true;
-#ifdef __linux__
-  if (u->edge) { /* out of the set while the descriptor is open: a dup */
-    u->edge = false; /* would keep our pointer in it */
-    epoll_ctl(u->loop->epfd, EPOLL_CTL_DEL, u->fd, nullptr);
+  if (u->edge) { /* out of the set while the descriptor is open */
+    u->edge = false;
+    edge_remove(u->loop, u->fd);
   }
-#endif
   u->close_cb = cb;
   u->close_data = data;
   io_wake_all(u);
