@@ -281,9 +281,10 @@ int loop_set_wait_hooks(Loop *l, uva_callback_cb before,
  * themselves), and libuv's backend descriptor is in it level-triggered.
  * libuv runs, without waiting, only when that descriptor is ready (its own
  * handles and requests: servers, descriptor polls, TTYs, writes and
- * datagrams that queued, cross-thread wake-ups, resolvers) or when uv_backend_timeout says callbacks or closes
- * are due; the pass runs after it, as after a libuv poll. The wait's
- * timeout is the timer heap's (edge_timeout): no uv_timer_t is armed.
+ * datagrams that queued, cross-thread wake-ups, resolvers) or when
+ * uv_backend_timeout says callbacks or closes are due; the pass runs after
+ * it, as after a libuv poll. The wait's timeout is the timer heap's
+ * (edge_timeout): no uv_timer_t is armed.
  * UVA_POLLER=libuv in the environment keeps libuv's poll phase (the tests
  * run both ways). */
 
@@ -333,10 +334,13 @@ bool edge_add(Loop *l, int fd, Sync *obj) {
   return epoll_ctl(l->epfd, EPOLL_CTL_ADD, fd, &ev) == 0;
 }
 
-void edge_remove(Loop *l, int fd) { epoll_ctl(l->epfd, EPOLL_CTL_DEL, fd, nullptr); }
+void edge_remove(Loop *l, int fd) {
+  epoll_ctl(l->epfd, EPOLL_CTL_DEL, fd, nullptr);
+}
 
-/* One wait of up to timeout ms (-1: no limit) in the loop's set; streams'
- * events are handed out here. Returns whether libuv has I/O to run. */
+/* One wait of up to timeout ms (-1: no limit) in the loop's set; the
+ * members' events are handed out here. Returns whether libuv has I/O to
+ * run. */
 static bool edge_wait(Loop *l, int timeout) {
   struct epoll_event ev[64];
   if (l->wait_before != nullptr) {

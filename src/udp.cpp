@@ -116,7 +116,8 @@ static bool edge_recv(Udp *u) {
       if (errno == EAGAIN || errno == EWOULDBLOCK) break;
       u->err = -errno; /* e.g. ECONNREFUSED on a connected socket */
     } else {
-      queue_datagram(u, scratch, size_t(n), reinterpret_cast<sockaddr *>(&from));
+      queue_datagram(u, scratch, size_t(n),
+                     reinterpret_cast<sockaddr *>(&from));
     }
     changed = true;
   }
