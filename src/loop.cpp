@@ -233,12 +233,15 @@ static void run_pass(Loop *l) {
 
 /* The wait hooks bracket libuv's poll phase: prepare runs right before it,
  * check right after it, in every iteration. */
-static void on_prepare(uv_prepare_t *handle) {
-  Loop *l = static_cast<Loop *>(handle->data);
+static void begin_wait(Loop *l) {
   if (l->wait_before != nullptr && !l->in_wait) {
     l->in_wait = true;
     l->wait_before(l->wait_data);
   }
+}
+
+static void on_prepare(uv_prepare_t *handle) {
+  begin_wait(static_cast<Loop *>(handle->data));
 }
 
 static void end_wait(Loop *l) {
@@ -343,10 +346,7 @@ void edge_remove(Loop *l, int fd) {
  * run. */
 static bool edge_wait(Loop *l, int timeout) {
   struct epoll_event ev[64];
-  if (l->wait_before != nullptr) {
-    l->in_wait = true;
-    l->wait_before(l->wait_data);
-  }
+  begin_wait(l);
   int n = epoll_wait(l->epfd, ev, 64, timeout);
   end_wait(l);
   bool uv_ready = false;

@@ -395,6 +395,23 @@ static bool young_read(Stream *s) {
   return true;
 }
 
+/* One read of up to `chunk` bytes into the buffer's free tail (*len: the
+ * room it had; 0 with UV_ENOBUFS recorded when memory runs out): the bytes
+ * read, added to the buffer. Callers clear `more` first. */
+static size_t read_chunk(Stream *s, size_t chunk, size_t *len) {
+  uv_buf_t b = room(s, chunk);
+  *len = b.len;
+  if (b.base == nullptr) { /* no memory: a read error, as from on_alloc */
+    s->read_err = UV_ENOBUFS;
+    if (s->reading) uv_read_stop(&s->uv.s);
+    s->reading = false;
+    return 0;
+  }
+  size_t n = read_into(s, b.base, b.len, nullptr, 0);
+  s->rlen += n;
+  return n;
+}
+
 static void read_now(Stream *s) {
   s->more = false;
   s->signaled = false;
@@ -420,16 +437,9 @@ static void read_now(Stream *s) {
       s->rstart = s->rcap = 0;
     }
   }
-  uv_buf_t b = room(s, chunk);
-  if (b.base == nullptr) { /* no memory: a read error, as from on_alloc */
-    s->read_err = UV_ENOBUFS;
-    if (s->reading) uv_read_stop(&s->uv.s);
-    s->reading = false;
-    return;
-  }
-  size_t n = read_into(s, b.base, b.len, nullptr, 0);
-  if (n == b.len && n >= READ_CHUNK) s->outgrown = true;
-  s->rlen += n;
+  size_t len;
+  size_t n = read_chunk(s, chunk, &len);
+  if (n == len && n >= READ_CHUNK) s->outgrown = true;
 #endif
 }
 
@@ -523,15 +533,9 @@ static void edge_fill(Stream *s) {
   for (int i = 0; i < EDGE_FILL_READS && s->more; i++) {
     if (s->st != ST_OPEN || s->eof || s->read_err != 0) return;
     if (s->rlen >= read_limit(s)) return;
-    uv_buf_t b = room(s);
-    if (b.base == nullptr) { /* no memory: a read error, as from on_alloc */
-      s->read_err = UV_ENOBUFS;
-      return;
-    }
-    s->more = false; /* read_into sets it again if the read filled b */
-    size_t n = read_into(s, b.base, b.len, nullptr, 0);
-    if (n == 0) return;
-    s->rlen += n;
+    size_t len;
+    s->more = false; /* read_into sets it again if the read filled the room */
+    if (read_chunk(s, READ_CHUNK, &len) == 0) return;
   }
 }
 
