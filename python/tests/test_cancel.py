@@ -187,6 +187,63 @@ def test_shield_keeps_the_inner_task_running_when_the_waiter_is_cancelled(aio):
     aio.run(main())
 
 
+def test_shield_starts_a_coroutine_at_once_and_returns_a_future(aio):
+    """shield() is not a coroutine: the inner work starts when shield() is
+    called, and cancelling what it returns leaves that work running."""
+    steps = []
+
+    async def inner():
+        steps.append("started")
+        await aio.sleep(0.02)
+        steps.append("finished")
+        return 7
+
+    async def main():
+        outer = aio.shield(inner())
+        await aio.sleep(0)
+        assert steps == ["started"]  # never awaited, yet running
+        assert outer.cancel()
+        assert outer.cancelled()
+        await aio.sleep(0.05)
+        assert steps == ["started", "finished"]
+
+    aio.run(main())
+
+
+def test_shield_passes_the_result_the_exception_and_an_inner_cancel(aio):
+    async def fail():
+        await aio.sleep(0)
+        raise KeyError("k")
+
+    async def main():
+        assert await aio.shield(aio.sleep(0.01, "value")) == "value"
+        with pytest.raises(KeyError):
+            await aio.shield(fail())
+        inner = aio.create_task(aio.sleep(10))
+        outer = aio.shield(inner)
+        await aio.sleep(0)
+        inner.cancel()  # the shielded work itself is cancelled
+        with pytest.raises(aio.CancelledError):
+            await outer
+        assert outer.cancelled()
+        done = aio.create_task(aio.sleep(0, "done"))
+        await done
+        assert aio.shield(done) is done  # already done: as it is
+
+    aio.run(main())
+
+
+def test_wait_for_a_shielded_task_times_out_without_cancelling_it(aio):
+    async def main():
+        task = aio.create_task(aio.sleep(0.05, "late"))
+        with pytest.raises(TimeoutError):
+            await aio.wait_for(aio.shield(task), 0.01)
+        assert not task.done()
+        assert await task == "late"
+
+    aio.run(main())
+
+
 def test_cancelling_a_reader_keeps_the_stream_usable(aio):
     """A read cancelled while waiting loses no byte: a later read gets what
     the peer sent afterwards."""

@@ -341,3 +341,129 @@ def test_many_gathered_coroutines_survive_collections_while_pending(aio):
     assert [i for i, _ in out] == list(range(3000))
     gc.collect()
     assert all(ref() is None for _, ref in out)
+
+
+def test_cancelling_counts_requests_and_uncancel_takes_one_back(aio):
+    async def main():
+        task = aio.create_task(aio.sleep(10))
+        await aio.sleep(0)
+        assert task.cancelling() == 0
+        assert task.cancel() and task.cancel()  # two requests...
+        assert task.cancelling() == 2
+        assert task.uncancel() == 1
+        with pytest.raises(aio.CancelledError):
+            await task  # ...delivered as one CancelledError
+        assert task.cancelled()
+        assert not task.cancel()  # done: not counted
+        assert task.cancelling() == 1
+        assert task.uncancel() == 0
+        assert task.uncancel() == 0  # never below 0
+
+    aio.run(main())
+
+
+def test_a_task_that_swallows_its_cancel_and_uncancels_goes_on(aio):
+    async def worker():
+        me = aio.current_task()
+        try:
+            await aio.sleep(10)
+        except aio.CancelledError:
+            assert me.cancelling() == 1
+            me.uncancel()
+        await aio.sleep(0)  # no second CancelledError
+        return me.cancelling()
+
+    async def main():
+        task = aio.create_task(worker())
+        await aio.sleep(0)
+        task.cancel()
+        return await task
+
+    assert aio.run(main()) == 0
+
+
+def test_get_coro_and_names(aio):
+    async def body():
+        await aio.sleep(0)
+
+    async def main():
+        coro = body()
+        task = aio.create_task(coro)
+        assert task.get_coro() is coro
+        assert isinstance(task.get_name(), str) and task.get_name()
+        task.set_name(42)
+        assert task.get_name() == "42"
+        other = aio.create_task(body())
+        assert other.get_name() != task.get_name()
+        await aio.gather(task, other)
+        assert aio.current_task().get_name()
+
+    aio.run(main())
+
+
+def test_future_and_task_can_be_subscripted_in_annotations(aio):
+    def producer() -> "aio.Future[int]":
+        pass
+
+    alias = aio.Future[int]
+    assert alias.__origin__ is aio.Future and alias.__args__ == (int,)
+    assert aio.Task[str].__origin__ is aio.Task
+
+    async def main() -> aio.Future[int]:  # evaluated at definition
+        fut: aio.Future[int] = aio.get_running_loop().create_future()
+        fut.set_result(1)
+        return await fut
+
+    assert aio.run(main()) == 1
+    assert main.__annotations__["return"] == aio.Future[int]
+
+
+def test_iscoroutine_and_iscoroutinefunction(aio):
+    async def body():
+        pass
+
+    coro = body()
+    assert aio.iscoroutine(coro)
+    assert not aio.iscoroutine(body)
+    assert not aio.iscoroutine(42)
+    assert aio.iscoroutinefunction(body)
+    assert not aio.iscoroutinefunction(lambda: None)
+    coro.close()
+
+
+def test_ensure_future_wraps_coroutines_and_awaitables_only(aio):
+    class Awaitable:
+        def __await__(self):
+            return (yield from aio.sleep(0, "awaited").__await__())
+
+    async def body():
+        return "coro"
+
+    async def main():
+        task = aio.create_task(body())
+        assert aio.ensure_future(task) is task
+        fut = aio.get_running_loop().create_future()
+        assert aio.ensure_future(fut) is fut
+        made = aio.ensure_future(body())
+        assert isinstance(made, aio.Task)
+        wrapped = aio.ensure_future(Awaitable())
+        assert isinstance(wrapped, aio.Task)
+        with pytest.raises(TypeError):
+            aio.ensure_future(42)
+        fut.set_result("fut")
+        return [await task, await made, await wrapped, await fut]
+
+    assert aio.run(main()) == ["coro", "coro", "awaited", "fut"]
+
+
+def test_ensure_future_refuses_a_future_of_another_loop(aio):
+    other = aio.new_event_loop()
+    try:
+        async def main():
+            fut = aio.get_running_loop().create_future()
+            with pytest.raises(ValueError):
+                aio.ensure_future(fut, loop=other)
+
+        aio.run(main())
+    finally:
+        other.close()

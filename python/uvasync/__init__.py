@@ -8,7 +8,8 @@ from .core import (CancelledError, InvalidStateError, Loop, Task, TimeoutError,
                    all_tasks, create_task, current_task, get_event_loop,
                    get_running_loop, new_event_loop, run, set_event_loop,
                    sleep, sleep_ms, ticks_add, ticks_diff, ticks_ms)
-from .funcs import Future, gather, shield, wait_for, wait_for_ms
+from .funcs import (Future, ensure_future, gather, iscoroutine,
+                    iscoroutinefunction, shield, wait_for, wait_for_ms)
 from .queues import Queue, QueueEmpty, QueueFull
 from .stream import (Server, Stream, StreamReader, StreamWriter,
                      open_connection, open_unix_connection, start_server,

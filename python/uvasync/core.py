@@ -168,6 +168,7 @@ class Task(TaskBase):
     There is no __del__: an _ExcLog reports an unretrieved exception."""
 
     __slots__ = ()
+    __class_getitem__ = classmethod(types.GenericAlias)  # Task[int]
 
     @property
     def _ctask(self):

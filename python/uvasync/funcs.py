@@ -1,6 +1,9 @@
-"""wait_for, gather and Future: composition of tasks. The waiting is done
-by the core (a sleep that a finishing task's done callback cuts short, a
-join); this module only decides what the result is."""
+"""wait_for, gather, shield, ensure_future and Future: composition of
+tasks. The waiting is done by the core (a sleep that a finishing task's
+done callback cuts short, a join); this module only decides what the
+result is."""
+import collections.abc
+import inspect
 import types
 
 from ._cext import Gathering, _spawn_coros
@@ -9,7 +12,8 @@ from .core import (_PENDING, _await, _ST_EXCEPTION, _ST_PENDING, _ST_RESULT,
                    _current_ctask, _park, _to_ms, _tls, CancelledError,
                    InvalidStateError, Task, get_event_loop)
 
-__all__ = ["wait_for", "wait_for_ms", "gather", "Future", "shield"]
+__all__ = ["wait_for", "wait_for_ms", "gather", "Future", "shield",
+           "ensure_future", "iscoroutine", "iscoroutinefunction"]
 
 _CoroutineType = types.CoroutineType
 
@@ -150,18 +154,74 @@ async def _gather(tasks, return_exceptions):
     return out
 
 
-async def shield(aw):
-    """Wait for `aw` (run as a task) but do not cancel it when the waiter
-    is cancelled."""
-    task = _as_task(aw)
-    await _wait_done(task)  # not `await task`, which passes a cancel on
-    return task.result()
+def shield(aw):
+    """Wait for `aw` without passing a cancellation on to it (CPython's
+    shield). `aw` starts now (a coroutine becomes a task); the Future
+    returned follows its outcome, and cancelling that Future (say, because
+    the task awaiting it is cancelled) leaves `aw` running. A cancellation
+    of `aw` itself still cancels the Future. Something already done is
+    returned as it is."""
+    inner = ensure_future(aw)
+    if inner.done():
+        return inner
+    outer = Future(inner._loop)
+
+    def inner_done(inner):
+        if outer.cancelled():
+            if not inner.cancelled():
+                inner.exception()  # nobody waits for it any more
+            return
+        if inner.cancelled():
+            outer.cancel()
+            return
+        exc = inner.exception()
+        if exc is not None:
+            outer.set_exception(exc)
+        else:
+            outer.set_result(inner.result())
+
+    def outer_done(outer):
+        if not inner.done():
+            inner.remove_done_callback(inner_done)
+
+    inner.add_done_callback(inner_done)
+    outer.add_done_callback(outer_done)
+    return outer
+
+
+def iscoroutine(obj):
+    """True for a coroutine object (as CPython 3.12+: a generator is not
+    one; 3.11 still counted generators)."""
+    return isinstance(obj, (_CoroutineType, collections.abc.Coroutine))
+
+
+def iscoroutinefunction(func):
+    """True for an `async def` function."""
+    return inspect.iscoroutinefunction(func)
+
+
+def ensure_future(coro_or_future, *, loop=None):
+    """A Task or Future as it is (ValueError if `loop` is given and is not
+    its loop); a coroutine, or any other awaitable, as a new Task."""
+    obj = coro_or_future
+    if isinstance(obj, (Task, Future)):
+        if loop is not None and loop is not obj._loop:
+            raise ValueError("The future belongs to a different loop than "
+                             "the one specified as the loop argument")
+        return obj
+    if not iscoroutine(obj):
+        if not inspect.isawaitable(obj):
+            raise TypeError("An asyncio.Future, a coroutine or an awaitable "
+                            "is required")
+        obj = _await(obj)
+    return (loop or _tls.running or get_event_loop()).create_task(obj)
 
 
 class Future:
     """A result that some code sets and tasks await (loop.create_future)."""
 
     _asyncio_future_blocking = False
+    __class_getitem__ = classmethod(types.GenericAlias)  # Future[int]
 
     def __init__(self, loop=None):
         self._loop = loop or _tls.running or get_event_loop()
