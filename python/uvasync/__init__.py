@@ -15,6 +15,8 @@ from .stream import (Server, Stream, StreamReader, StreamWriter,
                      open_connection, open_unix_connection, start_server,
                      start_unix_server)
 from .sync import BoundedSemaphore, Event, Lock, Semaphore, ThreadSafeFlag
+from .taskgroups import TaskGroup
+from .timeouts import Timeout, timeout, timeout_at
 from .udp import DatagramSocket, open_udp
 
 __version__ = "1.0.0.dev0"
