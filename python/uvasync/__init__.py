@@ -18,6 +18,8 @@ from .sync import BoundedSemaphore, Event, Lock, Semaphore, ThreadSafeFlag
 from .taskgroups import TaskGroup
 from .timeouts import Timeout, timeout, timeout_at
 from .udp import DatagramSocket, open_udp
+from .waits import (ALL_COMPLETED, FIRST_COMPLETED, FIRST_EXCEPTION,
+                    as_completed, wait)
 
 __version__ = "1.0.0.dev0"
 
