@@ -8,6 +8,7 @@ from .core import (CancelledError, InvalidStateError, Loop, Task, TimeoutError,
                    all_tasks, create_task, current_task, get_event_loop,
                    get_running_loop, new_event_loop, run, set_event_loop,
                    sleep, sleep_ms, ticks_add, ticks_diff, ticks_ms)
+from .condition import Barrier, BrokenBarrierError, Condition
 from .funcs import (Future, ensure_future, gather, iscoroutine,
                     iscoroutinefunction, shield, wait_for, wait_for_ms)
 from .queues import Queue, QueueEmpty, QueueFull
