@@ -1,5 +1,6 @@
 """Queue: FIFO order, maxsize and waiting put/get, the nowait variants and
-their exceptions, qsize/empty/full, task_done/join."""
+their exceptions, qsize/empty/full, task_done/join; PriorityQueue and
+LifoQueue: their order, with the same waiting put/get."""
 import pytest
 
 
@@ -167,5 +168,92 @@ def test_getters_are_served_in_fifo_order(aio):
             queue.put_nowait(item)
         await aio.gather(*tasks)
         assert got == [("a", 1), ("b", 2), ("c", 3)]
+
+    aio.run(main())
+
+
+def test_priority_queue_gives_the_smallest_item_first(aio):
+    async def main():
+        queue = aio.PriorityQueue()
+        for item in [(3, "c"), (1, "a"), (4, "d"), (2, "b")]:
+            await queue.put(item)
+        queue.put_nowait((0, "first"))
+        return [queue.get_nowait()[1] for _ in range(queue.qsize())]
+
+    assert aio.run(main()) == ["first", "a", "b", "c", "d"]
+
+
+def test_lifo_queue_gives_the_newest_item_first(aio):
+    async def main():
+        queue = aio.LifoQueue()
+        for i in range(4):
+            await queue.put(i)
+        return [await queue.get() for _ in range(4)]
+
+    assert aio.run(main()) == [3, 2, 1, 0]
+
+
+def test_a_woken_getter_takes_what_comes_first_when_it_runs(aio):
+    """The getter is woken by the first put; a better item put before it
+    runs is the one it gets."""
+    async def main():
+        queue = aio.PriorityQueue()
+        getter = aio.create_task(queue.get())
+        await aio.sleep(0)
+        queue.put_nowait(5)
+        queue.put_nowait(1)
+        assert await getter == 1
+        assert queue.get_nowait() == 5
+
+    aio.run(main())
+
+
+@pytest.mark.parametrize("kind", ["Queue", "PriorityQueue", "LifoQueue"])
+def test_every_ordering_waits_the_same_way(aio, kind):
+    async def main():
+        queue = getattr(aio, kind)(maxsize=2)
+        getter = aio.create_task(queue.get())
+        await aio.sleep(0.01)
+        assert not getter.done()
+        await queue.put(7)
+        assert await getter == 7
+        await queue.put(1)
+        await queue.put(2)
+        assert queue.full() and queue.qsize() == 2
+        with pytest.raises(aio.QueueFull):
+            queue.put_nowait(3)
+        putter = aio.create_task(queue.put(3))
+        await aio.sleep(0.01)
+        assert not putter.done() and queue.qsize() == 2
+        first = await queue.get()
+        await aio.wait_for(putter, 1)
+        rest = [queue.get_nowait(), queue.get_nowait()]
+        with pytest.raises(aio.QueueEmpty):
+            queue.get_nowait()
+        assert queue.empty()
+        for _ in range(4):
+            queue.task_done()
+        await aio.wait_for(queue.join(), 1)
+        return [first] + rest
+
+    order = aio.run(main())
+    assert order == {"Queue": [1, 2, 3], "PriorityQueue": [1, 2, 3],
+                     "LifoQueue": [2, 3, 1]}[kind]
+
+
+@pytest.mark.parametrize("kind", ["PriorityQueue", "LifoQueue"])
+def test_a_cancelled_putter_of_an_ordered_queue_adds_nothing(aio, kind):
+    async def main():
+        queue = getattr(aio, kind)(maxsize=1)
+        await queue.put(5)
+        putter = aio.create_task(queue.put(0))
+        await aio.sleep(0.01)
+        putter.cancel()
+        with pytest.raises(aio.CancelledError):
+            await putter
+        assert queue.qsize() == 1
+        assert queue.get_nowait() == 5
+        with pytest.raises(aio.QueueEmpty):
+            queue.get_nowait()
 
     aio.run(main())

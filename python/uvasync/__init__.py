@@ -11,7 +11,7 @@ from .core import (CancelledError, InvalidStateError, Loop, Task, TimeoutError,
 from .condition import Barrier, BrokenBarrierError, Condition
 from .funcs import (Future, ensure_future, gather, iscoroutine,
                     iscoroutinefunction, shield, wait_for, wait_for_ms)
-from .queues import Queue, QueueEmpty, QueueFull
+from .queues import LifoQueue, PriorityQueue, Queue, QueueEmpty, QueueFull
 from .stream import (Server, Stream, StreamReader, StreamWriter,
                      open_connection, open_unix_connection, start_server,
                      start_unix_server)

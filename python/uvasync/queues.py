@@ -1,6 +1,16 @@
 """Queue on the core's queue: FIFO hand-off between tasks, waiting put/get
 that never poll. Items are Python objects; the core queue carries integer
-tickets that index them."""
+tickets that index them.
+
+PriorityQueue and LifoQueue use the same core queue for everything but the
+order: its tickets count the items and keep the waiting (maxsize, getters
+served first come first served, a cancelled get or put that leaves no
+trace) the core's, while the items themselves are kept in a heap or a
+stack, and a get that takes a ticket takes the item that comes first there.
+An item enters the heap or stack when the core accepts its ticket (in the
+same step, before any other task can get), so get/put behave exactly as
+Queue's."""
+import heapq
 import itertools
 import types
 
@@ -10,7 +20,7 @@ from ._ffi import NULL, check, error, ffi, lib
 from .core import _PENDING
 from .sync import Event, _Bound
 
-__all__ = ["Queue", "QueueEmpty", "QueueFull"]
+__all__ = ["Queue", "PriorityQueue", "LifoQueue", "QueueEmpty", "QueueFull"]
 
 _EAGAIN = lib.UVA_EAGAIN
 
@@ -62,10 +72,25 @@ class Queue(_Bound):
         check(lib.uva_queue_full(out, self._h))
         return bool(out[0])
 
+    # How items are kept beside the core queue's tickets: FIFO indexes each
+    # item by its ticket; the ordered queues override these four.
+
     def _new_ticket(self, item):
+        """The token the core queue carries for `item` (never 0, NULL)."""
         t = next(self._tickets)
         self._items[t] = item
         return t
+
+    def _drop_ticket(self, t):
+        """The ticket never entered the core queue."""
+        self._items.pop(t, None)
+
+    def _accepted(self, t, item):
+        """The core queue took the ticket: the item is in the queue."""
+
+    def _take(self):
+        """The item a get that took the ticket in self._cell returns."""
+        return self._items.pop(int(ffi.cast("uintptr_t", self._cell[0])))
 
     def _put_done(self):
         self._unfinished += 1
@@ -86,8 +111,9 @@ class Queue(_Bound):
                     raise error(rc, "put")
                 yield _PENDING
         except BaseException:
-            self._items.pop(t, None)  # never entered the queue
+            self._drop_ticket(t)  # never entered the queue
             raise
+        self._accepted(t, item)
         self._put_done()
 
     def put_nowait(self, item):
@@ -95,12 +121,10 @@ class Queue(_Bound):
         t = self._new_ticket(item)
         rc = lib.uva_queue_put_nowait(h, ffi.cast("void *", t))
         if rc < 0:
-            del self._items[t]
+            self._drop_ticket(t)
             raise QueueFull() if rc == lib.UVA_EQUEUEFULL else error(rc, "put")
+        self._accepted(t, item)
         self._put_done()
-
-    def _take(self):
-        return self._items.pop(int(ffi.cast("uintptr_t", self._cell[0])))
 
     @types.coroutine
     def get(self):
@@ -132,3 +156,52 @@ class Queue(_Bound):
         """Wait until every item put has been marked task_done()."""
         if self._unfinished > 0:
             await self._finished.wait()
+
+
+class PriorityQueue(Queue):
+    """A queue that gives the smallest item first (heapq order; items are
+    often (priority, data) tuples)."""
+
+    def __init__(self, maxsize=0):
+        super().__init__(maxsize)
+        self._heap = []
+
+    def _new_ticket(self, item):
+        return 1  # any non-NULL token: the heap holds the item
+
+    def _drop_ticket(self, t):
+        pass
+
+    def _accepted(self, t, item):
+        heapq.heappush(self._heap, item)
+
+    def _take(self):
+        return heapq.heappop(self._heap)
+
+    def _detach(self):
+        super()._detach()
+        self._heap.clear()
+
+
+class LifoQueue(Queue):
+    """A queue that gives the newest item first (a stack)."""
+
+    def __init__(self, maxsize=0):
+        super().__init__(maxsize)
+        self._stack = []
+
+    def _new_ticket(self, item):
+        return 1
+
+    def _drop_ticket(self, t):
+        pass
+
+    def _accepted(self, t, item):
+        self._stack.append(item)
+
+    def _take(self):
+        return self._stack.pop()
+
+    def _detach(self):
+        super()._detach()
+        self._stack.clear()
