@@ -12,6 +12,7 @@ from .condition import Barrier, BrokenBarrierError, Condition
 from .funcs import (Future, ensure_future, gather, iscoroutine,
                     iscoroutinefunction, shield, wait_for, wait_for_ms)
 from .queues import LifoQueue, PriorityQueue, Queue, QueueEmpty, QueueFull
+from .runners import Runner, run_coroutine_threadsafe
 from .stream import (Server, Stream, StreamReader, StreamWriter,
                      open_connection, open_unix_connection, start_server,
                      start_unix_server)

@@ -1,0 +1,160 @@
+"""Runner and run_coroutine_threadsafe: driving a loop from synchronous
+code, as CPython's asyncio.Runner (3.11) and run_coroutine_threadsafe.
+
+A Runner keeps one loop for several run() calls (tasks a run left behind
+go on in the next one) and closes it at the end: what is still pending is
+cancelled and run to its end, and an exception one of those tasks ends
+with goes to the loop's exception handler. Ctrl-C while run() waits is the
+loop's (see Loop._sigint_install): run() raises KeyboardInterrupt.
+"""
+import concurrent.futures
+
+from .core import _tls, all_tasks, new_event_loop, set_event_loop
+from .funcs import ensure_future, gather, iscoroutine
+
+__all__ = ["Runner", "run_coroutine_threadsafe"]
+
+_CREATED, _INITIALIZED, _CLOSED = "created", "initialized", "closed"
+
+
+class Runner:
+    """`with Runner() as runner: runner.run(main())` -- run() may be
+    called again on the same loop until the block ends. loop_factory()
+    makes the loop (default: new_event_loop(), which also becomes the
+    thread's current loop until close)."""
+
+    def __init__(self, *, debug=None, loop_factory=None):
+        self._state = _CREATED
+        self._debug = debug
+        self._loop_factory = loop_factory
+        self._loop = None
+        self._set_event_loop = False
+
+    def __enter__(self):
+        self._lazy_init()
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        self.close()
+
+    def close(self):
+        """Cancel what still runs on the loop, wait for it, close the loop.
+        Nothing to do before the loop was made, or a second time."""
+        if self._state is not _INITIALIZED:
+            return
+        loop = self._loop
+        try:
+            _cancel_all_tasks(loop)
+        finally:
+            if self._set_event_loop:
+                set_event_loop(None)
+            loop.close()
+            self._loop = None
+            self._state = _CLOSED
+
+    def get_loop(self):
+        """The runner's loop (made now if it was not yet)."""
+        self._lazy_init()
+        return self._loop
+
+    def run(self, coro, *, context=None):
+        """Run `coro` as a task on the runner's loop until it ends; return
+        its result or raise its exception. `context` needs a loop whose
+        create_task takes one."""
+        if not iscoroutine(coro):
+            raise ValueError("a coroutine was expected, got %r" % (coro,))
+        if _tls.running is not None:
+            raise RuntimeError(
+                "Runner.run() cannot be called from a running event loop")
+        self._lazy_init()
+        if context is None:
+            task = self._loop.create_task(coro)
+        else:
+            task = self._loop.create_task(coro, context=context)
+        return self._loop.run_until_complete(task)
+
+    def _lazy_init(self):
+        if self._state is _CLOSED:
+            raise RuntimeError("Runner is closed")
+        if self._state is _INITIALIZED:
+            return
+        if self._loop_factory is None:
+            self._loop = new_event_loop()
+            if not self._set_event_loop:
+                set_event_loop(self._loop)
+                self._set_event_loop = True
+        else:
+            self._loop = self._loop_factory()
+        if self._debug is not None:
+            self._loop.set_debug(self._debug)
+        self._state = _INITIALIZED
+
+
+def _cancel_all_tasks(loop):
+    tasks = all_tasks(loop)
+    if not tasks:
+        return
+    for t in tasks:
+        t.cancel()
+    loop.run_until_complete(gather(*tasks, return_exceptions=True))
+    for t in tasks:
+        if t.cancelled():
+            continue
+        exc = t.exception()
+        if exc is not None:
+            loop.call_exception_handler({
+                "message": "unhandled exception during asyncio.run() shutdown",
+                "exception": exc,
+                "task": t,
+            })
+
+
+def run_coroutine_threadsafe(coro, loop):
+    """From another thread: run `coro` as a task on `loop` (which runs in
+    its own thread) and return a concurrent.futures.Future of its outcome.
+    Cancelling that Future cancels the task."""
+    if not iscoroutine(coro):
+        raise TypeError("A coroutine object is required")
+    future = concurrent.futures.Future()
+
+    def start():
+        try:
+            task = ensure_future(coro, loop=loop)
+        except (SystemExit, KeyboardInterrupt):
+            raise
+        except BaseException as exc:
+            if future.set_running_or_notify_cancel():
+                future.set_exception(exc)
+            raise
+        _chain(task, future, loop)
+
+    loop.call_soon_threadsafe(start)
+    return future
+
+
+def _chain(task, future, loop):
+    """Copy the task's outcome into the concurrent future; a cancel of the
+    concurrent future (in any thread) cancels the task on its loop."""
+
+    def task_done(task):
+        if task.cancelled():
+            future.cancel()
+        if not future.set_running_or_notify_cancel():
+            return  # cancelled (by us just now, or by its owner)
+        exc = task.exception()
+        if exc is not None:
+            future.set_exception(exc)
+        else:
+            future.set_result(task.result())
+
+    def future_done(future):
+        if future.cancelled() and not loop.is_closed():
+            loop.call_soon_threadsafe(_cancel_if_pending, task)
+
+    task.add_done_callback(task_done)
+    future.add_done_callback(future_done)
+
+
+def _cancel_if_pending(task):
+    if not task.done():
+        task.cancel()
