@@ -245,6 +245,21 @@ def test_all_tasks_lists_the_live_tasks(aio):
     aio.run(main())
 
 
+def test_all_tasks_holds_the_programs_tasks_only(aio):
+    """Nothing the loop runs for itself (uvasync: the task that watches
+    for signals in the main thread) is listed."""
+    async def main():
+        assert aio.all_tasks() == {aio.current_task()}
+        task = aio.create_task(aio.sleep(0.01))
+        assert aio.all_tasks() == {aio.current_task(), task}
+        await task
+
+    aio.run(main())
+    with aio.Runner() as runner:  # its close cancels what all_tasks lists
+        runner.run(main())
+        runner.run(main())
+
+
 def test_a_task_nobody_refers_to_runs_to_its_end(aio):
     """The loop keeps a pending task alive (asyncio keeps a weak set and
     warns users to keep a reference; uvasync's live list holds it), and a

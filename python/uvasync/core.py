@@ -405,9 +405,13 @@ def current_task(loop=None):
 
 
 def all_tasks(loop=None):
-    """The tasks of the loop (default: the running one) not yet done."""
+    """The tasks of the loop (default: the running one) not yet done; not
+    the loop's own signal watcher."""
     loop = loop or get_running_loop()
-    return loop._live_tasks()
+    tasks = loop._live_tasks()
+    if loop._sig is not None:
+        tasks.discard(loop._sig[2])
+    return tasks
 
 
 def create_task(coro, *, name=None):
