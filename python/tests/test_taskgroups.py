@@ -81,16 +81,14 @@ def test_every_failure_is_in_the_group(aio):
         raise exc
 
     async def main():
-        try:
+        with pytest.raises(ExceptionGroup) as info:
             async with aio.TaskGroup() as tg:
                 tg.create_task(fail(ValueError(1)))
                 tg.create_task(fail(KeyError(2)))
                 tg.create_task(aio.sleep(10))
-        except* ValueError as eg:
-            values = [e.args for e in eg.exceptions]
-        except* KeyError as eg:
-            keys = [e.args for e in eg.exceptions]
-        return values, keys
+        values, rest = info.value.split(ValueError)
+        return ([e.args for e in values.exceptions],
+                [e.args for e in rest.exceptions])
 
     assert aio.run(main()) == ([(1,)], [(2,)])
 

@@ -129,7 +129,7 @@ async def work(port, loop_box):
         async with aio.TaskGroup() as tg:
             tg.create_task(fails())
             slow = tg.create_task(ask(port, 13))
-    except* ValueError as eg:
+    except ExceptionGroup as eg:
         print("group failed:", [str(e) for e in eg.exceptions],
               "sibling cancelled:", slow.cancelled())
 
