@@ -232,7 +232,8 @@ def test_reset_sends_the_waiters_away_with_an_error(aio):
         with pytest.raises(aio.BrokenBarrierError):
             await waiting
         assert not barrier.broken
-        assert sorted(await aio.gather(barrier.wait(), barrier.wait())) == [0, 1]
+        indices = await aio.gather(barrier.wait(), barrier.wait())
+        assert sorted(indices) == [0, 1]
 
     aio.run(main())
 

@@ -112,7 +112,8 @@ def test_wait_takes_futures_and_already_finished_tasks(aio):
 
 def test_as_completed_gives_results_in_finishing_order(aio):
     async def main():
-        tasks = [aio.create_task(_after(aio, d, d)) for d in (0.03, 0.01, 0.02)]
+        tasks = [aio.create_task(_after(aio, d, d))
+                 for d in (0.03, 0.01, 0.02)]
         out = []
         for next_done in aio.as_completed(tasks):
             out.append(await next_done)

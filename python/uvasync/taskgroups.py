@@ -86,7 +86,8 @@ class TaskGroup:
 
     async def _aexit(self, et, exc):
         self._exiting = True
-        if exc is not None and _is_base_error(exc) and self._base_error is None:
+        if (exc is not None and _is_base_error(exc)
+                and self._base_error is None):
             self._base_error = exc
         cancelled_by = exc if et is not None and issubclass(
             et, CancelledError) else None
