@@ -555,13 +555,17 @@ static int wait_more(Stream *s, Task *t, Wait *w, size_t want) {
   return sync_enlist(s, t, W_IO);
 }
 
-/* A repeated call is done: forget its node and what it wanted. */
+/* A repeated call is done: forget what it wanted and its node. The node
+ * goes last: on a stream closed under the waiting task it holds the last
+ * reference, and dropping it frees the stream. */
 static void done_waiting(Stream *s, Wait *w) {
-  if (w != nullptr) sync_drop(w);
-  if (s->waiters == nullptr) {
+  bool last = w == nullptr ? s->waiters == nullptr
+                           : s->waiters == w && w->next == w;
+  if (last) {
     s->want = 0;
     s->to_eof = false;
   }
+  if (w != nullptr) sync_drop(w);
 }
 
 /* What ends every read early: closed, failed, or not connected (yet). */
@@ -864,8 +868,9 @@ static void on_shutdown(uv_shutdown_t *req, int status) {
 int stream_shutdown(Stream *s, Task *t) {
   Wait *w = sync_find(t, s);
   if (s->shut_done) {
+    int rc = s->shut_err; /* read first: the drop may free the stream */
     if (w != nullptr) sync_drop(w);
-    return s->shut_err;
+    return rc;
   }
   if (s->st >= ST_CLOSING) {
     if (w != nullptr) sync_drop(w);

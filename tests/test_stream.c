@@ -3225,3 +3225,118 @@ Test(stream, nodelay_and_port_only_server_address, .timeout = 10) {
   close(sp[1]);
   UVT_CLOSE_LOOP(loop);
 }
+
+/* ---- a stream closed under a waiting task (use after free) ------------- */
+
+/* A task waits on a stream; another closes it. The waiting task makes its
+ * repeated call only after the close completed, so its wait node holds the
+ * stream's last reference: the call used to drop the node (freeing the
+ * stream) and then write the freed stream (ASan: heap-use-after-free). */
+enum outlived_op {
+  OUT_READ, OUT_READ_LINE, OUT_READ_EXACTLY, OUT_READ_TO_EOF, OUT_PEEK,
+  OUT_SHUTDOWN
+};
+
+struct outlived {
+  enum outlived_op op;
+  uva_stream_t *s;
+  int calls, closed, rc;
+  char buf[64];
+  size_t n;
+  const void *p;
+};
+
+static int outlived_call(struct outlived *c, uva_task_t *t) {
+  c->calls++;
+  switch (c->op) {
+    case OUT_READ:
+      return uva_stream_read(&c->n, c->s, t, c->buf, sizeof c->buf);
+    case OUT_READ_LINE:
+      return uva_stream_read_line(&c->n, c->s, t, c->buf, sizeof c->buf);
+    case OUT_READ_EXACTLY:
+      return uva_stream_read_exactly(c->s, t, c->buf, 10);
+    case OUT_READ_TO_EOF:
+      return uva_stream_read_to_eof(&c->n, c->s, t);
+    case OUT_PEEK:
+      return uva_stream_peek(&c->p, &c->n, c->s, t);
+    case OUT_SHUTDOWN:
+      return uva_stream_shutdown(c->s, t);
+  }
+  return UVA_EINTERNAL;
+}
+
+static void outlived_closed(uva_stream_t *s, void *data) {
+  (void) s;
+  ((struct outlived *) data)->closed = 1;
+}
+
+/* Waits, then (its node still registered) sleeps until the close has
+ * completed, then makes the repeated call. */
+static int step_outlived_waiter(uva_task_t *t, int status, void *d) {
+  struct outlived *c = (struct outlived *) d;
+  cr_assert_eq(status, 0);
+  if (c->calls == 0) {
+    int rc = outlived_call(c, t);
+    cr_assert_eq(rc, UVA_EAGAIN, "first call: %s", uva_err_name(rc));
+    return UVA_TASK_PENDING;
+  }
+  if (!c->closed) {
+    UVT_OK(uva_task_sleep(t, 5));
+    return UVA_TASK_PENDING;
+  }
+  c->rc = outlived_call(c, t);
+  return 0;
+}
+
+static int step_outlived_closer(uva_task_t *t, int status, void *d) {
+  struct outlived *c = (struct outlived *) d;
+  (void) t;
+  (void) status;
+  UVT_OK(uva_stream_close(c->s, outlived_closed, c));
+  return 0;
+}
+
+static void stream_closed_under_waiter(enum outlived_op op) {
+  uva_loop_t *loop = uvt_loop_new();
+  struct outlived c;
+  int sp[2];
+  memset(&c, 0, sizeof c);
+  c.op = op;
+  c.rc = 1;
+  cr_assert_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sp), 0);
+  c.s = adopt(loop, sp[0]);
+  /* The closer runs in the waiter's pass: a shutdown is still queued in
+   * libuv then (it waits for a poll), and the close cancels it. */
+  spawn(loop, step_outlived_waiter, &c);
+  spawn(loop, step_outlived_closer, &c);
+  run(loop);
+  cr_assert_eq(c.closed, 1);
+  cr_assert_eq(c.calls, 2);
+  UVT_EQ(c.rc, UVA_ECLOSED);
+  close(sp[1]);
+  UVT_CLOSE_LOOP(loop);
+}
+
+Test(stream, closed_under_waiting_read, .timeout = 10) {
+  stream_closed_under_waiter(OUT_READ);
+}
+
+Test(stream, closed_under_waiting_read_line, .timeout = 10) {
+  stream_closed_under_waiter(OUT_READ_LINE);
+}
+
+Test(stream, closed_under_waiting_read_exactly, .timeout = 10) {
+  stream_closed_under_waiter(OUT_READ_EXACTLY);
+}
+
+Test(stream, closed_under_waiting_read_to_eof, .timeout = 10) {
+  stream_closed_under_waiter(OUT_READ_TO_EOF);
+}
+
+Test(stream, closed_under_waiting_peek, .timeout = 10) {
+  stream_closed_under_waiter(OUT_PEEK);
+}
+
+Test(stream, closed_under_waiting_shutdown, .timeout = 10) {
+  stream_closed_under_waiter(OUT_SHUTDOWN);
+}
