@@ -525,11 +525,16 @@ UVA_EXTERN int uva_timer_close(uva_timer_t *timer,
  * running in the calling thread (UVA_EINVAL outside a step); so do the wait
  * calls of streams, servers, UDP and poll handles below.
  *
- * Closing: uva_<x>_close marks the object closed; tasks waiting on it are
- * woken and their repeated call returns UVA_ECLOSED. The memory is freed
- * once no waiter refers to it; the owner must not use the pointer after
- * close. Closing twice before that is a no-op. Other calls on a closed
- * object return UVA_ECLOSED. Objects count as handles for uva_loop_close.
+ * Closing: uva_<x>_close closes the object and ends the owner's use of the
+ * pointer, as the close callback ends it for a libuv handle: the memory
+ * may be freed inside the call (at once when no task waits), so no call
+ * may pass the pointer afterwards, a second close included (undefined, as
+ * for any freed pointer; a binding closes once). NULL is accepted (no-op).
+ * Tasks waiting on it are woken and make one more call, their last use of
+ * the pointer: it returns UVA_ECLOSED, also when the object had handed
+ * them something before it closed (that goes back into the object, a
+ * queued item to item_dtor), and the last such call frees the memory.
+ * Until then the object counts as a handle for uva_loop_close.
  *
  * Every function here is owner-thread only (else UVA_EWRONGTHREAD) except
  * uva_flag_set. Common errors: UVA_EINVAL (NULL argument), UVA_EHANDLEKIND,
