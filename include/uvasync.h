@@ -686,7 +686,8 @@ UVA_EXTERN int uva_stream_open_fd(uva_stream_t **out, uva_loop_t *loop,
 /* Settings. high_water: reading pauses at this many buffered bytes
  * (default 65536, >= 1). low_water: uva_stream_drain completes when queued
  * write bytes are at or below it (default 16384). line_limit: the longest
- * line read_line accepts, delimiter included (default 65536, >= 1).
+ * line read_line accepts, delimiter included (default 65536, >= 1;
+ * SIZE_MAX: no limit but memory).
  * delimiter: the line end (default '\n'). nodelay: 1 disables Nagle's
  * algorithm on a TCP stream (UVA_ENOTSUP on other kinds), 0 enables it. */
 typedef enum {

@@ -718,7 +718,10 @@ int stream_read_line(size_t *len, Stream *s, Task *t, void *buf,
       done_waiting(s, w);
       return UVA_ELINETOOLONG;
     }
-    return wait_more(s, t, w, s->line_limit + 1);
+    /* One byte past the limit tells a too-long line; a limit of SIZE_MAX
+     * has no byte past it (and + 1 would wrap to 0, stopping the reads). */
+    size_t need = s->line_limit < SIZE_MAX ? s->line_limit + 1 : SIZE_MAX;
+    return wait_more(s, t, w, need);
   }
   if (line > s->line_limit) {
     done_waiting(s, w);

@@ -3340,3 +3340,64 @@ Test(stream, closed_under_waiting_peek, .timeout = 10) {
 Test(stream, closed_under_waiting_shutdown, .timeout = 10) {
   stream_closed_under_waiter(OUT_SHUTDOWN);
 }
+
+/* ---- limits at SIZE_MAX ------------------------------------------------- */
+
+struct huge_line {
+  uva_stream_t *s;
+  int pc, rc;
+  size_t n;
+  char buf[4096];
+  int peer;          /* sends the line's second part */
+  const char *rest;
+  size_t rest_len;
+  struct side sender;
+};
+
+static int step_huge_line_sender(uva_task_t *t, int status, void *d) {
+  struct huge_line *c = (struct huge_line *) d;
+  (void) status;
+  CO_BEGIN(&c->sender);
+  CO_SLEEP(&c->sender, t, 20); /* the reader waits with part one read */
+  send_all(c->peer, c->rest, c->rest_len);
+  CO_END(&c->sender);
+}
+
+static int step_huge_line(uva_task_t *t, int status, void *d) {
+  struct huge_line *c = (struct huge_line *) d;
+  (void) status;
+  CO_BEGIN(c);
+  CO_CALL(c, uva_stream_read_line(&c->n, c->s, t, c->buf, sizeof c->buf));
+  CO_END(c);
+}
+
+/* A line limit of SIZE_MAX means no limit: the wait for more asked for
+ * line_limit + 1 bytes, which wrapped to 0, so reading stopped at the
+ * high-water mark before the newline and read_line never returned. */
+Test(stream, read_line_with_size_max_line_limit, .timeout = 10) {
+  uva_loop_t *loop = uvt_loop_new();
+  struct huge_line c;
+  char line[3001];
+  int sp[2];
+  memset(&c, 0, sizeof c);
+  cr_assert_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sp), 0);
+  memset(line, 'a', sizeof line - 1);
+  line[sizeof line - 1] = '\n';
+  send_all(sp[1], line, 1000); /* part one: more than high water */
+  c.peer = sp[1];
+  c.rest = line + 1000;
+  c.rest_len = sizeof line - 1000;
+  c.s = adopt(loop, sp[0]);
+  UVT_OK(uva_stream_set(c.s, UVA_STREAM_HIGH_WATER, 100));
+  UVT_OK(uva_stream_set(c.s, UVA_STREAM_LINE_LIMIT, SIZE_MAX));
+  spawn(loop, step_huge_line, &c);
+  spawn(loop, step_huge_line_sender, &c);
+  run(loop);
+  UVT_EQ(c.rc, 0);
+  cr_assert_eq(c.n, sizeof line);
+  cr_assert_eq(memcmp(c.buf, line, sizeof line), 0);
+  UVT_OK(uva_stream_close(c.s, NULL, NULL));
+  run(loop);
+  close(sp[1]);
+  UVT_CLOSE_LOOP(loop);
+}
