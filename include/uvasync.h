@@ -679,7 +679,10 @@ UVA_EXTERN int uva_stream_wait_connected(uva_stream_t *stream,
 /* Adopt an open descriptor: a TTY, a pipe or a socket (TCP or Unix).
  * The stream owns the descriptor from then on and closes it. A regular
  * file cannot be a stream (UVA_EINVAL; use uva_poll_t or plain I/O).
- * Errors: UVA_EBADF, UVA_EINVAL, libuv's errors. */
+ * A descriptor that a handle of the loop holds already (a stream, server,
+ * UDP socket or poll handle not closed yet) is refused with UVA_EEXIST,
+ * with either poller. Errors: UVA_EBADF, UVA_EINVAL, UVA_EEXIST, libuv's
+ * errors. */
 UVA_EXTERN int uva_stream_open_fd(uva_stream_t **out, uva_loop_t *loop,
                                   int fd);
 

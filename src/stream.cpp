@@ -1045,11 +1045,36 @@ int stream_wait_connected(Stream *s, Task *t) {
   return sync_enlist(s, t, W_IO);
 }
 
+/* Whether a handle of the loop that is not closing holds fd. */
+static bool fd_in_use(Loop *l, int fd) {
+#ifdef _WIN32
+  (void)l;
+  (void)fd;
+  return false; /* descriptors are CRT numbers there, handles in libuv */
+#else
+  struct Probe {
+    int fd;
+    bool found;
+  } probe = {fd, false};
+  uv_walk(&l->uv, [](uv_handle_t *h, void *arg) {
+    Probe *p = static_cast<Probe *>(arg);
+    uv_os_fd_t hfd;
+    /* uv_fileno fails for closing handles and kinds without one. */
+    if (uv_fileno(h, &hfd) == 0 && hfd == p->fd) p->found = true;
+  }, &probe);
+  return probe.found;
+#endif
+}
+
 int stream_open_fd(Stream **out, Loop *l, int fd) {
   if (fd < 0) return UVA_EBADF;
   uv_handle_type type = uv_guess_handle(fd);
   if (type != UV_TTY && type != UV_NAMED_PIPE && type != UV_TCP)
     return type == UV_UNKNOWN_HANDLE ? UVA_EBADF : UVA_EINVAL;
+  /* A descriptor one handle owns already: libuv refuses it only while that
+   * handle's watcher is started (its poll phase reading it), and never when
+   * the loop's own epoll set reads it. Both pollers refuse it always. */
+  if (fd_in_use(l, fd)) return UVA_EEXIST;
   Stream *s = stream_alloc(l);
   if (s == nullptr) return UVA_ENOMEM;
   s->type = type;

@@ -3401,3 +3401,38 @@ Test(stream, read_line_with_size_max_line_limit, .timeout = 10) {
   close(sp[1]);
   UVT_CLOSE_LOOP(loop);
 }
+
+/* ---- one descriptor, one stream ----------------------------------------- */
+
+/* Adopting a descriptor that a stream of the loop already owns is refused
+ * with UVA_EEXIST by both pollers: the edge-triggered one accepted it (and
+ * libuv aborted later), libuv's only while the first stream's watcher ran. */
+Test(stream, same_descriptor_adopted_twice_eexist, .timeout = 10) {
+  uva_loop_t *loop = uvt_loop_new();
+  uva_stream_t *s1, *s2 = NULL;
+  int sp[2], closes = 0;
+  cr_assert_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sp), 0);
+  s1 = adopt(loop, sp[0]);
+  UVT_EQ(uva_stream_open_fd(&s2, loop, sp[0]), UVA_EEXIST);
+  cr_assert_null(s2);
+  UVT_OK(uva_loop_run(loop, UVA_RUN_NOWAIT)); /* reading has started */
+  UVT_EQ(uva_stream_open_fd(&s2, loop, sp[0]), UVA_EEXIST);
+  cr_assert_null(s2);
+  /* Still refused while s1's buffer is at high water and its reading
+   * paused (libuv's own check looks only at a started watcher). */
+  UVT_OK(uva_stream_set(s1, UVA_STREAM_HIGH_WATER, 1));
+  send_all(sp[1], "abc", 3);
+  for (int i = 0; i < 5; i++) {
+    send_all(sp[1], "d", 1);
+    UVT_OK(uva_loop_run(loop, UVA_RUN_NOWAIT));
+  }
+  UVT_EQ(uva_stream_open_fd(&s2, loop, sp[0]), UVA_EEXIST);
+  cr_assert_null(s2);
+  /* Its peer is fine. */
+  s2 = adopt(loop, sp[1]);
+  UVT_OK(uva_stream_close(s1, count_stream_close, &closes));
+  UVT_OK(uva_stream_close(s2, count_stream_close, &closes));
+  run(loop);
+  cr_assert_eq(closes, 2);
+  UVT_CLOSE_LOOP(loop);
+}
