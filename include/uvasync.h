@@ -204,7 +204,8 @@ UVA_EXTERN const char *uva_strerror(int err);
 UVA_EXTERN const char *uva_err_name(int err);
 
 /* Re-entrant forms: write the message or name into buf (always
- * NUL-terminated when buflen > 0) and return buf. Thread-safe. Since 1.0. */
+ * NUL-terminated when buflen > 0) and return buf. A NULL buf (whatever
+ * buflen) writes nothing and returns NULL. Thread-safe. Since 1.0. */
 UVA_EXTERN char *uva_strerror_r(int err, char *buf, size_t buflen);
 UVA_EXTERN char *uva_err_name_r(int err, char *buf, size_t buflen);
 
@@ -576,8 +577,8 @@ UVA_EXTERN int uva_lock_close(uva_lock_t *lock);
 
 /* Counting semaphore starting at `value` (>= 0). bound > 0 makes it bounded:
  * value <= bound, and a release that would exceed it fails with
- * UVA_EOVERFLOW; bound = 0 is unbounded. UVA_EINVAL for value < 0 or
- * value > bound. */
+ * UVA_EOVERFLOW; bound = 0 is unbounded (a release past INT64_MAX gives
+ * UVA_EOVERFLOW). UVA_EINVAL for value < 0 or value > bound. */
 UVA_EXTERN int uva_sem_new(uva_sem_t **out, uva_loop_t *loop, int64_t value,
                            int64_t bound);
 UVA_EXTERN int uva_sem_acquire(uva_sem_t *sem, uva_task_t *task);
@@ -906,13 +907,14 @@ UVA_EXTERN int uva_poll_close(uva_poll_t *poll, uva_poll_close_cb close_cb,
 UVA_EXTERN long uva_ticks_ms(void);
 
 /* ticks + delta, wrapped into the period. delta may be negative; it must lie
- * within +-UVA_TICKS_PERIOD/2 for the result to be meaningful. Pure.
- * Since 1.0. */
+ * within +-UVA_TICKS_PERIOD/2 for the result to be meaningful. Any two
+ * longs are accepted (the sum wraps modulo the period, never overflows).
+ * Pure. Since 1.0. */
 UVA_EXTERN long uva_ticks_add(long ticks, long delta);
 
 /* The signed difference a - b, for values at most half a period apart:
- * the result lies in [-UVA_TICKS_PERIOD/2, UVA_TICKS_PERIOD/2). Pure.
- * Since 1.0. */
+ * the result lies in [-UVA_TICKS_PERIOD/2, UVA_TICKS_PERIOD/2) for any
+ * two longs. Pure. Since 1.0. */
 UVA_EXTERN long uva_ticks_diff(long a, long b);
 
 #ifdef __cplusplus

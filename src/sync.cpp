@@ -258,8 +258,11 @@ static void sem_put_back(Sem *s) {
 }
 
 int sem_release(Sem *s) {
-  /* Permits handed to waiters that have not run yet still count. */
-  if (s->bound > 0 && s->value + s->granted >= s->bound) return UVA_EOVERFLOW;
+  /* Permits handed to waiters that have not run yet still count. An
+   * unbounded semaphore stops at INT64_MAX (value + granted never exceed
+   * the limit, so the subtraction cannot overflow). */
+  int64_t limit = s->bound > 0 ? s->bound : INT64_MAX;
+  if (s->value >= limit - s->granted) return UVA_EOVERFLOW;
   sem_put_back(s);
   return 0;
 }

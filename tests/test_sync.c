@@ -2371,6 +2371,22 @@ Test(sync, queue_putter_granted_then_closed, .timeout = 10) {
   cr_assert_eq(second, 0, "a refused put must not hand over its item");
 }
 
+/* An unbounded semaphore stops at INT64_MAX (was signed overflow). */
+Test(sync, sem_unbounded_release_at_int64_max_overflows, .timeout = 10) {
+  uva_loop_t *loop = uvt_loop_new();
+  uva_sem_t *sm;
+  int64_t v = -1;
+  UVT_OK(uva_sem_new(&sm, loop, INT64_MAX, 0));
+  UVT_EQ(uva_sem_release(sm), UVA_EOVERFLOW);
+  UVT_OK(uva_sem_value(&v, sm));
+  cr_assert_eq(v, INT64_MAX);
+  UVT_OK(uva_sem_try_acquire(sm));
+  UVT_OK(uva_sem_release(sm));
+  UVT_EQ(uva_sem_release(sm), UVA_EOVERFLOW);
+  UVT_OK(uva_sem_close(sm));
+  UVT_CLOSE_LOOP(loop);
+}
+
 /* A closed queue that still holds items (kept alive by a waiting putter):
  * a fresh get must refuse like get_nowait does, not hand out an item.
  * Using the pointer after close is outside the contract (only the woken
