@@ -3428,7 +3428,13 @@ Test(stream, same_descriptor_adopted_twice_eexist, .timeout = 10) {
   }
   UVT_EQ(uva_stream_open_fd(&s2, loop, sp[0]), UVA_EEXIST);
   cr_assert_null(s2);
-  /* Its peer is fine. */
+  /* A poll handle's descriptor too, until the poll handle closed. */
+  uva_poll_t *poll = NULL;
+  UVT_OK(uva_poll_new(&poll, loop, sp[1]));
+  UVT_EQ(uva_stream_open_fd(&s2, loop, sp[1]), UVA_EEXIST);
+  cr_assert_null(s2);
+  UVT_OK(uva_poll_close(poll, NULL, NULL));
+  UVT_OK(uva_loop_run(loop, UVA_RUN_NOWAIT)); /* the close completes */
   s2 = adopt(loop, sp[1]);
   UVT_OK(uva_stream_close(s1, count_stream_close, &closes));
   UVT_OK(uva_stream_close(s2, count_stream_close, &closes));
