@@ -585,6 +585,30 @@ def test_a_line_longer_than_the_read_buffer():
     uvasync.run(main())
 
 
+def test_readline_with_the_line_limit_at_its_maximum():
+    """set_option("line_limit", 2**64 - 1) means no limit: read_line
+    waited for limit + 1 bytes, which wrapped to 0, so reading stopped at
+    the high-water mark and a newline arriving after it was never read
+    (the readline timed out)."""
+    line = b"x" * 3000 + b"\n"
+
+    async def main():
+        server, port = await _serve(uvasync, _echo)
+        stream, _ = await uvasync.open_connection(HOST, port)
+        stream.set_option("line_limit", 2**64 - 1)
+        stream.set_option("high_water", 100)
+        await stream.awrite(line[:1000])
+        reading = uvasync.create_task(stream.readline())
+        await uvasync.sleep(0.05)  # part one is buffered, past high water
+        await stream.awrite(line[1000:])
+        got = await uvasync.wait_for(reading, 5)
+        await stream.aclose()
+        server.close()
+        return got
+
+    assert uvasync.run(main()) == line
+
+
 def test_a_custom_line_delimiter():
     async def main():
         server, port = await _serve(uvasync, _echo)
