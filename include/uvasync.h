@@ -355,8 +355,9 @@ UVA_EXTERN int uva_loop_set_wait_hooks(uva_loop_t *loop,
  * and waits for those under way, so none touches the closed loop. If a
  * callback run here starts new work, the close fails with UVA_EBUSY and
  * the loop stays open (thread-safe calls made meanwhile got UVA_ECLOSED).
- * Accepts NULL and a loop already closed (returns 0). Owner thread, not
- * while running. After success the creator's pointer is invalid.
+ * Accepts NULL, and a closed loop that a reference still keeps (returns
+ * 0). Owner thread, not while running. After success the pointer is
+ * invalid, unless the caller holds a reference from uva_loop_retain.
  * Errors: UVA_EBUSY (tasks, timers or other objects still exist: release
  * or close them and run the loop until their closes complete),
  * UVA_ERUNNING, UVA_EHANDLEKIND, UVA_EWRONGTHREAD. Since 1.0. */
