@@ -1,9 +1,11 @@
 /* Everything that crosses threads, as a plain program (no Criterion, which
  * cannot start under ThreadSanitizer): uva_loop_stop, uva_task_wake,
  * uva_loop_call_soon_threadsafe, uva_flag_set, uva_task_retain/release from
- * other threads, and loops running side by side in several threads.
+ * other threads, loops running side by side in several threads, and all
+ * of these racing the owner's uva_loop_close (the "close_races" tests).
  * CTest runs it in every build; under -DUVA_SANITIZE=thread it is the
- * ThreadSanitizer check of the core. Prints "N passed, N failed". */
+ * ThreadSanitizer check of the core. Prints "N passed, N failed"; an
+ * argument runs only the tests whose name contains it. */
 #define _GNU_SOURCE /* RTLD_NEXT */
 #include <uvasync.h>
 
