@@ -904,7 +904,10 @@ class Loop(LoopBase):
                 pass
         xh = self.__dict__.pop("_xh", None)
         if xh is not None:
-            lib.uva_loop_release(xh)  # frees the core loop if closed
+            try:
+                lib.uva_loop_release(xh)  # frees the core loop if closed
+            except Exception:  # interpreter shutdown
+                pass
 
     # -- Python asyncio compatibility ----------------------------------------
 
