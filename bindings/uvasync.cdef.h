@@ -151,6 +151,8 @@ int uva_loop_set_data(uva_loop_t *loop, void *data, uva_free_cb dtor);
 int uva_loop_get_data(void **out, uva_loop_t *loop);
 int uva_loop_set_wait_hooks(uva_loop_t *loop, uva_callback_cb before, uva_callback_cb after, void *data);
 int uva_loop_close(uva_loop_t *loop);
+int uva_loop_retain(uva_loop_t *loop);
+int uva_loop_release(uva_loop_t *loop);
 int uva_task_spawn(uva_task_t **out, uva_loop_t *loop, uva_task_step_cb step, void *data, uva_free_cb dtor);
 int uva_task_yield(uva_task_t *task);
 int uva_task_sleep(uva_task_t *task, int64_t ms);

@@ -125,7 +125,7 @@ endif()
 # Everything that crosses threads; in a -DUVA_SANITIZE=thread build this is
 # the ThreadSanitizer check of the core.
 add_executable(test_threads "${UVA_TESTS_DIR}/threads/threads.c")
-target_link_libraries(test_threads PRIVATE uvasync Threads::Threads)
+target_link_libraries(test_threads PRIVATE uvasync Threads::Threads ${CMAKE_DL_LIBS})
 set_target_properties(test_threads PROPERTIES
   C_STANDARD 11
   RUNTIME_OUTPUT_DIRECTORY "${PROJECT_BINARY_DIR}/tests")

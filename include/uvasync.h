@@ -293,7 +293,11 @@ UVA_EXTERN int uva_loop_new(uva_loop_t **out);
 UVA_EXTERN int uva_loop_run(uva_loop_t *loop, uva_run_mode mode);
 
 /* Make the current (or next) uva_loop_run return after its current pass.
- * Thread-safe. Errors: UVA_EINVAL, UVA_EHANDLEKIND. Since 1.0. */
+ * Thread-safe: another thread needs a pointer that stays valid, so it
+ * holds a reference (uva_loop_retain) when its call may race
+ * uva_loop_close; a call made while or after the loop closes does nothing
+ * and returns UVA_ECLOSED. Errors: UVA_EINVAL, UVA_EHANDLEKIND,
+ * UVA_ECLOSED. Since 1.0. */
 UVA_EXTERN int uva_loop_stop(uva_loop_t *loop);
 
 /* Whether the loop still has referenced work: *out = 1 or 0. Owner thread.
@@ -315,8 +319,12 @@ UVA_EXTERN int uva_loop_call_soon(uva_loop_t *loop, uva_callback_cb cb,
 /* As uva_loop_call_soon, from any thread: wakes a blocked loop. The callback
  * is called exactly once, on the loop thread, at a later pass or while
  * uva_loop_close drains the loop (it must then not start new work).
- * Thread-safe, as long as the loop has not been closed.
- * Errors: UVA_EINVAL, UVA_EHANDLEKIND, UVA_ENOMEM. Since 1.0. */
+ * Thread-safe, as uva_loop_stop: with a reference (uva_loop_retain) the
+ * call is safe while and after the loop closes. Once uva_loop_close has
+ * begun to close the loop (and after), the call returns UVA_ECLOSED and
+ * cb is never called; a call that returned 0 always gets its callback.
+ * Errors: UVA_EINVAL, UVA_EHANDLEKIND, UVA_ECLOSED, UVA_ENOMEM.
+ * Since 1.0. */
 UVA_EXTERN int uva_loop_call_soon_threadsafe(uva_loop_t *loop,
                                              uva_callback_cb cb, void *data);
 
@@ -342,12 +350,34 @@ UVA_EXTERN int uva_loop_set_wait_hooks(uva_loop_t *loop,
                                        uva_callback_cb before,
                                        uva_callback_cb after, void *data);
 
-/* Close the loop and free it. Runs queued cross-thread callbacks first.
- * Accepts NULL (returns 0). Owner thread, not while running. After success
- * the pointer is invalid. Errors: UVA_EBUSY (tasks or timers still exist:
- * release or close them and run the loop until their closes complete),
+/* Close the loop and drop the creator's reference (the memory is freed
+ * with the last reference, see uva_loop_retain). Runs queued cross-thread
+ * callbacks first, then refuses further thread-safe calls (UVA_ECLOSED)
+ * and waits for those under way, so none touches the closed loop. If a
+ * callback run here starts new work, the close fails with UVA_EBUSY and
+ * the loop stays open (thread-safe calls made meanwhile got UVA_ECLOSED).
+ * Accepts NULL, and a closed loop that a reference still keeps (returns
+ * 0). Owner thread, not while running. After success the pointer is
+ * invalid, unless the caller holds a reference from uva_loop_retain.
+ * Errors: UVA_EBUSY (tasks, timers or other objects still exist: release
+ * or close them and run the loop until their closes complete),
  * UVA_ERUNNING, UVA_EHANDLEKIND, UVA_EWRONGTHREAD. Since 1.0. */
 UVA_EXTERN int uva_loop_close(uva_loop_t *loop);
+
+/* Take one more reference on the loop's memory, for code that makes the
+ * thread-safe calls (uva_loop_stop, uva_loop_call_soon_threadsafe) from
+ * other threads and cannot know when the owner closes the loop. After
+ * uva_loop_close the memory stays until every reference is dropped with
+ * uva_loop_release; meanwhile those calls return UVA_ECLOSED, as does every
+ * other call but uva_loop_close (0), retain and release. Thread-safe: the
+ * caller must hold a reference already, or know that the loop is open.
+ * Errors: UVA_EINVAL, UVA_EHANDLEKIND. Since 1.0. */
+UVA_EXTERN int uva_loop_retain(uva_loop_t *loop);
+
+/* Drop a reference taken with uva_loop_retain; the last one frees a closed
+ * loop's memory. Accepts NULL. Thread-safe. Errors: UVA_EHANDLEKIND.
+ * Since 1.0. */
+UVA_EXTERN int uva_loop_release(uva_loop_t *loop);
 
 /* ------------------------------------------------------------------------ */
 /* Task                                                                     */
@@ -394,7 +424,10 @@ UVA_EXTERN int uva_task_join(uva_task_t *task, uva_task_t *other);
  * returns. A pending sleep or join is abandoned (the step sees status 0).
  * Waking a finished task does nothing. Thread-safe: from another thread the
  * caller must hold a reference (uva_task_retain) for the duration of the
- * call. Errors: UVA_EINVAL, UVA_EHANDLEKIND, UVA_ENOMEM. Since 1.0. */
+ * call; that reference keeps the loop from closing (uva_loop_close returns
+ * UVA_EBUSY), and a close that races the wake waits for it to finish.
+ * Errors: UVA_EINVAL, UVA_EHANDLEKIND, UVA_ENOMEM, UVA_ECLOSED (not while
+ * the reference is held). Since 1.0. */
 UVA_EXTERN int uva_task_wake(uva_task_t *task);
 
 /* Request cancellation: the step's next run gets status UVA_ECANCELED. A
@@ -455,7 +488,9 @@ UVA_EXTERN int uva_task_retain(uva_task_t *task);
  * detached); its memory, and the user data via its destructor, are freed on
  * the loop thread once it has finished and no reference is left. Accepts
  * NULL. After the caller's last reference is gone, using the pointer is
- * undefined. Thread-safe. Errors: UVA_EHANDLEKIND. Since 1.0. */
+ * undefined. Thread-safe: a last release from another thread hands the
+ * free to the loop, whose close waits for it (the task's memory keeps the
+ * loop from closing until then). Errors: UVA_EHANDLEKIND. Since 1.0. */
 UVA_EXTERN int uva_task_release(uva_task_t *task);
 
 /* ------------------------------------------------------------------------ */
@@ -620,8 +655,11 @@ UVA_EXTERN int uva_queue_close(uva_queue_t *queue);
  * that returns 0 clears the flag; sets before a wait coalesce into one. */
 UVA_EXTERN int uva_flag_new(uva_flag_t **out, uva_loop_t *loop);
 /* Thread-safe and async-signal-safe (only atomics and uv_async_send): may
- * be called from any thread or a signal handler while the flag is not
- * freed. Errors: UVA_EINVAL, UVA_EHANDLEKIND. */
+ * be called from any thread or a signal handler until uva_flag_close is
+ * called (the caller orders the two; an open flag keeps the loop from
+ * closing, and a close of the loop that races a set waits for the set to
+ * finish). Errors: UVA_EINVAL, UVA_EHANDLEKIND, UVA_ECLOSED (the flag's
+ * loop is closing: cannot happen while the flag is open). */
 UVA_EXTERN int uva_flag_set(uva_flag_t *flag);
 /* 0 (was set; now cleared), UVA_EAGAIN, UVA_EBUSY (another task waits),
  * UVA_ECLOSED. */

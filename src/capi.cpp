@@ -25,8 +25,21 @@ using namespace uva::detail;
 static inline int check_loop(const void *p) {
   if (p == nullptr) return UVA_EINVAL;
   const Loop *l = static_cast<const Loop *>(p);
-  if (l->magic != MAGIC_LOOP) return UVA_EHANDLEKIND;
+  if (l->magic != MAGIC_LOOP)
+    return l->magic == MAGIC_LOOP_CLOSED ? UVA_ECLOSED : UVA_EHANDLEKIND;
   if (!on_owner(l)) return UVA_EWRONGTHREAD;
+  return 0;
+}
+
+/* For the loop calls that any thread may make: the owner's close rewrites
+ * the magic meanwhile, so it is read atomically. A loop seen open here may
+ * still be closing; the call itself checks the loop's door. */
+static inline int check_loop_any_thread(const void *p) {
+  if (p == nullptr) return UVA_EINVAL;
+  uint32_t magic = __atomic_load_n(&static_cast<const Loop *>(p)->magic,
+                                   __ATOMIC_RELAXED);
+  if (magic == MAGIC_LOOP_CLOSED) return UVA_ECLOSED;
+  if (magic != MAGIC_LOOP) return UVA_EHANDLEKIND;
   return 0;
 }
 
@@ -204,8 +217,7 @@ UVA_EXTERN int uva_loop_run(uva_loop_t *loop, uva_run_mode mode) {
 }
 
 UVA_EXTERN int uva_loop_stop(uva_loop_t *loop) {
-  if (loop == nullptr) return UVA_EINVAL;
-  if (L(loop)->magic != MAGIC_LOOP) return UVA_EHANDLEKIND;
+  CHECK(check_loop_any_thread(loop));
   API_BEGIN
   return loop_stop(L(loop));
   API_END
@@ -241,11 +253,26 @@ UVA_EXTERN int uva_loop_call_soon(uva_loop_t *loop, uva_callback_cb cb,
 
 UVA_EXTERN int uva_loop_call_soon_threadsafe(uva_loop_t *loop,
                                              uva_callback_cb cb, void *data) {
-  if (loop == nullptr || cb == nullptr) return UVA_EINVAL;
-  if (L(loop)->magic != MAGIC_LOOP) return UVA_EHANDLEKIND;
+  if (cb == nullptr) return UVA_EINVAL;
+  CHECK(check_loop_any_thread(loop));
   API_BEGIN
   return loop_post(L(loop), X_CALL, data, cb);
   API_END
+}
+
+UVA_EXTERN int uva_loop_retain(uva_loop_t *loop) {
+  int rc = check_loop_any_thread(loop);
+  if (rc != 0 && rc != UVA_ECLOSED) return rc;
+  L(loop)->refs.fetch_add(1, std::memory_order_relaxed);
+  return 0;
+}
+
+UVA_EXTERN int uva_loop_release(uva_loop_t *loop) {
+  if (loop == nullptr) return 0;
+  int rc = check_loop_any_thread(loop);
+  if (rc != 0 && rc != UVA_ECLOSED) return rc;
+  loop_release(L(loop));
+  return 0;
 }
 
 UVA_EXTERN int uva_loop_set_data(uva_loop_t *loop, void *data,
@@ -272,7 +299,9 @@ UVA_EXTERN int uva_loop_get_data(void **out, uva_loop_t *loop) {
 
 UVA_EXTERN int uva_loop_close(uva_loop_t *loop) {
   if (loop == nullptr) return 0;
-  CHECK(check_loop(loop));
+  int rc = check_loop(loop);
+  if (rc == UVA_ECLOSED) return 0; /* a retained loop closed before */
+  CHECK(rc);
   API_BEGIN
   return loop_close(L(loop));
   API_END
@@ -652,8 +681,7 @@ UVA_EXTERN int uva_flag_set(uva_flag_t *flag) {
   /* No thread check and no allocation: this runs in signal handlers. */
   if (flag == nullptr) return UVA_EINVAL;
   if (FL(flag)->magic != MAGIC_FLAG) return UVA_EHANDLEKIND;
-  flag_set(FL(flag));
-  return 0;
+  return flag_set(FL(flag));
 }
 
 UVA_EXTERN int uva_flag_wait(uva_flag_t *flag, uva_task_t *task) {

@@ -39,6 +39,7 @@ enum : uint32_t {
   MAGIC_SERVER = MAGIC_BASE | 11,
   MAGIC_UDP = MAGIC_BASE | 12,
   MAGIC_POLL = MAGIC_BASE | 13,
+  MAGIC_LOOP_CLOSED = MAGIC_BASE | 14, /* closed, memory kept by a retain */
   MAGIC_FREED = 0xDEADDEADu,
 };
 
@@ -450,10 +451,21 @@ struct Loop : QNode {
   size_t alive = 0;   /* referenced work: keeps uva_loop_run alive */
   size_t handles = 0; /* tasks and timers whose memory is not freed yet */
 
+  /* Other threads reach the loop only through these. uva_loop_close shuts
+   * the door (xclosed) before it closes `async`, and waits for the calls
+   * already inside: those that post do their uv_async_send under xmu,
+   * flag_set (which may not lock: signal handlers) counts itself in
+   * xsenders. So no uv_async_send ever meets a closed or freed handle. */
   std::mutex xmu;
   std::vector<XOp> xq;
   std::atomic<bool> xstop{false};
   std::atomic<Flag *> xflags{nullptr}; /* flags set from other threads */
+  std::atomic<bool> xclosed{false};
+  std::atomic<uint32_t> xsenders{0};
+  /* References to the memory: the creator's (dropped by uva_loop_close)
+   * and uva_loop_retain's, so a late thread-safe call finds the loop
+   * closed instead of freed. */
+  std::atomic<uint32_t> refs{1};
 
   void *data = nullptr;
   uva_free_cb dtor = nullptr;
@@ -507,6 +519,7 @@ int loop_stop(Loop *l);
 int loop_set_wait_hooks(Loop *l, uva_callback_cb before,
                         uva_callback_cb after, void *data);
 int loop_close(Loop *l);
+void loop_release(Loop *l); /* any thread; frees with the last reference */
 void loop_push_first(Loop *l, QNode *n); /* run queue was empty */
 /* Append to the run queue (inline: it is on every task switch). The tail's
  * qnext is left stale: run_pass ends the list when it takes it, so a push
@@ -568,7 +581,7 @@ int queue_put_nowait(Queue *q, void *item);
 int queue_get_nowait(void **out, Queue *q);
 bool queue_full(const Queue *q);
 int flag_new(Flag **out, Loop *l);
-void flag_set(Flag *f); /* any thread, async-signal-safe */
+int flag_set(Flag *f); /* any thread, async-signal-safe */
 void flags_drain(Loop *l); /* loop thread: process flags set elsewhere */
 int flag_wait(Flag *f, Task *t);
 void sync_init(Sync *s, Loop *l, uint32_t magic);

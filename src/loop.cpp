@@ -21,6 +21,7 @@
 #include <csignal>
 #include <cstdlib>
 #include <new>
+#include <thread>
 #ifndef _WIN32
 #include <pthread.h>
 #endif
@@ -430,12 +431,13 @@ static void on_async(uv_async_t *handle) {
   drain_xq(l);
 }
 
+/* The send happens under xmu, where loop_close shuts the door: once it is
+ * shut no thread is between its push and its uv_async_send. */
 int loop_post(Loop *l, XOpKind kind, void *p, uva_callback_cb cb) {
-  {
-    std::lock_guard<std::mutex> lock(l->xmu);
-    if (fault_hit(FAULT_ALLOC)) throw std::bad_alloc();
-    l->xq.push_back(XOp{kind, p, cb}); /* may throw bad_alloc: capi maps it */
-  }
+  std::lock_guard<std::mutex> lock(l->xmu);
+  if (l->xclosed.load(std::memory_order_relaxed)) return UVA_ECLOSED;
+  if (fault_hit(FAULT_ALLOC)) throw std::bad_alloc();
+  l->xq.push_back(XOp{kind, p, cb}); /* may throw bad_alloc: capi maps it */
   uv_async_send(&l->async);
   return 0;
 }
@@ -533,17 +535,41 @@ int loop_stop(Loop *l) {
       l->stop_next = true; /* the next run makes one pass, as asyncio */
     return 0;
   }
+  std::lock_guard<std::mutex> lock(l->xmu); /* as loop_post */
+  if (l->xclosed.load(std::memory_order_relaxed)) return UVA_ECLOSED;
   l->xstop.store(true);
   uv_async_send(&l->async);
   return 0;
+}
+
+/* Shut the door for other threads and wait for the calls inside it. */
+static void shut_door(Loop *l) {
+  {
+    std::lock_guard<std::mutex> lock(l->xmu);
+    l->xclosed.store(true); /* seq_cst: pairs with flag_set's check */
+  }
+  while (l->xsenders.load() != 0) std::this_thread::yield();
+}
+
+static bool busy(const Loop *l) {
+  return l->handles != 0 || l->alive != 0 || l->runq_head != nullptr;
 }
 
 int loop_close(Loop *l) {
   if (l->running) return UVA_ERUNNING;
   flags_drain(l);
   drain_xq(l);
-  if (l->handles != 0 || l->alive != 0 || l->runq_head != nullptr)
+  if (busy(l)) return UVA_EBUSY;
+  /* Only calls on the loop itself can still come (a task or flag would
+   * make it busy): shut the door, then run what came in before. If that
+   * started new work the loop stays open, door open again. */
+  shut_door(l);
+  drain_xq(l);
+  if (busy(l)) {
+    l->xclosed.store(false);
     return UVA_EBUSY;
+  }
+  l->xstop.store(false);
   uv_close(reinterpret_cast<uv_handle_t *>(&l->timer), nullptr);
   uv_close(reinterpret_cast<uv_handle_t *>(&l->idle), nullptr);
   uv_close(reinterpret_cast<uv_handle_t *>(&l->check), nullptr);
@@ -557,9 +583,16 @@ int loop_close(Loop *l) {
   if (l->epfd >= 0) close(l->epfd);
 #endif
   if (l->dtor != nullptr) l->dtor(l->data);
+  /* Atomic: the thread-safe calls of other threads read it. */
+  __atomic_store_n(&l->magic, uint32_t(MAGIC_LOOP_CLOSED), __ATOMIC_RELAXED);
+  loop_release(l); /* the creator's reference */
+  return 0;
+}
+
+void loop_release(Loop *l) {
+  if (l->refs.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
   l->magic = MAGIC_FREED;
   delete l;
-  return 0;
 }
 
 }  // namespace detail

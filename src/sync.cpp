@@ -408,17 +408,31 @@ void flag_check(Loop *, Flag *f) {
 }
 
 /* Only atomics and uv_async_send (which libuv documents as async-signal-
- * safe): callable from any thread and from a signal handler. */
-void flag_set(Flag *f) {
+ * safe): callable from any thread and from a signal handler. No lock, so
+ * the set counts itself in l->xsenders until its uv_async_send is made:
+ * the loop's close shuts the door and then waits for the count to drop
+ * (seq_cst on both sides: either the close sees us, or we see it shut). */
+int flag_set(Flag *f) {
   Loop *l = f->loop;
   f->set.store(1);
-  if (f->queued.exchange(1) != 0) return; /* a check is already pending */
+  if (f->queued.exchange(1) != 0) return 0; /* a check is already pending */
+  l->xsenders.fetch_add(1);
+  if (l->xclosed.load()) {
+    /* Not while the flag is open: an open flag keeps its loop from
+     * closing. Checked all the same, so no set ever sends to a loop whose
+     * door is shut. */
+    f->queued.store(0);
+    l->xsenders.fetch_sub(1);
+    return UVA_ECLOSED;
+  }
   f->refs.fetch_add(1, std::memory_order_relaxed); /* held while queued */
   Flag *old = l->xflags.load();
   do {
     f->xnext = old;
   } while (!l->xflags.compare_exchange_weak(old, f));
   uv_async_send(&l->async);
+  l->xsenders.fetch_sub(1, std::memory_order_release);
+  return 0;
 }
 
 /* Called by the loop's async callback. */

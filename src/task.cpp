@@ -233,14 +233,17 @@ int task_wake(Task *t) {
   /* Coalesce: one queued cross-thread wake per task is enough. */
   if (t->xwake.exchange(1, std::memory_order_acq_rel) != 0) return 0;
   task_retain(t); /* the queued wake holds the task */
+  int rc;
   try {
-    loop_post(l, X_WAKE, t, nullptr);
+    rc = loop_post(l, X_WAKE, t, nullptr);
   } catch (...) {
+    rc = UVA_ENOMEM;
+  }
+  if (rc != 0) { /* UVA_ECLOSED cannot happen: a task keeps its loop open */
     t->xwake.store(0);
     task_release(t);
-    return UVA_ENOMEM;
   }
-  return 0;
+  return rc;
 }
 
 int task_cancel(Task *t) {
@@ -327,7 +330,8 @@ void task_release(Task *t) {
     loop_post(l, X_FREE, t, nullptr);
   } catch (...) {
     /* Out of memory posting the free: leaking beats freeing on a thread
-     * that does not own the pool. */
+     * that does not own the pool. (UVA_ECLOSED cannot happen: the task's
+     * memory keeps the loop open.) */
   }
 }
 

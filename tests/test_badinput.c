@@ -37,6 +37,8 @@ Test(badinput, null_loop, .timeout = 10) {
   UVT_EXPECT(uva_loop_set_data(NULL, &i, NULL), UVA_EINVAL);
   UVT_EXPECT(uva_loop_get_data(&p, NULL), UVA_EINVAL);
   UVT_EXPECT(uva_loop_close(NULL), 0);
+  UVT_EXPECT(uva_loop_retain(NULL), UVA_EINVAL);
+  UVT_EXPECT(uva_loop_release(NULL), 0);
   UVT_EXPECT(uva_task_spawn(&t, NULL, uvt_step_finish, &dtor, uvt_count_dtor),
              UVA_EINVAL);
   UVT_EXPECT(uva_task_spawn(NULL, NULL, uvt_step_finish, &dtor,
@@ -212,6 +214,8 @@ static void check_loop_functions_refuse(uva_loop_t *bad) {
   UVT_EXPECT(uva_loop_set_data(bad, &i, NULL), UVA_EHANDLEKIND);
   UVT_EXPECT(uva_loop_get_data(&p, bad), UVA_EHANDLEKIND);
   UVT_EXPECT(uva_loop_close(bad), UVA_EHANDLEKIND);
+  UVT_EXPECT(uva_loop_retain(bad), UVA_EHANDLEKIND);
+  UVT_EXPECT(uva_loop_release(bad), UVA_EHANDLEKIND);
   UVT_EXPECT(uva_task_spawn(&t, bad, uvt_step_finish, &dtor, uvt_count_dtor),
              UVA_EHANDLEKIND);
   UVT_EXPECT(uva_task_current(&t, bad), UVA_EHANDLEKIND);
@@ -606,6 +610,8 @@ static void *foreign_main(void *arg) {
   FSAFE(f, uva_task_release(t));
   FSAFE(f, uva_loop_call_soon_threadsafe(loop, noop_call, NULL));
   FSAFE(f, uva_loop_stop(loop));
+  FSAFE(f, uva_loop_retain(loop));
+  FSAFE(f, uva_loop_release(loop));
   return NULL;
 }
 

@@ -3,6 +3,7 @@ the kernel, the loop lets other Python threads run while it waits, loops in
 different threads are independent, and thread-bound calls from the wrong
 thread are refused."""
 import threading
+import time
 
 import pytest
 
@@ -168,3 +169,94 @@ def test_a_primitive_bound_to_a_running_loop_refuses_another_loop():
         release.set()
         thread.join(10)
     assert outcome == ["refused"]
+
+
+# -- calls from other threads while and after the loop closes ----------------
+#
+# Before the fix a call that raced close() (the C call runs without the
+# GIL) used the freed core loop: SIGABRT in libuv's uv_async_send, or a
+# crash. Each race runs a bounded number of rounds.
+
+_ROUNDS = 30
+
+
+def test_call_soon_threadsafe_after_close_raises(aio):
+    loop = aio.new_event_loop()
+    loop.close()
+    with pytest.raises(RuntimeError, match="Event loop is closed"):
+        loop.call_soon_threadsafe(lambda: None)
+    loop.stop()  # does nothing on a closed loop, as in asyncio
+
+
+def test_call_soon_threadsafe_racing_close(aio):
+    """Each call either is accepted (uvasync then runs it, in the close if
+    not before) or raises RuntimeError('Event loop is closed'); stop()
+    from the thread never fails."""
+    for _ in range(_ROUNDS):
+        loop = aio.new_event_loop()
+        accepted, ran, errors = [], [], []
+        started = threading.Event()
+        deadline = time.monotonic() + 10
+
+        def worker():
+            started.set()
+            while time.monotonic() < deadline:
+                try:
+                    loop.call_soon_threadsafe(ran.append, 1)
+                    loop.stop()
+                except RuntimeError as e:
+                    errors.append(str(e))
+                    return
+                accepted.append(1)
+
+        thread = threading.Thread(target=worker)
+        thread.start()
+        started.wait(10)
+        loop.run_forever()  # until the worker's first stop()
+        loop.close()
+        thread.join(10)
+        assert errors == ["Event loop is closed"]
+        if aio is uvasync:
+            assert len(ran) == len(accepted)
+
+
+def test_threadsafeflag_set_after_close_raises():
+    loop = uvasync.new_event_loop()
+
+    async def make():
+        return uvasync.ThreadSafeFlag()
+
+    flag = loop.run_until_complete(make())
+    loop.close()
+    with pytest.raises(RuntimeError, match="Event loop is closed"):
+        flag.set()
+
+
+def test_threadsafeflag_set_racing_close():
+    for _ in range(_ROUNDS):
+        loop = uvasync.new_event_loop()
+
+        async def make():
+            return uvasync.ThreadSafeFlag()
+
+        flag = loop.run_until_complete(make())
+        errors = []
+        started = threading.Event()
+        deadline = time.monotonic() + 10
+
+        def worker():
+            started.set()
+            while time.monotonic() < deadline:
+                try:
+                    flag.set()
+                except RuntimeError as e:
+                    errors.append(str(e))
+                    return
+
+        thread = threading.Thread(target=worker)
+        thread.start()
+        started.wait(10)
+        loop.run_until_complete(flag.wait())
+        loop.close()
+        thread.join(10)
+        assert errors == ["Event loop is closed"]

@@ -540,6 +540,12 @@ class Loop(LoopBase):
         out = ffi.new("uva_loop_t **")
         check(lib.uva_loop_new(out), "loop")
         self._h = out[0]
+        # Our reference on the core loop's memory, for the calls other
+        # threads make (call_soon_threadsafe, stop): it outlives close(),
+        # after which they find the loop closed, not freed. Dropped in
+        # __del__, when no thread can be in such a call any more.
+        lib.uva_loop_retain(self._h)
+        self._xh = self._h
         self._addr = int(ffi.cast("intptr_t", self._h))  # for the C Task
         self._task_cell = ffi.new("uva_task_t **")
         self._timer_cell = ffi.new("uva_timer_t **")
@@ -595,9 +601,13 @@ class Loop(LoopBase):
         handle = Handle(self, callback, args)
         h = ffi.new_handle(handle)
         self._keep.add(h)
-        rc = lib.uva_loop_call_soon_threadsafe(self._ptr(), lib._uvapy_call, h)
+        # _xh, not _h: close() may run meanwhile in the loop's thread (this
+        # C call runs without the GIL); the core then refuses the call.
+        rc = lib.uva_loop_call_soon_threadsafe(self._xh, lib._uvapy_call, h)
         if rc < 0:
             self._keep.discard(h)
+            if rc == lib.UVA_ECLOSED:
+                raise RuntimeError("Event loop is closed")
             raise error(rc, "call_soon_threadsafe")
         return handle
 
@@ -709,9 +719,9 @@ class Loop(LoopBase):
         return task.result()
 
     def stop(self):
-        """Stop after the current pass (thread-safe)."""
-        if self._h is not None:
-            lib.uva_loop_stop(self._h)
+        """Stop after the current pass (thread-safe). Does nothing once
+        the loop is closed (the core returns UVA_ECLOSED)."""
+        lib.uva_loop_stop(self._xh)
 
     def is_running(self):
         return self._running
@@ -896,6 +906,12 @@ class Loop(LoopBase):
             try:
                 self.close()
             except Exception:
+                pass
+        xh = self.__dict__.pop("_xh", None)
+        if xh is not None:
+            try:
+                lib.uva_loop_release(xh)  # frees the core loop if closed
+            except Exception:  # interpreter shutdown
                 pass
 
     # -- Python asyncio compatibility ----------------------------------------

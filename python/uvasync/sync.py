@@ -6,6 +6,7 @@ An object binds to the running loop (or the thread's loop) on first use, so
 it can be made at module level before any loop exists, as MicroPython
 programs do. If its loop is closed it binds afresh to the next one.
 """
+import threading
 import types
 
 from ._ffi import NULL, check, error, ffi, lib
@@ -182,6 +183,10 @@ class ThreadSafeFlag(_Bound):
 
     def __init__(self):
         super().__init__()
+        # set() in another thread runs its C call without the GIL: the
+        # lock keeps the core flag from being closed (and freed) under it.
+        # Re-entrant: a signal handler may set() in a thread inside set().
+        self._xlock = threading.RLock()
         self._ptr()  # bind now: set() may come from another thread
 
     def _make(self, loop):
@@ -189,10 +194,22 @@ class ThreadSafeFlag(_Bound):
         check(lib.uva_flag_new(cell, loop._ptr()), "ThreadSafeFlag")
         return cell[0]
 
-    def set(self):
-        h = self._h
+    def _detach(self):
+        with self._xlock:  # waits for a set() under way
+            h, self._h = self._h, None
         if h is not None:
-            lib.uva_flag_set(h)
+            lib.uva_flag_close(h)
+
+    def set(self):
+        """Set the flag (from any thread); RuntimeError once its loop is
+        closed."""
+        with self._xlock:
+            h = self._h
+            if h is None:
+                raise RuntimeError("Event loop is closed")
+            rc = lib.uva_flag_set(h)
+        if rc == lib.UVA_ECLOSED:
+            raise RuntimeError("Event loop is closed")
 
     def clear(self):
         # a wait that finds the flag set clears it; nothing else to do when

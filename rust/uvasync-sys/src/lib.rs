@@ -200,6 +200,8 @@ extern "C" {
     pub fn uva_loop_set_wait_hooks(loop_: *mut uva_loop_t, before: uva_callback_cb, after: uva_callback_cb, data: *mut c_void) -> c_int;
     pub fn uva_loop_get_data(out: *mut *mut c_void, loop_: *mut uva_loop_t) -> c_int;
     pub fn uva_loop_close(loop_: *mut uva_loop_t) -> c_int;
+    pub fn uva_loop_retain(loop_: *mut uva_loop_t) -> c_int;
+    pub fn uva_loop_release(loop_: *mut uva_loop_t) -> c_int;
     pub fn uva_task_spawn(out: *mut *mut uva_task_t, loop_: *mut uva_loop_t, step: uva_task_step_cb, data: *mut c_void, dtor: uva_free_cb) -> c_int;
     pub fn uva_task_yield(task: *mut uva_task_t) -> c_int;
     pub fn uva_task_sleep(task: *mut uva_task_t, ms: i64) -> c_int;
