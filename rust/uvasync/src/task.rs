@@ -445,12 +445,16 @@ fn wake_parked(task: *mut sys::uva_task_t, parked: Vec<Waker>) {
     }
 }
 
+/// Records the task's end, then wakes its join waker. Runs in the step,
+/// called by C: the wakers' code (waking, and dropping the parked ones)
+/// runs last, with the task's state complete, and its panics are stashed.
 unsafe fn finish<F: Future>(cell: &TaskCell<F>, result: Result<F::Output, JoinError>) {
     let header = &cell.head.header;
     header.finished.set(true);
-    if let Some(w) = &mut *header.waits.get() {
-        w.parked = Vec::new();
-    }
+    let parked = match &mut *header.waits.get() {
+        Some(w) => std::mem::take(&mut w.parked),
+        None => Vec::new(),
+    };
     if header.waiting() > 0 {
         // Leaf waits that live outside the future (in a stream moved to
         // another task) still point here: keep the task, and with it this
@@ -459,8 +463,10 @@ unsafe fn finish<F: Future>(cell: &TaskCell<F>, result: Result<F::Output, JoinEr
     }
     *cell.head.output.get() = Some(result);
     LoopInner::unlink(header);
-    if let Some(w) = (*header.join_waker.get()).take() {
-        w.wake();
+    let join_waker = (*header.join_waker.get()).take();
+    panic::guard(|| drop(parked));
+    if let Some(w) = join_waker {
+        panic::guard(|| w.wake());
     }
 }
 
@@ -596,10 +602,13 @@ impl<T> Future for JoinHandle<T> {
         }
         assert!(!head.header.finished.get(), "JoinHandle polled after it completed");
         let slot = unsafe { &mut *head.header.join_waker.get() };
-        match slot {
-            Some(w) if w.will_wake(cx.waker()) => {}
-            _ => *slot = Some(cx.waker().clone()),
+        if slot.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+            return Poll::Pending;
         }
+        // The old waker's Drop is user code: it runs once the slot holds
+        // the new one and no reference into the slot is left.
+        let old = slot.replace(cx.waker().clone());
+        drop(old);
         Poll::Pending
     }
 }

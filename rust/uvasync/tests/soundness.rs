@@ -3,10 +3,15 @@
 //! in wakers that the core's callbacks run. rust/sanitize.sh runs these
 //! under ASan and valgrind too.
 use std::cell::{Cell, RefCell};
+use std::future::{poll_fn, Future};
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::pin::{pin, Pin};
 use std::rc::Rc;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::task::{Context, Poll, Wake, Waker};
 
-use uvasync::Runtime;
+use uvasync::{Event, Runtime};
 
 fn message(p: &(dyn std::any::Any + Send)) -> String {
     p.downcast_ref::<String>()
@@ -62,6 +67,134 @@ fn block_on_inside_a_task_of_another_runtime_panics_too() {
         assert!(r.is_err());
         assert!(dropped.get(), "the refused future was not dropped in place");
     });
+}
+
+struct PanicOnWake;
+
+impl Wake for PanicOnWake {
+    fn wake(self: Arc<Self>) {
+        panic!("waker panic");
+    }
+}
+
+#[test]
+fn a_join_waker_that_panics_does_not_unwind_into_c() {
+    let rt = Runtime::new().unwrap();
+    let r = catch_unwind(AssertUnwindSafe(|| {
+        rt.block_on(async {
+            let mut h = uvasync::spawn(async {
+                uvasync::sleep_ms(1).await;
+                7
+            });
+            // Poll the handle with a foreign waker that panics when the
+            // task's end wakes it (from the task's step, called by C).
+            let waker = Waker::from(Arc::new(PanicOnWake));
+            assert!(Pin::new(&mut h).poll(&mut Context::from_waker(&waker)).is_pending());
+            uvasync::sleep_ms(20).await;
+            assert!(h.is_finished());
+            h.await.unwrap()
+        })
+    }));
+    // The waker's panic resumes in block_on, as a task's panic would.
+    assert_eq!(message(&*r.unwrap_err()), "waker panic");
+    assert_eq!(rt.block_on(async { 1 }), 1); // the runtime is still usable
+}
+
+struct PanicOnDrop;
+
+impl Wake for PanicOnDrop {
+    fn wake(self: Arc<Self>) {}
+}
+
+impl Drop for PanicOnDrop {
+    fn drop(&mut self) {
+        panic!("waker drop panic");
+    }
+}
+
+#[test]
+fn dropping_a_parked_waker_that_panics_does_not_unwind_into_c() {
+    let rt = Runtime::new().unwrap();
+    let r = catch_unwind(AssertUnwindSafe(|| {
+        rt.block_on(async {
+            let h = uvasync::spawn(async {
+                let ev = Event::new();
+                // A leaf polled with a foreign waker parks that waker on the
+                // task; the task then ends with it still parked, and the
+                // task's end (in its step, called by C) drops it.
+                let waker = Waker::from(Arc::new(PanicOnDrop));
+                let mut wait = pin!(ev.wait());
+                assert!(wait.as_mut().poll(&mut Context::from_waker(&waker)).is_pending());
+            });
+            h.await.unwrap();
+        })
+    }));
+    assert_eq!(message(&*r.unwrap_err()), "waker drop panic");
+}
+
+thread_local! {
+    /// The runtime a waker's Drop runs (a Runtime is !Send: a waker cannot
+    /// hold it).
+    static RT: RefCell<Option<Rc<Runtime>>> = const { RefCell::new(None) };
+}
+
+/// A waker whose Drop runs the loop for a while.
+struct RunsLoopOnDrop;
+
+impl Wake for RunsLoopOnDrop {
+    fn wake(self: Arc<Self>) {}
+}
+
+impl Drop for RunsLoopOnDrop {
+    fn drop(&mut self) {
+        let rt = RT.with(|r| r.borrow().clone()).unwrap();
+        rt.block_on(async { uvasync::sleep_ms(30).await });
+    }
+}
+
+struct CountWakes(AtomicUsize);
+
+impl Wake for CountWakes {
+    fn wake(self: Arc<Self>) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+/// Polls with a waker whose Drop runs the loop, then again with a new one,
+/// which drops the old one: the new one must be woken.
+fn replace_a_waker_whose_drop_runs_the_loop(mut poll: impl FnMut(&mut Context<'_>) -> bool) {
+    let old = Waker::from(Arc::new(RunsLoopOnDrop));
+    let count = Arc::new(CountWakes(AtomicUsize::new(0)));
+    let new = Waker::from(count.clone());
+    assert!(!poll(&mut Context::from_waker(&old)));
+    drop(old); // the slot holds the last reference
+    assert!(!poll(&mut Context::from_waker(&new)));
+    assert_eq!(count.0.load(Ordering::SeqCst), 1, "the new waker was not woken");
+}
+
+#[test]
+fn a_new_poll_of_a_join_handle_replaces_a_waker_whose_drop_runs_the_loop() {
+    // A JoinHandle and a Sleep polled outside the loop (by another
+    // executor): the new waker replaces the old one in its slot, and the old
+    // one's Drop then runs the loop, which ends the task or fires the timer.
+    // The slot must not be in use while the old waker drops.
+    let rt = Rc::new(Runtime::new().unwrap());
+    RT.with(|r| *r.borrow_mut() = Some(rt.clone()));
+    let mut h = rt.spawn(async { 3 });
+    replace_a_waker_whose_drop_runs_the_loop(|cx| Pin::new(&mut h).poll(cx).is_ready());
+    assert_eq!(rt.block_on(h).unwrap(), 3);
+    RT.with(|r| r.borrow_mut().take());
+}
+
+#[test]
+fn a_new_poll_of_a_sleep_replaces_a_waker_whose_drop_runs_the_loop() {
+    let rt = Rc::new(Runtime::new().unwrap());
+    RT.with(|r| *r.borrow_mut() = Some(rt.clone()));
+    // Made inside the runtime, polled outside it.
+    let mut sleep = rt.block_on(poll_fn(|_| Poll::Ready(uvasync::sleep_ms(10))));
+    replace_a_waker_whose_drop_runs_the_loop(|cx| Pin::new(&mut sleep).poll(cx).is_ready());
+    assert!(sleep.is_elapsed());
+    RT.with(|r| r.borrow_mut().take());
 }
 
 thread_local! {
