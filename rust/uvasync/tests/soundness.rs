@@ -132,6 +132,92 @@ fn dropping_a_parked_waker_that_panics_does_not_unwind_into_c() {
     assert_eq!(message(&*r.unwrap_err()), "waker drop panic");
 }
 
+#[cfg(feature = "futures-io")]
+#[test]
+fn a_fill_buf_borrow_held_across_an_await_stays_valid() {
+    use futures_util::io::AsyncBufReadExt;
+    let pattern: Vec<u8> = (0..2_000_000u32).map(|i| (i * 7 + i / 251) as u8).collect();
+    uvasync::run(async {
+        let (mut a, mut b) = uvasync::TcpStream::pair().await.unwrap();
+        // Read ahead far: the stream's buffer grows (and moves) meanwhile.
+        b.set_high_water(4 << 20).unwrap();
+        let go = Rc::new(Event::new());
+        let writer = {
+            let (go, pattern) = (go.clone(), pattern.clone());
+            uvasync::spawn(async move {
+                a.write_all(&pattern[..1000]).await.unwrap();
+                go.wait().await;
+                a.write_all(&pattern[1000..]).await.unwrap();
+            })
+        };
+        let lent = b.fill_buf().await.unwrap();
+        assert!(!lent.is_empty() && lent.len() <= 1000);
+        let before = lent.to_vec();
+        go.set();
+        // While this task sleeps, the peer sends a lot and the stream reads
+        // it ahead, growing its buffer (which moves it); allocations made
+        // meanwhile reuse the memory freed (so that a dangling slice shows
+        // without ASan too).
+        let mut junk = Vec::new();
+        for _ in 0..20 {
+            uvasync::sleep_ms(2).await;
+            for size in [60 << 10, 64 << 10, 68 << 10, 96 << 10, 128 << 10] {
+                junk.push(vec![0xa5u8; size]);
+            }
+        }
+        assert!(lent == &before[..], "the lent bytes changed under the borrow");
+        assert!(lent == &pattern[..lent.len()]);
+        drop(junk);
+        let n = lent.len();
+        // Consume part of it, then mix the buffered and plain reads: every
+        // byte arrives once, in order.
+        b.consume_unpin(n / 2);
+        let mut got = pattern[..n / 2].to_vec();
+        let mut buf = [0u8; 3];
+        b.read_exact(&mut buf).await.unwrap();
+        got.extend_from_slice(&buf);
+        let more = b.fill_buf().await.unwrap();
+        let take = more.len().min(5000);
+        got.extend_from_slice(&more[..take]);
+        b.consume_unpin(take);
+        writer.await.unwrap();
+        assert!(!b.fill_buf().await.unwrap().is_empty()); // lent again, then read past it
+        b.read_to_end(&mut got).await.unwrap();
+        assert_eq!(got.len(), pattern.len());
+        assert!(got == pattern, "the stream's bytes came out of order");
+    });
+}
+
+#[test]
+fn read_with_called_from_its_own_closure_is_refused() {
+    uvasync::run(async {
+        let (mut a, b) = uvasync::TcpStream::pair().await.unwrap();
+        a.write_all(b"abcdef").await.unwrap();
+        let noop = Waker::from(Arc::new(Noop));
+        let r = b
+            .read_with(|data| {
+                // A nested read would consume (and may move) the bytes
+                // `data` borrows.
+                let nested = catch_unwind(AssertUnwindSafe(|| {
+                    let mut inner = pin!(b.read_with(|d| (d.len(), ())));
+                    let _ = inner.as_mut().poll(&mut Context::from_waker(&noop));
+                }));
+                (1, (nested.is_err(), data[0]))
+            })
+            .await
+            .unwrap();
+        assert_eq!(r, (true, b'a'));
+        let rest = b.read_with(|d| (d.len(), d.to_vec())).await.unwrap();
+        assert_eq!(rest, b"bcdef");
+    });
+}
+
+struct Noop;
+
+impl Wake for Noop {
+    fn wake(self: Arc<Self>) {}
+}
+
 thread_local! {
     /// The runtime a waker's Drop runs (a Runtime is !Send: a waker cannot
     /// hold it).
