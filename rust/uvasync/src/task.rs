@@ -360,11 +360,13 @@ pub(crate) unsafe fn spawn_unchecked<F: Future>(
         drop(unsafe { Box::from_raw(data) });
         expect_ok(rc, "uva_task_spawn");
     }
+    // The task has not run yet (it runs at the next pass): set its pointer,
+    // before any reference to the header exists.
+    // SAFETY: `data` is the Box's pointer, not derived from a reference.
+    unsafe { ptr::addr_of_mut!((*data).head.header.task).write(task) };
     // SAFETY: the cell lives until the task's memory is freed, which our
     // reference (held by the JoinHandle) prevents.
     let header = unsafe { &(*data).head.header };
-    // The task has not run yet (it runs at the next pass): set its pointer.
-    unsafe { ptr::addr_of!((*data).head.header.task).cast_mut().write(task) };
     lp.link(header);
     JoinHandle {
         head: data as *const Head<F::Output>,
