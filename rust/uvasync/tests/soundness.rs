@@ -222,6 +222,8 @@ thread_local! {
     /// The runtime a waker's Drop runs (a Runtime is !Send: a waker cannot
     /// hold it).
     static RT: RefCell<Option<Rc<Runtime>>> = const { RefCell::new(None) };
+    /// How long (ms) that Drop runs the loop.
+    static DROP_RUNS_MS: Cell<u64> = const { Cell::new(30) };
 }
 
 /// A waker whose Drop runs the loop for a while.
@@ -234,7 +236,8 @@ impl Wake for RunsLoopOnDrop {
 impl Drop for RunsLoopOnDrop {
     fn drop(&mut self) {
         let rt = RT.with(|r| r.borrow().clone()).unwrap();
-        rt.block_on(async { uvasync::sleep_ms(30).await });
+        let ms = DROP_RUNS_MS.with(Cell::get);
+        rt.block_on(async move { uvasync::sleep_ms(ms).await });
     }
 }
 
@@ -276,8 +279,10 @@ fn a_new_poll_of_a_join_handle_replaces_a_waker_whose_drop_runs_the_loop() {
 fn a_new_poll_of_a_sleep_replaces_a_waker_whose_drop_runs_the_loop() {
     let rt = Rc::new(Runtime::new().unwrap());
     RT.with(|r| *r.borrow_mut() = Some(rt.clone()));
-    // Made inside the runtime, polled outside it.
-    let mut sleep = rt.block_on(poll_fn(|_| Poll::Ready(uvasync::sleep_ms(10))));
+    // Made inside the runtime, polled outside it: long enough not to be
+    // over before the first poll (valgrind), shorter than the Drop's run.
+    DROP_RUNS_MS.with(|d| d.set(1000));
+    let mut sleep = rt.block_on(poll_fn(|_| Poll::Ready(uvasync::sleep_ms(300))));
     replace_a_waker_whose_drop_runs_the_loop(|cx| Pin::new(&mut sleep).poll(cx).is_ready());
     assert!(sleep.is_elapsed());
     RT.with(|r| r.borrow_mut().take());
