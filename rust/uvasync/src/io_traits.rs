@@ -1,6 +1,8 @@
 //! futures-io `AsyncRead`, `AsyncBufRead` and `AsyncWrite` for the stream
 //! types (feature `futures-io`), so ecosystem code runs on them. `poll_fill_buf`
-//! lends the core's buffer without a copy.
+//! lends a copy of the core's buffered bytes (up to 64 KiB at a time): its
+//! slice may be held across an await, while the core's buffer moves. The
+//! zero-copy read is the streams' `read_with`.
 
 macro_rules! impl_futures_io {
     ($ty:ident) => {

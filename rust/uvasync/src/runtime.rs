@@ -1,5 +1,6 @@
 //! The runtime: one core loop on the current thread.
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
+use std::ffi::c_int;
 use std::fmt;
 use std::future::Future;
 use std::io;
@@ -10,7 +11,7 @@ use std::rc::Rc;
 
 use uvasync_sys as sys;
 
-use crate::error::check;
+use crate::error::{check, to_io};
 use crate::panic;
 use crate::task::{self, Header, JoinHandle};
 
@@ -47,9 +48,17 @@ impl LoopInner {
         h.next.set(ptr::null());
     }
 
-    fn run_once(&self, mode: sys::uva_run_mode) -> io::Result<()> {
+    /// One `uva_loop_run`; a panic a callback stashed stays stashed.
+    fn run_pass(&self, mode: sys::uva_run_mode) -> c_int {
+        let was = LOOP_RUNNING.with(|r| r.replace(true));
         // SAFETY: our loop, on its thread (LoopInner is !Send).
         let rc = unsafe { sys::uva_loop_run(self.raw, mode) };
+        LOOP_RUNNING.with(|r| r.set(was));
+        rc
+    }
+
+    fn run_once(&self, mode: sys::uva_run_mode) -> io::Result<()> {
+        let rc = self.run_pass(mode);
         panic::resume_stashed();
         check(rc).map(drop)
     }
@@ -68,18 +77,20 @@ impl Drop for LoopInner {
         // Let pending closes complete, then free the loop. If something still
         // holds a task (a Waker kept somewhere), closing is refused: the loop
         // is leaked rather than freed under it.
-        unsafe {
-            sys::uva_loop_run(self.raw, sys::UVA_RUN_DEFAULT);
-            if sys::uva_loop_close(self.raw) != 0 {
-                sys::uva_loop_run(self.raw, sys::UVA_RUN_NOWAIT);
-                sys::uva_loop_close(self.raw);
-            }
+        self.run_pass(sys::UVA_RUN_DEFAULT);
+        // SAFETY: our loop, on its thread, not running.
+        if unsafe { sys::uva_loop_close(self.raw) } != 0 {
+            self.run_pass(sys::UVA_RUN_NOWAIT);
+            unsafe { sys::uva_loop_close(self.raw) };
         }
     }
 }
 
 thread_local! {
     static CURRENT_LOOP: RefCell<Option<Rc<LoopInner>>> = const { RefCell::new(None) };
+    /// True while one of our loops runs on this thread: the core runs one
+    /// loop at a time per thread, so no block_on can run meanwhile.
+    static LOOP_RUNNING: Cell<bool> = const { Cell::new(false) };
 }
 
 /// The loop of the runtime running on this thread; panics outside one.
@@ -128,13 +139,21 @@ impl Runtime {
 
     /// Runs `future` to completion on this thread, with every task spawned
     /// meanwhile; returns its output. A panic in `future` resumes here.
-    /// Panics if called from inside a running task.
+    /// Panics, dropping `future` first, if a runtime is already running on
+    /// this thread (called from inside a task, a `Drop` or a waker run by
+    /// the loop): await the future there instead.
     ///
     /// ```
     /// let rt = uvasync::Runtime::new().unwrap();
     /// assert_eq!(rt.block_on(async { 1 + 1 }), 2);
     /// ```
     pub fn block_on<F: Future>(&self, future: F) -> F::Output {
+        if LOOP_RUNNING.with(Cell::get) {
+            // Refused before the future is spawned: it may borrow the
+            // caller's stack, and a task left in the loop would outlive it.
+            drop(future);
+            panic!("uvasync: block_on called inside a running runtime (a task, Drop or waker); await the future instead");
+        }
         struct Restore(Option<Rc<LoopInner>>);
         impl Drop for Restore {
             fn drop(&mut self) {
@@ -155,13 +174,19 @@ impl Runtime {
             fn drop(&mut self) {
                 if !self.0.is_finished() {
                     // Unwinding: drop the root future now, while its
-                    // borrows are still valid.
+                    // borrows are still valid. It must not outlive this
+                    // frame: if the loop cannot run, abort the process.
                     self.0.abort();
                     while !self.0.is_finished() {
-                        if self.1.run_once(sys::UVA_RUN_NOWAIT).is_err() {
-                            break;
+                        let rc = self.1.run_pass(sys::UVA_RUN_NOWAIT);
+                        if rc < 0 {
+                            eprintln!("uvasync: block_on cannot drop its future: {}", to_io(rc));
+                            std::process::abort();
                         }
                     }
+                    // A panic stashed meanwhile came second to the one
+                    // unwinding now: dropped, not resumed later elsewhere.
+                    panic::discard_stashed();
                 }
             }
         }
@@ -198,7 +223,8 @@ impl Runtime {
 impl Drop for Runtime {
     fn drop(&mut self) {
         // Abort every unfinished task and run the loop until they are gone.
-        let prev = CURRENT_LOOP.with(|c| c.borrow_mut().replace(self.inner.clone()));
+        // try_with: a runtime kept in a thread-local may drop after ours.
+        let prev = CURRENT_LOOP.try_with(|c| c.borrow_mut().replace(self.inner.clone()));
         let sentinel: *const Header = &*self.inner.live;
         for _ in 0..1000 {
             let mut h = self.inner.live.next.get();
@@ -212,11 +238,19 @@ impl Drop for Runtime {
                     h = (*h).next.get();
                 }
             }
-            if self.inner.run_once(sys::UVA_RUN_NOWAIT).is_err() {
+            if self.inner.run_pass(sys::UVA_RUN_NOWAIT) < 0 {
                 break;
             }
         }
-        CURRENT_LOOP.with(|c| *c.borrow_mut() = prev);
+        if let Ok(prev) = prev {
+            let _ = CURRENT_LOOP.try_with(|c| *c.borrow_mut() = prev);
+        }
+        // A panic of a task's Drop: resumed here, unless one unwinds already.
+        if std::thread::panicking() {
+            panic::discard_stashed();
+        } else {
+            panic::resume_stashed();
+        }
     }
 }
 

@@ -1,5 +1,6 @@
 //! What TCP and Unix streams share: the core stream and its async reads and
 //! writes (buffering, read_exactly, read_line and flow control are the core's).
+use std::cell::Cell;
 use std::ffi::{c_char, c_int, c_void, CStr};
 use std::future::poll_fn;
 use std::io;
@@ -22,7 +23,19 @@ pub(crate) struct RawStream {
     /// Waits of the poll_* (futures-io) methods, which outlive one call.
     pub(crate) read_wait: CoreWait,
     pub(crate) write_wait: CoreWait,
+    /// What poll_fill_buf lends: a copy of the core's first buffered bytes
+    /// (see there). Changed only through `&mut self`.
+    lent: Vec<u8>,
+    /// The part of `lent` not consumed yet, which the core still holds as
+    /// its first bytes; (0, 0) after any other read (read_with has only
+    /// `&self`, hence the Cell).
+    lent_range: Cell<(usize, usize)>,
+    /// True while read_with's closure borrows the core's bytes.
+    lending: Cell<bool>,
 }
+
+/// The most poll_fill_buf copies at a time.
+const LEND_MAX: usize = 64 * 1024;
 
 impl Drop for RawStream {
     fn drop(&mut self) {
@@ -51,7 +64,22 @@ impl RawStream {
     pub(crate) fn new(lp: Rc<LoopInner>, raw: *mut sys::uva_stream_t) -> RawStream {
         // A drain (flush) completes once everything was handed to the kernel.
         unsafe { sys::uva_stream_set(raw, sys::UVA_STREAM_LOW_WATER, 0) };
-        RawStream { _lp: lp, raw, read_wait: CoreWait::new(), write_wait: CoreWait::new() }
+        RawStream {
+            _lp: lp,
+            raw,
+            read_wait: CoreWait::new(),
+            write_wait: CoreWait::new(),
+            lent: Vec::new(),
+            lent_range: Cell::new((0, 0)),
+            lending: Cell::new(false),
+        }
+    }
+
+    /// Every read but poll_fill_buf's takes the core's bytes directly:
+    /// the copy lent last no longer mirrors them.
+    #[inline]
+    fn forget_lent(&self) {
+        self.lent_range.set((0, 0));
     }
 
     /// Waits until a connect completed (at once for accepted streams).
@@ -63,6 +91,7 @@ impl RawStream {
     }
 
     pub(crate) async fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.forget_lent();
         let raw = self.raw;
         let mut w = CoreWait::new();
         let mut n = 0usize;
@@ -76,6 +105,7 @@ impl RawStream {
     }
 
     pub(crate) async fn read_exact(&mut self, buf: &mut [u8]) -> io::Result<()> {
+        self.forget_lent();
         let raw = self.raw;
         let mut w = CoreWait::new();
         let rc = poll_fn(|cx| {
@@ -88,6 +118,7 @@ impl RawStream {
     }
 
     pub(crate) async fn read_line_bytes(&mut self) -> io::Result<Vec<u8>> {
+        self.forget_lent();
         let raw = self.raw;
         let mut w = CoreWait::new();
         let mut buf = vec![0u8; 256];
@@ -110,6 +141,7 @@ impl RawStream {
     }
 
     pub(crate) async fn read_to_end(&mut self, out: &mut Vec<u8>) -> io::Result<usize> {
+        self.forget_lent();
         let raw = self.raw;
         let mut w = CoreWait::new();
         let mut len = 0usize;
@@ -138,16 +170,31 @@ impl RawStream {
     /// Zero copy: waits for buffered bytes (none at the end of the stream),
     /// lends them to `f`, then consumes as many as `f` says it used.
     pub(crate) async fn read_with<R>(&self, f: impl FnOnce(&[u8]) -> (usize, R)) -> io::Result<R> {
+        // `f` may reach this stream through `&self`, and so poll a read_with
+        // of its own, which would consume (and may move) the lent bytes.
+        assert!(!self.lending.get(), "uvasync: read_with called from inside its own closure");
+        self.forget_lent();
         let raw = self.raw;
         let mut w = CoreWait::new();
         let mut data: *const c_void = ptr::null();
         let mut len = 0usize;
         let rc = poll_fn(|cx| w.poll(obj(raw), cx, |t| unsafe { sys::uva_stream_peek(&mut data, &mut len, raw, t) })).await;
         check(rc)?;
-        // SAFETY: the bytes stay valid until the next call on this stream
-        // other than a write, and `f` cannot await.
+        // SAFETY: the bytes stay valid until the next read or consume on
+        // this stream (nested read_with is refused; the other `&self`
+        // methods, writes included, leave the read buffer alone) or the end
+        // of the step, and `f` cannot await.
         let bytes = if len == 0 { &[][..] } else { unsafe { std::slice::from_raw_parts(data as *const u8, len) } };
+        struct Lending<'a>(&'a Cell<bool>);
+        impl Drop for Lending<'_> {
+            fn drop(&mut self) {
+                self.0.set(false);
+            }
+        }
+        self.lending.set(true);
+        let lending = Lending(&self.lending);
         let (used, r) = f(bytes);
+        drop(lending);
         if used > 0 {
             check(unsafe { sys::uva_stream_consume(raw, used.min(len)) })?;
         }
@@ -212,6 +259,7 @@ impl RawStream {
 impl RawStream {
 
     pub(crate) fn poll_read(&mut self, cx: &Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
+        self.forget_lent();
         let raw = self.raw;
         let mut n = 0usize;
         let rc = std::task::ready!(self.read_wait.poll(obj(raw), cx, |t| unsafe {
@@ -220,7 +268,18 @@ impl RawStream {
         Poll::Ready(check(rc).map(|_| n))
     }
 
+    /// Lends a copy of the core's first buffered bytes. The slice borrows
+    /// `self`, but the caller may hold it across an await, while the loop
+    /// runs and the core reads ahead into its buffer (which may move it):
+    /// the core's own bytes are valid only until then. The copy changes
+    /// only through `&mut self`. The bytes stay buffered in the core until
+    /// `consume`, which drops them from both, so every other read (which
+    /// forgets the copy) still sees them.
     pub(crate) fn poll_fill_buf(&mut self, cx: &Context<'_>) -> Poll<io::Result<&[u8]>> {
+        let (start, end) = self.lent_range.get();
+        if start < end {
+            return Poll::Ready(Ok(&self.lent[start..end]));
+        }
         let raw = self.raw;
         let mut data: *const c_void = ptr::null();
         let mut len = 0usize;
@@ -233,14 +292,27 @@ impl RawStream {
         if len == 0 {
             return Poll::Ready(Ok(&[]));
         }
-        // SAFETY: the bytes stay valid until the next call on this stream,
-        // which needs &mut self again.
-        Poll::Ready(Ok(unsafe { std::slice::from_raw_parts(data as *const u8, len) }))
+        let n = len.min(LEND_MAX);
+        // SAFETY: the peek just returned them: valid until the next call on
+        // this stream (the copy below is none).
+        let bytes = unsafe { std::slice::from_raw_parts(data as *const u8, n) };
+        self.lent.clear();
+        self.lent.extend_from_slice(bytes);
+        self.lent_range.set((0, n));
+        Poll::Ready(Ok(&self.lent[..n]))
     }
 
+    /// Consumes `n` of the bytes poll_fill_buf lent (at most those, as
+    /// std's BufReader).
     pub(crate) fn consume(&mut self, n: usize) {
+        let (start, end) = self.lent_range.get();
+        let n = n.min(end - start);
+        if n == 0 {
+            return;
+        }
         let rc = unsafe { sys::uva_stream_consume(self.raw, n) };
         crate::error::expect_ok(rc, "uva_stream_consume");
+        self.lent_range.set((start + n, end));
     }
 
     pub(crate) fn poll_write(&mut self, cx: &Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {

@@ -147,10 +147,12 @@ impl<T> Mutex<T> {
     /// uvasync::run(async { assert_eq!(uvasync::Mutex::new(5).into_inner(), 5); });
     /// ```
     pub fn into_inner(self) -> T {
-        let this = std::mem::ManuallyDrop::new(self);
+        let mut this = std::mem::ManuallyDrop::new(self);
+        // SAFETY: `this` is not used again: each field is dropped or moved
+        // out once (through `&mut`, not a pointer cast from `&`).
         unsafe {
             sys::uva_lock_close(this.raw);
-            ptr::drop_in_place(&this._lp as *const _ as *mut Rc<LoopInner>);
+            ptr::drop_in_place(&mut this._lp);
             ptr::read(&this.value).into_inner()
         }
     }

@@ -360,11 +360,13 @@ pub(crate) unsafe fn spawn_unchecked<F: Future>(
         drop(unsafe { Box::from_raw(data) });
         expect_ok(rc, "uva_task_spawn");
     }
+    // The task has not run yet (it runs at the next pass): set its pointer,
+    // before any reference to the header exists.
+    // SAFETY: `data` is the Box's pointer, not derived from a reference.
+    unsafe { ptr::addr_of_mut!((*data).head.header.task).write(task) };
     // SAFETY: the cell lives until the task's memory is freed, which our
     // reference (held by the JoinHandle) prevents.
     let header = unsafe { &(*data).head.header };
-    // The task has not run yet (it runs at the next pass): set its pointer.
-    unsafe { ptr::addr_of!((*data).head.header.task).cast_mut().write(task) };
     lp.link(header);
     JoinHandle {
         head: data as *const Head<F::Output>,
@@ -445,12 +447,16 @@ fn wake_parked(task: *mut sys::uva_task_t, parked: Vec<Waker>) {
     }
 }
 
+/// Records the task's end, then wakes its join waker. Runs in the step,
+/// called by C: the wakers' code (waking, and dropping the parked ones)
+/// runs last, with the task's state complete, and its panics are stashed.
 unsafe fn finish<F: Future>(cell: &TaskCell<F>, result: Result<F::Output, JoinError>) {
     let header = &cell.head.header;
     header.finished.set(true);
-    if let Some(w) = &mut *header.waits.get() {
-        w.parked = Vec::new();
-    }
+    let parked = match &mut *header.waits.get() {
+        Some(w) => std::mem::take(&mut w.parked),
+        None => Vec::new(),
+    };
     if header.waiting() > 0 {
         // Leaf waits that live outside the future (in a stream moved to
         // another task) still point here: keep the task, and with it this
@@ -459,8 +465,10 @@ unsafe fn finish<F: Future>(cell: &TaskCell<F>, result: Result<F::Output, JoinEr
     }
     *cell.head.output.get() = Some(result);
     LoopInner::unlink(header);
-    if let Some(w) = (*header.join_waker.get()).take() {
-        w.wake();
+    let join_waker = (*header.join_waker.get()).take();
+    panic::guard(|| drop(parked));
+    if let Some(w) = join_waker {
+        panic::guard(|| w.wake());
     }
 }
 
@@ -596,10 +604,13 @@ impl<T> Future for JoinHandle<T> {
         }
         assert!(!head.header.finished.get(), "JoinHandle polled after it completed");
         let slot = unsafe { &mut *head.header.join_waker.get() };
-        match slot {
-            Some(w) if w.will_wake(cx.waker()) => {}
-            _ => *slot = Some(cx.waker().clone()),
+        if slot.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+            return Poll::Pending;
         }
+        // The old waker's Drop is user code: it runs once the slot holds
+        // the new one and no reference into the slot is left.
+        let old = slot.replace(cx.waker().clone());
+        drop(old);
         Poll::Pending
     }
 }

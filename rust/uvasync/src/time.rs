@@ -25,10 +25,13 @@ struct Shared {
 unsafe extern "C" fn on_fire(_timer: *mut sys::uva_timer_t, data: *mut c_void) {
     let shared = &*(data as *const Shared);
     shared.fired.set(true);
-    let waker = shared.waker.borrow_mut().take();
-    if let Some(w) = waker {
-        panic::guard(|| w.wake());
-    }
+    // Everything that may panic (the RefCell, the waker) inside the guard.
+    panic::guard(|| {
+        let waker = shared.waker.borrow_mut().take();
+        if let Some(w) = waker {
+            w.wake();
+        }
+    });
 }
 
 unsafe extern "C" fn free_shared(data: *mut c_void) {
@@ -182,9 +185,11 @@ impl Future for Sleep {
             return Poll::Ready(());
         }
         let mut slot = shared.waker.borrow_mut();
-        match &*slot {
-            Some(w) if w.will_wake(cx.waker()) => {}
-            _ => *slot = Some(cx.waker().clone()),
+        if !slot.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+            // The old waker's Drop (user code) runs after the borrow ends.
+            let old = slot.replace(cx.waker().clone());
+            drop(slot);
+            drop(old);
         }
         Poll::Pending
     }
