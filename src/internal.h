@@ -291,6 +291,8 @@ struct Stream : Sync {
   char *rbuf; /* buffered bytes are rbuf[rstart, rstart + rlen) */
   size_t rstart, rlen, rcap;
   size_t scanned; /* read_line: bytes known to hold no delimiter */
+  char scan_sep[8]; /* the separator `scanned` is about (stream.cpp) */
+  uint8_t scan_seplen;
   size_t want;    /* bytes a waiting read needs (may exceed high_water) */
   size_t high_water, low_water, line_limit;
   int delim;
@@ -598,8 +600,15 @@ int stream_peek(const void **data, size_t *len, Stream *s, Task *t);
 int stream_consume(Stream *s, size_t n);
 int stream_read_line(size_t *len, Stream *s, Task *t, void *buf,
                      size_t buflen);
+int stream_read_until(size_t *len, Stream *s, Task *t, const char *sep,
+                      size_t seplen, void *buf, size_t buflen);
 int stream_read_to_eof(size_t *len, Stream *s, Task *t);
+int stream_read_state(Stream *s);
+void stream_feed_eof(Stream *s);
 int stream_write(size_t *queued, Stream *s, const void *buf, size_t len);
+int stream_writev(size_t *queued, Stream *s, const uva_buf_t *bufs,
+                  size_t nbufs, size_t total);
+int stream_fileno(int *fd, Stream *s);
 int stream_drain(Stream *s, Task *t);
 int stream_write_drain(Stream *s, Task *t, const void *buf, size_t len);
 int stream_shutdown(Stream *s, Task *t);
