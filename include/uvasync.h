@@ -804,9 +804,11 @@ typedef struct uva_buf_s {
 
 /* Write bufs[0..nbufs) in order, as uva_stream_write of their
  * concatenation: with nothing queued, one vectored system call
- * (sendmsg/writev; more only past the system's IOV_MAX pieces) takes what
- * the kernel accepts, and the rest is copied into one queued request, so
- * many small pieces cost one system call and one allocation, not one each.
+ * (sendmsg/writev) takes what the kernel accepts, and the rest is copied
+ * into one queued request, so many small pieces cost one system call and
+ * at most one allocation, not one each. More pieces than one vectored call
+ * takes (IOV_MAX, 1024 on Linux) are all copied into that request's buffer
+ * first and sent from it in one call.
  * bufs and the memory they point to are borrowed for the call only.
  * *queued (may be NULL) = bytes queued after this call. Errors as
  * uva_stream_write, and UVA_EINVAL (bufs NULL with nbufs > 0, a NULL base

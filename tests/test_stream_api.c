@@ -190,6 +190,22 @@ Test(stream_api, writev_many_small_pieces_leave_in_one_write,
   cr_assert_eq(queued, 0);
   cr_assert_eq(read(p[0], got, sizeof got), (ssize_t) total);
   cr_assert_eq(memcmp(got, data, total), 0);
+  /* more pieces than one writev takes (IOV_MAX): joined, still one call */
+  {
+    static uva_buf_t many[5000];
+    for (int i = 0; i < 5000; i++) {
+      many[i].base = data + i;
+      many[i].len = 1;
+    }
+    before = syscw();
+    UVT_OK(uva_stream_writev(&queued, s, many, 5000));
+    after = syscw();
+    cr_assert_eq(after - before, 1, "%ld write calls for 5000 pieces",
+                 after - before);
+    cr_assert_eq(queued, 0);
+    cr_assert_eq(read(p[0], got, sizeof got), 5000);
+    cr_assert_eq(memcmp(got, data, 5000), 0);
+  }
   /* no pieces, or only empty ones: nothing to do */
   UVT_OK(uva_stream_writev(&queued, s, NULL, 0));
   bufs[0].len = 0;
