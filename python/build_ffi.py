@@ -1241,6 +1241,47 @@ static PyObject *uvapy_write_bytes(PyObject *self, PyObject *const *args,
     return rc < 0 ? PyLong_FromLong(rc) : PyLong_FromSize_t(queued);
 }
 
+/* _writev_bytes(stream, items): uva_stream_writev of a list or tuple of
+ * bytes objects, all in one call (writelines); the bytes queued
+ * afterwards, or an error code. The items are only read during the call,
+ * which runs no Python code. */
+static PyObject *uvapy_writev_bytes(PyObject *self, PyObject *const *args,
+                                    Py_ssize_t nargs) {
+    uva_stream_t *stream;
+    size_t queued = 0;
+    uva_buf_t small[64], *bufs = small;
+    PyObject **items;
+    Py_ssize_t n, i;
+    int rc;
+    (void)self;
+    if (nargs != 2 ||
+        !(PyList_CheckExact(args[1]) || PyTuple_CheckExact(args[1]))) {
+        PyErr_SetString(PyExc_TypeError, "_writev_bytes(stream, list)");
+        return NULL;
+    }
+    if (uvapy_stream_arg(&stream, args[0]) < 0)
+        return NULL;
+    n = PySequence_Fast_GET_SIZE(args[1]);
+    items = PySequence_Fast_ITEMS(args[1]);
+    if (n > (Py_ssize_t)(sizeof small / sizeof small[0]) &&
+        (bufs = PyMem_New(uva_buf_t, (size_t)n)) == NULL)
+        return PyErr_NoMemory();
+    for (i = 0; i < n; i++) {
+        if (!PyBytes_Check(items[i])) {
+            if (bufs != small)
+                PyMem_Free(bufs);
+            PyErr_SetString(PyExc_TypeError, "_writev_bytes: bytes only");
+            return NULL;
+        }
+        bufs[i].base = PyBytes_AS_STRING(items[i]);
+        bufs[i].len = (size_t)PyBytes_GET_SIZE(items[i]);
+    }
+    rc = uva_stream_writev(&queued, stream, bufs, (size_t)n);
+    if (bufs != small)
+        PyMem_Free(bufs);
+    return rc < 0 ? PyLong_FromLong(rc) : PyLong_FromSize_t(queued);
+}
+
 static PyMethodDef uvapy_cext_fns[] = {
     {"current_task", (PyCFunction)uvapy_current_task_fn, METH_NOARGS,
      "The task whose step runs in this thread, or None."},
@@ -1251,6 +1292,8 @@ static PyMethodDef uvapy_cext_fns[] = {
     {"_read_bytes", (PyCFunction)(void (*)(void))uvapy_read_bytes,
      METH_FASTCALL, NULL},
     {"_write_bytes", (PyCFunction)(void (*)(void))uvapy_write_bytes,
+     METH_FASTCALL, NULL},
+    {"_writev_bytes", (PyCFunction)(void (*)(void))uvapy_writev_bytes,
      METH_FASTCALL, NULL},
     {"sleep", (PyCFunction)(void (*)(void))uvapy_sleep_fn,
      METH_FASTCALL | METH_KEYWORDS,
