@@ -258,6 +258,8 @@ enum : uint8_t {
   ST_CLOSED,  /* uv_close issued */
 };
 
+struct WriteReq; /* stream.cpp: a queued write */
+
 struct Stream : Sync {
   union {
     uv_handle_t h;
@@ -297,7 +299,10 @@ struct Stream : Sync {
   size_t high_water, low_water, line_limit;
   int delim;
   size_t last_read; /* bytes the last read from the kernel got (hint) */
-  size_t wqueued; /* bytes in uv_write requests not completed yet */
+  size_t wqueued; /* bytes in uv_write requests not completed yet, and in
+                     the tail */
+  WriteReq *wtail;  /* writes made while one is in flight (stream.cpp) */
+  size_t wtail_cap; /* room in wtail's data */
   uint64_t full_pass; /* Loop::passes when a read reached the limit */
   struct addrinfo *ai_list, *ai_next; /* TCP connect: addresses to try */
   int ai_err;                         /* last connect error while trying */

@@ -594,3 +594,150 @@ Test(stream_api, feed_eof_ends_reads_after_the_buffered_bytes,
   close(fds[0]);
   UVT_CLOSE_LOOP(loop);
 }
+
+/* ---- writes behind a full queue gather in one request ----------------- */
+
+/* A pipe whose reader starts late: the first writes fill it and queue;
+ * the 1000 small writes after them gather behind the queue and leave in a
+ * few write calls once the reader drains the pipe (before: one each). The
+ * bytes arrive in order. */
+struct gather {
+  int pc, rc;
+  uva_stream_t *s;
+  int mode; /* 0 drain, 1 shutdown, 2 graceful close */
+};
+
+static int step_gather(uva_task_t *t, int status, void *d) {
+  struct gather *c = (struct gather *) d;
+  (void) status;
+  CO_BEGIN(c);
+  if (c->mode == 0) {
+    CO_CALL(c, uva_stream_drain(c->s, t));
+    UVT_OK(c->rc);
+    UVT_OK(uva_stream_close(c->s, NULL, NULL));
+  } else if (c->mode == 1) {
+    CO_CALL(c, uva_stream_shutdown(c->s, t));
+    UVT_OK(c->rc);
+    UVT_OK(uva_stream_close(c->s, NULL, NULL));
+  } else {
+    UVT_OK(uva_stream_close(c->s, NULL, NULL));
+  }
+  CO_END(c);
+}
+
+struct late_reader {
+  int fd;
+  size_t want, got;
+  int bad_at;
+  pthread_t th;
+};
+
+static void *late_reader_main(void *arg) {
+  struct late_reader *r = (struct late_reader *) arg;
+  static unsigned char buf[65536];
+  r->bad_at = -1;
+  usleep(50000);
+  for (;;) {
+    ssize_t n = read(r->fd, buf, sizeof buf);
+    if (n <= 0)
+      break;
+    for (ssize_t i = 0; i < n; i++)
+      if (r->bad_at < 0 && buf[i] != pat[r->got + (size_t) i])
+        r->bad_at = (int) (r->got + (size_t) i);
+    r->got += (size_t) n;
+  }
+  return NULL;
+}
+
+/* Fill the kernel, then `small` writes of 10 bytes (every other one a
+ * writev of two 5-byte pieces): returns the bytes written. */
+static size_t fill_then_small_writes(uva_stream_t *s, int small) {
+  size_t off = 0, queued = 0;
+  while (queued == 0) {
+    UVT_OK(uva_stream_write(&queued, s, pat + off, 65536));
+    off += 65536;
+  }
+  for (int i = 0; i < small; i++) {
+    if (i % 2 == 0) {
+      UVT_OK(uva_stream_write(&queued, s, pat + off, 10));
+    } else {
+      uva_buf_t two[2] = {{pat + off, 5}, {pat + off + 5, 5}};
+      UVT_OK(uva_stream_writev(&queued, s, two, 2));
+    }
+    off += 10;
+  }
+  return off;
+}
+
+Test(stream_api, small_writes_behind_a_full_pipe_leave_in_few_calls,
+     .timeout = 30) {
+  uva_loop_t *loop = uvt_loop_new();
+  int p[2];
+  struct gather c = {0, 0, NULL, 0};
+  struct late_reader r;
+  memset(&r, 0, sizeof r);
+  for (size_t i = 0; i < PAT_TOTAL; i++)
+    pat[i] = (unsigned char) (i % 251);
+  cr_assert_eq(pipe(p), 0);
+  c.s = adopt(loop, p[1]);
+  UVT_OK(uva_stream_set(c.s, UVA_STREAM_LOW_WATER, 0));
+  size_t total = fill_then_small_writes(c.s, 1000);
+  r.fd = p[0];
+  long before = syscw();
+  cr_assert_eq(pthread_create(&r.th, NULL, late_reader_main, &r), 0);
+  spawn(loop, step_gather, &c);
+  run(loop);
+  long after = syscw();
+  pthread_join(r.th, NULL);
+  close(p[0]);
+  cr_assert(after - before <= 20, "%ld write calls for 1000 small writes",
+            after - before);
+  cr_assert_eq(r.got, total, "read %zu of %zu", r.got, total);
+  cr_assert_eq(r.bad_at, -1, "wrong byte at %d", r.bad_at);
+  UVT_CLOSE_LOOP(loop);
+}
+
+/* The gathered writes go out before a shutdown or a graceful close, and
+ * an abort drops them (no leak: ASan). */
+static void gather_then(int mode) {
+  uva_loop_t *loop = uvt_loop_new();
+  int fds[2], small = 16384;
+  struct gather c = {0, 0, NULL, mode};
+  struct late_reader r;
+  memset(&r, 0, sizeof r);
+  for (size_t i = 0; i < PAT_TOTAL; i++)
+    pat[i] = (unsigned char) (i % 251);
+  tcp_fd_pair(fds);
+  cr_assert_eq(setsockopt(fds[1], SOL_SOCKET, SO_SNDBUF, &small, sizeof small),
+               0);
+  c.s = adopt(loop, fds[1]);
+  size_t total = fill_then_small_writes(c.s, 1000);
+  r.fd = fds[0];
+  cr_assert_eq(pthread_create(&r.th, NULL, late_reader_main, &r), 0);
+  if (mode == 3)
+    UVT_OK(uva_stream_abort(c.s, NULL, NULL));
+  else
+    spawn(loop, step_gather, &c);
+  run(loop);
+  if (mode == 3)
+    shutdown(fds[0], SHUT_RDWR); /* the reader may wait on a reset socket */
+  pthread_join(r.th, NULL);
+  close(fds[0]);
+  if (mode != 3)
+    cr_assert_eq(r.got, total, "read %zu of %zu", r.got, total);
+  cr_assert_eq(r.bad_at, -1, "wrong byte at %d", r.bad_at);
+  UVT_CLOSE_LOOP(loop);
+}
+
+Test(stream_api, gathered_writes_go_out_before_shutdown, .timeout = 30) {
+  gather_then(1);
+}
+
+Test(stream_api, gathered_writes_go_out_before_graceful_close,
+     .timeout = 30) {
+  gather_then(2);
+}
+
+Test(stream_api, abort_drops_gathered_writes, .timeout = 30) {
+  gather_then(3);
+}
