@@ -161,11 +161,7 @@ def test_readuntil_default_separator_is_newline(aio):
 def test_readuntil_past_the_limit_is_limit_overrun_data_kept(aio):
     async def main():
         server, port = await _serve(aio, _sender(b"x" * 100 + b"--tail"))
-        if aio is uvasync:
-            reader, writer = await aio.open_connection(HOST, port)
-            writer.set_option("line_limit", 11)  # 10 bytes and a separator
-        else:
-            reader, writer = await aio.open_connection(HOST, port, limit=10)
+        reader, writer = await aio.open_connection(HOST, port, limit=10)
         with pytest.raises(aio.LimitOverrunError) as e:
             await reader.readuntil(b"--")
         assert e.value.consumed > 10
@@ -174,6 +170,36 @@ def test_readuntil_past_the_limit_is_limit_overrun_data_kept(aio):
         assert await reader.readuntil(b"--") == b"--"
         await _close(writer)
         server.close()
+
+    aio.run(main())
+
+
+def test_limit_of_open_connection_and_start_server_bounds_readline(aio):
+    """asyncio's `limit` (the separator not counted): a line of exactly
+    limit bytes and its newline is read, one byte more is a ValueError."""
+    async def main():
+        got = []
+        done = aio.Event()
+
+        async def handler(reader, writer):
+            got.append(await reader.readline())
+            try:
+                await reader.readline()
+            except ValueError:
+                got.append("too long")
+            writer.close()
+            done.set()
+
+        server = await aio.start_server(handler, HOST, 0, limit=8)
+        port = server.sockets[0].getsockname()[1]
+        reader, writer = await aio.open_connection(HOST, port, limit=8)
+        writer.write(b"12345678\n123456789\n")
+        await writer.drain()
+        await done.wait()
+        await _close(writer)
+        server.close()
+        await server.wait_closed()
+        assert got == [b"12345678\n", "too long"]
 
     aio.run(main())
 

@@ -638,11 +638,12 @@ class Server:
     """A listening socket; each connection runs cb(stream, stream) as a new
     task. close() stops listening; wait_closed() waits for that."""
 
-    def __init__(self, handle, loop, cb, unix=False):
+    def __init__(self, handle, loop, cb, unix=False, limit=None):
         self._h = handle
         self._loop = loop
         self._cb = cb
         self._unix = unix
+        self._limit = limit
         self._state = _OPEN
         self._closers = None
         self._self_handle = ffi.new_handle(self)
@@ -670,6 +671,7 @@ class Server:
         stream = Stream(chandle, loop, self._unix)
         if not self._unix:
             stream._no_delay()
+        _set_limit(stream, self._limit)
         try:
             res = self._cb(stream, stream)
             if res is not None and hasattr(res, "send"):
@@ -757,6 +759,7 @@ async def open_connection(host=None, port=None, *, ssl=None, **kwargs):
         s.abort()
         raise
     s._no_delay()
+    _set_limit(s, kwargs.get("limit"))
     return s, s
 
 
@@ -771,7 +774,17 @@ async def open_unix_connection(path=None, **kwargs):
     except BaseException:
         s.abort()
         raise
+    _set_limit(s, kwargs.get("limit"))
     return s, s
+
+
+def _set_limit(stream, limit):
+    """asyncio's `limit`: the longest line readline and readuntil return,
+    separator not counted (the core's line limit counts it: one more, exact
+    for one-byte separators). Reading still pauses at the stream's
+    high-water mark, not at 2 * limit."""
+    if limit is not None:
+        stream.set_option("line_limit", int(limit) + 1)
 
 
 def _host(host, default):
@@ -798,7 +811,8 @@ async def start_server(client_connected_cb, host=None, port=None,
     cell = ffi.new("uva_server_t **")
     check(lib.uva_tcp_listen(cell, loop._ptr(), _host(host, "0.0.0.0"),
                              int(port or 0), int(backlog)), "listen")
-    return Server(cell[0], loop, client_connected_cb)
+    return Server(cell[0], loop, client_connected_cb,
+                  limit=kwargs.get("limit"))
 
 
 async def start_unix_server(client_connected_cb, path=None, backlog=100,
@@ -808,7 +822,8 @@ async def start_unix_server(client_connected_cb, path=None, backlog=100,
     cell = ffi.new("uva_server_t **")
     check(lib.uva_pipe_listen(cell, loop._ptr(), _path(path), int(backlog)),
           "listen")
-    return Server(cell[0], loop, client_connected_cb, unix=True)
+    return Server(cell[0], loop, client_connected_cb, unix=True,
+                  limit=kwargs.get("limit"))
 
 
 # --------------------------------------------------------------------------
