@@ -395,8 +395,13 @@ class Stream:
         system call for what the kernel takes, one copy of the rest."""
         if self._state != _OPEN:
             raise _closed_error()
-        items = [x if type(x) is bytes else bytes(x) for x in lines]
-        rc = _writev_bytes(self._hp, items)
+        if type(lines) is not list and type(lines) is not tuple:
+            lines = list(lines)
+        try:  # checks every item before it writes any
+            rc = _writev_bytes(self._hp, lines)
+        except TypeError:  # not all bytes: converted as write() does
+            rc = _writev_bytes(self._hp, [x if type(x) is bytes else bytes(x)
+                                          for x in lines])
         if rc < 0:
             raise error(rc, "write")
         self._queued = rc
