@@ -82,7 +82,8 @@ def test_writelines_is_one_system_call(tmp_path):
     counts, unlike TCP's send/sendmsg) 10000 items leave in one call while
     the kernel has room; before, one per item."""
     path = str(tmp_path / "s")
-    items = [b"x%d" % (i % 10) for i in range(10000)]
+    # 1000 items: one vectored write; 10000: joined into one write
+    batches = [[b"x%d" % (i % 10) for i in range(n)] for n in (1000, 10000)]
 
     async def main():
         got = []
@@ -94,16 +95,18 @@ def test_writelines_is_one_system_call(tmp_path):
         server = await uvasync.start_unix_server(collect, path)
         reader, writer = await uvasync.open_unix_connection(path)
         writer.set_option("low_water", 0)
-        before = _write_syscalls()
-        writer.writelines(items)
-        after = _write_syscalls()
-        await writer.drain()
+        calls = []
+        for items in batches:
+            before = _write_syscalls()
+            writer.writelines(items)
+            calls.append(_write_syscalls() - before)
+            await writer.drain()
         await _close(writer)
         await uvasync.sleep(0.05)
         server.close()
         await server.wait_closed()
-        assert after - before == 1
-        assert got[0] == b"".join(items)
+        assert calls == [1, 1]
+        assert got[0] == b"".join(batches[0] + batches[1])
 
     uvasync.run(main())
 
