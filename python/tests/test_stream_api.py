@@ -317,6 +317,32 @@ def test_extra_info_socket_sets_options_and_tells_addresses(aio):
     aio.run(main())
 
 
+def test_extra_info_socket_does_not_keep_the_stream_alive():
+    """The stream caches the object; it refers back weakly, so a stream
+    nobody holds is still dropped at once (with its ResourceWarning)."""
+    import gc
+    import weakref
+    import warnings
+
+    async def main():
+        server, port = await _serve(uvasync, _sender(b""))
+        reader, writer = await uvasync.open_connection(HOST, port)
+        sock = writer.get_extra_info("socket")
+        ref = weakref.ref(writer)
+        gc.disable()
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", ResourceWarning)
+                del reader, writer
+            assert ref() is None
+        finally:
+            gc.enable()
+        assert sock.fileno() == -1
+        server.close()
+
+    uvasync.run(main())
+
+
 @pytest.mark.skipif(sys.platform == "win32", reason="Unix sockets")
 def test_extra_info_socket_of_a_unix_stream(aio, tmp_path):
     path = str(tmp_path / "s")

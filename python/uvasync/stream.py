@@ -8,6 +8,7 @@ import errno
 import socket
 import types
 import warnings
+import weakref
 
 from ._ffi import NULL, check, error, ffi, lib
 from asyncio import IncompleteReadError, LimitOverrunError
@@ -529,7 +530,9 @@ class _StreamSocket:
     through it. fileno() is -1 once the stream is closed."""
 
     def __init__(self, stream, family, type, proto):
-        self._stream = stream
+        # weak: the stream caches this object, and a cycle would keep an
+        # unreferenced stream (and its connection) alive until the GC runs
+        self._stream = weakref.ref(stream)
         self._family = family
         self._type = type
         self._proto = proto
@@ -563,8 +566,8 @@ class _StreamSocket:
         return self._proto
 
     def fileno(self):
-        stream = self._stream
-        if stream._h is None or stream._state != _OPEN:
+        stream = self._stream()
+        if stream is None or stream._h is None or stream._state != _OPEN:
             return -1
         cell = ffi.new("int *")
         if lib.uva_stream_fileno(cell, stream._h) < 0:
