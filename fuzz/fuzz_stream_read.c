@@ -164,9 +164,8 @@ static int reader(uva_task_t *t, int status, void *d) {
             CHECK(line == 0 ? rest > M.limit : line > M.limit);
             CHECK(M.pos == before);
             size_t skip = 0;
-            CHECK(uva_stream_read(&skip, M.s, t, M.buf, M.limit < sizeof M.buf
-                                                           ? M.limit
-                                                           : sizeof M.buf) == 0);
+            size_t most = M.limit < sizeof M.buf ? M.limit : sizeof M.buf;
+            CHECK(uva_stream_read(&skip, M.s, t, M.buf, most) == 0);
             took(M.buf, skip);
             break;
           }

@@ -893,7 +893,8 @@ static int tail_add(Stream *s, const uva_buf_t *bufs, size_t nbufs,
   char *p = s->wtail->data + used;
   for (size_t i = 0; i < nbufs; i++, off = 0) {
     size_t n = bufs[i].len - off;
-    if (n > 0) std::memcpy(p, static_cast<const char *>(bufs[i].base) + off, n);
+    const char *from = static_cast<const char *>(bufs[i].base) + off;
+    if (n > 0) std::memcpy(p, from, n);
     p += n;
   }
   s->wtail->len += total;
@@ -1077,14 +1078,15 @@ int stream_writev(size_t *queued, Stream *s, const uva_buf_t *bufs,
   if (total > 0 && s->wqueued > 0) { /* behind a request in flight */
     int rc = tail_add(s, bufs, nbufs, 0, total);
     if (rc != 0) return rc;
-  } else if (total > 0) { /* one request: a copy of what the kernel did not take */
+  } else if (total > 0) { /* one request: a copy of what was not taken */
     WriteReq *wr =
         static_cast<WriteReq *>(fault_malloc(offsetof(WriteReq, data) + total));
     if (wr == nullptr) return UVA_ENOMEM;
     char *p = wr->data;
     for (; i < nbufs; i++, off = 0) {
       size_t n = bufs[i].len - off;
-      if (n > 0) std::memcpy(p, static_cast<const char *>(bufs[i].base) + off, n);
+      const char *from = static_cast<const char *>(bufs[i].base) + off;
+      if (n > 0) std::memcpy(p, from, n);
       p += n;
     }
     size_t sent = 0;
