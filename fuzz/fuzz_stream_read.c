@@ -5,8 +5,9 @@
  * and the data itself. A socketpair's far end is written by a feeder task in
  * those chunks (then shut down); the near end is adopted with
  * uva_stream_open_fd and consumed by a reader task with the operations in
- * turn: read, read_line (with small and large buffers), read_exactly,
- * peek + consume, and cancellation of a read that has to wait. Each result
+ * turn: read, read_line (with small and large buffers), read_until a
+ * two-byte separator, read_exactly, peek + consume, and cancellation of a
+ * read that has to wait. Each result
  * is checked against the data: no byte lost, duplicated or reordered; a
  * line never longer than the limit; ENOBUFS and ELINETOOLONG consume
  * nothing; EINCOMPLETE only at the end; the buffer stays bounded by the
@@ -63,6 +64,14 @@ static size_t model_line(void) {
   const void *hit = memchr(M.data + M.pos, M.delim, M.len - M.pos);
   if (hit == NULL) return M.len - M.pos;
   return (size_t) ((const uint8_t *) hit - (M.data + M.pos)) + 1;
+}
+
+/* As model_line, through the first two-byte separator sep (0: none,
+ * the rest of the data ends without it). */
+static size_t model_until(const uint8_t sep[2]) {
+  for (size_t i = M.pos; i + 1 < M.len; i++)
+    if (M.data[i] == sep[0] && M.data[i + 1] == sep[1]) return i + 2 - M.pos;
+  return 0;
 }
 
 static void took(const void *got, size_t n) {
@@ -143,8 +152,39 @@ static int reader(uva_task_t *t, int status, void *d) {
         took(M.buf, got);
         break;
       }
-      case 2:
-      case 3: { /* read_line, buffer of n bytes or the whole buffer */
+      case 3:
+        if ((op >> 3) & 1) { /* read_until {delim, delim} (shares `scanned`) */
+          uint8_t sep[2] = {(uint8_t) M.delim, (uint8_t) M.delim};
+          size_t len = 0, before = M.pos, buffered = 0;
+          rc = uva_stream_read_until(&len, M.s, t, sep, 2, M.buf, sizeof M.buf);
+          if (rc == UVA_EAGAIN) break;
+          size_t line = model_until(sep);
+          size_t rest = M.len - M.pos;
+          if (rc == UVA_ELINETOOLONG) {
+            CHECK(line == 0 ? rest > M.limit : line > M.limit);
+            CHECK(M.pos == before);
+            size_t skip = 0;
+            size_t most = M.limit < sizeof M.buf ? M.limit : sizeof M.buf;
+            CHECK(uva_stream_read(&skip, M.s, t, M.buf, most) == 0);
+            took(M.buf, skip);
+            break;
+          }
+          if (rc == UVA_EINCOMPLETE) { /* the end, without a separator */
+            CHECK(line == 0 && len == rest && rest <= M.limit);
+            CHECK(uva_stream_buffered(&buffered, M.s) == 0 && buffered == rest);
+            size_t got = 0;
+            if (rest > 0) {
+              CHECK(uva_stream_read(&got, M.s, t, M.buf, sizeof M.buf) == 0);
+              took(M.buf, got);
+            }
+            break;
+          }
+          CHECK(rc == 0 && len == line && len <= M.limit);
+          took(M.buf, len);
+          break;
+        }
+        /* fall through */
+      case 2: { /* read_line, buffer of n bytes or the whole buffer */
         size_t len = 0, before = M.pos;
         size_t buflen = (op & 7) == 2 ? n : sizeof M.buf;
         rc = uva_stream_read_line(&len, M.s, t, M.buf, buflen);

@@ -792,10 +792,40 @@ UVA_EXTERN int uva_stream_read_exactly(uva_stream_t *stream, uva_task_t *task,
  * *len = 0 once nothing is). If the line is longer than buflen, nothing is
  * consumed, *len is set to its length and UVA_ENOBUFS is returned: call
  * again with a larger buffer. A line longer than line_limit fails with
- * UVA_ELINETOOLONG (nothing consumed; read it with uva_stream_read). */
+ * UVA_ELINETOOLONG (nothing consumed; read it with uva_stream_read). A
+ * connection error met before the line's delimiter (ECONNRESET, ...) is
+ * returned as such, not the unterminated part as a last line; that part
+ * stays buffered. */
 UVA_EXTERN int uva_stream_read_line(size_t *len, uva_stream_t *stream,
                                     uva_task_t *task, void *buf,
                                     size_t buflen);
+
+/* Read through the first occurrence of the separator sep[0..seplen) (any
+ * bytes, seplen >= 1), separator included: asyncio's readuntil. As
+ * uva_stream_read_line (UVA_ENOBUFS, the connection error, line_limit,
+ * counting the separator), except at the end of the stream: if the
+ * separator did not come, UVA_EINCOMPLETE with *len = the bytes buffered
+ * (not consumed; read them with uva_stream_read). On UVA_ELINETOOLONG
+ * *len = asyncio's LimitOverrunError.consumed: the bytes before the
+ * separator, or when none is buffered, those that cannot begin one. sep is
+ * borrowed for the call (a repeated call passes it again). Errors also:
+ * UVA_EINVAL (sep NULL, seplen 0). Since 1.0. */
+UVA_EXTERN int uva_stream_read_until(size_t *len, uva_stream_t *stream,
+                                     uva_task_t *task, const void *sep,
+                                     size_t seplen, void *buf,
+                                     size_t buflen);
+
+/* *state = 0 while more bytes may come, UVA_EOF once the end of the stream
+ * was read (or fed, uva_stream_feed_eof), or the read error met (sticky:
+ * ECONNRESET, ...). Bytes may still be buffered (uva_stream_buffered): the
+ * reads return them first. Never waits. Since 1.0. */
+UVA_EXTERN int uva_stream_read_state(int *state, uva_stream_t *stream);
+
+/* End the read side here, as if the peer had: the core stops reading from
+ * the descriptor, reads return what is buffered, then end of stream, and
+ * waiting readers are woken (asyncio's StreamReader.feed_eof). Writing is
+ * not affected. 0; UVA_ECLOSED. Since 1.0. */
+UVA_EXTERN int uva_stream_feed_eof(uva_stream_t *stream);
 
 /* Wait for the end of the stream, buffering everything (high_water does
  * not apply); *len = the bytes buffered. Then read them with
@@ -812,6 +842,27 @@ UVA_EXTERN int uva_stream_buffered(size_t *out, uva_stream_t *stream);
  * UVA_ECLOSED. */
 UVA_EXTERN int uva_stream_write(size_t *queued, uva_stream_t *stream,
                                 const void *buf, size_t len);
+
+/* A piece of memory for uva_stream_writev: len bytes at base (borrowed for
+ * the call). Its layout is part of the ABI. Since 1.0. */
+typedef struct uva_buf_s {
+  const void *base;
+  size_t len;
+} uva_buf_t;
+
+/* Write bufs[0..nbufs) in order, as uva_stream_write of their
+ * concatenation: with nothing queued, one vectored system call
+ * (sendmsg/writev) takes what the kernel accepts, and the rest is copied
+ * into one queued request, so many small pieces cost one system call and
+ * at most one allocation, not one each. More pieces than one vectored call
+ * takes (IOV_MAX, 1024 on Linux) are all copied into that request's buffer
+ * first and sent from it in one call.
+ * bufs and the memory they point to are borrowed for the call only.
+ * *queued (may be NULL) = bytes queued after this call. Errors as
+ * uva_stream_write, and UVA_EINVAL (bufs NULL with nbufs > 0, a NULL base
+ * with len > 0, a total over 4 GiB - 1). Since 1.0. */
+UVA_EXTERN int uva_stream_writev(size_t *queued, uva_stream_t *stream,
+                                 const uva_buf_t *bufs, size_t nbufs);
 
 /* 0 once the queued bytes are at or below low_water; UVA_EAGAIN; a write
  * error. */
@@ -834,6 +885,14 @@ UVA_EXTERN int uva_stream_peer_address(uva_stream_t *stream, char *host,
                                        size_t hostlen, int *port);
 UVA_EXTERN int uva_stream_local_address(uva_stream_t *stream, char *host,
                                         size_t hostlen, int *port);
+
+/* *fd = the stream's descriptor (a socket or a pipe), for the options a
+ * program sets on it itself (setsockopt) or to ask about it. The stream
+ * keeps owning it: do not close it, read from it or write to it; it is
+ * valid until the stream's close. Errors: UVA_ENOTCONN (still connecting:
+ * the descriptor may change), UVA_ENOTSUP (no descriptor on this system),
+ * UVA_ECLOSED. Since 1.0. */
+UVA_EXTERN int uva_stream_fileno(int *fd, uva_stream_t *stream);
 
 /* Graceful close: queued writes are flushed first, then the stream is
  * closed; close_cb (may be NULL) runs once the close completed, then the

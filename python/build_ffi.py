@@ -1241,6 +1241,65 @@ static PyObject *uvapy_write_bytes(PyObject *self, PyObject *const *args,
     return rc < 0 ? PyLong_FromLong(rc) : PyLong_FromSize_t(queued);
 }
 
+/* _writev_bytes(stream, items): a list or tuple of bytes objects written
+ * as one write (writelines); the bytes queued afterwards, or an error code.
+ * Up to UVAPY_WRITEV_MAX items: uva_stream_writev, one vectored system
+ * call. More: joined here into one bytes object and written with
+ * uva_stream_write, as the core would join them past IOV_MAX anyway,
+ * without an array of 16-byte descriptors as large as the data (100k
+ * items of 15 bytes: 5 ms of CPU against 2.6 ms joined). The items are
+ * only read during the call, which runs no Python code. */
+#define UVAPY_WRITEV_MAX 1024
+static PyObject *uvapy_writev_bytes(PyObject *self, PyObject *const *args,
+                                    Py_ssize_t nargs) {
+    uva_stream_t *stream;
+    size_t queued = 0, total = 0;
+    uva_buf_t bufs[UVAPY_WRITEV_MAX];
+    PyObject **items, *joined;
+    Py_ssize_t n, i;
+    char *p;
+    int rc;
+    (void)self;
+    if (nargs != 2 ||
+        !(PyList_CheckExact(args[1]) || PyTuple_CheckExact(args[1]))) {
+        PyErr_SetString(PyExc_TypeError, "_writev_bytes(stream, list)");
+        return NULL;
+    }
+    if (uvapy_stream_arg(&stream, args[0]) < 0)
+        return NULL;
+    n = PySequence_Fast_GET_SIZE(args[1]);
+    items = PySequence_Fast_ITEMS(args[1]);
+    for (i = 0; i < n; i++) {
+        if (!PyBytes_Check(items[i])) {
+            PyErr_SetString(PyExc_TypeError, "_writev_bytes: bytes only");
+            return NULL;
+        }
+        total += (size_t)PyBytes_GET_SIZE(items[i]);
+    }
+    if (n <= UVAPY_WRITEV_MAX) {
+        for (i = 0; i < n; i++) {
+            bufs[i].base = PyBytes_AS_STRING(items[i]);
+            bufs[i].len = (size_t)PyBytes_GET_SIZE(items[i]);
+        }
+        rc = uva_stream_writev(&queued, stream, bufs, (size_t)n);
+    } else {
+        if (total > (size_t)PY_SSIZE_T_MAX)
+            return PyErr_NoMemory();
+        joined = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)total);
+        if (joined == NULL)
+            return NULL;
+        p = PyBytes_AS_STRING(joined);
+        for (i = 0; i < n; i++) {
+            memcpy(p, PyBytes_AS_STRING(items[i]),
+                   (size_t)PyBytes_GET_SIZE(items[i]));
+            p += PyBytes_GET_SIZE(items[i]);
+        }
+        rc = uva_stream_write(&queued, stream, PyBytes_AS_STRING(joined), total);
+        Py_DECREF(joined);
+    }
+    return rc < 0 ? PyLong_FromLong(rc) : PyLong_FromSize_t(queued);
+}
+
 static PyMethodDef uvapy_cext_fns[] = {
     {"current_task", (PyCFunction)uvapy_current_task_fn, METH_NOARGS,
      "The task whose step runs in this thread, or None."},
@@ -1251,6 +1310,8 @@ static PyMethodDef uvapy_cext_fns[] = {
     {"_read_bytes", (PyCFunction)(void (*)(void))uvapy_read_bytes,
      METH_FASTCALL, NULL},
     {"_write_bytes", (PyCFunction)(void (*)(void))uvapy_write_bytes,
+     METH_FASTCALL, NULL},
+    {"_writev_bytes", (PyCFunction)(void (*)(void))uvapy_writev_bytes,
      METH_FASTCALL, NULL},
     {"sleep", (PyCFunction)(void (*)(void))uvapy_sleep_fn,
      METH_FASTCALL | METH_KEYWORDS,

@@ -809,6 +809,34 @@ UVA_EXTERN int uva_stream_read_line(size_t *len, uva_stream_t *stream,
   API_END
 }
 
+UVA_EXTERN int uva_stream_read_until(size_t *len, uva_stream_t *stream,
+                                     uva_task_t *task, const void *sep,
+                                     size_t seplen, void *buf,
+                                     size_t buflen) {
+  if (len == nullptr || sep == nullptr || seplen == 0 ||
+      (buf == nullptr && buflen > 0))
+    return UVA_EINVAL;
+  CHECK_IO_WAITER(stream, MAGIC_STREAM, task);
+  API_BEGIN
+  return stream_read_until(len, ST(stream), T(task),
+                           static_cast<const char *>(sep), seplen, buf,
+                           buflen);
+  API_END
+}
+
+UVA_EXTERN int uva_stream_read_state(int *state, uva_stream_t *stream) {
+  if (state == nullptr) return UVA_EINVAL;
+  CHECK_IO(stream, MAGIC_STREAM);
+  *state = stream_read_state(ST(stream));
+  return 0;
+}
+
+UVA_EXTERN int uva_stream_feed_eof(uva_stream_t *stream) {
+  CHECK_IO(stream, MAGIC_STREAM);
+  stream_feed_eof(ST(stream));
+  return 0;
+}
+
 UVA_EXTERN int uva_stream_read_to_eof(size_t *len, uva_stream_t *stream,
                                       uva_task_t *task) {
   if (len == nullptr) return UVA_EINVAL;
@@ -831,6 +859,28 @@ UVA_EXTERN int uva_stream_write(size_t *queued, uva_stream_t *stream,
   if (len > UINT32_MAX) return UVA_EINVAL; /* libuv buffers are 32-bit */
   CHECK_IO(stream, MAGIC_STREAM);
   return stream_write(queued, ST(stream), buf, len);
+}
+
+UVA_EXTERN int uva_stream_writev(size_t *queued, uva_stream_t *stream,
+                                 const uva_buf_t *bufs, size_t nbufs) {
+  if (bufs == nullptr && nbufs > 0) return UVA_EINVAL;
+  size_t total = 0;
+  for (size_t i = 0; i < nbufs; i++) {
+    if (bufs[i].base == nullptr && bufs[i].len > 0) return UVA_EINVAL;
+    /* libuv buffers are 32-bit: the queued copy must fit one */
+    if (bufs[i].len > UINT32_MAX - total) return UVA_EINVAL;
+    total += bufs[i].len;
+  }
+  CHECK_IO(stream, MAGIC_STREAM);
+  API_BEGIN
+  return stream_writev(queued, ST(stream), bufs, nbufs, total);
+  API_END
+}
+
+UVA_EXTERN int uva_stream_fileno(int *fd, uva_stream_t *stream) {
+  if (fd == nullptr) return UVA_EINVAL;
+  CHECK_IO(stream, MAGIC_STREAM);
+  return stream_fileno(fd, ST(stream));
 }
 
 UVA_EXTERN int uva_stream_drain(uva_stream_t *stream, uva_task_t *task) {

@@ -259,6 +259,8 @@ enum : uint8_t {
   ST_CLOSED,  /* uv_close issued */
 };
 
+struct WriteReq; /* stream.cpp: a queued write */
+
 struct Stream : Sync {
   union {
     uv_handle_t h;
@@ -292,11 +294,16 @@ struct Stream : Sync {
   char *rbuf; /* buffered bytes are rbuf[rstart, rstart + rlen) */
   size_t rstart, rlen, rcap;
   size_t scanned; /* read_line: bytes known to hold no delimiter */
+  char scan_sep[8]; /* the separator `scanned` is about (stream.cpp) */
+  uint8_t scan_seplen;
   size_t want;    /* bytes a waiting read needs (may exceed high_water) */
   size_t high_water, low_water, line_limit;
   int delim;
   size_t last_read; /* bytes the last read from the kernel got (hint) */
-  size_t wqueued; /* bytes in uv_write requests not completed yet */
+  size_t wqueued; /* bytes in uv_write requests not completed yet, and in
+                     the tail */
+  WriteReq *wtail;  /* writes made while one is in flight (stream.cpp) */
+  size_t wtail_cap; /* room in wtail's data */
   uint64_t full_pass; /* Loop::passes when a read reached the limit */
   struct addrinfo *ai_list, *ai_next; /* TCP connect: addresses to try */
   int ai_err;                         /* last connect error while trying */
@@ -611,8 +618,15 @@ int stream_peek(const void **data, size_t *len, Stream *s, Task *t);
 int stream_consume(Stream *s, size_t n);
 int stream_read_line(size_t *len, Stream *s, Task *t, void *buf,
                      size_t buflen);
+int stream_read_until(size_t *len, Stream *s, Task *t, const char *sep,
+                      size_t seplen, void *buf, size_t buflen);
 int stream_read_to_eof(size_t *len, Stream *s, Task *t);
+int stream_read_state(Stream *s);
+void stream_feed_eof(Stream *s);
 int stream_write(size_t *queued, Stream *s, const void *buf, size_t len);
+int stream_writev(size_t *queued, Stream *s, const uva_buf_t *bufs,
+                  size_t nbufs, size_t total);
+int stream_fileno(int *fd, Stream *s);
 int stream_drain(Stream *s, Task *t);
 int stream_write_drain(Stream *s, Task *t, const void *buf, size_t len);
 int stream_shutdown(Stream *s, Task *t);

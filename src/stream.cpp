@@ -15,7 +15,9 @@
  *
  * Writes: an immediate write first (send(2) on TCP, else uv_try_write);
  * only what the kernel did not take is copied into a request and queued.
- * drain waits for the queue to fall to low_water.
+ * Writes made while a request is in flight gather in one more (the tail),
+ * handed to libuv when the queue ahead of it is written. drain waits for
+ * the queue to fall to low_water.
  *
  * Waiting uses the "call again" protocol (see sync.cpp): a read registers
  * a W_IO node and returns UVA_EAGAIN; every change (data, EOF, error, write
@@ -139,6 +141,7 @@ void io_destroy(Sync *obj) {
   if (obj->magic == MAGIC_STREAM) {
     Stream *s = static_cast<Stream *>(obj);
     std::free(s->rbuf);
+    std::free(s->wtail); /* dropped by on_write already; for safety */
     if (s->ai_list != nullptr) uv_freeaddrinfo(s->ai_list);
   } else if (obj->magic == MAGIC_UDP) {
     Udp *u = static_cast<Udp *>(obj);
@@ -273,6 +276,23 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
   *buf = room(s); /* {NULL, 0}: libuv reports UV_ENOBUFS, a read error */
 }
 
+/* A TCP socket's pending error (SO_ERROR), as a negative code; 0 if none.
+ * libuv reports a hang-up that follows a short read as the end of the
+ * stream without reading on (uv__stream_io), so a reset looks like a FIN
+ * there: the error still pending tells them apart. */
+static int pending_error(Stream *s) {
+#ifndef _WIN32
+  int fd = s->type == UV_TCP ? fd_of(s) : -1;
+  int err = 0;
+  socklen_t len = sizeof err;
+  if (fd >= 0 && getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) == 0)
+    return -err;
+#else
+  (void)s;
+#endif
+  return 0;
+}
+
 static void on_read(uv_stream_t *h, ssize_t nread, const uv_buf_t *buf) {
   Stream *s = of(reinterpret_cast<uv_handle_t *>(h));
   if (nread != UV_ENOBUFS) s->signaled = false;
@@ -314,9 +334,9 @@ static void on_read(uv_stream_t *h, ssize_t nread, const uv_buf_t *buf) {
     return;
   } else {
     s->more = false;
-    if (nread == UV_EOF)
+    if (nread == UV_EOF && (s->read_err = pending_error(s)) == 0)
       s->eof = true;
-    else
+    else if (nread != UV_EOF)
       s->read_err = int(nread);
     uv_read_stop(h);
     s->reading = false;
@@ -689,41 +709,76 @@ int stream_read_exactly(Stream *s, Task *t, void *buf, size_t n) {
   return wait_more(s, t, w, n);
 }
 
-int stream_read_line(size_t *len, Stream *s, Task *t, void *buf,
-                     size_t buflen) {
+/* The length of the buffered line through the first separator sep (0:
+ * none yet). `scanned` counts the bytes known to hold no separator, for
+ * the one last looked for (scan_sep): a read waiting for a long line
+ * searches only what arrived since, in linear time. A separator longer
+ * than scan_sep is searched from the start each time. */
+static size_t find_sep(Stream *s, const char *sep, size_t seplen) {
+  if (seplen != s->scan_seplen || std::memcmp(sep, s->scan_sep, seplen) != 0) {
+    s->scanned = 0;
+    s->scan_seplen = seplen <= sizeof s->scan_sep ? uint8_t(seplen) : 0;
+    if (s->scan_seplen != 0) std::memcpy(s->scan_sep, sep, seplen);
+  }
+  if (s->rlen < seplen) return 0;
+  const char *p = s->rbuf + s->rstart;
+  size_t last = s->rlen - seplen; /* the last offset a separator fits at */
+  size_t from = s->scanned;
+  while (from <= last) {
+    const void *hit = std::memchr(p + from, sep[0], last + 1 - from);
+    if (hit == nullptr) break;
+    size_t at = size_t(static_cast<const char *>(hit) - p);
+    if (std::memcmp(p + at + 1, sep + 1, seplen - 1) == 0) return at + seplen;
+    from = at + 1;
+  }
+  /* The last seplen - 1 bytes may begin a separator that the next bytes
+   * complete. */
+  if (s->scan_seplen != 0) s->scanned = last + 1;
+  return 0;
+}
+
+/* read_line (tail: the unterminated rest at the end of the stream is a
+ * last line) and read_until (it is UVA_EINCOMPLETE). */
+static int read_through(size_t *len, Stream *s, Task *t, const char *sep,
+                        size_t seplen, void *buf, size_t buflen, bool tail) {
   Wait *w = sync_find(t, s);
   int rc = read_blocked(s, w);
   if (rc != 0) return rc;
   *len = 0;
   if (s->rlen == 0 && s->more) read_now(s);
-  const char *p = s->rbuf + s->rstart;
-  size_t line = 0;
-  if (s->rlen > s->scanned) {
-    const void *hit = std::memchr(p + s->scanned, s->delim,
-                                  s->rlen - s->scanned);
-    if (hit != nullptr)
-      line = size_t(static_cast<const char *>(hit) - p) + 1;
-    else
-      s->scanned = s->rlen;
+  size_t line = find_sep(s, sep, seplen);
+  if (line == 0 && s->read_err != 0) {
+    /* The connection failed before the line ended: its error, as asyncio
+     * raises it, not the fragment passed off as a line. The fragment
+     * stays buffered (reads never lose bytes). */
+    done_waiting(s, w);
+    return s->read_err;
   }
-  if (line == 0 && (s->eof || s->read_err != 0)) {
-    if (s->rlen == 0) { /* 0 with *len = 0 at EOF, else the error */
+  if (line == 0 && s->rlen > s->line_limit) { /* also at the end, as asyncio */
+    *len = s->rlen >= seplen ? s->rlen - seplen + 1 : 0;
+    done_waiting(s, w);
+    return UVA_ELINETOOLONG;
+  }
+  if (line == 0 && s->eof) {
+    if (!tail) { /* asyncio's IncompleteReadError: the caller takes them */
+      *len = s->rlen;
       done_waiting(s, w);
-      return s->read_err;
+      return UVA_EINCOMPLETE;
     }
-    line = s->rlen; /* the unterminated tail; an error comes after it */
+    if (s->rlen == 0) { /* 0 with *len = 0 at EOF */
+      done_waiting(s, w);
+      return 0;
+    }
+    line = s->rlen; /* the unterminated tail */
   }
   if (line == 0) {
-    if (s->rlen > s->line_limit) {
-      done_waiting(s, w);
-      return UVA_ELINETOOLONG;
-    }
     /* One byte past the limit tells a too-long line; a limit of SIZE_MAX
      * has no byte past it (and + 1 would wrap to 0, stopping the reads). */
     size_t need = s->line_limit < SIZE_MAX ? s->line_limit + 1 : SIZE_MAX;
     return wait_more(s, t, w, need);
   }
   if (line > s->line_limit) {
+    *len = line - seplen;
     done_waiting(s, w);
     return UVA_ELINETOOLONG;
   }
@@ -736,6 +791,17 @@ int stream_read_line(size_t *len, Stream *s, Task *t, void *buf,
   s->scanned = 0;
   done_waiting(s, w);
   return 0;
+}
+
+int stream_read_line(size_t *len, Stream *s, Task *t, void *buf,
+                     size_t buflen) {
+  char delim = char(s->delim);
+  return read_through(len, s, t, &delim, 1, buf, buflen, true);
+}
+
+int stream_read_until(size_t *len, Stream *s, Task *t, const char *sep,
+                      size_t seplen, void *buf, size_t buflen) {
+  return read_through(len, s, t, sep, seplen, buf, buflen, false);
 }
 
 int stream_read_to_eof(size_t *len, Stream *s, Task *t) {
@@ -751,6 +817,22 @@ int stream_read_to_eof(size_t *len, Stream *s, Task *t) {
   return wait_more(s, t, w, 0);
 }
 
+int stream_read_state(Stream *s) {
+  if (s->read_err != 0) return s->read_err;
+  return s->eof ? UVA_EOF : 0;
+}
+
+/* The end of the stream, from the program: no more reads from the kernel
+ * (what it holds stays there), and the readers see the end after what is
+ * buffered. */
+void stream_feed_eof(Stream *s) {
+  s->eof = true;
+  s->more = false;
+  if (s->reading) uv_read_stop(&s->uv.s);
+  s->reading = false;
+  io_wake_all(s);
+}
+
 /* ---- writing ------------------------------------------------------------ */
 
 struct WriteReq {
@@ -763,6 +845,72 @@ static void maybe_finish_close(Stream *s) {
   if (s->st == ST_CLOSING && s->wqueued == 0) close_now(s);
 }
 
+/* ---- the tail: writes made while a request is in flight --------------
+ *
+ * libuv writes each request with a system call of its own, so a burst of
+ * small writes behind a full socket, one request each, cost one call per
+ * write once the socket drained (100k writes: 61k write(2) calls after the
+ * first 39k sends, where asyncio's transport buffer makes a handful).
+ * While a request is in flight, writes are copied into one growing request
+ * instead, handed to libuv when the requests ahead of it are done
+ * (on_write): a burst leaves in as few calls as the kernel takes it in. */
+
+static void on_write(uv_write_t *req, int status);
+
+/* Hand the tail to libuv now, behind the requests in flight. */
+static int tail_flush(Stream *s) {
+  WriteReq *t = s->wtail;
+  s->wtail = nullptr;
+  s->wtail_cap = 0;
+  uv_buf_t b = uv_buf_init(t->data, unsigned(t->len));
+  int rc = FAULT_UV(uv_write(&t->req, &s->uv.s, &b, 1, on_write));
+  if (rc != 0) {
+    s->wqueued -= t->len;
+    std::free(t);
+  }
+  return rc;
+}
+
+static void tail_drop(Stream *s) {
+  if (s->wtail == nullptr) return;
+  s->wqueued -= s->wtail->len;
+  std::free(s->wtail);
+  s->wtail = nullptr;
+  s->wtail_cap = 0;
+}
+
+/* Copy total bytes of bufs (from `off` into bufs[0]) to the end of the
+ * tail, grown as needed. total fits a libuv buffer (the caller checks);
+ * a tail that would not is handed to libuv first. */
+static int tail_add(Stream *s, const uva_buf_t *bufs, size_t nbufs,
+                    size_t off, size_t total) {
+  if (s->wtail != nullptr && s->wtail->len > UINT32_MAX - total) {
+    int rc = tail_flush(s);
+    if (rc != 0) return rc;
+  }
+  size_t used = s->wtail != nullptr ? s->wtail->len : 0;
+  if (s->wtail == nullptr || s->wtail_cap - used < total) {
+    size_t cap = s->wtail_cap > 0 ? s->wtail_cap : 4096;
+    while (cap - used < total) cap *= 2;
+    auto *t = static_cast<WriteReq *>(
+        fault_realloc(s->wtail, offsetof(WriteReq, data) + cap));
+    if (t == nullptr) return UVA_ENOMEM; /* the tail stays as it was */
+    if (s->wtail == nullptr) t->len = 0;
+    s->wtail = t;
+    s->wtail_cap = cap;
+  }
+  char *p = s->wtail->data + used;
+  for (size_t i = 0; i < nbufs; i++, off = 0) {
+    size_t n = bufs[i].len - off;
+    const char *from = static_cast<const char *>(bufs[i].base) + off;
+    if (n > 0) std::memcpy(p, from, n);
+    p += n;
+  }
+  s->wtail->len += total;
+  s->wqueued += total;
+  return 0;
+}
+
 static void on_write(uv_write_t *req, int status) {
   WriteReq *wr = reinterpret_cast<WriteReq *>(req);
   Stream *s = of(reinterpret_cast<uv_handle_t *>(req->handle));
@@ -770,6 +918,14 @@ static void on_write(uv_write_t *req, int status) {
   std::free(wr);
   if (status < 0 && status != UV_ECANCELED && s->write_err == 0)
     s->write_err = status;
+  if (s->wtail != nullptr) {
+    if (status < 0 || s->write_err != 0 || s->st == ST_CLOSED) {
+      tail_drop(s); /* failed or closed: it cannot go out either */
+    } else if (s->wqueued == s->wtail->len) { /* nothing else in flight */
+      int rc = tail_flush(s);
+      if (rc != 0 && s->write_err == 0) s->write_err = rc;
+    }
+  }
   if (s->wqueued <= s->low_water || status < 0) io_wake_all(s);
   maybe_finish_close(s);
 }
@@ -817,7 +973,11 @@ int stream_write(size_t *queued, Stream *s, const void *buf, size_t len) {
       return n;
     }
   }
-  if (len > 0) { /* copy only what the kernel did not take */
+  if (len > 0 && s->wqueued > 0) { /* behind a request in flight */
+    uva_buf_t piece = {p, len};
+    int rc = tail_add(s, &piece, 1, 0, len);
+    if (rc != 0) return rc;
+  } else if (len > 0) { /* copy only what the kernel did not take */
     WriteReq *wr =
         static_cast<WriteReq *>(fault_malloc(offsetof(WriteReq, data) + len));
     if (wr == nullptr) return UVA_ENOMEM;
@@ -834,6 +994,150 @@ int stream_write(size_t *queued, Stream *s, const void *buf, size_t len) {
   }
   if (queued != nullptr) *queued = s->wqueued;
   return 0;
+}
+
+/* The most pieces one vectored system call takes (Linux's IOV_MAX). */
+#if defined(IOV_MAX) && IOV_MAX < 1024
+static constexpr size_t WRITEV_MAX = IOV_MAX;
+#else
+static constexpr size_t WRITEV_MAX = 1024;
+#endif
+
+/* One vectored write of bufs[0..n) (n <= WRITEV_MAX): the count written,
+ * UV_EAGAIN, or an error, as uv_try_write. sendmsg on a TCP socket (see
+ * try_send), writev on other descriptors, else uv_try_write. */
+static int try_writev(Stream *s, const uva_buf_t *bufs, size_t n) {
+#ifndef _WIN32
+  int fd = fd_of(s);
+  if (fd >= 0) {
+    struct iovec iov[WRITEV_MAX];
+    size_t sum = 0, k = 0;
+    for (size_t i = 0; i < n && sum < INT32_MAX; i++) {
+      if (bufs[i].len == 0) continue;
+      iov[k].iov_base = const_cast<void *>(bufs[i].base);
+      iov[k].iov_len = bufs[i].len;
+      sum += bufs[i].len;
+      k++;
+    }
+    if (sum > INT32_MAX) /* the count fits the int result */
+      iov[k - 1].iov_len -= sum - INT32_MAX;
+    ssize_t w;
+    do {
+      if (s->type == UV_TCP) {
+        struct msghdr mh = {};
+        mh.msg_iov = iov;
+        mh.msg_iovlen = k;
+        w = ::sendmsg(fd, &mh, MSG_NOSIGNAL);
+      } else {
+        w = ::writev(fd, iov, int(k));
+      }
+    } while (w < 0 && errno == EINTR);
+    if (w >= 0) return int(w);
+    return errno == EAGAIN || errno == EWOULDBLOCK ? UV_EAGAIN : -errno;
+  }
+#endif
+  uv_buf_t ub[WRITEV_MAX];
+  size_t sum = 0;
+  for (size_t i = 0; i < n; i++) {
+    ub[i] = uv_buf_init(static_cast<char *>(const_cast<void *>(bufs[i].base)),
+                        unsigned(bufs[i].len));
+    sum += bufs[i].len;
+  }
+  if (sum > INT32_MAX) return UV_EAGAIN; /* rare: let the queue write it */
+  return uv_try_write(&s->uv.s, ub, unsigned(n));
+}
+
+/* What stream_write tries first: send(2) on TCP, else uv_try_write. */
+static int try_write_flat(Stream *s, const char *p, size_t len) {
+  if (s->type == UV_TCP) return try_send(s, p, len);
+  if (len > INT32_MAX) len = INT32_MAX; /* the count fits the int result */
+  uv_buf_t b = uv_buf_init(const_cast<char *>(p), unsigned(len));
+  return uv_try_write(&s->uv.s, &b, 1);
+}
+
+/* stream_write of the concatenation of bufs (total bytes, checked by the
+ * caller to fit a libuv buffer). Up to WRITEV_MAX pieces: one vectored
+ * write, then one request with a copy of the rest. More pieces than one
+ * vectored call takes: all are copied into the request's buffer first (a
+ * queued rest needs that copy anyway) and sent from there in one call;
+ * copying small pieces costs less than a system call per WRITEV_MAX of
+ * them (100k items of 14 bytes: 98 sendmsg calls, against one send). */
+int stream_writev(size_t *queued, Stream *s, const uva_buf_t *bufs,
+                  size_t nbufs, size_t total) {
+  if (s->st >= ST_CLOSING) return UVA_ECLOSED;
+  if (s->st == ST_CONNECTING)
+    return s->conn_err != 0 ? s->conn_err : UVA_ENOTCONN;
+  if (s->write_err != 0) return s->write_err;
+  if (s->shut_requested) return UVA_EPIPE;
+  size_t i = 0;   /* the first piece not yet written */
+  size_t off = 0; /* bytes of bufs[i] written */
+  if (s->wqueued == 0 && nbufs <= WRITEV_MAX && total > 0) {
+    int w = FAULT_UV(try_writev(s, bufs, nbufs));
+    if (w < 0 && w != UV_EAGAIN) {
+      s->write_err = w;
+      return w;
+    }
+    if (w > 0) { /* step over what went out: whole pieces, then part of one */
+      total -= size_t(w);
+      size_t left = size_t(w);
+      while (i < nbufs && left >= bufs[i].len) left -= bufs[i++].len;
+      off = left;
+    }
+  }
+  if (total > 0 && s->wqueued > 0) { /* behind a request in flight */
+    int rc = tail_add(s, bufs, nbufs, 0, total);
+    if (rc != 0) return rc;
+  } else if (total > 0) { /* one request: a copy of what was not taken */
+    WriteReq *wr =
+        static_cast<WriteReq *>(fault_malloc(offsetof(WriteReq, data) + total));
+    if (wr == nullptr) return UVA_ENOMEM;
+    char *p = wr->data;
+    for (; i < nbufs; i++, off = 0) {
+      size_t n = bufs[i].len - off;
+      const char *from = static_cast<const char *>(bufs[i].base) + off;
+      if (n > 0) std::memcpy(p, from, n);
+      p += n;
+    }
+    size_t sent = 0;
+    if (s->wqueued == 0 && nbufs > WRITEV_MAX) {
+      int w = FAULT_UV(try_write_flat(s, wr->data, total));
+      if (w < 0 && w != UV_EAGAIN) {
+        std::free(wr);
+        s->write_err = w;
+        return w;
+      }
+      if (w > 0) sent = size_t(w);
+    }
+    if (sent == total) {
+      std::free(wr);
+    } else {
+      wr->len = total - sent;
+      uv_buf_t b = uv_buf_init(wr->data + sent, unsigned(total - sent));
+      int rc = FAULT_UV(uv_write(&wr->req, &s->uv.s, &b, 1, on_write));
+      if (rc != 0) {
+        std::free(wr);
+        s->write_err = rc;
+        return rc;
+      }
+      s->wqueued += total - sent;
+    }
+  }
+  if (queued != nullptr) *queued = s->wqueued;
+  return 0;
+}
+
+int stream_fileno(int *fd, Stream *s) {
+  if (s->st >= ST_CLOSING) return UVA_ECLOSED;
+  if (s->st == ST_CONNECTING) return UVA_ENOTCONN;
+#ifndef _WIN32
+  int f = fd_of(s);
+  if (f < 0) return UVA_ENOTSUP;
+  *fd = f;
+  return 0;
+#else
+  (void)fd;
+  return UVA_ENOTSUP;
+#endif
 }
 
 /* The drain condition, for a task that may hold a node already. */
@@ -882,7 +1186,13 @@ int stream_shutdown(Stream *s, Task *t) {
   if (!s->shut_requested) {
     if (s->st == ST_CONNECTING)
       return s->conn_err != 0 ? s->conn_err : UVA_ENOTCONN;
-    int rc = FAULT_UV(uv_shutdown(&s->sreq, &s->uv.s, on_shutdown));
+    /* The tail must be in libuv's queue, ahead of the shutdown. */
+    int rc = s->wtail != nullptr ? tail_flush(s) : 0;
+    if (rc != 0) {
+      s->write_err = rc; /* the tail's bytes are lost */
+      return rc;
+    }
+    rc = FAULT_UV(uv_shutdown(&s->sreq, &s->uv.s, on_shutdown));
     if (rc != 0) return rc;
     s->refs.fetch_add(1, std::memory_order_relaxed);
     s->shut_requested = true;

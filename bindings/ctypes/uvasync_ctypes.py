@@ -91,6 +91,17 @@ def _parse(cdef):
         if m:
             _named[m.group(1)] = ctypes.c_void_p   # opaque: only its pointer is used
             continue
+        m = re.match(r"^typedef struct \w+ ?\{(.*)\} ?(\w+);$", line)
+        if m:   # a struct with a layout (uva_buf_t): a ctypes Structure
+            fields = []
+            for f in m.group(1).split(";"):
+                if f.strip():
+                    fm = re.match(r"^(.*?)(\w+)$", f.strip())
+                    fields.append((fm.group(2), _ctype(fm.group(1))))
+            st = type(m.group(2), (ctypes.Structure,), {"_fields_": fields})
+            _named[m.group(2)] = st
+            setattr(types, m.group(2), st)
+            continue
         m = re.match(r"^typedef (.+?) \(\*(\w+)\)\((.*)\);$", line)
         if m:
             cb = ctypes.CFUNCTYPE(_ctype(m.group(1)), *_params(m.group(3)))

@@ -33,6 +33,14 @@ for (const line of cdef.split('\n')) {
   let m;
   if ((m = line.match(/^typedef struct \w+ (\w+);$/))) {
     koffi.opaque(m[1]);
+  } else if ((m = line.match(/^typedef struct \w+ ?\{(.*)\} ?(\w+);$/))) {
+    // A struct with a layout (uva_buf_t): its fields, "<type> <name>;".
+    const fields = {};
+    for (const f of m[1].split(';').map((x) => x.trim()).filter(Boolean)) {
+      const fm = f.match(/^(.*?)(\w+)$/);
+      fields[fm[2]] = fm[1].trim();
+    }
+    types[m[2]] = koffi.struct(m[2], fields);
   } else if ((m = line.match(/^typedef (.+?) \(\*(\w+)\)\((.*)\);$/))) {
     // The C typedef is a function pointer: name the pointer type after it.
     const fn = koffi.proto(`${m[1]} ${m[2]}__fn(${m[3]})`);

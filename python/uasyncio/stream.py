@@ -12,7 +12,7 @@ control happen in C). What a seed program wraps itself is adopted too:
 The reading semantics are the seed's, not asyncio's: read(-1) returns what
 has arrived (not everything up to the end of the stream), readexactly
 returns fewer bytes at the end of the stream instead of raising, readline
-has no length limit.
+has no length limit unless it is given one (readline(limit=n)).
 """
 import codecs
 import io
@@ -50,6 +50,7 @@ class _CoreIO:
     def __init__(self, stream, src=None):
         self.stream = stream
         self.src = src
+        self._limit = None  # the line limit set in the core, None: default
         self._decoder = None
         if isinstance(src, io.TextIOBase):  # sys.stdin: str, as it reads
             self._decoder = codecs.getincrementaldecoder(
@@ -75,18 +76,32 @@ class _CoreIO:
         return self._out(data)
 
     @types.coroutine
-    def readline(self):
+    def readline(self, limit=None):
         stream = self.stream
-        head = b""
+        if limit != self._limit:  # the core's line limit is the bound
+            stream.set_option("line_limit",
+                              _LINE_PIECE if limit is None else limit)
+            self._limit = limit
+        if limit is not None:  # ValueError past it, the line kept buffered
+            return self._out((yield from stream.readline()))
+        head = None
         while True:
             try:
                 line = yield from stream.readline()
             except ValueError:
                 # longer than the core's line limit: take a piece (it holds
-                # no line end) and go on, the seed has no limit
-                head += yield from stream.read(_LINE_PIECE)
+                # no line end) and go on, the seed has no limit. The pieces
+                # go into one growing buffer, so a long line costs time and
+                # memory in proportion to its length (adding each piece to
+                # the line so far copied all of it every time).
+                if head is None:
+                    head = io.BytesIO()
+                head.write((yield from stream.read(_LINE_PIECE)))
                 continue
-            return self._out(head + line if head else line)
+            if head is None:
+                return self._out(line)
+            head.write(line)
+            return self._out(head.getvalue())
 
     @types.coroutine
     def write(self, data):
@@ -131,8 +146,18 @@ class _FileIO:
         yield
 
     @types.coroutine
-    def readline(self):
-        return self.f.readline()
+    def readline(self, limit=None):
+        if limit is None:
+            return self.f.readline()
+        # at most limit + 1 characters: more than limit is too long; a
+        # seekable file goes back, so the line is not consumed
+        at = self.f.tell() if self.f.seekable() else None
+        line = self.f.readline(limit + 1)
+        if len(line) > limit:
+            if at is not None:
+                self.f.seek(at)
+            raise ValueError("line longer than the limit (%d)" % limit)
+        return line
         yield
 
     @types.coroutine
@@ -169,13 +194,17 @@ class _FdFile:
                 parts.append(data)
         return os.read(self.fd, n)
 
-    def readline(self):
+    def readline(self, size=-1):
         parts = []
-        while True:
+        while size < 0 or len(parts) < size:
             c = os.read(self.fd, 1)
             parts.append(c)
             if not c or c == b"\n":
-                return b"".join(parts)
+                break
+        return b"".join(parts)
+
+    def seekable(self):
+        return False
 
     def write(self, data):
         view = memoryview(data)
@@ -257,10 +286,13 @@ class StreamReader:
         """n bytes; fewer (maybe b'') if the stream ends first."""
         return self._io.readexactly(n)
 
-    def readline(self):
+    def readline(self, limit=None):
         """One line, b'\\n' included; at the end of the stream what is
-        left, then b''."""
-        return self._io.readline()
+        left, then b''. As in the seed there is no length limit: memory
+        grows with the line (linearly). With `limit` (bytes, line end
+        included), a longer line raises ValueError instead and is left to
+        read (with read())."""
+        return self._io.readline(limit)
 
     def aclose(self):
         """Close the stream (and the object it was made on)."""

@@ -5,13 +5,15 @@ here is one call into the core (which either completes or registers the task
 and returns UVA_EAGAIN) and one copy into a bytes object.
 """
 import errno
+import socket
 import types
 import warnings
+import weakref
 
 from ._ffi import NULL, check, error, ffi, lib
-from asyncio import IncompleteReadError
+from asyncio import IncompleteReadError, LimitOverrunError
 
-from ._cext import _read_bytes, _write_bytes  # take Stream._hp, an int
+from ._cext import _read_bytes, _write_bytes, _writev_bytes  # take Stream._hp
 from .core import (_PENDING, _call_again, _current_ctask, _new_raw, _tls, Task,
                    get_event_loop)
 
@@ -23,6 +25,7 @@ _EAGAIN = lib.UVA_EAGAIN
 _ENOBUFS = lib.UVA_ENOBUFS
 _EINCOMPLETE = lib.UVA_EINCOMPLETE
 _ECLOSED = lib.UVA_ECLOSED
+_ELINETOOLONG = lib.UVA_ELINETOOLONG
 _RBUF_SIZE = 256 * 1024
 
 _OPEN, _CLOSING, _CLOSED = range(3)
@@ -121,7 +124,9 @@ class Stream:
         return self._h  # None once closed: reads then see end of stream
 
     def get_extra_info(self, name, default=None):
-        """'peername' and 'sockname' ((host, port) or a Unix path)."""
+        """'peername' and 'sockname' ((host, port) or a Unix path), and
+        'socket': a socket-like object over the stream's socket (see
+        _StreamSocket; None for pipes and TTYs)."""
         if name in self._extra:
             return self._extra[name]
         if self._h is None:
@@ -130,6 +135,8 @@ class Stream:
             v = _address(lib.uva_stream_peer_address, self._h, self._unix)
         elif name == "sockname":
             v = _address(lib.uva_stream_local_address, self._h, self._unix)
+        elif name == "socket":
+            v = _StreamSocket._of(self)
         else:
             return default
         if v is None:
@@ -267,6 +274,44 @@ class Stream:
         raise error(rc, "readline")
 
     @types.coroutine
+    def readuntil(self, separator=b"\n"):
+        """Data up to and including `separator` (asyncio's readuntil; the
+        search is the core's). At the end of the stream without it:
+        IncompleteReadError with what was left (consumed). Past the
+        stream's line limit: LimitOverrunError, the data left buffered."""
+        sep = bytes(separator)
+        if not sep:
+            raise ValueError("Separator should be at least one-byte string")
+        h = self._begin_read()
+        if h is None:
+            raise IncompleteReadError(b"", None)
+        loop = self._loop
+        buf = loop._rbuf
+        size = _RBUF_SIZE
+        cell = loop._size_cell
+        csep = ffi.from_buffer(sep)
+        n = len(sep)
+        while True:
+            rc = yield from self._again(
+                lambda: lib.uva_stream_read_until(cell, h, NULL, csep, n, buf,
+                                                  size))
+            if rc != _ENOBUFS:
+                break
+            size = cell[0]  # longer than our buffer: take a bigger one
+            buf = _new_raw("char[]", size)
+        if rc == 0:
+            return ffi.unpack(buf, cell[0])
+        if rc == _EINCOMPLETE:
+            raise IncompleteReadError(self._take_buffered(), None)
+        if rc == _ELINETOOLONG:
+            raise LimitOverrunError(
+                "separator not found within the stream's line limit",
+                cell[0])
+        if rc == _ECLOSED and self._state != _OPEN:
+            raise IncompleteReadError(b"", None)
+        raise error(rc, "readuntil")
+
+    @types.coroutine
     def _read_to_eof(self, h):
         cell = self._loop._size_cell
         rc = yield from self._again(
@@ -277,8 +322,40 @@ class Stream:
             raise error(rc, "read")
         return self._take_buffered()
 
+    def _read_state(self):
+        """The core's read state: 0, UVA_EOF or the read error; UVA_ECLOSED
+        once closing."""
+        if self._h is None or self._state != _OPEN:
+            return _ECLOSED
+        cell = ffi.new("int *")
+        rc = lib.uva_stream_read_state(cell, self._h)
+        return rc if rc < 0 else cell[0]
+
     def at_eof(self):
-        return False if self._state == _OPEN else True
+        """True once the end of the stream was read (or fed) and nothing is
+        left buffered; True after close()."""
+        state = self._read_state()
+        if state == _ECLOSED:
+            return True
+        if state != lib.UVA_EOF:
+            return False
+        cell = self._loop._size_cell
+        check(lib.uva_stream_buffered(cell, self._h))
+        return cell[0] == 0
+
+    def exception(self):
+        """The error that ended the read side (ConnectionResetError, ...),
+        or None."""
+        state = self._read_state()
+        if state in (0, lib.UVA_EOF, _ECLOSED):
+            return None
+        return error(state, "read")
+
+    def feed_eof(self):
+        """End the read side now: reads return what is buffered, then
+        b''; nothing more is read from the connection."""
+        if self._h is not None and self._state == _OPEN:
+            check(lib.uva_stream_feed_eof(self._h), "feed_eof")
 
     def set_option(self, option, value):
         """Core settings: 'high_water', 'low_water', 'line_limit',
@@ -315,8 +392,20 @@ class Stream:
         self._queued = rc
 
     def writelines(self, lines):
-        for line in lines:
-            self.write(line)
+        """Write every item as one write (the core's vectored write): one
+        system call for what the kernel takes, one copy of the rest."""
+        if self._state != _OPEN:
+            raise _closed_error()
+        if type(lines) is not list and type(lines) is not tuple:
+            lines = list(lines)
+        try:  # checks every item before it writes any
+            rc = _writev_bytes(self._hp, lines)
+        except TypeError:  # not all bytes: converted as write() does
+            rc = _writev_bytes(self._hp, [x if type(x) is bytes else bytes(x)
+                                          for x in lines])
+        if rc < 0:
+            raise error(rc, "write")
+        self._queued = rc
 
     def drain(self):
         """Wait until the queued bytes are at or below the low-water mark."""
@@ -433,6 +522,107 @@ StreamReader = Stream
 StreamWriter = Stream
 
 
+class _StreamSocket:
+    """What get_extra_info('socket') returns, as asyncio's TransportSocket:
+    the stream's socket, for options (setsockopt) and addresses. The stream
+    keeps owning it: each call works through a socket object made on the
+    descriptor and detached again (no dup, no close), and no I/O goes
+    through it. fileno() is -1 once the stream is closed."""
+
+    def __init__(self, stream, family, type, proto):
+        # weak: the stream caches this object, and a cycle would keep an
+        # unreferenced stream (and its connection) alive until the GC runs
+        self._stream = weakref.ref(stream)
+        self._family = family
+        self._type = type
+        self._proto = proto
+
+    @classmethod
+    def _of(cls, stream):
+        """A wrapper for `stream`'s socket; None if it has none (a pipe or
+        TTY, or still connecting)."""
+        cell = ffi.new("int *")
+        if lib.uva_stream_fileno(cell, stream._h) < 0:
+            return None
+        try:
+            sock = socket.socket(fileno=cell[0])
+        except OSError:  # not a socket
+            return None
+        try:
+            return cls(stream, sock.family, sock.type, sock.proto)
+        finally:
+            sock.detach()
+
+    @property
+    def family(self):
+        return self._family
+
+    @property
+    def type(self):
+        return self._type
+
+    @property
+    def proto(self):
+        return self._proto
+
+    def fileno(self):
+        stream = self._stream()
+        if stream is None or stream._h is None or stream._state != _OPEN:
+            return -1
+        cell = ffi.new("int *")
+        if lib.uva_stream_fileno(cell, stream._h) < 0:
+            return -1
+        return cell[0]
+
+    def _call(self, name, *args):
+        fd = self.fileno()
+        if fd < 0:
+            raise OSError(errno.EBADF, "the stream is closed")
+        sock = socket.socket(self._family, self._type, self._proto, fd)
+        try:
+            return getattr(sock, name)(*args)
+        finally:
+            sock.detach()
+
+    def setsockopt(self, *args):
+        return self._call("setsockopt", *args)
+
+    def getsockopt(self, *args):
+        return self._call("getsockopt", *args)
+
+    def getsockname(self):
+        return self._call("getsockname")
+
+    def getpeername(self):
+        return self._call("getpeername")
+
+    def dup(self):
+        """A new socket.socket on a duplicate descriptor (the caller's)."""
+        return self._call("dup")
+
+    def get_inheritable(self):
+        return self._call("get_inheritable")
+
+    def gettimeout(self):
+        return 0
+
+    def settimeout(self, value):
+        if value == 0:
+            return
+        raise ValueError("settimeout(): only 0 timeout is allowed on "
+                         "a stream's socket")
+
+    def setblocking(self, flag):
+        if not flag:
+            return
+        raise ValueError("setblocking(): only False is allowed on a "
+                         "stream's socket")
+
+    def __repr__(self):
+        return "<uvasync._StreamSocket fd=%d, family=%s, type=%s, proto=%d>" % (
+            self.fileno(), self._family, self._type, self._proto)
+
+
 @ffi.def_extern()
 def _uvapy_stream_closed(stream, data):
     ffi.from_handle(data)._on_closed()
@@ -456,11 +646,12 @@ class Server:
     """A listening socket; each connection runs cb(stream, stream) as a new
     task. close() stops listening; wait_closed() waits for that."""
 
-    def __init__(self, handle, loop, cb, unix=False):
+    def __init__(self, handle, loop, cb, unix=False, limit=None):
         self._h = handle
         self._loop = loop
         self._cb = cb
         self._unix = unix
+        self._limit = limit
         self._state = _OPEN
         self._closers = None
         self._self_handle = ffi.new_handle(self)
@@ -488,6 +679,7 @@ class Server:
         stream = Stream(chandle, loop, self._unix)
         if not self._unix:
             stream._no_delay()
+        _set_limit(stream, self._limit)
         try:
             res = self._cb(stream, stream)
             if res is not None and hasattr(res, "send"):
@@ -575,6 +767,7 @@ async def open_connection(host=None, port=None, *, ssl=None, **kwargs):
         s.abort()
         raise
     s._no_delay()
+    _set_limit(s, kwargs.get("limit"))
     return s, s
 
 
@@ -589,7 +782,17 @@ async def open_unix_connection(path=None, **kwargs):
     except BaseException:
         s.abort()
         raise
+    _set_limit(s, kwargs.get("limit"))
     return s, s
+
+
+def _set_limit(stream, limit):
+    """asyncio's `limit`: the longest line readline and readuntil return,
+    separator not counted (the core's line limit counts it: one more, exact
+    for one-byte separators). Reading still pauses at the stream's
+    high-water mark, not at 2 * limit."""
+    if limit is not None:
+        stream.set_option("line_limit", int(limit) + 1)
 
 
 def _host(host, default):
@@ -616,7 +819,8 @@ async def start_server(client_connected_cb, host=None, port=None,
     cell = ffi.new("uva_server_t **")
     check(lib.uva_tcp_listen(cell, loop._ptr(), _host(host, "0.0.0.0"),
                              int(port or 0), int(backlog)), "listen")
-    return Server(cell[0], loop, client_connected_cb)
+    return Server(cell[0], loop, client_connected_cb,
+                  limit=kwargs.get("limit"))
 
 
 async def start_unix_server(client_connected_cb, path=None, backlog=100,
@@ -626,7 +830,8 @@ async def start_unix_server(client_connected_cb, path=None, backlog=100,
     cell = ffi.new("uva_server_t **")
     check(lib.uva_pipe_listen(cell, loop._ptr(), _path(path), int(backlog)),
           "listen")
-    return Server(cell[0], loop, client_connected_cb, unix=True)
+    return Server(cell[0], loop, client_connected_cb, unix=True,
+                  limit=kwargs.get("limit"))
 
 
 # --------------------------------------------------------------------------

@@ -169,6 +169,15 @@ pub const UVA_EQUEUEEMPTY: c_int = -5011;
 pub const UVA_EINCOMPLETE: c_int = -5012;
 pub const UVA_ELINETOOLONG: c_int = -5013;
 
+/// `uva_buf_t`: a piece of memory for `uva_stream_writev` (layout as in the
+/// header, part of the ABI).
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct uva_buf_t {
+    pub base: *const c_void,
+    pub len: usize,
+}
+
 // Callbacks.
 pub type uva_free_cb = Option<unsafe extern "C" fn(data: *mut c_void)>;
 pub type uva_callback_cb = Option<unsafe extern "C" fn(data: *mut c_void)>;
@@ -271,14 +280,19 @@ extern "C" {
     pub fn uva_stream_consume(stream: *mut uva_stream_t, n: usize) -> c_int;
     pub fn uva_stream_read_exactly(stream: *mut uva_stream_t, task: *mut uva_task_t, buf: *mut c_void, n: usize) -> c_int;
     pub fn uva_stream_read_line(len: *mut usize, stream: *mut uva_stream_t, task: *mut uva_task_t, buf: *mut c_void, buflen: usize) -> c_int;
+    pub fn uva_stream_read_until(len: *mut usize, stream: *mut uva_stream_t, task: *mut uva_task_t, sep: *const c_void, seplen: usize, buf: *mut c_void, buflen: usize) -> c_int;
+    pub fn uva_stream_read_state(state: *mut c_int, stream: *mut uva_stream_t) -> c_int;
+    pub fn uva_stream_feed_eof(stream: *mut uva_stream_t) -> c_int;
     pub fn uva_stream_read_to_eof(len: *mut usize, stream: *mut uva_stream_t, task: *mut uva_task_t) -> c_int;
     pub fn uva_stream_buffered(out: *mut usize, stream: *mut uva_stream_t) -> c_int;
     pub fn uva_stream_write(queued: *mut usize, stream: *mut uva_stream_t, buf: *const c_void, len: usize) -> c_int;
+    pub fn uva_stream_writev(queued: *mut usize, stream: *mut uva_stream_t, bufs: *const uva_buf_t, nbufs: usize) -> c_int;
     pub fn uva_stream_drain(stream: *mut uva_stream_t, task: *mut uva_task_t) -> c_int;
     pub fn uva_stream_write_drain(stream: *mut uva_stream_t, task: *mut uva_task_t, buf: *const c_void, len: usize) -> c_int;
     pub fn uva_stream_shutdown(stream: *mut uva_stream_t, task: *mut uva_task_t) -> c_int;
     pub fn uva_stream_peer_address(stream: *mut uva_stream_t, host: *mut c_char, hostlen: usize, port: *mut c_int) -> c_int;
     pub fn uva_stream_local_address(stream: *mut uva_stream_t, host: *mut c_char, hostlen: usize, port: *mut c_int) -> c_int;
+    pub fn uva_stream_fileno(fd: *mut c_int, stream: *mut uva_stream_t) -> c_int;
     pub fn uva_stream_close(stream: *mut uva_stream_t, close_cb: uva_stream_close_cb, data: *mut c_void) -> c_int;
     pub fn uva_stream_abort(stream: *mut uva_stream_t, close_cb: uva_stream_close_cb, data: *mut c_void) -> c_int;
     pub fn uva_tcp_listen(out: *mut *mut uva_server_t, loop_: *mut uva_loop_t, host: *const c_char, port: c_int, backlog: c_int) -> c_int;

@@ -38,6 +38,16 @@ macro_rules! impl_futures_io {
                 self.get_mut().inner.poll_write(cx, buf)
             }
 
+            /// All the buffers in one call into the core: one vectored
+            /// system call for what the kernel takes.
+            fn poll_write_vectored(
+                self: std::pin::Pin<&mut Self>,
+                cx: &mut std::task::Context<'_>,
+                bufs: &[std::io::IoSlice<'_>],
+            ) -> std::task::Poll<std::io::Result<usize>> {
+                self.get_mut().inner.poll_write_vectored(cx, bufs)
+            }
+
             fn poll_flush(
                 self: std::pin::Pin<&mut Self>,
                 cx: &mut std::task::Context<'_>,

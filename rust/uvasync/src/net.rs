@@ -215,6 +215,32 @@ macro_rules! stream_methods {
                 self.inner.write_now(buf)
             }
 
+            /// As [`write_nowait`](Self::write_nowait) for the
+            /// concatenation of `bufs`, in one vectored system call (many
+            /// small pieces cost one call, not one each). All of them are
+            /// taken unless together they pass 4 GiB - 1; returns the
+            /// bytes taken and the bytes queued after the call.
+            ///
+            /// ```
+            /// # uvasync::run(async {
+            /// # let (mut a, mut b) = uvasync::TcpStream::pair().await.unwrap();
+            /// use std::io::IoSlice;
+            /// let (taken, queued) = a
+            ///     .write_vectored_nowait(&[IoSlice::new(b"head "), IoSlice::new(b"body")])
+            ///     .unwrap();
+            /// assert_eq!(taken, 9);
+            /// if queued > 0 {
+            ///     a.flush().await.unwrap();
+            /// }
+            /// let mut buf = [0u8; 9];
+            /// b.read_exact(&mut buf).await.unwrap();
+            /// assert_eq!(&buf, b"head body");
+            /// # });
+            /// ```
+            pub fn write_vectored_nowait(&self, bufs: &[io::IoSlice<'_>]) -> io::Result<(usize, usize)> {
+                self.inner.write_vectored_now(bufs)
+            }
+
             /// Writes all of `buf`: what the kernel takes at once is sent,
             /// the rest is queued and this waits until it was sent.
             ///

@@ -209,6 +209,27 @@ impl RawStream {
         Ok(queued)
     }
 
+    /// As `write_now`, for the concatenation of `bufs`, in one call into
+    /// the core (one vectored system call, one copy of what is queued).
+    /// Takes the leading buffers whose total fits the core's limit
+    /// (4 GiB - 1); returns (bytes taken, bytes queued after the call).
+    pub(crate) fn write_vectored_now(&self, bufs: &[io::IoSlice<'_>]) -> io::Result<(usize, usize)> {
+        let mut total = 0usize;
+        let mut pieces: Vec<sys::uva_buf_t> = Vec::with_capacity(bufs.len());
+        for b in bufs {
+            if total + b.len() > u32::MAX as usize && !pieces.is_empty() {
+                break;
+            }
+            total += b.len();
+            pieces.push(sys::uva_buf_t { base: b.as_ptr() as *const c_void, len: b.len() });
+        }
+        let mut queued = 0usize;
+        // SAFETY: the buffers are read during the call only (the rest is
+        // copied); `pieces` outlives it.
+        check(unsafe { sys::uva_stream_writev(&mut queued, self.raw, pieces.as_ptr(), pieces.len()) })?;
+        Ok((total, queued))
+    }
+
     pub(crate) async fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
         if self.write_now(buf)? > 0 {
             self.flush().await?; // the kernel did not take it all: wait
@@ -319,6 +340,11 @@ impl RawStream {
         // Over the low-water mark: wait for room before taking more.
         std::task::ready!(self.poll_flush_below(cx))?;
         Poll::Ready(self.write_now(buf).map(|_| buf.len()))
+    }
+
+    pub(crate) fn poll_write_vectored(&mut self, cx: &Context<'_>, bufs: &[io::IoSlice<'_>]) -> Poll<io::Result<usize>> {
+        std::task::ready!(self.poll_flush_below(cx))?;
+        Poll::Ready(self.write_vectored_now(bufs).map(|(taken, _)| taken))
     }
 
     fn poll_flush_below(&mut self, cx: &Context<'_>) -> Poll<io::Result<()>> {

@@ -235,6 +235,51 @@ fn futures_io_traits() {
     });
 }
 
+#[test]
+fn write_vectored_nowait_keeps_order_past_a_full_kernel() {
+    use std::io::IoSlice;
+    uvasync::run(async {
+        let (a, mut b) = TcpStream::pair().await.unwrap();
+        // 2000 pieces (past IOV_MAX) of 1..=1000 bytes, about 1 MB: more
+        // than the kernel takes at once, so the rest is queued in order.
+        let data: Vec<u8> = (0..1_001_000u32).map(|i| (i % 251) as u8).collect();
+        let mut pieces = Vec::new();
+        let mut off = 0;
+        for i in 0..2000usize {
+            let len = i % 1000 + 1;
+            pieces.push(&data[off..off + len]);
+            off += len;
+        }
+        let slices: Vec<IoSlice<'_>> = pieces.iter().map(|p| IoSlice::new(p)).collect();
+        let (taken, _queued) = a.write_vectored_nowait(&slices).unwrap();
+        assert_eq!(taken, off);
+        let (_, queued) = a.write_vectored_nowait(&[IoSlice::new(b"end")]).unwrap();
+        let _ = queued;
+        let mut got = vec![0u8; off + 3];
+        b.read_exact(&mut got).await.unwrap();
+        assert_eq!(&got[..off], &data[..off]);
+        assert_eq!(&got[off..], b"end");
+    });
+}
+
+#[cfg(feature = "futures-io")]
+#[test]
+fn futures_io_write_vectored() {
+    use futures_util::io::{AsyncReadExt, AsyncWriteExt};
+    use std::io::IoSlice;
+    uvasync::run(async {
+        let (mut a, mut b) = TcpStream::pair().await.unwrap();
+        let n = AsyncWriteExt::write_vectored(&mut a, &[IoSlice::new(b"ab"), IoSlice::new(b""), IoSlice::new(b"cd")])
+            .await
+            .unwrap();
+        assert_eq!(n, 4);
+        AsyncWriteExt::close(&mut a).await.unwrap();
+        let mut out = Vec::new();
+        AsyncReadExt::read_to_end(&mut b, &mut out).await.unwrap();
+        assert_eq!(out, b"abcd");
+    });
+}
+
 #[cfg(feature = "futures-io")]
 /// In a task of its own, registers a pending read on the stream in `slot`
 /// and puts the stream back, the wait still registered, as the task ends.
