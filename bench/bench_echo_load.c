@@ -1,6 +1,6 @@
 /* bench_echo_load — load client for the echo benchmark (run_echo.py).
  *
- *   bench_echo_load HOST PORT CONNS SIZE SECONDS
+ *   bench_echo_load HOST PORT CONNS SIZE SECONDS [WARMUP]
  *
  * Opens CONNS TCP connections to HOST:PORT. Each connection, in a closed
  * loop: sends one message of SIZE bytes, waits for the whole echo, checks
@@ -14,6 +14,15 @@
  *
  * requests counts complete verified round trips; mib_s counts payload
  * bytes echoed back (one direction). Exit status 1 if errors > 0.
+ *
+ * With WARMUP > 0 the connections run WARMUP seconds first, uncounted, and
+ * the SECONDS measured start after it (warmup=.. joins the line): the
+ * pattern of a client that opens its connections just before a short run,
+ * where the connections are young for much of the measured second (their
+ * receive buffers still growing; bench/README.md, "Young connections").
+ * all_requests=.. then counts every verified round trip, warm-up included,
+ * for a server CPU time taken over the whole run.
+ * Without it, the count starts when the connections are up.
  *
  * Plain POSIX sockets + epoll, one thread; it does not use uvasync or
  * libuv, so it measures both servers with the same client.
@@ -112,8 +121,9 @@ static void pump_send(int ep, conn_t *c) {
 }
 
 int main(int argc, char **argv) {
-  if (argc != 6) {
-    fprintf(stderr, "usage: bench_echo_load HOST PORT CONNS SIZE SECONDS\n");
+  if (argc != 6 && argc != 7) {
+    fprintf(stderr,
+            "usage: bench_echo_load HOST PORT CONNS SIZE SECONDS [WARMUP]\n");
     return 2;
   }
   const char *host = argv[1];
@@ -121,8 +131,10 @@ int main(int argc, char **argv) {
   int nconns = atoi(argv[3]);
   long lsize = atol(argv[4]);
   double seconds = atof(argv[5]);
-  if (nconns <= 0 || lsize <= 0 || seconds <= 0) {
-    fprintf(stderr, "bench_echo_load: CONNS, SIZE and SECONDS must be > 0\n");
+  double warmup = argc == 7 ? atof(argv[6]) : 0;
+  if (nconns <= 0 || lsize <= 0 || seconds <= 0 || warmup < 0) {
+    fprintf(stderr, "bench_echo_load: CONNS, SIZE and SECONDS must be > 0, "
+            "WARMUP >= 0\n");
     return 2;
   }
   size = (size_t)lsize;
@@ -174,10 +186,12 @@ int main(int argc, char **argv) {
 
   struct epoll_event *evs = calloc((size_t)nconns, sizeof *evs);
   if (evs == NULL) die("malloc");
-  uint64_t requests = 0;
+  uint64_t requests = 0, all_requests = 0;
   alive = nconns;
   double t0 = now_s();
-  double deadline = t0 + seconds;
+  double counted_from = t0 + warmup; /* round trips done after it count */
+  double deadline = counted_from + seconds;
+  int counting = warmup == 0;
   int stopping = 0;
   for (int i = 0; i < nconns; i++) {
     start_request(&conns[i]);
@@ -189,7 +203,11 @@ int main(int argc, char **argv) {
       if (errno == EINTR) continue;
       die("epoll_wait");
     }
-    if (!stopping && now_s() >= deadline) stopping = 1;
+    if (!counting || !stopping) {
+      double t = now_s();
+      if (!counting && t >= counted_from) counting = 1;
+      if (!stopping && t >= deadline) stopping = 1;
+    }
     for (int e = 0; e < n; e++) {
       conn_t *c = evs[e].data.ptr;
       if (c->dead) continue;
@@ -217,7 +235,8 @@ int main(int argc, char **argv) {
           }
           c->got += (size_t)r;
           if (c->got == size) { /* one verified round trip */
-            if (!stopping) requests++;
+            all_requests++;
+            if (counting && !stopping) requests++;
             if (stopping) {
               conn_close(c);
               break;
@@ -251,8 +270,12 @@ int main(int argc, char **argv) {
   double rps = (double)requests / elapsed;
   double mib_s = (double)requests * (double)size / elapsed / (1024.0 * 1024.0);
   printf("conns=%d size=%zu seconds=%.3f requests=%llu rps=%.1f mib_s=%.2f "
-         "errors=%llu\n",
+         "errors=%llu",
          nconns, size, elapsed, (unsigned long long)requests, rps, mib_s,
          (unsigned long long)errors);
+  if (warmup > 0) /* all: the warm-up's round trips and the last ones too */
+    printf(" warmup=%.3f all_requests=%llu", warmup,
+           (unsigned long long)all_requests);
+  printf("\n");
   return errors == 0 ? 0 : 1;
 }

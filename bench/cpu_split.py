@@ -29,7 +29,9 @@ between servers, so they are left out).
 
 Sets: rust = uvasync's Rust echo server and tokio's (as run_rust.py; the
 examples are built first); c = bench_echo_server and bench_raw_echo_server
-(as run_echo.py); python = the servers of run_python.py.
+(as run_echo.py); c-read = bench_echo_server (zero copy) and
+bench_echo_read_server (uva_stream_read), as run_echo.py --read-server;
+python = the servers of run_python.py.
 Needs perf (Debian: linux-perf) and permission to record another process.
 """
 import argparse
@@ -118,6 +120,9 @@ def servers_for(which: str, build_dir: Path):
     if which == "c":
         return [("uvasync", run_echo.find_bin(build_dir, run_echo.UVA_BIN)),
                 ("raw", run_echo.find_bin(build_dir, run_echo.RAW_BIN))]
+    if which == "c-read":
+        return [("zerocopy", run_echo.find_bin(build_dir, run_echo.UVA_BIN)),
+                ("read", run_echo.find_bin(build_dir, run_echo.READ_BIN))]
     import run_python
     return run_python.echo_servers()
 
@@ -140,7 +145,7 @@ def print_symbols(runs, plan, servers, n):
     differs most between each server and the first (means over the
     repeats)."""
     base = servers[0][0]
-    for label, _, _ in plan:
+    for label, *_ in plan:
         base_ns = symbol_ns(runs[label][base])
         for name, _ in servers[1:]:
             other = symbol_ns(runs[label][name])
@@ -156,10 +161,12 @@ def print_symbols(runs, plan, servers, n):
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--set", default="rust", choices=("rust", "c", "python"))
+    ap.add_argument("--set", default="rust",
+                    choices=("rust", "c", "c-read", "python"))
     ap.add_argument("--only", default="",
                     help="comma-separated workloads: "
-                         + ",".join(w[0] for w in WORKLOADS))
+                         + ",".join(w[0] for w in WORKLOADS
+                                    + run_echo.FRESH_WORKLOADS))
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--seconds", type=float, default=3.0)
     ap.add_argument("--freq", type=int, default=10000,
@@ -190,7 +197,7 @@ def main() -> int:
             sampler=perf_sampler(args.freq, Path(tmp), args.symbols > 0),
             progress=lambda s: print(f"  {s}", file=sys.stderr))
 
-    missing = [f"{label} {name}" for label, _, _ in plan for name, _ in servers
+    missing = [f"{label} {name}" for label, *_ in plan for name, _ in servers
                if median(runs[label][name], "perf_user_us") is None]
     base = servers[0][0]
     head = ("workload", "server", "user us/rt", f"{base}/this", "kernel us/rt",
@@ -200,7 +207,7 @@ def main() -> int:
     print("medians; user and kernel from perf samples, rusage user from "
           "getrusage (tick-sampled)")
     print("  ".join(h.rjust(w) for h, w in zip(head, widths)))
-    for label, _, _ in plan:
+    for label, *_ in plan:
         base_user = median(runs[label][base], "perf_user_us")
         for name, _ in servers:
             r = runs[label][name]

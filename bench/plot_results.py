@@ -14,7 +14,8 @@ from pathlib import Path
 
 COLORS = {"uvasync": "#d62728", "libuv": "#7f7f7f", "asyncio": "#1f77b4",
           "asyncio-protocol": "#aec7e8", "uvloop": "#2ca02c",
-          "uvloop-protocol": "#98df8a", "tokio": "#9467bd"}
+          "uvloop-protocol": "#98df8a", "tokio": "#9467bd",
+          "uvasync-read": "#ff9896"}
 PANELS = [  # (title, which benchmarks, log scale)
     ("echo round trips (requests/s)", lambda k: k.startswith("echo "), False),
     ("tasks (ops/s; timers per CPU-second)", lambda k: k in ("switch", "spawn", "timers"), True),

@@ -56,10 +56,15 @@ REPO = HERE.parent
 DEFAULT_BUILD = REPO / "build"
 PY_TARGET_NAME = "bench-python"  # inside the build dir
 C_TARGETS = ["bench_core", "bench_raw_core", "bench_echo_server",
-             "bench_raw_echo_server", "bench_echo_load"]
+             "bench_raw_echo_server", "bench_echo_read_server",
+             "bench_echo_load"]
 GROUPS = ["c", "python", "rust"]
 
 ECHO_WORKLOADS = run_echo.WORKLOADS  # 10x1k, 10x10k, 10x100k, 100x1k
+# Fresh connections (0.3 s warm-up, 1 s measured), C group only: the
+# zero-copy server against a copying read one (bench_echo_read_server,
+# "uvasync-read") and raw libuv. In the quick run too, so the suite runs it.
+FRESH_WORKLOADS = run_echo.FRESH_WORKLOADS  # 10x100k-fresh
 # run_core plans: (label, benchmark, N, extra argument)
 CORE_FULL = [("yield", "yield", 1_000_000, "1000"),
              ("spawn", "spawn", 1_000_000, None),
@@ -72,7 +77,7 @@ CORE_QUICK = [("yield", "yield", 100_000, "1000"),
 
 # Per group: the implementations in chart/table order; the first is uvasync.
 IMPLS = {
-    "c": ["uvasync", "libuv"],
+    "c": ["uvasync", "libuv", "uvasync-read"],
     "python": ["uvasync", "asyncio", "asyncio-protocol", "uvloop", "uvloop-protocol"],
     "rust": ["uvasync", "tokio"],
 }
@@ -82,7 +87,8 @@ TITLES = {
     "rust": "Rust: the uvasync crate vs tokio current-thread",
 }
 # The benchmarks in row order: (key, title, unit, which way is better).
-BENCHES = [(f"echo {w}", f"echo {w}", "requests/s", "higher") for w, _, _ in ECHO_WORKLOADS] + [
+BENCHES = [(f"echo {w}", f"echo {w}", "requests/s", "higher")
+           for w, *_ in ECHO_WORKLOADS + FRESH_WORKLOADS] + [
     ("switch", "task switches", "switches/s", "higher"),
     ("spawn", "spawn + complete", "tasks/s", "higher"),
     ("timers", "timers", "timers per CPU-s", "higher"),
@@ -178,6 +184,17 @@ def ensure_pip_packages(names):
 
 # --- measuring ---------------------------------------------------------------
 
+def fresh_servers(build_dir, groups):
+    """The servers of FRESH_WORKLOADS (C group only): zero copy, raw libuv
+    and the copying read echo."""
+    if "c" not in groups:
+        return []
+    return [("c/uvasync", run_core.find_bin(build_dir, "bench_echo_server")),
+            ("c/libuv", run_core.find_bin(build_dir, "bench_raw_echo_server")),
+            ("c/uvasync-read",
+             run_core.find_bin(build_dir, "bench_echo_read_server"))]
+
+
 def echo_servers(build_dir, groups):
     """(group/impl, server) pairs, in IMPLS order, for run_echo.measure."""
     servers = []
@@ -191,8 +208,9 @@ def echo_servers(build_dir, groups):
     return servers
 
 
-def plan_size(groups, servers, repeats, quick):
+def plan_size(groups, servers, fresh, repeats, quick):
     n = len(ECHO_WORKLOADS) * len(servers) * repeats
+    n += len(FRESH_WORKLOADS) * len(fresh) * repeats
     if "c" in groups:
         n += len(CORE_QUICK if quick else CORE_FULL) * 2 * repeats
     if "python" in groups:
@@ -212,9 +230,11 @@ def measure(args, groups, build_dir):
     extras, paired, errors, pinning note). paired holds the echo ratios
     paired within rounds: {group: {bench: {peer: uvasync / peer}}}."""
     servers = echo_servers(build_dir, groups)
+    fresh = fresh_servers(build_dir, groups)
     load = run_core.find_bin(build_dir, "bench_echo_load")
     cpus, pin_note = run_echo.choose_cpus(args.cpus, args.no_pin)
-    progress = Progress(plan_size(groups, servers, args.repeats, args.quick))
+    progress = Progress(plan_size(groups, servers, fresh, args.repeats,
+                                  args.quick))
     values = {g: {} for g in groups}
     extras = {g: {} for g in groups}  # echo: server CPU per round trip
     paired = {g: {} for g in groups}
@@ -228,6 +248,12 @@ def measure(args, groups, build_dir):
                                   args.seconds, cpus, progress=progress,
                                   verbose=args.verbose)
     errors += errs
+    if fresh:  # their own length and warm-up: --seconds does not apply
+        more, errs = run_echo.measure(fresh, load, FRESH_WORKLOADS,
+                                      args.repeats, args.seconds, cpus,
+                                      progress=progress, verbose=args.verbose)
+        errors += errs
+        echo.update(more)
     for label, by_server in echo.items():
         for name, runs in by_server.items():
             group, impl = name.split("/", 1)
@@ -465,6 +491,7 @@ def main() -> int:
     settings = {"mode": "quick" if args.quick else "full", "groups": groups,
                 "repeats": args.repeats, "seconds": args.seconds,
                 "pinning": pin_note, "echo_workloads": ECHO_WORKLOADS,
+                "fresh_workloads": FRESH_WORKLOADS if "c" in groups else [],
                 "core_plan": CORE_QUICK if args.quick else CORE_FULL,
                 "python_micro": run_python.MICRO, "rust_tasks": run_rust.TASK_BENCHES,
                 "load_average_at_end": [round(x, 2) for x in os.getloadavg()],

@@ -5,6 +5,7 @@ load client (bench_echo_load), interleaved in one run, and print medians.
 
     python3 bench/run_echo.py [--build-dir build/bench] [--quick]
                               [--repeats 3] [--seconds 3] [--only 10x1k,100x1k]
+                              [--fresh] [--read-server]
                               [--cpus 0,1] [--no-pin] [-v]
 
 --build-dir is the directory holding the three programs (the CMake build
@@ -16,6 +17,14 @@ with a fresh client process. With taskset available and at least two CPUs,
 the server is pinned to the first CPU of --cpus and the client to the
 second, so the two never compete for one core and the server's CPU time is
 its own. Python 3 standard library only.
+
+--fresh adds the workload 10x100k-fresh: the pattern of a client that opens
+its connections just before a short run (0.3 s uncounted warm-up, then 1 s
+measured, whatever --seconds says), in which the connections are young for
+much of what is measured. --read-server adds a third server,
+bench_echo_read_server: the same uvasync server echoing with a plain
+uva_stream_read instead of bench_echo_server's zero copy (uva_stream_peek
+-> write -> consume), which must not be the faster of the two.
 """
 import argparse
 import os
@@ -25,12 +34,13 @@ import signal
 import subprocess
 import sys
 from pathlib import Path
-from benchlib import cpu_model, fmt, median, ratio
+from benchlib import cpu_model, fmt, median, paired_ratio, ratio
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_BUILD_DIR = REPO / "build" / "bench"
 UVA_BIN = "bench_echo_server"
 RAW_BIN = "bench_raw_echo_server"
+READ_BIN = "bench_echo_read_server"
 LOAD_BIN = "bench_echo_load"
 
 # (label, connections, message bytes)
@@ -40,10 +50,19 @@ WORKLOADS = [
     ("10x100k", 10, 100 * 1024),
     ("100x1k", 100, 1024),
 ]
+# Fresh connections: (label, connections, message bytes, seconds measured,
+# seconds of warm-up before them). The connections are opened just before
+# the run and are young for much of it (bench_echo_load's WARMUP).
+FRESH_WORKLOADS = [
+    ("10x100k-fresh", 10, 100 * 1024, 1.0, 0.3),
+]
 
 # Targets from the issue (uvasync / raw libuv).
 TARGET_RPS_RATIO = 0.95      # requests/s at least 0.95x raw
 TARGET_USER_CPU_RATIO = 1.2  # server user CPU per round trip at most 1.2x raw
+# Zero copy / read echo, requests/s paired within rounds: the zero-copy echo
+# must not be the slower one (a margin for this shared machine's noise).
+TARGET_ZEROCOPY_RATIO = 0.95
 
 
 def find_bin(build_dir: Path, name: str) -> Path:
@@ -64,7 +83,8 @@ def pin_prefix(cpu):
 
 
 def run_one(server, load: Path, conns: int, size: int, seconds: float,
-            cpus, host: str, layout: int = 0, sampler=None) -> dict:
+            cpus, host: str, layout: int = 0, sampler=None,
+            warmup: float = 0) -> dict:
     """One server process + one client run; returns the measurements.
     `server` is a program, or a command (list) to which host and port 0 are
     appended; it prints its port, serves until SIGTERM, then prints
@@ -77,7 +97,10 @@ def run_one(server, load: Path, conns: int, size: int, seconds: float,
     the result (cpu_split.py's perf sampling). The client's CPU time per
     round trip is in the result too (client_us, user and system): with both
     CPUs busy, what a server makes its client spend limits the throughput
-    as much as its own CPU does."""
+    as much as its own CPU does. With `warmup` the client runs that long
+    uncounted first (bench_echo_load's WARMUP): rps counts the measured
+    seconds, and the CPU figures per round trip divide the whole run's CPU
+    by all its round trips, warm-up included."""
     argv = list(server) if isinstance(server, (list, tuple)) else [str(server)]
     server = Path(argv[-1])  # for messages
     srv_cmd = pin_prefix(cpus[0]) + argv + [host, "0"]
@@ -95,12 +118,14 @@ def run_one(server, load: Path, conns: int, size: int, seconds: float,
         stop_sampler = sampler(srv.pid) if sampler else None
         cli_cmd = pin_prefix(cpus[1]) + [str(load), host, port, str(conns),
                                          str(size), str(seconds)]
+        if warmup > 0:
+            cli_cmd.append(str(warmup))
         try:
             # The client is the only child reaped in between (taskset execs
             # it; the server and a sampler are reaped later).
             before = resource.getrusage(resource.RUSAGE_CHILDREN)
             cli = subprocess.run(cli_cmd, capture_output=True, text=True,
-                                 timeout=seconds + 60)
+                                 timeout=seconds + warmup + 60)
             after = resource.getrusage(resource.RUSAGE_CHILDREN)
         except subprocess.TimeoutExpired:
             return {"error": f"client timed out: {' '.join(cli_cmd)}"}
@@ -125,9 +150,10 @@ def run_one(server, load: Path, conns: int, size: int, seconds: float,
     if srv.returncode != 0 or "user_s" not in cpu:
         return {"error": f"{server.name} exit {srv.returncode}, no CPU line: "
                          f"{rest.strip()[:200]} {err.strip()[:200]}"}
-    requests = int(res["requests"])
-    if requests == 0:
+    if int(res["requests"]) == 0:
         return {"error": "no request completed", "line": line}
+    # Per round trip: over all the run's round trips when it had a warm-up.
+    requests = int(res.get("all_requests", res["requests"]))
     user_s, sys_s = float(cpu["user_s"]), float(cpu["sys_s"])
     result = {
         "line": f"{line} server_user_s={user_s:.3f} server_sys_s={sys_s:.3f}",
@@ -149,7 +175,9 @@ def measure(servers, load: Path, workloads, repeats: int, seconds: float,
     """Every server on every workload, interleaved: for each workload,
     `repeats` rounds in which each server runs once, in order (A B C A B C).
     `servers` is a list of (name, program or command list) for run_one;
-    `workloads` a list of (label, connections, message bytes).
+    `workloads` a list of (label, connections, message bytes), or of
+    (label, connections, message bytes, seconds, warm-up seconds) for a
+    run of its own length with a warm-up (FRESH_WORKLOADS).
     Returns ({label: {name: [run_one results]}}, [error strings]); failed
     runs are left out of the lists and reported in the errors, and each
     result says its round ("round", from 0). `sampler`
@@ -162,14 +190,15 @@ def measure(servers, load: Path, workloads, repeats: int, seconds: float,
     "Reading the 100 KiB echo figures"), and one fixed layout made a Python
     server's 100 KiB figure a draw."""
     results, errors = {}, []
-    for label, conns, size in workloads:
+    for label, conns, size, *timing in workloads:
+        run_seconds, warmup = timing if timing else (seconds, 0)
         runs = {name: [] for name, _ in servers}
         for rep in range(repeats):
             for name, server in servers:
                 if progress:
                     progress(f"echo {label} {name} #{rep + 1}")
-                r = run_one(server, load, conns, size, seconds, cpus, host,
-                            layout=7 * rep, sampler=sampler)
+                r = run_one(server, load, conns, size, run_seconds, cpus, host,
+                            layout=7 * rep, sampler=sampler, warmup=warmup)
                 r["round"] = rep
                 if "error" in r:
                     errors.append(f"echo {label} {name} #{rep + 1}: {r['error']}")
@@ -183,16 +212,19 @@ def measure(servers, load: Path, workloads, repeats: int, seconds: float,
     return results, errors
 
 
-def select_workloads(only: str, prog: str):
+def select_workloads(only: str, prog: str, fresh: bool = False):
     """The WORKLOADS named in `only` (comma-separated labels), all when it
-    is empty; exits with a message naming `prog` on an unknown label."""
+    is empty, and FRESH_WORKLOADS with `fresh` (or when `only` names one);
+    exits with a message naming `prog` on an unknown label."""
+    every = WORKLOADS + FRESH_WORKLOADS
     if not only:
-        return WORKLOADS
+        return WORKLOADS + (FRESH_WORKLOADS if fresh else [])
     wanted = {w.strip() for w in only.split(",") if w.strip()}
-    unknown = wanted - {w[0] for w in WORKLOADS}
+    unknown = wanted - {w[0] for w in every}
     if unknown:
         sys.exit(f"{prog}: unknown workload(s) {sorted(unknown)}")
-    return [w for w in WORKLOADS if w[0] in wanted]
+    return [w for w in every
+            if w[0] in wanted or (fresh and w in FRESH_WORKLOADS)]
 
 
 def choose_cpus(arg: str, no_pin: bool):
@@ -229,7 +261,14 @@ def main() -> int:
                     help="seconds per run (default 3, quick 1)")
     ap.add_argument("--only", default="",
                     help="comma-separated workloads: "
-                         + ",".join(w[0] for w in WORKLOADS))
+                         + ",".join(w[0] for w in WORKLOADS + FRESH_WORKLOADS))
+    ap.add_argument("--fresh", action="store_true",
+                    help="add the fresh-connections workload(s): "
+                         + ",".join(w[0] for w in FRESH_WORKLOADS)
+                         + " (0.3 s warm-up, 1 s measured)")
+    ap.add_argument("--read-server", action="store_true",
+                    help=f"run {READ_BIN} (a uva_stream_read echo) too, "
+                         f"against which the zero-copy server is compared")
     ap.add_argument("--cpus", default="",
                     help="server,client CPUs for taskset (default: the first "
                          "two allowed CPUs)")
@@ -242,7 +281,8 @@ def main() -> int:
     uva = find_bin(args.build_dir, UVA_BIN)
     raw = find_bin(args.build_dir, RAW_BIN)
     load = find_bin(args.build_dir, LOAD_BIN)
-    plan = select_workloads(args.only, "run_echo.py")
+    read = find_bin(args.build_dir, READ_BIN) if args.read_server else None
+    plan = select_workloads(args.only, "run_echo.py", args.fresh)
     repeats = args.repeats or (1 if args.quick else 3)
     seconds = args.seconds or (1.0 if args.quick else 3.0)
     cpus, pin_note = choose_cpus(args.cpus, args.no_pin)
@@ -250,25 +290,34 @@ def main() -> int:
     print(f"uvasync echo benchmark: {uva.name} vs {raw.name}, "
           f"client {load.name}, in {uva.parent}")
     print(f"cpu: {cpu_model()}, {os.cpu_count()} cpus; pinning: {pin_note}; "
-          f"{repeats} repeat(s) x {seconds:g} s per server and workload")
+          f"{repeats} repeat(s) x {seconds:g} s per server and workload"
+          + (" (fresh: their own warm-up and length)" if any(
+              w in FRESH_WORKLOADS for w in plan) else ""))
     print()
 
+    servers = [("uvasync", uva), ("raw", raw)]
+    if read is not None:
+        servers.append(("read", read))
     runs_by_label, errors = measure(
-        [("uvasync", uva), ("raw", raw)], load, plan, repeats, seconds, cpus,
+        servers, load, plan, repeats, seconds, cpus,
         args.host, verbose=args.verbose,
         progress=lambda s: print(f"  {s}", file=sys.stderr))
     failed = bool(errors)
     results = []
-    for label, _, _ in plan:
+    for label, *_ in plan:
         runs = runs_by_label[label]
         row = {"label": label}
-        for name in ("uvasync", "raw"):
+        for name, _ in servers:
             for key in ("rps", "mib_s", "user_us", "sys_us"):
                 row[f"{name}_{key}"] = median(runs[name], key)
         row["rps_ratio"] = ratio(row["uvasync_rps"], row["raw_rps"])
         row["user_ratio"] = ratio(row["uvasync_user_us"], row["raw_user_us"])
         row["sys_ratio"] = ratio(row["uvasync_sys_us"], row["raw_sys_us"])
         row["n"] = (len(runs["uvasync"]), len(runs["raw"]))
+        if read is not None:
+            row["zc_paired"] = paired_ratio(runs["uvasync"], runs["read"], "rps")
+            row["zc_sys_paired"] = paired_ratio(runs["uvasync"], runs["read"],
+                                                "sys_us")
         results.append(row)
 
     if args.verbose:
@@ -276,7 +325,7 @@ def main() -> int:
     head = ("workload", "req/s uva", "req/s raw", "ratio", "MiB/s uva",
             "MiB/s raw", "user us/rt uva", "raw", "ratio", "sys us/rt uva",
             "raw", "ratio")
-    widths = (9, 10, 10, 6, 10, 10, 15, 6, 6, 14, 6, 6)
+    widths = (13, 10, 10, 6, 10, 10, 15, 6, 6, 14, 6, 6)
     print("  ".join(h.rjust(w) for h, w in zip(head, widths)))
     for row in results:
         cells = (row["label"], fmt(row["uvasync_rps"], 0), fmt(row["raw_rps"], 0),
@@ -289,6 +338,23 @@ def main() -> int:
     print()
     print("medians; ratio = uvasync / raw libuv; us/rt = server CPU "
           "microseconds per round trip (getrusage / requests)")
+    if read is not None:
+        print()
+        print(f"zero copy ({uva.name}: peek -> write -> consume) against a "
+              f"copying read ({read.name}: uva_stream_read -> write)")
+        head = ("workload", "req/s zc", "req/s read", "paired", "user us/rt zc",
+                "read", "sys us/rt zc", "read", "paired")
+        widths = (13, 10, 10, 7, 13, 6, 12, 6, 7)
+        print("  ".join(h.rjust(w) for h, w in zip(head, widths)))
+        for row in results:
+            cells = (row["label"], fmt(row["uvasync_rps"], 0),
+                     fmt(row["read_rps"], 0), fmt(row["zc_paired"], 3),
+                     fmt(row["uvasync_user_us"], 2), fmt(row["read_user_us"], 2),
+                     fmt(row["uvasync_sys_us"], 2), fmt(row["read_sys_us"], 2),
+                     fmt(row["zc_sys_paired"], 3))
+            print("  ".join(c.rjust(w) for c, w in zip(cells, widths)))
+        print("paired = median over the rounds of zero copy / read in each "
+              "round")
 
     print()
     print("targets (issue):")
@@ -300,8 +366,15 @@ def main() -> int:
             v = row[key]
             ok = v is not None and (v >= target if op == ">=" else v <= target)
             all_pass &= ok
-            print(f"  {row['label']:>8} {what:<19} uvasync/raw = {fmt(v, 2):>5} "
+            print(f"  {row['label']:>13} {what:<19} uvasync/raw = {fmt(v, 2):>5} "
                   f"(target {op} {target}): {'PASS' if ok else 'MISS'}")
+        if read is not None:
+            v = row["zc_paired"]
+            ok = v is not None and v >= TARGET_ZEROCOPY_RATIO
+            all_pass &= ok
+            print(f"  {row['label']:>13} {'requests/s':<19} zerocopy/read = "
+                  f"{fmt(v, 2):>5} (target >= {TARGET_ZEROCOPY_RATIO}): "
+                  f"{'PASS' if ok else 'MISS'}")
     if failed:
         print("some runs FAILED (see above); their medians exclude them")
     return 1 if failed else 0

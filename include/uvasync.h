@@ -773,9 +773,10 @@ UVA_EXTERN int uva_stream_read_hint(size_t *out, uva_stream_t *stream);
  * is consumed: call uva_stream_consume with what was used. The bytes stay
  * valid until the next call on this stream or the end of the step, so they
  * can be passed straight to uva_stream_write (an echo copies nothing).
- * Reads from the socket fill up to 64 KiB of the buffer at a time; a young
- * connection whose reads fill that takes up to 128 KiB, a few times, for
- * the reason given at uva_stream_read. */
+ * Reads from the socket fill up to 64 KiB of the buffer at a time; once one
+ * fills that, later ones take up to 128 KiB (still at most 64 KiB past the
+ * flow-control limit), so that a message of up to 128 KiB comes in one
+ * read and an echo writes it back in one call. */
 UVA_EXTERN int uva_stream_peek(const void **data, size_t *len,
                                uva_stream_t *stream, uva_task_t *task);
 

@@ -50,10 +50,10 @@ static constexpr size_t READ_CHUNK = 64 * 1024;
  * directly (read_direct): smaller ones are better served from ours. */
 static constexpr size_t READ_DIRECT_MIN = 4096;
 /* How many of a stream's first reads that outgrow the caller's buffer
- * (stream_read) or our chunk (read_now) read ahead past it, and how much
- * read_now's then take at once. */
+ * (stream_read) read ahead past it; and how much read_now's reads take at
+ * once after one filled a whole chunk. */
 static constexpr uint8_t YOUNG_READS_AHEAD = 8;
-static constexpr size_t YOUNG_READ_CHUNK = 2 * READ_CHUNK;
+static constexpr size_t WIDE_READ_CHUNK = 2 * READ_CHUNK;
 
 static Stream *of(uv_handle_t *h) { return static_cast<Stream *>(h->data); }
 
@@ -216,7 +216,7 @@ static size_t read_limit(const Stream *s) {
 static uv_buf_t room(Stream *s, size_t chunk = READ_CHUNK) {
   size_t tail = s->rcap - s->rstart - s->rlen;
   /* Under a quarter of a normal chunk is too little to read into; a
-   * larger chunk (read_now's young reads) wants all its room. */
+   * larger chunk (read_now's wide reads) wants all its room. */
   size_t least = chunk > READ_CHUNK ? chunk : READ_CHUNK / 4;
   if (tail < least) {
     if (s->rstart > 0) { /* slide the unread bytes to the front */
@@ -241,9 +241,9 @@ static uv_buf_t room(Stream *s, size_t chunk = READ_CHUNK) {
       tail = cap - s->rlen;
     }
   }
-  /* A chunk at most per read, 64 KiB as libuv suggests (but for a young
-   * stream's few reads): one huge read costs the kernel more than two of
-   * this size (measured on the echo benchmark). */
+  /* A chunk at most per read, 64 KiB as libuv suggests (but for read_now's
+   * wide reads): one huge read costs the kernel more than two of this size
+   * (measured on the echo benchmark). */
   if (tail > chunk) tail = chunk;
   return uv_buf_init(s->rbuf + s->rstart + s->rlen, unsigned(tail));
 }
@@ -407,8 +407,8 @@ static size_t read_into(Stream *s, char *buf, size_t len, char *spill,
                         size_t spill_len);
 
 /* Whether this read from the kernel is one of a young stream's few that
- * read ahead (stream_read, read_now), counting it if so: the stream's
- * reads have outgrown their buffer, and it has not used them all. */
+ * read ahead (stream_read), counting it if so: the stream's reads have
+ * outgrown their buffer, and it has not used them all. */
 static bool young_read(Stream *s) {
   if (!s->outgrown || s->reads_ahead >= YOUNG_READS_AHEAD) return false;
   s->reads_ahead++;
@@ -437,25 +437,21 @@ static void read_now(Stream *s) {
   s->signaled = false;
 #ifndef _WIN32
   if (s->st != ST_OPEN || s->eof || s->read_err != 0) return;
-  /* A young stream whose reads fill a whole chunk reads two at once, a few
-   * times, for the reason given at stream_read's read-ahead (the bytes
-   * land in our buffer either way). After those reads the buffer goes
-   * back to one chunk's size: it is empty here (callers read only then),
-   * and the next room() allocates it afresh. */
+  /* A stream whose reads fill a whole chunk (or the caller's buffer)
+   * reads two chunks at once from then on, not only a young stream's few
+   * reads as before: a 100 KiB message then comes in one read, and a
+   * zero-copy echo writes it back in one send, where one chunk split both
+   * in two (64 + 36 KiB). One read made 1.2x the round trips for 0.85x
+   * the kernel time each (10 x 100 KiB echo, bench/README.md, "Zero copy
+   * against a copying read"). The larger reads also let Linux grow the
+   * receive window, as stream_read's young read-ahead does. */
   size_t chunk = READ_CHUNK;
-  if (young_read(s)) {
+  if (s->outgrown) {
     /* Still at most a chunk past the flow-control limit (uvasync.h); the
      * limit may be SIZE_MAX (a reader waits for EOF): compare, not add. */
     size_t limit = read_limit(s);
-    chunk = limit >= YOUNG_READ_CHUNK - READ_CHUNK ? YOUNG_READ_CHUNK
-                                                   : limit + READ_CHUNK;
-  } else if (s->reads_ahead == YOUNG_READS_AHEAD) {
-    s->reads_ahead++; /* only once: a buffer grown later serves a reader */
-    if (s->rcap > READ_CHUNK && s->rlen == 0) {
-      std::free(s->rbuf);
-      s->rbuf = nullptr;
-      s->rstart = s->rcap = 0;
-    }
+    chunk = limit >= WIDE_READ_CHUNK - READ_CHUNK ? WIDE_READ_CHUNK
+                                                  : limit + READ_CHUNK;
   }
   size_t len;
   size_t n = read_chunk(s, chunk, &len);
