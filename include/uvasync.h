@@ -771,8 +771,10 @@ UVA_EXTERN int uva_stream_read_hint(size_t *out, uva_stream_t *stream);
 /* Zero-copy read: *data and *len describe every buffered byte (*len >= 1;
  * *len = 0 at end of stream); UVA_EAGAIN while nothing is buffered. Nothing
  * is consumed: call uva_stream_consume with what was used. The bytes stay
- * valid until the next call on this stream or the end of the step, so they
- * can be passed straight to uva_stream_write (an echo copies nothing).
+ * valid until the stream's next read, peek, consume, feed_eof, close or
+ * abort, or the end of the step, whichever comes first; uva_stream_write,
+ * uva_stream_writev and the getters do not move them, so they can be passed
+ * straight to a write (an echo copies nothing).
  * Reads from the socket fill up to 64 KiB of the buffer at a time; once one
  * fills that, later ones take up to 128 KiB (still at most 64 KiB past the
  * flow-control limit), so that a message of up to 128 KiB comes in one
