@@ -14,6 +14,7 @@ Cancellation arrives as status UVA_ECANCELED and is thrown into the
 coroutine as CancelledError. There is no scheduler, timer queue or buffer in
 Python: run queue, timers and waits are the core's.
 """
+import contextvars
 import logging
 import math
 import signal
@@ -159,7 +160,9 @@ class Task(TaskBase):
     """A coroutine running as a core task (CPython's asyncio.Task surface:
     await, cancel, cancelled, done, result, exception, add_done_callback).
 
-    Task(coro, loop=None, name=None). Its state lives in the C base
+    Task(coro, loop=None, name=None, context=None): the coroutine's steps
+    run in `context`, by default a copy of the context current when the
+    task is made (get_context() returns it). Its state lives in the C base
     (uvasync._cext.TaskBase, built with the cffi module), which also makes
     it, runs its steps and ends it: _coro, _loop, _state, _value,
     _callbacks, _notify (internal: called at once when it ends), _log_exc
@@ -409,9 +412,10 @@ def all_tasks(loop=None):
     return loop._live_tasks()
 
 
-def create_task(coro, *, name=None):
-    """Run `coro` concurrently as a new Task on the running loop."""
-    return Task(coro, _tls.running or get_event_loop(), name)
+def create_task(coro, *, name=None, context=None):
+    """Run `coro` concurrently as a new Task on the running loop, in a copy
+    of the current contextvars context (or in `context`)."""
+    return Task(coro, _tls.running or get_event_loop(), name, context)
 
 
 # --------------------------------------------------------------------------
@@ -452,14 +456,18 @@ def ticks_diff(a, b):
 # --------------------------------------------------------------------------
 
 class Handle:
-    """A scheduled callback; cancel() keeps it from running."""
+    """A scheduled callback; cancel() keeps it from running. It runs in
+    `context`, by default a copy of the context current when it was
+    scheduled (as in asyncio)."""
     __slots__ = ("_loop", "_cb", "_args", "_cancelled", "_timer", "_when",
-                 "__weakref__")
+                 "_context", "__weakref__")
 
-    def __init__(self, loop, cb, args):
+    def __init__(self, loop, cb, args, context=None):
         self._loop = loop
         self._cb = cb
         self._args = args
+        self._context = (contextvars.copy_context() if context is None
+                         else context)
         self._cancelled = False
         self._timer = None
         self._when = None
@@ -478,7 +486,7 @@ class Handle:
     def _run(self):
         loop = self._loop
         try:
-            self._cb(*self._args)
+            self._context.run(self._cb, *self._args)
         except (KeyboardInterrupt, SystemExit) as e:
             loop._abort_run(e)
         except BaseException as e:
@@ -564,8 +572,8 @@ class Loop(LoopBase):
 
     # -- tasks -------------------------------------------------------------
 
-    def create_task(self, coro, *, name=None):
-        return Task(coro, self, name)
+    def create_task(self, coro, *, name=None, context=None):
+        return Task(coro, self, name, context)
 
     def _live_tasks(self):
         return set(t for t in _c_live_tasks() if t._loop is self)
@@ -578,7 +586,7 @@ class Loop(LoopBase):
 
     def call_soon(self, callback, *args, context=None):
         """Run callback(*args) at the next pass, in FIFO order."""
-        handle = Handle(self, callback, args)
+        handle = Handle(self, callback, args, context)
         h = ffi.new_handle(handle)
         check(lib.uva_loop_call_soon(self._ptr(), lib._uvapy_call, h),
               "call_soon")
@@ -598,7 +606,8 @@ class Loop(LoopBase):
 
     def call_later(self, delay, callback, *args, context=None):
         """Run callback(*args) after `delay` seconds (a core timer)."""
-        return self._call_later_ms(_to_ms(max(delay, 0)), callback, args)
+        return self._call_later_ms(_to_ms(max(delay, 0)), callback, args,
+                                   context=context)
 
     def call_later_ms(self, delay_ms, callback, *args):
         return self._call_later_ms(max(int(delay_ms), 0), callback, args)
@@ -606,10 +615,10 @@ class Loop(LoopBase):
     def call_at(self, when, callback, *args, context=None):
         """Run callback(*args) at loop time `when` (see time())."""
         return self._call_later_ms(_to_ms(max(when - self.time(), 0)),
-                                   callback, args, when)
+                                   callback, args, when, context)
 
-    def _call_later_ms(self, ms, callback, args, when=None):
-        handle = Handle(self, callback, args)
+    def _call_later_ms(self, ms, callback, args, when=None, context=None):
+        handle = Handle(self, callback, args, context)
         handle._when = self.time() + ms / 1000.0 if when is None else when
         h = ffi.new_handle(handle)
         cell = self._timer_cell
