@@ -113,8 +113,18 @@ def _call_again(call, what):
         yield _PENDING
         rc = call()
     if rc < 0:
-        raise error(rc, what)
+        raise _wait_error(rc, what)
     return rc
+
+
+def _wait_error(rc, what):
+    """The exception for a wait call's error code. Outside a task a wait
+    completes if it can at once; UVA_EINVAL there means it would have to
+    wait, which only a task can do."""
+    if rc == lib.UVA_EINVAL and _c_current_task() is None:
+        return RuntimeError("%s would have to wait: await it inside a "
+                            "uvasync task" % what)
+    return error(rc, what)
 
 
 # --------------------------------------------------------------------------
