@@ -341,3 +341,18 @@ def test_many_gathered_coroutines_survive_collections_while_pending(aio):
     assert [i for i, _ in out] == list(range(3000))
     gc.collect()
     assert all(ref() is None for _, ref in out)
+
+
+def test_current_task_outside_a_running_loop_raises(aio):
+    with pytest.raises(RuntimeError):
+        aio.current_task()
+    seen = []
+
+    async def main():
+        loop = aio.get_running_loop()
+        loop.call_soon(lambda: seen.append(aio.current_task()))
+        await aio.sleep(0.01)
+        seen.append(aio.current_task() is not None)
+
+    aio.run(main())
+    assert seen == [None, True]  # a callback runs in no task

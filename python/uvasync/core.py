@@ -412,8 +412,12 @@ def _ended_by(task, exc):
 
 
 def current_task(loop=None):
-    """The Task whose coroutine is running, or None."""
-    return _c_current_task()
+    """The Task whose coroutine is running, or None (in a callback). As in
+    asyncio, RuntimeError when no loop runs and none is given."""
+    task = _c_current_task()
+    if task is None and loop is None and _tls.running is None:
+        raise RuntimeError("no running event loop")
+    return task
 
 
 def all_tasks(loop=None):
