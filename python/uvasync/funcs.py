@@ -66,10 +66,18 @@ async def wait_for_ms(aw, timeout):
         try:
             await _sleep_or_done(task, ms)
         except CancelledError:
-            # cancelled from outside: the inner task goes too
-            task.cancel()
-            await _wait_done(task)
-            raise
+            # Cancelled from outside: the inner task goes too. If it ends
+            # with a result anyway (it finished before the cancellation
+            # reached us, or ignored it), the result is returned, not lost:
+            # a lock it took stays with the caller, a queue item or a line
+            # it read is the caller's (as CPython's wait_for returns what
+            # `await inner` gives).
+            if not task.done():
+                task.cancel()
+                await _wait_done(task)
+            if task.cancelled():
+                raise
+            return task.result()
         if task.done():
             return task.result()
     elif task.done():
