@@ -960,18 +960,81 @@ def set_event_loop(loop):
 
 def run(main, *, debug=None):
     """Run coroutine `main` on a new loop and return its result; then
-    cancel what is left, and close the loop."""
+    cancel what is left, let it finish, and close the loop.
+
+    Ctrl-C (SIGINT, when the program left its handler alone) is handled as
+    asyncio.run does: the first cancels the main task, whose clean-up runs
+    on the running loop; if it ends cancelled, run() raises
+    KeyboardInterrupt. A second Ctrl-C raises KeyboardInterrupt at once."""
     if _tls.running is not None:
         raise RuntimeError("run() cannot be called from a running event loop")
     loop = new_event_loop()
     try:
-        return loop.run_until_complete(main)
+        task = Task(main, loop)
+        interrupts = []
+
+        def on_sigint(signum, frame):
+            interrupts.append(signum)
+            if len(interrupts) == 1 and not task.done():
+                task.cancel()  # the signal watcher has woken the loop
+                return
+            raise KeyboardInterrupt()
+
+        restore = _install_sigint(on_sigint)
+        try:
+            return loop.run_until_complete(task)
+        except CancelledError:
+            if interrupts and task.uncancel() == 0:
+                raise KeyboardInterrupt()
+            raise
+        finally:
+            if restore is not None:
+                restore()
     finally:
         try:
-            loop._drain(cancel=True)
+            _cancel_leftovers(loop)
         finally:
             loop.close()
             _tls.loop = None
+
+
+def _install_sigint(handler):
+    """handler for SIGINT if this is the main thread and the program left
+    Python's default there; a function that puts the default back."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    try:
+        if signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+            return None
+        signal.signal(signal.SIGINT, handler)
+    except (ValueError, AttributeError):
+        return None
+
+    def restore():
+        if signal.getsignal(signal.SIGINT) is handler:
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+
+    return restore
+
+
+def _cancel_leftovers(loop):
+    """As asyncio.run: cancel the tasks still pending and run the loop
+    until they have ended (their clean-up may await), reporting an
+    exception one ends with. Ctrl-C here stops the loop (KeyboardInterrupt),
+    and close() cancels what is left without waiting."""
+    sig = loop._sig
+    tasks = [t for t in loop._live_tasks() if sig is None or t is not sig[2]]
+    if not tasks:
+        return
+    for t in tasks:
+        t.cancel()
+    from .funcs import gather
+    loop.run_until_complete(gather(*tasks, return_exceptions=True))
+    for t in tasks:
+        if not t.cancelled() and t.exception() is not None:
+            loop.call_exception_handler({
+                "message": "unhandled exception during uvasync.run() shutdown",
+                "exception": t.exception(), "task": t})
 
 
 # The C step finds the task table, the sentinel and _drive through this.
