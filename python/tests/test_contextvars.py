@@ -64,6 +64,8 @@ def test_a_task_runs_in_the_context_given(aio):
         if aio is uvasync or sys.version_info >= (3, 12):
             assert task.get_context() is ctx
         before = await task
+        if aio is uvasync or sys.version_info >= (3, 12):
+            assert task.get_context() is ctx
         return before, var.get()
 
     assert aio.run(main()) == ("given", "main")
@@ -81,7 +83,9 @@ def test_task_get_context_is_a_copy_of_the_creator_context():
         assert isinstance(ctx, contextvars.Context)
         assert ctx is not contextvars.copy_context()
         assert ctx[var] == "main"
-        return await task
+        result = await task
+        assert task.get_context() is ctx  # held, so kept after the end
+        return result
 
     assert uvasync.run(main()) == "main"
 

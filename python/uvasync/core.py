@@ -172,7 +172,8 @@ class Task(TaskBase):
 
     Task(coro, loop=None, name=None, context=None): the coroutine's steps
     run in `context`, by default a copy of the context current when the
-    task is made (get_context() returns it). Its state lives in the C base
+    task is made (get_context() returns it; once the task is done, None if
+    that copy was its own and nobody took it). Its state lives in the C base
     (uvasync._cext.TaskBase, built with the cffi module), which also makes
     it, runs its steps and ends it: _coro, _loop, _state, _value,
     _callbacks, _notify (internal: called at once when it ends), _log_exc
