@@ -152,3 +152,25 @@ def test_seed_generator_tasks_have_their_own_context_too():
     loop.run_until_complete(main())
     loop.close()
     assert sorted(seen) == [("a", "a"), ("b", "b"), ("main", "main")]
+
+
+def test_done_callbacks_run_in_the_context_they_were_added_in(aio):
+    seen = []
+
+    async def child():
+        var.set("child")
+        await aio.sleep(0)
+
+    async def main():
+        var.set("main")
+        task = aio.create_task(child())
+        task.add_done_callback(lambda t: seen.append(("task", var.get())))
+        fut = aio.get_running_loop().create_future()
+        fut.add_done_callback(lambda f: seen.append(("future", var.get())))
+        var.set("main, later")  # after the adds: not what they see
+        await task
+        fut.set_result(None)
+        await aio.sleep(0.01)
+
+    aio.run(main())
+    assert seen == [("task", "main"), ("future", "main")]

@@ -249,10 +249,15 @@ class Task(TaskBase):
         return self._value if st == _ST_EXCEPTION else None
 
     def add_done_callback(self, fn, *, context=None):
-        """fn(task) is scheduled with call_soon once the task is done."""
+        """fn(task) is scheduled with call_soon once the task is done, to
+        run in `context` (default: a copy of the current one, as asyncio)."""
+        if context is None:
+            context = contextvars.copy_context()
         if self._state != _ST_PENDING:
-            self._loop.call_soon(fn, self)
-        elif self._callbacks is None:
+            self._loop.call_soon(fn, self, context=context)
+            return
+        fn = _InContext(fn, context)
+        if self._callbacks is None:
             self._callbacks = [fn]
         else:
             self._callbacks.append(fn)
@@ -335,6 +340,24 @@ class Task(TaskBase):
     # sets the state, takes the task out of the live list, calls _notify,
     # schedules the done callbacks, makes the _ExcLog, and stops
     # run_until_complete.
+
+
+class _InContext:
+    """A done callback with the context it runs in. It equals its function
+    (remove_done_callback)."""
+    __slots__ = ("fn", "context")
+
+    def __init__(self, fn, context):
+        self.fn = fn
+        self.context = context
+
+    def __call__(self, *args):
+        return self.context.run(self.fn, *args)
+
+    def __eq__(self, other):
+        return self.fn == other
+
+    __hash__ = None
 
 
 def _task_coro(coro):

@@ -1,6 +1,7 @@
 """wait_for, gather and Future: composition of tasks. The waiting is done
 by the core (a sleep that a finishing task's done callback cuts short, a
 join); this module only decides what the result is."""
+import contextvars
 import types
 
 from ._cext import Gathering, _spawn_coros
@@ -200,8 +201,8 @@ class Future:
         notify, self._notify = self._notify, []
         for fn in notify:
             fn(self)
-        for fn in self._callbacks:
-            self._loop.call_soon(fn, self)
+        for fn, context in self._callbacks:
+            self._loop.call_soon(fn, self, context=context)
         self._callbacks = []
 
     def set_result(self, result):
@@ -233,14 +234,18 @@ class Future:
         return self._value if self._state == _ST_EXCEPTION else None
 
     def add_done_callback(self, fn, *, context=None):
+        """fn(future) runs once it is done, in `context` (default: a copy
+        of the current one, as asyncio)."""
+        if context is None:
+            context = contextvars.copy_context()
         if self._state != _ST_PENDING:
-            self._loop.call_soon(fn, self)
+            self._loop.call_soon(fn, self, context=context)
         else:
-            self._callbacks.append(fn)
+            self._callbacks.append((fn, context))
 
     def remove_done_callback(self, fn):
         n = len(self._callbacks)
-        self._callbacks = [f for f in self._callbacks if f != fn]
+        self._callbacks = [f for f in self._callbacks if f[0] != fn]
         return n - len(self._callbacks)
 
     @types.coroutine
