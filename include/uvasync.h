@@ -558,8 +558,14 @@ UVA_EXTERN int uva_timer_close(uva_timer_t *timer,
  * object). A task may wait on several objects at once, but on one object at
  * a time. The `task` argument need not be the running task; it must belong
  * to the object's loop (else UVA_EINVAL). NULL names the task whose step is
- * running in the calling thread (UVA_EINVAL outside a step); so do the wait
- * calls of streams, servers, UDP and poll handles below.
+ * running in the calling thread; so do the wait calls of streams, servers,
+ * UDP and poll handles below (UVA_EINVAL outside a step). Outside a step
+ * the waits of this section take NULL as "no task": a call
+ * that can complete at once does, as it would for a task (an event that
+ * is set, a free lock or permit, room in the queue or an item in it, a set
+ * flag), and one that would have to wait returns UVA_EINVAL and registers
+ * nothing. Code that runs outside tasks (a callback, a test driving a
+ * coroutine by hand) can so use them without a task.
  *
  * Closing: uva_<x>_close closes the object and ends the owner's use of the
  * pointer, as the close callback ends it for a libuv handle: the memory

@@ -127,6 +127,56 @@ static inline int check_waiter(const void *obj, uva_task_t *&task) {
   return 0;
 }
 
+/* As check_waiter, for the sync objects' waits, which also take NULL
+ * outside a step: no task, and task stays NULL (see no_task_wait). */
+static inline int check_sync_waiter(const void *obj, uva_task_t *&task) {
+  if (task == nullptr && running_task() == nullptr) return 0;
+  return check_waiter(obj, task);
+}
+
+/* A sync wait with no task (NULL outside a step): what can complete at once
+ * completes, as for a task; what would have to wait has no task to
+ * register, UVA_EINVAL. */
+static int no_task_wait(Sync *s, void **out, void *item) {
+  if (s->flags & F_CLOSING) return UVA_ECLOSED;
+  switch (s->magic) {
+    case MAGIC_EVENT:
+      return static_cast<Event *>(s)->is_set ? 0 : UVA_EINVAL;
+    case MAGIC_LOCK: { /* unlocked implies nobody waits */
+      Lock *k = static_cast<Lock *>(s);
+      if (k->locked) return UVA_EINVAL;
+      k->locked = true;
+      return 0;
+    }
+    case MAGIC_SEM: { /* a positive count implies nobody waits */
+      Sem *m = static_cast<Sem *>(s);
+      if (m->value <= 0) return UVA_EINVAL;
+      m->value--;
+      return 0;
+    }
+    case MAGIC_QUEUE: {
+      Queue *q = static_cast<Queue *>(s);
+      int rc = out != nullptr ? queue_get_nowait(out, q)
+                              : queue_put_nowait(q, item);
+      return rc == UVA_EQUEUEEMPTY || rc == UVA_EQUEUEFULL ? UVA_EINVAL : rc;
+    }
+    case MAGIC_FLAG: {
+      Flag *f = static_cast<Flag *>(s);
+      if (f->waiters != nullptr) return UVA_EBUSY;
+      return f->set.exchange(0) != 0 ? 0 : UVA_EINVAL;
+    }
+    default:
+      return UVA_EINVAL;
+  }
+}
+
+#define NO_TASK_WAIT(obj, out, item)                                      \
+  do {                                                                    \
+    if (task == nullptr)                                                  \
+      return no_task_wait(static_cast<Sync *>(static_cast<void *>(obj)), \
+                          (out), (item));                                 \
+  } while (0)
+
 static int close_sync(void *p, uint32_t magic) {
   if (p == nullptr) return 0;
   CHECK(check_sync(p, magic, true));
@@ -536,7 +586,8 @@ UVA_EXTERN int uva_event_is_set(int *out, uva_event_t *event) {
 
 UVA_EXTERN int uva_event_wait(uva_event_t *event, uva_task_t *task) {
   CHECK(check_sync(event, MAGIC_EVENT, true));
-  CHECK(check_waiter(event, task));
+  CHECK(check_sync_waiter(event, task));
+  NO_TASK_WAIT(event, nullptr, nullptr);
   return event_wait(EV(event), T(task));
 }
 
@@ -550,7 +601,8 @@ UVA_EXTERN int uva_lock_new(uva_lock_t **out, uva_loop_t *loop) {
 
 UVA_EXTERN int uva_lock_acquire(uva_lock_t *lock, uva_task_t *task) {
   CHECK(check_sync(lock, MAGIC_LOCK, true));
-  CHECK(check_waiter(lock, task));
+  CHECK(check_sync_waiter(lock, task));
+  NO_TASK_WAIT(lock, nullptr, nullptr);
   return lock_acquire(LK(lock), T(task));
 }
 
@@ -588,7 +640,8 @@ UVA_EXTERN int uva_sem_new(uva_sem_t **out, uva_loop_t *loop, int64_t value,
 
 UVA_EXTERN int uva_sem_acquire(uva_sem_t *sem, uva_task_t *task) {
   CHECK(check_sync(sem, MAGIC_SEM, true));
-  CHECK(check_waiter(sem, task));
+  CHECK(check_sync_waiter(sem, task));
+  NO_TASK_WAIT(sem, nullptr, nullptr);
   return sem_acquire(SM(sem), T(task));
 }
 
@@ -625,7 +678,8 @@ UVA_EXTERN int uva_queue_new(uva_queue_t **out, uva_loop_t *loop,
 UVA_EXTERN int uva_queue_put(uva_queue_t *queue, uva_task_t *task,
                              void *item) {
   CHECK(check_sync(queue, MAGIC_QUEUE, true));
-  CHECK(check_waiter(queue, task));
+  CHECK(check_sync_waiter(queue, task));
+  NO_TASK_WAIT(queue, nullptr, item);
   return queue_put(QU(queue), T(task), item);
 }
 
@@ -633,7 +687,8 @@ UVA_EXTERN int uva_queue_get(void **out, uva_queue_t *queue,
                              uva_task_t *task) {
   if (out == nullptr) return UVA_EINVAL;
   CHECK(check_sync(queue, MAGIC_QUEUE, true));
-  CHECK(check_waiter(queue, task));
+  CHECK(check_sync_waiter(queue, task));
+  NO_TASK_WAIT(queue, out, nullptr);
   return queue_get(out, QU(queue), T(task));
 }
 
@@ -686,7 +741,8 @@ UVA_EXTERN int uva_flag_set(uva_flag_t *flag) {
 
 UVA_EXTERN int uva_flag_wait(uva_flag_t *flag, uva_task_t *task) {
   CHECK(check_sync(flag, MAGIC_FLAG, true));
-  CHECK(check_waiter(flag, task));
+  CHECK(check_sync_waiter(flag, task));
+  NO_TASK_WAIT(flag, nullptr, nullptr);
   return flag_wait(FL(flag), T(task));
 }
 

@@ -86,6 +86,38 @@ def test_the_server_task_stops_listening_when_cancelled(loop):
         socket.create_connection(("127.0.0.1", port)).close()
 
 
+def test_default_backlog_holds_50_clients_connecting_at_once(loop):
+    # The seed's default backlog was 10: with more clients connecting than
+    # that before the server accepts, the kernel dropped the rest's SYNs
+    # and they waited a second or more for the retransmission.
+    import select
+
+    async def handler(reader, writer):
+        await writer.aclose()
+
+    port = free_port()
+    loop.create_task(asyncio.start_server(handler, "127.0.0.1", port))
+    loop.run_until_complete(asyncio.sleep_ms(5))
+    clients = []
+    for _ in range(50):  # the loop does not run: nothing is accepted
+        c = socket.socket()
+        c.setblocking(False)
+        c.connect_ex(("127.0.0.1", port))
+        clients.append(c)
+    deadline = time.monotonic() + 0.5
+    pending = list(clients)
+    while pending and time.monotonic() < deadline:
+        _, ready, _ = select.select([], pending, [], 0.05)
+        pending = [c for c in pending if c not in ready]
+    connected = [c for c in clients
+                 if c not in pending and
+                 c.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR) == 0]
+    loop.run_until_complete(asyncio.sleep_ms(20))  # accepted and closed
+    for c in clients:
+        c.close()
+    assert len(connected) == 50
+
+
 def test_open_connection_refused_raises_oserror(loop):
     port = free_port()
 

@@ -84,3 +84,107 @@ def test_sigint_raises_keyboard_interrupt_out_of_run(aio, mode, capsys):
         print("\n%s %s: SIGINT to KeyboardInterrupt in %.1f ms"
               % (aio.__name__, mode, latency * 1000))
     assert latency < 2.0
+
+
+# asyncio.run's sequence on Ctrl-C: the main task is cancelled and its
+# clean-up runs on the running loop (it may await); then the tasks left are
+# cancelled and their clean-up runs too; then one KeyboardInterrupt comes
+# out of run() and, uncaught, ends the process as SIGINT would (exit 130
+# in a shell).
+CLEANUP_CHILD = r"""
+import importlib, sys
+aio = importlib.import_module(sys.argv[1])
+
+async def child():
+    try:
+        await aio.sleep(30)
+    finally:
+        await aio.sleep(0.02)
+        print("child cleanup done", flush=True)
+
+async def main():
+    aio.create_task(child())
+    try:
+        print("ready", flush=True)
+        await aio.sleep(30)
+    except aio.CancelledError:
+        print("main cancelled", flush=True)
+        raise
+    finally:
+        await aio.sleep(0.05)  # a clean-up that waits
+        print("main cleanup done", flush=True)
+
+aio.run(main())
+print("run returned", flush=True)
+"""
+
+
+def test_sigint_cancels_main_runs_its_cleanup_and_raises_once(aio):
+    proc = subprocess.Popen(
+        [sys.executable, "-c", CLEANUP_CHILD, aio.__name__],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env=dict(os.environ, PYTHONUNBUFFERED="1"))
+    try:
+        _wait_for_line(proc, "ready", 30)
+        time.sleep(0.2)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert out.splitlines() == ["main cancelled", "main cleanup done",
+                                "child cleanup done"], (out, err)
+    assert proc.returncode == -signal.SIGINT, (out, err)
+    last = err.strip().splitlines()[-1]
+    assert last == "KeyboardInterrupt", err
+    assert sum(line.startswith("KeyboardInterrupt")
+               for line in err.splitlines()) == 1, err
+
+
+def test_sigint_in_run_when_main_swallows_the_cancel_returns(aio):
+    child = CLEANUP_CHILD.replace(
+        'print("main cancelled", flush=True)\n        raise',
+        'print("main cancelled", flush=True)')
+    proc = subprocess.Popen(
+        [sys.executable, "-c", child, aio.__name__],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env=dict(os.environ, PYTHONUNBUFFERED="1"))
+    try:
+        _wait_for_line(proc, "ready", 30)
+        time.sleep(0.2)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert out.splitlines() == ["main cancelled", "main cleanup done",
+                                "child cleanup done", "run returned"], (out,
+                                                                        err)
+    assert proc.returncode == 0, err
+
+
+def test_a_second_sigint_interrupts_a_slow_cleanup(aio):
+    child = CLEANUP_CHILD.replace("await aio.sleep(0.05)  # a clean-up",
+                                  "await aio.sleep(30)  # a clean-up")
+    proc = subprocess.Popen(
+        [sys.executable, "-c", child, aio.__name__],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env=dict(os.environ, PYTHONUNBUFFERED="1"))
+    try:
+        _wait_for_line(proc, "ready", 30)
+        time.sleep(0.2)
+        proc.send_signal(signal.SIGINT)
+        _wait_for_line(proc, "main cancelled", 10)
+        time.sleep(0.2)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    # the main task's slow clean-up is cancelled in turn, the child's runs
+    assert out.splitlines() == ["child cleanup done"], (out, err)
+    assert proc.returncode == -signal.SIGINT, (out, err)
+    assert err.strip().splitlines()[-1] == "KeyboardInterrupt", err

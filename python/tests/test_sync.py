@@ -252,3 +252,34 @@ def test_primitives_made_at_module_level_serve_one_run_after_another():
             return queue.get_nowait()
 
     assert [uvasync.run(main(i)) for i in range(3)] == [0, 1, 2]
+
+
+def test_lock_locked_is_false_after_a_release_until_the_waiter_runs(aio):
+    # CPython and MicroPython: release() with a waiter frees the lock; the
+    # waiter takes it when it runs. The hand-off stays FIFO: a task that
+    # asks in between comes after the waiter.
+    order = []
+
+    async def main():
+        lock = aio.Lock()
+        await lock.acquire()
+
+        async def waiter():
+            await lock.acquire()
+            order.append(("waiter", lock.locked()))
+            await aio.sleep(0)
+            lock.release()
+
+        task = aio.create_task(waiter())
+        await aio.sleep(0)  # the waiter waits
+        lock.release()
+        order.append(("released", lock.locked()))
+        with pytest.raises(RuntimeError):
+            lock.release()  # not held by anyone now
+        await lock.acquire()  # after the waiter
+        order.append(("main", lock.locked()))
+        lock.release()
+        await task
+
+    aio.run(main())
+    assert order == [("released", False), ("waiter", True), ("main", True)]

@@ -482,3 +482,18 @@ def test_ensure_future_refuses_a_future_of_another_loop(aio):
         aio.run(main())
     finally:
         other.close()
+
+
+def test_current_task_outside_a_running_loop_raises(aio):
+    with pytest.raises(RuntimeError):
+        aio.current_task()
+    seen = []
+
+    async def main():
+        loop = aio.get_running_loop()
+        loop.call_soon(lambda: seen.append(aio.current_task()))
+        await aio.sleep(0.01)
+        seen.append(aio.current_task() is not None)
+
+    aio.run(main())
+    assert seen == [None, True]  # a callback runs in no task

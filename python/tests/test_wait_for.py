@@ -268,3 +268,104 @@ def test_a_timeout_on_a_future_cancels_it(aio):
         assert at_once.cancelled()
 
     aio.run(main())
+
+
+# -- cancelling the caller leaves no trace: what the inner obtained is kept ---
+
+async def _cancel_caller_once_inner_got_it(aio, inner, got):
+    """Run wait_for(inner) in a caller task; once `inner` has obtained its
+    value (got[0] set), cancel the caller before it resumes. The caller's
+    result (the value) or the CancelledError it ended with."""
+    async def caller():
+        return await aio.wait_for(inner, 10)
+
+    task = aio.create_task(caller())
+    for _ in range(100):
+        if got:
+            break
+        await aio.sleep(0)
+    assert got, "the inner awaitable never completed"
+    task.cancel()
+    try:
+        return await task
+    except aio.CancelledError as e:
+        return e
+
+
+def test_cancelled_caller_keeps_a_lock_the_inner_took(aio):
+    async def main():
+        lock = aio.Lock()
+        await lock.acquire()
+        got = []
+
+        async def take():
+            await lock.acquire()
+            got.append(True)
+            return "locked"
+
+        async def release_soon():
+            await aio.sleep(0)
+            await aio.sleep(0)
+            lock.release()  # hands it to take()
+
+        aio.create_task(release_soon())
+        out = await _cancel_caller_once_inner_got_it(aio, take(), got)
+        # either the caller has the lock (and may release it) or nobody has
+        assert out == "locked"
+        assert lock.locked()
+        lock.release()
+        await aio.wait_for(lock.acquire(), 1)  # not left held by nobody
+        lock.release()
+
+    aio.run(main())
+
+
+def test_cancelled_caller_keeps_a_queue_item_the_inner_got(aio):
+    async def main():
+        q = aio.Queue()
+        got = []
+
+        async def take():
+            item = await q.get()
+            got.append(item)
+            return item
+
+        async def put_soon():
+            await aio.sleep(0)
+            await aio.sleep(0)
+            q.put_nowait("item")
+
+        aio.create_task(put_soon())
+        out = await _cancel_caller_once_inner_got_it(aio, take(), got)
+        assert out == "item"  # not lost
+        assert q.empty()
+
+    aio.run(main())
+
+
+def test_cancelled_caller_keeps_a_line_the_inner_read(aio):
+    async def main():
+        async def serve(reader, writer):
+            writer.write(b"first\nsecond\n")
+            await writer.drain()
+            await reader.read()
+            writer.close()
+
+        server = await aio.start_server(serve, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        reader, writer = await aio.open_connection("127.0.0.1", port)
+        got = []
+
+        async def take():
+            line = await reader.readline()
+            got.append(line)
+            return line
+
+        out = await _cancel_caller_once_inner_got_it(aio, take(), got)
+        assert out == b"first\n"
+        assert await aio.wait_for(reader.readline(), 1) == b"second\n"
+        writer.close()
+        server.close()
+        await server.wait_closed()
+
+    aio.run(main())

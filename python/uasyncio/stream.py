@@ -364,11 +364,12 @@ def open_connection(host, port, ssl=False):
 
 
 @types.coroutine
-def start_server(client_coro, host, port, backlog=10):
+def start_server(client_coro, host, port, backlog=100):
     """Listen on host:port and run client_coro(reader, writer) as a new
     task for each connection. A generator to run as a task
     (loop.create_task(start_server(...))): it serves until that task is
-    cancelled."""
+    cancelled. backlog: the listen queue, 100 as in asyncio (the seed's
+    10 overflowed with a few dozen clients connecting at once)."""
     loop = get_event_loop()
 
     def on_connection(stream, _):

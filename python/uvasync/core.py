@@ -14,6 +14,7 @@ Cancellation arrives as status UVA_ECANCELED and is thrown into the
 coroutine as CancelledError. There is no scheduler, timer queue or buffer in
 Python: run queue, timers and waits are the core's.
 """
+import contextvars
 import logging
 import math
 import signal
@@ -112,8 +113,18 @@ def _call_again(call, what):
         yield _PENDING
         rc = call()
     if rc < 0:
-        raise error(rc, what)
+        raise _wait_error(rc, what)
     return rc
+
+
+def _wait_error(rc, what):
+    """The exception for a wait call's error code. Outside a task a wait
+    completes if it can at once; UVA_EINVAL there means it would have to
+    wait, which only a task can do."""
+    if rc == lib.UVA_EINVAL and _c_current_task() is None:
+        return RuntimeError("%s would have to wait: await it inside a "
+                            "uvasync task" % what)
+    return error(rc, what)
 
 
 # --------------------------------------------------------------------------
@@ -159,7 +170,10 @@ class Task(TaskBase):
     """A coroutine running as a core task (CPython's asyncio.Task surface:
     await, cancel, cancelled, done, result, exception, add_done_callback).
 
-    Task(coro, loop=None, name=None). Its state lives in the C base
+    Task(coro, loop=None, name=None, context=None): the coroutine's steps
+    run in `context`, by default a copy of the context current when the
+    task is made (get_context() returns it; once the task is done, None if
+    that copy was its own and nobody took it). Its state lives in the C base
     (uvasync._cext.TaskBase, built with the cffi module), which also makes
     it, runs its steps and ends it: _coro, _loop, _state, _value,
     _callbacks, _notify (internal: called at once when it ends), _log_exc
@@ -236,10 +250,15 @@ class Task(TaskBase):
         return self._value if st == _ST_EXCEPTION else None
 
     def add_done_callback(self, fn, *, context=None):
-        """fn(task) is scheduled with call_soon once the task is done."""
+        """fn(task) is scheduled with call_soon once the task is done, to
+        run in `context` (default: a copy of the current one, as asyncio)."""
+        if context is None:
+            context = contextvars.copy_context()
         if self._state != _ST_PENDING:
-            self._loop.call_soon(fn, self)
-        elif self._callbacks is None:
+            self._loop.call_soon(fn, self, context=context)
+            return
+        fn = _InContext(fn, context)
+        if self._callbacks is None:
             self._callbacks = [fn]
         else:
             self._callbacks.append(fn)
@@ -324,6 +343,24 @@ class Task(TaskBase):
     # run_until_complete.
 
 
+class _InContext:
+    """A done callback with the context it runs in. It equals its function
+    (remove_done_callback)."""
+    __slots__ = ("fn", "context")
+
+    def __init__(self, fn, context):
+        self.fn = fn
+        self.context = context
+
+    def __call__(self, *args):
+        return self.context.run(self.fn, *args)
+
+    def __eq__(self, other):
+        return self.fn == other
+
+    __hash__ = None
+
+
 def _task_coro(coro):
     """What Task() runs for something other than a coroutine: a
     generator-based coroutine as it is, an awaitable through a coroutine
@@ -400,8 +437,12 @@ def _ended_by(task, exc):
 
 
 def current_task(loop=None):
-    """The Task whose coroutine is running, or None."""
-    return _c_current_task()
+    """The Task whose coroutine is running, or None (in a callback). As in
+    asyncio, RuntimeError when no loop runs and none is given."""
+    task = _c_current_task()
+    if task is None and loop is None and _tls.running is None:
+        raise RuntimeError("no running event loop")
+    return task
 
 
 def all_tasks(loop=None):
@@ -414,9 +455,10 @@ def all_tasks(loop=None):
     return tasks
 
 
-def create_task(coro, *, name=None):
-    """Run `coro` concurrently as a new Task on the running loop."""
-    return Task(coro, _tls.running or get_event_loop(), name)
+def create_task(coro, *, name=None, context=None):
+    """Run `coro` concurrently as a new Task on the running loop, in a copy
+    of the current contextvars context (or in `context`)."""
+    return Task(coro, _tls.running or get_event_loop(), name, context)
 
 
 # --------------------------------------------------------------------------
@@ -457,14 +499,18 @@ def ticks_diff(a, b):
 # --------------------------------------------------------------------------
 
 class Handle:
-    """A scheduled callback; cancel() keeps it from running."""
+    """A scheduled callback; cancel() keeps it from running. It runs in
+    `context`, by default a copy of the context current when it was
+    scheduled (as in asyncio)."""
     __slots__ = ("_loop", "_cb", "_args", "_cancelled", "_timer", "_when",
-                 "__weakref__")
+                 "_context", "__weakref__")
 
-    def __init__(self, loop, cb, args):
+    def __init__(self, loop, cb, args, context=None):
         self._loop = loop
         self._cb = cb
         self._args = args
+        self._context = (contextvars.copy_context() if context is None
+                         else context)
         self._cancelled = False
         self._timer = None
         self._when = None
@@ -483,7 +529,7 @@ class Handle:
     def _run(self):
         loop = self._loop
         try:
-            self._cb(*self._args)
+            self._context.run(self._cb, *self._args)
         except (KeyboardInterrupt, SystemExit) as e:
             loop._abort_run(e)
         except BaseException as e:
@@ -575,8 +621,8 @@ class Loop(LoopBase):
 
     # -- tasks -------------------------------------------------------------
 
-    def create_task(self, coro, *, name=None):
-        return Task(coro, self, name)
+    def create_task(self, coro, *, name=None, context=None):
+        return Task(coro, self, name, context)
 
     def _live_tasks(self):
         return set(t for t in _c_live_tasks() if t._loop is self)
@@ -589,7 +635,7 @@ class Loop(LoopBase):
 
     def call_soon(self, callback, *args, context=None):
         """Run callback(*args) at the next pass, in FIFO order."""
-        handle = Handle(self, callback, args)
+        handle = Handle(self, callback, args, context)
         h = ffi.new_handle(handle)
         check(lib.uva_loop_call_soon(self._ptr(), lib._uvapy_call, h),
               "call_soon")
@@ -613,7 +659,8 @@ class Loop(LoopBase):
 
     def call_later(self, delay, callback, *args, context=None):
         """Run callback(*args) after `delay` seconds (a core timer)."""
-        return self._call_later_ms(_to_ms(max(delay, 0)), callback, args)
+        return self._call_later_ms(_to_ms(max(delay, 0)), callback, args,
+                                   context=context)
 
     def call_later_ms(self, delay_ms, callback, *args):
         return self._call_later_ms(max(int(delay_ms), 0), callback, args)
@@ -621,10 +668,10 @@ class Loop(LoopBase):
     def call_at(self, when, callback, *args, context=None):
         """Run callback(*args) at loop time `when` (see time())."""
         return self._call_later_ms(_to_ms(max(when - self.time(), 0)),
-                                   callback, args, when)
+                                   callback, args, when, context)
 
-    def _call_later_ms(self, ms, callback, args, when=None):
-        handle = Handle(self, callback, args)
+    def _call_later_ms(self, ms, callback, args, when=None, context=None):
+        handle = Handle(self, callback, args, context)
         handle._when = self.time() + ms / 1000.0 if when is None else when
         h = ffi.new_handle(handle)
         cell = self._timer_cell
@@ -958,18 +1005,81 @@ def set_event_loop(loop):
 
 def run(main, *, debug=None):
     """Run coroutine `main` on a new loop and return its result; then
-    cancel what is left, and close the loop."""
+    cancel what is left, let it finish, and close the loop.
+
+    Ctrl-C (SIGINT, when the program left its handler alone) is handled as
+    asyncio.run does: the first cancels the main task, whose clean-up runs
+    on the running loop; if it ends cancelled, run() raises
+    KeyboardInterrupt. A second Ctrl-C raises KeyboardInterrupt at once."""
     if _tls.running is not None:
         raise RuntimeError("run() cannot be called from a running event loop")
     loop = new_event_loop()
     try:
-        return loop.run_until_complete(main)
+        task = Task(main, loop)
+        interrupts = []
+
+        def on_sigint(signum, frame):
+            interrupts.append(signum)
+            if len(interrupts) == 1 and not task.done():
+                task.cancel()  # the signal watcher has woken the loop
+                return
+            raise KeyboardInterrupt()
+
+        restore = _install_sigint(on_sigint)
+        try:
+            return loop.run_until_complete(task)
+        except CancelledError:
+            if interrupts and task.uncancel() == 0:
+                raise KeyboardInterrupt()
+            raise
+        finally:
+            if restore is not None:
+                restore()
     finally:
         try:
-            loop._drain(cancel=True)
+            _cancel_leftovers(loop)
         finally:
             loop.close()
             _tls.loop = None
+
+
+def _install_sigint(handler):
+    """handler for SIGINT if this is the main thread and the program left
+    Python's default there; a function that puts the default back."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    try:
+        if signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+            return None
+        signal.signal(signal.SIGINT, handler)
+    except (ValueError, AttributeError):
+        return None
+
+    def restore():
+        if signal.getsignal(signal.SIGINT) is handler:
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+
+    return restore
+
+
+def _cancel_leftovers(loop):
+    """As asyncio.run: cancel the tasks still pending and run the loop
+    until they have ended (their clean-up may await), reporting an
+    exception one ends with. Ctrl-C here stops the loop (KeyboardInterrupt),
+    and close() cancels what is left without waiting."""
+    sig = loop._sig
+    tasks = [t for t in loop._live_tasks() if sig is None or t is not sig[2]]
+    if not tasks:
+        return
+    for t in tasks:
+        t.cancel()
+    from .funcs import gather
+    loop.run_until_complete(gather(*tasks, return_exceptions=True))
+    for t in tasks:
+        if not t.cancelled() and t.exception() is not None:
+            loop.call_exception_handler({
+                "message": "unhandled exception during uvasync.run() shutdown",
+                "exception": t.exception(), "task": t})
 
 
 # The C step finds the task table, the sentinel and _drive through this.

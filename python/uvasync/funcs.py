@@ -3,6 +3,7 @@ tasks. The waiting is done by the core (a sleep that a finishing task's
 done callback cuts short, a join); this module only decides what the
 result is."""
 import collections.abc
+import contextvars
 import inspect
 import types
 
@@ -70,10 +71,18 @@ async def wait_for_ms(aw, timeout):
         try:
             await _sleep_or_done(task, ms)
         except CancelledError:
-            # cancelled from outside: the inner task goes too
-            task.cancel()
-            await _wait_done(task)
-            raise
+            # Cancelled from outside: the inner task goes too. If it ends
+            # with a result anyway (it finished before the cancellation
+            # reached us, or ignored it), the result is returned, not lost:
+            # a lock it took stays with the caller, a queue item or a line
+            # it read is the caller's (as CPython's wait_for returns what
+            # `await inner` gives).
+            if not task.done():
+                task.cancel()
+                await _wait_done(task)
+            if task.cancelled():
+                raise
+            return task.result()
         if task.done():
             return task.result()
     elif task.done():
@@ -252,8 +261,8 @@ class Future:
         notify, self._notify = self._notify, []
         for fn in notify:
             fn(self)
-        for fn in self._callbacks:
-            self._loop.call_soon(fn, self)
+        for fn, context in self._callbacks:
+            self._loop.call_soon(fn, self, context=context)
         self._callbacks = []
 
     def set_result(self, result):
@@ -285,14 +294,18 @@ class Future:
         return self._value if self._state == _ST_EXCEPTION else None
 
     def add_done_callback(self, fn, *, context=None):
+        """fn(future) runs once it is done, in `context` (default: a copy
+        of the current one, as asyncio)."""
+        if context is None:
+            context = contextvars.copy_context()
         if self._state != _ST_PENDING:
-            self._loop.call_soon(fn, self)
+            self._loop.call_soon(fn, self, context=context)
         else:
-            self._callbacks.append(fn)
+            self._callbacks.append((fn, context))
 
     def remove_done_callback(self, fn):
         n = len(self._callbacks)
-        self._callbacks = [f for f in self._callbacks if f != fn]
+        self._callbacks = [f for f in self._callbacks if f[0] != fn]
         return n - len(self._callbacks)
 
     @types.coroutine

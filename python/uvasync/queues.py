@@ -17,7 +17,7 @@ import types
 from asyncio import QueueEmpty, QueueFull
 
 from ._ffi import NULL, check, error, ffi, lib
-from .core import _PENDING
+from .core import _PENDING, _wait_error
 from .sync import Event, _Bound
 
 __all__ = ["Queue", "PriorityQueue", "LifoQueue", "QueueEmpty", "QueueFull"]
@@ -108,7 +108,7 @@ class Queue(_Bound):
                 if rc == 0:
                     break
                 if rc != _EAGAIN:
-                    raise error(rc, "put")
+                    raise _wait_error(rc, "put")
                 yield _PENDING
         except BaseException:
             self._drop_ticket(t)  # never entered the queue
@@ -136,7 +136,7 @@ class Queue(_Bound):
             if rc == 0:
                 return self._take()
             if rc != _EAGAIN:
-                raise error(rc, "get")
+                raise _wait_error(rc, "get")
             yield _PENDING
 
     def get_nowait(self):

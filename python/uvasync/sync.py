@@ -108,30 +108,38 @@ class Event(_Bound):
 
 class Lock(_Held, _Bound):
     """A mutual-exclusion lock (`async with lock:`); waiters are served in
-    FIFO order."""
+    FIFO order: a release hands the core lock to the first waiter.
+
+    locked() says whether a task holds it, as CPython and MicroPython do:
+    after a release that handed it to a waiter it is False until that
+    waiter runs and takes it (no other task can take it in between)."""
     _kind = "uva_lock_close"
+    _held = False  # acquired and not yet released
 
     def _make(self, loop):
         cell = ffi.new("uva_lock_t **")
         check(lib.uva_lock_new(cell, loop._ptr()), "Lock")
+        self._held = False  # a new core lock is free
         return cell[0]
 
     def locked(self):
-        if self._h is None:
-            return False
-        out = ffi.new("int *")
-        check(lib.uva_lock_locked(out, self._h))
-        return bool(out[0])
+        return self._held
 
+    @types.coroutine
     def acquire(self):
         """Wait for the lock and take it; returns True."""
-        return self._wait(lib.uva_lock_acquire, "acquire")
+        yield from self._wait(lib.uva_lock_acquire, "acquire")
+        self._held = True
+        return True
 
     def release(self):
+        if not self._held:
+            raise RuntimeError("Lock is not acquired.")
         rc = lib.uva_lock_release(self._ptr())
         if rc == lib.UVA_EINVAL:
             raise RuntimeError("Lock is not acquired.")
         check(rc, "release")
+        self._held = False
 
 
 class Semaphore(_Held, _Bound):
