@@ -19,7 +19,7 @@
  * the SECONDS measured start after it (warmup=.. joins the line): the
  * pattern of a client that opens its connections just before a short run,
  * where the connections are young for much of the measured second (their
- * receive buffers still growing; bench/README.md, "Young connections").
+ * receive buffers still growing; bench/README.md, "Echo").
  * all_requests=.. then counts every verified round trip, warm-up included,
  * for a server CPU time taken over the whole run.
  * Without it, the count starts when the connections are up.

@@ -27,9 +27,10 @@ spawn rate, timers and memory per sleeping task. Every run is a fresh
 process; implementations run interleaved (A B C A B C ...) and repeated; the
 tables show the median, the min-max spread and the ratio to each peer.
 
-Results go to OUT_DIR/<date>.json and OUT_DIR/latest.json, the chart to
-OUT_DIR/latest.png (with --quick: <date>-quick.json, latest-quick.json and
-latest-quick.png, so a smoke check never replaces a full run's files).
+Results go to OUT_DIR/<date>.json, with OUT_DIR/latest.json a symbolic link
+to it (one copy of a run), the chart to OUT_DIR/latest.png (with --quick:
+<date>-quick.json, latest-quick.json and latest-quick.png, so a smoke check
+never replaces a full run's files).
 Exit status 1 when any run failed (for example an echo byte mismatch).
 """
 import argparse
@@ -424,7 +425,20 @@ def print_table(head, table, left):
                                for k, (c, w) in enumerate(zip(line, widths))))
 
 
+def point_at(link, target):
+    """Make `link` a symbolic link to `target` (a name in the same folder),
+    replacing what was there; a copy where the file system has no links."""
+    tmp = link.with_name(link.name + ".tmp")
+    tmp.unlink(missing_ok=True)
+    try:
+        os.symlink(target, tmp)
+    except OSError:
+        shutil.copyfile(link.with_name(target), tmp)
+    os.replace(tmp, link)
+
+
 # --- main --------------------------------------------------------------------
+
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -507,9 +521,11 @@ def main() -> int:
     args.out_dir.mkdir(parents=True, exist_ok=True)
     suffix = "-quick" if args.quick else ""
     text = json.dumps(result, indent=1) + "\n"
-    for name in (f"{info['date']}{suffix}.json", f"latest{suffix}.json"):
-        (args.out_dir / name).write_text(text)
-    print(f"wrote {args.out_dir / (info['date'] + suffix + '.json')} and latest{suffix}.json")
+    dated = args.out_dir / f"{info['date']}{suffix}.json"
+    dated.write_text(text)
+    latest = args.out_dir / f"latest{suffix}.json"
+    point_at(latest, dated.name)
+    print(f"wrote {dated}; {latest.name} points at it")
     if not args.no_plot:
         import plot_results
         png = args.out_dir / f"latest{suffix}.png"

@@ -254,7 +254,7 @@ def main() -> int:
               f"{'PASS' if ok else 'MISS'}")
     if echo:
         print("  (user CPU here is getrusage's, sampled once per scheduler tick: "
-              "+-15% a run at 1 KiB;\n   python3 bench/cpu_split.py --set rust "
+              "+-15% a run at 1 KiB;\n   python3 bench/tools/cpu_split.py --set rust "
               "samples it with perf)")
     errors = echo_errors + task_errors
     if errors:  # each was printed when it happened

@@ -178,7 +178,7 @@ PY
   # cpu_split.py needs perf, which the set-up does not install: smoke-run it
   # where perf can record.
   if command -v perf >/dev/null && perf record -q -o /dev/null -- true >/dev/null 2>&1; then
-    python3 bench/cpu_split.py --set c --only 10x1k --repeats 1 --seconds 1 --symbols 3
+    python3 bench/tools/cpu_split.py --set c --only 10x1k --repeats 1 --seconds 1 --symbols 3
   else
     echo "bench: cpu_split.py not run (no usable perf)"
   fi

@@ -1,6 +1,6 @@
 """Where the seed (uasyncio) and modern asyncio (uvasync, checked against
 CPython's asyncio through the `aio` fixture) differ, both sides: the
-README's table "Migrating from the seed's uasyncio" states these."""
+docs/migrating.md's table states these."""
 import sys
 import pytest
 

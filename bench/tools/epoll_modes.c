@@ -3,9 +3,9 @@
  * second epoll set nested in the first (a way to have edge-triggered
  * sockets while libuv keeps its own, level-triggered, set). It measures the
  * choice bench/README.md describes in "The last 1% at 1 and 10 KiB". Built
- * with the other bench programs, not part of run_all:
+ * only with -DUVA_BUILD_BENCH_TOOLS=ON, not part of run_all:
  *
- *     taskset -c 0 build/bench/epoll_modes [SOCKETS] [PASSES]
+ *     taskset -c 0 build/bench/tools/epoll_modes [SOCKETS] [PASSES]
  *
  * SOCKETS (7: what one pass of the 10 x 1 KiB echo serves) loopback TCP
  * connections. One pass: 1 KiB is written into each, the server side waits

@@ -3,10 +3,10 @@
  * from user memory with `rep movsb` on CPUs with FSRM; on the AMD EPYC of
  * our benchmark VM a destination 1-31 bytes past the source (mod 64) runs
  * ~16x slower, so where the heap puts an echo server's buffers moves its
- * 100 KiB figures. Built with the other bench programs, not part of
- * run_all:
+ * 100 KiB figures. Built only with -DUVA_BUILD_BENCH_TOOLS=ON, not
+ * part of run_all:
  *
- *     taskset -c 0 build/bench/movsb_distance
+ *     taskset -c 0 build/bench/tools/movsb_distance
  *
  * x86-64 only. Prints the best of 5 rounds per distance, in microseconds. */
 #define _POSIX_C_SOURCE 200809L

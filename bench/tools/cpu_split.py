@@ -2,10 +2,10 @@
 """An echo server's CPU per round trip, split into user and kernel time by
 sampling (perf record), for the servers the echo benchmarks compare.
 
-    python3 bench/cpu_split.py [--set rust|c|python] [--only 10x1k,10x10k]
-                               [--repeats 3] [--seconds 3] [--freq 10000]
-                               [--symbols N]
-                               [--build-dir build/bench] [--cpus 0,1] [-v]
+    python3 bench/tools/cpu_split.py [--set rust|c|python] [--only 10x1k,10x10k]
+                                     [--repeats 3] [--seconds 3] [--freq 10000]
+                                     [--symbols N]
+                                     [--build-dir build/bench] [--cpus 0,1] [-v]
 
 Why: the echo drivers (run_echo.py, run_rust.py, run_python.py) take a
 server's user and system time from its getrusage. The sum is exact, but on a
@@ -43,7 +43,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+# The bench drivers it reuses are one folder up.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from benchlib import cpu_model, fmt, median, ratio  # noqa: E402
 import run_echo  # noqa: E402
 

@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
 """Instructions per round trip of the Rust echo servers, under callgrind.
 
-    python3 bench/ir_rust_echo.py [--build-dir build/bench] [--seconds 6]
-                                  [--only 10x1k,10x10k] [--servers uvasync,tokio]
-                                  [--keep DIR] [--examples DIR]
+    python3 bench/tools/ir_rust_echo.py [--build-dir build/bench] [--seconds 6]
+                                        [--only 10x1k,10x10k] [--servers uvasync,tokio]
+                                        [--keep DIR] [--examples DIR]
 
 Wall-clock CPU time on a shared 2-core machine is too noisy to tell a few
 per cent apart; instruction counts are not. Each server
@@ -28,11 +28,12 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+# The bench drivers it reuses are one folder up.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from run_echo import find_bin, parse_kv  # noqa: E402
 from run_rust import ECHO_WORKLOADS, echo_servers  # noqa: E402
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parent.parent.parent
 
 
 def total_ir(path: Path) -> int:
