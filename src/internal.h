@@ -247,20 +247,31 @@ struct Flag : Sync {
   Flag *xnext;
 };
 
-/* ---- I/O objects (stream.cpp, udp.cpp, poll.cpp) ------------------------ */
+/* ---- I/O objects (stream*.cpp, udp.cpp, poll.cpp) ----------------------- */
 
 /* Memory references: the owner's (dropped when the libuv close completes),
  * one per wait node, one per request in flight that outlives the handle
  * (name resolution). */
-enum : uint8_t {
-  ST_CONNECTING, /* resolving or connecting */
-  ST_OPEN,
-  ST_CLOSING, /* graceful close: flushing queued writes */
-  ST_CLOSED,  /* uv_close issued */
+enum class StreamState : uint8_t {
+  CONNECTING, /* resolving or connecting */
+  OPEN,
+  CLOSING, /* graceful close: flushing queued writes */
+  CLOSED,  /* uv_close issued */
+};
+
+/* Why the libuv engine's on_alloc gave libuv no room (on_read then gets
+ * UV_ENOBUFS; stream_libuv.cpp). */
+enum class NoRoom : uint8_t {
+  NONE,
+  FULL,         /* the buffer holds the flow-control limit: a soft pause */
+  READER_READS, /* a reader waits: it reads the bytes itself (read_now) */
 };
 
 struct WriteReq; /* stream.cpp: a queued write */
 
+/* The stream files: stream.cpp (buffer, API, connect, close), the read
+ * engines stream_libuv.cpp and stream_edge.cpp, and stream_engine.h
+ * between them. The flags are grouped by who owns them. */
 struct Stream : Sync {
   union {
     uv_handle_t h;
@@ -270,22 +281,27 @@ struct Stream : Sync {
     uv_tty_t tty;
   } uv;
   uv_handle_type type;
-  uint8_t st;
-  bool reading;  /* uv_read_start is active */
+  StreamState st;
+  /* The API half (stream.cpp): */
   bool eof;      /* the peer finished; no more bytes will come */
   bool to_eof;   /* a reader waits for EOF: ignore high_water */
   bool shut_requested;
   bool shut_done;
   bool retrying; /* TCP connect: the failed socket is closing, next follows */
+  /* Both engines: */
   bool more;     /* the kernel likely holds bytes: a reader finding the
                     buffer empty reads them at once (see read_now) */
+  /* The libuv engine (stream_libuv.cpp): */
+  bool reading;  /* uv_read_start is active */
   bool signaled; /* readiness went to the readers instead of a read */
+  NoRoom nobuf;  /* why on_alloc gave no room */
+  /* The edge engine (stream_edge.cpp): */
   bool edge;     /* in the loop's epoll set (Loop::epfd): we read, not libuv */
-  bool hup;      /* edge: the peer's end or an error is waiting in the kernel */
-  bool no_edge;  /* the epoll set refused it: libuv reads (stream.cpp) */
-  uint8_t nobuf; /* why on_alloc gave no room (stream.cpp) */
+  bool hup;      /* the peer's end or an error is waiting in the kernel */
+  bool no_edge;  /* the epoll set refused it: libuv reads */
+  /* Read-ahead (stream_engine.h): */
   bool outgrown; /* a read filled the caller's buffer or a whole chunk */
-  uint8_t reads_ahead; /* young reads that read past it (stream.cpp) */
+  uint8_t reads_ahead; /* young reads that read past it */
   int fd;        /* the descriptor once known (fd_of), else -1 */
   int read_err;  /* sticky: the read side failed */
   int write_err; /* sticky: a write failed */
@@ -294,7 +310,7 @@ struct Stream : Sync {
   char *rbuf; /* buffered bytes are rbuf[rstart, rstart + rlen) */
   size_t rstart, rlen, rcap;
   size_t scanned; /* read_line: bytes known to hold no delimiter */
-  char scan_sep[8]; /* the separator `scanned` is about (stream.cpp) */
+  char scan_sep[8]; /* the separator `scanned` is about */
   uint8_t scan_seplen;
   size_t want;    /* bytes a waiting read needs (may exceed high_water) */
   size_t high_water, low_water, line_limit;
@@ -302,7 +318,7 @@ struct Stream : Sync {
   size_t last_read; /* bytes the last read from the kernel got (hint) */
   size_t wqueued; /* bytes in uv_write requests not completed yet, and in
                      the tail */
-  WriteReq *wtail;  /* writes made while one is in flight (stream.cpp) */
+  WriteReq *wtail;  /* writes made while one is in flight */
   size_t wtail_cap; /* room in wtail's data */
   uint64_t full_pass; /* Loop::passes when a read reached the limit */
   struct addrinfo *ai_list, *ai_next; /* TCP connect: addresses to try */
@@ -493,7 +509,7 @@ bool edge_add(Loop *l, int fd, Sync *obj);
 void edge_remove(Loop *l, int fd);
 
 /* An event for a member of Loop::epfd; `end`: the peer's end or an error
- * (stream.cpp, udp.cpp). */
+ * (stream_edge.cpp, udp.cpp). */
 void stream_edge_event(Stream *s, bool end);
 void udp_edge_event(Udp *u);
 
@@ -599,7 +615,7 @@ int sync_enlist(Sync *s, Task *t, uint8_t kind); /* UVA_EAGAIN or ENOMEM */
 void sync_drop(Wait *w);
 void io_wake_all(Sync *s); /* wake every waiter, leaving them registered */
 
-/* stream.cpp, udp.cpp, poll.cpp */
+/* stream*.cpp, udp.cpp, poll.cpp */
 void io_destroy(Sync *s); /* free an I/O object's own memory */
 void stream_waiter_gone(Stream *s);
 int addr_format(const struct sockaddr *sa, char *host, size_t hostlen,
