@@ -78,21 +78,21 @@ enum : uint16_t {
   F_CLOSING = 1 << 6, /* sync object: closed by its owner */
 };
 
-/* Task states. */
-enum : uint8_t {
-  S_QUEUED,   /* in the run queue, or running (then it is loop->current) */
-  S_SLEEPING, /* in the timer heap */
-  S_JOINING,  /* has a W_JOIN wait on another task */
-  S_PARKED,   /* waits for uva_task_wake or uva_task_cancel */
-  S_DONE,
+/* A task's QNode::state. */
+enum class TaskState : uint8_t {
+  QUEUED,   /* in the run queue, or running (then it is loop->current) */
+  SLEEPING, /* in the timer heap */
+  JOINING,  /* has a WaitKind::JOIN wait on another task */
+  PARKED,   /* waits for uva_task_wake or uva_task_cancel */
+  DONE,
 };
 
-/* Timer states. */
-enum : uint8_t {
-  T_IDLE,    /* stopped */
-  T_HEAP,    /* waiting in the timer heap */
-  T_DUE,     /* in the run queue, fires when reached */
-  T_CLOSING, /* close requested, close callback pending */
+/* A timer's QNode::state. */
+enum class TimerState : uint8_t {
+  IDLE,    /* stopped */
+  HEAP,    /* waiting in the timer heap */
+  DUE,     /* in the run queue, fires when reached */
+  CLOSING, /* close requested, close callback pending */
 };
 
 /* Field order matters: what a task switch touches (the link, flags, state,
@@ -124,34 +124,34 @@ struct Task;
  * object's FIFO (circular, doubly linked: O(1) unlink when cancelled) and,
  * for task waits, in the task's own list of waits. A task may wait on
  * several objects at once (Rust's select!); one node per (task, object). */
-enum : uint8_t {
-  W_DONE_CB, /* done callback on a task (no waiting task) */
-  W_JOIN,    /* task waits for another task to finish */
-  W_EVENT,
-  W_LOCK,
-  W_SEM,
-  W_GET, /* queue get */
-  W_PUT, /* queue put: granted = a slot is reserved */
-  W_FLAG,
-  W_IO, /* stream, server, UDP or poll wait: the object wakes every waiter
-           on any change and each repeated call checks its own condition */
+enum class WaitKind : uint8_t {
+  DONE_CB, /* done callback on a task (no waiting task) */
+  JOIN,    /* task waits for another task to finish */
+  EVENT,
+  LOCK,
+  SEM,
+  GET, /* queue get */
+  PUT, /* queue put: granted = a slot is reserved */
+  FLAG,
+  IO, /* stream, server, UDP or poll wait: the object wakes every waiter
+         on any change and each repeated call checks its own condition */
 };
-enum : uint8_t {
-  W_WAITING, /* in the object's list */
-  W_GRANTED, /* handed what it waited for; the task has not taken it yet */
-  W_CLOSED,  /* the object was closed while this node waited */
+enum class WaitState : uint8_t {
+  WAITING, /* in the object's list */
+  GRANTED, /* handed what it waited for; the task has not taken it yet */
+  CLOSED,  /* the object was closed while this node waited */
 };
 
 struct Wait {
   Wait *next; /* object's list */
   Wait *prev;
   Wait *tnext; /* task's list of its waits */
-  Task *task;  /* the waiting task; NULL for W_DONE_CB */
+  Task *task;  /* the waiting task; NULL for DONE_CB */
   Handle *on;  /* the object waited on */
-  void *item;  /* W_GET: the item handed over; W_DONE_CB: user data */
+  void *item;  /* GET: the item handed over; DONE_CB: user data */
   uva_task_done_cb cb;
-  uint8_t kind;
-  uint8_t state;
+  WaitKind kind;
+  WaitState state;
 };
 
 /* Circular list helpers: `head` is the oldest node. */
@@ -191,6 +191,11 @@ struct Task : Timed {
   std::atomic<uint8_t> xwake; /* a cross-thread wake is queued */
 };
 
+/* A task's or a timer's state, typed (QNode keeps it as a byte, read
+ * with the flags in one load). */
+inline TaskState state_of(const Task *t) { return TaskState(t->state); }
+inline void set_state(Task *t, TaskState st) { t->state = uint8_t(st); }
+
 /* An internal one-shot callback in the run queue (call_soon, deferred done
  * callbacks, timer close callbacks). */
 struct Call : QNode {
@@ -207,12 +212,19 @@ struct Timer : Timed {
   Call close_call; /* embedded: closing never needs memory */
 };
 
+inline TimerState state_of(const Timer *t) { return TimerState(t->state); }
+inline void set_state(Timer *t, TimerState st) { t->state = uint8_t(st); }
+/* Started: in the heap or due in the run queue. */
+inline bool timer_active(const Timer *t) {
+  return state_of(t) == TimerState::HEAP || state_of(t) == TimerState::DUE;
+}
+
 /* ---- synchronisation objects (sync.cpp) -------------------------------- */
 
 /* Memory references: the owner's, plus one per wait node on the object
  * (and one while a thread-safe flag is queued for the loop). */
 struct Sync : Handle {
-  Wait *waiters; /* FIFO of W_WAITING nodes (getters, for a queue) */
+  Wait *waiters; /* FIFO of WAITING nodes (getters, for a queue) */
 };
 
 struct Event : Sync {
@@ -581,7 +593,7 @@ void task_retain(Task *t);
 void task_release(Task *t); /* any thread */
 void task_destroy(Task *t); /* loop thread, refs == 0 */
 
-Wait *wait_alloc(Loop *l, Task *task, Handle *on, uint8_t kind);
+Wait *wait_alloc(Loop *l, Task *task, Handle *on, WaitKind kind);
 void wait_free(Loop *l, Wait *w); /* unlinks from the task's list only */
 
 /* sync.cpp */
@@ -611,7 +623,7 @@ void sync_init(Sync *s, Loop *l, uint32_t magic);
 void sync_close(Sync *s);
 void sync_unref(Sync *s);
 Wait *sync_find(Task *t, Sync *s);
-int sync_enlist(Sync *s, Task *t, uint8_t kind); /* UVA_EAGAIN or ENOMEM */
+int sync_enlist(Sync *s, Task *t, WaitKind kind); /* UVA_EAGAIN, ENOMEM */
 void sync_drop(Wait *w);
 void io_wake_all(Sync *s); /* wake every waiter, leaving them registered */
 

@@ -20,10 +20,10 @@
  * the queue to fall to low_water.
  *
  * Waiting uses the "call again" protocol (see sync.cpp): a read registers
- * a W_IO node and returns UVA_EAGAIN; every change (data, EOF, error, write
- * progress, close) wakes all waiters, and each repeated call checks its own
- * condition. Nothing is taken from the buffer until a call completes, so a
- * cancelled read loses no byte.
+ * a WaitKind::IO node and returns UVA_EAGAIN; every change (data, EOF,
+ * error, write progress, close) wakes all waiters, and each repeated call
+ * checks its own condition. Nothing is taken from the buffer until a call
+ * completes, so a cancelled read loses no byte.
  */
 #include "stream_engine.h"
 #include "fault.h"
@@ -239,13 +239,13 @@ static int wait_more(Stream *s, Task *t, Wait *w, size_t want) {
     /* The kernel reported these bytes once and will not again: read them
      * now, and the call, repeated at the next pass, finds them. */
     edge_fill(s);
-    int rc = w != nullptr ? UVA_EAGAIN : sync_enlist(s, t, W_IO);
+    int rc = w != nullptr ? UVA_EAGAIN : sync_enlist(s, t, WaitKind::IO);
     if (rc == UVA_EAGAIN) task_wake_local(t);
     return rc;
   }
   maybe_read(s);
   if (w != nullptr) return UVA_EAGAIN;
-  return sync_enlist(s, t, W_IO);
+  return sync_enlist(s, t, WaitKind::IO);
 }
 
 /* A repeated call is done: forget what it wanted and its node. The node
@@ -814,7 +814,7 @@ static int drain_check(Stream *s, Task *t, Wait *w) {
     return rc;
   }
   if (w != nullptr) return UVA_EAGAIN;
-  return sync_enlist(s, t, W_IO);
+  return sync_enlist(s, t, WaitKind::IO);
 }
 
 int stream_drain(Stream *s, Task *t) {
@@ -864,7 +864,7 @@ int stream_shutdown(Stream *s, Task *t) {
     s->shut_requested = true;
   }
   if (w != nullptr) return UVA_EAGAIN;
-  return sync_enlist(s, t, W_IO);
+  return sync_enlist(s, t, WaitKind::IO);
 }
 
 /* ---- connecting --------------------------------------------------------- */
@@ -1018,7 +1018,7 @@ int stream_wait_connected(Stream *s, Task *t) {
     return rc;
   }
   if (w != nullptr) return UVA_EAGAIN;
-  return sync_enlist(s, t, W_IO);
+  return sync_enlist(s, t, WaitKind::IO);
 }
 
 /* Whether a handle of the loop that is not closing holds fd. */
@@ -1314,7 +1314,7 @@ int server_accept(Stream **out, Server *sv, Task *t) {
     return rc;
   }
   if (w != nullptr) return UVA_EAGAIN;
-  return sync_enlist(sv, t, W_IO);
+  return sync_enlist(sv, t, WaitKind::IO);
 }
 
 void server_on_connection(Server *sv, uva_server_connection_cb cb,
