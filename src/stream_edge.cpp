@@ -59,23 +59,13 @@ void stream_edge_event(Stream *s, bool end) {
   if (end) s->hup = true;
   /* Nobody reads: read ahead, up to high_water, as libuv would. A waiting
    * reader reads in its own call, right before it uses the bytes (see
-   * on_alloc). */
+   * on_alloc, stream_libuv.cpp). */
   if (s->want == 0 && !s->to_eof) edge_fill(s);
   io_wake_all(s);
 }
 
 /* ---- a waiting reader's own reads --------------------------------------- */
 
-/* A reader found the buffer empty while the kernel has bytes for it
- * (s->more): the socket was reported readable (see on_alloc), or the last
- * read filled a whole chunk. Read them now, into the buffer, and the
- * caller uses them at once: no task step, loop pass or (in Python)
- * coroutine switch waits in between, and the bytes are still in the cache
- * when an echo writes them back. It is the read the next poll would make
- * anyway (reading is still on), made earlier; it comes up empty only when
- * the data ended exactly at a chunk's end. libuv has no "try read", so
- * this is recv(2) (TCP) or read(2) on the descriptor, as libuv's own
- * reads are on Unix; on Windows it does nothing and libuv reads. */
 static size_t read_into(Stream *s, char *buf, size_t len, char *spill,
                         size_t spill_len);
 
@@ -95,6 +85,16 @@ static size_t read_chunk(Stream *s, size_t chunk, size_t *len) {
   return n;
 }
 
+/* A reader found the buffer empty while the kernel has bytes for it
+ * (s->more): an edge event, or libuv reported the socket readable (see
+ * on_alloc, stream_libuv.cpp), or the last read filled a whole chunk.
+ * Read them now, into the buffer, and the caller uses them at once: no
+ * task step, loop pass or (in Python) coroutine switch waits in between,
+ * and the bytes are still in the cache when an echo writes them back. It is the read the next poll would make
+ * anyway (reading is still on), made earlier; it comes up empty only when
+ * the data ended exactly at a chunk's end. libuv has no "try read", so
+ * this is recv(2) (TCP) or read(2) on the descriptor, as libuv's own
+ * reads are on Unix; on Windows it does nothing and libuv reads. */
 void read_now(Stream *s) {
   s->more = false;
   s->signaled = false;
@@ -111,7 +111,7 @@ void read_now(Stream *s) {
  * "read-ahead" in stream_engine.h). Returns the bytes read (0: none, or
  * EOF or an error recorded). */
 size_t read_direct(Stream *s, void *buf, size_t len, void *spill,
-                          size_t spill_len) {
+                   size_t spill_len) {
   s->more = false;
   s->signaled = false;
 #ifndef _WIN32
@@ -172,6 +172,8 @@ static size_t read_into(Stream *s, char *buf, size_t len, char *spill,
 #endif
   return 0;
 }
+
+/* ---- the edge engine's read-ahead -------------------------------------- */
 
 /* Edge-triggered: read what the kernel holds into the buffer, up to the
  * flow-control limit, a chunk per read and EDGE_FILL_READS reads at most
