@@ -56,7 +56,7 @@ static inline int check_timer(const void *p) {
   const Timer *t = static_cast<const Timer *>(p);
   if (t->magic != MAGIC_TIMER) return UVA_EHANDLEKIND;
   if (!on_owner(t->loop)) return UVA_EWRONGTHREAD;
-  if (t->state == T_CLOSING) return UVA_ECLOSED;
+  if (state_of(t) == TimerState::CLOSING) return UVA_ECLOSED;
   return 0;
 }
 
@@ -82,9 +82,45 @@ static inline bool valid_option(int o) {
     if (check_rc_ != 0) return check_rc_; \
   } while (0)
 
-#define L(p) static_cast<Loop *>(static_cast<void *>(p))
-#define T(p) static_cast<Task *>(static_cast<void *>(p))
-#define TM(p) static_cast<Timer *>(static_cast<void *>(p))
+/* The core's object behind each opaque handle of the API: as_<noun>
+ * turns a uva_<noun>_t pointer into the object it is (checked first by
+ * the check_* helpers below). */
+static inline Loop *as_loop(uva_loop_t *p) {
+  return static_cast<Loop *>(static_cast<void *>(p));
+}
+static inline Task *as_task(uva_task_t *p) {
+  return static_cast<Task *>(static_cast<void *>(p));
+}
+static inline Timer *as_timer(uva_timer_t *p) {
+  return static_cast<Timer *>(static_cast<void *>(p));
+}
+static inline Event *as_event(uva_event_t *p) {
+  return static_cast<Event *>(static_cast<void *>(p));
+}
+static inline Lock *as_lock(uva_lock_t *p) {
+  return static_cast<Lock *>(static_cast<void *>(p));
+}
+static inline Sem *as_sem(uva_sem_t *p) {
+  return static_cast<Sem *>(static_cast<void *>(p));
+}
+static inline Queue *as_queue(uva_queue_t *p) {
+  return static_cast<Queue *>(static_cast<void *>(p));
+}
+static inline Flag *as_flag(uva_flag_t *p) {
+  return static_cast<Flag *>(static_cast<void *>(p));
+}
+static inline Stream *as_stream(uva_stream_t *p) {
+  return static_cast<Stream *>(static_cast<void *>(p));
+}
+static inline Server *as_server(uva_server_t *p) {
+  return static_cast<Server *>(static_cast<void *>(p));
+}
+static inline Udp *as_udp(uva_udp_t *p) {
+  return static_cast<Udp *>(static_cast<void *>(p));
+}
+static inline Poll *as_poll(uva_poll_t *p) {
+  return static_cast<Poll *>(static_cast<void *>(p));
+}
 
 /* NULL, kind, thread; closed objects are refused unless `closed_ok` (the
  * wait calls, whose repeated call must see UVA_ECLOSED from the core). */
@@ -117,13 +153,13 @@ static inline int check_waiter(const void *obj, uva_task_t *&task) {
     task = reinterpret_cast<uva_task_t *>(running_task());
     if (task == nullptr) return UVA_EINVAL;
   }
-  const Task *t = T(task);
+  const Task *t = as_task(task);
   if (t->magic != MAGIC_TASK) return UVA_EHANDLEKIND;
   if (t->loop != static_cast<const Sync *>(obj)->loop) {
     CHECK(check_task(task));
     return UVA_EINVAL;
   }
-  if (t->state == S_DONE) return UVA_EINVAL;
+  if (state_of(t) == TaskState::DONE) return UVA_EINVAL;
   return 0;
 }
 
@@ -190,7 +226,7 @@ static int new_sync(Out **out, uva_loop_t *loop, Make make) {
   if (out == nullptr) return UVA_EINVAL;
   CHECK(check_loop(loop));
   Obj *obj;
-  int rc = make(&obj, L(loop));
+  int rc = make(&obj, as_loop(loop));
   if (rc == 0) *out = reinterpret_cast<Out *>(obj);
   return rc;
 }
@@ -262,21 +298,21 @@ UVA_EXTERN int uva_loop_run(uva_loop_t *loop, uva_run_mode mode) {
   if (m != UVA_RUN_DEFAULT && m != UVA_RUN_ONCE && m != UVA_RUN_NOWAIT)
     return UVA_EINVAL;
   API_BEGIN
-  return loop_run(L(loop), static_cast<uva_run_mode>(m));
+  return loop_run(as_loop(loop), static_cast<uva_run_mode>(m));
   API_END
 }
 
 UVA_EXTERN int uva_loop_stop(uva_loop_t *loop) {
   CHECK(check_loop_any_thread(loop));
   API_BEGIN
-  return loop_stop(L(loop));
+  return loop_stop(as_loop(loop));
   API_END
 }
 
 UVA_EXTERN int uva_loop_alive(int *out, uva_loop_t *loop) {
   if (out == nullptr) return UVA_EINVAL;
   CHECK(check_loop(loop));
-  *out = L(loop)->alive != 0;
+  *out = as_loop(loop)->alive != 0;
   return 0;
 }
 
@@ -296,8 +332,8 @@ UVA_EXTERN int uva_loop_call_soon(uva_loop_t *loop, uva_callback_cb cb,
   CHECK(check_loop(loop));
   if (cb == nullptr) return UVA_EINVAL;
   API_BEGIN
-  return loop_call_soon(L(loop), run_user_call, reinterpret_cast<void *>(cb),
-                        data, nullptr);
+  return loop_call_soon(as_loop(loop), run_user_call,
+                        reinterpret_cast<void *>(cb), data, nullptr);
   API_END
 }
 
@@ -306,14 +342,14 @@ UVA_EXTERN int uva_loop_call_soon_threadsafe(uva_loop_t *loop,
   if (cb == nullptr) return UVA_EINVAL;
   CHECK(check_loop_any_thread(loop));
   API_BEGIN
-  return loop_post(L(loop), X_CALL, data, cb);
+  return loop_post(as_loop(loop), X_CALL, data, cb);
   API_END
 }
 
 UVA_EXTERN int uva_loop_retain(uva_loop_t *loop) {
   int rc = check_loop_any_thread(loop);
   if (rc != 0 && rc != UVA_ECLOSED) return rc;
-  L(loop)->refs.fetch_add(1, std::memory_order_relaxed);
+  as_loop(loop)->refs.fetch_add(1, std::memory_order_relaxed);
   return 0;
 }
 
@@ -321,15 +357,15 @@ UVA_EXTERN int uva_loop_release(uva_loop_t *loop) {
   if (loop == nullptr) return 0;
   int rc = check_loop_any_thread(loop);
   if (rc != 0 && rc != UVA_ECLOSED) return rc;
-  loop_release(L(loop));
+  loop_release(as_loop(loop));
   return 0;
 }
 
 UVA_EXTERN int uva_loop_set_data(uva_loop_t *loop, void *data,
                                  uva_free_cb dtor) {
   CHECK(check_loop(loop));
-  L(loop)->data = data;
-  L(loop)->dtor = dtor;
+  as_loop(loop)->data = data;
+  as_loop(loop)->dtor = dtor;
   return 0;
 }
 
@@ -337,13 +373,13 @@ UVA_EXTERN int uva_loop_set_wait_hooks(uva_loop_t *loop,
                                        uva_callback_cb before,
                                        uva_callback_cb after, void *data) {
   CHECK(check_loop(loop));
-  return loop_set_wait_hooks(L(loop), before, after, data);
+  return loop_set_wait_hooks(as_loop(loop), before, after, data);
 }
 
 UVA_EXTERN int uva_loop_get_data(void **out, uva_loop_t *loop) {
   if (out == nullptr) return UVA_EINVAL;
   CHECK(check_loop(loop));
-  *out = L(loop)->data;
+  *out = as_loop(loop)->data;
   return 0;
 }
 
@@ -353,7 +389,7 @@ UVA_EXTERN int uva_loop_close(uva_loop_t *loop) {
   if (rc == UVA_ECLOSED) return 0; /* a retained loop closed before */
   CHECK(rc);
   API_BEGIN
-  return loop_close(L(loop));
+  return loop_close(as_loop(loop));
   API_END
 }
 
@@ -366,7 +402,7 @@ UVA_EXTERN int uva_task_spawn(uva_task_t **out, uva_loop_t *loop,
   if (step == nullptr) return UVA_EINVAL;
   API_BEGIN
   Task *t;
-  int rc = task_spawn(out != nullptr ? &t : nullptr, L(loop), step, data,
+  int rc = task_spawn(out != nullptr ? &t : nullptr, as_loop(loop), step, data,
                       dtor);
   if (rc == 0 && out != nullptr) *out = reinterpret_cast<uva_task_t *>(t);
   return rc;
@@ -375,38 +411,38 @@ UVA_EXTERN int uva_task_spawn(uva_task_t **out, uva_loop_t *loop,
 
 UVA_EXTERN int uva_task_yield(uva_task_t *task) {
   CHECK(resolve_task(task));
-  return task_yield(T(task));
+  return task_yield(as_task(task));
 }
 
 UVA_EXTERN int uva_task_sleep(uva_task_t *task, int64_t ms) {
   CHECK(resolve_task(task));
   API_BEGIN
-  return task_sleep(T(task), ms);
+  return task_sleep(as_task(task), ms);
   API_END
 }
 
 UVA_EXTERN int uva_task_join(uva_task_t *task, uva_task_t *other) {
   CHECK(resolve_task(task));
   CHECK(check_task(other));
-  return task_join(T(task), T(other));
+  return task_join(as_task(task), as_task(other));
 }
 
 UVA_EXTERN int uva_task_wake(uva_task_t *task) {
   CHECK(check_task(task, false));
   API_BEGIN
-  return task_wake(T(task));
+  return task_wake(as_task(task));
   API_END
 }
 
 UVA_EXTERN int uva_task_cancel(uva_task_t *task) {
   CHECK(check_task(task));
-  return task_cancel(T(task));
+  return task_cancel(as_task(task));
 }
 
 UVA_EXTERN int uva_task_withdraw(uva_task_t *task, const void *object) {
   CHECK(check_task(task));
   if (object == nullptr) return UVA_EINVAL;
-  return sync_withdraw(T(task), object);
+  return sync_withdraw(as_task(task), object);
 }
 
 UVA_EXTERN int uva_task_add_done_cb(uva_task_t *task, uva_task_done_cb cb,
@@ -414,7 +450,7 @@ UVA_EXTERN int uva_task_add_done_cb(uva_task_t *task, uva_task_done_cb cb,
   CHECK(check_task(task));
   if (cb == nullptr) return UVA_EINVAL;
   API_BEGIN
-  return task_add_done(T(task), cb, data);
+  return task_add_done(as_task(task), cb, data);
   API_END
 }
 
@@ -422,60 +458,60 @@ UVA_EXTERN int uva_task_remove_done_cb(uva_task_t *task, uva_task_done_cb cb,
                                        void *data) {
   CHECK(check_task(task));
   if (cb == nullptr) return UVA_EINVAL;
-  return task_remove_done(T(task), cb, data);
+  return task_remove_done(as_task(task), cb, data);
 }
 
 UVA_EXTERN int uva_task_done(int *out, uva_task_t *task) {
   if (out == nullptr) return UVA_EINVAL;
   CHECK(check_task(task));
-  *out = T(task)->state == S_DONE;
+  *out = state_of(as_task(task)) == TaskState::DONE;
   return 0;
 }
 
 UVA_EXTERN int uva_task_result(int *out, uva_task_t *task) {
   if (out == nullptr) return UVA_EINVAL;
   CHECK(check_task(task));
-  if (T(task)->state != S_DONE) return UVA_EAGAIN;
-  *out = T(task)->result;
+  if (state_of(as_task(task)) != TaskState::DONE) return UVA_EAGAIN;
+  *out = as_task(task)->result;
   return 0;
 }
 
 UVA_EXTERN int uva_task_current(uva_task_t **out, uva_loop_t *loop) {
   if (out == nullptr) return UVA_EINVAL;
   CHECK(check_loop(loop));
-  *out = reinterpret_cast<uva_task_t *>(L(loop)->current);
+  *out = reinterpret_cast<uva_task_t *>(as_loop(loop)->current);
   return 0;
 }
 
 UVA_EXTERN int uva_task_get_data(void **out, uva_task_t *task) {
   if (out == nullptr) return UVA_EINVAL;
   CHECK(check_task(task));
-  *out = T(task)->data;
+  *out = as_task(task)->data;
   return 0;
 }
 
 UVA_EXTERN int uva_task_get_loop(uva_loop_t **out, uva_task_t *task) {
   if (out == nullptr) return UVA_EINVAL;
   CHECK(check_task(task));
-  *out = reinterpret_cast<uva_loop_t *>(T(task)->loop);
+  *out = reinterpret_cast<uva_loop_t *>(as_task(task)->loop);
   return 0;
 }
 
 UVA_EXTERN int uva_task_ref(uva_task_t *task) {
   CHECK(check_task(task));
-  task_set_ref(T(task), true);
+  task_set_ref(as_task(task), true);
   return 0;
 }
 
 UVA_EXTERN int uva_task_unref(uva_task_t *task) {
   CHECK(check_task(task));
-  task_set_ref(T(task), false);
+  task_set_ref(as_task(task), false);
   return 0;
 }
 
 UVA_EXTERN int uva_task_retain(uva_task_t *task) {
   CHECK(check_task(task, false));
-  task_retain(T(task));
+  task_retain(as_task(task));
   return 0;
 }
 
@@ -483,7 +519,7 @@ UVA_EXTERN int uva_task_release(uva_task_t *task) {
   if (task == nullptr) return 0;
   CHECK(check_task(task, false));
   API_BEGIN
-  task_release(T(task));
+  task_release(as_task(task));
   return 0;
   API_END
 }
@@ -497,7 +533,7 @@ UVA_EXTERN int uva_timer_new(uva_timer_t **out, uva_loop_t *loop,
   if (cb == nullptr) return UVA_EINVAL;
   API_BEGIN
   Timer *t;
-  int rc = timer_new(&t, L(loop), cb, data, dtor);
+  int rc = timer_new(&t, as_loop(loop), cb, data, dtor);
   if (rc == 0) *out = reinterpret_cast<uva_timer_t *>(t);
   return rc;
   API_END
@@ -507,39 +543,39 @@ UVA_EXTERN int uva_timer_start(uva_timer_t *timer, int64_t timeout_ms,
                                int64_t repeat_ms) {
   CHECK(check_timer(timer));
   API_BEGIN
-  return timer_start(TM(timer), timeout_ms, repeat_ms);
+  return timer_start(as_timer(timer), timeout_ms, repeat_ms);
   API_END
 }
 
 UVA_EXTERN int uva_timer_stop(uva_timer_t *timer) {
   CHECK(check_timer(timer));
-  timer_stop(TM(timer));
+  timer_stop(as_timer(timer));
   return 0;
 }
 
 UVA_EXTERN int uva_timer_active(int *out, uva_timer_t *timer) {
   if (out == nullptr) return UVA_EINVAL;
   CHECK(check_timer(timer));
-  *out = TM(timer)->state == T_HEAP || TM(timer)->state == T_DUE;
+  *out = timer_active(as_timer(timer));
   return 0;
 }
 
 UVA_EXTERN int uva_timer_get_data(void **out, uva_timer_t *timer) {
   if (out == nullptr) return UVA_EINVAL;
   CHECK(check_timer(timer));
-  *out = TM(timer)->data;
+  *out = as_timer(timer)->data;
   return 0;
 }
 
 UVA_EXTERN int uva_timer_ref(uva_timer_t *timer) {
   CHECK(check_timer(timer));
-  timer_set_ref(TM(timer), true);
+  timer_set_ref(as_timer(timer), true);
   return 0;
 }
 
 UVA_EXTERN int uva_timer_unref(uva_timer_t *timer) {
   CHECK(check_timer(timer));
-  timer_set_ref(TM(timer), false);
+  timer_set_ref(as_timer(timer), false);
   return 0;
 }
 
@@ -549,17 +585,11 @@ UVA_EXTERN int uva_timer_close(uva_timer_t *timer,
   int rc = check_timer(timer);
   if (rc == UVA_ECLOSED) return 0; /* a second close is a no-op */
   if (rc != 0) return rc;
-  timer_close(TM(timer), close_cb);
+  timer_close(as_timer(timer), close_cb);
   return 0;
 }
 
 /* ---- synchronisation ---------------------------------------------------- */
-
-#define EV(p) static_cast<Event *>(static_cast<void *>(p))
-#define LK(p) static_cast<Lock *>(static_cast<void *>(p))
-#define SM(p) static_cast<Sem *>(static_cast<void *>(p))
-#define QU(p) static_cast<Queue *>(static_cast<void *>(p))
-#define FL(p) static_cast<Flag *>(static_cast<void *>(p))
 
 UVA_EXTERN int uva_event_new(uva_event_t **out, uva_loop_t *loop) {
   return new_sync<Event>(out, loop, event_new);
@@ -567,20 +597,20 @@ UVA_EXTERN int uva_event_new(uva_event_t **out, uva_loop_t *loop) {
 
 UVA_EXTERN int uva_event_set(uva_event_t *event) {
   CHECK(check_sync(event, MAGIC_EVENT));
-  event_set(EV(event));
+  event_set(as_event(event));
   return 0;
 }
 
 UVA_EXTERN int uva_event_clear(uva_event_t *event) {
   CHECK(check_sync(event, MAGIC_EVENT));
-  EV(event)->is_set = false;
+  as_event(event)->is_set = false;
   return 0;
 }
 
 UVA_EXTERN int uva_event_is_set(int *out, uva_event_t *event) {
   if (out == nullptr) return UVA_EINVAL;
   CHECK(check_sync(event, MAGIC_EVENT));
-  *out = EV(event)->is_set;
+  *out = as_event(event)->is_set;
   return 0;
 }
 
@@ -588,7 +618,7 @@ UVA_EXTERN int uva_event_wait(uva_event_t *event, uva_task_t *task) {
   CHECK(check_sync(event, MAGIC_EVENT, true));
   CHECK(check_sync_waiter(event, task));
   NO_TASK_WAIT(event, nullptr, nullptr);
-  return event_wait(EV(event), T(task));
+  return event_wait(as_event(event), as_task(task));
 }
 
 UVA_EXTERN int uva_event_close(uva_event_t *event) {
@@ -603,25 +633,25 @@ UVA_EXTERN int uva_lock_acquire(uva_lock_t *lock, uva_task_t *task) {
   CHECK(check_sync(lock, MAGIC_LOCK, true));
   CHECK(check_sync_waiter(lock, task));
   NO_TASK_WAIT(lock, nullptr, nullptr);
-  return lock_acquire(LK(lock), T(task));
+  return lock_acquire(as_lock(lock), as_task(task));
 }
 
 UVA_EXTERN int uva_lock_try_acquire(uva_lock_t *lock) {
   CHECK(check_sync(lock, MAGIC_LOCK));
-  if (LK(lock)->locked) return UVA_EBUSY;
-  LK(lock)->locked = true;
+  if (as_lock(lock)->locked) return UVA_EBUSY;
+  as_lock(lock)->locked = true;
   return 0;
 }
 
 UVA_EXTERN int uva_lock_release(uva_lock_t *lock) {
   CHECK(check_sync(lock, MAGIC_LOCK));
-  return lock_release(LK(lock));
+  return lock_release(as_lock(lock));
 }
 
 UVA_EXTERN int uva_lock_locked(int *out, uva_lock_t *lock) {
   if (out == nullptr) return UVA_EINVAL;
   CHECK(check_sync(lock, MAGIC_LOCK));
-  *out = LK(lock)->locked;
+  *out = as_lock(lock)->locked;
   return 0;
 }
 
@@ -642,25 +672,25 @@ UVA_EXTERN int uva_sem_acquire(uva_sem_t *sem, uva_task_t *task) {
   CHECK(check_sync(sem, MAGIC_SEM, true));
   CHECK(check_sync_waiter(sem, task));
   NO_TASK_WAIT(sem, nullptr, nullptr);
-  return sem_acquire(SM(sem), T(task));
+  return sem_acquire(as_sem(sem), as_task(task));
 }
 
 UVA_EXTERN int uva_sem_try_acquire(uva_sem_t *sem) {
   CHECK(check_sync(sem, MAGIC_SEM));
-  if (SM(sem)->value <= 0) return UVA_EBUSY;
-  SM(sem)->value--;
+  if (as_sem(sem)->value <= 0) return UVA_EBUSY;
+  as_sem(sem)->value--;
   return 0;
 }
 
 UVA_EXTERN int uva_sem_release(uva_sem_t *sem) {
   CHECK(check_sync(sem, MAGIC_SEM));
-  return sem_release(SM(sem));
+  return sem_release(as_sem(sem));
 }
 
 UVA_EXTERN int uva_sem_value(int64_t *out, uva_sem_t *sem) {
   if (out == nullptr) return UVA_EINVAL;
   CHECK(check_sync(sem, MAGIC_SEM));
-  *out = SM(sem)->value;
+  *out = as_sem(sem)->value;
   return 0;
 }
 
@@ -680,7 +710,7 @@ UVA_EXTERN int uva_queue_put(uva_queue_t *queue, uva_task_t *task,
   CHECK(check_sync(queue, MAGIC_QUEUE, true));
   CHECK(check_sync_waiter(queue, task));
   NO_TASK_WAIT(queue, nullptr, item);
-  return queue_put(QU(queue), T(task), item);
+  return queue_put(as_queue(queue), as_task(task), item);
 }
 
 UVA_EXTERN int uva_queue_get(void **out, uva_queue_t *queue,
@@ -689,38 +719,39 @@ UVA_EXTERN int uva_queue_get(void **out, uva_queue_t *queue,
   CHECK(check_sync(queue, MAGIC_QUEUE, true));
   CHECK(check_sync_waiter(queue, task));
   NO_TASK_WAIT(queue, out, nullptr);
-  return queue_get(out, QU(queue), T(task));
+  return queue_get(out, as_queue(queue), as_task(task));
 }
 
 UVA_EXTERN int uva_queue_put_nowait(uva_queue_t *queue, void *item) {
   CHECK(check_sync(queue, MAGIC_QUEUE));
-  return queue_put_nowait(QU(queue), item);
+  return queue_put_nowait(as_queue(queue), item);
 }
 
 UVA_EXTERN int uva_queue_get_nowait(void **out, uva_queue_t *queue) {
   if (out == nullptr) return UVA_EINVAL;
   CHECK(check_sync(queue, MAGIC_QUEUE));
-  return queue_get_nowait(out, QU(queue));
+  return queue_get_nowait(out, as_queue(queue));
 }
 
 UVA_EXTERN int uva_queue_size(size_t *out, uva_queue_t *queue) {
   if (out == nullptr) return UVA_EINVAL;
   CHECK(check_sync(queue, MAGIC_QUEUE));
-  *out = QU(queue)->size - QU(queue)->claimed; /* items a get can take */
+  /* The items a get can take: */
+  *out = as_queue(queue)->size - as_queue(queue)->claimed;
   return 0;
 }
 
 UVA_EXTERN int uva_queue_empty(int *out, uva_queue_t *queue) {
   if (out == nullptr) return UVA_EINVAL;
   CHECK(check_sync(queue, MAGIC_QUEUE));
-  *out = QU(queue)->size == QU(queue)->claimed;
+  *out = as_queue(queue)->size == as_queue(queue)->claimed;
   return 0;
 }
 
 UVA_EXTERN int uva_queue_full(int *out, uva_queue_t *queue) {
   if (out == nullptr) return UVA_EINVAL;
   CHECK(check_sync(queue, MAGIC_QUEUE));
-  *out = queue_full(QU(queue));
+  *out = queue_full(as_queue(queue));
   return 0;
 }
 
@@ -735,15 +766,15 @@ UVA_EXTERN int uva_flag_new(uva_flag_t **out, uva_loop_t *loop) {
 UVA_EXTERN int uva_flag_set(uva_flag_t *flag) {
   /* No thread check and no allocation: this runs in signal handlers. */
   if (flag == nullptr) return UVA_EINVAL;
-  if (FL(flag)->magic != MAGIC_FLAG) return UVA_EHANDLEKIND;
-  return flag_set(FL(flag));
+  if (as_flag(flag)->magic != MAGIC_FLAG) return UVA_EHANDLEKIND;
+  return flag_set(as_flag(flag));
 }
 
 UVA_EXTERN int uva_flag_wait(uva_flag_t *flag, uva_task_t *task) {
   CHECK(check_sync(flag, MAGIC_FLAG, true));
   CHECK(check_sync_waiter(flag, task));
   NO_TASK_WAIT(flag, nullptr, nullptr);
-  return flag_wait(FL(flag), T(task));
+  return flag_wait(as_flag(flag), as_task(task));
 }
 
 UVA_EXTERN int uva_flag_close(uva_flag_t *flag) {
@@ -751,11 +782,6 @@ UVA_EXTERN int uva_flag_close(uva_flag_t *flag) {
 }
 
 /* ---- streams, servers, UDP, poll ---------------------------------------- */
-
-#define ST(p) static_cast<Stream *>(static_cast<void *>(p))
-#define SV(p) static_cast<Server *>(static_cast<void *>(p))
-#define UD(p) static_cast<Udp *>(static_cast<void *>(p))
-#define PL(p) static_cast<Poll *>(static_cast<void *>(p))
 
 /* I/O objects report their closed state themselves (UVA_ECLOSED). */
 #define CHECK_IO(p, m) CHECK(check_sync(p, m, true))
@@ -785,7 +811,7 @@ UVA_EXTERN int uva_stream_wait_connected(uva_stream_t *stream,
                                          uva_task_t *task) {
   CHECK_IO_WAITER(stream, MAGIC_STREAM, task);
   API_BEGIN
-  return stream_wait_connected(ST(stream), T(task));
+  return stream_wait_connected(as_stream(stream), as_task(task));
   API_END
 }
 
@@ -801,7 +827,8 @@ UVA_EXTERN int uva_stream_set(uva_stream_t *stream, uva_stream_option option,
   CHECK_IO(stream, MAGIC_STREAM);
   int o = enum_bits(option);
   if (!valid_option(o)) return UVA_EINVAL;
-  return stream_set(ST(stream), static_cast<uva_stream_option>(o), value);
+  return stream_set(as_stream(stream), static_cast<uva_stream_option>(o),
+                    value);
 }
 
 UVA_EXTERN int uva_stream_read(size_t *nread, uva_stream_t *stream,
@@ -809,7 +836,8 @@ UVA_EXTERN int uva_stream_read(size_t *nread, uva_stream_t *stream,
   if (nread == nullptr || (buf == nullptr && len > 0)) return UVA_EINVAL;
   CHECK_IO_WAITER(stream, MAGIC_STREAM, task);
   API_BEGIN
-  return stream_read(nread, ST(stream), T(task), buf, len, nullptr, 0);
+  return stream_read(nread, as_stream(stream), as_task(task), buf, len,
+                     nullptr, 0);
   API_END
 }
 
@@ -821,14 +849,15 @@ UVA_EXTERN int uva_stream_read_spill(size_t *nread, uva_stream_t *stream,
     return UVA_EINVAL;
   CHECK_IO_WAITER(stream, MAGIC_STREAM, task);
   API_BEGIN
-  return stream_read(nread, ST(stream), T(task), buf, len, spill, spill_len);
+  return stream_read(nread, as_stream(stream), as_task(task), buf, len,
+                     spill, spill_len);
   API_END
 }
 
 UVA_EXTERN int uva_stream_read_hint(size_t *out, uva_stream_t *stream) {
   if (out == nullptr) return UVA_EINVAL;
   CHECK_IO(stream, MAGIC_STREAM);
-  *out = stream_read_hint(ST(stream));
+  *out = stream_read_hint(as_stream(stream));
   return 0;
 }
 
@@ -837,13 +866,13 @@ UVA_EXTERN int uva_stream_peek(const void **data, size_t *len,
   if (data == nullptr || len == nullptr) return UVA_EINVAL;
   CHECK_IO_WAITER(stream, MAGIC_STREAM, task);
   API_BEGIN
-  return stream_peek(data, len, ST(stream), T(task));
+  return stream_peek(data, len, as_stream(stream), as_task(task));
   API_END
 }
 
 UVA_EXTERN int uva_stream_consume(uva_stream_t *stream, size_t n) {
   CHECK_IO(stream, MAGIC_STREAM);
-  return stream_consume(ST(stream), n);
+  return stream_consume(as_stream(stream), n);
 }
 
 UVA_EXTERN int uva_stream_read_exactly(uva_stream_t *stream, uva_task_t *task,
@@ -851,7 +880,7 @@ UVA_EXTERN int uva_stream_read_exactly(uva_stream_t *stream, uva_task_t *task,
   if (buf == nullptr && n > 0) return UVA_EINVAL;
   CHECK_IO_WAITER(stream, MAGIC_STREAM, task);
   API_BEGIN
-  return stream_read_exactly(ST(stream), T(task), buf, n);
+  return stream_read_exactly(as_stream(stream), as_task(task), buf, n);
   API_END
 }
 
@@ -861,7 +890,7 @@ UVA_EXTERN int uva_stream_read_line(size_t *len, uva_stream_t *stream,
   if (len == nullptr || (buf == nullptr && buflen > 0)) return UVA_EINVAL;
   CHECK_IO_WAITER(stream, MAGIC_STREAM, task);
   API_BEGIN
-  return stream_read_line(len, ST(stream), T(task), buf, buflen);
+  return stream_read_line(len, as_stream(stream), as_task(task), buf, buflen);
   API_END
 }
 
@@ -874,7 +903,7 @@ UVA_EXTERN int uva_stream_read_until(size_t *len, uva_stream_t *stream,
     return UVA_EINVAL;
   CHECK_IO_WAITER(stream, MAGIC_STREAM, task);
   API_BEGIN
-  return stream_read_until(len, ST(stream), T(task),
+  return stream_read_until(len, as_stream(stream), as_task(task),
                            static_cast<const char *>(sep), seplen, buf,
                            buflen);
   API_END
@@ -883,13 +912,13 @@ UVA_EXTERN int uva_stream_read_until(size_t *len, uva_stream_t *stream,
 UVA_EXTERN int uva_stream_read_state(int *state, uva_stream_t *stream) {
   if (state == nullptr) return UVA_EINVAL;
   CHECK_IO(stream, MAGIC_STREAM);
-  *state = stream_read_state(ST(stream));
+  *state = stream_read_state(as_stream(stream));
   return 0;
 }
 
 UVA_EXTERN int uva_stream_feed_eof(uva_stream_t *stream) {
   CHECK_IO(stream, MAGIC_STREAM);
-  stream_feed_eof(ST(stream));
+  stream_feed_eof(as_stream(stream));
   return 0;
 }
 
@@ -898,14 +927,14 @@ UVA_EXTERN int uva_stream_read_to_eof(size_t *len, uva_stream_t *stream,
   if (len == nullptr) return UVA_EINVAL;
   CHECK_IO_WAITER(stream, MAGIC_STREAM, task);
   API_BEGIN
-  return stream_read_to_eof(len, ST(stream), T(task));
+  return stream_read_to_eof(len, as_stream(stream), as_task(task));
   API_END
 }
 
 UVA_EXTERN int uva_stream_buffered(size_t *out, uva_stream_t *stream) {
   if (out == nullptr) return UVA_EINVAL;
   CHECK_IO(stream, MAGIC_STREAM);
-  *out = ST(stream)->rlen;
+  *out = as_stream(stream)->rlen;
   return 0;
 }
 
@@ -914,7 +943,7 @@ UVA_EXTERN int uva_stream_write(size_t *queued, uva_stream_t *stream,
   if (buf == nullptr && len > 0) return UVA_EINVAL;
   if (len > UINT32_MAX) return UVA_EINVAL; /* libuv buffers are 32-bit */
   CHECK_IO(stream, MAGIC_STREAM);
-  return stream_write(queued, ST(stream), buf, len);
+  return stream_write(queued, as_stream(stream), buf, len);
 }
 
 UVA_EXTERN int uva_stream_writev(size_t *queued, uva_stream_t *stream,
@@ -929,20 +958,20 @@ UVA_EXTERN int uva_stream_writev(size_t *queued, uva_stream_t *stream,
   }
   CHECK_IO(stream, MAGIC_STREAM);
   API_BEGIN
-  return stream_writev(queued, ST(stream), bufs, nbufs, total);
+  return stream_writev(queued, as_stream(stream), bufs, nbufs, total);
   API_END
 }
 
 UVA_EXTERN int uva_stream_fileno(int *fd, uva_stream_t *stream) {
   if (fd == nullptr) return UVA_EINVAL;
   CHECK_IO(stream, MAGIC_STREAM);
-  return stream_fileno(fd, ST(stream));
+  return stream_fileno(fd, as_stream(stream));
 }
 
 UVA_EXTERN int uva_stream_drain(uva_stream_t *stream, uva_task_t *task) {
   CHECK_IO_WAITER(stream, MAGIC_STREAM, task);
   API_BEGIN
-  return stream_drain(ST(stream), T(task));
+  return stream_drain(as_stream(stream), as_task(task));
   API_END
 }
 
@@ -951,14 +980,14 @@ UVA_EXTERN int uva_stream_write_drain(uva_stream_t *stream, uva_task_t *task,
   if ((buf == nullptr && len > 0) || len > UINT32_MAX) return UVA_EINVAL;
   CHECK_IO_WAITER(stream, MAGIC_STREAM, task);
   API_BEGIN
-  return stream_write_drain(ST(stream), T(task), buf, len);
+  return stream_write_drain(as_stream(stream), as_task(task), buf, len);
   API_END
 }
 
 UVA_EXTERN int uva_stream_shutdown(uva_stream_t *stream, uva_task_t *task) {
   CHECK_IO_WAITER(stream, MAGIC_STREAM, task);
   API_BEGIN
-  return stream_shutdown(ST(stream), T(task));
+  return stream_shutdown(as_stream(stream), as_task(task));
   API_END
 }
 
@@ -966,28 +995,28 @@ UVA_EXTERN int uva_stream_peer_address(uva_stream_t *stream, char *host,
                                        size_t hostlen, int *port) {
   if (host == nullptr || hostlen == 0) return UVA_EINVAL;
   CHECK_IO(stream, MAGIC_STREAM);
-  return stream_address(ST(stream), true, host, hostlen, port);
+  return stream_address(as_stream(stream), true, host, hostlen, port);
 }
 
 UVA_EXTERN int uva_stream_local_address(uva_stream_t *stream, char *host,
                                         size_t hostlen, int *port) {
   if (host == nullptr || hostlen == 0) return UVA_EINVAL;
   CHECK_IO(stream, MAGIC_STREAM);
-  return stream_address(ST(stream), false, host, hostlen, port);
+  return stream_address(as_stream(stream), false, host, hostlen, port);
 }
 
 UVA_EXTERN int uva_stream_close(uva_stream_t *stream,
                                 uva_stream_close_cb close_cb, void *data) {
   if (stream == nullptr) return 0;
   CHECK_IO(stream, MAGIC_STREAM);
-  return stream_close(ST(stream), close_cb, data, false);
+  return stream_close(as_stream(stream), close_cb, data, false);
 }
 
 UVA_EXTERN int uva_stream_abort(uva_stream_t *stream,
                                 uva_stream_close_cb close_cb, void *data) {
   if (stream == nullptr) return 0;
   CHECK_IO(stream, MAGIC_STREAM);
-  return stream_close(ST(stream), close_cb, data, true);
+  return stream_close(as_stream(stream), close_cb, data, true);
 }
 
 UVA_EXTERN int uva_tcp_listen(uva_server_t **out, uva_loop_t *loop,
@@ -1012,7 +1041,7 @@ UVA_EXTERN int uva_server_accept(uva_stream_t **out, uva_server_t *server,
   CHECK_IO_WAITER(server, MAGIC_SERVER, task);
   API_BEGIN
   Stream *s;
-  int rc = server_accept(&s, SV(server), T(task));
+  int rc = server_accept(&s, as_server(server), as_task(task));
   if (rc == 0) *out = reinterpret_cast<uva_stream_t *>(s);
   return rc;
   API_END
@@ -1022,8 +1051,8 @@ UVA_EXTERN int uva_server_on_connection(uva_server_t *server,
                                         uva_server_connection_cb cb,
                                         void *data) {
   CHECK_IO(server, MAGIC_SERVER);
-  if (SV(server)->closed) return UVA_ECLOSED;
-  server_on_connection(SV(server), cb, data);
+  if (as_server(server)->closed) return UVA_ECLOSED;
+  server_on_connection(as_server(server), cb, data);
   return 0;
 }
 
@@ -1031,14 +1060,14 @@ UVA_EXTERN int uva_server_address(uva_server_t *server, char *host,
                                   size_t hostlen, int *port) {
   if ((host == nullptr) != (hostlen == 0)) return UVA_EINVAL;
   CHECK_IO(server, MAGIC_SERVER);
-  return server_address(SV(server), host, hostlen, port);
+  return server_address(as_server(server), host, hostlen, port);
 }
 
 UVA_EXTERN int uva_server_close(uva_server_t *server,
                                 uva_server_close_cb close_cb, void *data) {
   if (server == nullptr) return 0;
   CHECK_IO(server, MAGIC_SERVER);
-  server_close(SV(server), close_cb, data);
+  server_close(as_server(server), close_cb, data);
   return 0;
 }
 
@@ -1048,15 +1077,15 @@ UVA_EXTERN int uva_udp_new(uva_udp_t **out, uva_loop_t *loop) {
 
 UVA_EXTERN int uva_udp_bind(uva_udp_t *udp, const char *host, int port) {
   CHECK_IO(udp, MAGIC_UDP);
-  if (UD(udp)->closed) return UVA_ECLOSED;
-  return udp_bind(UD(udp), host, port);
+  if (as_udp(udp)->closed) return UVA_ECLOSED;
+  return udp_bind(as_udp(udp), host, port);
 }
 
 UVA_EXTERN int uva_udp_connect(uva_udp_t *udp, const char *host, int port) {
   if (host == nullptr) return UVA_EINVAL;
   CHECK_IO(udp, MAGIC_UDP);
-  if (UD(udp)->closed) return UVA_ECLOSED;
-  return udp_connect(UD(udp), host, port);
+  if (as_udp(udp)->closed) return UVA_ECLOSED;
+  return udp_connect(as_udp(udp), host, port);
 }
 
 UVA_EXTERN int uva_udp_set(uva_udp_t *udp, uva_stream_option option,
@@ -1064,15 +1093,15 @@ UVA_EXTERN int uva_udp_set(uva_udp_t *udp, uva_stream_option option,
   CHECK_IO(udp, MAGIC_UDP);
   int o = enum_bits(option);
   if (!valid_option(o)) return UVA_EINVAL;
-  return udp_set(UD(udp), static_cast<uva_stream_option>(o), value);
+  return udp_set(as_udp(udp), static_cast<uva_stream_option>(o), value);
 }
 
 UVA_EXTERN int uva_udp_send(uva_udp_t *udp, const void *buf, size_t len,
                             const char *host, int port) {
   if ((buf == nullptr && len > 0) || len > UINT32_MAX) return UVA_EINVAL;
   CHECK_IO(udp, MAGIC_UDP);
-  if (UD(udp)->closed) return UVA_ECLOSED;
-  return udp_send(UD(udp), buf, len, host, port);
+  if (as_udp(udp)->closed) return UVA_ECLOSED;
+  return udp_send(as_udp(udp), buf, len, host, port);
 }
 
 UVA_EXTERN int uva_udp_recv(size_t *len, uva_udp_t *udp, uva_task_t *task,
@@ -1082,7 +1111,8 @@ UVA_EXTERN int uva_udp_recv(size_t *len, uva_udp_t *udp, uva_task_t *task,
   if (host != nullptr && hostlen == 0) return UVA_EINVAL;
   CHECK_IO_WAITER(udp, MAGIC_UDP, task);
   API_BEGIN
-  return udp_recv(len, UD(udp), T(task), buf, buflen, host, hostlen, port);
+  return udp_recv(len, as_udp(udp), as_task(task), buf, buflen, host,
+                  hostlen, port);
   API_END
 }
 
@@ -1090,15 +1120,15 @@ UVA_EXTERN int uva_udp_local_address(uva_udp_t *udp, char *host,
                                      size_t hostlen, int *port) {
   if (host == nullptr || hostlen == 0) return UVA_EINVAL;
   CHECK_IO(udp, MAGIC_UDP);
-  if (UD(udp)->closed) return UVA_ECLOSED;
-  return udp_local_address(UD(udp), host, hostlen, port);
+  if (as_udp(udp)->closed) return UVA_ECLOSED;
+  return udp_local_address(as_udp(udp), host, hostlen, port);
 }
 
 UVA_EXTERN int uva_udp_close(uva_udp_t *udp, uva_udp_close_cb close_cb,
                              void *data) {
   if (udp == nullptr) return 0;
   CHECK_IO(udp, MAGIC_UDP);
-  udp_close(UD(udp), close_cb, data);
+  udp_close(as_udp(udp), close_cb, data);
   return 0;
 }
 
@@ -1115,7 +1145,7 @@ UVA_EXTERN int uva_poll_wait(int *revents, uva_poll_t *poll, uva_task_t *task,
     return UVA_EINVAL;
   CHECK_IO_WAITER(poll, MAGIC_POLL, task);
   API_BEGIN
-  return poll_wait(revents, PL(poll), T(task), events);
+  return poll_wait(revents, as_poll(poll), as_task(task), events);
   API_END
 }
 
@@ -1123,7 +1153,7 @@ UVA_EXTERN int uva_poll_close(uva_poll_t *poll, uva_poll_close_cb close_cb,
                               void *data) {
   if (poll == nullptr) return 0;
   CHECK_IO(poll, MAGIC_POLL);
-  poll_close(PL(poll), close_cb, data);
+  poll_close(as_poll(poll), close_cb, data);
   return 0;
 }
 

@@ -78,21 +78,21 @@ enum : uint16_t {
   F_CLOSING = 1 << 6, /* sync object: closed by its owner */
 };
 
-/* Task states. */
-enum : uint8_t {
-  S_QUEUED,   /* in the run queue, or running (then it is loop->current) */
-  S_SLEEPING, /* in the timer heap */
-  S_JOINING,  /* has a W_JOIN wait on another task */
-  S_PARKED,   /* waits for uva_task_wake or uva_task_cancel */
-  S_DONE,
+/* A task's QNode::state. */
+enum class TaskState : uint8_t {
+  QUEUED,   /* in the run queue, or running (then it is loop->current) */
+  SLEEPING, /* in the timer heap */
+  JOINING,  /* has a WaitKind::JOIN wait on another task */
+  PARKED,   /* waits for uva_task_wake or uva_task_cancel */
+  DONE,
 };
 
-/* Timer states. */
-enum : uint8_t {
-  T_IDLE,    /* stopped */
-  T_HEAP,    /* waiting in the timer heap */
-  T_DUE,     /* in the run queue, fires when reached */
-  T_CLOSING, /* close requested, close callback pending */
+/* A timer's QNode::state. */
+enum class TimerState : uint8_t {
+  IDLE,    /* stopped */
+  HEAP,    /* waiting in the timer heap */
+  DUE,     /* in the run queue, fires when reached */
+  CLOSING, /* close requested, close callback pending */
 };
 
 /* Field order matters: what a task switch touches (the link, flags, state,
@@ -124,34 +124,34 @@ struct Task;
  * object's FIFO (circular, doubly linked: O(1) unlink when cancelled) and,
  * for task waits, in the task's own list of waits. A task may wait on
  * several objects at once (Rust's select!); one node per (task, object). */
-enum : uint8_t {
-  W_DONE_CB, /* done callback on a task (no waiting task) */
-  W_JOIN,    /* task waits for another task to finish */
-  W_EVENT,
-  W_LOCK,
-  W_SEM,
-  W_GET, /* queue get */
-  W_PUT, /* queue put: granted = a slot is reserved */
-  W_FLAG,
-  W_IO, /* stream, server, UDP or poll wait: the object wakes every waiter
-           on any change and each repeated call checks its own condition */
+enum class WaitKind : uint8_t {
+  DONE_CB, /* done callback on a task (no waiting task) */
+  JOIN,    /* task waits for another task to finish */
+  EVENT,
+  LOCK,
+  SEM,
+  GET, /* queue get */
+  PUT, /* queue put: granted = a slot is reserved */
+  FLAG,
+  IO, /* stream, server, UDP or poll wait: the object wakes every waiter
+         on any change and each repeated call checks its own condition */
 };
-enum : uint8_t {
-  W_WAITING, /* in the object's list */
-  W_GRANTED, /* handed what it waited for; the task has not taken it yet */
-  W_CLOSED,  /* the object was closed while this node waited */
+enum class WaitState : uint8_t {
+  WAITING, /* in the object's list */
+  GRANTED, /* handed what it waited for; the task has not taken it yet */
+  CLOSED,  /* the object was closed while this node waited */
 };
 
 struct Wait {
   Wait *next; /* object's list */
   Wait *prev;
   Wait *tnext; /* task's list of its waits */
-  Task *task;  /* the waiting task; NULL for W_DONE_CB */
+  Task *task;  /* the waiting task; NULL for DONE_CB */
   Handle *on;  /* the object waited on */
-  void *item;  /* W_GET: the item handed over; W_DONE_CB: user data */
+  void *item;  /* GET: the item handed over; DONE_CB: user data */
   uva_task_done_cb cb;
-  uint8_t kind;
-  uint8_t state;
+  WaitKind kind;
+  WaitState state;
 };
 
 /* Circular list helpers: `head` is the oldest node. */
@@ -191,6 +191,11 @@ struct Task : Timed {
   std::atomic<uint8_t> xwake; /* a cross-thread wake is queued */
 };
 
+/* A task's or a timer's state, typed (QNode keeps it as a byte, read
+ * with the flags in one load). */
+inline TaskState state_of(const Task *t) { return TaskState(t->state); }
+inline void set_state(Task *t, TaskState st) { t->state = uint8_t(st); }
+
 /* An internal one-shot callback in the run queue (call_soon, deferred done
  * callbacks, timer close callbacks). */
 struct Call : QNode {
@@ -207,12 +212,19 @@ struct Timer : Timed {
   Call close_call; /* embedded: closing never needs memory */
 };
 
+inline TimerState state_of(const Timer *t) { return TimerState(t->state); }
+inline void set_state(Timer *t, TimerState st) { t->state = uint8_t(st); }
+/* Started: in the heap or due in the run queue. */
+inline bool timer_active(const Timer *t) {
+  return state_of(t) == TimerState::HEAP || state_of(t) == TimerState::DUE;
+}
+
 /* ---- synchronisation objects (sync.cpp) -------------------------------- */
 
 /* Memory references: the owner's, plus one per wait node on the object
  * (and one while a thread-safe flag is queued for the loop). */
 struct Sync : Handle {
-  Wait *waiters; /* FIFO of W_WAITING nodes (getters, for a queue) */
+  Wait *waiters; /* FIFO of WAITING nodes (getters, for a queue) */
 };
 
 struct Event : Sync {
@@ -247,20 +259,31 @@ struct Flag : Sync {
   Flag *xnext;
 };
 
-/* ---- I/O objects (stream.cpp, udp.cpp, poll.cpp) ------------------------ */
+/* ---- I/O objects (stream*.cpp, udp.cpp, poll.cpp) ----------------------- */
 
 /* Memory references: the owner's (dropped when the libuv close completes),
  * one per wait node, one per request in flight that outlives the handle
  * (name resolution). */
-enum : uint8_t {
-  ST_CONNECTING, /* resolving or connecting */
-  ST_OPEN,
-  ST_CLOSING, /* graceful close: flushing queued writes */
-  ST_CLOSED,  /* uv_close issued */
+enum class StreamState : uint8_t {
+  CONNECTING, /* resolving or connecting */
+  OPEN,
+  CLOSING, /* graceful close: flushing queued writes */
+  CLOSED,  /* uv_close issued */
+};
+
+/* Why the libuv engine's on_alloc gave libuv no room (on_read then gets
+ * UV_ENOBUFS; stream_libuv.cpp). */
+enum class NoRoom : uint8_t {
+  NONE,
+  FULL,         /* the buffer holds the flow-control limit: a soft pause */
+  READER_READS, /* a reader waits: it reads the bytes itself (read_now) */
 };
 
 struct WriteReq; /* stream.cpp: a queued write */
 
+/* The stream files: stream.cpp (buffer, API, connect, close), the read
+ * engines stream_libuv.cpp and stream_edge.cpp, and stream_engine.h
+ * between them. The flags are grouped by who owns them. */
 struct Stream : Sync {
   union {
     uv_handle_t h;
@@ -270,22 +293,27 @@ struct Stream : Sync {
     uv_tty_t tty;
   } uv;
   uv_handle_type type;
-  uint8_t st;
-  bool reading;  /* uv_read_start is active */
+  StreamState st;
+  /* The API half (stream.cpp): */
   bool eof;      /* the peer finished; no more bytes will come */
   bool to_eof;   /* a reader waits for EOF: ignore high_water */
   bool shut_requested;
   bool shut_done;
   bool retrying; /* TCP connect: the failed socket is closing, next follows */
+  /* Both engines: */
   bool more;     /* the kernel likely holds bytes: a reader finding the
                     buffer empty reads them at once (see read_now) */
+  /* The libuv engine (stream_libuv.cpp): */
+  bool reading;  /* uv_read_start is active */
   bool signaled; /* readiness went to the readers instead of a read */
+  NoRoom nobuf;  /* why on_alloc gave no room */
+  /* The edge engine (stream_edge.cpp): */
   bool edge;     /* in the loop's epoll set (Loop::epfd): we read, not libuv */
-  bool hup;      /* edge: the peer's end or an error is waiting in the kernel */
-  bool no_edge;  /* the epoll set refused it: libuv reads (stream.cpp) */
-  uint8_t nobuf; /* why on_alloc gave no room (stream.cpp) */
+  bool hup;      /* the peer's end or an error is waiting in the kernel */
+  bool no_edge;  /* the epoll set refused it: libuv reads */
+  /* Read-ahead (stream_engine.h): */
   bool outgrown; /* a read filled the caller's buffer or a whole chunk */
-  uint8_t reads_ahead; /* young reads that read past it (stream.cpp) */
+  uint8_t reads_ahead; /* young reads that read past it */
   int fd;        /* the descriptor once known (fd_of), else -1 */
   int read_err;  /* sticky: the read side failed */
   int write_err; /* sticky: a write failed */
@@ -294,7 +322,7 @@ struct Stream : Sync {
   char *rbuf; /* buffered bytes are rbuf[rstart, rstart + rlen) */
   size_t rstart, rlen, rcap;
   size_t scanned; /* read_line: bytes known to hold no delimiter */
-  char scan_sep[8]; /* the separator `scanned` is about (stream.cpp) */
+  char scan_sep[8]; /* the separator `scanned` is about */
   uint8_t scan_seplen;
   size_t want;    /* bytes a waiting read needs (may exceed high_water) */
   size_t high_water, low_water, line_limit;
@@ -302,7 +330,7 @@ struct Stream : Sync {
   size_t last_read; /* bytes the last read from the kernel got (hint) */
   size_t wqueued; /* bytes in uv_write requests not completed yet, and in
                      the tail */
-  WriteReq *wtail;  /* writes made while one is in flight (stream.cpp) */
+  WriteReq *wtail;  /* writes made while one is in flight */
   size_t wtail_cap; /* room in wtail's data */
   uint64_t full_pass; /* Loop::passes when a read reached the limit */
   struct addrinfo *ai_list, *ai_next; /* TCP connect: addresses to try */
@@ -493,7 +521,7 @@ bool edge_add(Loop *l, int fd, Sync *obj);
 void edge_remove(Loop *l, int fd);
 
 /* An event for a member of Loop::epfd; `end`: the peer's end or an error
- * (stream.cpp, udp.cpp). */
+ * (stream_edge.cpp, udp.cpp). */
 void stream_edge_event(Stream *s, bool end);
 void udp_edge_event(Udp *u);
 
@@ -565,7 +593,7 @@ void task_retain(Task *t);
 void task_release(Task *t); /* any thread */
 void task_destroy(Task *t); /* loop thread, refs == 0 */
 
-Wait *wait_alloc(Loop *l, Task *task, Handle *on, uint8_t kind);
+Wait *wait_alloc(Loop *l, Task *task, Handle *on, WaitKind kind);
 void wait_free(Loop *l, Wait *w); /* unlinks from the task's list only */
 
 /* sync.cpp */
@@ -595,11 +623,11 @@ void sync_init(Sync *s, Loop *l, uint32_t magic);
 void sync_close(Sync *s);
 void sync_unref(Sync *s);
 Wait *sync_find(Task *t, Sync *s);
-int sync_enlist(Sync *s, Task *t, uint8_t kind); /* UVA_EAGAIN or ENOMEM */
+int sync_enlist(Sync *s, Task *t, WaitKind kind); /* UVA_EAGAIN, ENOMEM */
 void sync_drop(Wait *w);
 void io_wake_all(Sync *s); /* wake every waiter, leaving them registered */
 
-/* stream.cpp, udp.cpp, poll.cpp */
+/* stream*.cpp, udp.cpp, poll.cpp */
 void io_destroy(Sync *s); /* free an I/O object's own memory */
 void stream_waiter_gone(Stream *s);
 int addr_format(const struct sockaddr *sa, char *host, size_t hostlen,

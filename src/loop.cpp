@@ -281,8 +281,9 @@ int loop_set_wait_hooks(Loop *l, uva_callback_cb before,
  * echo round trip pays for that poll (about 40-60 ns of its 7 us on
  * loopback TCP, bench/README.md). tokio's is edge-triggered. So on Linux
  * the loop waits in an epoll set of its own: stream sockets and pipes, and
- * UDP sockets, are in it edge-triggered (stream.cpp and udp.cpp read them
- * themselves), and libuv's backend descriptor is in it level-triggered.
+ * UDP sockets, are in it edge-triggered (stream_edge.cpp and udp.cpp read
+ * them themselves), and libuv's backend descriptor is in it
+ * level-triggered.
  * libuv runs, without waiting, only when that descriptor is ready (its own
  * handles and requests: servers, descriptor polls, TTYs, writes and
  * datagrams that queued, cross-thread wake-ups, resolvers) or when

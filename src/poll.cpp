@@ -61,7 +61,8 @@ int poll_wait(int *revents, Poll *p, Task *t, int events) {
     int uv_events = ((events & UVA_READABLE) ? UV_READABLE : 0) |
                     ((events & UVA_WRITABLE) ? UV_WRITABLE : 0);
     rc = FAULT_UV(uv_poll_start(&p->uv, uv_events, on_poll));
-    if (rc == 0) return w != nullptr ? UVA_EAGAIN : sync_enlist(p, t, W_IO);
+    if (rc == 0)
+      return w != nullptr ? UVA_EAGAIN : sync_enlist(p, t, WaitKind::IO);
   }
   if (w != nullptr) sync_drop(w);
   return rc;

@@ -1,16 +1,16 @@
-/* uvasync — streams (TCP, Unix sockets, pipes, TTYs) and servers.
+/* uvasync — streams (TCP, Unix sockets, pipes, TTYs) and servers: the
+ * buffer, the read and write API, connecting and closing.
  *
  * Reads: bytes are read straight into the free tail of the stream's
  * buffer (no copy on the way in); read calls copy out of it. While a reader
  * waits on an empty buffer, the poll only tells it the socket is readable
  * and its own call reads (read_now), so the bytes are used while they are
- * in the cache; otherwise libuv reads. Reading pauses while the buffer
- * holds high_water bytes, or what a waiting read needs if that is more,
- * and resumes when a read brings it below. On Linux, libuv does not read
- * sockets and pipes at all: the loop polls them edge-triggered (loop.cpp),
- * an event only sets `more`, and reads are ours (read_now, edge_fill): a
- * waiting reader's call, or a read-ahead up to high_water when nobody
- * waits. The kernel reports bytes once, so a read that leaves some there
+ * in the cache. Reading pauses while the buffer holds high_water bytes, or
+ * what a waiting read needs if that is more, and resumes when a read
+ * brings it below. Who reads from the kernel is a read engine's business
+ * (stream_engine.h): libuv's level-triggered reading (stream_libuv.cpp),
+ * or on Linux the loop's own edge-triggered epoll set (stream_edge.cpp),
+ * where the kernel reports bytes once, so a read that leaves some there
  * comes back for them itself (wait_more).
  *
  * Writes: an immediate write first (send(2) on TCP, else uv_try_write);
@@ -20,12 +20,12 @@
  * the queue to fall to low_water.
  *
  * Waiting uses the "call again" protocol (see sync.cpp): a read registers
- * a W_IO node and returns UVA_EAGAIN; every change (data, EOF, error, write
- * progress, close) wakes all waiters, and each repeated call checks its own
- * condition. Nothing is taken from the buffer until a call completes, so a
- * cancelled read loses no byte.
+ * a WaitKind::IO node and returns UVA_EAGAIN; every change (data, EOF,
+ * error, write progress, close) wakes all waiters, and each repeated call
+ * checks its own condition. Nothing is taken from the buffer until a call
+ * completes, so a cancelled read loses no byte.
  */
-#include "internal.h"
+#include "stream_engine.h"
 #include "fault.h"
 
 #include <cerrno>
@@ -45,17 +45,6 @@ namespace detail {
 static constexpr size_t DEFAULT_HIGH_WATER = 64 * 1024;
 static constexpr size_t DEFAULT_LOW_WATER = 16 * 1024;
 static constexpr size_t DEFAULT_LINE_LIMIT = 64 * 1024;
-static constexpr size_t READ_CHUNK = 64 * 1024;
-/* A read into a buffer this big, while ours is empty, reads into it
- * directly (read_direct): smaller ones are better served from ours. */
-static constexpr size_t READ_DIRECT_MIN = 4096;
-/* How many of a stream's first reads that outgrow the caller's buffer
- * (stream_read) read ahead past it; and how much read_now's reads take at
- * once after one filled a whole chunk. */
-static constexpr uint8_t YOUNG_READS_AHEAD = 8;
-static constexpr size_t WIDE_READ_CHUNK = 2 * READ_CHUNK;
-
-static Stream *of(uv_handle_t *h) { return static_cast<Stream *>(h->data); }
 
 /* ---- addresses ---------------------------------------------------------- */
 
@@ -124,18 +113,6 @@ static Stream *stream_alloc(Loop *l) {
   return s;
 }
 
-#ifndef _WIN32
-/* The stream's descriptor (uv_fileno, looked up once: it does not change
- * while the stream is open); -1 if it has none. */
-static int fd_of(Stream *s) {
-  if (s->fd < 0) {
-    uv_os_fd_t fd;
-    if (uv_fileno(&s->uv.h, &fd) == 0) s->fd = fd;
-  }
-  return s->fd;
-}
-#endif
-
 void io_destroy(Sync *obj) {
   Loop *l = obj->loop;
   if (obj->magic == MAGIC_STREAM) {
@@ -169,51 +146,35 @@ void stream_waiter_gone(Stream *s) {
   if (s->waiters != nullptr) return;
   s->want = 0;
   s->to_eof = false;
-  if (s->reading && s->rlen >= s->high_water) {
-    uv_read_stop(&s->uv.s);
-    s->reading = false;
-  }
+  libuv_read_pause_if_full(s);
 }
 
 static void on_stream_closed(uv_handle_t *h) {
-  Stream *s = of(h);
-  s->st = ST_CLOSED;
+  Stream *s = stream_of(h);
+  s->st = StreamState::CLOSED;
   io_wake_all(s);
   if (s->close_cb != nullptr)
     s->close_cb(reinterpret_cast<uva_stream_t *>(s), s->close_data);
   sync_unref(s); /* the owner's reference */
 }
 
-/* Take the stream out of the loop's epoll set while its descriptor is
- * still open: a set keeps a descriptor that a dup or a child process
- * still holds, with our pointer in it. */
-static void edge_forget(Stream *s) {
-  if (!s->edge) return;
-  s->edge = false;
-  edge_remove(s->loop, s->fd);
-}
-
 static void close_now(Stream *s) {
-  if (s->st == ST_CLOSED) return;
-  s->st = ST_CLOSED;
-  s->reading = false;
-  edge_forget(s);
+  if (s->st == StreamState::CLOSED) return;
+  s->st = StreamState::CLOSED;
+  libuv_read_on_close(s);
+  edge_read_on_close(s);
   io_wake_all(s);
   /* Between two connect attempts the handle is already closing; its close
-   * callback sees ST_CLOSED and finishes the close instead of retrying. */
+   * callback sees the stream closed and finishes the close instead of
+   * retrying. */
   if (!s->retrying) uv_close(&s->uv.h, on_stream_closed);
 }
 
 /* ---- reading ------------------------------------------------------------ */
 
-static size_t read_limit(const Stream *s) {
-  if (s->to_eof) return SIZE_MAX;
-  return s->want > s->high_water ? s->want : s->high_water;
-}
-
 /* Room for the next read of up to `chunk` bytes: the buffer's free tail,
  * slid or grown as needed; {NULL, 0} when memory runs out. */
-static uv_buf_t room(Stream *s, size_t chunk = READ_CHUNK) {
+uv_buf_t room(Stream *s, size_t chunk) {
   size_t tail = s->rcap - s->rstart - s->rlen;
   /* Under a quarter of a normal chunk is too little to read into; a
    * larger chunk (read_now's wide reads) wants all its room. */
@@ -248,285 +209,16 @@ static uv_buf_t room(Stream *s, size_t chunk = READ_CHUNK) {
   return uv_buf_init(s->rbuf + s->rstart + s->rlen, unsigned(tail));
 }
 
-/* Why on_alloc gave libuv no room (on_read then gets UV_ENOBUFS). */
-enum : uint8_t { NOBUF_NONE, NOBUF_FULL, NOBUF_READY };
-
-static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
-  (void)suggested;
-  Stream *s = of(h);
-  if (s->rlen >= read_limit(s)) { /* paused softly: on_read decides */
-    s->nobuf = NOBUF_FULL;
-    *buf = uv_buf_init(nullptr, 0);
-    return;
-  }
-#ifndef _WIN32
-  /* A reader waits on an empty buffer: only tell it the socket is
-   * readable, and let its call read (read_now) right before it uses the
-   * bytes. Read here, every ready connection's chunk would be read before
-   * any is written back, and the kernel would copy an echo's bytes out of
-   * memory that other reads had pushed out of the cache (2x the cost of
-   * the write's copy at 10 x 10 KiB, measured). Once per readiness: if the
-   * reader did not read by the next poll, libuv reads as usual. */
-  if (s->rlen == 0 && s->want > 0 && !s->signaled) {
-    s->nobuf = NOBUF_READY;
-    *buf = uv_buf_init(nullptr, 0);
-    return;
-  }
-#endif
-  *buf = room(s); /* {NULL, 0}: libuv reports UV_ENOBUFS, a read error */
-}
-
-/* A TCP socket's pending error (SO_ERROR), as a negative code; 0 if none.
- * libuv reports a hang-up that follows a short read as the end of the
- * stream without reading on (uv__stream_io), so a reset looks like a FIN
- * there: the error still pending tells them apart. */
-static int pending_error(Stream *s) {
-#ifndef _WIN32
-  int fd = s->type == UV_TCP ? fd_of(s) : -1;
-  int err = 0;
-  socklen_t len = sizeof err;
-  if (fd >= 0 && getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) == 0)
-    return -err;
-#else
-  (void)s;
-#endif
-  return 0;
-}
-
-static void on_read(uv_stream_t *h, ssize_t nread, const uv_buf_t *buf) {
-  Stream *s = of(reinterpret_cast<uv_handle_t *>(h));
-  if (nread != UV_ENOBUFS) s->signaled = false;
-  if (nread > 0) {
-    s->rlen += size_t(nread);
-    s->last_read = size_t(nread);
-    /* A full chunk that reached the limit: more is probably waiting in
-     * the kernel, and read_now may fetch it for the reader at once. */
-    s->more = size_t(nread) == buf->len && s->rlen >= read_limit(s);
-    /* Stop at the limit, even with a reader waiting: the reader takes the
-     * bytes at this pass and reading resumes into the same, still cached,
-     * memory. Reading on (libuv reads up to 32 times per poll) kept a
-     * second chunk per connection live and cost the kernel's copies their
-     * cache: 1.5x the system time of raw libuv per 100 KiB echo.
-     * The stop is soft: on_alloc hands libuv no room (UV_ENOBUFS below),
-     * which ends this poll's reads but keeps the socket watched. A reader
-     * usually empties the buffer in this pass, and a uv_read_stop then
-     * uv_read_start pair would cost two epoll_ctl calls per refill. */
-    if (s->rlen >= read_limit(s)) s->full_pass = s->loop->passes;
-  } else if (nread == 0) {
-    s->more = false; /* EAGAIN: the kernel has nothing */
-    return;
-  } else if (nread == UV_ENOBUFS && s->nobuf == NOBUF_READY) {
-    s->nobuf = NOBUF_NONE;
-    s->signaled = true;
-    s->more = true;
-    io_wake_all(s);
-    return;
-  } else if (nread == UV_ENOBUFS && s->nobuf == NOBUF_FULL) {
-    s->nobuf = NOBUF_NONE;
-    /* No room (see on_alloc). In the poll that filled the buffer this is
-     * libuv asking for the next chunk: keep watching. In a later poll the
-     * buffer is still full and the peer sent more: stop for real, or the
-     * level-triggered poll would wake the loop for it on every pass. */
-    if (s->full_pass != s->loop->passes) {
-      uv_read_stop(h);
-      s->reading = false;
-    }
-    return;
-  } else {
-    s->more = false;
-    if (nread == UV_EOF && (s->read_err = pending_error(s)) == 0)
-      s->eof = true;
-    else if (nread != UV_EOF)
-      s->read_err = int(nread);
-    uv_read_stop(h);
-    s->reading = false;
-  }
-  io_wake_all(s);
-}
-
-static void edge_fill(Stream *s);
-
-/* Put an open socket or pipe in the loop's epoll set, edge-triggered
- * (loop.cpp): from then on the kernel reports new bytes once, as `more`,
- * and the readers read them (read_now, edge_fill); libuv never reads it.
- * False where that cannot be (no set, a TTY, epoll refuses it): libuv's
- * level-triggered reading then, as on other systems. */
-static bool edge_watch(Stream *s) {
-#ifndef _WIN32
-  if (s->loop->epfd < 0 || s->no_edge) return false;
-  int fd = (s->type == UV_TCP || s->type == UV_NAMED_PIPE) ? fd_of(s) : -1;
-  if (!edge_add(s->loop, fd, s)) {
-    s->no_edge = true;
-    return false;
-  }
-  s->edge = true; /* the add reports bytes already there as an event */
-  return true;
-#else
-  (void)s;
-  return false;
-#endif
-}
-
-void stream_edge_event(Stream *s, bool end) {
-  if (!s->edge) return;
-  s->more = true;
-  /* The end or an error stays in the kernel after its one report: keep
-   * `more` until a read returns it (a short read would clear it). */
-  if (end) s->hup = true;
-  /* Nobody reads: read ahead, up to high_water, as libuv would. A waiting
-   * reader reads in its own call, right before it uses the bytes (see
-   * on_alloc). */
-  if (s->want == 0 && !s->to_eof) edge_fill(s);
-  io_wake_all(s);
-}
-
-/* Start reading if there is room and a reason. */
+/* Start reading if there is room and a reason: the edge engine where it
+ * takes the stream, else libuv's. */
 static void maybe_read(Stream *s) {
-  if (s->reading || s->edge || s->st != ST_OPEN || s->eof || s->read_err != 0)
+  if (s->reading || s->edge || s->st != StreamState::OPEN || s->eof ||
+      s->read_err != 0)
     return;
-  if (edge_watch(s)) return;
+  if (edge_read_start(s)) return;
   if (s->rlen >= read_limit(s)) return;
-  int rc = FAULT_UV(uv_read_start(&s->uv.s, on_alloc, on_read));
-  if (rc == 0)
-    s->reading = true;
-  else
-    s->read_err = rc;
-}
-
-/* A reader found the buffer empty while the kernel has bytes for it
- * (s->more): the socket was reported readable (see on_alloc), or the last
- * read filled a whole chunk. Read them now, into the buffer, and the
- * caller uses them at once: no task step, loop pass or (in Python)
- * coroutine switch waits in between, and the bytes are still in the cache
- * when an echo writes them back. It is the read the next poll would make
- * anyway (reading is still on), made earlier; it comes up empty only when
- * the data ended exactly at a chunk's end. libuv has no "try read", so
- * this is recv(2) (TCP) or read(2) on the descriptor, as libuv's own
- * reads are on Unix; on Windows it does nothing and libuv reads. */
-static size_t read_into(Stream *s, char *buf, size_t len, char *spill,
-                        size_t spill_len);
-
-/* Whether this read from the kernel is one of a young stream's few that
- * read ahead (stream_read), counting it if so: the stream's reads have
- * outgrown their buffer, and it has not used them all. */
-static bool young_read(Stream *s) {
-  if (!s->outgrown || s->reads_ahead >= YOUNG_READS_AHEAD) return false;
-  s->reads_ahead++;
-  return true;
-}
-
-/* One read of up to `chunk` bytes into the buffer's free tail (*len: the
- * room it had; 0 with UV_ENOBUFS recorded when memory runs out): the bytes
- * read, added to the buffer. Callers clear `more` first. */
-static size_t read_chunk(Stream *s, size_t chunk, size_t *len) {
-  uv_buf_t b = room(s, chunk);
-  *len = b.len;
-  if (b.base == nullptr) { /* no memory: a read error, as from on_alloc */
-    s->read_err = UV_ENOBUFS;
-    if (s->reading) uv_read_stop(&s->uv.s);
-    s->reading = false;
-    return 0;
-  }
-  size_t n = read_into(s, b.base, b.len, nullptr, 0);
-  s->rlen += n;
-  return n;
-}
-
-static void read_now(Stream *s) {
-  s->more = false;
-  s->signaled = false;
-#ifndef _WIN32
-  if (s->st != ST_OPEN || s->eof || s->read_err != 0) return;
-  /* A stream whose reads fill a whole chunk (or the caller's buffer)
-   * reads two chunks at once from then on, not only a young stream's few
-   * reads as before: a 100 KiB message then comes in one read, and a
-   * zero-copy echo writes it back in one send, where one chunk split both
-   * in two (64 + 36 KiB). One read made 1.2x the round trips for 0.85x
-   * the kernel time each (10 x 100 KiB echo, bench/README.md, "Zero copy
-   * against a copying read"). The larger reads also let Linux grow the
-   * receive window, as stream_read's young read-ahead does. */
-  size_t chunk = READ_CHUNK;
-  if (s->outgrown) {
-    /* Still at most a chunk past the flow-control limit (uvasync.h); the
-     * limit may be SIZE_MAX (a reader waits for EOF): compare, not add. */
-    size_t limit = read_limit(s);
-    chunk = limit >= WIDE_READ_CHUNK - READ_CHUNK ? WIDE_READ_CHUNK
-                                                  : limit + READ_CHUNK;
-  }
-  size_t len;
-  size_t n = read_chunk(s, chunk, &len);
-  if (n == len && n >= READ_CHUNK) s->outgrown = true;
-#endif
-}
-
-/* As read_now, but straight into a reader's own buffer (at least
- * READ_DIRECT_MIN bytes with the spill; the stream's is empty): the kernel
- * copies the bytes where the caller wants them, with no copy out of ours
- * after. A smaller buffer goes through ours, where one read may serve
- * several calls. Returns the bytes read (0: none, or EOF or an error
- * recorded). */
-static size_t read_direct(Stream *s, void *buf, size_t len, void *spill,
-                          size_t spill_len) {
-  s->more = false;
-  s->signaled = false;
-#ifndef _WIN32
-  if (s->st != ST_OPEN || s->eof || s->read_err != 0) return 0;
-  return read_into(s, static_cast<char *>(buf), len,
-                   static_cast<char *>(spill), spill_len);
-#else
-  (void)buf;
-  (void)len;
-  (void)spill;
-  (void)spill_len;
-  return 0;
-#endif
-}
-
-/* One recv(2) (TCP) or read(2) of up to `len` bytes on the descriptor, and
- * past them up to spill_len more into `spill` (recvmsg/readv, one system
- * call): the count, with s->more set if it filled both, or 0 with EOF or
- * an error recorded (nothing is recorded for "nothing yet"). */
-static size_t read_into(Stream *s, char *buf, size_t len, char *spill,
-                        size_t spill_len) {
-#ifndef _WIN32
-  int fd = fd_of(s);
-  if (fd < 0) return 0;
-  ssize_t n;
-  struct iovec iov[2] = {{buf, len}, {spill, spill_len}};
-  do { /* recv on sockets: send/recv skip the VFS layer read/write pass */
-    if (spill_len == 0)
-      n = s->type == UV_TCP ? ::recv(fd, buf, len, 0) : ::read(fd, buf, len);
-    else if (s->type == UV_TCP) {
-      struct msghdr mh = {};
-      mh.msg_iov = iov;
-      mh.msg_iovlen = 2;
-      n = ::recvmsg(fd, &mh, 0);
-    } else {
-      n = ::readv(fd, iov, 2);
-    }
-  } while (n < 0 && errno == EINTR);
-  if (n > 0) {
-    /* All full: there may be more; and an end reported stays to read. */
-    s->more = size_t(n) == len + spill_len || s->hup;
-    s->last_read = size_t(n);
-    return size_t(n);
-  }
-  if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK)) {
-    if (n == 0)
-      s->eof = true;
-    else
-      s->read_err = -errno;
-    if (s->reading) uv_read_stop(&s->uv.s);
-    s->reading = false;
-  }
-#else
-  (void)s;
-  (void)buf;
-  (void)len;
-  (void)spill;
-  (void)spill_len;
-#endif
-  return 0;
+  int rc = libuv_read_start(s);
+  if (rc != 0) s->read_err = rc;
 }
 
 static void consume(Stream *s, void *buf, size_t n) {
@@ -540,21 +232,6 @@ static void consume(Stream *s, void *buf, size_t n) {
   maybe_read(s);
 }
 
-/* Edge-triggered: read what the kernel holds into the buffer, up to the
- * flow-control limit, a chunk per read and EDGE_FILL_READS reads at most
- * (a fast peer must not keep one call reading). */
-static constexpr int EDGE_FILL_READS = 16;
-
-static void edge_fill(Stream *s) {
-  for (int i = 0; i < EDGE_FILL_READS && s->more; i++) {
-    if (s->st != ST_OPEN || s->eof || s->read_err != 0) return;
-    if (s->rlen >= read_limit(s)) return;
-    size_t len;
-    s->more = false; /* read_into sets it again if the read filled the room */
-    if (read_chunk(s, READ_CHUNK, &len) == 0) return;
-  }
-}
-
 /* Wait for more: register (once) and make sure bytes keep coming. */
 static int wait_more(Stream *s, Task *t, Wait *w, size_t want) {
   if (want > s->want) s->want = want;
@@ -562,13 +239,13 @@ static int wait_more(Stream *s, Task *t, Wait *w, size_t want) {
     /* The kernel reported these bytes once and will not again: read them
      * now, and the call, repeated at the next pass, finds them. */
     edge_fill(s);
-    int rc = w != nullptr ? UVA_EAGAIN : sync_enlist(s, t, W_IO);
+    int rc = w != nullptr ? UVA_EAGAIN : sync_enlist(s, t, WaitKind::IO);
     if (rc == UVA_EAGAIN) task_wake_local(t);
     return rc;
   }
   maybe_read(s);
   if (w != nullptr) return UVA_EAGAIN;
-  return sync_enlist(s, t, W_IO);
+  return sync_enlist(s, t, WaitKind::IO);
 }
 
 /* A repeated call is done: forget what it wanted and its node. The node
@@ -586,11 +263,11 @@ static void done_waiting(Stream *s, Wait *w) {
 
 /* What ends every read early: closed, failed, or not connected (yet). */
 static int read_blocked(Stream *s, Wait *w) {
-  if (s->st >= ST_CLOSING) {
+  if (s->st >= StreamState::CLOSING) {
     done_waiting(s, w);
     return UVA_ECLOSED;
   }
-  if (s->st == ST_CONNECTING && s->conn_err != 0) {
+  if (s->st == StreamState::CONNECTING && s->conn_err != 0) {
     done_waiting(s, w);
     return s->conn_err;
   }
@@ -619,19 +296,10 @@ int stream_read(size_t *nread, Stream *s, Task *t, void *buf, size_t len,
   size_t total = len + spill_len;
   if (s->rlen == 0 && s->more && total >= READ_DIRECT_MIN) {
     size_t n;
-    if (spill_len == 0 && young_read(s)) {
+    if (spill_len == 0 && readahead_young(s)) {
       /* A young stream whose messages outgrow the caller's buffer: take
-       * what the kernel holds past it too, into ours, in the same call.
-       * Linux grows a connection's receive buffer only when the
-       * application reads more than its last measured amount within one
-       * round trip, not counting what it leaves queued; reads of a
-       * 64 KiB buffer from 100 KiB messages never show that, and a
-       * connection that did not grow early kept the initial 128 KiB
-       * buffer for good. Its window then split every message in three
-       * with a window update between: 3-8% of a 10 x 100 KiB echo's
-       * throughput, against tokio (bench/README.md). A few such reads
-       * let it grow; after them reads go straight to the caller's buffer
-       * again, with no copy out of ours. */
+       * what the kernel holds past it too, into ours, in the same call
+       * (why: "read-ahead" in stream_engine.h). */
       uv_buf_t ours = room(s); /* {NULL, 0} without memory: a plain read */
       n = read_direct(s, buf, len, ours.base, ours.len);
       if (n > len) {
@@ -640,7 +308,7 @@ int stream_read(size_t *nread, Stream *s, Task *t, void *buf, size_t len,
       }
     } else {
       n = read_direct(s, buf, len, spill, spill_len);
-      if (spill_len == 0 && n == len) s->outgrown = true;
+      if (spill_len == 0) readahead_after_direct(s, n, len);
     }
     if (n > 0) {
       *nread = n;
@@ -824,8 +492,7 @@ int stream_read_state(Stream *s) {
 void stream_feed_eof(Stream *s) {
   s->eof = true;
   s->more = false;
-  if (s->reading) uv_read_stop(&s->uv.s);
-  s->reading = false;
+  libuv_read_stop(s);
   io_wake_all(s);
 }
 
@@ -838,7 +505,7 @@ struct WriteReq {
 };
 
 static void maybe_finish_close(Stream *s) {
-  if (s->st == ST_CLOSING && s->wqueued == 0) close_now(s);
+  if (s->st == StreamState::CLOSING && s->wqueued == 0) close_now(s);
 }
 
 /* ---- the tail: writes made while a request is in flight --------------
@@ -909,13 +576,13 @@ static int tail_add(Stream *s, const uva_buf_t *bufs, size_t nbufs,
 
 static void on_write(uv_write_t *req, int status) {
   WriteReq *wr = reinterpret_cast<WriteReq *>(req);
-  Stream *s = of(reinterpret_cast<uv_handle_t *>(req->handle));
+  Stream *s = stream_of(reinterpret_cast<uv_handle_t *>(req->handle));
   s->wqueued -= wr->len;
   std::free(wr);
   if (status < 0 && status != UV_ECANCELED && s->write_err == 0)
     s->write_err = status;
   if (s->wtail != nullptr) {
-    if (status < 0 || s->write_err != 0 || s->st == ST_CLOSED) {
+    if (status < 0 || s->write_err != 0 || s->st == StreamState::CLOSED) {
       tail_drop(s); /* failed or closed: it cannot go out either */
     } else if (s->wqueued == s->wtail->len) { /* nothing else in flight */
       int rc = tail_flush(s);
@@ -947,8 +614,8 @@ static int try_send(Stream *s, const char *p, size_t len) {
 }
 
 int stream_write(size_t *queued, Stream *s, const void *buf, size_t len) {
-  if (s->st >= ST_CLOSING) return UVA_ECLOSED;
-  if (s->st == ST_CONNECTING)
+  if (s->st >= StreamState::CLOSING) return UVA_ECLOSED;
+  if (s->st == StreamState::CONNECTING)
     return s->conn_err != 0 ? s->conn_err : UVA_ENOTCONN;
   if (s->write_err != 0) return s->write_err;
   if (s->shut_requested) return UVA_EPIPE;
@@ -1060,8 +727,8 @@ static int try_write_flat(Stream *s, const char *p, size_t len) {
  * them (100k items of 14 bytes: 98 sendmsg calls, against one send). */
 int stream_writev(size_t *queued, Stream *s, const uva_buf_t *bufs,
                   size_t nbufs, size_t total) {
-  if (s->st >= ST_CLOSING) return UVA_ECLOSED;
-  if (s->st == ST_CONNECTING)
+  if (s->st >= StreamState::CLOSING) return UVA_ECLOSED;
+  if (s->st == StreamState::CONNECTING)
     return s->conn_err != 0 ? s->conn_err : UVA_ENOTCONN;
   if (s->write_err != 0) return s->write_err;
   if (s->shut_requested) return UVA_EPIPE;
@@ -1123,8 +790,8 @@ int stream_writev(size_t *queued, Stream *s, const uva_buf_t *bufs,
 }
 
 int stream_fileno(int *fd, Stream *s) {
-  if (s->st >= ST_CLOSING) return UVA_ECLOSED;
-  if (s->st == ST_CONNECTING) return UVA_ENOTCONN;
+  if (s->st >= StreamState::CLOSING) return UVA_ECLOSED;
+  if (s->st == StreamState::CONNECTING) return UVA_ENOTCONN;
 #ifndef _WIN32
   int f = fd_of(s);
   if (f < 0) return UVA_ENOTSUP;
@@ -1138,18 +805,21 @@ int stream_fileno(int *fd, Stream *s) {
 
 /* The drain condition, for a task that may hold a node already. */
 static int drain_check(Stream *s, Task *t, Wait *w) {
-  if (s->write_err != 0 || s->st >= ST_CLOSING || s->wqueued <= s->low_water) {
+  if (s->write_err != 0 || s->st >= StreamState::CLOSING ||
+      s->wqueued <= s->low_water) {
     int rc = s->write_err != 0 ? s->write_err
-             : s->st >= ST_CLOSING ? UVA_ECLOSED
+             : s->st >= StreamState::CLOSING ? UVA_ECLOSED
                                    : 0;
     if (w != nullptr) sync_drop(w);
     return rc;
   }
   if (w != nullptr) return UVA_EAGAIN;
-  return sync_enlist(s, t, W_IO);
+  return sync_enlist(s, t, WaitKind::IO);
 }
 
-int stream_drain(Stream *s, Task *t) { return drain_check(s, t, sync_find(t, s)); }
+int stream_drain(Stream *s, Task *t) {
+  return drain_check(s, t, sync_find(t, s));
+}
 
 int stream_write_drain(Stream *s, Task *t, const void *buf, size_t len) {
   Wait *w = sync_find(t, s);
@@ -1161,7 +831,7 @@ int stream_write_drain(Stream *s, Task *t, const void *buf, size_t len) {
 }
 
 static void on_shutdown(uv_shutdown_t *req, int status) {
-  Stream *s = of(reinterpret_cast<uv_handle_t *>(req->handle));
+  Stream *s = stream_of(reinterpret_cast<uv_handle_t *>(req->handle));
   s->shut_done = true;
   s->shut_err = status == UV_ECANCELED ? UVA_ECLOSED : status;
   io_wake_all(s);
@@ -1175,12 +845,12 @@ int stream_shutdown(Stream *s, Task *t) {
     if (w != nullptr) sync_drop(w);
     return rc;
   }
-  if (s->st >= ST_CLOSING) {
+  if (s->st >= StreamState::CLOSING) {
     if (w != nullptr) sync_drop(w);
     return UVA_ECLOSED;
   }
   if (!s->shut_requested) {
-    if (s->st == ST_CONNECTING)
+    if (s->st == StreamState::CONNECTING)
       return s->conn_err != 0 ? s->conn_err : UVA_ENOTCONN;
     /* The tail must be in libuv's queue, ahead of the shutdown. */
     int rc = s->wtail != nullptr ? tail_flush(s) : 0;
@@ -1194,13 +864,13 @@ int stream_shutdown(Stream *s, Task *t) {
     s->shut_requested = true;
   }
   if (w != nullptr) return UVA_EAGAIN;
-  return sync_enlist(s, t, W_IO);
+  return sync_enlist(s, t, WaitKind::IO);
 }
 
 /* ---- connecting --------------------------------------------------------- */
 
 static void opened(Stream *s) {
-  s->st = ST_OPEN;
+  s->st = StreamState::OPEN;
   maybe_read(s);
   io_wake_all(s);
 }
@@ -1213,8 +883,8 @@ static void connect_failed(Stream *s, int err) {
 static void try_next_address(Stream *s);
 
 static void on_connect(uv_connect_t *req, int status) {
-  Stream *s = of(reinterpret_cast<uv_handle_t *>(req->handle));
-  if (s->st != ST_CONNECTING) return; /* closed meanwhile */
+  Stream *s = stream_of(reinterpret_cast<uv_handle_t *>(req->handle));
+  if (s->st != StreamState::CONNECTING) return; /* closed meanwhile */
   if (status == 0) {
     if (s->ai_list != nullptr) {
       uv_freeaddrinfo(s->ai_list);
@@ -1231,9 +901,9 @@ static void on_connect(uv_connect_t *req, int status) {
   /* A failed socket cannot connect again: close it, then a fresh one. */
   s->retrying = true;
   uv_close(&s->uv.h, [](uv_handle_t *h) {
-    Stream *s = of(h);
+    Stream *s = stream_of(h);
     s->retrying = false;
-    if (s->st != ST_CONNECTING) { /* closed by its owner meanwhile */
+    if (s->st != StreamState::CONNECTING) { /* closed by its owner meanwhile */
       on_stream_closed(h);
       return;
     }
@@ -1263,7 +933,7 @@ static void on_resolved(uv_getaddrinfo_t *req, int status,
                         struct addrinfo *res) {
   Stream *s = static_cast<Stream *>(req->data);
   std::free(req);
-  if (s->st != ST_CONNECTING) { /* closed while resolving */
+  if (s->st != StreamState::CONNECTING) { /* closed while resolving */
     if (res != nullptr) uv_freeaddrinfo(res);
   } else if (status != 0) {
     connect_failed(s, status);
@@ -1279,7 +949,7 @@ int tcp_connect(Stream **out, Loop *l, const char *host, int port) {
   Stream *s = stream_alloc(l);
   if (s == nullptr) return UVA_ENOMEM;
   s->type = UV_TCP;
-  s->st = ST_CONNECTING;
+  s->st = StreamState::CONNECTING;
   int rc = FAULT_UV(uv_tcp_init(&l->uv, &s->uv.tcp));
   if (rc != 0) {
     io_destroy(s);
@@ -1302,7 +972,7 @@ int tcp_connect(Stream **out, Loop *l, const char *host, int port) {
   }
   if (rc != 0) {
     std::free(req);
-    s->st = ST_CLOSED;
+    s->st = StreamState::CLOSED;
     uv_close(&s->uv.h, on_stream_closed); /* frees the stream */
     return rc;
   }
@@ -1312,8 +982,8 @@ int tcp_connect(Stream **out, Loop *l, const char *host, int port) {
 }
 
 static void on_pipe_connect(uv_connect_t *req, int status) {
-  Stream *s = of(reinterpret_cast<uv_handle_t *>(req->handle));
-  if (s->st != ST_CONNECTING) return;
+  Stream *s = stream_of(reinterpret_cast<uv_handle_t *>(req->handle));
+  if (s->st != StreamState::CONNECTING) return;
   if (status == 0)
     opened(s);
   else
@@ -1324,7 +994,7 @@ int pipe_connect(Stream **out, Loop *l, const char *path) {
   Stream *s = stream_alloc(l);
   if (s == nullptr) return UVA_ENOMEM;
   s->type = UV_NAMED_PIPE;
-  s->st = ST_CONNECTING;
+  s->st = StreamState::CONNECTING;
   int rc = uv_pipe_init(&l->uv, &s->uv.pipe, 0);
   if (rc != 0) {
     io_destroy(s);
@@ -1339,16 +1009,16 @@ int pipe_connect(Stream **out, Loop *l, const char *path) {
 int stream_wait_connected(Stream *s, Task *t) {
   Wait *w = sync_find(t, s);
   int rc = 0;
-  if (s->st >= ST_CLOSING)
+  if (s->st >= StreamState::CLOSING)
     rc = UVA_ECLOSED;
-  else if (s->st == ST_CONNECTING)
+  else if (s->st == StreamState::CONNECTING)
     rc = s->conn_err;
-  if (rc != 0 || s->st == ST_OPEN) {
+  if (rc != 0 || s->st == StreamState::OPEN) {
     if (w != nullptr) sync_drop(w);
     return rc;
   }
   if (w != nullptr) return UVA_EAGAIN;
-  return sync_enlist(s, t, W_IO);
+  return sync_enlist(s, t, WaitKind::IO);
 }
 
 /* Whether a handle of the loop that is not closing holds fd. */
@@ -1390,7 +1060,7 @@ int stream_open_fd(Stream **out, Loop *l, int fd) {
   } else if (type == UV_NAMED_PIPE) {
     rc = uv_pipe_init(&l->uv, &s->uv.pipe, 0);
     if (rc == 0 && (rc = uv_pipe_open(&s->uv.pipe, fd)) != 0) {
-      s->st = ST_CLOSED;
+      s->st = StreamState::CLOSED;
       s->uv.h.data = s;
       uv_close(&s->uv.h, on_stream_closed);
       return rc;
@@ -1398,7 +1068,7 @@ int stream_open_fd(Stream **out, Loop *l, int fd) {
   } else {
     rc = uv_tcp_init(&l->uv, &s->uv.tcp);
     if (rc == 0 && (rc = uv_tcp_open(&s->uv.tcp, fd)) != 0) {
-      s->st = ST_CLOSED;
+      s->st = StreamState::CLOSED;
       s->uv.h.data = s;
       uv_close(&s->uv.h, on_stream_closed);
       return rc;
@@ -1437,22 +1107,20 @@ int stream_set(Stream *s, uva_stream_option option, size_t value) {
     case UVA_STREAM_NODELAY:
       if (value > 1) return UVA_EINVAL;
       if (s->type != UV_TCP) return UVA_ENOTSUP;
-      if (s->st >= ST_CLOSING) return UVA_ECLOSED;
+      if (s->st >= StreamState::CLOSING) return UVA_ECLOSED;
       return uv_tcp_nodelay(&s->uv.tcp, int(value));
     default:
       return UVA_EINVAL;
   }
-  if (s->reading && s->rlen >= read_limit(s)) {
-    uv_read_stop(&s->uv.s);
-    s->reading = false;
-  }
+  libuv_read_pause_if_full(s);
   maybe_read(s);
   return 0;
 }
 
 int stream_address(Stream *s, bool peer, char *host, size_t hostlen,
                    int *port) {
-  if (s->st != ST_OPEN) return s->st == ST_CONNECTING ? UVA_ENOTCONN : UVA_ECLOSED;
+  if (s->st == StreamState::CONNECTING) return UVA_ENOTCONN;
+  if (s->st != StreamState::OPEN) return UVA_ECLOSED;
   if (s->type == UV_TCP) {
     struct sockaddr_storage ss;
     int len = sizeof ss;
@@ -1477,25 +1145,25 @@ int stream_address(Stream *s, bool peer, char *host, size_t hostlen,
 }
 
 int stream_close(Stream *s, uva_stream_close_cb cb, void *data, bool abort) {
-  if (s->st == ST_CLOSED) return 0;
-  if (s->st == ST_CLOSING && !abort) return 0;
-  if (s->st != ST_CLOSING) {
+  if (s->st == StreamState::CLOSED) return 0;
+  if (s->st == StreamState::CLOSING && !abort) return 0;
+  if (s->st != StreamState::CLOSING) {
     s->close_cb = cb;
     s->close_data = data;
   } else if (cb != nullptr) {
     s->close_cb = cb;
     s->close_data = data;
   }
-  bool connecting = s->st == ST_CONNECTING;
-  s->st = ST_CLOSING;
+  bool connecting = s->st == StreamState::CONNECTING;
+  s->st = StreamState::CLOSING;
   io_wake_all(s);
   if (abort && !connecting && s->type == UV_TCP && !s->retrying) {
     /* Drop the queue and tell the peer with a reset. */
-    s->st = ST_CLOSED;
-    s->reading = false;
-    edge_forget(s);
+    s->st = StreamState::CLOSED;
+    libuv_read_on_close(s);
+    edge_read_on_close(s);
     if (uv_tcp_close_reset(&s->uv.tcp, on_stream_closed) == 0) return 0;
-    s->st = ST_CLOSING;
+    s->st = StreamState::CLOSING;
   }
   if (abort || connecting || s->wqueued == 0 || s->write_err != 0)
     close_now(s);
@@ -1533,7 +1201,7 @@ static int accept_one(Stream **out, Server *sv, bool *taken = nullptr) {
    * uv_accept does (libuv closes the descriptor). */
   if (rc == 0 && fault_hit(FAULT_IO)) rc = UV_EIO;
   if (rc != 0) {
-    s->st = ST_CLOSED;
+    s->st = StreamState::CLOSED;
     uv_close(&s->uv.h, on_stream_closed);
     return rc;
   }
@@ -1646,7 +1314,7 @@ int server_accept(Stream **out, Server *sv, Task *t) {
     return rc;
   }
   if (w != nullptr) return UVA_EAGAIN;
-  return sync_enlist(sv, t, W_IO);
+  return sync_enlist(sv, t, WaitKind::IO);
 }
 
 void server_on_connection(Server *sv, uva_server_connection_cb cb,

@@ -28,7 +28,7 @@ namespace detail {
 /* ---- common ------------------------------------------------------------- */
 
 static Wait *find(Task *t, Sync *s);
-static int enlist(Sync *s, Task *t, uint8_t kind);
+static int enlist(Sync *s, Task *t, WaitKind kind);
 static void drop(Wait *w);
 static void give_back(Wait *w);
 
@@ -73,8 +73,8 @@ static void unref(Sync *s) {
 
 void sync_unref(Sync *s) { unref(s); }
 
-static Wait **list_of(Sync *s, uint8_t kind) {
-  if (kind == W_PUT) return &static_cast<Queue *>(s)->putters;
+static Wait **list_of(Sync *s, WaitKind kind) {
+  if (kind == WaitKind::PUT) return &static_cast<Queue *>(s)->putters;
   return &s->waiters;
 }
 
@@ -87,7 +87,7 @@ static Wait *find(Task *t, Sync *s) {
 
 Wait *sync_find(Task *t, Sync *s) { return find(t, s); }
 
-int sync_enlist(Sync *s, Task *t, uint8_t kind) { return enlist(s, t, kind); }
+int sync_enlist(Sync *s, Task *t, WaitKind kind) { return enlist(s, t, kind); }
 
 void sync_drop(Wait *w) { drop(w); }
 
@@ -103,7 +103,7 @@ void io_wake_all(Sync *s) {
   } while (w != head);
 }
 
-static int enlist(Sync *s, Task *t, uint8_t kind) {
+static int enlist(Sync *s, Task *t, WaitKind kind) {
   Wait *w = wait_alloc(s->loop, t, s, kind);
   if (w == nullptr) return UVA_ENOMEM;
   s->refs.fetch_add(1, std::memory_order_relaxed);
@@ -114,7 +114,7 @@ static int enlist(Sync *s, Task *t, uint8_t kind) {
 /* Drop a node the task is done with (still listed if it was waiting). */
 static void drop(Wait *w) {
   Sync *s = static_cast<Sync *>(w->on);
-  if (w->state == W_WAITING) wlist_remove(list_of(s, w->kind), w);
+  if (w->state == WaitState::WAITING) wlist_remove(list_of(s, w->kind), w);
   wait_free(s->loop, w);
   unref(s);
 }
@@ -123,7 +123,7 @@ static void drop(Wait *w) {
 static Wait *grant_first(Wait **list, void *item = nullptr) {
   Wait *w = *list;
   wlist_remove(list, w);
-  w->state = W_GRANTED;
+  w->state = WaitState::GRANTED;
   w->item = item;
   task_wake_local(w->task);
   return w;
@@ -138,16 +138,16 @@ static Wait *grant_first(Wait **list, void *item = nullptr) {
 static int settle(Wait *w) {
   Sync *s = static_cast<Sync *>(w->on);
   if (s->flags & F_CLOSING) {
-    if (w->state == W_GRANTED) give_back(w);
+    if (w->state == WaitState::GRANTED) give_back(w);
     drop(w);
     return UVA_ECLOSED;
   }
   switch (w->state) {
-    case W_GRANTED:
-      if (w->kind == W_SEM) static_cast<Sem *>(s)->granted--;
+    case WaitState::GRANTED:
+      if (w->kind == WaitKind::SEM) static_cast<Sem *>(s)->granted--;
       drop(w);
       return 0;
-    case W_CLOSED:
+    case WaitState::CLOSED:
       drop(w);
       return UVA_ECLOSED;
     default:
@@ -164,7 +164,7 @@ void sync_close(Sync *s) {
     while (list != nullptr && *list != nullptr) {
       Wait *w = *list;
       wlist_remove(list, w);
-      w->state = W_CLOSED;
+      w->state = WaitState::CLOSED;
       task_wake_local(w->task);
     }
   }
@@ -191,7 +191,7 @@ int event_wait(Event *e, Task *t) {
   if (Wait *w = find(t, e)) return settle(w);
   if (e->flags & F_CLOSING) return UVA_ECLOSED;
   if (e->is_set) return 0;
-  return enlist(e, t, W_EVENT);
+  return enlist(e, t, WaitKind::EVENT);
 }
 
 /* ---- Lock --------------------------------------------------------------- */
@@ -212,7 +212,7 @@ int lock_acquire(Lock *k, Task *t) {
     k->locked = true;
     return 0;
   }
-  return enlist(k, t, W_LOCK);
+  return enlist(k, t, WaitKind::LOCK);
 }
 
 int lock_release(Lock *k) {
@@ -244,7 +244,7 @@ int sem_acquire(Sem *s, Task *t) {
     s->value--;
     return 0;
   }
-  return enlist(s, t, W_SEM);
+  return enlist(s, t, WaitKind::SEM);
 }
 
 /* Return a permit: to the first waiter, or to the count. */
@@ -335,8 +335,10 @@ static void offer_items(Queue *q) {
 
 int queue_put(Queue *q, Task *t, void *item) {
   if (Wait *w = find(t, q)) {
-    if (w->kind != W_PUT) return UVA_EBUSY; /* the task waits in a get */
-    if (w->state != W_GRANTED || (q->flags & F_CLOSING)) return settle(w);
+    /* The task waits in a get: */
+    if (w->kind != WaitKind::PUT) return UVA_EBUSY;
+    if (w->state != WaitState::GRANTED || (q->flags & F_CLOSING))
+      return settle(w);
     /* Our reserved slot: fill it. */
     int rc = push_back(q, item);
     q->reserved--;
@@ -349,7 +351,7 @@ int queue_put(Queue *q, Task *t, void *item) {
   }
   int rc = queue_put_nowait(q, item);
   if (rc != UVA_EQUEUEFULL) return rc;
-  return enlist(q, t, W_PUT);
+  return enlist(q, t, WaitKind::PUT);
 }
 
 int queue_put_nowait(Queue *q, void *item) {
@@ -369,8 +371,10 @@ static void *take_front(Queue *q) {
 
 int queue_get(void **out, Queue *q, Task *t) {
   if (Wait *w = find(t, q)) {
-    if (w->kind != W_GET) return UVA_EBUSY; /* the task waits in a put */
-    if (w->state != W_GRANTED || (q->flags & F_CLOSING)) return settle(w);
+    /* The task waits in a put: */
+    if (w->kind != WaitKind::GET) return UVA_EBUSY;
+    if (w->state != WaitState::GRANTED || (q->flags & F_CLOSING))
+      return settle(w);
     q->claimed--;
     *out = take_front(q);
     drop(w); /* last, as in settle */
@@ -379,7 +383,7 @@ int queue_get(void **out, Queue *q, Task *t) {
   if (q->flags & F_CLOSING) return UVA_ECLOSED;
   int rc = queue_get_nowait(out, q);
   if (rc != UVA_EQUEUEEMPTY) return rc;
-  return enlist(q, t, W_GET);
+  return enlist(q, t, WaitKind::GET);
 }
 
 int queue_get_nowait(void **out, Queue *q) {
@@ -453,7 +457,7 @@ int flag_wait(Flag *f, Task *t) {
   /* One waiting task: a set that arrives for it is its own. */
   if (f->waiters != nullptr) return UVA_EBUSY;
   if (f->set.exchange(0) != 0) return 0;
-  return enlist(f, t, W_FLAG);
+  return enlist(f, t, WaitKind::FLAG);
 }
 
 /* ---- cancellation ------------------------------------------------------- */
@@ -462,32 +466,32 @@ int flag_wait(Flag *f, Task *t) {
 static void give_back(Wait *w) {
   Sync *s = static_cast<Sync *>(w->on);
   switch (w->kind) {
-    case W_LOCK:
+    case WaitKind::LOCK:
       lock_release(static_cast<Lock *>(s));
       break;
-    case W_SEM: {
+    case WaitKind::SEM: {
       Sem *sem = static_cast<Sem *>(s);
       sem->granted--;
       sem_put_back(sem);
       break;
     }
-    case W_GET: { /* the claim goes to the next getter */
+    case WaitKind::GET: { /* the claim goes to the next getter */
       Queue *q = static_cast<Queue *>(s);
       q->claimed--;
       offer_items(q);
       break;
     }
-    case W_PUT: {
+    case WaitKind::PUT: {
       Queue *q = static_cast<Queue *>(s);
       q->reserved--;
       offer_room(q);
       break;
     }
-    case W_FLAG:
+    case WaitKind::FLAG:
       static_cast<Flag *>(s)->set.store(1);
       flag_check(s->loop, static_cast<Flag *>(s));
       break;
-    default: /* W_EVENT: a set is not consumed */
+    default: /* WaitKind::EVENT: a set is not consumed */
       break;
   }
 }
@@ -495,9 +499,9 @@ static void give_back(Wait *w) {
 /* Withdraw one node: a grant not yet taken goes to the next waiter, and an
  * I/O wait that will not complete lets flow control apply again. */
 static void undo(Wait *w) {
-  if (w->state == W_GRANTED) give_back(w);
+  if (w->state == WaitState::GRANTED) give_back(w);
   Sync *obj = static_cast<Sync *>(w->on);
-  bool stream = obj->magic == MAGIC_STREAM && w->state == W_WAITING;
+  bool stream = obj->magic == MAGIC_STREAM && w->state == WaitState::WAITING;
   if (stream) obj->refs.fetch_add(1, std::memory_order_relaxed);
   drop(w); /* unlinks it from the object and from the task's list */
   if (stream) {
@@ -510,7 +514,8 @@ void sync_undo_waits(Loop *, Task *t) {
   Wait **pp = &t->waits;
   while (*pp != nullptr) {
     Wait *w = *pp;
-    if (w->kind == W_JOIN) { /* sleep/join are the task's own business */
+    /* A sleep or a join is the task's own business: */
+    if (w->kind == WaitKind::JOIN) {
       pp = &w->tnext;
       continue;
     }
@@ -522,7 +527,7 @@ void sync_undo_waits(Loop *, Task *t) {
  * (the task then has no node on it). */
 int sync_withdraw(Task *t, const void *obj) {
   for (Wait *w = t->waits; w != nullptr; w = w->tnext) {
-    if (w->kind != W_JOIN && w->on == obj) {
+    if (w->kind != WaitKind::JOIN && w->on == obj) {
       undo(w);
       return 0;
     }

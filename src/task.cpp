@@ -19,11 +19,11 @@ namespace detail {
 static_assert(sizeof(Task) <= 96, "Task grew: check the sleeping-task budget");
 
 static void enqueue(Loop *l, Task *t) {
-  t->state = S_QUEUED;
+  set_state(t, TaskState::QUEUED);
   loop_push(l, t);
 }
 
-Wait *wait_alloc(Loop *l, Task *task, Handle *on, uint8_t kind) {
+Wait *wait_alloc(Loop *l, Task *task, Handle *on, WaitKind kind) {
   Wait *w = static_cast<Wait *>(l->small_pool.alloc());
   if (w == nullptr) return nullptr;
   w->next = w->prev = nullptr;
@@ -33,7 +33,7 @@ Wait *wait_alloc(Loop *l, Task *task, Handle *on, uint8_t kind) {
   w->item = nullptr;
   w->cb = nullptr;
   w->kind = kind;
-  w->state = W_WAITING;
+  w->state = WaitState::WAITING;
   if (task != nullptr) { /* push on the task's own list */
     w->tnext = task->waits;
     task->waits = w;
@@ -52,11 +52,11 @@ void wait_free(Loop *l, Wait *w) {
 
 /* Give up a pending sleep or join without resuming. */
 static void abandon_wait(Loop *l, Task *t) {
-  if (t->state == S_SLEEPING) {
+  if (state_of(t) == TaskState::SLEEPING) {
     l->heap.remove(t);
-  } else if (t->state == S_JOINING) {
+  } else if (state_of(t) == TaskState::JOINING) {
     Wait *w = t->waits;
-    while (w->kind != W_JOIN) w = w->tnext;
+    while (w->kind != WaitKind::JOIN) w = w->tnext;
     wlist_remove(&static_cast<Task *>(w->on)->waiters, w);
     wait_free(l, w);
   }
@@ -91,7 +91,7 @@ int task_spawn(Task **out, Loop *l, uva_task_step_cb step, void *data,
   l->current = nullptr;
   abandon_wait(l, t);
   sync_undo_waits(l, t); /* what it was granted but never took goes on */
-  t->state = S_DONE;
+  set_state(t, TaskState::DONE);
   t->result = result;
   if (t->flags & F_REF) alive_dec(l);
   /* Done callbacks and joiners, in the order added. Each node is unlinked
@@ -100,7 +100,7 @@ int task_spawn(Task **out, Loop *l, uva_task_step_cb step, void *data,
   while (t->waiters != nullptr) {
     Wait *w = t->waiters;
     wlist_remove(&t->waiters, w);
-    if (w->kind == W_DONE_CB) {
+    if (w->kind == WaitKind::DONE_CB) {
       uva_task_done_cb cb = w->cb;
       void *data = w->item;
       wait_free(l, w);
@@ -130,11 +130,11 @@ int task_spawn(Task **out, Loop *l, uva_task_step_cb step, void *data,
   t->flags = f & ~(F_YIELD | F_WOKEN);
   if (r <= 0) {
     finish(l, t, r);
-  } else if (t->state == S_QUEUED) { /* no sleep or join set up */
+  } else if (state_of(t) == TaskState::QUEUED) { /* no sleep or join set up */
     if (r == UVA_TASK_YIELD || (f & (F_YIELD | F_WOKEN | F_CANCEL)))
       loop_push(l, t);
     else
-      t->state = S_PARKED;
+      set_state(t, TaskState::PARKED);
   } else if (f & (F_WOKEN | F_CANCEL)) {
     /* Woken or cancelled after it set up a sleep or join: run again. */
     abandon_wait(l, t);
@@ -143,7 +143,7 @@ int task_spawn(Task **out, Loop *l, uva_task_step_cb step, void *data,
 }
 
 /* One step. The common case, a step that yields, is the straight line.
- * While its step runs a task stays S_QUEUED and is l->current (that is what
+ * While its step runs a task stays QUEUED and is l->current (that is what
  * "running" means); l->current is left set after the step (the pass clears
  * it before anything that is not a task step runs, and when it ends). */
 void task_run(Loop *l, Task *t) {
@@ -156,9 +156,9 @@ void task_run(Loop *l, Task *t) {
   } catch (...) {
     r = UVA_EUSER; /* a C++ step threw: never let it unwind into libuv */
   }
-  /* The common switch: yielded, still queued (S_QUEUED is 0), no yield
+  /* The common switch: yielded, still queued (QUEUED is 0), no yield
    * or wake-up recorded during the step: one load checks all three. */
-  static_assert(S_QUEUED == 0, "the check below relies on it");
+  static_assert(uint8_t(TaskState::QUEUED) == 0, "the check below needs it");
   if (__builtin_expect(
           r == UVA_TASK_YIELD &&
               (flags_and_state(t) &
@@ -174,7 +174,8 @@ void task_timer_due(Loop *l, Task *t) { enqueue(l, t); }
 
 int task_yield(Task *t) {
   if (t->loop->current != t) return UVA_EINVAL;
-  if (t->state != S_QUEUED || (t->flags & F_YIELD)) return UVA_EBUSY;
+  if (state_of(t) != TaskState::QUEUED || (t->flags & F_YIELD))
+    return UVA_EBUSY;
   t->flags |= F_YIELD;
   return 0;
 }
@@ -182,26 +183,28 @@ int task_yield(Task *t) {
 int task_sleep(Task *t, int64_t ms) {
   Loop *l = t->loop;
   if (l->current != t || ms < 0 || ms > MAX_DELAY_MS) return UVA_EINVAL;
-  if (t->state != S_QUEUED || (t->flags & F_YIELD)) return UVA_EBUSY;
+  if (state_of(t) != TaskState::QUEUED || (t->flags & F_YIELD))
+    return UVA_EBUSY;
   t->tn.seq = l->next_seq++;
   int rc = l->heap.insert(now_ns() + uint64_t(ms) * 1000000u, t);
   if (rc != 0) return rc;
-  t->state = S_SLEEPING;
+  set_state(t, TaskState::SLEEPING);
   return 0;
 }
 
 int task_join(Task *t, Task *other) {
   Loop *l = t->loop;
   if (l->current != t || other == t || other->loop != l) return UVA_EINVAL;
-  if (t->state != S_QUEUED || (t->flags & F_YIELD)) return UVA_EBUSY;
-  if (other->state == S_DONE) {
+  if (state_of(t) != TaskState::QUEUED || (t->flags & F_YIELD))
+    return UVA_EBUSY;
+  if (state_of(other) == TaskState::DONE) {
     t->flags |= F_YIELD; /* resume at the next pass */
     return 0;
   }
-  Wait *w = wait_alloc(l, t, other, W_JOIN);
+  Wait *w = wait_alloc(l, t, other, WaitKind::JOIN);
   if (w == nullptr) return UVA_ENOMEM;
   wlist_append(&other->waiters, w);
-  t->state = S_JOINING;
+  set_state(t, TaskState::JOINING);
   return 0;
 }
 
@@ -210,13 +213,13 @@ void task_wake_local(Task *t) {
     t->flags |= F_WOKEN;
     return;
   }
-  switch (t->state) {
-    case S_SLEEPING:
-    case S_JOINING:
+  switch (state_of(t)) {
+    case TaskState::SLEEPING:
+    case TaskState::JOINING:
       abandon_wait(t->loop, t);
       enqueue(t->loop, t);
       break;
-    case S_PARKED:
+    case TaskState::PARKED:
       enqueue(t->loop, t);
       break;
     default: /* queued already, or done */
@@ -247,16 +250,16 @@ int task_wake(Task *t) {
 }
 
 int task_cancel(Task *t) {
-  if (t->state == S_DONE || (t->flags & F_CANCEL)) return 0;
+  if (state_of(t) == TaskState::DONE || (t->flags & F_CANCEL)) return 0;
   t->flags |= F_CANCEL;
   if (t->loop->current == t) return 0; /* after_step requeues it */
-  switch (t->state) {
-    case S_SLEEPING:
-    case S_JOINING:
+  switch (state_of(t)) {
+    case TaskState::SLEEPING:
+    case TaskState::JOINING:
       abandon_wait(t->loop, t);
       enqueue(t->loop, t);
       break;
-    case S_PARKED:
+    case TaskState::PARKED:
       enqueue(t->loop, t);
       break;
     default: /* queued or running: delivered at the next resume */
@@ -274,7 +277,7 @@ static void run_deferred_done(Loop *, Call *call) {
 
 int task_add_done(Task *t, uva_task_done_cb cb, void *data) {
   Loop *l = t->loop;
-  if (t->state == S_DONE) {
+  if (state_of(t) == TaskState::DONE) {
     /* Never call back from inside the registering call. */
     task_retain(t);
     int rc = loop_call_soon(l, run_deferred_done, t,
@@ -282,7 +285,7 @@ int task_add_done(Task *t, uva_task_done_cb cb, void *data) {
     if (rc != 0) task_release(t);
     return rc;
   }
-  Wait *w = wait_alloc(l, nullptr, t, W_DONE_CB);
+  Wait *w = wait_alloc(l, nullptr, t, WaitKind::DONE_CB);
   if (w == nullptr) return UVA_ENOMEM;
   w->cb = cb;
   w->item = data;
@@ -295,7 +298,7 @@ int task_remove_done(Task *t, uva_task_done_cb cb, void *data) {
   if (head == nullptr) return UVA_ENOENT;
   Wait *w = head;
   do {
-    if (w->kind == W_DONE_CB && w->cb == cb && w->item == data) {
+    if (w->kind == WaitKind::DONE_CB && w->cb == cb && w->item == data) {
       wlist_remove(&t->waiters, w);
       wait_free(t->loop, w);
       return 0;
@@ -310,10 +313,10 @@ void task_set_ref(Task *t, bool ref) {
   if (ref == has) return;
   if (ref) {
     t->flags |= F_REF;
-    if (t->state != S_DONE) alive_inc(t->loop);
+    if (state_of(t) != TaskState::DONE) alive_inc(t->loop);
   } else {
     t->flags &= ~F_REF;
-    if (t->state != S_DONE) alive_dec(t->loop);
+    if (state_of(t) != TaskState::DONE) alive_dec(t->loop);
   }
 }
 

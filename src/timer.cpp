@@ -104,8 +104,7 @@ Timed *TimerHeap::pop() {
 
 /* Keep loop liveness in step with "active and referenced". */
 static void update_count(Timer *t) {
-  bool want = (t->flags & F_REF) &&
-              (t->state == T_HEAP || t->state == T_DUE);
+  bool want = (t->flags & F_REF) && timer_active(t);
   bool has = (t->flags & F_COUNTED) != 0;
   if (want == has) return;
   if (want) {
@@ -124,7 +123,7 @@ int timer_new(Timer **out, Loop *l, uva_timer_cb cb, void *data,
   t->qnext = nullptr;
   t->magic = MAGIC_TIMER;
   t->flags = F_REF;
-  t->state = T_IDLE;
+  set_state(t, TimerState::IDLE);
   t->spare_ = 0;
   new (&t->refs) std::atomic<uint32_t>(1);
   t->result = 0;
@@ -142,7 +141,7 @@ int timer_new(Timer **out, Loop *l, uva_timer_cb cb, void *data,
 /* Put a due timer in the run queue (once: it may still be linked there
  * from an earlier firing that was stopped). */
 static void make_due(Loop *l, Timer *t) {
-  t->state = T_DUE;
+  set_state(t, TimerState::DUE);
   if (!(t->flags & F_INQ)) {
     t->flags |= F_INQ;
     loop_push(l, t);
@@ -154,21 +153,21 @@ int timer_start(Timer *t, int64_t timeout_ms, int64_t repeat_ms) {
   if (timeout_ms < 0 || timeout_ms > MAX_DELAY_MS || repeat_ms < 0 ||
       repeat_ms > MAX_DELAY_MS)
     return UVA_EINVAL;
-  if (t->state == T_HEAP) l->heap.remove(t);
-  t->state = T_IDLE;
+  if (state_of(t) == TimerState::HEAP) l->heap.remove(t);
+  set_state(t, TimerState::IDLE);
   t->repeat_ms = repeat_ms;
   t->tn.seq = l->next_seq++;
   /* Even a 0 ms timer goes through the heap: everything due fires in
    * deadline order, whatever the order the starts were made in. */
   int rc = l->heap.insert(now_ns() + uint64_t(timeout_ms) * 1000000u, t);
-  if (rc == 0) t->state = T_HEAP;
+  if (rc == 0) set_state(t, TimerState::HEAP);
   update_count(t);
   return rc;
 }
 
 void timer_stop(Timer *t) {
-  if (t->state == T_HEAP) t->loop->heap.remove(t);
-  if (t->state == T_HEAP || t->state == T_DUE) t->state = T_IDLE;
+  if (state_of(t) == TimerState::HEAP) t->loop->heap.remove(t);
+  if (timer_active(t)) set_state(t, TimerState::IDLE);
   update_count(t);
 }
 
@@ -176,17 +175,18 @@ void timer_due(Loop *l, Timer *t) { make_due(l, t); }
 
 void timer_run(Loop *l, Timer *t) {
   t->flags &= ~F_INQ;
-  if (t->state != T_DUE) return; /* stopped, restarted or closing since */
+  /* Stopped, restarted or closing since: */
+  if (state_of(t) != TimerState::DUE) return;
   if (t->repeat_ms > 0) {
     t->tn.seq = l->next_seq++;
     /* Out of memory for the heap stops the timer rather than losing it
      * silently in a bad state. */
     if (l->heap.insert(now_ns() + uint64_t(t->repeat_ms) * 1000000u, t) == 0)
-      t->state = T_HEAP;
+      set_state(t, TimerState::HEAP);
     else
-      t->state = T_IDLE;
+      set_state(t, TimerState::IDLE);
   } else {
-    t->state = T_IDLE;
+    set_state(t, TimerState::IDLE);
   }
   update_count(t);
   t->fn.timer_cb(reinterpret_cast<uva_timer_t *>(t), t->data);
@@ -206,7 +206,7 @@ static void run_close(Loop *l, Call *call) {
 void timer_close(Timer *t, uva_timer_close_cb cb) {
   Loop *l = t->loop;
   timer_stop(t);
-  t->state = T_CLOSING;
+  set_state(t, TimerState::CLOSING);
   t->close_cb = cb;
   /* The close call is embedded in the timer, so closing cannot fail. It is
    * queued after any run-queue link the timer still has, so that link is

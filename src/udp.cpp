@@ -266,7 +266,7 @@ int udp_recv(size_t *len, Udp *u, Task *t, void *buf, size_t buflen,
       u->err = 0;
     } else {
       if (w != nullptr) return UVA_EAGAIN;
-      return sync_enlist(u, t, W_IO);
+      return sync_enlist(u, t, WaitKind::IO);
     }
   }
   if (w != nullptr) sync_drop(w);
