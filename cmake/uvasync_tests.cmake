@@ -66,9 +66,12 @@ function(uva_set_test_props test)
 endfunction()
 
 # --- Criterion suites: tests/test_*.c, each against both libraries ----------
-# Non-test C files in tests/support/ (if any) are compiled into every suite.
+# One file per behaviour: a new tests/test_<x>.c is a new suite, registered
+# by the glob below as test_<x>, test_<x>_libuv and test_<x>_a. The helpers
+# the suites share (tests/support.c, declared in support.h) are compiled into
+# every suite.
 file(GLOB UVA_CRITERION_SOURCES CONFIGURE_DEPENDS "${UVA_TESTS_DIR}/test_*.c")
-file(GLOB UVA_TEST_SUPPORT_SOURCES CONFIGURE_DEPENDS "${UVA_TESTS_DIR}/support/*.c")
+set(UVA_TEST_SUPPORT_SOURCES "${UVA_TESTS_DIR}/support.c")
 set_source_files_properties("${UVA_TESTS_DIR}/sanitizer/criterion_lsan.c"
   PROPERTIES COMPILE_OPTIONS "-fno-sanitize=all")
 foreach(_src IN LISTS UVA_CRITERION_SOURCES)
