@@ -142,6 +142,7 @@ uva_set_test_props(test_threads threads)
 # them). It runs a scenario once for every N up to the calls it makes.
 if(UVA_FAULT_INJECTION)
   add_executable(test_fault "${UVA_TESTS_DIR}/fault/fault.c")
+  target_include_directories(test_fault PRIVATE "${UVA_TESTS_DIR}") # co.h
   target_link_libraries(test_fault PRIVATE uvasync_a Threads::Threads)
   set_target_properties(test_fault PROPERTIES
     LINKER_LANGUAGE CXX
@@ -154,6 +155,7 @@ endif()
 # --- Load and soak (tests/soak/soak.c): a program with its own command --------
 # (scripts/soak.sh runs the full version); CTest runs the short one.
 add_executable(soak "${UVA_TESTS_DIR}/soak/soak.c")
+target_include_directories(soak PRIVATE "${UVA_TESTS_DIR}") # co.h
 target_link_libraries(soak PRIVATE uvasync Threads::Threads)
 set_target_properties(soak PROPERTIES
   RUNTIME_OUTPUT_DIRECTORY "${PROJECT_BINARY_DIR}/soak")
