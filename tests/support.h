@@ -1,8 +1,9 @@
-/* uvasync C test suite — helpers shared by the suites of one area, split
- * into files per behaviour (tests/test_stream_*.c, tests/test_sync_*.c):
- * socket pairs and raw peers, a data pattern, an echo server and client,
- * loops run pass by pass, tasks that repeat a waiting call. Defined in
- * support.c, which is linked into every suite (cmake/uvasync_tests.cmake).
+/* uvasync C test suite — the helpers that the suites of one behaviour per
+ * file share (tests/test_stream_*.c, tests/test_sync_*.c, test_poll.c,
+ * test_udp.c): socket pairs and raw peers, a data pattern, an echo server
+ * and client, loops run pass by pass, tasks that repeat a waiting call.
+ * Defined in support.c, which cmake/uvasync_tests.cmake compiles into every
+ * suite.
  *
  * Steps are written as small state machines (CO_* in co.h, protothread
  * style). Peers that must not be uvasync (a socket that never reads,
@@ -53,6 +54,7 @@ struct side {
   void *c;
 };
 
+/* A stream close callback that counts calls in the int it is given. */
 void count_stream_close(uva_stream_t *s, void *data);
 
 /* ---- raw sockets ------------------------------------------------------- */
