@@ -66,9 +66,12 @@ function(uva_set_test_props test)
 endfunction()
 
 # --- Criterion suites: tests/test_*.c, each against both libraries ----------
-# Non-test C files in tests/support/ (if any) are compiled into every suite.
+# One file per behaviour: a new tests/test_<x>.c is a new suite, registered
+# by the glob below as test_<x>, test_<x>_libuv and test_<x>_a. The helpers
+# the suites share (tests/support.c, declared in support.h) are compiled into
+# every suite.
 file(GLOB UVA_CRITERION_SOURCES CONFIGURE_DEPENDS "${UVA_TESTS_DIR}/test_*.c")
-file(GLOB UVA_TEST_SUPPORT_SOURCES CONFIGURE_DEPENDS "${UVA_TESTS_DIR}/support/*.c")
+set(UVA_TEST_SUPPORT_SOURCES "${UVA_TESTS_DIR}/support.c")
 set_source_files_properties("${UVA_TESTS_DIR}/sanitizer/criterion_lsan.c"
   PROPERTIES COMPILE_OPTIONS "-fno-sanitize=all")
 foreach(_src IN LISTS UVA_CRITERION_SOURCES)
@@ -139,6 +142,7 @@ uva_set_test_props(test_threads threads)
 # them). It runs a scenario once for every N up to the calls it makes.
 if(UVA_FAULT_INJECTION)
   add_executable(test_fault "${UVA_TESTS_DIR}/fault/fault.c")
+  target_include_directories(test_fault PRIVATE "${UVA_TESTS_DIR}") # co.h
   target_link_libraries(test_fault PRIVATE uvasync_a Threads::Threads)
   set_target_properties(test_fault PROPERTIES
     LINKER_LANGUAGE CXX
@@ -151,6 +155,7 @@ endif()
 # --- Load and soak (tests/soak/soak.c): a program with its own command --------
 # (scripts/soak.sh runs the full version); CTest runs the short one.
 add_executable(soak "${UVA_TESTS_DIR}/soak/soak.c")
+target_include_directories(soak PRIVATE "${UVA_TESTS_DIR}") # co.h
 target_link_libraries(soak PRIVATE uvasync Threads::Threads)
 set_target_properties(soak PROPERTIES
   RUNTIME_OUTPUT_DIRECTORY "${PROJECT_BINARY_DIR}/soak")

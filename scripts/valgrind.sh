@@ -5,7 +5,7 @@
 #
 #   bash scripts/valgrind.sh                 # every tests/test_*.c program,
 #                                            # test_threads and a short soak
-#   bash scripts/valgrind.sh test_stream     # some programs only
+#   bash scripts/valgrind.sh test_stream_read  # some programs only
 #
 # Builds a plain Debug tree in build-valgrind/ (no sanitizer). Logs go to
 # build-valgrind/valgrind/<program>.<pid>.log. Slow (valgrind runs code

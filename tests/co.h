@@ -1,13 +1,18 @@
-/* Steps as small state machines (protothread style), for the I/O suites.
+/* Steps as small state machines (protothread style), for the Criterion
+ * suites (through support.h), tests/fault/fault.c and tests/soak/soak.c.
+ * Only <uvasync.h>: the plain programs include it without Criterion.
  *
- * The context struct of a step has `int pc` and `int rc` members. CO_CALL
- * makes a "call again" call and returns UVA_TASK_PENDING on UVA_EAGAIN, so
- * the next run of the step repeats the same call; CO_SLEEP sleeps. */
+ * The context struct of a step has `int pc` and `int rc` members; pc is 0
+ * before the first run and -1 once the step has ended. CO_CALL makes a
+ * "call again" call and returns UVA_TASK_PENDING on UVA_EAGAIN, so the next
+ * run of the step repeats the same call; CO_WAIT returns UVA_TASK_PENDING
+ * and the next run goes on after it. */
 #ifndef UVASYNC_TESTS_CO_H
 #define UVASYNC_TESTS_CO_H
 
-#include "helpers.h"
+#include <uvasync.h>
 
+/* A case label reached from the code above it on purpose. */
 #if defined(__GNUC__) && __GNUC__ >= 7
 # define CO_FALLTHROUGH __attribute__((fallthrough))
 #else
@@ -33,21 +38,13 @@
         return UVA_TASK_PENDING;                                              \
   } while (0)
 
-#define CO_SLEEP(c, t, ms)                                                    \
+/* Give up the loop until the task is run again (woken, a sleep it armed
+ * ended, or cancelled: the step reads its status argument). */
+#define CO_WAIT(c)                                                            \
   do {                                                                        \
     (c)->pc = __LINE__;                                                       \
-    UVT_OK(uva_task_sleep((t), (ms)));                                        \
     return UVA_TASK_PENDING;                                                  \
     case __LINE__:;                                                           \
   } while (0)
-
-static UVT_UNUSED void run(uva_loop_t *loop) {
-  UVT_OK(uva_loop_run(loop, UVA_RUN_DEFAULT));
-}
-
-static UVT_UNUSED void spawn(uva_loop_t *loop, uva_task_step_cb step,
-                             void *data) {
-  UVT_OK(uva_task_spawn(NULL, loop, step, data, NULL));
-}
 
 #endif /* UVASYNC_TESTS_CO_H */

@@ -1,7 +1,7 @@
 /* Readiness of a descriptor the program owns (uvasync.h "readiness of an
  * arbitrary descriptor"): uva_poll_wait follows the "call again" protocol;
  * one waiting task per handle; close wakes the waiter with UVA_ECLOSED. */
-#include "co.h"
+#include "support.h"
 
 #include <sys/socket.h>
 #include <unistd.h>
@@ -12,7 +12,7 @@ static void count_poll_close(uva_poll_t *p, void *data) {
 }
 
 /* A task waiting on the poll handle; records what it saw. */
-struct waiter {
+struct poll_waiter {
   int pc, rc;
   uva_poll_t *poll;
   int events;
@@ -24,7 +24,7 @@ struct waiter {
 };
 
 static int step_wait(uva_task_t *t, int status, void *d) {
-  struct waiter *w = (struct waiter *) d;
+  struct poll_waiter *w = (struct poll_waiter *) d;
   if (status == UVA_ECANCELED)
     return status;
   CO_BEGIN(w);
@@ -70,7 +70,7 @@ static int step_actor(uva_task_t *t, int status, void *d) {
 Test(poll, readable_after_peer_writes, .timeout = 10) {
   uva_loop_t *loop = uvt_loop_new();
   int sp[2];
-  struct waiter w;
+  struct poll_waiter w;
   struct actor a;
   memset(&w, 0, sizeof w);
   memset(&a, 0, sizeof a);
@@ -102,7 +102,7 @@ Test(poll, readable_after_peer_writes, .timeout = 10) {
 Test(poll, writable_at_once, .timeout = 10) {
   uva_loop_t *loop = uvt_loop_new();
   int sp[2];
-  struct waiter w;
+  struct poll_waiter w;
   memset(&w, 0, sizeof w);
   cr_assert_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sp), 0);
   UVT_OK(uva_poll_new(&w.poll, loop, sp[0]));
@@ -126,7 +126,7 @@ Test(poll, writable_at_once, .timeout = 10) {
 Test(poll, both_events_report_only_what_is_ready, .timeout = 10) {
   uva_loop_t *loop = uvt_loop_new();
   int sp[2];
-  struct waiter w;
+  struct poll_waiter w;
   memset(&w, 0, sizeof w);
   cr_assert_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sp), 0);
   UVT_OK(uva_poll_new(&w.poll, loop, sp[0]));
@@ -163,7 +163,7 @@ static int step_second_waiter(uva_task_t *t, int status, void *d) {
 Test(poll, second_waiter_ebusy, .timeout = 10) {
   uva_loop_t *loop = uvt_loop_new();
   int sp[2];
-  struct waiter w;
+  struct poll_waiter w;
   struct second s;
   memset(&w, 0, sizeof w);
   memset(&s, 0, sizeof s);
@@ -184,7 +184,7 @@ Test(poll, second_waiter_ebusy, .timeout = 10) {
 Test(poll, close_wakes_waiter_with_eclosed, .timeout = 10) {
   uva_loop_t *loop = uvt_loop_new();
   int sp[2];
-  struct waiter w;
+  struct poll_waiter w;
   struct actor a;
   memset(&w, 0, sizeof w);
   memset(&a, 0, sizeof a);
@@ -213,7 +213,7 @@ Test(poll, close_wakes_waiter_with_eclosed, .timeout = 10) {
 Test(poll, cancelled_waiter_frees_the_slot, .timeout = 10) {
   uva_loop_t *loop = uvt_loop_new();
   int sp[2];
-  struct waiter w1, w2;
+  struct poll_waiter w1, w2;
   uva_task_t *t1 = NULL;
   memset(&w1, 0, sizeof w1);
   memset(&w2, 0, sizeof w2);

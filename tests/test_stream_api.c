@@ -5,7 +5,7 @@
  * connection fails in the middle of a line.
  *
  * Steps are small state machines (co.h); peers are plain POSIX sockets. */
-#include "co.h"
+#include "support.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -14,54 +14,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-/* ---- raw sockets ------------------------------------------------------- */
-
-/* A connected TCP pair on loopback: fds[0] the client, fds[1] the accepted
- * end. Both blocking. */
-static void tcp_fd_pair(int fds[2]) {
-  struct sockaddr_in sin;
-  socklen_t len = sizeof sin;
-  int l = socket(AF_INET, SOCK_STREAM, 0);
-  cr_assert(l >= 0);
-  memset(&sin, 0, sizeof sin);
-  sin.sin_family = AF_INET;
-  sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  cr_assert_eq(bind(l, (struct sockaddr *) &sin, sizeof sin), 0);
-  cr_assert_eq(listen(l, 1), 0);
-  cr_assert_eq(getsockname(l, (struct sockaddr *) &sin, &len), 0);
-  fds[0] = socket(AF_INET, SOCK_STREAM, 0);
-  cr_assert(fds[0] >= 0);
-  cr_assert_eq(connect(fds[0], (struct sockaddr *) &sin, sizeof sin), 0);
-  fds[1] = accept(l, NULL, NULL);
-  cr_assert(fds[1] >= 0);
-  close(l);
-}
-
-/* Close with SO_LINGER {1, 0}: the peer sees a reset. */
-static void close_reset(int fd) {
-  struct linger lg;
-  lg.l_onoff = 1;
-  lg.l_linger = 0;
-  cr_assert_eq(setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg), 0);
-  close(fd);
-}
-
-static uva_stream_t *adopt(uva_loop_t *loop, int fd) {
-  uva_stream_t *s = NULL;
-  UVT_OK(uva_stream_open_fd(&s, loop, fd));
-  cr_assert_not_null(s);
-  return s;
-}
-
-static void send_all(int fd, const void *buf, size_t len) {
-  const char *p = (const char *) buf;
-  while (len > 0) {
-    ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
-    cr_assert(n > 0, "send: %s", strerror(errno));
-    p += n;
-    len -= (size_t) n;
-  }
-}
+/* ---- raw sockets (tcp_fd_pair, close_reset, adopt, send_all: support.h) */
 
 /* Read from a blocking fd until `len` bytes or the end. */
 static size_t recv_all(int fd, char *buf, size_t len) {

@@ -1,6 +1,6 @@
 /* UDP (uvasync.h "UDP"): datagram sockets whose received datagrams are kept
  * whole in the core; uva_udp_recv follows the "call again" protocol. */
-#include "co.h"
+#include "support.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>

@@ -19,6 +19,8 @@
 #define _GNU_SOURCE
 #include <uvasync.h>
 
+#include "co.h" /* CO_BEGIN, CO_CALL, CO_WAIT, CO_END */
+
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -59,24 +61,6 @@ static void fail(const char *what, int rc) {
   R.errors++;
   if (R.verbose) fprintf(stderr, "  %s: %s\n", what, uva_err_name(rc));
 }
-
-#define CO_BEGIN(c) switch ((c)->pc) { case 0:
-#define CO_END(c) } return 0
-/* Repeat the call while it says UVA_EAGAIN ("call again"). */
-#define CO_CALL(c, expr)                                                     \
-  do {                                                                       \
-    (c)->pc = __LINE__;                                                      \
-    /* fall through */                                                       \
-    case __LINE__:                                                           \
-      (c)->rc = (expr);                                                      \
-      if ((c)->rc == UVA_EAGAIN) return UVA_TASK_PENDING;                    \
-  } while (0)
-#define CO_WAIT(c)                                                           \
-  do {                                                                       \
-    (c)->pc = __LINE__;                                                      \
-    return UVA_TASK_PENDING;                                                 \
-    case __LINE__:;                                                          \
-  } while (0)
 
 struct ctx {
   int pc, rc, i;

@@ -30,6 +30,8 @@
 #define _GNU_SOURCE
 #include <uvasync.h>
 
+#include "co.h" /* CO_BEGIN, CO_CALL, CO_WAIT, CO_END */
+
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -50,24 +52,6 @@
     int ok_rc_ = (expr);                                                     \
     if (ok_rc_ != 0) DIE("%s:%d: %s: %s", __FILE__, __LINE__, #expr,         \
                          uva_err_name(ok_rc_));                              \
-  } while (0)
-
-/* Steps as state machines: CO_CALL repeats a "call again" call. */
-#define CO_BEGIN(c) switch ((c)->pc) { case 0:
-#define CO_END(c) } return 0
-#define CO_CALL(c, expr)                                                     \
-  do {                                                                       \
-    (c)->pc = __LINE__;                                                      \
-    /* fall through */                                                       \
-    case __LINE__:                                                           \
-      (c)->rc = (expr);                                                      \
-      if ((c)->rc == UVA_EAGAIN) return UVA_TASK_PENDING;                    \
-  } while (0)
-#define CO_YIELD_PENDING(c)                                                  \
-  do {                                                                       \
-    (c)->pc = __LINE__;                                                      \
-    return UVA_TASK_PENDING;                                                 \
-    case __LINE__:;                                                          \
   } while (0)
 
 static struct {
@@ -201,7 +185,7 @@ static int chaos_step(uva_task_t *t, int status, void *d) {
   CO_BEGIN(c);
   while (!chaos.stop) {
     OK(uva_task_sleep(t, rnd() % 5));
-    CO_YIELD_PENDING(c);
+    CO_WAIT(c);
     chaos.sleeps++;
     OK(uva_task_spawn(&c->sleeper, chaos.loop, chaos_sleeper, NULL, NULL));
     {
@@ -211,7 +195,7 @@ static int chaos_step(uva_task_t *t, int status, void *d) {
       OK(uva_task_spawn(NULL, chaos.loop, victim_step, v, free_victim));
     }
     OK(uva_task_sleep(t, rnd() % 3));
-    CO_YIELD_PENDING(c);
+    CO_WAIT(c);
     OK(uva_task_cancel(c->sleeper));
     OK(uva_task_release(c->sleeper));
   }
@@ -345,7 +329,7 @@ struct conn {
     c->rc = uva_stream_write(NULL, c->s, c->req, c->want);                    \
     if (c->rc != 0) DIE("write: %s", uva_err_name(c->rc));                   \
     c->pc = __LINE__;                                                         \
-    /* fall through */                                                        \
+    CO_FALLTHROUGH;                                                           \
     case __LINE__:                                                            \
       c->rc = uva_stream_read_line(&c->len, c->s, t, c->resp, sizeof c->resp); \
       if (c->rc == UVA_EAGAIN) {                                              \
