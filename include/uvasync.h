@@ -204,7 +204,8 @@ UVA_EXTERN const char *uva_strerror(int err);
 UVA_EXTERN const char *uva_err_name(int err);
 
 /* Re-entrant forms: write the message or name into buf (always
- * NUL-terminated when buflen > 0) and return buf. Thread-safe. Since 1.0. */
+ * NUL-terminated when buflen > 0) and return buf. A NULL buf (whatever
+ * buflen) writes nothing and returns NULL. Thread-safe. Since 1.0. */
 UVA_EXTERN char *uva_strerror_r(int err, char *buf, size_t buflen);
 UVA_EXTERN char *uva_err_name_r(int err, char *buf, size_t buflen);
 
@@ -525,11 +526,16 @@ UVA_EXTERN int uva_timer_close(uva_timer_t *timer,
  * running in the calling thread (UVA_EINVAL outside a step); so do the wait
  * calls of streams, servers, UDP and poll handles below.
  *
- * Closing: uva_<x>_close marks the object closed; tasks waiting on it are
- * woken and their repeated call returns UVA_ECLOSED. The memory is freed
- * once no waiter refers to it; the owner must not use the pointer after
- * close. Closing twice before that is a no-op. Other calls on a closed
- * object return UVA_ECLOSED. Objects count as handles for uva_loop_close.
+ * Closing: uva_<x>_close closes the object and ends the owner's use of the
+ * pointer, as the close callback ends it for a libuv handle: the memory
+ * may be freed inside the call (at once when no task waits), so no call
+ * may pass the pointer afterwards, a second close included (undefined, as
+ * for any freed pointer; a binding closes once). NULL is accepted (no-op).
+ * Tasks waiting on it are woken and make one more call, their last use of
+ * the pointer: it returns UVA_ECLOSED, also when the object had handed
+ * them something before it closed (that goes back into the object, a
+ * queued item to item_dtor), and the last such call frees the memory.
+ * Until then the object counts as a handle for uva_loop_close.
  *
  * Every function here is owner-thread only (else UVA_EWRONGTHREAD) except
  * uva_flag_set. Common errors: UVA_EINVAL (NULL argument), UVA_EHANDLEKIND,
@@ -571,8 +577,8 @@ UVA_EXTERN int uva_lock_close(uva_lock_t *lock);
 
 /* Counting semaphore starting at `value` (>= 0). bound > 0 makes it bounded:
  * value <= bound, and a release that would exceed it fails with
- * UVA_EOVERFLOW; bound = 0 is unbounded. UVA_EINVAL for value < 0 or
- * value > bound. */
+ * UVA_EOVERFLOW; bound = 0 is unbounded (a release past INT64_MAX gives
+ * UVA_EOVERFLOW). UVA_EINVAL for value < 0 or value > bound. */
 UVA_EXTERN int uva_sem_new(uva_sem_t **out, uva_loop_t *loop, int64_t value,
                            int64_t bound);
 UVA_EXTERN int uva_sem_acquire(uva_sem_t *sem, uva_task_t *task);
@@ -674,14 +680,18 @@ UVA_EXTERN int uva_stream_wait_connected(uva_stream_t *stream,
 /* Adopt an open descriptor: a TTY, a pipe or a socket (TCP or Unix).
  * The stream owns the descriptor from then on and closes it. A regular
  * file cannot be a stream (UVA_EINVAL; use uva_poll_t or plain I/O).
- * Errors: UVA_EBADF, UVA_EINVAL, libuv's errors. */
+ * A descriptor that a handle of the loop holds already (a stream, server,
+ * UDP socket or poll handle not closed yet) is refused with UVA_EEXIST,
+ * with either poller. Errors: UVA_EBADF, UVA_EINVAL, UVA_EEXIST, libuv's
+ * errors. */
 UVA_EXTERN int uva_stream_open_fd(uva_stream_t **out, uva_loop_t *loop,
                                   int fd);
 
 /* Settings. high_water: reading pauses at this many buffered bytes
  * (default 65536, >= 1). low_water: uva_stream_drain completes when queued
  * write bytes are at or below it (default 16384). line_limit: the longest
- * line read_line accepts, delimiter included (default 65536, >= 1).
+ * line read_line accepts, delimiter included (default 65536, >= 1;
+ * SIZE_MAX: no limit but memory).
  * delimiter: the line end (default '\n'). nodelay: 1 disables Nagle's
  * algorithm on a TCP stream (UVA_ENOTSUP on other kinds), 0 enables it. */
 typedef enum {
@@ -897,13 +907,14 @@ UVA_EXTERN int uva_poll_close(uva_poll_t *poll, uva_poll_close_cb close_cb,
 UVA_EXTERN long uva_ticks_ms(void);
 
 /* ticks + delta, wrapped into the period. delta may be negative; it must lie
- * within +-UVA_TICKS_PERIOD/2 for the result to be meaningful. Pure.
- * Since 1.0. */
+ * within +-UVA_TICKS_PERIOD/2 for the result to be meaningful. Any two
+ * longs are accepted (the sum wraps modulo the period, never overflows).
+ * Pure. Since 1.0. */
 UVA_EXTERN long uva_ticks_add(long ticks, long delta);
 
 /* The signed difference a - b, for values at most half a period apart:
- * the result lies in [-UVA_TICKS_PERIOD/2, UVA_TICKS_PERIOD/2). Pure.
- * Since 1.0. */
+ * the result lies in [-UVA_TICKS_PERIOD/2, UVA_TICKS_PERIOD/2) for any
+ * two longs. Pure. Since 1.0. */
 UVA_EXTERN long uva_ticks_diff(long a, long b);
 
 #ifdef __cplusplus

@@ -36,7 +36,8 @@ const char *strerror(int err) {
 }
 
 char *format_unknown(int err, char *buf, size_t len, const char *what) {
-  if (len > 0) std::snprintf(buf, len, "unknown %s %d", what, err);
+  if (buf != nullptr && len > 0)
+    std::snprintf(buf, len, "unknown %s %d", what, err);
   return buf;
 }
 

@@ -555,13 +555,17 @@ static int wait_more(Stream *s, Task *t, Wait *w, size_t want) {
   return sync_enlist(s, t, W_IO);
 }
 
-/* A repeated call is done: forget its node and what it wanted. */
+/* A repeated call is done: forget what it wanted and its node. The node
+ * goes last: on a stream closed under the waiting task it holds the last
+ * reference, and dropping it frees the stream. */
 static void done_waiting(Stream *s, Wait *w) {
-  if (w != nullptr) sync_drop(w);
-  if (s->waiters == nullptr) {
+  bool last = w == nullptr ? s->waiters == nullptr
+                           : s->waiters == w && w->next == w;
+  if (last) {
     s->want = 0;
     s->to_eof = false;
   }
+  if (w != nullptr) sync_drop(w);
 }
 
 /* What ends every read early: closed, failed, or not connected (yet). */
@@ -714,7 +718,10 @@ int stream_read_line(size_t *len, Stream *s, Task *t, void *buf,
       done_waiting(s, w);
       return UVA_ELINETOOLONG;
     }
-    return wait_more(s, t, w, s->line_limit + 1);
+    /* One byte past the limit tells a too-long line; a limit of SIZE_MAX
+     * has no byte past it (and + 1 would wrap to 0, stopping the reads). */
+    size_t need = s->line_limit < SIZE_MAX ? s->line_limit + 1 : SIZE_MAX;
+    return wait_more(s, t, w, need);
   }
   if (line > s->line_limit) {
     done_waiting(s, w);
@@ -864,8 +871,9 @@ static void on_shutdown(uv_shutdown_t *req, int status) {
 int stream_shutdown(Stream *s, Task *t) {
   Wait *w = sync_find(t, s);
   if (s->shut_done) {
+    int rc = s->shut_err; /* read first: the drop may free the stream */
     if (w != nullptr) sync_drop(w);
-    return s->shut_err;
+    return rc;
   }
   if (s->st >= ST_CLOSING) {
     if (w != nullptr) sync_drop(w);
@@ -1037,11 +1045,36 @@ int stream_wait_connected(Stream *s, Task *t) {
   return sync_enlist(s, t, W_IO);
 }
 
+/* Whether a handle of the loop that is not closing holds fd. */
+static bool fd_in_use(Loop *l, int fd) {
+#ifdef _WIN32
+  (void)l;
+  (void)fd;
+  return false; /* descriptors are CRT numbers there, handles in libuv */
+#else
+  struct Probe {
+    int fd;
+    bool found;
+  } probe = {fd, false};
+  uv_walk(&l->uv, [](uv_handle_t *h, void *arg) {
+    Probe *p = static_cast<Probe *>(arg);
+    uv_os_fd_t hfd;
+    /* uv_fileno fails for closing handles and kinds without one. */
+    if (uv_fileno(h, &hfd) == 0 && hfd == p->fd) p->found = true;
+  }, &probe);
+  return probe.found;
+#endif
+}
+
 int stream_open_fd(Stream **out, Loop *l, int fd) {
   if (fd < 0) return UVA_EBADF;
   uv_handle_type type = uv_guess_handle(fd);
   if (type != UV_TTY && type != UV_NAMED_PIPE && type != UV_TCP)
     return type == UV_UNKNOWN_HANDLE ? UVA_EBADF : UVA_EINVAL;
+  /* A descriptor one handle owns already: libuv refuses it only while that
+   * handle's watcher is started (its poll phase reading it), and never when
+   * the loop's own epoll set reads it. Both pollers refuse it always. */
+  if (fd_in_use(l, fd)) return UVA_EEXIST;
   Stream *s = stream_alloc(l);
   if (s == nullptr) return UVA_ENOMEM;
   s->type = type;

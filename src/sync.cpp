@@ -30,6 +30,7 @@ namespace detail {
 static Wait *find(Task *t, Sync *s);
 static int enlist(Sync *s, Task *t, uint8_t kind);
 static void drop(Wait *w);
+static void give_back(Wait *w);
 
 /* Shared by every object with waiters (sync primitives and I/O objects):
  * the owner's reference, no waiters, counted as a live handle. */
@@ -129,10 +130,21 @@ static Wait *grant_first(Wait **list, void *item = nullptr) {
 }
 
 /* The state of a node found for a repeated call: 0 to complete, or the
- * code to return. */
+ * code to return. Once the object is closed the answer is UVA_ECLOSED,
+ * even for what it granted before the close: that goes back into the
+ * object (a queue's item to its item_dtor), so the task knows the call
+ * was its last use of the object. The node is dropped last: after a
+ * close it may hold the last reference, and the drop frees the object. */
 static int settle(Wait *w) {
+  Sync *s = static_cast<Sync *>(w->on);
+  if (s->flags & F_CLOSING) {
+    if (w->state == W_GRANTED) give_back(w);
+    drop(w);
+    return UVA_ECLOSED;
+  }
   switch (w->state) {
     case W_GRANTED:
+      if (w->kind == W_SEM) static_cast<Sem *>(s)->granted--;
       drop(w);
       return 0;
     case W_CLOSED:
@@ -226,10 +238,7 @@ int sem_new(Sem **out, Loop *l, int64_t value, int64_t bound) {
 }
 
 int sem_acquire(Sem *s, Task *t) {
-  if (Wait *w = find(t, s)) {
-    if (w->state == W_GRANTED) s->granted--;
-    return settle(w);
-  }
+  if (Wait *w = find(t, s)) return settle(w);
   if (s->flags & F_CLOSING) return UVA_ECLOSED;
   if (s->value > 0) { /* a positive count implies nobody waits */
     s->value--;
@@ -249,8 +258,11 @@ static void sem_put_back(Sem *s) {
 }
 
 int sem_release(Sem *s) {
-  /* Permits handed to waiters that have not run yet still count. */
-  if (s->bound > 0 && s->value + s->granted >= s->bound) return UVA_EOVERFLOW;
+  /* Permits handed to waiters that have not run yet still count. An
+   * unbounded semaphore stops at INT64_MAX (value + granted never exceed
+   * the limit, so the subtraction cannot overflow). */
+  int64_t limit = s->bound > 0 ? s->bound : INT64_MAX;
+  if (s->value >= limit - s->granted) return UVA_EOVERFLOW;
   sem_put_back(s);
   return 0;
 }
@@ -324,15 +336,15 @@ static void offer_items(Queue *q) {
 int queue_put(Queue *q, Task *t, void *item) {
   if (Wait *w = find(t, q)) {
     if (w->kind != W_PUT) return UVA_EBUSY; /* the task waits in a get */
-    if (w->state != W_GRANTED) return settle(w);
+    if (w->state != W_GRANTED || (q->flags & F_CLOSING)) return settle(w);
     /* Our reserved slot: fill it. */
     int rc = push_back(q, item);
     q->reserved--;
-    drop(w);
     if (rc != 0)
       offer_room(q);
     else
       offer_items(q);
+    drop(w); /* last, as in settle */
     return rc;
   }
   int rc = queue_put_nowait(q, item);
@@ -358,10 +370,10 @@ static void *take_front(Queue *q) {
 int queue_get(void **out, Queue *q, Task *t) {
   if (Wait *w = find(t, q)) {
     if (w->kind != W_GET) return UVA_EBUSY; /* the task waits in a put */
-    if (w->state != W_GRANTED) return settle(w);
+    if (w->state != W_GRANTED || (q->flags & F_CLOSING)) return settle(w);
     q->claimed--;
-    drop(w);
     *out = take_front(q);
+    drop(w); /* last, as in settle */
     return 0;
   }
   if (q->flags & F_CLOSING) return UVA_ECLOSED;

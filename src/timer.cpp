@@ -241,10 +241,17 @@ static constexpr long TICKS_HALF = UVA_TICKS_PERIOD / 2;
 
 long ticks_ms() { return long((uv_hrtime() / 1000000u) & TICKS_MASK); }
 
-long ticks_add(long ticks, long delta) { return (ticks + delta) & TICKS_MASK; }
+/* Unsigned arithmetic: any long is accepted, and a sum or difference that
+ * would overflow a long (undefined) wraps, which the mask makes exact. */
+long ticks_add(long ticks, long delta) {
+  return long((static_cast<unsigned long>(ticks) +
+               static_cast<unsigned long>(delta)) & TICKS_MASK);
+}
 
 long ticks_diff(long a, long b) {
-  return ((a - b + TICKS_HALF) & TICKS_MASK) - TICKS_HALF;
+  unsigned long d = static_cast<unsigned long>(a) -
+                    static_cast<unsigned long>(b) + TICKS_HALF;
+  return long(d & TICKS_MASK) - TICKS_HALF;
 }
 
 }  // namespace detail

@@ -1,6 +1,8 @@
 /* Version and wrap-around ticks (uvasync.h "Version", "Wrap-around ticks"). */
 #include "helpers.h"
 
+#include <limits.h>
+
 #define PERIOD UVA_TICKS_PERIOD
 #define HALF (UVA_TICKS_PERIOD / 2)
 
@@ -47,6 +49,19 @@ Test(abi, ticks_ms_in_range_and_advances, .timeout = 10) {
   d = uva_ticks_diff(b, a);
   cr_assert_geq(d, 29, "diff %ld", d);
   cr_assert_lt(d, 30000, "diff %ld", d);
+}
+
+/* Any long is accepted: a sum or difference past LONG_MAX wraps like the
+ * period does (it was signed overflow, which UBSan reports). */
+Test(abi, ticks_add_and_diff_accept_extreme_longs, .timeout = 10) {
+  cr_assert_eq(uva_ticks_add(LONG_MAX, 1), 0); /* 2^63 is a multiple */
+  cr_assert_eq(uva_ticks_add(LONG_MIN, -1), PERIOD - 1);
+  cr_assert_eq(uva_ticks_add(LONG_MAX, LONG_MAX), PERIOD - 2);
+  long d = uva_ticks_diff(LONG_MIN, 1);
+  cr_assert(d >= -PERIOD / 2 && d < PERIOD / 2, "diff %ld", d);
+  cr_assert_eq(d, -1);
+  d = uva_ticks_diff(LONG_MAX, LONG_MIN);
+  cr_assert_eq(d, -1);
 }
 
 Test(abi, ticks_add_wraps, .timeout = 10) {

@@ -224,6 +224,16 @@ Test(errors, r_variants_accept_zero_length, .timeout = 10) {
   cr_assert_eq(c, '\0');
 }
 
+/* A NULL buffer with a length writes nothing and returns NULL, for known
+ * and unknown codes alike (the unknown-code formatting crashed on it). */
+Test(errors, r_variants_accept_null_buffer, .timeout = 10) {
+  cr_assert_null(uva_err_name_r(-777777, NULL, 5));
+  cr_assert_null(uva_strerror_r(-777777, NULL, 5));
+  cr_assert_null(uva_err_name_r(UVA_EINVAL, NULL, 5));
+  cr_assert_null(uva_strerror_r(UVA_EINVAL, NULL, 5));
+  cr_assert_null(uva_err_name_r(-777777, NULL, 0));
+}
+
 /* The _r forms are thread-safe, also for unknown codes. */
 struct r_thread {
   int base;

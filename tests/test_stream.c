@@ -3225,3 +3225,214 @@ Test(stream, nodelay_and_port_only_server_address, .timeout = 10) {
   close(sp[1]);
   UVT_CLOSE_LOOP(loop);
 }
+
+/* ---- a stream closed under a waiting task (use after free) ------------- */
+
+/* A task waits on a stream; another closes it. The waiting task makes its
+ * repeated call only after the close completed, so its wait node holds the
+ * stream's last reference: the call used to drop the node (freeing the
+ * stream) and then write the freed stream (ASan: heap-use-after-free). */
+enum outlived_op {
+  OUT_READ, OUT_READ_LINE, OUT_READ_EXACTLY, OUT_READ_TO_EOF, OUT_PEEK,
+  OUT_SHUTDOWN
+};
+
+struct outlived {
+  enum outlived_op op;
+  uva_stream_t *s;
+  int calls, closed, rc;
+  char buf[64];
+  size_t n;
+  const void *p;
+};
+
+static int outlived_call(struct outlived *c, uva_task_t *t) {
+  c->calls++;
+  switch (c->op) {
+    case OUT_READ:
+      return uva_stream_read(&c->n, c->s, t, c->buf, sizeof c->buf);
+    case OUT_READ_LINE:
+      return uva_stream_read_line(&c->n, c->s, t, c->buf, sizeof c->buf);
+    case OUT_READ_EXACTLY:
+      return uva_stream_read_exactly(c->s, t, c->buf, 10);
+    case OUT_READ_TO_EOF:
+      return uva_stream_read_to_eof(&c->n, c->s, t);
+    case OUT_PEEK:
+      return uva_stream_peek(&c->p, &c->n, c->s, t);
+    case OUT_SHUTDOWN:
+      return uva_stream_shutdown(c->s, t);
+  }
+  return UVA_EINTERNAL;
+}
+
+static void outlived_closed(uva_stream_t *s, void *data) {
+  (void) s;
+  ((struct outlived *) data)->closed = 1;
+}
+
+/* Waits, then (its node still registered) sleeps until the close has
+ * completed, then makes the repeated call. */
+static int step_outlived_waiter(uva_task_t *t, int status, void *d) {
+  struct outlived *c = (struct outlived *) d;
+  cr_assert_eq(status, 0);
+  if (c->calls == 0) {
+    int rc = outlived_call(c, t);
+    cr_assert_eq(rc, UVA_EAGAIN, "first call: %s", uva_err_name(rc));
+    return UVA_TASK_PENDING;
+  }
+  if (!c->closed) {
+    UVT_OK(uva_task_sleep(t, 5));
+    return UVA_TASK_PENDING;
+  }
+  c->rc = outlived_call(c, t);
+  return 0;
+}
+
+static int step_outlived_closer(uva_task_t *t, int status, void *d) {
+  struct outlived *c = (struct outlived *) d;
+  (void) t;
+  (void) status;
+  UVT_OK(uva_stream_close(c->s, outlived_closed, c));
+  return 0;
+}
+
+static void stream_closed_under_waiter(enum outlived_op op) {
+  uva_loop_t *loop = uvt_loop_new();
+  struct outlived c;
+  int sp[2];
+  memset(&c, 0, sizeof c);
+  c.op = op;
+  c.rc = 1;
+  cr_assert_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sp), 0);
+  c.s = adopt(loop, sp[0]);
+  /* The closer runs in the waiter's pass: a shutdown is still queued in
+   * libuv then (it waits for a poll), and the close cancels it. */
+  spawn(loop, step_outlived_waiter, &c);
+  spawn(loop, step_outlived_closer, &c);
+  run(loop);
+  cr_assert_eq(c.closed, 1);
+  cr_assert_eq(c.calls, 2);
+  UVT_EQ(c.rc, UVA_ECLOSED);
+  close(sp[1]);
+  UVT_CLOSE_LOOP(loop);
+}
+
+Test(stream, closed_under_waiting_read, .timeout = 10) {
+  stream_closed_under_waiter(OUT_READ);
+}
+
+Test(stream, closed_under_waiting_read_line, .timeout = 10) {
+  stream_closed_under_waiter(OUT_READ_LINE);
+}
+
+Test(stream, closed_under_waiting_read_exactly, .timeout = 10) {
+  stream_closed_under_waiter(OUT_READ_EXACTLY);
+}
+
+Test(stream, closed_under_waiting_read_to_eof, .timeout = 10) {
+  stream_closed_under_waiter(OUT_READ_TO_EOF);
+}
+
+Test(stream, closed_under_waiting_peek, .timeout = 10) {
+  stream_closed_under_waiter(OUT_PEEK);
+}
+
+Test(stream, closed_under_waiting_shutdown, .timeout = 10) {
+  stream_closed_under_waiter(OUT_SHUTDOWN);
+}
+
+/* ---- limits at SIZE_MAX ------------------------------------------------- */
+
+struct huge_line {
+  uva_stream_t *s;
+  int pc, rc;
+  size_t n;
+  char buf[4096];
+  int peer;          /* sends the line's second part */
+  const char *rest;
+  size_t rest_len;
+  struct side sender;
+};
+
+static int step_huge_line_sender(uva_task_t *t, int status, void *d) {
+  struct huge_line *c = (struct huge_line *) d;
+  (void) status;
+  CO_BEGIN(&c->sender);
+  CO_SLEEP(&c->sender, t, 20); /* the reader waits with part one read */
+  send_all(c->peer, c->rest, c->rest_len);
+  CO_END(&c->sender);
+}
+
+static int step_huge_line(uva_task_t *t, int status, void *d) {
+  struct huge_line *c = (struct huge_line *) d;
+  (void) status;
+  CO_BEGIN(c);
+  CO_CALL(c, uva_stream_read_line(&c->n, c->s, t, c->buf, sizeof c->buf));
+  CO_END(c);
+}
+
+/* A line limit of SIZE_MAX means no limit: the wait for more asked for
+ * line_limit + 1 bytes, which wrapped to 0, so reading stopped at the
+ * high-water mark before the newline and read_line never returned. */
+Test(stream, read_line_with_size_max_line_limit, .timeout = 10) {
+  uva_loop_t *loop = uvt_loop_new();
+  struct huge_line c;
+  char line[3001];
+  int sp[2];
+  memset(&c, 0, sizeof c);
+  cr_assert_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sp), 0);
+  memset(line, 'a', sizeof line - 1);
+  line[sizeof line - 1] = '\n';
+  send_all(sp[1], line, 1000); /* part one: more than high water */
+  c.peer = sp[1];
+  c.rest = line + 1000;
+  c.rest_len = sizeof line - 1000;
+  c.s = adopt(loop, sp[0]);
+  UVT_OK(uva_stream_set(c.s, UVA_STREAM_HIGH_WATER, 100));
+  UVT_OK(uva_stream_set(c.s, UVA_STREAM_LINE_LIMIT, SIZE_MAX));
+  spawn(loop, step_huge_line, &c);
+  spawn(loop, step_huge_line_sender, &c);
+  run(loop);
+  UVT_EQ(c.rc, 0);
+  cr_assert_eq(c.n, sizeof line);
+  cr_assert_eq(memcmp(c.buf, line, sizeof line), 0);
+  UVT_OK(uva_stream_close(c.s, NULL, NULL));
+  run(loop);
+  close(sp[1]);
+  UVT_CLOSE_LOOP(loop);
+}
+
+/* ---- one descriptor, one stream ----------------------------------------- */
+
+/* Adopting a descriptor that a stream of the loop already owns is refused
+ * with UVA_EEXIST by both pollers: the edge-triggered one accepted it (and
+ * libuv aborted later), libuv's only while the first stream's watcher ran. */
+Test(stream, same_descriptor_adopted_twice_eexist, .timeout = 10) {
+  uva_loop_t *loop = uvt_loop_new();
+  uva_stream_t *s1, *s2 = NULL;
+  int sp[2], closes = 0;
+  cr_assert_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sp), 0);
+  s1 = adopt(loop, sp[0]);
+  UVT_EQ(uva_stream_open_fd(&s2, loop, sp[0]), UVA_EEXIST);
+  cr_assert_null(s2);
+  UVT_OK(uva_loop_run(loop, UVA_RUN_NOWAIT)); /* reading has started */
+  UVT_EQ(uva_stream_open_fd(&s2, loop, sp[0]), UVA_EEXIST);
+  cr_assert_null(s2);
+  /* Still refused while s1's buffer is at high water and its reading
+   * paused (libuv's own check looks only at a started watcher). */
+  UVT_OK(uva_stream_set(s1, UVA_STREAM_HIGH_WATER, 1));
+  send_all(sp[1], "abc", 3);
+  for (int i = 0; i < 5; i++) {
+    send_all(sp[1], "d", 1);
+    UVT_OK(uva_loop_run(loop, UVA_RUN_NOWAIT));
+  }
+  UVT_EQ(uva_stream_open_fd(&s2, loop, sp[0]), UVA_EEXIST);
+  cr_assert_null(s2);
+  /* Its peer is fine. */
+  s2 = adopt(loop, sp[1]);
+  UVT_OK(uva_stream_close(s1, count_stream_close, &closes));
+  UVT_OK(uva_stream_close(s2, count_stream_close, &closes));
+  run(loop);
+  cr_assert_eq(closes, 2);
+  UVT_CLOSE_LOOP(loop);
+}

@@ -2,6 +2,7 @@
 EOF), write/drain, write_eof, addresses, servers, many connections, and the
 uvasync extras (Stream = StreamReader = StreamWriter, awrite, aclose,
 readinto, set_option). All on 127.0.0.1."""
+import errno
 import gc
 import os
 import resource
@@ -683,3 +684,78 @@ def test_a_huge_read_size_returns_what_has_arrived(aio):
         return got
 
     assert aio.run(main()) == b"a" * 300_000
+
+
+def test_closing_the_stream_under_each_kind_of_waiting_read():
+    """The reader's repeated call comes after the close completed; its
+    wait was then all that held the core stream, and the call dropped it
+    and wrote the freed stream (seen only under valgrind: 'Invalid read'
+    and 'Invalid write' in done_waiting; the results were right)."""
+    async def main():
+        kept = []
+        server, port = await _serve(uvasync, lambda r, w: kept.append(w))
+        results = []
+        for read in (lambda r: r.read(10), lambda r: r.readline(),
+                     lambda r: r.readexactly(5), lambda r: r.read()):
+            reader, writer = await uvasync.open_connection(HOST, port)
+            task = uvasync.create_task(read(reader))
+            await uvasync.sleep(0)
+            writer.close()
+            await writer.wait_closed()  # the close completes first
+            try:
+                results.append(await task)
+            except uvasync.IncompleteReadError as e:
+                results.append(e.partial)
+        for w in kept:
+            w.close()
+        server.close()
+        return results
+
+    assert uvasync.run(main()) == [b"", b"", b"", b""]
+
+
+_WRITE_EOF_THEN_CLOSE = """
+import uvasync
+
+async def main():
+    kept = []
+    server = await uvasync.start_server(lambda r, w: kept.append(w),
+                                        "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    out = []
+    for i in range(20):
+        reader, writer = await uvasync.open_connection("127.0.0.1", port)
+        shutdown = writer.write_eof()
+        await uvasync.sleep(0)  # the shutdown is waiting
+        writer.close()
+        await writer.wait_closed()
+        try:
+            out.append(await shutdown)
+        except OSError as e:
+            out.append(e.errno)
+    for w in kept:
+        w.close()
+    server.close()
+    return out
+
+print(sorted(set(uvasync.run(main())), key=repr))
+"""
+
+
+def test_write_eof_then_close_reports_the_close_not_freed_memory():
+    """write_eof(), sleep(0), close(): the shutdown's repeated call freed
+    the core stream by dropping its wait, then returned the stream's
+    shut_err from freed memory. glibc made to fill freed memory (no
+    tcache, MALLOC_PERTURB_) turns that into a wrong result: the freed
+    bytes as a code (RuntimeError 'unknown uvasync error -1515870811',
+    0xa5a5a5a5) instead of the closed-handle error."""
+    import subprocess
+    import sys
+    env = dict(os.environ, MALLOC_PERTURB_="165",
+               GLIBC_TUNABLES="glibc.malloc.tcache_count=0")
+    done = subprocess.run([sys.executable, "-c", _WRITE_EOF_THEN_CLOSE],
+                          env=env, capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 0, done.stderr
+    # EBADF: how the binding reports the core's UVA_ECLOSED.
+    assert done.stdout.strip() == "[%d]" % errno.EBADF
