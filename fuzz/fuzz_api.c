@@ -17,7 +17,9 @@
  * What the header leaves undefined is not done: a pointer is never used
  * after its memory may have been freed (a closed synchronisation object,
  * a released task, a timer or stream after the pass that completed its
- * close), and buffers are always as large as the length passed. */
+ * close), and buffers are always as large as the length passed. A task
+ * that still waits on an object when it closes, and repeats its call after
+ * the close, is fuzz_waits.c's subject. */
 #include <uvasync.h>
 
 #include <stdint.h>

@@ -3,7 +3,7 @@
 # the other, each on a scratch copy of its committed corpus; report
 # executions and coverage, and keep any crash in build-fuzz/fuzz/.
 #
-#   bash scripts/fuzz.sh [SECONDS] [TARGET...]   # default 600 s, both targets
+#   bash scripts/fuzz.sh [SECONDS] [TARGET...]   # default 600 s, every target
 #
 # New corpus entries stay in build-fuzz/fuzz/<target>_long/; to grow the
 # committed corpus, merge them (minimised):
@@ -14,7 +14,7 @@ ROOT=$PWD
 seconds=${1:-600}
 shift || true
 targets=("$@")
-[ "${#targets[@]}" -gt 0 ] || targets=(fuzz_stream_read fuzz_api)
+[ "${#targets[@]}" -gt 0 ] || targets=(fuzz_stream_read fuzz_api fuzz_waits)
 
 UVA_APT_EXTRA="clang libclang-rt-dev" bash scripts/setup.sh
 cmake -S "$ROOT" -B build-fuzz -DCMAKE_C_COMPILER=clang \

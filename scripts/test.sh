@@ -139,7 +139,7 @@ suite_fuzz() {
     -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_BUILD_TYPE=Debug \
     -DUVA_SANITIZE=address -DUVA_BUILD_FUZZERS=ON -DUVA_BUILD_TESTS=OFF \
     -DUVA_BUILD_EXAMPLES=OFF -DUVA_BUILD_BENCH=OFF
-  cmake --build build-fuzz -j"$JOBS" --target fuzz_stream_read fuzz_api
+  cmake --build build-fuzz -j"$JOBS" --target fuzz_stream_read fuzz_api fuzz_waits
   (cd build-fuzz && ctest --output-on-failure -L fuzz)
 }
 
