@@ -142,6 +142,29 @@ def test_sigint_cancels_main_runs_its_cleanup_and_raises_once(aio):
                for line in err.splitlines()) == 1, err
 
 
+def test_sigint_in_runner_run_cancels_main_and_close_the_rest(aio):
+    child = CLEANUP_CHILD.replace(
+        "aio.run(main())", "with aio.Runner() as runner:\n    runner.run(main())")
+    proc = subprocess.Popen(
+        [sys.executable, "-c", child, aio.__name__],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env=dict(os.environ, PYTHONUNBUFFERED="1"))
+    try:
+        _wait_for_line(proc, "ready", 30)
+        time.sleep(0.2)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert out.splitlines() == ["main cancelled", "main cleanup done",
+                                "child cleanup done"], (out, err)
+    assert proc.returncode == -signal.SIGINT, (out, err)
+    assert sum(line.startswith("KeyboardInterrupt")
+               for line in err.splitlines()) == 1, err
+
+
 def test_sigint_in_run_when_main_swallows_the_cancel_returns(aio):
     child = CLEANUP_CHILD.replace(
         'print("main cancelled", flush=True)\n        raise',

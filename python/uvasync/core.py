@@ -1015,32 +1015,38 @@ def run(main, *, debug=None):
         raise RuntimeError("run() cannot be called from a running event loop")
     loop = new_event_loop()
     try:
-        task = Task(main, loop)
-        interrupts = []
-
-        def on_sigint(signum, frame):
-            interrupts.append(signum)
-            if len(interrupts) == 1 and not task.done():
-                task.cancel()  # the signal watcher has woken the loop
-                return
-            raise KeyboardInterrupt()
-
-        restore = _install_sigint(on_sigint)
-        try:
-            return loop.run_until_complete(task)
-        except CancelledError:
-            if interrupts and task.uncancel() == 0:
-                raise KeyboardInterrupt()
-            raise
-        finally:
-            if restore is not None:
-                restore()
+        return _run_main(loop, Task(main, loop))
     finally:
         try:
             _cancel_leftovers(loop)
         finally:
             loop.close()
             _tls.loop = None
+
+
+def _run_main(loop, task):
+    """Run the loop until `task` ends, with run()'s Ctrl-C rule (shared
+    with Runner.run, as in asyncio): the first SIGINT cancels the task and
+    lets its clean-up run; if it then ends cancelled, KeyboardInterrupt."""
+    interrupts = []
+
+    def on_sigint(signum, frame):
+        interrupts.append(signum)
+        if len(interrupts) == 1 and not task.done():
+            task.cancel()  # the signal watcher has woken the loop
+            return
+        raise KeyboardInterrupt()
+
+    restore = _install_sigint(on_sigint)
+    try:
+        return loop.run_until_complete(task)
+    except CancelledError:
+        if interrupts and task.uncancel() == 0:
+            raise KeyboardInterrupt()
+        raise
+    finally:
+        if restore is not None:
+            restore()
 
 
 def _install_sigint(handler):

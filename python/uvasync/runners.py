@@ -9,7 +9,8 @@ loop's (see Loop._sigint_install): run() raises KeyboardInterrupt.
 """
 import concurrent.futures
 
-from .core import _tls, all_tasks, new_event_loop, set_event_loop
+from .core import (_run_main, _tls, all_tasks, new_event_loop,
+                   set_event_loop)
 from .funcs import ensure_future, gather, iscoroutine
 
 __all__ = ["Runner", "run_coroutine_threadsafe"]
@@ -71,7 +72,7 @@ class Runner:
             task = self._loop.create_task(coro)
         else:
             task = self._loop.create_task(coro, context=context)
-        return self._loop.run_until_complete(task)
+        return _run_main(self._loop, task)  # Ctrl-C as in run()
 
     def _lazy_init(self):
         if self._state is _CLOSED:
