@@ -505,6 +505,7 @@ def test_create_task_takes_name_and_context_by_keyword_only():
     # uvasync.create_task is in C: its arguments are checked as the
     # Python signature create_task(coro, *, name=None, context=None) did.
     import contextvars
+    import inspect
 
     async def child():
         return 1
@@ -514,11 +515,15 @@ def test_create_task_takes_name_and_context_by_keyword_only():
                                    context=contextvars.copy_context())
         assert task.get_name() == "named"
         assert await task == 1
+        assert await uvasync.create_task(coro=child()) == 1
+        assert list(inspect.signature(uvasync.create_task).parameters) == [
+            "coro", "name", "context"]
         for args, kwargs in (((child(), "named"), {}),
-                             ((child(),), {"nam": "x"}), ((), {})):
+                             ((child(),), {"nam": "x"}), ((), {}),
+                             ((child(),), {"coro": child()})):
             with pytest.raises(TypeError):
                 uvasync.create_task(*args, **kwargs)
-            for a in args:
+            for a in list(args) + list(kwargs.values()):
                 if hasattr(a, "close"):
                     a.close()
         return "ok"
