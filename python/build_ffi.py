@@ -481,6 +481,51 @@ static PyObject *uvapy_spawn_coros_fn(PyObject *mod, PyObject *const *args,
     return out;
 }
 
+/* create_task(coro, *, name=None, context=None): uvasync.create_task, a
+ * started Task on the running loop (else the thread's). In C because a
+ * Python function looks each keyword-only default it was not given up in
+ * a dict, on every call: two lookups per task once context= came. */
+static PyObject *uvapy_create_task_fn(PyObject *mod, PyObject *const *args,
+                                      Py_ssize_t nargs, PyObject *kwnames) {
+    PyTypeObject *tp = (PyTypeObject *)uvapy_task_cls;
+    PyObject *coro = nargs == 1 ? args[0] : NULL;
+    PyObject *name = Py_None, *context = Py_None;
+    Py_ssize_t i, nkw = kwnames != NULL ? PyTuple_GET_SIZE(kwnames) : 0;
+    uvapy_task *t;
+    (void)mod;
+    if (nargs > 1) {
+        PyErr_Format(PyExc_TypeError, "create_task() takes 1 positional "
+                     "argument but %zd were given", nargs);
+        return NULL;
+    }
+    for (i = 0; i < nkw; i++) {
+        PyObject *k = PyTuple_GET_ITEM(kwnames, i);
+        if (coro == NULL && PyUnicode_CompareWithASCIIString(k, "coro") == 0) {
+            coro = args[nargs + i];
+        } else if (PyUnicode_CompareWithASCIIString(k, "name") == 0) {
+            name = args[nargs + i];
+        } else if (PyUnicode_CompareWithASCIIString(k, "context") == 0) {
+            context = args[nargs + i];
+        } else {
+            PyErr_Format(PyExc_TypeError, "create_task() got an unexpected "
+                         "keyword argument '%U'", k);
+            return NULL;
+        }
+    }
+    if (coro == NULL) {
+        PyErr_SetString(PyExc_TypeError, "create_task() missing required "
+                        "argument 'coro'");
+        return NULL;
+    }
+    if ((t = (uvapy_task *)tp->tp_alloc(tp, 0)) == NULL)
+        return NULL;
+    if (uvapy_task_start(t, coro, Py_None, name, context) < 0) {
+        Py_DECREF(t);
+        return NULL;
+    }
+    return (PyObject *)t;
+}
+
 static PyTypeObject uvapy_gathering_type; /* gather's state, below */
 static void uvapy_gathering_ended(PyObject *gathering, PyObject *child,
                                   int st);
@@ -1362,6 +1407,11 @@ static PyMethodDef uvapy_cext_fns[] = {
      "The tasks not yet done, of every loop (a new list)."},
     {"_spawn_coros", (PyCFunction)(void (*)(void))uvapy_spawn_coros_fn,
      METH_FASTCALL, NULL},
+    {"create_task", (PyCFunction)(void (*)(void))uvapy_create_task_fn,
+     METH_FASTCALL | METH_KEYWORDS,
+     "create_task($module, /, coro, *, name=None, context=None)\n--\n\n"
+     "Run `coro` concurrently as a new Task on the running loop, in a copy of the "
+     "current contextvars context (or in `context`)."},
     {"_read_bytes", (PyCFunction)(void (*)(void))uvapy_read_bytes,
      METH_FASTCALL, NULL},
     {"_write_bytes", (PyCFunction)(void (*)(void))uvapy_write_bytes,

@@ -174,3 +174,59 @@ def test_done_callbacks_run_in_the_context_they_were_added_in(aio):
 
     aio.run(main())
     assert seen == [("task", "main"), ("future", "main")]
+
+
+def test_a_running_task_context_is_entered(aio):
+    # The step enters the task's context as Context.run would: entering it
+    # again while the step runs is refused, between steps it is allowed,
+    # and a set() made through it is seen by the task.
+    async def child():
+        ctx = aio.current_task().get_context() if sys.version_info >= (
+            3, 12) or aio is uvasync else None
+        if ctx is None:  # asyncio before 3.12: no get_context()
+            return "skipped"
+        try:
+            ctx.run(var.set, "nested")
+        except RuntimeError:
+            refused = True
+        else:
+            refused = False
+        await aio.sleep(0)
+        return refused, ctx, var.get()
+
+    async def main():
+        task = aio.create_task(child())
+        await aio.sleep(0)  # the child is suspended in its sleep
+        if hasattr(task, "get_context"):
+            task.get_context().run(var.set, "between steps")
+        return await task
+
+    got = aio.run(main())
+    if got != "skipped":
+        refused, ctx, seen = got
+        assert refused and seen == "between steps"
+
+
+def test_a_task_whose_context_is_entered_elsewhere_fails():
+    # A step cannot enter a context that is current when it runs (here the
+    # caller of run_until_complete runs the loop inside it): the task ends
+    # with that RuntimeError. (asyncio logs it and the task never runs: its
+    # run_until_complete would hang.)
+    ctx = contextvars.copy_context()
+
+    async def child():
+        return var.get()
+
+    loop = uvasync.new_event_loop()
+    try:
+        coro = child()
+        task = loop.create_task(coro, context=ctx)
+        try:
+            ctx.run(loop.run_until_complete, task)
+        except RuntimeError:
+            pass
+        assert task.done()
+        assert isinstance(task.exception(), RuntimeError)
+        coro.close()  # it never started
+    finally:
+        loop.close()

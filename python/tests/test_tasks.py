@@ -2,6 +2,8 @@
 callbacks, current_task, and the fairness of the run queue."""
 import pytest
 
+import uvasync
+
 
 def test_create_task_runs_concurrently_and_await_returns_its_result(aio):
     order = []
@@ -497,3 +499,33 @@ def test_current_task_outside_a_running_loop_raises(aio):
 
     aio.run(main())
     assert seen == [None, True]  # a callback runs in no task
+
+
+def test_create_task_takes_name_and_context_by_keyword_only():
+    # uvasync.create_task is in C: its arguments are checked as the
+    # Python signature create_task(coro, *, name=None, context=None) did.
+    import contextvars
+    import inspect
+
+    async def child():
+        return 1
+
+    async def main():
+        task = uvasync.create_task(child(), name="named",
+                                   context=contextvars.copy_context())
+        assert task.get_name() == "named"
+        assert await task == 1
+        assert await uvasync.create_task(coro=child()) == 1
+        assert list(inspect.signature(uvasync.create_task).parameters) == [
+            "coro", "name", "context"]
+        for args, kwargs in (((child(), "named"), {}),
+                             ((child(),), {"nam": "x"}), ((), {}),
+                             ((child(),), {"coro": child()})):
+            with pytest.raises(TypeError):
+                uvasync.create_task(*args, **kwargs)
+            for a in list(args) + list(kwargs.values()):
+                if hasattr(a, "close"):
+                    a.close()
+        return "ok"
+
+    assert uvasync.run(main()) == "ok"

@@ -29,6 +29,7 @@ from ._ffi import NULL, check, error, ffi, lib
 from ._cext import TaskBase, sleep, sleep_ms
 from ._cext import LoopBase, current_task as _c_current_task
 from ._cext import live_tasks as _c_live_tasks
+from ._cext import create_task as _c_create_task
 from asyncio import CancelledError, InvalidStateError
 
 __all__ = [
@@ -455,10 +456,10 @@ def all_tasks(loop=None):
     return tasks
 
 
-def create_task(coro, *, name=None, context=None):
-    """Run `coro` concurrently as a new Task on the running loop, in a copy
-    of the current contextvars context (or in `context`)."""
-    return Task(coro, _tls.running or get_event_loop(), name, context)
+# create_task(coro, *, name=None, context=None): run `coro` concurrently as
+# a new Task on the running loop, in a copy of the current contextvars
+# context (or in `context`). In C (uvasync._cext): it runs for every task.
+create_task = _c_create_task
 
 
 # --------------------------------------------------------------------------
