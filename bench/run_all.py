@@ -144,7 +144,8 @@ def tree_hash():
     """A hash of everything the Python package is built from."""
     h = hashlib.sha256()
     files = []
-    for sub in ("src", "include", "python/uvasync", "python/uasyncio"):
+    for sub in ("src", "include", "python/csrc", "python/uvasync",
+                "python/uasyncio"):
         files += [p for p in (REPO / sub).rglob("*")
                   if p.is_file() and "__pycache__" not in p.parts]
     files += [REPO / "python" / f for f in ("setup.py", "build_ffi.py", "pyproject.toml")]

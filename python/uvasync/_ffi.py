@@ -6,13 +6,21 @@ here; nothing above this module knows how the extension was built.
 """
 import errno as _errno
 import socket as _socket
+import sys as _sys
 from asyncio import CancelledError, IncompleteReadError, QueueEmpty, QueueFull
 
 from ._uvasync import ffi, lib
 
-# The C types every task uses (uvasync._cext: TaskBase, sleep, sleep_ms)
+# The module uvasync._cext (TaskBase, LoopBase, Sleep, Gathering, sleep,
+# sleep_ms and the stream helpers; stub: _cext.pyi) is made by this call,
+# the one place it is made: csrc/module.c creates it and registers it in
+# sys.modules, as it is part of this extension (one extension, so the core
+# statically linked into it is linked once) and has no file of its own.
 if lib._uvapy_types() != 0:
     raise ImportError("uvasync: the C types could not be set up")
+# ... and bound in the package, as the import system binds a submodule it
+# loads (else `import uvasync._cext` then `uvasync._cext` fails).
+_sys.modules[__package__]._cext = _sys.modules[__package__ + "._cext"]
 
 __all__ = ["ffi", "lib", "error", "check", "strerror", "NULL"]
 

@@ -385,7 +385,7 @@ async def _await_it(awaitable):
 
 def _drive(task, how, value):
     """What a step does beyond the common case. The C step
-    (_uvapy_step_c in build_ffi.py) sends None into the coroutine itself
+    (_uvapy_step_c in csrc/task.c) sends None into the coroutine itself
     when the task runs normally and handles a yield of None (UVA_TASK_YIELD)
     or _PENDING (UVA_TASK_PENDING); it calls this for the rest:
 
