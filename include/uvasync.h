@@ -39,7 +39,9 @@ extern "C" {
 /* ------------------------------------------------------------------------ */
 
 /* UVA_EXTERN marks every exported function. Define it yourself to override
- * (for example as empty when you compile the sources into your program). */
+ * (for example as empty when you compile the sources into your program).
+ * Nested directives are indented here, as in libuv, by hand. */
+/* clang-format off */
 #ifndef UVA_EXTERN
 # if defined(_WIN32)
 #  if defined(BUILDING_UVA_SHARED) && defined(USING_UVA_SHARED)
@@ -68,6 +70,7 @@ extern "C" {
 #else
 # define UVA_DEPRECATED(msg)
 #endif
+/* clang-format on */
 
 /* ------------------------------------------------------------------------ */
 /* Version                                                                  */
