@@ -46,11 +46,12 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-import machine  # noqa: E402
 import run_core  # noqa: E402
-import run_echo  # noqa: E402
 import run_python  # noqa: E402
 import run_rust  # noqa: E402
+
+import machine  # noqa: E402
+import run_echo  # noqa: E402
 from benchlib import paired_ratio, summary  # noqa: E402
 
 REPO = HERE.parent

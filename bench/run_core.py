@@ -15,6 +15,7 @@ import platform
 import subprocess
 import sys
 from pathlib import Path
+
 from benchlib import cpu_model, fmt, median
 
 REPO = Path(__file__).resolve().parent.parent
@@ -138,19 +139,19 @@ def main() -> int:
     print(hdr)
     print("-" * len(hdr))
     med = {}
-    for label, (bench, n, runs) in results.items():
+    for label, (_bench, n, runs) in results.items():
         m = {impl: {k: median(rs, k) for k in
                     ("ns_per_op", "cpu_ns_per_op", "rss_growth_bytes", "bytes_per_task")}
              for impl, rs in runs.items()}
         med[label] = m
-        u, l = m["uvasync"], m["libuv"]
-        ratio = (u["ns_per_op"] / l["ns_per_op"]
-                 if u["ns_per_op"] and l["ns_per_op"] else None)
-        cratio = (u["cpu_ns_per_op"] / l["cpu_ns_per_op"]
-                  if u["cpu_ns_per_op"] and l["cpu_ns_per_op"] else None)
-        print(f"{label:<12} {n:>9} {fmt(u['ns_per_op'], 2):>14} {fmt(l['ns_per_op'], 2):>12} "
+        u, libuv = m["uvasync"], m["libuv"]
+        ratio = (u["ns_per_op"] / libuv["ns_per_op"]
+                 if u["ns_per_op"] and libuv["ns_per_op"] else None)
+        cratio = (u["cpu_ns_per_op"] / libuv["cpu_ns_per_op"]
+                  if u["cpu_ns_per_op"] and libuv["cpu_ns_per_op"] else None)
+        print(f"{label:<12} {n:>9} {fmt(u['ns_per_op'], 2):>14} {fmt(libuv['ns_per_op'], 2):>12} "
               f"{fmt(ratio, 2):>7} {fmt(u['cpu_ns_per_op'], 2):>12} "
-              f"{fmt(l['cpu_ns_per_op'], 2):>10} {fmt(cratio, 2):>9}")
+              f"{fmt(libuv['cpu_ns_per_op'], 2):>10} {fmt(cratio, 2):>9}")
     print("ratio = uvasync / libuv (below 1: uvasync is faster). ns/op is wall "
           "time / N;\ncpu = process CPU time / N (excludes time the loop "
           "sleeps waiting for the 0-100 ms delays).")

@@ -34,6 +34,7 @@ import signal
 import subprocess
 import sys
 from pathlib import Path
+
 from benchlib import cpu_model, fmt, median, paired_ratio, ratio
 
 REPO = Path(__file__).resolve().parent.parent
@@ -145,8 +146,8 @@ def run_one(server, load: Path, conns: int, size: int, seconds: float,
         return {"error": f"client exit {cli.returncode}: {line} "
                          f"{cli.stderr.strip()[:300]}", "line": line}
     cpu = {}
-    for l in rest.splitlines():
-        cpu.update(parse_kv(l))
+    for row in rest.splitlines():
+        cpu.update(parse_kv(row))
     if srv.returncode != 0 or "user_s" not in cpu:
         return {"error": f"{server.name} exit {srv.returncode}, no CPU line: "
                          f"{rest.strip()[:200]} {err.strip()[:200]}"}

@@ -16,8 +16,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from benchlib import cpu_model, fmt, median, ratio
 import run_echo
+from benchlib import cpu_model, fmt, median, ratio
 from run_echo import choose_cpus, find_bin
 
 HERE = Path(__file__).resolve().parent

@@ -31,8 +31,8 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from benchlib import cpu_model, fmt, median, paired_ratio, ratio  # noqa: E402
 import run_echo as run_echo_mod  # noqa: E402
+from benchlib import cpu_model, fmt, median, paired_ratio, ratio  # noqa: E402
 from run_echo import choose_cpus, find_bin  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent

@@ -12,10 +12,10 @@ process. Python 3 standard library only.
 """
 import argparse
 import os
-import platform
 import subprocess
 import sys
 from pathlib import Path
+
 from benchlib import cpu_model, fmt, median
 
 HERE = Path(__file__).resolve().parent

@@ -39,7 +39,9 @@ extern "C" {
 /* ------------------------------------------------------------------------ */
 
 /* UVA_EXTERN marks every exported function. Define it yourself to override
- * (for example as empty when you compile the sources into your program). */
+ * (for example as empty when you compile the sources into your program).
+ * Nested directives are indented here, as in libuv, by hand. */
+/* clang-format off */
 #ifndef UVA_EXTERN
 # if defined(_WIN32)
 #  if defined(BUILDING_UVA_SHARED) && defined(USING_UVA_SHARED)
@@ -68,6 +70,7 @@ extern "C" {
 #else
 # define UVA_DEPRECATED(msg)
 #endif
+/* clang-format on */
 
 /* ------------------------------------------------------------------------ */
 /* Version                                                                  */
@@ -235,11 +238,12 @@ typedef void (*uva_free_cb)(void *data);
 typedef void (*uva_callback_cb)(void *data);
 
 /* What a task step returns: UVA_TASK_PENDING, UVA_TASK_YIELD, or a result
- * <= 0 that finishes the task (0 = success, negative = an error code). */
-#define UVA_TASK_PENDING 1 /* stay alive; resume when the wait set up by the
-                              step ends or when somebody wakes the task */
-#define UVA_TASK_YIELD   2 /* go to the back of the run queue (= call
-                              uva_task_yield, then return PENDING) */
+ * <= 0 that finishes the task (0 = success, negative = an error code).
+ * UVA_TASK_PENDING: stay alive; resume when the wait set up by the step ends
+ * or when somebody wakes the task. UVA_TASK_YIELD: go to the back of the run
+ * queue (= call uva_task_yield, then return PENDING). */
+#define UVA_TASK_PENDING 1
+#define UVA_TASK_YIELD   2
 
 /* The step function of a task. Called on the loop thread whenever the task is
  * runnable, never re-entered for the same task. `status` says why it runs:

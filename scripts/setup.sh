@@ -22,6 +22,10 @@ APT_TEST=(
   luajit            # bindings/luajit client
   nodejs            # bindings/node client (koffi from npm)
 )
+APT_LINT=(
+  clang-format      # scripts/format.sh, the lint suite (ruff comes from pip)
+  python3-venv      # the lint suite's venv for ruff
+)
 # Extra packages from the environment (space separated).
 read -r -a APT_EXTRA <<<"${UVA_APT_EXTRA:-}"
 
@@ -49,10 +53,10 @@ ensure_apt_packages() {
 
 main() {
   if ! command -v dpkg-query >/dev/null 2>&1; then
-    echo "setup: not a Debian-like system; install by hand: ${APT_BUILD[*]} ${APT_TEST[*]}" >&2
+    echo "setup: not a Debian-like system; install by hand: ${APT_BUILD[*]} ${APT_TEST[*]} ${APT_LINT[*]}" >&2
     return 1
   fi
-  ensure_apt_packages "${APT_BUILD[@]}" "${APT_TEST[@]}" "${APT_EXTRA[@]}"
+  ensure_apt_packages "${APT_BUILD[@]}" "${APT_TEST[@]}" "${APT_LINT[@]}" "${APT_EXTRA[@]}"
   # Debian packages npm apart from nodejs; other nodejs builds bundle it.
   command -v npm >/dev/null 2>&1 || ensure_apt_packages npm
   echo "setup: ok ($(cmake --version | head -n1), libuv $(pkg-config --modversion libuv), criterion $(pkg-config --modversion criterion))"

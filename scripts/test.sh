@@ -14,7 +14,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 ROOT=$PWD
 
 JOBS=${UVA_JOBS:-2}
-SUITES=(c asan fault fuzz bindings python rust bench)
+SUITES=(lint c asan fault fuzz bindings python rust bench)
 
 log() { printf '\n=== %s\n' "$*"; }
 
@@ -51,9 +51,32 @@ run_pytest() {
 
 # --- suites ------------------------------------------------------------------
 
+# Style and warnings, kept by tools: every formatter would change nothing
+# (scripts/format.sh --check: clang-format, rustfmt, ruff format), ruff's
+# and clippy's lints find nothing, and the C/C++ builds without a warning
+# (-Werror, in the `build` dir that suite_c then reuses). The formatters'
+# settings: .clang-format, rust/rustfmt.toml, ruff.toml.
+suite_lint() {
+  local cargo rc=0
+  cargo=$(find_cargo)
+  # Every check runs, so that one run names all the findings.
+  bash scripts/format.sh --check || rc=1
+  log "lint: ruff check"
+  build-lint/tools/bin/ruff check --no-cache python bench bindings scripts examples || rc=1
+  log "lint: cargo clippy"
+  (cd rust && "$cargo" clippy --all-targets --all-features -j"$JOBS" -- -D warnings) || rc=1
+  log "lint: build with warnings as errors"
+  configure_and_build build "${UVA_BUILD_FLAGS[@]}" || rc=1
+  return "$rc"
+}
+
+# The `build` dir's flags, shared by suite_lint, suite_c and suite_bindings
+# (so that suite_c reuses the build suite_lint made).
+UVA_BUILD_FLAGS=(-DCMAKE_BUILD_TYPE=Release -DUVA_SANITIZE= -DUVA_WARNINGS_AS_ERRORS=ON)
+
 # The C library: Criterion suites (shared and static), ABI and install checks.
 suite_c() {
-  configure_and_build build -DCMAKE_BUILD_TYPE=Release -DUVA_SANITIZE=
+  configure_and_build build "${UVA_BUILD_FLAGS[@]}"
   run_ctest build
 }
 
@@ -67,7 +90,7 @@ suite_asan() {
 # load in cffi, and the LuaJIT, Node.js and ctypes clients run against the
 # shared library of the `build` dir (the one suite_c uses).
 suite_bindings() {
-  cmake -S "$ROOT" -B build -DCMAKE_BUILD_TYPE=Release -DUVA_SANITIZE=
+  cmake -S "$ROOT" -B build "${UVA_BUILD_FLAGS[@]}"
   cmake --build build -j"$JOBS" --target uvasync
   export UVASYNC_LIBRARY=$ROOT/build/libuvasync.so
   python3 bindings/gen_cdef.py --check

@@ -45,8 +45,8 @@ from pathlib import Path
 
 # The bench drivers it reuses are one folder up.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from benchlib import cpu_model, fmt, median, ratio  # noqa: E402
 import run_echo  # noqa: E402
+from benchlib import cpu_model, fmt, median, ratio  # noqa: E402
 
 WORKLOADS = run_echo.WORKLOADS
 

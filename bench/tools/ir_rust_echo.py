@@ -19,19 +19,18 @@ Build first: cd rust && cargo build --release --examples; the load client
 comes from the CMake build (bench_echo_load).
 """
 import argparse
-import os
 import re
 import signal
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 # The bench drivers it reuses are one folder up.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from run_echo import find_bin, parse_kv  # noqa: E402
 from run_rust import ECHO_WORKLOADS, echo_servers  # noqa: E402
+
+from run_echo import find_bin, parse_kv  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent.parent
 

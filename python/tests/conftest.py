@@ -3,7 +3,6 @@ behaviour is asyncio's, against CPython's asyncio too: the reference checks
 our semantics, not only ourselves."""
 import asyncio as _cpython_asyncio
 import os
-import sys
 
 import pytest
 

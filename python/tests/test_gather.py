@@ -220,6 +220,7 @@ def test_starting_coroutines_on_a_closed_loop_takes_none_of_them():
     error leaves every coroutine as it was (in the cyclic GC, closable);
     anything but a tuple of coroutines is left to the general path."""
     import gc
+
     import uvasync
     from uvasync._cext import _spawn_coros
     loop = uvasync.new_event_loop()

@@ -8,6 +8,7 @@ import pytest
 
 import uasyncio
 import uasyncio.core
+
 from seedlib import loop, run_until  # noqa: F401 (fixture)
 
 asyncio = uasyncio

@@ -13,6 +13,7 @@ import pytest
 
 import uasyncio as asyncio
 from uasyncio.core import IORead, IOReadDone, IOWrite
+
 from seedlib import free_port, loop  # noqa: F401 (fixture)
 
 

@@ -8,8 +8,8 @@ import uasyncio as asyncio
 from uasyncio import udp
 from uasyncio.queues import Queue, QueueEmpty, QueueFull
 from uasyncio.synchro import Lock
-from seedlib import loop, run_until  # noqa: F401 (fixture)
 
+from seedlib import loop, run_until  # noqa: F401 (fixture)
 
 # --------------------------------------------------------------------------
 # Queue

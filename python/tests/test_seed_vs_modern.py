@@ -2,10 +2,12 @@
 CPython's asyncio through the `aio` fixture) differ, both sides: the
 docs/migrating.md's table states these."""
 import sys
+
 import pytest
 
 import uasyncio
 import uvasync
+
 from seedlib import loop  # noqa: F401 (fixture)
 
 

@@ -321,8 +321,8 @@ def test_extra_info_socket_does_not_keep_the_stream_alive():
     """The stream caches the object; it refers back weakly, so a stream
     nobody holds is still dropped at once (with its ResourceWarning)."""
     import gc
-    import weakref
     import warnings
+    import weakref
 
     async def main():
         server, port = await _serve(uvasync, _sender(b""))

@@ -7,7 +7,6 @@ import pytest
 
 import uvasync
 
-
 # -- Event ------------------------------------------------------------------
 
 def test_event_set_wakes_every_waiter(aio):
@@ -120,7 +119,7 @@ def test_lock_is_released_when_the_block_raises(aio):
         lock = aio.Lock()
         with pytest.raises(ZeroDivisionError):
             async with lock:
-                1 / 0
+                raise ZeroDivisionError
         assert not lock.locked()
 
     aio.run(main())

@@ -8,6 +8,9 @@ import pytest
 
 import uvasync
 
+if sys.version_info < (3, 11):  # ExceptionGroup is built in from 3.11
+    from exceptiongroup import ExceptionGroup
+
 
 def _fixed_in_312(aio):
     """CPython 3.11's TaskGroup forgets to uncancel() its parent when a

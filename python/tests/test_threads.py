@@ -193,31 +193,35 @@ def test_call_soon_threadsafe_racing_close(aio):
     not before) or raises RuntimeError('Event loop is closed'); stop()
     from the thread never fails."""
     for _ in range(_ROUNDS):
-        loop = aio.new_event_loop()
-        accepted, ran, errors = [], [], []
-        started = threading.Event()
-        deadline = time.monotonic() + 10
+        _call_soon_threadsafe_racing_close_once(aio)
 
-        def worker():
-            started.set()
-            while time.monotonic() < deadline:
-                try:
-                    loop.call_soon_threadsafe(ran.append, 1)
-                    loop.stop()
-                except RuntimeError as e:
-                    errors.append(str(e))
-                    return
-                accepted.append(1)
 
-        thread = threading.Thread(target=worker)
-        thread.start()
-        started.wait(10)
-        loop.run_forever()  # until the worker's first stop()
-        loop.close()
-        thread.join(10)
-        assert errors == ["Event loop is closed"]
-        if aio is uvasync:
-            assert len(ran) == len(accepted)
+def _call_soon_threadsafe_racing_close_once(aio):
+    loop = aio.new_event_loop()
+    accepted, ran, errors = [], [], []
+    started = threading.Event()
+    deadline = time.monotonic() + 10
+
+    def worker():
+        started.set()
+        while time.monotonic() < deadline:
+            try:
+                loop.call_soon_threadsafe(ran.append, 1)
+                loop.stop()
+            except RuntimeError as e:
+                errors.append(str(e))
+                return
+            accepted.append(1)
+
+    thread = threading.Thread(target=worker)
+    thread.start()
+    started.wait(10)
+    loop.run_forever()  # until the worker's first stop()
+    loop.close()
+    thread.join(10)
+    assert errors == ["Event loop is closed"]
+    if aio is uvasync:
+        assert len(ran) == len(accepted)
 
 
 def test_threadsafeflag_set_after_close_raises():
@@ -234,29 +238,33 @@ def test_threadsafeflag_set_after_close_raises():
 
 def test_threadsafeflag_set_racing_close():
     for _ in range(_ROUNDS):
-        loop = uvasync.new_event_loop()
+        _threadsafeflag_set_racing_close_once()
 
-        async def make():
-            return uvasync.ThreadSafeFlag()
 
-        flag = loop.run_until_complete(make())
-        errors = []
-        started = threading.Event()
-        deadline = time.monotonic() + 10
+def _threadsafeflag_set_racing_close_once():
+    loop = uvasync.new_event_loop()
 
-        def worker():
-            started.set()
-            while time.monotonic() < deadline:
-                try:
-                    flag.set()
-                except RuntimeError as e:
-                    errors.append(str(e))
-                    return
+    async def make():
+        return uvasync.ThreadSafeFlag()
 
-        thread = threading.Thread(target=worker)
-        thread.start()
-        started.wait(10)
-        loop.run_until_complete(flag.wait())
-        loop.close()
-        thread.join(10)
-        assert errors == ["Event loop is closed"]
+    flag = loop.run_until_complete(make())
+    errors = []
+    started = threading.Event()
+    deadline = time.monotonic() + 10
+
+    def worker():
+        started.set()
+        while time.monotonic() < deadline:
+            try:
+                flag.set()
+            except RuntimeError as e:
+                errors.append(str(e))
+                return
+
+    thread = threading.Thread(target=worker)
+    thread.start()
+    started.wait(10)
+    loop.run_until_complete(flag.wait())
+    loop.close()
+    thread.join(10)
+    assert errors == ["Event loop is closed"]

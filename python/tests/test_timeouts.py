@@ -1,7 +1,12 @@
 """timeout() and timeout_at(): a deadline over a block, its cancellation
 turned into TimeoutError, nesting, rescheduling, and how it counts with
 the task's cancelling()/uncancel()."""
+import sys
+
 import pytest
+
+if sys.version_info < (3, 11):  # ExceptionGroup is built in from 3.11
+    from exceptiongroup import ExceptionGroup
 
 
 def test_a_block_that_ends_in_time_is_left_alone(aio):

@@ -5,7 +5,6 @@ import socket
 import tempfile
 
 import pytest
-
 from test_streams import _echo  # the same echo handler
 
 

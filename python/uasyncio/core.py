@@ -34,10 +34,19 @@ import os
 import stat
 import types
 
-from uvasync._ffi import NULL, ffi, lib
-from uvasync.core import (_PENDING, _ST_EXCEPTION, _tls, Loop, Task as _Task,
-                          current_task, sleep_ms as _sleep_ms, ticks_add,
-                          ticks_diff, ticks_ms)
+from uvasync._ffi import NULL, lib
+from uvasync.core import (
+    _PENDING,
+    _ST_EXCEPTION,
+    Loop,
+    Task as _Task,
+    _tls,
+    current_task,
+    sleep_ms as _sleep_ms,
+    ticks_add,
+    ticks_diff,
+    ticks_ms,
+)
 from uvasync.stream import Poll
 
 __all__ = [

@@ -20,11 +20,10 @@ import os
 import socket
 import types
 import weakref
-
 from asyncio import IncompleteReadError
 
-from uvasync._ffi import error, ffi, lib
 from uvasync import stream as _uvstream
+from uvasync._ffi import error, ffi, lib
 from uvasync.stream import Stream as _CoreStream
 
 from .core import _spawn, always_ready, get_event_loop

@@ -4,24 +4,60 @@ waiting logic of Event/Lock/Semaphore/Queue live in the core; this package
 steps coroutines and maps errors to exceptions."""
 from asyncio import IncompleteReadError, LimitOverrunError
 
-from .core import (CancelledError, InvalidStateError, Loop, Task, TimeoutError,
-                   all_tasks, create_task, current_task, get_event_loop,
-                   get_running_loop, new_event_loop, run, set_event_loop,
-                   sleep, sleep_ms, ticks_add, ticks_diff, ticks_ms)
 from .condition import Barrier, BrokenBarrierError, Condition
-from .funcs import (Future, ensure_future, gather, iscoroutine,
-                    iscoroutinefunction, shield, wait_for, wait_for_ms)
+from .core import (
+    CancelledError,
+    InvalidStateError,
+    Loop,
+    Task,
+    TimeoutError,
+    all_tasks,
+    create_task,
+    current_task,
+    get_event_loop,
+    get_running_loop,
+    new_event_loop,
+    run,
+    set_event_loop,
+    sleep,
+    sleep_ms,
+    ticks_add,
+    ticks_diff,
+    ticks_ms,
+)
+from .funcs import (
+    Future,
+    ensure_future,
+    gather,
+    iscoroutine,
+    iscoroutinefunction,
+    shield,
+    wait_for,
+    wait_for_ms,
+)
 from .queues import LifoQueue, PriorityQueue, Queue, QueueEmpty, QueueFull
 from .runners import Runner, run_coroutine_threadsafe
-from .stream import (Server, Stream, StreamReader, StreamWriter,
-                     open_connection, open_unix_connection, start_server,
-                     start_unix_server)
+from .stream import (
+    Server,
+    Stream,
+    StreamReader,
+    StreamWriter,
+    open_connection,
+    open_unix_connection,
+    start_server,
+    start_unix_server,
+)
 from .sync import BoundedSemaphore, Event, Lock, Semaphore, ThreadSafeFlag
 from .taskgroups import TaskGroup
 from .timeouts import Timeout, timeout, timeout_at
 from .udp import DatagramSocket, open_udp
-from .waits import (ALL_COMPLETED, FIRST_COMPLETED, FIRST_EXCEPTION,
-                    as_completed, wait)
+from .waits import (
+    ALL_COMPLETED,
+    FIRST_COMPLETED,
+    FIRST_EXCEPTION,
+    as_completed,
+    wait,
+)
 
 __version__ = "1.0.0.dev0"
 

@@ -19,18 +19,25 @@ import logging
 import math
 import signal
 import socket
-import sys
 import threading
 import time
 import types
 import warnings
+from asyncio import CancelledError, InvalidStateError
 
 from ._ffi import NULL, check, error, ffi, lib
-from ._cext import TaskBase, sleep, sleep_ms
-from ._cext import LoopBase, current_task as _c_current_task
-from ._cext import live_tasks as _c_live_tasks
-from ._cext import create_task as _c_create_task
-from asyncio import CancelledError, InvalidStateError
+
+# isort: split
+# uvasync._cext is made by the extension module that _ffi loads.
+from ._cext import (
+    LoopBase,
+    TaskBase,
+    current_task as _c_current_task,
+    create_task as _c_create_task,
+    live_tasks as _c_live_tasks,
+    sleep,
+    sleep_ms,
+)
 
 __all__ = [
     "Loop", "Task", "CancelledError", "TimeoutError", "InvalidStateError",
@@ -917,7 +924,8 @@ class Loop(LoopBase):
         if rc < 0:
             warnings.warn("uvasync: the loop could not be closed (%s); its "
                           "memory is leaked" % ffi.string(
-                              lib.uva_strerror(rc)).decode(), RuntimeWarning)
+                              lib.uva_strerror(rc)).decode(), RuntimeWarning,
+                          stacklevel=2)
         self._h = None
         self._addr = 0
         if sig is not None:
@@ -947,7 +955,8 @@ class Loop(LoopBase):
                 _tls.running = None
         if self._live_tasks():
             warnings.warn("uvasync: tasks ignored cancellation at close: %r"
-                          % (list(self._live_tasks()),), RuntimeWarning)
+                          % (list(self._live_tasks()),), RuntimeWarning,
+                          stacklevel=2)
 
     def __del__(self):
         if self._h is not None and not self._running:
@@ -1043,7 +1052,8 @@ def _run_main(loop, task):
         return loop.run_until_complete(task)
     except CancelledError:
         if interrupts and task.uncancel() == 0:
-            raise KeyboardInterrupt()
+            # As asyncio.Runner: the CancelledError stays its context.
+            raise KeyboardInterrupt()  # noqa: B904
         raise
     finally:
         if restore is not None:

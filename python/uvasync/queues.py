@@ -13,7 +13,6 @@ Queue's."""
 import heapq
 import itertools
 import types
-
 from asyncio import QueueEmpty, QueueFull
 
 from ._ffi import NULL, check, error, ffi, lib

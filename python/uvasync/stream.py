@@ -9,13 +9,19 @@ import socket
 import types
 import warnings
 import weakref
-
-from ._ffi import NULL, check, error, ffi, lib
 from asyncio import IncompleteReadError, LimitOverrunError
 
 from ._cext import _read_bytes, _write_bytes, _writev_bytes  # take Stream._hp
-from .core import (_PENDING, _call_again, _current_ctask, _new_raw, _tls, Task,
-                   get_event_loop)
+from ._ffi import NULL, check, error, ffi, lib
+from .core import (
+    _PENDING,
+    Task,
+    _call_again,
+    _current_ctask,
+    _new_raw,
+    _tls,
+    get_event_loop,
+)
 
 __all__ = ["Stream", "StreamReader", "StreamWriter", "Server",
            "open_connection", "start_server", "open_unix_connection",
@@ -260,7 +266,8 @@ class Stream:
         cell = loop._size_cell
         while True:
             rc = yield from self._again(
-                lambda: lib.uva_stream_read_line(cell, h, NULL, buf, size))
+                lambda buf=buf, size=size: lib.uva_stream_read_line(
+                    cell, h, NULL, buf, size))
             if rc != _ENOBUFS:
                 break
             size = cell[0]  # longer than our buffer: take a bigger one
@@ -293,8 +300,8 @@ class Stream:
         n = len(sep)
         while True:
             rc = yield from self._again(
-                lambda: lib.uva_stream_read_until(cell, h, NULL, csep, n, buf,
-                                                  size))
+                lambda buf=buf, size=size: lib.uva_stream_read_until(
+                    cell, h, NULL, csep, n, buf, size))
             if rc != _ENOBUFS:
                 break
             size = cell[0]  # longer than our buffer: take a bigger one

@@ -9,7 +9,7 @@ programs do. If its loop is closed it binds afresh to the next one.
 import threading
 import types
 
-from ._ffi import NULL, check, error, ffi, lib
+from ._ffi import NULL, check, ffi, lib
 from .core import _call_again, _tls, get_event_loop
 
 __all__ = ["Event", "Lock", "Semaphore", "BoundedSemaphore", "ThreadSafeFlag"]

@@ -47,7 +47,7 @@ async def pipeline():
             await barrier.wait()
 
     async def consumer():
-        for rnd in range(3):
+        for _ in range(3):
             await barrier.wait()
             got = []
             while not urgent.empty():

@@ -14,6 +14,9 @@ import threading
 
 aio = importlib.import_module(sys.argv[1] if len(sys.argv) > 1 else "uvasync")
 
+if sys.version_info < (3, 11):  # ExceptionGroup is built in from 3.11
+    from exceptiongroup import ExceptionGroup
+
 
 HANDLERS = set()
 

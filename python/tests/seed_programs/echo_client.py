@@ -1,6 +1,7 @@
 # A seed-style echo client: open_connection, awrite, readline.
 # Usage: echo_client.py port count
 import sys
+
 import uasyncio as asyncio
 
 

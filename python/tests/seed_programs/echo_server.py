@@ -1,6 +1,7 @@
 # A seed-style echo server: generator coroutines, start_server scheduled
 # with call_soon, run_forever. Usage: echo_server.py [port]
 import sys
+
 import uasyncio as asyncio
 
 

@@ -4,6 +4,7 @@
 import errno
 import signal
 import sys
+
 import uasyncio as asyncio
 
 cnt = 0

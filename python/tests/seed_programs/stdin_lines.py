@@ -1,6 +1,7 @@
 # Seed style on sys.stdin: count lines and bytes with a StreamReader, while
 # another task keeps ticking.
 import sys
+
 import uasyncio as asyncio
 
 ticks = 0

@@ -5,7 +5,7 @@ import uasyncio.core as asyncio
 
 
 def looper(iters):
-    for i in range(iters):
+    for _ in range(iters):
         print("ping")
         yield from asyncio.sleep(0.1)
     return 10

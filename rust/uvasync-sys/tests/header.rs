@@ -92,6 +92,7 @@ fn rust_params(params: &str) -> Vec<String> {
     }
     params
         .split(',')
+        .filter(|p| !p.trim().is_empty()) // a trailing comma
         .map(|p| squash(p.split_once(':').expect("name: type").1))
         .collect()
 }
@@ -149,14 +150,15 @@ fn rust_functions(lib: &str) -> BTreeMap<String, Sig> {
 
 fn rust_callbacks(lib: &str) -> BTreeMap<String, Sig> {
     let mut out = BTreeMap::new();
-    for line in lib.lines() {
-        let line = line.trim();
-        let Some(rest) = line.strip_prefix("pub type ") else { continue };
-        let Some((name, ty)) = rest.split_once(" = Option<unsafe extern \"C\" fn(") else {
+    // Each `pub type ... ;` item, on one line or (as rustfmt breaks long
+    // ones) on several.
+    for chunk in lib.split("pub type ").skip(1) {
+        let item = squash(&chunk[..chunk.find(';').unwrap()]);
+        let Some((name, ty)) = item.split_once(" = Option<unsafe extern \"C\" fn(") else {
             continue;
         };
         let close = ty.rfind(')').unwrap();
-        let ret = ty[close + 1..].trim_end_matches(">;").trim().trim_start_matches("->").trim();
+        let ret = ty[close + 1..].trim_end_matches('>').trim().trim_start_matches("->").trim();
         let ret = if ret.is_empty() { "()".to_string() } else { ret.to_string() };
         out.insert(name.to_string(), (rust_params(&ty[..close]), ret));
     }

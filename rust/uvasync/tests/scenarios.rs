@@ -63,11 +63,12 @@ fn abort_while_sleeping() {
 fn abort_while_reading_leaves_the_bytes() {
     uvasync::run(async {
         let (mut c, d) = TcpStream::pair().await.unwrap();
-        let d = Rc::new(RefCell::new(d));
+        // An async mutex: the reader holds the stream across its await.
+        let d = Rc::new(uvasync::Mutex::new(d));
         let d2 = d.clone();
         let r = uvasync::spawn(async move {
             let mut buf = [0u8; 4];
-            let mut s = d2.borrow_mut();
+            let mut s = d2.lock().await;
             s.read_exact(&mut buf).await.map(|_| buf)
         });
         uvasync::sleep_ms(5).await;
@@ -77,7 +78,7 @@ fn abort_while_reading_leaves_the_bytes() {
         assert!(r.await.unwrap_err().is_cancelled());
         c.write_all(b"34").await.unwrap();
         let mut buf = [0u8; 4];
-        d.borrow_mut().read_exact(&mut buf).await.unwrap();
+        d.lock().await.read_exact(&mut buf).await.unwrap();
         assert_eq!(&buf, b"1234");
     });
 }

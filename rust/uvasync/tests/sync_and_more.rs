@@ -192,18 +192,15 @@ fn read_and_write_of_one_stream_in_one_task() {
     // Both halves wait on the same core object from the same task.
     use futures_util::future::join;
     uvasync::run(async {
-        let (a, b) = TcpStream::pair().await.unwrap();
-        let a = RefCell::new(a);
-        let b = RefCell::new(b);
+        let (mut a, mut b) = TcpStream::pair().await.unwrap();
         let big = vec![7u8; 4 << 20];
         let send = async {
-            let mut a = a.borrow_mut();
             a.write_all(&big).await.unwrap();
             a.shutdown().await.unwrap();
         };
         let recv = async {
             let mut out = Vec::new();
-            b.borrow_mut().read_to_end(&mut out).await.unwrap();
+            b.read_to_end(&mut out).await.unwrap();
             out.len()
         };
         let ((), n) = join(send, recv).await;
