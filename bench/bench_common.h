@@ -22,13 +22,13 @@
 static inline uint64_t bench_now_ns(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+  return (uint64_t) ts.tv_sec * 1000000000u + (uint64_t) ts.tv_nsec;
 }
 
 static inline uint64_t bench_cpu_ns(void) {
   struct timespec ts;
   clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+  return (uint64_t) ts.tv_sec * 1000000000u + (uint64_t) ts.tv_nsec;
 }
 
 /* Current resident set size in bytes, from /proc/self/statm. */
@@ -53,14 +53,17 @@ static inline long bench_peak_rss_bytes(void) {
  * optimized away or turned into calloc, leaving the pages untouched until
  * the measured region). */
 static inline void bench_touch(void *p, size_t n) {
-  volatile unsigned char *c = (volatile unsigned char *)p;
+  volatile unsigned char *c = (volatile unsigned char *) p;
   size_t i;
-  for (i = 0; i < n; i += 4096) c[i] = c[i];
+  for (i = 0; i < n; i += 4096)
+    c[i] = c[i];
   if (n > 0) c[n - 1] = c[n - 1];
 }
 
 /* splitmix64: small, fast, identical on both sides. */
-typedef struct { uint64_t s; } bench_rng;
+typedef struct {
+  uint64_t s;
+} bench_rng;
 
 static inline uint64_t bench_rng_next(bench_rng *r) {
   uint64_t z = (r->s += 0x9e3779b97f4a7c15ULL);
@@ -73,11 +76,14 @@ static inline uint64_t bench_rng_next(bench_rng *r) {
  * its pages are resident before any baseline RSS is taken. */
 static inline int32_t *bench_make_delays(long n) {
   bench_rng r = {BENCH_SEED};
-  int32_t *d = (int32_t *)malloc((size_t)(n > 0 ? n : 1) * sizeof *d);
+  int32_t *d = (int32_t *) malloc((size_t) (n > 0 ? n : 1) * sizeof *d);
   long i;
-  if (d == NULL) { fprintf(stderr, "out of memory\n"); exit(2); }
+  if (d == NULL) {
+    fprintf(stderr, "out of memory\n");
+    exit(2);
+  }
   for (i = 0; i < n; i++)
-    d[i] = (int32_t)(bench_rng_next(&r) % (BENCH_MAX_DELAY_MS + 1));
+    d[i] = (int32_t) (bench_rng_next(&r) % (BENCH_MAX_DELAY_MS + 1));
   return d;
 }
 
@@ -86,41 +92,47 @@ static inline long bench_parse_n(const char *s) {
   char *end = NULL;
   double v = strtod(s, &end);
   if (end == s) return -1;
-  if (*end == 'k' || *end == 'K') { v *= 1e3; end++; }
-  else if (*end == 'm' || *end == 'M') { v *= 1e6; end++; }
+  if (*end == 'k' || *end == 'K') {
+    v *= 1e3;
+    end++;
+  } else if (*end == 'm' || *end == 'M') {
+    v *= 1e6;
+    end++;
+  }
   if (*end != '\0' || v < 1 || v > 1e10) return -1;
-  return (long)(v + 0.5);
+  return (long) (v + 0.5);
 }
 
 typedef struct {
-  const char *impl;     /* "uvasync" or "libuv" */
-  const char *name;     /* benchmark name */
-  long n;               /* operations */
-  uint64_t wall_ns;     /* total wall time of the measured region */
-  uint64_t cpu_ns;      /* process CPU time of the same region */
-  long rss_growth;      /* bytes: peak RSS (or RSS at the probe) - baseline */
-  double bytes_per_task;/* < 0: not measured */
-  int ok;               /* every operation completed as expected */
+  const char *impl;      /* "uvasync" or "libuv" */
+  const char *name;      /* benchmark name */
+  long n;                /* operations */
+  uint64_t wall_ns;      /* total wall time of the measured region */
+  uint64_t cpu_ns;       /* process CPU time of the same region */
+  long rss_growth;       /* bytes: peak RSS (or RSS at the probe) - baseline */
+  double bytes_per_task; /* < 0: not measured */
+  int ok;                /* every operation completed as expected */
 } bench_result;
 
 /* One machine-readable line on stdout. */
 static inline void bench_print(const bench_result *r) {
-  printf("impl=%s name=%s n=%ld ns_per_op=%.2f cpu_ns_per_op=%.2f "
-         "rss_growth_bytes=%ld",
-         r->impl, r->name, r->n, (double)r->wall_ns / (double)r->n,
-         (double)r->cpu_ns / (double)r->n, r->rss_growth);
+  printf(
+      "impl=%s name=%s n=%ld ns_per_op=%.2f cpu_ns_per_op=%.2f "
+      "rss_growth_bytes=%ld",
+      r->impl, r->name, r->n, (double) r->wall_ns / (double) r->n,
+      (double) r->cpu_ns / (double) r->n, r->rss_growth);
   if (r->bytes_per_task >= 0) printf(" bytes_per_task=%.1f", r->bytes_per_task);
   printf(" ok=%d\n", r->ok ? 1 : 0);
   fflush(stdout);
 }
 
-#define BENCH_USAGE                                                        \
-  "usage: %s BENCH N [ARG]\n"                                              \
-  "  spawn  N [batch=1000]   spawn and complete N one-shot units of work\n"\
-  "  yield  N [tasks=1000]   N task switches (tasks x N/tasks yields)\n"   \
-  "  timers N                N timers, delays spread over 0..100 ms\n"     \
-  "  sleep  N                N tasks each sleeping 0..100 ms once\n"       \
-  "  idle   N                N parked tasks, then woken and finished\n"    \
+#define BENCH_USAGE                                                         \
+  "usage: %s BENCH N [ARG]\n"                                               \
+  "  spawn  N [batch=1000]   spawn and complete N one-shot units of work\n" \
+  "  yield  N [tasks=1000]   N task switches (tasks x N/tasks yields)\n"    \
+  "  timers N                N timers, delays spread over 0..100 ms\n"      \
+  "  sleep  N                N tasks each sleeping 0..100 ms once\n"        \
+  "  idle   N                N parked tasks, then woken and finished\n"     \
   "N accepts 1000000, 1e6, 1M, 100k. Output: one key=value line.\n"
 
 #endif /* UVA_BENCH_COMMON_H */

@@ -32,14 +32,14 @@
 
 #include "bench_common.h"
 
-#define CHECK(expr)                                                        \
-  do {                                                                     \
-    int rc_ = (expr);                                                      \
-    if (rc_ < 0) {                                                         \
-      fprintf(stderr, "%s:%d: %s failed: %s (%s)\n", __FILE__, __LINE__,   \
-              #expr, uva_err_name(rc_), uva_strerror(rc_));                \
-      exit(2);                                                             \
-    }                                                                      \
+#define CHECK(expr)                                                      \
+  do {                                                                   \
+    int rc_ = (expr);                                                    \
+    if (rc_ < 0) {                                                       \
+      fprintf(stderr, "%s:%d: %s failed: %s (%s)\n", __FILE__, __LINE__, \
+              #expr, uva_err_name(rc_), uva_strerror(rc_));              \
+      exit(2);                                                           \
+    }                                                                    \
   } while (0)
 
 static uva_loop_t *loop;
@@ -48,16 +48,21 @@ static long g_n, g_started, g_done, g_batch;
 /* ----------------------------------------------------------------- spawn */
 
 static int noop_step(uva_task_t *task, int status, void *data) {
-  (void)task; (void)status; (void)data;
+  (void) task;
+  (void) status;
+  (void) data;
   g_done++;
   return 0;
 }
 
 static int spawn_driver_step(uva_task_t *task, int status, void *data) {
   long i, k = g_n - g_started;
-  (void)task; (void)status; (void)data;
+  (void) task;
+  (void) status;
+  (void) data;
   if (k > g_batch) k = g_batch;
-  for (i = 0; i < k; i++) CHECK(uva_task_spawn(NULL, loop, noop_step, NULL, NULL));
+  for (i = 0; i < k; i++)
+    CHECK(uva_task_spawn(NULL, loop, noop_step, NULL, NULL));
   g_started += k;
   return g_started < g_n ? UVA_TASK_YIELD : 0;
 }
@@ -77,8 +82,9 @@ static void bench_spawn(bench_result *r, long batch) {
 /* ----------------------------------------------------------------- yield */
 
 static int yield_step(uva_task_t *task, int status, void *data) {
-  long *left = (long *)data;
-  (void)task; (void)status;
+  long *left = (long *) data;
+  (void) task;
+  (void) status;
   if (--*left > 0) return UVA_TASK_YIELD;
   g_done++;
   return 0;
@@ -87,9 +93,13 @@ static int yield_step(uva_task_t *task, int status, void *data) {
 static void bench_yield(bench_result *r, long ntasks) {
   long i, per = g_n / ntasks, base;
   uint64_t t0, c0;
-  long *left = (long *)malloc((size_t)ntasks * sizeof *left);
-  if (left == NULL) { fprintf(stderr, "out of memory\n"); exit(2); }
-  for (i = 0; i < ntasks; i++) left[i] = per + 1; /* per yields + 1 final */
+  long *left = (long *) malloc((size_t) ntasks * sizeof *left);
+  if (left == NULL) {
+    fprintf(stderr, "out of memory\n");
+    exit(2);
+  }
+  for (i = 0; i < ntasks; i++)
+    left[i] = per + 1; /* per yields + 1 final */
   base = bench_rss_bytes();
   t0 = bench_now_ns();
   c0 = bench_cpu_ns();
@@ -107,7 +117,7 @@ static void bench_yield(bench_result *r, long ntasks) {
 /* ---------------------------------------------------------------- timers */
 
 static void oneshot_cb(uva_timer_t *t, void *data) {
-  (void)data;
+  (void) data;
   g_done++;
   CHECK(uva_timer_close(t, NULL));
 }
@@ -137,8 +147,8 @@ static uva_task_t **g_parked;
 static long g_probe_rss;
 
 static int sleep_step(uva_task_t *task, int status, void *data) {
-  uintptr_t i = (uintptr_t)data;
-  (void)status;
+  uintptr_t i = (uintptr_t) data;
+  (void) status;
   if (g_state[i] == 0) {
     g_state[i] = 1;
     CHECK(uva_task_sleep(task, g_delays[i]));
@@ -150,25 +160,27 @@ static int sleep_step(uva_task_t *task, int status, void *data) {
 }
 
 static int idle_step(uva_task_t *task, int status, void *data) {
-  uintptr_t i = (uintptr_t)data;
-  (void)status;
+  uintptr_t i = (uintptr_t) data;
+  (void) status;
   if (g_state[i] == 0) { /* first run: park with nothing set up */
     g_state[i] = 1;
-    g_parked[i] = task;  /* borrowed: a parked detached task stays alive */
+    g_parked[i] = task; /* borrowed: a parked detached task stays alive */
     g_started++;
     return UVA_TASK_PENDING;
   }
-  g_done++;              /* woken */
+  g_done++; /* woken */
   return 0;
 }
 
 /* Runs after every other task's first step of the first pass. */
 static int probe_step(uva_task_t *task, int status, void *data) {
   long i;
-  (void)task; (void)status;
+  (void) task;
+  (void) status;
   g_probe_rss = bench_rss_bytes();
   if (data != NULL)
-    for (i = 0; i < g_n; i++) CHECK(uva_task_wake(g_parked[i]));
+    for (i = 0; i < g_n; i++)
+      CHECK(uva_task_wake(g_parked[i]));
   return 0;
 }
 
@@ -176,26 +188,26 @@ static void bench_parked(bench_result *r, int idle) {
   long i, base;
   uint64_t t0, c0;
   g_delays = bench_make_delays(g_n);
-  g_state = (unsigned char *)calloc((size_t)g_n, 1);
-  g_parked = (uva_task_t **)calloc((size_t)g_n, sizeof *g_parked);
+  g_state = (unsigned char *) calloc((size_t) g_n, 1);
+  g_parked = (uva_task_t **) calloc((size_t) g_n, sizeof *g_parked);
   if (g_state == NULL || g_parked == NULL) {
     fprintf(stderr, "out of memory\n");
     exit(2);
   }
-  bench_touch(g_state, (size_t)g_n);                 /* make them resident */
-  bench_touch(g_parked, (size_t)g_n * sizeof *g_parked);
+  bench_touch(g_state, (size_t) g_n); /* make them resident */
+  bench_touch(g_parked, (size_t) g_n * sizeof *g_parked);
   base = bench_rss_bytes();
   t0 = bench_now_ns();
   c0 = bench_cpu_ns();
   for (i = 0; i < g_n; i++)
     CHECK(uva_task_spawn(NULL, loop, idle ? idle_step : sleep_step,
-                         (void *)(uintptr_t)i, NULL));
-  CHECK(uva_task_spawn(NULL, loop, probe_step, idle ? (void *)1 : NULL, NULL));
+                         (void *) (uintptr_t) i, NULL));
+  CHECK(uva_task_spawn(NULL, loop, probe_step, idle ? (void *) 1 : NULL, NULL));
   CHECK(uva_loop_run(loop, UVA_RUN_DEFAULT));
   r->wall_ns = bench_now_ns() - t0;
   r->cpu_ns = bench_cpu_ns() - c0;
   r->rss_growth = g_probe_rss - base;
-  r->bytes_per_task = (double)(g_probe_rss - base) / (double)g_n;
+  r->bytes_per_task = (double) (g_probe_rss - base) / (double) g_n;
   r->ok = g_done == g_n && g_started == g_n;
   free(g_delays);
   free(g_state);

@@ -48,10 +48,10 @@
 typedef struct {
   int fd;
   int id;
-  uint64_t k;       /* request number */
+  uint64_t k;               /* request number */
   const unsigned char *msg; /* the current request's bytes */
   size_t sent, got;
-  int want_out;     /* EPOLLOUT registered */
+  int want_out; /* EPOLLOUT registered */
   int dead;
 } conn_t;
 
@@ -63,7 +63,7 @@ static int alive; /* connections not closed yet */
 static double now_s(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+  return (double) ts.tv_sec + (double) ts.tv_nsec * 1e-9;
 }
 
 static void die(const char *what) {
@@ -81,7 +81,7 @@ static void conn_close(conn_t *c) {
 static void conn_fail(conn_t *c, const char *why) {
   if (c->dead) return;
   fprintf(stderr, "bench_echo_load: conn %d request %llu: %s\n", c->id,
-          (unsigned long long)c->k, why);
+          (unsigned long long) c->k, why);
   errors++;
   conn_close(c);
 }
@@ -96,7 +96,7 @@ static void set_out(int ep, conn_t *c, int on) {
 }
 
 static void start_request(conn_t *c) {
-  c->msg = pattern + (size_t)(((uint64_t)c->id * 7 + c->k) % PATTERN_SPREAD);
+  c->msg = pattern + (size_t) (((uint64_t) c->id * 7 + c->k) % PATTERN_SPREAD);
   c->sent = 0;
   c->got = 0;
 }
@@ -106,7 +106,7 @@ static void pump_send(int ep, conn_t *c) {
   while (c->sent < size) {
     ssize_t n = send(c->fd, c->msg + c->sent, size - c->sent, MSG_NOSIGNAL);
     if (n > 0) {
-      c->sent += (size_t)n;
+      c->sent += (size_t) n;
     } else if (n < 0 && errno == EINTR) {
       continue;
     } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
@@ -133,24 +133,25 @@ int main(int argc, char **argv) {
   double seconds = atof(argv[5]);
   double warmup = argc == 7 ? atof(argv[6]) : 0;
   if (nconns <= 0 || lsize <= 0 || seconds <= 0 || warmup < 0) {
-    fprintf(stderr, "bench_echo_load: CONNS, SIZE and SECONDS must be > 0, "
+    fprintf(stderr,
+            "bench_echo_load: CONNS, SIZE and SECONDS must be > 0, "
             "WARMUP >= 0\n");
     return 2;
   }
-  size = (size_t)lsize;
+  size = (size_t) lsize;
   signal(SIGPIPE, SIG_IGN);
 
   /* The pattern: splitmix64 bytes, SIZE + spread long. */
   pattern = malloc(size + PATTERN_SPREAD);
   unsigned char *rbuf = malloc(size < 65536 ? 65536 : size);
-  conn_t *conns = calloc((size_t)nconns, sizeof *conns);
+  conn_t *conns = calloc((size_t) nconns, sizeof *conns);
   if (pattern == NULL || rbuf == NULL || conns == NULL) die("malloc");
   uint64_t x = 0x9E3779B97F4A7C15ull;
   for (size_t i = 0; i < size + PATTERN_SPREAD; i++) {
     uint64_t z = (x += 0x9E3779B97F4A7C15ull);
     z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
     z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    pattern[i] = (unsigned char)(z ^ (z >> 31));
+    pattern[i] = (unsigned char) (z ^ (z >> 31));
   }
 
   struct addrinfo hints, *res = NULL;
@@ -169,8 +170,8 @@ int main(int argc, char **argv) {
   for (int i = 0; i < nconns; i++) {
     conn_t *c = &conns[i];
     c->id = i;
-    c->fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC,
-                   res->ai_protocol);
+    c->fd =
+        socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, res->ai_protocol);
     if (c->fd < 0) die("socket");
     if (connect(c->fd, res->ai_addr, res->ai_addrlen) != 0) die("connect");
     int one = 1;
@@ -184,7 +185,7 @@ int main(int argc, char **argv) {
   }
   freeaddrinfo(res);
 
-  struct epoll_event *evs = calloc((size_t)nconns, sizeof *evs);
+  struct epoll_event *evs = calloc((size_t) nconns, sizeof *evs);
   if (evs == NULL) die("malloc");
   uint64_t requests = 0, all_requests = 0;
   alive = nconns;
@@ -219,21 +220,23 @@ int main(int argc, char **argv) {
         if (room == 0) {
           /* The server sent more than it was sent: it cannot be an echo. */
           ssize_t extra = recv(c->fd, rbuf, 1, MSG_DONTWAIT);
-          if (extra > 0) conn_fail(c, "more bytes than sent");
-          else if (extra == 0) conn_fail(c, "server closed the connection");
+          if (extra > 0)
+            conn_fail(c, "more bytes than sent");
+          else if (extra == 0)
+            conn_fail(c, "server closed the connection");
           break;
         }
         ssize_t r = recv(c->fd, rbuf, room, 0);
         if (r > 0) {
-          if (c->got + (size_t)r > c->sent) {
+          if (c->got + (size_t) r > c->sent) {
             conn_fail(c, "echo ahead of what was sent");
             break;
           }
-          if (memcmp(rbuf, c->msg + c->got, (size_t)r) != 0) {
+          if (memcmp(rbuf, c->msg + c->got, (size_t) r) != 0) {
             conn_fail(c, "echoed bytes differ from the message");
             break;
           }
-          c->got += (size_t)r;
+          c->got += (size_t) r;
           if (c->got == size) { /* one verified round trip */
             all_requests++;
             if (counting && !stopping) requests++;
@@ -259,23 +262,27 @@ int main(int argc, char **argv) {
       }
     }
     if (stopping && now_s() > deadline + 10) {
-      fprintf(stderr, "bench_echo_load: %d connections got no echo within "
-              "10 s of the end\n", alive);
-      errors += (uint64_t)alive;
+      fprintf(stderr,
+              "bench_echo_load: %d connections got no echo within "
+              "10 s of the end\n",
+              alive);
+      errors += (uint64_t) alive;
       break;
     }
   }
   /* Requests completed before the deadline over the measured time. */
   double elapsed = seconds;
-  double rps = (double)requests / elapsed;
-  double mib_s = (double)requests * (double)size / elapsed / (1024.0 * 1024.0);
-  printf("conns=%d size=%zu seconds=%.3f requests=%llu rps=%.1f mib_s=%.2f "
-         "errors=%llu",
-         nconns, size, elapsed, (unsigned long long)requests, rps, mib_s,
-         (unsigned long long)errors);
+  double rps = (double) requests / elapsed;
+  double mib_s =
+      (double) requests * (double) size / elapsed / (1024.0 * 1024.0);
+  printf(
+      "conns=%d size=%zu seconds=%.3f requests=%llu rps=%.1f mib_s=%.2f "
+      "errors=%llu",
+      nconns, size, elapsed, (unsigned long long) requests, rps, mib_s,
+      (unsigned long long) errors);
   if (warmup > 0) /* all: the warm-up's round trips and the last ones too */
     printf(" warmup=%.3f all_requests=%llu", warmup,
-           (unsigned long long)all_requests);
+           (unsigned long long) all_requests);
   printf("\n");
   return errors == 0 ? 0 : 1;
 }

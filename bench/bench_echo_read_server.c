@@ -59,14 +59,13 @@ static int handler_step(uva_task_t *task, int status, void *data) {
   }
 }
 
-static void on_connection(uva_server_t *srv, uva_stream_t *stream,
-                          void *data) {
-  (void)srv;
-  (void)data;
+static void on_connection(uva_server_t *srv, uva_stream_t *stream, void *data) {
+  (void) srv;
+  (void) data;
   /* Page-aligned, as the core's buffer: the kernel's copies cost more at
    * some distances between source and destination (bench/README.md). */
   conn *c = NULL;
-  if (posix_memalign((void **)&c, 4096, sizeof *c) != 0) c = NULL;
+  if (posix_memalign((void **) &c, 4096, sizeof *c) != 0) c = NULL;
   if (c == NULL) {
     uva_stream_abort(stream, NULL, NULL);
     return;
@@ -76,7 +75,7 @@ static void on_connection(uva_server_t *srv, uva_stream_t *stream,
   /* Nagle off, as in every other server of the benchmark: a 100 KiB
    * message goes out as two writes, and Nagle held the second one back
    * until the client's delayed ACK (40 ms) in some runs. */
-  (void)uva_stream_set(stream, UVA_STREAM_NODELAY, 1);
+  (void) uva_stream_set(stream, UVA_STREAM_NODELAY, 1);
   if (uva_task_spawn(NULL, loop, handler_step, c, free) < 0) {
     uva_stream_abort(stream, NULL, NULL);
     free(c);
@@ -84,13 +83,13 @@ static void on_connection(uva_server_t *srv, uva_stream_t *stream,
 }
 
 static void on_signal(int sig) {
-  (void)sig;
+  (void) sig;
   uva_flag_t *flag = stop_flag;
   if (flag != NULL) uva_flag_set(flag);
 }
 
 static int watcher_step(uva_task_t *task, int status, void *data) {
-  (void)data;
+  (void) data;
   if (status == 0 && uva_flag_wait(stop_flag, task) == UVA_EAGAIN)
     return UVA_TASK_PENDING;
   uva_loop_stop(loop);
@@ -132,7 +131,7 @@ int main(int argc, char **argv) {
   struct rusage ru;
   getrusage(RUSAGE_SELF, &ru);
   printf("user_s=%.6f sys_s=%.6f\n",
-         (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec * 1e-6,
-         (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec * 1e-6);
+         (double) ru.ru_utime.tv_sec + (double) ru.ru_utime.tv_usec * 1e-6,
+         (double) ru.ru_stime.tv_sec + (double) ru.ru_stime.tv_usec * 1e-6);
   return 0;
 }

@@ -18,6 +18,7 @@ BENCH:
             wall time starts before the coroutines are made (gather(*[...]))
             and create_s says how much of it that making took
 """
+
 import gc
 import random
 import resource
@@ -31,8 +32,10 @@ if IMPL == "uvasync":
     import uvasync as aio
 else:
     import asyncio as aio
+
     if IMPL == "uvloop":
         import uvloop
+
         aio.set_event_loop_policy(uvloop.EventLoopPolicy())
 
 
@@ -103,12 +106,17 @@ async def bench_timers(n):
     del coros
     await done
     dt, cpu = time.perf_counter() - t0, time.process_time() - c0
-    print("wall_s=%.3f cpu_s=%.3f create_s=%.3f ideal_s=0.100 "
-          "ratio_to_ideal=%.2f" % (dt, cpu, create, dt / 0.1))
+    print(
+        "wall_s=%.3f cpu_s=%.3f create_s=%.3f ideal_s=0.100 "
+        "ratio_to_ideal=%.2f" % (dt, cpu, create, dt / 0.1)
+    )
 
 
-BENCHES = {"switch": (bench_switch, 1000), "spawn": (bench_spawn, 0),
-           "sleepers": (bench_sleepers, 100000),
-           "timers": (bench_timers, 100000)}
+BENCHES = {
+    "switch": (bench_switch, 1000),
+    "spawn": (bench_spawn, 0),
+    "sleepers": (bench_sleepers, 100000),
+    "timers": (bench_timers, 100000),
+}
 fn, default_n = BENCHES[BENCH]
 aio.run(fn(N or default_n))

@@ -49,12 +49,15 @@ static void free_close_cb(uv_handle_t *h) { free(h); }
 
 static void oneshot_cb(uv_timer_t *t) {
   g_done++;
-  uv_close((uv_handle_t *)t, free_close_cb);
+  uv_close((uv_handle_t *) t, free_close_cb);
 }
 
 static void start_oneshot(uint64_t delay) {
-  uv_timer_t *t = (uv_timer_t *)malloc(sizeof *t);
-  if (t == NULL) { fprintf(stderr, "out of memory\n"); exit(2); }
+  uv_timer_t *t = (uv_timer_t *) malloc(sizeof *t);
+  if (t == NULL) {
+    fprintf(stderr, "out of memory\n");
+    exit(2);
+  }
   CHECK_UV(uv_timer_init(&loop, t));
   CHECK_UV(uv_timer_start(t, oneshot_cb, delay, 0));
 }
@@ -64,7 +67,8 @@ static void start_oneshot(uint64_t delay) {
 static void spawn_driver_cb(uv_idle_t *idle) {
   long i, k = g_n - g_started;
   if (k > g_batch) k = g_batch;
-  for (i = 0; i < k; i++) start_oneshot(0);
+  for (i = 0; i < k; i++)
+    start_oneshot(0);
   g_started += k;
   if (g_started == g_n) uv_idle_stop(idle);
 }
@@ -79,7 +83,7 @@ static void bench_spawn(bench_result *r, long batch) {
   CHECK_UV(uv_run(&loop, UV_RUN_DEFAULT));
   r->wall_ns = bench_now_ns() - t0;
   r->cpu_ns = bench_cpu_ns() - c0;
-  uv_close((uv_handle_t *)&driver, NULL);
+  uv_close((uv_handle_t *) &driver, NULL);
   uv_run(&loop, UV_RUN_DEFAULT);
   r->rss_growth = bench_peak_rss_bytes() - base;
   r->ok = g_done == g_n;
@@ -118,7 +122,10 @@ static void rq_pass_cb(uv_idle_t *idle) {
 
 static void rq_push(rtask *t) {
   t->next = NULL;
-  if (rq_tail) rq_tail->next = t; else rq_head = t;
+  if (rq_tail)
+    rq_tail->next = t;
+  else
+    rq_head = t;
   rq_tail = t;
   if (!rq_idle_active) {
     uv_idle_start(&rq_idle, rq_pass_cb);
@@ -141,8 +148,11 @@ static void bench_yield(bench_result *r, long ntasks) {
   uint64_t t0 = bench_now_ns(), c0 = bench_cpu_ns();
   CHECK_UV(uv_idle_init(&loop, &rq_idle));
   for (i = 0; i < ntasks; i++) {
-    rtask *t = (rtask *)malloc(sizeof *t);
-    if (t == NULL) { fprintf(stderr, "out of memory\n"); exit(2); }
+    rtask *t = (rtask *) malloc(sizeof *t);
+    if (t == NULL) {
+      fprintf(stderr, "out of memory\n");
+      exit(2);
+    }
     t->step = yield_step;
     t->state = per + 1; /* `per` yields, then one final step */
     rq_push(t);
@@ -151,7 +161,7 @@ static void bench_yield(bench_result *r, long ntasks) {
   r->wall_ns = bench_now_ns() - t0;
   r->cpu_ns = bench_cpu_ns() - c0;
   r->n = per * ntasks;
-  uv_close((uv_handle_t *)&rq_idle, NULL);
+  uv_close((uv_handle_t *) &rq_idle, NULL);
   uv_run(&loop, UV_RUN_DEFAULT);
   r->rss_growth = bench_peak_rss_bytes() - base;
   r->ok = g_done == ntasks;
@@ -163,14 +173,15 @@ static void bench_timers(bench_result *r, int measure_per_task) {
   int32_t *delays = bench_make_delays(g_n);
   long i, base = bench_rss_bytes(), started_rss;
   uint64_t t0 = bench_now_ns(), c0 = bench_cpu_ns();
-  for (i = 0; i < g_n; i++) start_oneshot((uint64_t)delays[i]);
+  for (i = 0; i < g_n; i++)
+    start_oneshot((uint64_t) delays[i]);
   started_rss = bench_rss_bytes();
   CHECK_UV(uv_run(&loop, UV_RUN_DEFAULT));
   r->wall_ns = bench_now_ns() - t0;
   r->cpu_ns = bench_cpu_ns() - c0;
   if (measure_per_task) {
     r->rss_growth = started_rss - base;
-    r->bytes_per_task = (double)(started_rss - base) / (double)g_n;
+    r->bytes_per_task = (double) (started_rss - base) / (double) g_n;
   } else {
     r->rss_growth = bench_peak_rss_bytes() - base;
   }
@@ -184,12 +195,12 @@ static rtask **parked;
 static long probe_rss;
 
 static int idle_step(rtask *t) {
-  if (t->state == 0) {        /* first run: park, nothing set up */
+  if (t->state == 0) { /* first run: park, nothing set up */
     parked[g_started++] = t;
     t->state = 1;
-    return 0;                 /* not requeued: parked */
+    return 0; /* not requeued: parked */
   }
-  g_done++;                   /* woken: finish */
+  g_done++; /* woken: finish */
   free(t);
   return 0;
 }
@@ -197,14 +208,18 @@ static int idle_step(rtask *t) {
 static int probe_step(rtask *t) {
   long i;
   probe_rss = bench_rss_bytes();
-  for (i = 0; i < g_started; i++) rq_push(parked[i]); /* wake */
+  for (i = 0; i < g_started; i++)
+    rq_push(parked[i]); /* wake */
   free(t);
   return 0;
 }
 
 static rtask *new_rtask(int (*step)(rtask *)) {
-  rtask *t = (rtask *)malloc(sizeof *t);
-  if (t == NULL) { fprintf(stderr, "out of memory\n"); exit(2); }
+  rtask *t = (rtask *) malloc(sizeof *t);
+  if (t == NULL) {
+    fprintf(stderr, "out of memory\n");
+    exit(2);
+  }
   t->step = step;
   t->state = 0;
   return t;
@@ -213,22 +228,26 @@ static rtask *new_rtask(int (*step)(rtask *)) {
 static void bench_idle(bench_result *r) {
   long i, base;
   uint64_t t0, c0;
-  parked = (rtask **)malloc((size_t)g_n * sizeof *parked);
-  if (parked == NULL) { fprintf(stderr, "out of memory\n"); exit(2); }
-  bench_touch(parked, (size_t)g_n * sizeof *parked); /* make it resident */
+  parked = (rtask **) malloc((size_t) g_n * sizeof *parked);
+  if (parked == NULL) {
+    fprintf(stderr, "out of memory\n");
+    exit(2);
+  }
+  bench_touch(parked, (size_t) g_n * sizeof *parked); /* make it resident */
   CHECK_UV(uv_idle_init(&loop, &rq_idle));
   base = bench_rss_bytes();
   t0 = bench_now_ns();
   c0 = bench_cpu_ns();
-  for (i = 0; i < g_n; i++) rq_push(new_rtask(idle_step));
+  for (i = 0; i < g_n; i++)
+    rq_push(new_rtask(idle_step));
   rq_push(new_rtask(probe_step));
   CHECK_UV(uv_run(&loop, UV_RUN_DEFAULT));
   r->wall_ns = bench_now_ns() - t0;
   r->cpu_ns = bench_cpu_ns() - c0;
   r->rss_growth = probe_rss - base;
-  r->bytes_per_task = (double)(probe_rss - base) / (double)g_n;
+  r->bytes_per_task = (double) (probe_rss - base) / (double) g_n;
   r->ok = g_done == g_n && g_started == g_n;
-  uv_close((uv_handle_t *)&rq_idle, NULL);
+  uv_close((uv_handle_t *) &rq_idle, NULL);
   uv_run(&loop, UV_RUN_DEFAULT);
   free(parked);
 }

@@ -55,15 +55,15 @@ static void buf_put(char *p) {
 }
 
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
-  (void)h;
-  (void)suggested;
+  (void) h;
+  (void) suggested;
   buf->base = buf_get();
   buf->len = buf->base != NULL ? READ_BUF : 0;
 }
 
 static void after_write(uv_write_t *req, int status) {
-  write_req_t *wr = (write_req_t *)req;
-  uv_handle_t *h = (uv_handle_t *)req->handle;
+  write_req_t *wr = (write_req_t *) req;
+  uv_handle_t *h = (uv_handle_t *) req->handle;
   buf_put(wr->buf.base);
   free(wr);
   if (status < 0 && !uv_is_closing(h)) uv_close(h, on_close);
@@ -73,17 +73,17 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
   if (nread > 0) {
     write_req_t *wr = malloc(sizeof *wr);
     if (wr == NULL) abort();
-    wr->buf = uv_buf_init(buf->base, (unsigned)nread);
+    wr->buf = uv_buf_init(buf->base, (unsigned) nread);
     if (uv_write(&wr->req, s, &wr->buf, 1, after_write) != 0) {
       buf_put(wr->buf.base);
       free(wr);
-      uv_close((uv_handle_t *)s, on_close);
+      uv_close((uv_handle_t *) s, on_close);
     }
     return;
   }
   buf_put(buf->base);
-  if (nread < 0 && !uv_is_closing((uv_handle_t *)s))
-    uv_close((uv_handle_t *)s, on_close); /* EOF or error */
+  if (nread < 0 && !uv_is_closing((uv_handle_t *) s))
+    uv_close((uv_handle_t *) s, on_close); /* EOF or error */
 }
 
 static void on_connection(uv_stream_t *srv, int status) {
@@ -91,15 +91,15 @@ static void on_connection(uv_stream_t *srv, int status) {
   uv_tcp_t *c = malloc(sizeof *c);
   if (c == NULL) abort();
   uv_tcp_init(loop, c);
-  if (uv_accept(srv, (uv_stream_t *)c) != 0 ||
+  if (uv_accept(srv, (uv_stream_t *) c) != 0 ||
       uv_tcp_nodelay(c, 1) != 0 || /* as bench_echo_server */
-      uv_read_start((uv_stream_t *)c, on_alloc, on_read) != 0)
-    uv_close((uv_handle_t *)c, on_close);
+      uv_read_start((uv_stream_t *) c, on_alloc, on_read) != 0)
+    uv_close((uv_handle_t *) c, on_close);
 }
 
 static void on_signal(uv_signal_t *h, int signum) {
-  (void)h;
-  (void)signum;
+  (void) h;
+  (void) signum;
   uv_stop(loop);
 }
 
@@ -114,16 +114,16 @@ int main(int argc, char **argv) {
     return 2;
   }
   uv_tcp_init(loop, &server);
-  int rc = uv_tcp_bind(&server, (const struct sockaddr *)&addr, 0);
-  if (rc == 0) rc = uv_listen((uv_stream_t *)&server, 511, on_connection);
+  int rc = uv_tcp_bind(&server, (const struct sockaddr *) &addr, 0);
+  if (rc == 0) rc = uv_listen((uv_stream_t *) &server, 511, on_connection);
   if (rc != 0) {
     fprintf(stderr, "bench_raw_echo_server: listen: %s\n", uv_strerror(rc));
     return 1;
   }
   struct sockaddr_storage ss;
   int len = sizeof ss;
-  uv_tcp_getsockname(&server, (struct sockaddr *)&ss, &len);
-  printf("%d\n", ntohs(((struct sockaddr_in *)&ss)->sin_port));
+  uv_tcp_getsockname(&server, (struct sockaddr *) &ss, &len);
+  printf("%d\n", ntohs(((struct sockaddr_in *) &ss)->sin_port));
   fflush(stdout);
 
   uv_signal_init(loop, &sig_term);
@@ -135,7 +135,7 @@ int main(int argc, char **argv) {
   struct rusage ru;
   getrusage(RUSAGE_SELF, &ru);
   printf("user_s=%.6f sys_s=%.6f\n",
-         (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec * 1e-6,
-         (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec * 1e-6);
+         (double) ru.ru_utime.tv_sec + (double) ru.ru_utime.tv_usec * 1e-6,
+         (double) ru.ru_stime.tv_sec + (double) ru.ru_stime.tv_usec * 1e-6);
   return 0;
 }

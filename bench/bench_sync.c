@@ -27,21 +27,21 @@
 
 #include "bench_common.h"
 
-#define CHECK(expr)                                                        \
-  do {                                                                     \
-    int rc_ = (expr);                                                      \
-    if (rc_ < 0) {                                                         \
-      fprintf(stderr, "%s:%d: %s failed: %s (%s)\n", __FILE__, __LINE__,   \
-              #expr, uva_err_name(rc_), uva_strerror(rc_));                \
-      exit(2);                                                             \
-    }                                                                      \
+#define CHECK(expr)                                                      \
+  do {                                                                   \
+    int rc_ = (expr);                                                    \
+    if (rc_ < 0) {                                                       \
+      fprintf(stderr, "%s:%d: %s failed: %s (%s)\n", __FILE__, __LINE__, \
+              #expr, uva_err_name(rc_), uva_strerror(rc_));              \
+      exit(2);                                                           \
+    }                                                                    \
   } while (0)
 
-#define USAGE                                                              \
-  "usage: %s BENCH N\n"                                                    \
-  "  lock  N   N lock hand-offs between two tasks\n"                       \
-  "  queue N   N items producer -> consumer through a queue of maxsize 1\n"\
-  "  event N   N ping-pong round trips on two events\n"                    \
+#define USAGE                                                               \
+  "usage: %s BENCH N\n"                                                     \
+  "  lock  N   N lock hand-offs between two tasks\n"                        \
+  "  queue N   N items producer -> consumer through a queue of maxsize 1\n" \
+  "  event N   N ping-pong round trips on two events\n"                     \
   "N accepts 1000000, 1e6, 1M, 100k. Output: one key=value line.\n"
 
 static uva_loop_t *loop;
@@ -56,7 +56,8 @@ static long g_seen = -1;
 static int g_stalled;
 
 static void watchdog_cb(uva_timer_t *t, void *data) {
-  (void)t; (void)data;
+  (void) t;
+  (void) data;
   if (g_progress == g_seen && !g_stalled) {
     g_stalled = 1;
     fprintf(stderr, "bench_sync: no progress for 1 s at %ld: cancelling\n",
@@ -72,7 +73,7 @@ static void watchdog_cb(uva_timer_t *t, void *data) {
 static uva_lock_t *g_lock;
 
 static int lock_step(uva_task_t *t, int status, void *data) {
-  int *holding = (int *)data;
+  int *holding = (int *) data;
   if (status != 0) return status;
   for (;;) {
     if (!*holding) {
@@ -95,10 +96,10 @@ static uva_queue_t *g_queue;
 static long g_put, g_got;
 
 static int producer_step(uva_task_t *t, int status, void *data) {
-  (void)data;
+  (void) data;
   if (status != 0) return status;
   while (g_put < g_n) {
-    int rc = uva_queue_put(g_queue, t, (void *)(uintptr_t)(g_put + 1));
+    int rc = uva_queue_put(g_queue, t, (void *) (uintptr_t) (g_put + 1));
     if (rc == UVA_EAGAIN) return UVA_TASK_PENDING;
     CHECK(rc);
     g_put++;
@@ -107,17 +108,17 @@ static int producer_step(uva_task_t *t, int status, void *data) {
 }
 
 static int consumer_step(uva_task_t *t, int status, void *data) {
-  (void)data;
+  (void) data;
   if (status != 0) return status;
   while (g_got < g_n) {
     void *item = NULL;
     int rc = uva_queue_get(&item, g_queue, t);
     if (rc == UVA_EAGAIN) return UVA_TASK_PENDING;
     CHECK(rc);
-    if ((uintptr_t)item != (uintptr_t)(g_got + 1)) {
+    if ((uintptr_t) item != (uintptr_t) (g_got + 1)) {
       if (!g_bad)
         fprintf(stderr, "bench_sync: queue item %ld arrived as #%ld\n",
-                (long)(uintptr_t)item, g_got + 1);
+                (long) (uintptr_t) item, g_got + 1);
       g_bad = 1;
     }
     g_got++;
@@ -132,7 +133,7 @@ static uva_event_t *g_e1, *g_e2;
 static long g_pongs;
 
 static int ping_step(uva_task_t *t, int status, void *data) {
-  int *waiting = (int *)data;
+  int *waiting = (int *) data;
   if (status != 0) return status;
   for (;;) {
     if (!*waiting) {
@@ -150,7 +151,7 @@ static int ping_step(uva_task_t *t, int status, void *data) {
 }
 
 static int pong_step(uva_task_t *t, int status, void *data) {
-  (void)data;
+  (void) data;
   if (status != 0) return status;
   while (g_pongs < g_n) {
     int rc = uva_event_wait(g_e1, t);
@@ -224,14 +225,14 @@ int main(int argc, char **argv) {
     CHECK(uva_task_result(&res[i], g_tasks[i]));
     CHECK(uva_task_release(g_tasks[i]));
   }
-  r.ok = !g_bad && !g_stalled && res[0] == 0 && res[1] == 0 &&
-         g_progress == g_n;
+  r.ok =
+      !g_bad && !g_stalled && res[0] == 0 && res[1] == 0 && g_progress == g_n;
   if (strcmp(name, "queue") == 0) r.ok = r.ok && g_put == g_n && g_got == g_n;
   if (strcmp(name, "event") == 0) r.ok = r.ok && g_pongs == g_n;
   if (!r.ok)
     fprintf(stderr, "bench_sync: %s: progress %ld of %ld, results %s %s%s\n",
-            name, g_progress, g_n, uva_err_name(res[0]),
-            uva_err_name(res[1]), g_bad ? ", out of order" : "");
+            name, g_progress, g_n, uva_err_name(res[0]), uva_err_name(res[1]),
+            g_bad ? ", out of order" : "");
 
   CHECK(uva_timer_close(watchdog, NULL));
   if (g_lock != NULL) CHECK(uva_lock_close(g_lock));

@@ -16,6 +16,7 @@ Time: time.perf_counter_ns() around the two tasks inside the running loop
 (creating the loop is outside the measured region, as in bench_sync.c).
 Standard library only; the default event loop (no uvloop).
 """
+
 import asyncio
 import sys
 import time
@@ -110,10 +111,12 @@ def main():
         result["cpu"] = time.process_time_ns() - c0
 
     asyncio.run(run())
-    print(f"impl=asyncio name={name} n={n} "
-          f"ns_per_op={result['wall'] / n:.2f} "
-          f"cpu_ns_per_op={result['cpu'] / n:.2f} ok={int(result['ok'])}",
-          flush=True)
+    print(
+        f"impl=asyncio name={name} n={n} "
+        f"ns_per_op={result['wall'] / n:.2f} "
+        f"cpu_ns_per_op={result['cpu'] / n:.2f} ok={int(result['ok'])}",
+        flush=True,
+    )
     sys.exit(0 if result["ok"] else 1)
 
 

@@ -1,6 +1,7 @@
 """Helpers shared by the benchmark drivers (run_core.py, run_sync.py,
 run_echo.py, run_all.py): medians over repeated runs, number formatting, the
 CPU name."""
+
 import platform
 import statistics
 from pathlib import Path
@@ -16,10 +17,13 @@ def summary(values):
     """Median, min, max and count of a list of numbers (None when empty),
     plus the values themselves, for JSON."""
     vals = list(values)
-    return {"median": statistics.median(vals) if vals else None,
-            "min": min(vals) if vals else None,
-            "max": max(vals) if vals else None,
-            "n": len(vals), "values": vals}
+    return {
+        "median": statistics.median(vals) if vals else None,
+        "min": min(vals) if vals else None,
+        "max": max(vals) if vals else None,
+        "n": len(vals),
+        "values": vals,
+    }
 
 
 def ratio(a, b):
@@ -32,8 +36,11 @@ def paired_ratio(runs_a, runs_b, key):
     machine moves both sides of a pair, and the ratio of medians less.
     Each run needs its "round" (run_echo.measure)."""
     b = {r["round"]: r[key] for r in runs_b if key in r}
-    vals = [r[key] / b[r["round"]] for r in runs_a
-            if key in r and b.get(r["round"])]
+    vals = [
+        r[key] / b[r["round"]]
+        for r in runs_a
+        if key in r and b.get(r["round"])
+    ]
     return statistics.median(vals) if vals else None
 
 

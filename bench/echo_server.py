@@ -11,6 +11,7 @@ IMPL: uvasync          streams on uvasync (read / write / drain)
       asyncio-protocol an asyncio.Protocol on CPython's loop
       uvloop-protocol  an asyncio.Protocol on uvloop
 """
+
 import resource
 import signal
 import sys
@@ -21,8 +22,10 @@ if IMPL == "uvasync":
     import uvasync as aio
 else:
     import asyncio as aio
+
     if IMPL.startswith("uvloop"):
         import uvloop
+
         aio.set_event_loop_policy(uvloop.EventLoopPolicy())
 
 
@@ -87,5 +90,8 @@ async def main():
 START = None
 END = []
 aio.run(main())
-print("user_s=%.6f sys_s=%.6f" % (END[0].ru_utime - START.ru_utime,
-                                   END[0].ru_stime - START.ru_stime), flush=True)
+print(
+    "user_s=%.6f sys_s=%.6f"
+    % (END[0].ru_utime - START.ru_utime, END[0].ru_stime - START.ru_stime),
+    flush=True,
+)

@@ -2,6 +2,7 @@
 versions of everything compared (libuv, Python, uvloop, cffi, the uvasync
 package, tokio, rustc, the C compiler) plus the git commit, for run_all.py's
 JSON. Every probe is best effort: a missing tool gives None, not an error."""
+
 import datetime
 import os
 import platform
@@ -18,7 +19,9 @@ REPO = Path(__file__).resolve().parent.parent
 def _out(cmd, cwd=None):
     """First line of a command's stdout, or None."""
     try:
-        p = subprocess.run(cmd, capture_output=True, text=True, timeout=30, cwd=cwd)
+        p = subprocess.run(
+            cmd, capture_output=True, text=True, timeout=30, cwd=cwd
+        )
     except (OSError, subprocess.TimeoutExpired):
         return None
     lines = p.stdout.strip().splitlines()
@@ -28,13 +31,20 @@ def _out(cmd, cwd=None):
 def python_module_version(module, env=None):
     """`module.__version__` (or its distribution's version) as the Python
     processes of the benchmark see it (env carries PYTHONPATH), or None."""
-    code = ("import importlib, importlib.metadata as m, sys\n"
-            f"mod = importlib.import_module({module!r})\n"
-            "v = getattr(mod, '__version__', None)\n"
-            f"print(v or m.version({module!r}))")
+    code = (
+        "import importlib, importlib.metadata as m, sys\n"
+        f"mod = importlib.import_module({module!r})\n"
+        "v = getattr(mod, '__version__', None)\n"
+        f"print(v or m.version({module!r}))"
+    )
     try:
-        p = subprocess.run([sys.executable, "-c", code], capture_output=True,
-                           text=True, timeout=60, env=env)
+        p = subprocess.run(
+            [sys.executable, "-c", code],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env=env,
+        )
     except (OSError, subprocess.TimeoutExpired):
         return None
     if p.returncode != 0:
@@ -48,15 +58,19 @@ def cargo_lock_version(crate, lock=REPO / "rust" / "Cargo.lock"):
         text = lock.read_text()
     except OSError:
         return None
-    m = re.search(r'\[\[package\]\]\nname = "%s"\nversion = "([^"]+)"' % re.escape(crate),
-                  text)
+    m = re.search(
+        r'\[\[package\]\]\nname = "%s"\nversion = "([^"]+)"'
+        % re.escape(crate),
+        text,
+    )
     return m.group(1) if m else None
 
 
 def git_commit():
     commit = _out(["git", "rev-parse", "--short=12", "HEAD"], cwd=REPO)
-    if commit and _out(["git", "status", "--porcelain", "--untracked-files=no"],
-                       cwd=REPO):
+    if commit and _out(
+        ["git", "status", "--porcelain", "--untracked-files=no"], cwd=REPO
+    ):
         commit += "-dirty"
     return commit
 

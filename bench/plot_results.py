@@ -8,17 +8,28 @@ uvasync to each peer (above 1 = uvasync better).
 
 Needs matplotlib (pip install matplotlib); run_all.py calls plot().
 """
+
 import json
 import sys
 from pathlib import Path
 
-COLORS = {"uvasync": "#d62728", "libuv": "#7f7f7f", "asyncio": "#1f77b4",
-          "asyncio-protocol": "#aec7e8", "uvloop": "#2ca02c",
-          "uvloop-protocol": "#98df8a", "tokio": "#9467bd",
-          "uvasync-read": "#ff9896"}
+COLORS = {
+    "uvasync": "#d62728",
+    "libuv": "#7f7f7f",
+    "asyncio": "#1f77b4",
+    "asyncio-protocol": "#aec7e8",
+    "uvloop": "#2ca02c",
+    "uvloop-protocol": "#98df8a",
+    "tokio": "#9467bd",
+    "uvasync-read": "#ff9896",
+}
 PANELS = [  # (title, which benchmarks, log scale)
     ("echo round trips (requests/s)", lambda k: k.startswith("echo "), False),
-    ("tasks (ops/s; timers per CPU-second)", lambda k: k in ("switch", "spawn", "timers"), True),
+    (
+        "tasks (ops/s; timers per CPU-second)",
+        lambda k: k in ("switch", "spawn", "timers"),
+        True,
+    ),
     ("memory per sleeping task (bytes)", lambda k: k == "memory", False),
 ]
 
@@ -36,11 +47,27 @@ def _bars(ax, rows, impls, log):
             meds.append(s["median"])
             lo.append(s["median"] - s["min"])
             hi.append(s["max"] - s["median"])
-        ax.bar(xs, meds, width, yerr=[lo, hi], capsize=2, label=impl,
-               color=COLORS.get(impl), edgecolor="black", linewidth=0.3)
+        ax.bar(
+            xs,
+            meds,
+            width,
+            yerr=[lo, hi],
+            capsize=2,
+            label=impl,
+            color=COLORS.get(impl),
+            edgecolor="black",
+            linewidth=0.3,
+        )
     ax.set_xticks(range(len(rows)))
-    ax.set_xticklabels([r["title"].replace("echo ", "").replace("sleeping task memory", "sleeping task")
-                        for r in rows], fontsize=8)
+    ax.set_xticklabels(
+        [
+            r["title"]
+            .replace("echo ", "")
+            .replace("sleeping task memory", "sleeping task")
+            for r in rows
+        ],
+        fontsize=8,
+    )
     if log:
         ax.set_yscale("log")
     ax.grid(axis="y", alpha=0.3)
@@ -63,16 +90,33 @@ def _ratios(ax, rows, peers):
                 ys.append(y - 0.4 + height * (k + 0.5))
                 vals.append(v)
                 widest = max(widest, v, 1 / v)
-        ax.barh(ys, [v - 1 for v in vals], height, left=1, color=COLORS.get(peer),
-                label=f"vs {peer}", edgecolor="black", linewidth=0.3)
+        ax.barh(
+            ys,
+            [v - 1 for v in vals],
+            height,
+            left=1,
+            color=COLORS.get(peer),
+            label=f"vs {peer}",
+            edgecolor="black",
+            linewidth=0.3,
+        )
         for y, v in zip(ys, vals):
-            ax.text(v, y, f" {v:.2f} " if v >= 1 else f"{v:.2f} ", va="center",
-                    ha="left" if v >= 1 else "right", fontsize=6)
+            ax.text(
+                v,
+                y,
+                f" {v:.2f} " if v >= 1 else f"{v:.2f} ",
+                va="center",
+                ha="left" if v >= 1 else "right",
+                fontsize=6,
+            )
     ax.axvline(1.0, color="black", linewidth=1)
     ax.set_xscale("log")
     ax.set_xlim(1 / (widest * 1.6), widest * 1.6)
-    ticks = [t for t in (0.125, 0.25, 0.5, 1, 2, 4, 8, 16, 32)
-             if 1 / (widest * 1.6) <= t <= widest * 1.6]
+    ticks = [
+        t
+        for t in (0.125, 0.25, 0.5, 1, 2, 4, 8, 16, 32)
+        if 1 / (widest * 1.6) <= t <= widest * 1.6
+    ]
     ax.xaxis.set_major_locator(FixedLocator(ticks))
     ax.xaxis.set_minor_locator(NullLocator())
     ax.set_xticklabels([f"{t:g}x" for t in ticks])
@@ -81,20 +125,31 @@ def _ratios(ax, rows, peers):
     ax.invert_yaxis()
     ax.grid(axis="x", alpha=0.3)
     ax.tick_params(axis="x", labelsize=8)
-    ax.set_title("uvasync vs each peer (right of 1x = uvasync better)", fontsize=9)
+    ax.set_title(
+        "uvasync vs each peer (right of 1x = uvasync better)", fontsize=9
+    )
     ax.legend(fontsize=7, loc="best")
 
 
 def plot(result, path):
     import matplotlib
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     rows = result["rows"]
-    groups = [g for g in ("c", "python", "rust") if any(r["group"] == g for r in rows)]
-    fig, axes = plt.subplots(len(groups), 4, figsize=(22, 4.6 * len(groups)),
-                             gridspec_kw={"width_ratios": [3, 2.2, 1.3, 2.6]},
-                             squeeze=False)
+    groups = [
+        g
+        for g in ("c", "python", "rust")
+        if any(r["group"] == g for r in rows)
+    ]
+    fig, axes = plt.subplots(
+        len(groups),
+        4,
+        figsize=(22, 4.6 * len(groups)),
+        gridspec_kw={"width_ratios": [3, 2.2, 1.3, 2.6]},
+        squeeze=False,
+    )
     for gi, group in enumerate(groups):
         grows = [r for r in rows if r["group"] == group]
         impls = []
@@ -119,7 +174,9 @@ def plot(result, path):
         f"tokio {m['versions']['tokio']})\n"
         f"medians of {s['repeats']} interleaved runs, whiskers min-max; echo: "
         f"{s['seconds']:g} s per run, one load client verifying every byte, "
-        f"{s['pinning']}", fontsize=10)
+        f"{s['pinning']}",
+        fontsize=10,
+    )
     fig.tight_layout(rect=(0, 0, 1, 0.97))
     fig.savefig(path, dpi=80)
     plt.close(fig)

@@ -33,6 +33,7 @@ to it (one copy of a run), the chart to OUT_DIR/latest.png (with --quick:
 never replaces a full run's files).
 Exit status 1 when any run failed (for example an echo byte mismatch).
 """
+
 import argparse
 import hashlib
 import importlib.util
@@ -57,9 +58,14 @@ from benchlib import paired_ratio, summary  # noqa: E402
 REPO = HERE.parent
 DEFAULT_BUILD = REPO / "build"
 PY_TARGET_NAME = "bench-python"  # inside the build dir
-C_TARGETS = ["bench_core", "bench_raw_core", "bench_echo_server",
-             "bench_raw_echo_server", "bench_echo_read_server",
-             "bench_echo_load"]
+C_TARGETS = [
+    "bench_core",
+    "bench_raw_core",
+    "bench_echo_server",
+    "bench_raw_echo_server",
+    "bench_echo_read_server",
+    "bench_echo_load",
+]
 GROUPS = ["c", "python", "rust"]
 
 ECHO_WORKLOADS = run_echo.WORKLOADS  # 10x1k, 10x10k, 10x100k, 100x1k
@@ -68,19 +74,29 @@ ECHO_WORKLOADS = run_echo.WORKLOADS  # 10x1k, 10x10k, 10x100k, 100x1k
 # "uvasync-read") and raw libuv. In the quick run too, so the suite runs it.
 FRESH_WORKLOADS = run_echo.FRESH_WORKLOADS  # 10x100k-fresh
 # run_core plans: (label, benchmark, N, extra argument)
-CORE_FULL = [("yield", "yield", 1_000_000, "1000"),
-             ("spawn", "spawn", 1_000_000, None),
-             ("timers", "timers", 1_000_000, None),
-             ("sleep", "sleep", 100_000, None)]
-CORE_QUICK = [("yield", "yield", 100_000, "1000"),
-              ("spawn", "spawn", 100_000, None),
-              ("timers", "timers", 100_000, None),
-              ("sleep", "sleep", 10_000, None)]
+CORE_FULL = [
+    ("yield", "yield", 1_000_000, "1000"),
+    ("spawn", "spawn", 1_000_000, None),
+    ("timers", "timers", 1_000_000, None),
+    ("sleep", "sleep", 100_000, None),
+]
+CORE_QUICK = [
+    ("yield", "yield", 100_000, "1000"),
+    ("spawn", "spawn", 100_000, None),
+    ("timers", "timers", 100_000, None),
+    ("sleep", "sleep", 10_000, None),
+]
 
 # Per group: the implementations in chart/table order; the first is uvasync.
 IMPLS = {
     "c": ["uvasync", "libuv", "uvasync-read"],
-    "python": ["uvasync", "asyncio", "asyncio-protocol", "uvloop", "uvloop-protocol"],
+    "python": [
+        "uvasync",
+        "asyncio",
+        "asyncio-protocol",
+        "uvloop",
+        "uvloop-protocol",
+    ],
     "rust": ["uvasync", "tokio"],
 }
 TITLES = {
@@ -89,8 +105,10 @@ TITLES = {
     "rust": "Rust: the uvasync crate vs tokio current-thread",
 }
 # The benchmarks in row order: (key, title, unit, which way is better).
-BENCHES = [(f"echo {w}", f"echo {w}", "requests/s", "higher")
-           for w, *_ in ECHO_WORKLOADS + FRESH_WORKLOADS] + [
+BENCHES = [
+    (f"echo {w}", f"echo {w}", "requests/s", "higher")
+    for w, *_ in ECHO_WORKLOADS + FRESH_WORKLOADS
+] + [
     ("switch", "task switches", "switches/s", "higher"),
     ("spawn", "spawn + complete", "tasks/s", "higher"),
     ("timers", "timers", "timers per CPU-s", "higher"),
@@ -99,6 +117,7 @@ BENCHES = [(f"echo {w}", f"echo {w}", "requests/s", "higher")
 
 
 # --- progress ----------------------------------------------------------------
+
 
 class Progress:
     """`[12/240 3m05s] echo 10x1k python/uvloop #2` on stderr: one line
@@ -125,31 +144,59 @@ class Progress:
 
 # --- building ----------------------------------------------------------------
 
+
 def run_quiet(cmd, what, cwd=None):
     """Run a build command; show its output only when it fails."""
-    p = subprocess.run([str(c) for c in cmd], cwd=cwd, capture_output=True, text=True)
+    p = subprocess.run(
+        [str(c) for c in cmd], cwd=cwd, capture_output=True, text=True
+    )
     if p.returncode != 0:
         sys.stdout.write(p.stdout[-4000:])
         sys.stderr.write(p.stderr[-4000:])
-        sys.exit(f"run_all.py: {what} failed (exit {p.returncode}): {' '.join(map(str, cmd))}")
+        sys.exit(
+            f"run_all.py: {what} failed (exit {p.returncode}): {' '.join(map(str, cmd))}"
+        )
 
 
 def build_c(build_dir):
-    run_quiet(["cmake", "-S", REPO, "-B", build_dir, "-DCMAKE_BUILD_TYPE=Release",
-               "-DUVA_SANITIZE="], "cmake configure")
-    run_quiet(["cmake", "--build", build_dir, "-j2", "--target"] + C_TARGETS,
-              "cmake build")
+    run_quiet(
+        [
+            "cmake",
+            "-S",
+            REPO,
+            "-B",
+            build_dir,
+            "-DCMAKE_BUILD_TYPE=Release",
+            "-DUVA_SANITIZE=",
+        ],
+        "cmake configure",
+    )
+    run_quiet(
+        ["cmake", "--build", build_dir, "-j2", "--target"] + C_TARGETS,
+        "cmake build",
+    )
 
 
 def tree_hash():
     """A hash of everything the Python package is built from."""
     h = hashlib.sha256()
     files = []
-    for sub in ("src", "include", "python/csrc", "python/uvasync",
-                "python/uasyncio"):
-        files += [p for p in (REPO / sub).rglob("*")
-                  if p.is_file() and "__pycache__" not in p.parts]
-    files += [REPO / "python" / f for f in ("setup.py", "build_ffi.py", "pyproject.toml")]
+    for sub in (
+        "src",
+        "include",
+        "python/csrc",
+        "python/uvasync",
+        "python/uasyncio",
+    ):
+        files += [
+            p
+            for p in (REPO / sub).rglob("*")
+            if p.is_file() and "__pycache__" not in p.parts
+        ]
+    files += [
+        REPO / "python" / f
+        for f in ("setup.py", "build_ffi.py", "pyproject.toml")
+    ]
     files.append(REPO / "bindings" / "uvasync.cdef.h")
     for p in sorted(files):
         h.update(str(p.relative_to(REPO)).encode() + b"\0")
@@ -166,9 +213,21 @@ def ensure_python_package(build_dir):
     want = tree_hash()
     if not (stamp.is_file() and stamp.read_text() == want):
         shutil.rmtree(target, ignore_errors=True)
-        run_quiet([sys.executable, "-m", "pip", "install", "--quiet",
-                   "--disable-pip-version-check", "--root-user-action=ignore",
-                   "--target", target, REPO / "python"], "pip install ./python")
+        run_quiet(
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+                "--root-user-action=ignore",
+                "--target",
+                target,
+                REPO / "python",
+            ],
+            "pip install ./python",
+        )
         stamp.write_text(want)
     old = os.environ.get("PYTHONPATH")
     os.environ["PYTHONPATH"] = str(target) + (os.pathsep + old if old else "")
@@ -179,33 +238,52 @@ def ensure_pip_packages(names):
     """pip install the named packages that this Python cannot import."""
     missing = [n for n in names if importlib.util.find_spec(n) is None]
     if missing:
-        run_quiet([sys.executable, "-m", "pip", "install", "--quiet",
-                   "--disable-pip-version-check", "--root-user-action=ignore"]
-                  + missing, f"pip install {' '.join(missing)}")
+        run_quiet(
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+                "--root-user-action=ignore",
+            ]
+            + missing,
+            f"pip install {' '.join(missing)}",
+        )
         importlib.invalidate_caches()
 
 
 # --- measuring ---------------------------------------------------------------
+
 
 def fresh_servers(build_dir, groups):
     """The servers of FRESH_WORKLOADS (C group only): zero copy, raw libuv
     and the copying read echo."""
     if "c" not in groups:
         return []
-    return [("c/uvasync", run_core.find_bin(build_dir, "bench_echo_server")),
-            ("c/libuv", run_core.find_bin(build_dir, "bench_raw_echo_server")),
-            ("c/uvasync-read",
-             run_core.find_bin(build_dir, "bench_echo_read_server"))]
+    return [
+        ("c/uvasync", run_core.find_bin(build_dir, "bench_echo_server")),
+        ("c/libuv", run_core.find_bin(build_dir, "bench_raw_echo_server")),
+        (
+            "c/uvasync-read",
+            run_core.find_bin(build_dir, "bench_echo_read_server"),
+        ),
+    ]
 
 
 def echo_servers(build_dir, groups):
     """(group/impl, server) pairs, in IMPLS order, for run_echo.measure."""
     servers = []
     if "c" in groups:
-        servers += [("c/uvasync", run_core.find_bin(build_dir, "bench_echo_server")),
-                    ("c/libuv", run_core.find_bin(build_dir, "bench_raw_echo_server"))]
+        servers += [
+            ("c/uvasync", run_core.find_bin(build_dir, "bench_echo_server")),
+            ("c/libuv", run_core.find_bin(build_dir, "bench_raw_echo_server")),
+        ]
     if "python" in groups:
-        servers += [(f"python/{n}", cmd) for n, cmd in run_python.echo_servers()]
+        servers += [
+            (f"python/{n}", cmd) for n, cmd in run_python.echo_servers()
+        ]
     if "rust" in groups:
         servers += [(f"rust/{n}", exe) for n, exe in run_rust.echo_servers()]
     return servers
@@ -224,8 +302,11 @@ def plan_size(groups, servers, fresh, repeats, quick):
 
 
 def python_micro_impls():
-    return [i for i in run_python.MICRO_IMPLS
-            if i != "uvloop" or run_python.have_uvloop()]
+    return [
+        i
+        for i in run_python.MICRO_IMPLS
+        if i != "uvloop" or run_python.have_uvloop()
+    ]
 
 
 def measure(args, groups, build_dir):
@@ -236,8 +317,9 @@ def measure(args, groups, build_dir):
     fresh = fresh_servers(build_dir, groups)
     load = run_core.find_bin(build_dir, "bench_echo_load")
     cpus, pin_note = run_echo.choose_cpus(args.cpus, args.no_pin)
-    progress = Progress(plan_size(groups, servers, fresh, args.repeats,
-                                  args.quick))
+    progress = Progress(
+        plan_size(groups, servers, fresh, args.repeats, args.quick)
+    )
     values = {g: {} for g in groups}
     extras = {g: {} for g in groups}  # echo: server CPU per round trip
     paired = {g: {} for g in groups}
@@ -247,14 +329,28 @@ def measure(args, groups, build_dir):
         values[group].setdefault(bench, {})[impl] = vals
 
     # Echo: all servers of all groups interleaved in each round.
-    echo, errs = run_echo.measure(servers, load, ECHO_WORKLOADS, args.repeats,
-                                  args.seconds, cpus, progress=progress,
-                                  verbose=args.verbose)
+    echo, errs = run_echo.measure(
+        servers,
+        load,
+        ECHO_WORKLOADS,
+        args.repeats,
+        args.seconds,
+        cpus,
+        progress=progress,
+        verbose=args.verbose,
+    )
     errors += errs
     if fresh:  # their own length and warm-up: --seconds does not apply
-        more, errs = run_echo.measure(fresh, load, FRESH_WORKLOADS,
-                                      args.repeats, args.seconds, cpus,
-                                      progress=progress, verbose=args.verbose)
+        more, errs = run_echo.measure(
+            fresh,
+            load,
+            FRESH_WORKLOADS,
+            args.repeats,
+            args.seconds,
+            cpus,
+            progress=progress,
+            verbose=args.verbose,
+        )
         errors += errs
         echo.update(more)
     for label, by_server in echo.items():
@@ -262,7 +358,9 @@ def measure(args, groups, build_dir):
             group, impl = name.split("/", 1)
             put(group, f"echo {label}", impl, [r["rps"] for r in runs])
             extras[group].setdefault(f"echo {label}", {})[impl] = {
-                k: summary([r[k] for r in runs]) for k in ("user_us", "sys_us", "mib_s")}
+                k: summary([r[k] for r in runs])
+                for k in ("user_us", "sys_us", "mib_s")
+            }
         for group in groups:
             subject = by_server.get(f"{group}/uvasync")
             if subject is None:
@@ -270,52 +368,89 @@ def measure(args, groups, build_dir):
             paired[group][f"echo {label}"] = {
                 name.split("/", 1)[1]: paired_ratio(subject, runs, "rps")
                 for name, runs in by_server.items()
-                if name.startswith(f"{group}/") and name != f"{group}/uvasync"}
+                if name.startswith(f"{group}/") and name != f"{group}/uvasync"
+            }
 
     if "c" in groups:
         core, errs = run_core.measure(
             run_core.find_bin(build_dir, run_core.UVA_BIN),
             run_core.find_bin(build_dir, run_core.RAW_BIN),
-            CORE_QUICK if args.quick else CORE_FULL, args.repeats,
-            progress=progress, verbose=args.verbose)
+            CORE_QUICK if args.quick else CORE_FULL,
+            args.repeats,
+            progress=progress,
+            verbose=args.verbose,
+        )
         errors += errs
         for label, (_bench, _n, runs) in core.items():
             for impl, rs in runs.items():
                 if label in ("yield", "spawn"):
-                    put("c", "switch" if label == "yield" else "spawn", impl,
-                        [1e9 / r["ns_per_op"] for r in rs])
+                    put(
+                        "c",
+                        "switch" if label == "yield" else "spawn",
+                        impl,
+                        [1e9 / r["ns_per_op"] for r in rs],
+                    )
                 elif label == "timers":
-                    put("c", "timers", impl, [1e9 / r["cpu_ns_per_op"] for r in rs])
+                    put(
+                        "c",
+                        "timers",
+                        impl,
+                        [1e9 / r["cpu_ns_per_op"] for r in rs],
+                    )
                 elif label == "sleep":
                     put("c", "memory", impl, [r["bytes_per_task"] for r in rs])
 
     if "python" in groups:
-        micro, errs = run_python.measure_micro(args.quick, args.repeats, progress)
+        micro, errs = run_python.measure_micro(
+            args.quick, args.repeats, progress
+        )
         errors += errs
-        n_timers = {b: (q if args.quick else f) for b, _, f, q in run_python.MICRO}["timers"]
+        n_timers = {
+            b: (q if args.quick else f) for b, _, f, q in run_python.MICRO
+        }["timers"]
         for impl, rs in micro["switch"].items():
             put("python", "switch", impl, [r["switch_per_s"] for r in rs])
         for impl, rs in micro["spawn"].items():
             put("python", "spawn", impl, [r["spawn_per_s"] for r in rs])
         for impl, rs in micro["timers"].items():
-            put("python", "timers", impl, [n_timers / r["cpu_s"] for r in rs if r.get("cpu_s")])
+            put(
+                "python",
+                "timers",
+                impl,
+                [n_timers / r["cpu_s"] for r in rs if r.get("cpu_s")],
+            )
         for impl, rs in micro["sleepers"].items():
             put("python", "memory", impl, [r["bytes_per_sleeper"] for r in rs])
 
     if "rust" in groups:
-        tasks, errs = run_rust.measure_tasks(args.quick, args.repeats, progress,
-                                             args.verbose)
+        tasks, errs = run_rust.measure_tasks(
+            args.quick, args.repeats, progress, args.verbose
+        )
         errors += errs
         for name, (_n, runs) in tasks.items():
             for impl, rs in runs.items():
                 if name in ("yield", "spawn"):
-                    put("rust", "switch" if name == "yield" else "spawn", impl,
-                        [1e9 / r["ns_per_op"] for r in rs])
+                    put(
+                        "rust",
+                        "switch" if name == "yield" else "spawn",
+                        impl,
+                        [1e9 / r["ns_per_op"] for r in rs],
+                    )
                 elif name == "sleep":
                     # A sleeping task's whole life (spawn, arm, fire, finish)
                     # is Rust's timer benchmark; its RSS sample the memory one.
-                    put("rust", "timers", impl, [1e9 / r["cpu_ns_per_op"] for r in rs])
-                    put("rust", "memory", impl, [r["bytes_per_task"] for r in rs])
+                    put(
+                        "rust",
+                        "timers",
+                        impl,
+                        [1e9 / r["cpu_ns_per_op"] for r in rs],
+                    )
+                    put(
+                        "rust",
+                        "memory",
+                        impl,
+                        [r["bytes_per_task"] for r in rs],
+                    )
     progress.finish()
     return values, extras, paired, errors, pin_note
 
@@ -333,7 +468,9 @@ def build_rows(values, extras, paired):
             by_impl = values[group].get(key)
             if not by_impl:
                 continue
-            impls = {i: summary(by_impl[i]) for i in IMPLS[group] if i in by_impl}
+            impls = {
+                i: summary(by_impl[i]) for i in IMPLS[group] if i in by_impl
+            }
             subject = impls.get("uvasync", {}).get("median")
             ratios = {}
             for peer, s in impls.items():
@@ -341,11 +478,20 @@ def build_rows(values, extras, paired):
                     continue
                 m = s["median"]
                 if subject and m:
-                    ratios[peer] = subject / m if better == "higher" else m / subject
+                    ratios[peer] = (
+                        subject / m if better == "higher" else m / subject
+                    )
                 else:
                     ratios[peer] = None
-            row = {"group": group, "benchmark": key, "title": title, "unit": unit,
-                   "better": better, "impls": impls, "ratios": ratios}
+            row = {
+                "group": group,
+                "benchmark": key,
+                "title": title,
+                "unit": unit,
+                "better": better,
+                "impls": impls,
+                "ratios": ratios,
+            }
             if key in extras.get(group, {}):
                 row["server_cpu"] = extras[group][key]
             if key in paired.get(group, {}):
@@ -355,6 +501,7 @@ def build_rows(values, extras, paired):
 
 
 # --- report ------------------------------------------------------------------
+
 
 def human(v, unit=""):
     if v is None:
@@ -368,16 +515,20 @@ def human(v, unit=""):
 
 
 def report(rows, settings):
-    print(f"medians of {settings['repeats']} interleaved runs, (min-max); "
-          f"ratio = how many times better uvasync is than the peer\n"
-          f"(throughput: uvasync / peer; memory: peer / uvasync), so above 1 "
-          f"= uvasync better.\npinning: {settings['pinning']}; echo runs "
-          f"{settings['seconds']:g} s each\n")
+    print(
+        f"medians of {settings['repeats']} interleaved runs, (min-max); "
+        f"ratio = how many times better uvasync is than the peer\n"
+        f"(throughput: uvasync / peer; memory: peer / uvasync), so above 1 "
+        f"= uvasync better.\npinning: {settings['pinning']}; echo runs "
+        f"{settings['seconds']:g} s each\n"
+    )
     for group in GROUPS:
         grows = [r for r in rows if r["group"] == group]
         if not grows:
             continue
-        impls = [i for i in IMPLS[group] if any(i in r["impls"] for r in grows)]
+        impls = [
+            i for i in IMPLS[group] if any(i in r["impls"] for r in grows)
+        ]
         peers = impls[1:]
         head = ["benchmark", "unit"] + impls + [f"vs {p}" for p in peers]
         table = []
@@ -385,30 +536,51 @@ def report(rows, settings):
             cells = [r["title"], r["unit"]]
             for i in impls:
                 s = r["impls"].get(i)
-                cells.append("-" if not s or s["median"] is None else
-                             f"{human(s['median'], r['unit'])} "
-                             f"({human(s['min'], r['unit'])}-{human(s['max'], r['unit'])})")
-            cells += ["-" if r["ratios"].get(p) is None else f"{r['ratios'][p]:.2f}"
-                      for p in peers]
+                cells.append(
+                    "-"
+                    if not s or s["median"] is None
+                    else f"{human(s['median'], r['unit'])} "
+                    f"({human(s['min'], r['unit'])}-{human(s['max'], r['unit'])})"
+                )
+            cells += [
+                "-" if r["ratios"].get(p) is None else f"{r['ratios'][p]:.2f}"
+                for p in peers
+            ]
             table.append(cells)
         print(TITLES[group])
         print_table(head, table, left=2)
         # The echo servers' own CPU: what a round trip costs the server.
         cpu_rows = [r for r in grows if "server_cpu" in r]
         if cpu_rows:
-            print("  echo server CPU per round trip, median microseconds user+sys "
-                  "(user): lower is better")
-            table = [[r["title"]] + [cpu_cell(r["server_cpu"].get(i)) for i in impls]
-                     for r in cpu_rows]
+            print(
+                "  echo server CPU per round trip, median microseconds user+sys "
+                "(user): lower is better"
+            )
+            table = [
+                [r["title"]]
+                + [cpu_cell(r["server_cpu"].get(i)) for i in impls]
+                for r in cpu_rows
+            ]
             print_table(["workload"] + impls, table, left=1)
         paired_rows = [r for r in grows if "paired_ratios" in r]
         if paired_rows:
-            print("  echo ratios paired within rounds (median of uvasync / peer "
-                  "in each round)")
-            table = [[r["title"]] + ["-" if r["paired_ratios"].get(p) is None
-                                     else f"{r['paired_ratios'][p]:.3f}"
-                                     for p in peers] for r in paired_rows]
-            print_table(["workload"] + [f"vs {p}" for p in peers], table, left=1)
+            print(
+                "  echo ratios paired within rounds (median of uvasync / peer "
+                "in each round)"
+            )
+            table = [
+                [r["title"]]
+                + [
+                    "-"
+                    if r["paired_ratios"].get(p) is None
+                    else f"{r['paired_ratios'][p]:.3f}"
+                    for p in peers
+                ]
+                for r in paired_rows
+            ]
+            print_table(
+                ["workload"] + [f"vs {p}" for p in peers], table, left=1
+            )
         print()
 
 
@@ -423,8 +595,13 @@ def print_table(head, table, left):
     """Columns padded to their widest cell; the first `left` left-aligned."""
     widths = [max(len(x) for x in col) for col in zip(head, *table)]
     for line in [head] + table:
-        print("  " + "  ".join(c.ljust(w) if k < left else c.rjust(w)
-                               for k, (c, w) in enumerate(zip(line, widths))))
+        print(
+            "  "
+            + "  ".join(
+                c.ljust(w) if k < left else c.rjust(w)
+                for k, (c, w) in enumerate(zip(line, widths))
+            )
+        )
 
 
 def point_at(link, target):
@@ -444,27 +621,60 @@ def point_at(link, target):
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--quick", action="store_true",
-                    help="smoke check: small N, 2 repeats, 0.5 s echo runs (~1 min)")
-    ap.add_argument("--repeats", type=int, help="interleaved runs of each "
-                    "implementation per benchmark (default 5, quick 2)")
-    ap.add_argument("--seconds", type=float,
-                    help="seconds per echo run (default 3, quick 0.5)")
-    ap.add_argument("--only", default=",".join(GROUPS),
-                    help="comma-separated groups: c,python,rust (default all)")
-    ap.add_argument("--out-dir", type=Path, default=HERE / "results",
-                    help="where the JSON and PNG go (default bench/results)")
-    ap.add_argument("--build-dir", type=Path, default=DEFAULT_BUILD,
-                    help="CMake build tree (default build/)")
-    ap.add_argument("--no-plot", action="store_true", help="skip the PNG chart")
-    ap.add_argument("--no-build", action="store_true",
-                    help="use what is built/installed (the Python package "
-                         "copy in BUILD_DIR/bench-python must exist)")
-    ap.add_argument("--cpus", default="", help="server,client CPUs for taskset "
-                    "(default: the first two allowed)")
+    ap.add_argument(
+        "--quick",
+        action="store_true",
+        help="smoke check: small N, 2 repeats, 0.5 s echo runs (~1 min)",
+    )
+    ap.add_argument(
+        "--repeats",
+        type=int,
+        help="interleaved runs of each "
+        "implementation per benchmark (default 5, quick 2)",
+    )
+    ap.add_argument(
+        "--seconds",
+        type=float,
+        help="seconds per echo run (default 3, quick 0.5)",
+    )
+    ap.add_argument(
+        "--only",
+        default=",".join(GROUPS),
+        help="comma-separated groups: c,python,rust (default all)",
+    )
+    ap.add_argument(
+        "--out-dir",
+        type=Path,
+        default=HERE / "results",
+        help="where the JSON and PNG go (default bench/results)",
+    )
+    ap.add_argument(
+        "--build-dir",
+        type=Path,
+        default=DEFAULT_BUILD,
+        help="CMake build tree (default build/)",
+    )
+    ap.add_argument(
+        "--no-plot", action="store_true", help="skip the PNG chart"
+    )
+    ap.add_argument(
+        "--no-build",
+        action="store_true",
+        help="use what is built/installed (the Python package "
+        "copy in BUILD_DIR/bench-python must exist)",
+    )
+    ap.add_argument(
+        "--cpus",
+        default="",
+        help="server,client CPUs for taskset (default: the first two allowed)",
+    )
     ap.add_argument("--no-pin", action="store_true", help="do not use taskset")
-    ap.add_argument("-v", "--verbose", action="store_true",
-                    help="print every raw result line")
+    ap.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="print every raw result line",
+    )
     args = ap.parse_args()
     groups = [g.strip() for g in args.only.split(",") if g.strip()]
     if not groups or set(groups) - set(GROUPS):
@@ -479,8 +689,11 @@ def main() -> int:
         print("building: C benchmarks (CMake Release)", flush=True)
         build_c(build_dir)
         if "python" in groups:
-            print("building: Python package -> "
-                  f"{build_dir / PY_TARGET_NAME} (when the sources changed)", flush=True)
+            print(
+                "building: Python package -> "
+                f"{build_dir / PY_TARGET_NAME} (when the sources changed)",
+                flush=True,
+            )
             ensure_python_package(build_dir)
             ensure_pip_packages(["uvloop"])
         if not args.no_plot:
@@ -495,31 +708,48 @@ def main() -> int:
         os.environ["PYTHONPATH"] = str(target)
     t_built = time.monotonic()
 
-    info = machine.describe(env=os.environ.copy(),
-                            cargo=run_rust.cargo() if "rust" in groups else None)
-    print(f"machine: {info['cpu_model']}, {info['cpu_count']} CPUs, "
-          f"{info['kernel']}, load {info['load_average_at_start']}", flush=True)
+    info = machine.describe(
+        env=os.environ.copy(),
+        cargo=run_rust.cargo() if "rust" in groups else None,
+    )
+    print(
+        f"machine: {info['cpu_model']}, {info['cpu_count']} CPUs, "
+        f"{info['kernel']}, load {info['load_average_at_start']}",
+        flush=True,
+    )
 
     # 2. Measure.
     values, extras, paired, errors, pin_note = measure(args, groups, build_dir)
     rows = build_rows(values, extras, paired)
     t_end = time.monotonic()
-    settings = {"mode": "quick" if args.quick else "full", "groups": groups,
-                "repeats": args.repeats, "seconds": args.seconds,
-                "pinning": pin_note, "echo_workloads": ECHO_WORKLOADS,
-                "fresh_workloads": FRESH_WORKLOADS if "c" in groups else [],
-                "core_plan": CORE_QUICK if args.quick else CORE_FULL,
-                "python_micro": run_python.MICRO, "rust_tasks": run_rust.TASK_BENCHES,
-                "load_average_at_end": [round(x, 2) for x in os.getloadavg()],
-                "build_seconds": round(t_built - t_start, 1),
-                "measure_seconds": round(t_end - t_built, 1)}
+    settings = {
+        "mode": "quick" if args.quick else "full",
+        "groups": groups,
+        "repeats": args.repeats,
+        "seconds": args.seconds,
+        "pinning": pin_note,
+        "echo_workloads": ECHO_WORKLOADS,
+        "fresh_workloads": FRESH_WORKLOADS if "c" in groups else [],
+        "core_plan": CORE_QUICK if args.quick else CORE_FULL,
+        "python_micro": run_python.MICRO,
+        "rust_tasks": run_rust.TASK_BENCHES,
+        "load_average_at_end": [round(x, 2) for x in os.getloadavg()],
+        "build_seconds": round(t_built - t_start, 1),
+        "measure_seconds": round(t_end - t_built, 1),
+    }
     print()
     report(rows, settings)
 
     # 3. Write.
-    result = {"schema": 1, "command": "python3 bench/run_all.py " + " ".join(sys.argv[1:]),
-              "machine": info, "settings": settings, "titles": TITLES,
-              "rows": rows, "errors": errors}
+    result = {
+        "schema": 1,
+        "command": "python3 bench/run_all.py " + " ".join(sys.argv[1:]),
+        "machine": info,
+        "settings": settings,
+        "titles": TITLES,
+        "rows": rows,
+        "errors": errors,
+    }
     args.out_dir.mkdir(parents=True, exist_ok=True)
     suffix = "-quick" if args.quick else ""
     text = json.dumps(result, indent=1) + "\n"
@@ -530,16 +760,26 @@ def main() -> int:
     print(f"wrote {dated}; {latest.name} points at it")
     if not args.no_plot:
         import plot_results
+
         png = args.out_dir / f"latest{suffix}.png"
         plot_results.plot(result, png)
         print(f"wrote {png}")
-    print(f"took {t_end - t_start:.0f} s (build {t_built - t_start:.0f} s, "
-          f"measure {t_end - t_built:.0f} s)")
-    missing = [f"{r['group']} {r['benchmark']} {i}" for r in rows
-               for i, s in r["impls"].items() if s["median"] is None]
+    print(
+        f"took {t_end - t_start:.0f} s (build {t_built - t_start:.0f} s, "
+        f"measure {t_end - t_built:.0f} s)"
+    )
+    missing = [
+        f"{r['group']} {r['benchmark']} {i}"
+        for r in rows
+        for i, s in r["impls"].items()
+        if s["median"] is None
+    ]
     if errors or missing:
-        print(f"FAILED: {len(errors)} run(s) failed, no result for: "
-              f"{', '.join(missing) or 'none'}", file=sys.stderr)
+        print(
+            f"FAILED: {len(errors)} run(s) failed, no result for: "
+            f"{', '.join(missing) or 'none'}",
+            file=sys.stderr,
+        )
         for e in errors:
             print(f"  {e}", file=sys.stderr)
         return 1

@@ -10,6 +10,7 @@ a fresh process, implementations interleaved (A B C A B C ...), medians.
 Needs the package installed (pip install ./python) and uvloop (pip install
 uvloop; without it the uvloop columns are empty).
 """
+
 import argparse
 import os
 import subprocess
@@ -24,9 +25,19 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 PY = sys.executable
 
-ECHO_WORKLOADS = [("10x1k", 10, 1024), ("10x10k", 10, 10240),
-                  ("10x100k", 10, 102400), ("100x1k", 100, 1024)]
-ECHO_IMPLS = ["uvasync", "asyncio", "asyncio-protocol", "uvloop", "uvloop-protocol"]
+ECHO_WORKLOADS = [
+    ("10x1k", 10, 1024),
+    ("10x10k", 10, 10240),
+    ("10x100k", 10, 102400),
+    ("100x1k", 100, 1024),
+]
+ECHO_IMPLS = [
+    "uvasync",
+    "asyncio",
+    "asyncio-protocol",
+    "uvloop",
+    "uvloop-protocol",
+]
 MICRO = [  # (bench, key, N full, N quick)
     ("switch", "switch_per_s", 1000, 1000),
     ("spawn", "spawn_per_s", 0, 0),
@@ -37,12 +48,18 @@ MICRO_IMPLS = ["uvasync", "asyncio", "uvloop"]
 
 
 def have_uvloop():
-    return subprocess.run([PY, "-c", "import uvloop"],
-                          capture_output=True).returncode == 0
+    return (
+        subprocess.run(
+            [PY, "-c", "import uvloop"], capture_output=True
+        ).returncode
+        == 0
+    )
 
 
 def run_micro(impl, bench, n, timeout=300):
-    cmd = [PY, str(HERE / "bench_python.py"), impl, bench] + ([str(n)] if n else [])
+    cmd = [PY, str(HERE / "bench_python.py"), impl, bench] + (
+        [str(n)] if n else []
+    )
     p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
     if p.returncode != 0:
         return {"error": p.stderr.strip()[-300:]}
@@ -57,8 +74,11 @@ def echo_servers(uvloop=None):
     """(name, command) of each Python echo server, for run_echo.run_one."""
     if uvloop is None:
         uvloop = have_uvloop()
-    return [(impl, [PY, str(HERE / "echo_server.py"), impl])
-            for impl in ECHO_IMPLS if uvloop or not impl.startswith("uvloop")]
+    return [
+        (impl, [PY, str(HERE / "echo_server.py"), impl])
+        for impl in ECHO_IMPLS
+        if uvloop or not impl.startswith("uvloop")
+    ]
 
 
 def measure_micro(quick=False, repeats=3, progress=None, uvloop=None):
@@ -77,15 +97,24 @@ def measure_micro(quick=False, repeats=3, progress=None, uvloop=None):
                 r = run_micro(impl, bench, n_quick if quick else n_full)
                 if "error" in r:
                     errors.append(f"python {bench} {impl}: {r['error']}")
-                    print(f"  {bench} {impl}: FAILED {r['error']}", file=sys.stderr)
+                    print(
+                        f"  {bench} {impl}: FAILED {r['error']}",
+                        file=sys.stderr,
+                    )
                     continue
                 runs[impl].append(r)
         results[bench] = runs
     return results, errors
 
 
-def measure(build_dir, quick=False, repeats=None, seconds=None, verbose=False,
-            progress=print):
+def measure(
+    build_dir,
+    quick=False,
+    repeats=None,
+    seconds=None,
+    verbose=False,
+    progress=print,
+):
     """Run everything; returns {"echo": [...rows], "micro": [...rows]}."""
     load = find_bin(build_dir, "bench_echo_load")
     repeats = repeats or (1 if quick else 3)
@@ -93,9 +122,16 @@ def measure(build_dir, quick=False, repeats=None, seconds=None, verbose=False,
     cpus, pin_note = choose_cpus("", False)
     uvloop = have_uvloop()
     servers = echo_servers(uvloop)
-    echo_runs, _ = run_echo.measure(servers, load, ECHO_WORKLOADS, repeats,
-                                    seconds, cpus, progress=progress,
-                                    verbose=verbose)
+    echo_runs, _ = run_echo.measure(
+        servers,
+        load,
+        ECHO_WORKLOADS,
+        repeats,
+        seconds,
+        cpus,
+        progress=progress,
+        verbose=verbose,
+    )
     echo_rows = []
     for label, _, _ in ECHO_WORKLOADS:
         row = {"workload": label}
@@ -110,46 +146,77 @@ def measure(build_dir, quick=False, repeats=None, seconds=None, verbose=False,
         for impl, runs in micro_runs[bench].items():
             row[impl] = median(runs, key)
         micro_rows.append(row)
-    return {"echo": echo_rows, "micro": micro_rows, "pinning": pin_note,
-            "repeats": repeats, "seconds": seconds}
+    return {
+        "echo": echo_rows,
+        "micro": micro_rows,
+        "pinning": pin_note,
+        "repeats": repeats,
+        "seconds": seconds,
+    }
 
 
 def report(res):
     echo, micro = res["echo"], res["micro"]
     impls = [i for i in ECHO_IMPLS if f"{i}_rps" in echo[0]]
     print("echo (server user CPU us per round trip in brackets):")
-    print("  " + "workload".rjust(9) + "".join(i.rjust(22) for i in impls)
-          + "  uva/uvloop  uva/proto")
+    print(
+        "  "
+        + "workload".rjust(9)
+        + "".join(i.rjust(22) for i in impls)
+        + "  uva/uvloop  uva/proto"
+    )
     for row in echo:
-        cells = [f"{fmt(row[f'{i}_rps'], 0)} ({fmt(row[f'{i}_user_us'], 2)})"
-                 for i in impls]
+        cells = [
+            f"{fmt(row[f'{i}_rps'], 0)} ({fmt(row[f'{i}_user_us'], 2)})"
+            for i in impls
+        ]
         r1 = ratio(row["uvasync_rps"], row.get("uvloop_rps"))
         r2 = ratio(row["uvasync_rps"], row.get("uvloop-protocol_rps"))
-        print("  " + row["workload"].rjust(9) + "".join(c.rjust(22) for c in cells)
-              + fmt(r1, 2).rjust(12) + fmt(r2, 2).rjust(11))
+        print(
+            "  "
+            + row["workload"].rjust(9)
+            + "".join(c.rjust(22) for c in cells)
+            + fmt(r1, 2).rjust(12)
+            + fmt(r2, 2).rjust(11)
+        )
     print()
     print("tasks:")
     for row in micro:
-        vals = "  ".join(f"{i}={fmt(row.get(i), 3 if row['key'] == 'wall_s' else 0)}"
-                         for i in MICRO_IMPLS if i in row)
+        vals = "  ".join(
+            f"{i}={fmt(row.get(i), 3 if row['key'] == 'wall_s' else 0)}"
+            for i in MICRO_IMPLS
+            if i in row
+        )
         r = ratio(row.get("uvasync"), row.get("asyncio"))
-        print(f"  {row['bench']:<9} {row['key']:<18} {vals}  uvasync/asyncio={fmt(r, 2)}")
+        print(
+            f"  {row['bench']:<9} {row['key']:<18} {vals}  uvasync/asyncio={fmt(r, 2)}"
+        )
     print()
     print("targets (issue 5):")
     for row in echo:
         if row["workload"] == "10x1k":
             r = ratio(row["uvasync_rps"], row.get("uvloop_rps"))
             u = ratio(row["uvasync_user_us"], row.get("uvloop_user_us"))
-            print(f"  10x1k req/s >= 1.3x uvloop streams: {fmt(r, 2)}; "
-                  f"user CPU/rt <= 0.5x uvloop streams: {fmt(u, 2)}")
+            print(
+                f"  10x1k req/s >= 1.3x uvloop streams: {fmt(r, 2)}; "
+                f"user CPU/rt <= 0.5x uvloop streams: {fmt(u, 2)}"
+            )
         if row["workload"] == "10x100k":
             r = ratio(row["uvasync_rps"], row.get("uvloop-protocol_rps"))
             print(f"  10x100k req/s >= 1.0x uvloop Protocol: {fmt(r, 2)}")
     for row in micro:
         r = ratio(row.get("uvasync"), row.get("asyncio"))
-        goal = {"switch": ">= 2x asyncio", "spawn": ">= 2x asyncio",
-                "sleepers": "<= 0.5x asyncio", "timers": "wall <= 0.2 s (2x ideal)"}
-        shown = fmt(row.get("uvasync"), 3) if row["bench"] == "timers" else fmt(r, 2)
+        goal = {
+            "switch": ">= 2x asyncio",
+            "spawn": ">= 2x asyncio",
+            "sleepers": "<= 0.5x asyncio",
+            "timers": "wall <= 0.2 s (2x ideal)",
+        }
+        shown = (
+            fmt(row.get("uvasync"), 3)
+            if row["bench"] == "timers"
+            else fmt(r, 2)
+        )
         print(f"  {row['bench']:<9} {goal[row['bench']]}: {shown}")
 
 
@@ -161,10 +228,17 @@ def main():
     ap.add_argument("--seconds", type=float)
     ap.add_argument("-v", "--verbose", action="store_true")
     args = ap.parse_args()
-    print(f"cpu: {cpu_model()}, {os.cpu_count()} cpus; python {sys.version.split()[0]}")
-    res = measure(args.build_dir, args.quick, args.repeats, args.seconds,
-                  args.verbose,
-                  progress=lambda s: print(f"  ... {s}", file=sys.stderr))
+    print(
+        f"cpu: {cpu_model()}, {os.cpu_count()} cpus; python {sys.version.split()[0]}"
+    )
+    res = measure(
+        args.build_dir,
+        args.quick,
+        args.repeats,
+        args.seconds,
+        args.verbose,
+        progress=lambda s: print(f"  ... {s}", file=sys.stderr),
+    )
     print(f"pinning: {res['pinning']}; {res['repeats']} repeat(s)")
     report(res)
     return 0

@@ -15,6 +15,7 @@ into entries of an anonymous enum.
 
 The C compiler is $CC, else `cc`. Python 3 standard library only.
 """
+
 import argparse
 import ast
 import operator
@@ -44,9 +45,12 @@ BANNER = """\
 
 def run_cpp(args, source):
     cc = os.environ.get("CC", "cc")
-    cmd = [cc, "-E", "-std=c99", "-I", INCLUDE_DIR] + CPP_DEFINES + args + ["-"]
-    return subprocess.run(cmd, input=source, capture_output=True, text=True,
-                          check=True).stdout
+    cmd = (
+        [cc, "-E", "-std=c99", "-I", INCLUDE_DIR] + CPP_DEFINES + args + ["-"]
+    )
+    return subprocess.run(
+        cmd, input=source, capture_output=True, text=True, check=True
+    ).stdout
 
 
 def own_lines(preprocessed):
@@ -56,7 +60,11 @@ def own_lines(preprocessed):
     for line in preprocessed.splitlines():
         m = marker.match(line)
         if m:
-            current = os.path.realpath(m.group(1)) if m.group(1) != "<stdin>" else None
+            current = (
+                os.path.realpath(m.group(1))
+                if m.group(1) != "<stdin>"
+                else None
+            )
             continue
         if line.startswith("#"):
             continue  # #pragma and the like
@@ -78,11 +86,12 @@ def format_declarations(text):
         elif ch == "}":
             depth -= 1
         elif ch == ";" and depth == 0:
-            out.append(text[start:i + 1].strip())
+            out.append(text[start : i + 1].strip())
             start = i + 1
     if text[start:].strip():
-        raise SystemExit("gen_cdef: trailing text after the last ';': "
-                         + text[start:][:80])
+        raise SystemExit(
+            "gen_cdef: trailing text after the last ';': " + text[start:][:80]
+        )
     lines = []
     for decl in out:
         decl = re.sub(r"([a-zA-Z0-9_])\*", r"\1 *", decl)  # "uva_loop_t *loop"
@@ -90,17 +99,21 @@ def format_declarations(text):
         decl = re.sub(r"(\w)\(\*", r"\1 (*", decl)  # "void (*uva_free_cb)"
         m = re.match(r"^(typedef enum|enum)\s*\{(.*)\}\s*(\w*);$", decl)
         if m:
-            entries = [enum_entry(e) for e in m.group(2).split(",") if e.strip()]
+            entries = [
+                enum_entry(e) for e in m.group(2).split(",") if e.strip()
+            ]
             body = ",\n".join("  " + e for e in entries) + "\n"
-            lines.append("%s {\n%s}%s;" % (m.group(1), body,
-                                          " " + m.group(3) if m.group(3) else ""))
+            lines.append(
+                "%s {\n%s}%s;"
+                % (m.group(1), body, " " + m.group(3) if m.group(3) else "")
+            )
         else:
             lines.append(decl)
     return lines
 
 
 def enum_entry(text):
-    """"UVA_E2BIG = (- 7)" -> "UVA_E2BIG = -7": plain integers for every FFI."""
+    """ "UVA_E2BIG = (- 7)" -> "UVA_E2BIG = -7": plain integers for every FFI."""
     name, sep, expr = text.partition("=")
     if not sep:
         return name.strip()
@@ -110,11 +123,18 @@ def enum_entry(text):
     return "%s = %d" % (name.strip(), value)
 
 
-_OPS = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul,
-        ast.LShift: operator.lshift, ast.RShift: operator.rshift,
-        ast.BitOr: operator.or_, ast.BitAnd: operator.and_,
-        ast.BitXor: operator.xor, ast.USub: operator.neg,
-        ast.Invert: operator.invert}
+_OPS = {
+    ast.Add: operator.add,
+    ast.Sub: operator.sub,
+    ast.Mult: operator.mul,
+    ast.LShift: operator.lshift,
+    ast.RShift: operator.rshift,
+    ast.BitOr: operator.or_,
+    ast.BitAnd: operator.and_,
+    ast.BitXor: operator.xor,
+    ast.USub: operator.neg,
+    ast.Invert: operator.invert,
+}
 
 
 def eval_int(expr):
@@ -145,12 +165,15 @@ def integer_macros():
     in the order the headers define them."""
     defs = run_cpp(["-dD", "-P"], '#include "uvasync.h"\n')
     names = []
-    for m in re.finditer(r"^#define (UVA_\w+)(?!\()(?:[ \t](.*))?$", defs, re.M):
+    for m in re.finditer(
+        r"^#define (UVA_\w+)(?!\()(?:[ \t](.*))?$", defs, re.M
+    ):
         if m.group(1) not in CONFIG_MACROS and m.group(1) not in names:
             names.append(m.group(1))
     # Let the preprocessor expand each macro fully, then evaluate it.
     probe = '#include "uvasync.h"\n' + "".join(
-        "uva__probe %s = %s ;\n" % (n.lower(), n) for n in names)
+        "uva__probe %s = %s ;\n" % (n.lower(), n) for n in names
+    )
     expanded = run_cpp(["-P"], probe)
     values = {}
     for m in re.finditer(r"uva__probe (\w+) = (.*?) ;", expanded):
@@ -160,16 +183,24 @@ def integer_macros():
         v = values.get(n.lower())
         if v is None:
             continue  # a string (UVA_VERSION_SUFFIX) or not a constant
-        if not -2**31 <= v < 2**31:
-            raise SystemExit("gen_cdef: %s = %d does not fit an int enum" % (n, v))
+        if not -(2**31) <= v < 2**31:
+            raise SystemExit(
+                "gen_cdef: %s = %d does not fit an int enum" % (n, v)
+            )
         result.append((n, v))
     return result
 
 
 def generate():
-    decls = format_declarations(own_lines(run_cpp([], '#include "uvasync.h"\n')))
+    decls = format_declarations(
+        own_lines(run_cpp([], '#include "uvasync.h"\n'))
+    )
     consts = integer_macros()
-    parts = [BANNER, "\n/* The integer #defines of the header. */\n", "enum {\n"]
+    parts = [
+        BANNER,
+        "\n/* The integer #defines of the header. */\n",
+        "enum {\n",
+    ]
     parts.append(",\n".join("  %s = %d" % (n, v) for n, v in consts))
     parts.append("\n};\n\n")
     parts += [d + "\n" for d in decls]
@@ -178,9 +209,14 @@ def generate():
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--check", action="store_true",
-                    help="exit 1 if %s differs from a fresh generation" % OUTPUT)
-    ap.add_argument("--stdout", action="store_true", help="print, do not write")
+    ap.add_argument(
+        "--check",
+        action="store_true",
+        help="exit 1 if %s differs from a fresh generation" % OUTPUT,
+    )
+    ap.add_argument(
+        "--stdout", action="store_true", help="print, do not write"
+    )
     opts = ap.parse_args()
     text = generate()
     if opts.stdout:
@@ -192,8 +228,11 @@ def main():
         except FileNotFoundError:
             current = ""
         if current != text:
-            print("gen_cdef: bindings/uvasync.cdef.h is stale; run "
-                  "`python3 bindings/gen_cdef.py` and commit it", file=sys.stderr)
+            print(
+                "gen_cdef: bindings/uvasync.cdef.h is stale; run "
+                "`python3 bindings/gen_cdef.py` and commit it",
+                file=sys.stderr,
+            )
             return 1
         print("gen_cdef: bindings/uvasync.cdef.h is up to date")
     else:

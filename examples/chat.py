@@ -6,6 +6,7 @@ ticker task is cancelled at the end.
 
     python3 examples/chat.py
 """
+
 import uvasync as asyncio
 
 

@@ -36,14 +36,14 @@ static uva_loop_t *loop;
 static uint64_t t_start;
 
 /* Abort the demo with a message if an API call fails. */
-#define CHECK(expr)                                                       \
-  do {                                                                    \
-    int rc_ = (expr);                                                     \
-    if (rc_ < 0) {                                                        \
-      fprintf(stderr, "demo: %s failed: %s (%s) at line %d\n", #expr,     \
-              uva_err_name(rc_), uva_strerror(rc_), __LINE__);            \
-      exit(1);                                                            \
-    }                                                                     \
+#define CHECK(expr)                                                   \
+  do {                                                                \
+    int rc_ = (expr);                                                 \
+    if (rc_ < 0) {                                                    \
+      fprintf(stderr, "demo: %s failed: %s (%s) at line %d\n", #expr, \
+              uva_err_name(rc_), uva_strerror(rc_), __LINE__);        \
+      exit(1);                                                        \
+    }                                                                 \
   } while (0)
 
 static uint64_t now_ms(void) {
@@ -55,7 +55,7 @@ static uint64_t now_ms(void) {
 /* One line per event: "[  123 ms] who        what". Flushed at once. */
 static void say(const char *who, const char *fmt, ...) {
   va_list ap;
-  printf("[%5llu ms] %-10s ", (unsigned long long)now_ms(), who);
+  printf("[%5llu ms] %-10s ", (unsigned long long) now_ms(), who);
   va_start(ap, fmt);
   vprintf(fmt, ap);
   va_end(ap);
@@ -71,16 +71,16 @@ static const char *result_name(int result) {
  * one summary serve them all. */
 typedef struct {
   const char *name;
-  uva_task_t *task;     /* our reference, released at the end */
-  int state;            /* where the step function resumes */
+  uva_task_t *task; /* our reference, released at the end */
+  int state;        /* where the step function resumes */
   int finished;
   int result;
   uint64_t finished_ms;
 } info_t;
 
 static void on_done(uva_task_t *task, int result, void *data) {
-  info_t *info = (info_t *)data;
-  (void)task;
+  info_t *info = (info_t *) data;
+  (void) task;
   info->finished = 1;
   info->result = result;
   info->finished_ms = now_ms();
@@ -105,17 +105,17 @@ typedef struct {
 static sleeper_t sleeper = {{0}, 10000, 0};
 
 static int sleeper_step(uva_task_t *task, int status, void *data) {
-  sleeper_t *s = (sleeper_t *)data;
+  sleeper_t *s = (sleeper_t *) data;
   if (s->info.state == 0) {
     s->info.state = 1;
     s->began_ms = now_ms();
-    say(s->info.name, "going to sleep for %lld ms", (long long)s->ms);
+    say(s->info.name, "going to sleep for %lld ms", (long long) s->ms);
     CHECK(uva_task_sleep(task, s->ms));
     return UVA_TASK_PENDING;
   }
   if (status == UVA_ECANCELED) {
     say(s->info.name, "cancelled after %llu ms of its %lld ms sleep",
-        (unsigned long long)(now_ms() - s->began_ms), (long long)s->ms);
+        (unsigned long long) (now_ms() - s->began_ms), (long long) s->ms);
     return UVA_ECANCELED; /* accept the cancellation */
   }
   say(s->info.name, "woke up normally (unexpected in this demo)");
@@ -134,7 +134,7 @@ typedef struct {
 static ticker_t ticker = {{0}, 0, 11, 10};
 
 static int ticker_step(uva_task_t *task, int status, void *data) {
-  ticker_t *t = (ticker_t *)data;
+  ticker_t *t = (ticker_t *) data;
   uint64_t now, next;
   if (status == UVA_ECANCELED) return UVA_ECANCELED;
   if (t->info.state == 1) {
@@ -149,8 +149,8 @@ static int ticker_step(uva_task_t *task, int status, void *data) {
   t->info.state = 1;
   /* Sleep until the next multiple of 100 ms, so the ticks do not drift. */
   now = now_ms();
-  next = (uint64_t)(t->ticks + 1) * 100u;
-  CHECK(uva_task_sleep(task, next > now ? (int64_t)(next - now) : 0));
+  next = (uint64_t) (t->ticks + 1) * 100u;
+  CHECK(uva_task_sleep(task, next > now ? (int64_t) (next - now) : 0));
   return UVA_TASK_PENDING;
 }
 
@@ -167,8 +167,8 @@ static worker_t worker_b = {{0}, 4, 0};
 static int total_yields;
 
 static int worker_step(uva_task_t *task, int status, void *data) {
-  worker_t *w = (worker_t *)data;
-  (void)task;
+  worker_t *w = (worker_t *) data;
+  (void) task;
   if (status == UVA_ECANCELED) return UVA_ECANCELED;
   if (w->done_rounds == w->rounds) {
     say(w->info.name, "all %d rounds done", w->rounds);
@@ -191,10 +191,10 @@ static job_t job_fast = {{0}, 200};
 static job_t job_slow = {{0}, 800};
 
 static int job_step(uva_task_t *task, int status, void *data) {
-  job_t *j = (job_t *)data;
+  job_t *j = (job_t *) data;
   if (j->info.state == 0) {
     j->info.state = 1;
-    say(j->info.name, "working for %lld ms", (long long)j->ms);
+    say(j->info.name, "working for %lld ms", (long long) j->ms);
     CHECK(uva_task_sleep(task, j->ms));
     return UVA_TASK_PENDING;
   }
@@ -221,9 +221,9 @@ static waitfor_t wait_slow = {{0}, &job_slow, 300, NULL, 0};
 
 /* The timeout fired before the target finished: cancel the waiter. */
 static void waitfor_timeout_cb(uva_timer_t *timer, void *data) {
-  waitfor_t *w = (waitfor_t *)data;
+  waitfor_t *w = (waitfor_t *) data;
   say(w->info.name, "timeout of %lld ms expired, cancelling the waiter",
-      (long long)w->timeout_ms);
+      (long long) w->timeout_ms);
   w->timed_out = 1;
   CHECK(uva_task_cancel(w->info.task));
   CHECK(uva_timer_close(timer, NULL));
@@ -231,50 +231,50 @@ static void waitfor_timeout_cb(uva_timer_t *timer, void *data) {
 }
 
 static int waitfor_step(uva_task_t *task, int status, void *data) {
-  waitfor_t *w = (waitfor_t *)data;
+  waitfor_t *w = (waitfor_t *) data;
   int result = 0;
   switch (w->info.state) {
-  case 0: /* join the target, arm the timeout */
-    say(w->info.name, "waiting for %s, at most %lld ms",
-        w->target->info.name, (long long)w->timeout_ms);
-    CHECK(uva_task_join(task, w->target->info.task));
-    CHECK(uva_timer_new(&w->timer, loop, waitfor_timeout_cb, w, NULL));
-    CHECK(uva_timer_start(w->timer, w->timeout_ms, 0));
-    w->info.state = 1;
-    return UVA_TASK_PENDING;
+    case 0: /* join the target, arm the timeout */
+      say(w->info.name, "waiting for %s, at most %lld ms", w->target->info.name,
+          (long long) w->timeout_ms);
+      CHECK(uva_task_join(task, w->target->info.task));
+      CHECK(uva_timer_new(&w->timer, loop, waitfor_timeout_cb, w, NULL));
+      CHECK(uva_timer_start(w->timer, w->timeout_ms, 0));
+      w->info.state = 1;
+      return UVA_TASK_PENDING;
 
-  case 1: /* the target finished, or the timeout cancelled us */
-    if (status == 0) {
-      CHECK(uva_timer_close(w->timer, NULL)); /* disarm the timeout */
-      w->timer = NULL;
-      CHECK(uva_task_result(&result, w->target->info.task));
-      say(w->info.name, "%s finished in time with %s", w->target->info.name,
-          result_name(result));
-      return result;
-    }
-    /* status == UVA_ECANCELED. Like asyncio.wait_for: cancel the target
+    case 1: /* the target finished, or the timeout cancelled us */
+      if (status == 0) {
+        CHECK(uva_timer_close(w->timer, NULL)); /* disarm the timeout */
+        w->timer = NULL;
+        CHECK(uva_task_result(&result, w->target->info.task));
+        say(w->info.name, "%s finished in time with %s", w->target->info.name,
+            result_name(result));
+        return result;
+      }
+      /* status == UVA_ECANCELED. Like asyncio.wait_for: cancel the target
      * and wait until the cancellation has landed before reporting. */
-    say(w->info.name, "gave up on %s, cancelling it", w->target->info.name);
-    CHECK(uva_task_cancel(w->target->info.task));
-    CHECK(uva_task_join(task, w->target->info.task));
-    w->info.state = 2;
-    return UVA_TASK_PENDING;
+      say(w->info.name, "gave up on %s, cancelling it", w->target->info.name);
+      CHECK(uva_task_cancel(w->target->info.task));
+      CHECK(uva_task_join(task, w->target->info.task));
+      w->info.state = 2;
+      return UVA_TASK_PENDING;
 
-  default: /* the cancelled target has finished */
-    CHECK(uva_task_result(&result, w->target->info.task));
-    say(w->info.name, "%s ended with %s; reporting ETIMEDOUT",
-        w->target->info.name, result_name(result));
-    return w->timed_out ? UVA_ETIMEDOUT : UVA_ECANCELED;
+    default: /* the cancelled target has finished */
+      CHECK(uva_task_result(&result, w->target->info.task));
+      say(w->info.name, "%s ended with %s; reporting ETIMEDOUT",
+          w->target->info.name, result_name(result));
+      return w->timed_out ? UVA_ETIMEDOUT : UVA_ECANCELED;
   }
 }
 
 /* ------------------------------------------------------------------ main */
 
 int main(void) {
-  info_t *all[] = {&ticker.info,    &worker_a.info,  &worker_b.info,
-                   &job_fast.info,  &job_slow.info,  &wait_fast.info,
+  info_t *all[] = {&ticker.info,    &worker_a.info, &worker_b.info,
+                   &job_fast.info,  &job_slow.info, &wait_fast.info,
                    &wait_slow.info, &sleeper.info};
-  const int n_all = (int)(sizeof all / sizeof all[0]);
+  const int n_all = (int) (sizeof all / sizeof all[0]);
   uint64_t wall_ms;
   int i, rc, alive = 1, unfinished = 0;
 
@@ -299,7 +299,7 @@ int main(void) {
   say("main", "loop has no work left (alive=%d)", alive);
 
   /* Summary. */
-  printf("\nsummary after %llu ms:\n", (unsigned long long)wall_ms);
+  printf("\nsummary after %llu ms:\n", (unsigned long long) wall_ms);
   printf("  %-10s %-10s %s\n", "task", "result", "finished at");
   for (i = 0; i < n_all; i++) {
     int done = 0;
@@ -307,10 +307,10 @@ int main(void) {
     if (!done || !all[i]->finished) unfinished++;
     printf("  %-10s %-10s %5llu ms\n", all[i]->name,
            result_name(all[i]->result),
-           (unsigned long long)all[i]->finished_ms);
+           (unsigned long long) all[i]->finished_ms);
   }
-  printf("  ticks: %d, worker yields: %d, unfinished tasks: %d\n",
-         ticker.ticks, total_yields, unfinished);
+  printf("  ticks: %d, worker yields: %d, unfinished tasks: %d\n", ticker.ticks,
+         total_yields, unfinished);
   fflush(stdout);
 
   /* Drop our references; the memory of finished, released tasks is freed

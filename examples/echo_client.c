@@ -27,10 +27,10 @@ typedef struct {
   uva_stream_t *stream;
   char **msgs;
   int nmsgs;
-  int i;           /* the message being sent / echoed */
+  int i; /* the message being sent / echoed */
   state_t state;
-  char *line;      /* the message + '\n' */
-  char *buf;       /* the echo */
+  char *line; /* the message + '\n' */
+  char *buf;  /* the echo */
   size_t buflen;
   int mismatches;
 } client;
@@ -78,7 +78,7 @@ static int client_run(uva_task_t *task, int status, client *c) {
         size_t n = strlen(c->msgs[c->i]);
         int same = len == n + 1 && memcmp(c->buf, c->line, n + 1) == 0;
         if (len > 0 && c->buf[len - 1] == '\n') len--;
-        printf("%.*s\n", (int)len, c->buf);
+        printf("%.*s\n", (int) len, c->buf);
         if (!same) {
           fprintf(stderr, "echo_client: echo %d differs from what was sent\n",
                   c->i + 1);
@@ -139,7 +139,7 @@ int main(int argc, char **argv) {
   uva_loop_t *loop = NULL;
   int rc = uva_loop_new(&loop);
   if (rc < 0) return fail("uva_loop_new", rc), 1;
-  rc = uva_tcp_connect(&c.stream, loop, host, (int)port);
+  rc = uva_tcp_connect(&c.stream, loop, host, (int) port);
   if (rc < 0) return fail("uva_tcp_connect", rc), 1;
   /* An echoed line is as long as the longest message (+ '\n'). */
   if (c.buflen > 65536)

@@ -37,17 +37,17 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define ECHO_BUF (64 * 1024)        /* one read's worth */
-#define ECHO_QUEUE_MAX (64 * 1024)  /* drain once this much is queued */
+#define ECHO_BUF (64 * 1024)       /* one read's worth */
+#define ECHO_QUEUE_MAX (64 * 1024) /* drain once this much is queued */
 
-#define CHECK(expr)                                                       \
-  do {                                                                    \
-    int rc_ = (expr);                                                     \
-    if (rc_ < 0) {                                                        \
-      fprintf(stderr, "echo_server: %s failed: %s (%s) at line %d\n",     \
-              #expr, uva_err_name(rc_), uva_strerror(rc_), __LINE__);     \
-      exit(1);                                                            \
-    }                                                                     \
+#define CHECK(expr)                                                          \
+  do {                                                                       \
+    int rc_ = (expr);                                                        \
+    if (rc_ < 0) {                                                           \
+      fprintf(stderr, "echo_server: %s failed: %s (%s) at line %d\n", #expr, \
+              uva_err_name(rc_), uva_strerror(rc_), __LINE__);               \
+      exit(1);                                                               \
+    }                                                                        \
   } while (0)
 
 static uva_loop_t *loop;
@@ -57,8 +57,8 @@ static uva_flag_t *volatile stop_flag; /* read by the signal handler */
 /* ------------------------------------------------------------- handler */
 
 typedef struct conn {
-  struct conn *prev, *next;   /* live connections, for the shutdown */
-  uva_task_t *task;           /* valid while in the list (see conn_free) */
+  struct conn *prev, *next; /* live connections, for the shutdown */
+  uva_task_t *task;         /* valid while in the list (see conn_free) */
   uva_stream_t *stream;
   unsigned long id;
   char peer[80];
@@ -117,10 +117,9 @@ static int handler_step(uva_task_t *task, int status, void *data) {
   }
 }
 
-static void on_connection(uva_server_t *srv, uva_stream_t *stream,
-                          void *data) {
-  (void)srv;
-  (void)data;
+static void on_connection(uva_server_t *srv, uva_stream_t *stream, void *data) {
+  (void) srv;
+  (void) data;
   conn *c = malloc(sizeof *c);
   if (c == NULL) {
     fprintf(stderr, "echo_server: out of memory, dropping a connection\n");
@@ -157,13 +156,13 @@ static void on_connection(uva_server_t *srv, uva_stream_t *stream,
 /* ------------------------------------------------------------- watcher */
 
 static void on_signal(int sig) {
-  (void)sig;
+  (void) sig;
   uva_flag_t *flag = stop_flag;
   if (flag != NULL) uva_flag_set(flag); /* async-signal-safe */
 }
 
 static int watcher_step(uva_task_t *task, int status, void *data) {
-  (void)data;
+  (void) data;
   if (status == 0) {
     int rc = uva_flag_wait(stop_flag, task);
     if (rc == UVA_EAGAIN) return UVA_TASK_PENDING;

@@ -29,8 +29,19 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-enum kind { K_NONE, K_LOOP, K_TASK, K_TIMER, K_EVENT, K_LOCK, K_SEM, K_QUEUE,
-            K_FLAG, K_STREAM, K_KINDS };
+enum kind {
+  K_NONE,
+  K_LOOP,
+  K_TASK,
+  K_TIMER,
+  K_EVENT,
+  K_LOCK,
+  K_SEM,
+  K_QUEUE,
+  K_FLAG,
+  K_STREAM,
+  K_KINDS
+};
 
 #define SLOTS 24
 #define MAX_TASKS 64
@@ -55,8 +66,8 @@ static struct {
 } F;
 
 static void fail(const char *what, int line, int rc) {
-  fprintf(stderr, "API rule broken at line %d: %s (rc %d %s)\n", line, what,
-          rc, uva_err_name(rc));
+  fprintf(stderr, "API rule broken at line %d: %s (rc %d %s)\n", line, what, rc,
+          uva_err_name(rc));
   abort();
 }
 
@@ -94,7 +105,7 @@ static struct arg pick(int kind) {
   struct arg a = {NULL, ARG_NULL, -1};
   if (kind == K_TASK && F.depth > 0) a.how = ARG_ANY;
   if ((b & 7) == 0) return a; /* NULL */
-  if ((b & 7) == 1) {           /* another kind */
+  if ((b & 7) == 1) {         /* another kind */
     if ((b >> 3) % 4 == 0 && kind != K_LOOP) {
       a.p = F.loop;
       a.how = ARG_WRONG;
@@ -150,7 +161,9 @@ static void forget(int slot) {
 static int trace = -1; /* FUZZ_TRACE=1: print each call (reproducing) */
 
 static void expect(int line, int rc, struct arg a, int closing_rc) {
-  if (trace > 0) fprintf(stderr, "    line %d: rc %s, arg %d\n", line, uva_err_name(rc), a.how);
+  if (trace > 0)
+    fprintf(stderr, "    line %d: rc %s, arg %d\n", line, uva_err_name(rc),
+            a.how);
   if (rc > 0) fail("positive result", line, rc);
   if (a.how == ARG_NULL && rc != UVA_EINVAL) fail("NULL accepted", line, rc);
   if (a.how == ARG_WRONG && rc != UVA_EHANDLEKIND)
@@ -162,11 +175,16 @@ static void expect(int line, int rc, struct arg a, int closing_rc) {
 /* Two handle arguments: specific codes only when one of them is bad. */
 static void expect2(int line, int rc, struct arg a, struct arg b) {
   if (rc > 0) fail("positive result", line, rc);
-  if (trace > 0) fprintf(stderr, "    line %d: rc %s, args %d %d\n", line, uva_err_name(rc), a.how, b.how);
+  if (trace > 0)
+    fprintf(stderr, "    line %d: rc %s, args %d %d\n", line, uva_err_name(rc),
+            a.how, b.how);
   if (a.how == ARG_ANY || b.how == ARG_ANY) return;
-  if (a.how == ARG_OK) expect(line, rc, b, 0);
-  else if (b.how == ARG_OK) expect(line, rc, a, 0);
-  else if (rc == 0) fail("bad handles accepted", line, rc);
+  if (a.how == ARG_OK)
+    expect(line, rc, b, 0);
+  else if (b.how == ARG_OK)
+    expect(line, rc, a, 0);
+  else if (rc == 0)
+    fail("bad handles accepted", line, rc);
 }
 
 /* Closing: NULL is accepted. */
@@ -181,8 +199,9 @@ static void expect_close(int line, int rc, struct arg a) {
 }
 
 static int64_t delay(void) {
-  static const int64_t d[8] = {0, 1, 3, 100000, -1, (int64_t) 1 << 40,
-                               ((int64_t) 1 << 40) + 1, INT64_MIN};
+  static const int64_t d[8] = {
+      0,        1, 3, 100000, -1, (int64_t) 1 << 40, ((int64_t) 1 << 40) + 1,
+      INT64_MIN};
   return d[byte() & 7];
 }
 
@@ -194,7 +213,10 @@ static size_t size_arg(void) {
 /* ---- callbacks -------------------------------------------------------------- */
 
 static int step(uva_task_t *t, int status, void *d);
-static void noop_timer(uva_timer_t *t, void *d) { (void) t; (void) d; }
+static void noop_timer(uva_timer_t *t, void *d) {
+  (void) t;
+  (void) d;
+}
 static void noop_call(void *d) { (void) d; }
 static void noop_done(uva_task_t *t, int r, void *d) {
   (void) t;
@@ -246,7 +268,8 @@ static void one_call(uva_task_t *self) {
       break;
     case 2:
       a = pick(K_LOOP);
-      expect(__LINE__, uva_loop_call_soon_threadsafe(a.p, noop_call, NULL), a, 0);
+      expect(__LINE__, uva_loop_call_soon_threadsafe(a.p, noop_call, NULL), a,
+             0);
       break;
     case 3:
       a = pick(K_LOOP);
@@ -256,8 +279,10 @@ static void one_call(uva_task_t *self) {
       if (self != NULL) { /* closing a running loop */
         a = pick(K_LOOP);
         rc = uva_loop_close(a.p);
-        if (a.how == ARG_OK && rc == 0) fail("loop_close while running", __LINE__, rc);
-        if (a.how == ARG_WRONG && rc != UVA_EHANDLEKIND) fail("loop_close kind", __LINE__, rc);
+        if (a.how == ARG_OK && rc == 0)
+          fail("loop_close while running", __LINE__, rc);
+        if (a.how == ARG_WRONG && rc != UVA_EHANDLEKIND)
+          fail("loop_close kind", __LINE__, rc);
       }
       break;
     /* tasks */
@@ -276,7 +301,9 @@ static void one_call(uva_task_t *self) {
     case 9:
       a = pick(K_TASK);
       rc = uva_task_release(a.p);
-      if (a.how == ARG_NULL ? rc != 0 : a.how == ARG_WRONG ? rc != UVA_EHANDLEKIND : rc != 0)
+      if (a.how == ARG_NULL    ? rc != 0
+          : a.how == ARG_WRONG ? rc != UVA_EHANDLEKIND
+                               : rc != 0)
         fail("release", __LINE__, rc);
       forget(a.slot);
       break;
@@ -298,13 +325,15 @@ static void one_call(uva_task_t *self) {
       break;
     case 13:
       a = pick(K_TASK);
-      expect(__LINE__, (byte() & 1) ? uva_task_unref(a.p) : uva_task_ref(a.p), a, 0);
+      expect(__LINE__, (byte() & 1) ? uva_task_unref(a.p) : uva_task_ref(a.p),
+             a, 0);
       break;
     case 14: /* sleep: only the running task may; absurd delays */
       a = pick(K_TASK);
       v = delay();
       rc = uva_task_sleep(a.p, v);
-      if (a.how == ARG_OK && (v < 0 || v > ((int64_t) 1 << 40)) && rc != UVA_EINVAL)
+      if (a.how == ARG_OK && (v < 0 || v > ((int64_t) 1 << 40)) &&
+          rc != UVA_EINVAL)
         fail("sleep with a bad delay", __LINE__, rc);
       if (a.how == ARG_OK && a.p != self && rc != UVA_EINVAL)
         fail("sleep of another task", __LINE__, rc);
@@ -338,8 +367,10 @@ static void one_call(uva_task_t *self) {
       a = pick(K_TIMER);
       int64_t t0 = delay(), t1 = delay();
       rc = uva_timer_start(a.p, t0, t1);
-      if (a.how == ARG_OK && (t0 < 0 || t1 < 0 || t0 > ((int64_t) 1 << 40) ||
-                              t1 > ((int64_t) 1 << 40)) && rc != UVA_EINVAL)
+      if (a.how == ARG_OK &&
+          (t0 < 0 || t1 < 0 || t0 > ((int64_t) 1 << 40) ||
+           t1 > ((int64_t) 1 << 40)) &&
+          rc != UVA_EINVAL)
         fail("timer_start with a bad delay", __LINE__, rc);
       expect(__LINE__, rc, a, UVA_ECLOSED);
       break;
@@ -363,8 +394,10 @@ static void one_call(uva_task_t *self) {
       int k = kinds[byte() % 5];
       void *obj = NULL;
       a = pick(K_LOOP);
-      if (k == K_EVENT) rc = uva_event_new((uva_event_t **) &obj, a.p);
-      else if (k == K_LOCK) rc = uva_lock_new((uva_lock_t **) &obj, a.p);
+      if (k == K_EVENT)
+        rc = uva_event_new((uva_event_t **) &obj, a.p);
+      else if (k == K_LOCK)
+        rc = uva_lock_new((uva_lock_t **) &obj, a.p);
       else if (k == K_SEM) {
         int64_t value = delay(), bound = delay();
         rc = uva_sem_new((uva_sem_t **) &obj, a.p, value, bound);
@@ -373,21 +406,29 @@ static void one_call(uva_task_t *self) {
             fail("sem_new with bad values", __LINE__, rc);
           a.how = ARG_OK; /* two bad arguments: either code will do */
         }
-      } else if (k == K_QUEUE) rc = uva_queue_new((uva_queue_t **) &obj, a.p, byte() % 4, NULL);
-      else rc = uva_flag_new((uva_flag_t **) &obj, a.p);
+      } else if (k == K_QUEUE)
+        rc = uva_queue_new((uva_queue_t **) &obj, a.p, byte() % 4, NULL);
+      else
+        rc = uva_flag_new((uva_flag_t **) &obj, a.p);
       expect(__LINE__, rc, a, 0);
       if (rc == 0 && add(k, obj) < 0) { /* table full */
-        if (k == K_EVENT) uva_event_close(obj);
-        else if (k == K_LOCK) uva_lock_close(obj);
-        else if (k == K_SEM) uva_sem_close(obj);
-        else if (k == K_QUEUE) uva_queue_close(obj);
-        else uva_flag_close(obj);
+        if (k == K_EVENT)
+          uva_event_close(obj);
+        else if (k == K_LOCK)
+          uva_lock_close(obj);
+        else if (k == K_SEM)
+          uva_sem_close(obj);
+        else if (k == K_QUEUE)
+          uva_queue_close(obj);
+        else
+          uva_flag_close(obj);
       }
       break;
     }
     case 23:
       a = pick(K_EVENT);
-      expect(__LINE__, (byte() & 1) ? uva_event_set(a.p) : uva_event_clear(a.p), a, 0);
+      expect(__LINE__, (byte() & 1) ? uva_event_set(a.p) : uva_event_clear(a.p),
+             a, 0);
       break;
     case 24:
       a = pick(K_EVENT);
@@ -435,11 +476,15 @@ static void one_call(uva_task_t *self) {
       break;
     case 30:
       a = pick(K_QUEUE);
-      if (byte() & 1) rc = uva_queue_put_nowait(a.p, (void *) (uintptr_t) 2);
-      else rc = uva_queue_get_nowait(&p, a.p);
-      if (a.how == ARG_OK && (rc == UVA_EQUEUEFULL || rc == UVA_EQUEUEEMPTY)) rc = 0;
+      if (byte() & 1)
+        rc = uva_queue_put_nowait(a.p, (void *) (uintptr_t) 2);
+      else
+        rc = uva_queue_get_nowait(&p, a.p);
+      if (a.how == ARG_OK && (rc == UVA_EQUEUEFULL || rc == UVA_EQUEUEEMPTY))
+        rc = 0;
       expect(__LINE__, rc, a, 0);
-      if (uva_queue_size(&z, a.p) != 0 && a.how == ARG_OK) fail("queue_size", __LINE__, 0);
+      if (uva_queue_size(&z, a.p) != 0 && a.how == ARG_OK)
+        fail("queue_size", __LINE__, 0);
       break;
     case 31:
       a = pick(K_FLAG);
@@ -456,11 +501,16 @@ static void one_call(uva_task_t *self) {
       static const int kinds[5] = {K_EVENT, K_LOCK, K_SEM, K_QUEUE, K_FLAG};
       int k = kinds[byte() % 5];
       a = pick(k);
-      if (k == K_EVENT) rc = uva_event_close(a.p);
-      else if (k == K_LOCK) rc = uva_lock_close(a.p);
-      else if (k == K_SEM) rc = uva_sem_close(a.p);
-      else if (k == K_QUEUE) rc = uva_queue_close(a.p);
-      else rc = uva_flag_close(a.p);
+      if (k == K_EVENT)
+        rc = uva_event_close(a.p);
+      else if (k == K_LOCK)
+        rc = uva_lock_close(a.p);
+      else if (k == K_SEM)
+        rc = uva_sem_close(a.p);
+      else if (k == K_QUEUE)
+        rc = uva_queue_close(a.p);
+      else
+        rc = uva_flag_close(a.p);
       expect_close(__LINE__, rc, a);
       forget(a.slot);
       break;
@@ -469,7 +519,8 @@ static void one_call(uva_task_t *self) {
     case 33: {
       int fds[2];
       uva_stream_t *st;
-      if (F.nfds >= SLOTS || socketpair(AF_UNIX, SOCK_STREAM, 0, fds) != 0) break;
+      if (F.nfds >= SLOTS || socketpair(AF_UNIX, SOCK_STREAM, 0, fds) != 0)
+        break;
       a = pick(K_LOOP);
       rc = uva_stream_open_fd(&st, a.p, fds[0]);
       expect(__LINE__, rc, a, 0);
@@ -488,16 +539,26 @@ static void one_call(uva_task_t *self) {
       a = pick(K_STREAM);
       b = pick(K_TASK);
       switch (byte() % 4) {
-        case 0: rc = uva_stream_read(&z, a.p, b.p, buf, sizeof buf); break;
-        case 1: rc = uva_stream_read_line(&z, a.p, b.p, buf, byte() % sizeof buf); break;
-        case 2: rc = uva_stream_read_exactly(a.p, b.p, buf, byte() % 2 ? sizeof buf : size_arg()); break;
-        default: rc = uva_stream_read_to_eof(&z, a.p, b.p); break;
+        case 0:
+          rc = uva_stream_read(&z, a.p, b.p, buf, sizeof buf);
+          break;
+        case 1:
+          rc = uva_stream_read_line(&z, a.p, b.p, buf, byte() % sizeof buf);
+          break;
+        case 2:
+          rc = uva_stream_read_exactly(a.p, b.p, buf,
+                                       byte() % 2 ? sizeof buf : size_arg());
+          break;
+        default:
+          rc = uva_stream_read_to_eof(&z, a.p, b.p);
+          break;
       }
       if (a.how == ARG_CLOSING && b.how == ARG_OK && rc != UVA_ECLOSED &&
           rc != UVA_EINVAL) /* EINVAL: the task has finished */
         fail("read on a closing stream", __LINE__, rc);
       if (rc == UVA_EAGAIN) rc = 0;
-      expect2(__LINE__, rc, a.how == ARG_CLOSING ? (struct arg){a.p, ARG_OK, a.slot} : a, b);
+      expect2(__LINE__, rc,
+              a.how == ARG_CLOSING ? (struct arg){a.p, ARG_OK, a.slot} : a, b);
       break;
     }
     case 35:
@@ -508,7 +569,7 @@ static void one_call(uva_task_t *self) {
     case 36: {
       static const uva_stream_option opts[7] = {
           UVA_STREAM_HIGH_WATER, UVA_STREAM_LOW_WATER, UVA_STREAM_LINE_LIMIT,
-          UVA_STREAM_DELIMITER, UVA_STREAM_NODELAY, (uva_stream_option) 0,
+          UVA_STREAM_DELIMITER,  UVA_STREAM_NODELAY,   (uva_stream_option) 0,
           (uva_stream_option) 99};
       a = pick(K_STREAM);
       uva_stream_option o = opts[byte() % 7];
@@ -516,7 +577,8 @@ static void one_call(uva_task_t *self) {
       rc = uva_stream_set(a.p, o, z);
       if (a.how == ARG_OK && (o == 0 || o == 99) && rc != UVA_EINVAL)
         fail("unknown option accepted", __LINE__, rc);
-      if (a.how == ARG_OK && o == UVA_STREAM_DELIMITER && z > 255 && rc != UVA_EINVAL)
+      if (a.how == ARG_OK && o == UVA_STREAM_DELIMITER && z > 255 &&
+          rc != UVA_EINVAL)
         fail("delimiter > 255 accepted", __LINE__, rc);
       expect(__LINE__, rc, a, 0);
       break;
@@ -528,7 +590,9 @@ static void one_call(uva_task_t *self) {
         b = pick(K_TASK);
         rc = uva_stream_peek(&d, &z, a.p, b.p);
         if (rc == UVA_EAGAIN) rc = 0;
-        expect2(__LINE__, rc, a.how == ARG_CLOSING ? (struct arg){a.p, ARG_OK, a.slot} : a, b);
+        expect2(__LINE__, rc,
+                a.how == ARG_CLOSING ? (struct arg){a.p, ARG_OK, a.slot} : a,
+                b);
       } else {
         size_t n = size_arg();
         rc = uva_stream_consume(a.p, n);
@@ -565,15 +629,21 @@ static int step(uva_task_t *t, int status, void *d) {
   if (F.cleanup) return status == UVA_ECANCELED ? UVA_ECANCELED : 0;
   if (F.depth == 0) {
     F.depth++;
-    for (int n = byte() % 4; n > 0; n--) one_call(t);
+    for (int n = byte() % 4; n > 0; n--)
+      one_call(t);
     F.depth--;
   }
   switch (byte() % 6) {
-    case 0: return 0;
-    case 1: return UVA_ECANCELED;
-    case 2: return UVA_TASK_YIELD;
-    case 3: return UVA_EINTERNAL;
-    default: return UVA_TASK_PENDING; /* parked unless a wait was set up */
+    case 0:
+      return 0;
+    case 1:
+      return UVA_ECANCELED;
+    case 2:
+      return UVA_TASK_YIELD;
+    case 3:
+      return UVA_EINTERNAL;
+    default:
+      return UVA_TASK_PENDING; /* parked unless a wait was set up */
   }
 }
 
@@ -583,8 +653,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *in, size_t size) {
   F.len = size;
   if (uva_loop_new(&F.loop) != 0) abort();
   while (F.at < F.len) {
-    if ((byte() & 7) == 0) run_pass(UVA_RUN_NOWAIT);
-    else one_call(NULL);
+    if ((byte() & 7) == 0)
+      run_pass(UVA_RUN_NOWAIT);
+    else
+      one_call(NULL);
   }
   /* Cleanup: cancel every task, close every handle, then close the loop. */
   F.cleanup = 1;
@@ -597,20 +669,38 @@ int LLVMFuzzerTestOneInput(const uint8_t *in, size_t size) {
     struct slot *s = &F.s[i];
     if (s->closing) continue;
     switch (s->kind) {
-      case K_TASK: uva_task_release(s->p); break;
-      case K_TIMER: uva_timer_close(s->p, NULL); break;
-      case K_EVENT: uva_event_close(s->p); break;
-      case K_LOCK: uva_lock_close(s->p); break;
-      case K_SEM: uva_sem_close(s->p); break;
-      case K_QUEUE: uva_queue_close(s->p); break;
-      case K_FLAG: uva_flag_close(s->p); break;
-      case K_STREAM: uva_stream_abort(s->p, NULL, NULL); break;
+      case K_TASK:
+        uva_task_release(s->p);
+        break;
+      case K_TIMER:
+        uva_timer_close(s->p, NULL);
+        break;
+      case K_EVENT:
+        uva_event_close(s->p);
+        break;
+      case K_LOCK:
+        uva_lock_close(s->p);
+        break;
+      case K_SEM:
+        uva_sem_close(s->p);
+        break;
+      case K_QUEUE:
+        uva_queue_close(s->p);
+        break;
+      case K_FLAG:
+        uva_flag_close(s->p);
+        break;
+      case K_STREAM:
+        uva_stream_abort(s->p, NULL, NULL);
+        break;
     }
   }
   memset(F.s, 0, sizeof F.s);
-  for (int i = 0; i < F.nfds; i++) close(F.fds[i]);
+  for (int i = 0; i < F.nfds; i++)
+    close(F.fds[i]);
   if (uva_loop_run(F.loop, UVA_RUN_DEFAULT) != 0) abort();
-  for (int i = 0; i < F.ntasks; i++) uva_task_release(F.all[i]);
+  for (int i = 0; i < F.ntasks; i++)
+    uva_task_release(F.all[i]);
   if (uva_loop_run(F.loop, UVA_RUN_DEFAULT) != 0) abort();
   int rc = uva_loop_close(F.loop);
   if (rc != 0) fail("loop_close after cleanup", __LINE__, rc);

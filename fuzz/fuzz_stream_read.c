@@ -23,22 +23,22 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#define CHECK(cond)                                                           \
-  do {                                                                        \
-    if (!(cond)) {                                                            \
-      fprintf(stderr, "model mismatch at %s:%d: %s (pos %zu of %zu)\n",        \
-              __FILE__, __LINE__, #cond, M.pos, M.len);                       \
-      abort();                                                                \
-    }                                                                         \
+#define CHECK(cond)                                                     \
+  do {                                                                  \
+    if (!(cond)) {                                                      \
+      fprintf(stderr, "model mismatch at %s:%d: %s (pos %zu of %zu)\n", \
+              __FILE__, __LINE__, #cond, M.pos, M.len);                 \
+      abort();                                                          \
+    }                                                                   \
   } while (0)
 
 static struct {
   const uint8_t *data; /* what the peer sends */
   size_t len;
-  size_t pos;     /* bytes the reader has consumed (the model) */
-  size_t sent;    /* bytes the feeder has written */
-  int wfd;        /* the feeder's end; -1 once shut down */
-  uint32_t rng;   /* chunk sizes */
+  size_t pos;   /* bytes the reader has consumed (the model) */
+  size_t sent;  /* bytes the feeder has written */
+  int wfd;      /* the feeder's end; -1 once shut down */
+  uint32_t rng; /* chunk sizes */
   const uint8_t *ops;
   size_t nops, op;
   size_t steps;
@@ -195,9 +195,9 @@ static int reader(uva_task_t *t, int status, void *d) {
           CHECK(M.pos == before);
           /* skip the long line's first bytes, as a user would */
           size_t skip = 0;
-          CHECK(uva_stream_read(&skip, M.s, t, M.buf, M.limit < sizeof M.buf
-                                                         ? M.limit
-                                                         : sizeof M.buf) == 0);
+          CHECK(uva_stream_read(
+                    &skip, M.s, t, M.buf,
+                    M.limit < sizeof M.buf ? M.limit : sizeof M.buf) == 0);
           took(M.buf, skip);
           break;
         }
@@ -258,8 +258,10 @@ static int reader(uva_task_t *t, int status, void *d) {
           M.cancel_req = 1;
           return UVA_TASK_PENDING;
         }
-        if (rc == 0) took(M.buf, n);
-        else CHECK(rc == UVA_EINCOMPLETE && M.len - M.pos < n);
+        if (rc == 0)
+          took(M.buf, n);
+        else
+          CHECK(rc == UVA_EINCOMPLETE && M.len - M.pos < n);
         continue;
     }
     if (rc == UVA_EAGAIN) return UVA_TASK_PENDING; /* woken with news */

@@ -40,21 +40,44 @@
 
 #define MAX_OBJS 12
 #define MAX_TASKS 16
-#define MAX_PEND 4  /* waits of one task at a time (select!) */
-#define QMODEL 64   /* items a queue's model holds */
+#define MAX_PEND 4 /* waits of one task at a time (select!) */
+#define QMODEL 64  /* items a queue's model holds */
 
-enum kind { K_NONE, K_EVENT, K_LOCK, K_SEM, K_QUEUE, K_FLAG, K_STREAM,
-            K_TIMER };
+enum kind {
+  K_NONE,
+  K_EVENT,
+  K_LOCK,
+  K_SEM,
+  K_QUEUE,
+  K_FLAG,
+  K_STREAM,
+  K_TIMER
+};
 
 /* The wait calls. */
-enum call { C_EVENT, C_LOCK, C_SEM, C_GET, C_PUT, C_FLAG, C_READ, C_SPILL,
-            C_PEEK, C_LINE, C_EXACT, C_TO_EOF, C_DRAIN, C_WRITE_DRAIN,
-            C_SHUTDOWN, C_CALLS };
+enum call {
+  C_EVENT,
+  C_LOCK,
+  C_SEM,
+  C_GET,
+  C_PUT,
+  C_FLAG,
+  C_READ,
+  C_SPILL,
+  C_PEEK,
+  C_LINE,
+  C_EXACT,
+  C_TO_EOF,
+  C_DRAIN,
+  C_WRITE_DRAIN,
+  C_SHUTDOWN,
+  C_CALLS
+};
 
 static const char *const call_name[C_CALLS] = {
-    "event_wait", "lock_acquire", "sem_acquire", "queue_get", "queue_put",
-    "flag_wait", "read", "read_spill", "peek", "read_line", "read_exactly",
-    "read_to_eof", "drain", "write_drain", "shutdown"};
+    "event_wait",   "lock_acquire", "sem_acquire", "queue_get",   "queue_put",
+    "flag_wait",    "read",         "read_spill",  "peek",        "read_line",
+    "read_exactly", "read_to_eof",  "drain",       "write_drain", "shutdown"};
 
 struct obj {
   int kind;
@@ -63,10 +86,10 @@ struct obj {
   int close_done; /* stream, timer: its close callback ran */
   int nwaits;     /* pending calls of tasks on it (they keep it alive) */
   /* streams */
-  int peer;        /* far end (socketpair or pipe), -1 once closed */
-  int pipe_dir;    /* 0 socketpair, 1 we read a pipe, 2 we write a pipe */
-  size_t rpos;     /* bytes consumed by reads (the model) */
-  size_t wpos;     /* bytes the peer wrote */
+  int peer;     /* far end (socketpair or pipe), -1 once closed */
+  int pipe_dir; /* 0 socketpair, 1 we read a pipe, 2 we write a pipe */
+  size_t rpos;  /* bytes consumed by reads (the model) */
+  size_t wpos;  /* bytes the peer wrote */
   /* queues */
   size_t maxsize;
   uintptr_t q[QMODEL];
@@ -83,9 +106,9 @@ struct pend {
 struct ftask {
   uva_task_t *t;
   int used;
-  int held;     /* the fuzzer holds a reference */
-  int done;     /* the step returned a result */
-  int freed;    /* the task's memory went (dtor ran) */
+  int held;  /* the fuzzer holds a reference */
+  int done;  /* the step returned a result */
+  int freed; /* the task's memory went (dtor ran) */
   struct pend p[MAX_PEND];
   int npend;
 };
@@ -97,9 +120,9 @@ static struct {
   struct obj o[MAX_OBJS];
   struct ftask t[MAX_TASKS];
   int ntasks;
-  int running;   /* index of the task whose step runs, or -1 */
-  int depth;     /* actions nested in the current one */
-  int in_cb;     /* a timer or call_soon callback runs */
+  int running; /* index of the task whose step runs, or -1 */
+  int depth;   /* actions nested in the current one */
+  int in_cb;   /* a timer or call_soon callback runs */
   int cleanup;
   uintptr_t next_item;
 } F;
@@ -109,20 +132,20 @@ static uint8_t rbuf[256 * 1024];
 static uint8_t spill[1024];
 static uint8_t wsrc[320 * 1024];
 
-#define TR(...)                                                               \
-  do {                                                                        \
-    if (trace > 0) fprintf(stderr, __VA_ARGS__);                              \
+#define TR(...)                                  \
+  do {                                           \
+    if (trace > 0) fprintf(stderr, __VA_ARGS__); \
   } while (0)
 
 static void fail(const char *what, int line, int rc) {
-  fprintf(stderr, "fuzz_waits: rule broken at line %d: %s (rc %d %s)\n",
-          line, what, rc, uva_err_name(rc));
+  fprintf(stderr, "fuzz_waits: rule broken at line %d: %s (rc %d %s)\n", line,
+          what, rc, uva_err_name(rc));
   abort();
 }
 
-#define REQUIRE(cond, rc)                                                     \
-  do {                                                                        \
-    if (!(cond)) fail(#cond, __LINE__, (rc));                                 \
+#define REQUIRE(cond, rc)                     \
+  do {                                        \
+    if (!(cond)) fail(#cond, __LINE__, (rc)); \
   } while (0)
 
 static unsigned byte(void) { return F.at < F.len ? F.in[F.at++] : 0; }
@@ -171,7 +194,8 @@ static void on_stream_closed(uva_stream_t *s, void *data) {
 static void on_timer_closed(uva_timer_t *t, void *data) {
   (void) data;
   int i = 0;
-  while (F.o[i].kind != K_TIMER || F.o[i].p != (void *) t) i++;
+  while (F.o[i].kind != K_TIMER || F.o[i].p != (void *) t)
+    i++;
   TR("  timer %d: close done\n", i);
   F.o[i].close_done = 1;
   maybe_forget(i);
@@ -183,16 +207,29 @@ static void owner_close(int i, int how) {
   int rc = 0;
   TR("  close %d (kind %d)\n", i, o->kind);
   switch (o->kind) {
-    case K_EVENT: rc = uva_event_close(o->p); break;
-    case K_LOCK: rc = uva_lock_close(o->p); break;
-    case K_SEM: rc = uva_sem_close(o->p); break;
-    case K_QUEUE: rc = uva_queue_close(o->p); break;
-    case K_FLAG: rc = uva_flag_close(o->p); break;
-    case K_STREAM:
-      rc = how ? uva_stream_abort(o->p, on_stream_closed, (void *) (intptr_t) i)
-               : uva_stream_close(o->p, on_stream_closed, (void *) (intptr_t) i);
+    case K_EVENT:
+      rc = uva_event_close(o->p);
       break;
-    case K_TIMER: rc = uva_timer_close(o->p, on_timer_closed); break;
+    case K_LOCK:
+      rc = uva_lock_close(o->p);
+      break;
+    case K_SEM:
+      rc = uva_sem_close(o->p);
+      break;
+    case K_QUEUE:
+      rc = uva_queue_close(o->p);
+      break;
+    case K_FLAG:
+      rc = uva_flag_close(o->p);
+      break;
+    case K_STREAM:
+      rc =
+          how ? uva_stream_abort(o->p, on_stream_closed, (void *) (intptr_t) i)
+              : uva_stream_close(o->p, on_stream_closed, (void *) (intptr_t) i);
+      break;
+    case K_TIMER:
+      rc = uva_timer_close(o->p, on_timer_closed);
+      break;
   }
   REQUIRE(rc == 0, rc);
   o->closed = 1;
@@ -246,7 +283,8 @@ static void remove_pend(struct ftask *ft, struct pend *p) {
 /* The core withdrew every wait of the task (cancellation delivered, or the
  * task finished). */
 static void drop_all(struct ftask *ft) {
-  while (ft->npend > 0) remove_pend(ft, &ft->p[0]);
+  while (ft->npend > 0)
+    remove_pend(ft, &ft->p[0]);
 }
 
 /* Coverage for the model's state at a repeated call (which call, whether
@@ -256,18 +294,29 @@ static void drop_all(struct ftask *ft) {
  * not keep inputs that reach the first half of such a sequence. Each case
  * is an edge of its own. */
 static volatile unsigned state_sink;
-#define CASE4(n)                                                              \
-  case (n): state_sink += (n); break;                                         \
-  case (n) + 1: state_sink += (n) + 1; break;                                 \
-  case (n) + 2: state_sink += (n) + 2; break;                                 \
-  case (n) + 3: state_sink += (n) + 3; break;
+#define CASE4(n)           \
+  case (n):                \
+    state_sink += (n);     \
+    break;                 \
+  case (n) + 1:            \
+    state_sink += (n) + 1; \
+    break;                 \
+  case (n) + 2:            \
+    state_sink += (n) + 2; \
+    break;                 \
+  case (n) + 3:            \
+    state_sink += (n) + 3; \
+    break;
 __attribute__((noinline)) static void state_edge(unsigned k) {
   switch (k) {
+    /* A macro per four cases reads as a table. */
+    // clang-format off
     CASE4(0) CASE4(4) CASE4(8) CASE4(12) CASE4(16) CASE4(20) CASE4(24)
     CASE4(28) CASE4(32) CASE4(36) CASE4(40) CASE4(44) CASE4(48) CASE4(52)
     CASE4(56) CASE4(60)
     default: break;
   }
+  // clang-format on
 }
 
 static void repeat_state(const struct pend *p) {
@@ -290,23 +339,51 @@ static void make_call(struct ftask *ft, struct pend *p, int repeat,
   int rc;
   if (repeat) repeat_state(p);
   switch (p->call) {
-    case C_EVENT: rc = uva_event_wait(h, arg); break;
-    case C_LOCK: rc = uva_lock_acquire(h, arg); break;
-    case C_SEM: rc = uva_sem_acquire(h, arg); break;
-    case C_GET: rc = uva_queue_get(&item, h, arg); break;
-    case C_PUT: rc = uva_queue_put(h, arg, (void *) p->item); break;
-    case C_FLAG: rc = uva_flag_wait(h, arg); break;
-    case C_READ: rc = uva_stream_read(&z, h, arg, rbuf, p->n); break;
+    case C_EVENT:
+      rc = uva_event_wait(h, arg);
+      break;
+    case C_LOCK:
+      rc = uva_lock_acquire(h, arg);
+      break;
+    case C_SEM:
+      rc = uva_sem_acquire(h, arg);
+      break;
+    case C_GET:
+      rc = uva_queue_get(&item, h, arg);
+      break;
+    case C_PUT:
+      rc = uva_queue_put(h, arg, (void *) p->item);
+      break;
+    case C_FLAG:
+      rc = uva_flag_wait(h, arg);
+      break;
+    case C_READ:
+      rc = uva_stream_read(&z, h, arg, rbuf, p->n);
+      break;
     case C_SPILL:
       rc = uva_stream_read_spill(&z, h, arg, rbuf, p->n, spill, sizeof spill);
       break;
-    case C_PEEK: rc = uva_stream_peek(&data, &z, h, arg); break;
-    case C_LINE: rc = uva_stream_read_line(&z, h, arg, rbuf, p->n); break;
-    case C_EXACT: rc = uva_stream_read_exactly(h, arg, rbuf, p->n); break;
-    case C_TO_EOF: rc = uva_stream_read_to_eof(&z, h, arg); break;
-    case C_DRAIN: rc = uva_stream_drain(h, arg); break;
-    case C_WRITE_DRAIN: rc = uva_stream_write_drain(h, arg, wsrc, p->n); break;
-    default: rc = uva_stream_shutdown(h, arg); break;
+    case C_PEEK:
+      rc = uva_stream_peek(&data, &z, h, arg);
+      break;
+    case C_LINE:
+      rc = uva_stream_read_line(&z, h, arg, rbuf, p->n);
+      break;
+    case C_EXACT:
+      rc = uva_stream_read_exactly(h, arg, rbuf, p->n);
+      break;
+    case C_TO_EOF:
+      rc = uva_stream_read_to_eof(&z, h, arg);
+      break;
+    case C_DRAIN:
+      rc = uva_stream_drain(h, arg);
+      break;
+    case C_WRITE_DRAIN:
+      rc = uva_stream_write_drain(h, arg, wsrc, p->n);
+      break;
+    default:
+      rc = uva_stream_shutdown(h, arg);
+      break;
   }
   TR("    task %d %s %s(obj %d, n %zu) -> %s\n", (int) (ft - F.t),
      repeat ? "repeats" : "calls", call_name[p->call], p->obj, p->n,
@@ -324,10 +401,16 @@ static void make_call(struct ftask *ft, struct pend *p, int repeat,
   }
   if (rc == 0) {
     switch (p->call) {
-      case C_GET: queue_took(o, (uintptr_t) item); break;
-      case C_PUT: queue_push(o, p->item); break;
+      case C_GET:
+        queue_took(o, (uintptr_t) item);
+        break;
+      case C_PUT:
+        queue_push(o, p->item);
+        break;
       case C_READ:
-      case C_EXACT: stream_took(o, rbuf, p->call == C_READ ? z : p->n); break;
+      case C_EXACT:
+        stream_took(o, rbuf, p->call == C_READ ? z : p->n);
+        break;
       case C_SPILL:
         if (z <= p->n) {
           stream_took(o, rbuf, z);
@@ -336,12 +419,15 @@ static void make_call(struct ftask *ft, struct pend *p, int repeat,
           stream_took(o, spill, z - p->n);
         }
         break;
-      case C_LINE: stream_took(o, rbuf, z); break;
+      case C_LINE:
+        stream_took(o, rbuf, z);
+        break;
       case C_PEEK: /* checked, not consumed */
         for (size_t k = 0; k < z; k++)
           REQUIRE(((const uint8_t *) data)[k] == pattern(o->rpos + k), 0);
         break;
-      default: break;
+      default:
+        break;
     }
   }
   if (repeat) remove_pend(ft, p);
@@ -375,7 +461,8 @@ static void wait_call(int ti) {
       void *item;
       int rc = old->call == C_GET ? uva_queue_put(o->p, arg, (void *) 1)
                                   : uva_queue_get(&item, o->p, arg);
-      TR("    task %d mixes put and get on %d -> %s\n", ti, oi, uva_err_name(rc));
+      TR("    task %d mixes put and get on %d -> %s\n", ti, oi,
+         uva_err_name(rc));
       REQUIRE(rc == UVA_EBUSY, rc);
       return;
     }
@@ -385,10 +472,18 @@ static void wait_call(int ti) {
   if (ft->npend >= MAX_PEND) return;
   struct pend p = {oi, 0, 0, 0};
   switch (o->kind) {
-    case K_EVENT: p.call = C_EVENT; break;
-    case K_LOCK: p.call = C_LOCK; break;
-    case K_SEM: p.call = C_SEM; break;
-    case K_FLAG: p.call = C_FLAG; break;
+    case K_EVENT:
+      p.call = C_EVENT;
+      break;
+    case K_LOCK:
+      p.call = C_LOCK;
+      break;
+    case K_SEM:
+      p.call = C_SEM;
+      break;
+    case K_FLAG:
+      p.call = C_FLAG;
+      break;
     case K_QUEUE:
       if (how & 4) {
         if (o->qlen >= QMODEL - MAX_TASKS) return; /* keep the model bounded */
@@ -399,9 +494,9 @@ static void wait_call(int ti) {
       }
       break;
     default: { /* stream */
-      static const int calls[10] = {C_READ, C_SPILL, C_PEEK, C_LINE, C_EXACT,
-                                    C_TO_EOF, C_DRAIN, C_WRITE_DRAIN,
-                                    C_SHUTDOWN, C_READ};
+      static const int calls[10] = {
+          C_READ,   C_SPILL, C_PEEK,        C_LINE,     C_EXACT,
+          C_TO_EOF, C_DRAIN, C_WRITE_DRAIN, C_SHUTDOWN, C_READ};
       unsigned nb = byte();
       p.call = calls[(how >> 3) % 10];
       p.n = p.call == C_WRITE_DRAIN ? write_n[nb & 3] : read_n[nb & 7];
@@ -411,9 +506,12 @@ static void wait_call(int ti) {
   if (ft->done) {
     /* a finished task cannot wait */
     int rc;
-    if (o->kind == K_EVENT) rc = uva_event_wait(o->p, ft->t);
-    else if (o->kind == K_STREAM) rc = uva_stream_drain(o->p, ft->t);
-    else return;
+    if (o->kind == K_EVENT)
+      rc = uva_event_wait(o->p, ft->t);
+    else if (o->kind == K_STREAM)
+      rc = uva_stream_drain(o->p, ft->t);
+    else
+      return;
     TR("    finished task %d waits -> %s\n", ti, uva_err_name(rc));
     REQUIRE(rc == UVA_EINVAL, rc);
     return;
@@ -455,8 +553,8 @@ static void spawn(void) {
   if (F.ntasks >= MAX_TASKS) return;
   int i = F.ntasks;
   struct ftask *ft = &F.t[i];
-  int rc = uva_task_spawn(&ft->t, F.loop, step, (void *) (intptr_t) i,
-                          task_freed);
+  int rc =
+      uva_task_spawn(&ft->t, F.loop, step, (void *) (intptr_t) i, task_freed);
   REQUIRE(rc == 0, rc);
   F.ntasks++;
   ft->used = 1;
@@ -473,19 +571,29 @@ static void new_object(void) {
   memset(o, 0, sizeof *o);
   o->peer = -1;
   switch (b % 8) {
-    case 0: o->kind = K_EVENT; rc = uva_event_new((uva_event_t **) &o->p, F.loop); break;
-    case 1: o->kind = K_LOCK; rc = uva_lock_new((uva_lock_t **) &o->p, F.loop); break;
+    case 0:
+      o->kind = K_EVENT;
+      rc = uva_event_new((uva_event_t **) &o->p, F.loop);
+      break;
+    case 1:
+      o->kind = K_LOCK;
+      rc = uva_lock_new((uva_lock_t **) &o->p, F.loop);
+      break;
     case 2:
       o->kind = K_SEM;
       /* 0 or 1 permit; unbounded, or bounded by 1..3 */
-      rc = uva_sem_new((uva_sem_t **) &o->p, F.loop, (b >> 3) & 1, (b >> 4) & 3);
+      rc =
+          uva_sem_new((uva_sem_t **) &o->p, F.loop, (b >> 3) & 1, (b >> 4) & 3);
       break;
     case 3:
       o->kind = K_QUEUE;
       o->maxsize = (b >> 3) & 3;
       rc = uva_queue_new((uva_queue_t **) &o->p, F.loop, o->maxsize, NULL);
       break;
-    case 4: o->kind = K_FLAG; rc = uva_flag_new((uva_flag_t **) &o->p, F.loop); break;
+    case 4:
+      o->kind = K_FLAG;
+      rc = uva_flag_new((uva_flag_t **) &o->p, F.loop);
+      break;
     case 5: {
       o->kind = K_TIMER;
       rc = uva_timer_new((uva_timer_t **) &o->p, F.loop, timer_fired,
@@ -517,7 +625,8 @@ static void new_object(void) {
       break;
     }
   }
-  TR("  new object %d kind %d -> %s\n", i, o->kind, rc ? uva_err_name(rc) : "0");
+  TR("  new object %d kind %d -> %s\n", i, o->kind,
+     rc ? uva_err_name(rc) : "0");
   REQUIRE(rc == 0, rc);
 }
 
@@ -533,9 +642,10 @@ static void peer_action(void) {
   size_t n = sizes[(b >> 2) & 7];
   switch (b & 3) {
     case 0:
-    case 1: { /* write the pattern */
+    case 1: {                      /* write the pattern */
       if (o->pipe_dir == 2) break; /* the far end reads */
-      for (size_t k = 0; k < n; k++) tmp[k] = pattern(o->wpos + k);
+      for (size_t k = 0; k < n; k++)
+        tmp[k] = pattern(o->wpos + k);
       ssize_t w = write(o->peer, tmp, n);
       TR("  peer %d writes %zu -> %zd\n", oi, n, w);
       if (w > 0) o->wpos += (size_t) w;
@@ -687,7 +797,10 @@ static void act(int self) {
     case 4:
       new_object();
       break;
-    case 5: case 6: case 7: case 8: /* waits: the running task's own, mostly */
+    case 5:
+    case 6:
+    case 7:
+    case 8: /* waits: the running task's own, mostly */
       ti = (self >= 0 && (op & 32)) ? self : pick_task();
       if (ti >= 0) wait_call(ti);
       break;
@@ -695,10 +808,13 @@ static void act(int self) {
       oi = pick_open(K_NONE);
       if (oi >= 0) owner_close(oi, (int) (byte() & 1));
       break;
-    case 10: case 11: case 12:
+    case 10:
+    case 11:
+    case 12:
       owner_action();
       break;
-    case 13: case 14:
+    case 13:
+    case 14:
       peer_action();
       break;
     case 15:
@@ -757,7 +873,8 @@ static void act(int self) {
       if (self >= 0 && ti >= 0) {
         rc = uva_task_join(NULL, F.t[ti].t);
         TR("  task %d joins %d -> %s\n", self, ti, rc ? uva_err_name(rc) : "0");
-        REQUIRE(rc == 0 || rc == UVA_EBUSY || (rc == UVA_EINVAL && ti == self), rc);
+        REQUIRE(rc == 0 || rc == UVA_EBUSY || (rc == UVA_EINVAL && ti == self),
+                rc);
       }
       break;
     case 22:
@@ -802,7 +919,8 @@ static int step(uva_task_t *t, int status, void *d) {
     unsigned b = ft->held ? byte() : 2;
     if ((b & 15) == 1) {
       int rc = uva_task_withdraw(t, F.o[ft->p[i].obj].p);
-      TR("    task %d withdraws from %d -> %s\n", ti, ft->p[i].obj, uva_err_name(rc));
+      TR("    task %d withdraws from %d -> %s\n", ti, ft->p[i].obj,
+         uva_err_name(rc));
       REQUIRE(rc == 0, rc);
       remove_pend(ft, &ft->p[i]);
       continue;
@@ -816,15 +934,24 @@ static int step(uva_task_t *t, int status, void *d) {
      * it) */
     if (ft->npend == 0) r = finish(ft, 0);
   } else {
-    for (int n = byte() % 4; n > 0 && ft->held; n--) act(ti);
+    for (int n = byte() % 4; n > 0 && ft->held; n--)
+      act(ti);
     if (!ft->held) { /* it released itself */
       if (ft->npend == 0) r = finish(ft, 0);
     } else {
       switch (byte() % 8) {
-        case 0: r = finish(ft, 0); break;
-        case 1: r = finish(ft, UVA_ECANCELED); break;
-        case 2: r = UVA_TASK_YIELD; break;
-        default: r = UVA_TASK_PENDING; break; /* parked unless it waits */
+        case 0:
+          r = finish(ft, 0);
+          break;
+        case 1:
+          r = finish(ft, UVA_ECANCELED);
+          break;
+        case 2:
+          r = UVA_TASK_YIELD;
+          break;
+        default:
+          r = UVA_TASK_PENDING;
+          break; /* parked unless it waits */
       }
     }
   }
@@ -837,15 +964,18 @@ static int step(uva_task_t *t, int status, void *d) {
 int LLVMFuzzerTestOneInput(const uint8_t *in, size_t size) {
   if (trace < 0) {
     trace = getenv("FUZZ_TRACE") != NULL;
-    for (size_t k = 0; k < sizeof wsrc; k++) wsrc[k] = (uint8_t) k;
+    for (size_t k = 0; k < sizeof wsrc; k++)
+      wsrc[k] = (uint8_t) k;
   }
   memset(&F, 0, sizeof F);
-  for (int i = 0; i < MAX_OBJS; i++) F.o[i].peer = -1;
+  for (int i = 0; i < MAX_OBJS; i++)
+    F.o[i].peer = -1;
   F.in = in;
   F.len = size;
   F.running = -1;
   if (uva_loop_new(&F.loop) != 0) abort();
-  while (F.at < F.len) act(-1);
+  while (F.at < F.len)
+    act(-1);
 
   /* Cleanup: cancel our tasks, close what is open, close the far ends
    * (queued writes then fail, so graceful closes complete), run the loop
@@ -861,9 +991,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *in, size_t size) {
       close(o->peer);
       o->peer = -1;
     }
-    if (!o->closed) owner_close(i, 1);
+    if (!o->closed)
+      owner_close(i, 1);
     else if (o->kind == K_STREAM && !o->close_done)
-      REQUIRE(uva_stream_abort(o->p, on_stream_closed, (void *) (intptr_t) i) == 0, 0);
+      REQUIRE(
+          uva_stream_abort(o->p, on_stream_closed, (void *) (intptr_t) i) == 0,
+          0);
   }
   int rc = uva_loop_run(F.loop, UVA_RUN_DEFAULT);
   REQUIRE(rc == 0, rc);
@@ -875,8 +1008,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *in, size_t size) {
     }
   rc = uva_loop_run(F.loop, UVA_RUN_DEFAULT);
   REQUIRE(rc == 0, rc);
-  for (int i = 0; i < F.ntasks; i++) REQUIRE(F.t[i].freed, i);
-  for (int i = 0; i < MAX_OBJS; i++) REQUIRE(F.o[i].kind == K_NONE, i);
+  for (int i = 0; i < F.ntasks; i++)
+    REQUIRE(F.t[i].freed, i);
+  for (int i = 0; i < MAX_OBJS; i++)
+    REQUIRE(F.o[i].kind == K_NONE, i);
   rc = uva_loop_close(F.loop);
   REQUIRE(rc == 0, rc);
   return 0;

@@ -161,7 +161,8 @@ UVA_EXTERN const char *uva_version_string(void);
   XX(EPROTOTYPE, (-EPROTOTYPE), "protocol wrong type for socket")             \
   XX(ERANGE, (-ERANGE), "result too large")                                   \
   XX(EROFS, (-EROFS), "read-only file system")                                \
-  XX(ESHUTDOWN, (-ESHUTDOWN), "cannot send after transport endpoint shutdown")\
+  XX(ESHUTDOWN, (-ESHUTDOWN),                                                 \
+     "cannot send after transport endpoint shutdown")                         \
   XX(ESPIPE, (-ESPIPE), "invalid seek")                                       \
   XX(ESRCH, (-ESRCH), "no such process")                                      \
   XX(ETIMEDOUT, (-ETIMEDOUT), "connection timed out")                         \
@@ -176,19 +177,20 @@ UVA_EXTERN const char *uva_version_string(void);
   XX(ENOTTY, (-ENOTTY), "inappropriate ioctl for device")                     \
   XX(EFTYPE, (-4028), "inappropriate file type or format")                    \
   XX(EILSEQ, (-EILSEQ), "illegal byte sequence")                              \
-  XX(ESOCKTNOSUPPORT, (-ESOCKTNOSUPPORT), "socket type not supported")        \
+  XX(ESOCKTNOSUPPORT, (-ESOCKTNOSUPPORT), "socket type not supported")
 
 #define UVA_ERRNO_MAP_OWN(XX)                                                 \
   XX(EINTERNAL, (-5000), "internal error in uvasync")                         \
-  XX(EWRONGTHREAD, (-5001), "called from a thread that does not own the loop")\
-  XX(ECLOSED, (-5002), "handle is closing or closed")                        \
+  XX(EWRONGTHREAD, (-5001),                                                   \
+     "called from a thread that does not own the loop")                       \
+  XX(ECLOSED, (-5002), "handle is closing or closed")                         \
   XX(EHANDLEKIND, (-5003), "wrong kind of handle")                            \
   XX(EUSER, (-5004), "a user callback failed")                                \
   XX(ERUNNING, (-5005), "a loop is already running in this thread")           \
   XX(EQUEUEFULL, (-5010), "queue is full")                                    \
   XX(EQUEUEEMPTY, (-5011), "queue is empty")                                  \
-  XX(EINCOMPLETE, (-5012), "end of stream before the requested bytes")         \
-  XX(ELINETOOLONG, (-5013), "line longer than the stream's line limit")        \
+  XX(EINCOMPLETE, (-5012), "end of stream before the requested bytes")        \
+  XX(ELINETOOLONG, (-5013), "line longer than the stream's line limit")
 
 typedef enum {
 #define UVA__ERRNO_XX(name, value, msg) UVA_##name = value,
@@ -243,7 +245,7 @@ typedef void (*uva_callback_cb)(void *data);
  * or when somebody wakes the task. UVA_TASK_YIELD: go to the back of the run
  * queue (= call uva_task_yield, then return PENDING). */
 #define UVA_TASK_PENDING 1
-#define UVA_TASK_YIELD   2
+#define UVA_TASK_YIELD 2
 
 /* The step function of a task. Called on the loop thread whenever the task is
  * runnable, never re-entered for the same task. `status` says why it runs:
@@ -642,14 +644,12 @@ UVA_EXTERN int uva_queue_new(uva_queue_t **out, uva_loop_t *loop,
 /* 0 = the item is in the queue; UVA_EAGAIN = full: the item was NOT taken,
  * call again with it when the task runs (a slot is then reserved for it);
  * UVA_ECLOSED. */
-UVA_EXTERN int uva_queue_put(uva_queue_t *queue, uva_task_t *task,
-                             void *item);
+UVA_EXTERN int uva_queue_put(uva_queue_t *queue, uva_task_t *task, void *item);
 /* 0 with *out = the oldest item; UVA_EAGAIN (empty); UVA_ECLOSED. A woken
  * getter holds a claim on the front item until it runs, so items always
  * leave in the order they were put. A task that waits in a put on this
  * queue gets UVA_EBUSY from a get, and the other way round. */
-UVA_EXTERN int uva_queue_get(void **out, uva_queue_t *queue,
-                             uva_task_t *task);
+UVA_EXTERN int uva_queue_get(void **out, uva_queue_t *queue, uva_task_t *task);
 /* UVA_EQUEUEFULL when full (or putters wait), UVA_ECLOSED. */
 UVA_EXTERN int uva_queue_put_nowait(uva_queue_t *queue, void *item);
 /* UVA_EQUEUEEMPTY when empty. */
@@ -825,8 +825,7 @@ UVA_EXTERN int uva_stream_read_line(size_t *len, uva_stream_t *stream,
  * UVA_EINVAL (sep NULL, seplen 0). Since 1.0. */
 UVA_EXTERN int uva_stream_read_until(size_t *len, uva_stream_t *stream,
                                      uva_task_t *task, const void *sep,
-                                     size_t seplen, void *buf,
-                                     size_t buflen);
+                                     size_t seplen, void *buf, size_t buflen);
 
 /* *state = 0 while more bytes may come, UVA_EOF once the end of the stream
  * was read (or fed, uva_stream_feed_eof), or the read error met (sticky:

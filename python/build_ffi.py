@@ -1,6 +1,7 @@
 """cffi (API mode) build of `uvasync._uvasync`: the declarations come from
 bindings/uvasync.cdef.h, generated from include/uvasync.h, so the Python
 package never keeps its own copy of the C API."""
+
 import hashlib
 import os
 
@@ -29,6 +30,7 @@ def core_digest(root):
                         h.update(f.read())
     return h.hexdigest()
 
+
 # What the Python layer adds: its callbacks into Python (one per kind of
 # event) and one C helper that wakes a task without entering Python.
 GLUE_CDEF = """
@@ -52,8 +54,14 @@ const char *_uvapy_core_digest(void);
 # core's static archive once. cffi's own file needs only the declarations
 # of what GLUE_CDEF names, and the core's digest, known at build time.
 CSRC = os.path.join(HERE, "csrc")
-GLUE_FILES = ["module.c", "task.c", "loop.c", "sleep.c", "gather.c",
-              "stream_io.c"]
+GLUE_FILES = [
+    "module.c",
+    "task.c",
+    "loop.c",
+    "sleep.c",
+    "gather.c",
+    "stream_io.c",
+]
 
 GLUE_SOURCE = """
 #include "uvapy.h"

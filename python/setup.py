@@ -9,6 +9,7 @@ In a checkout the sources are taken from the repository (../src,
 ../include, ../bindings/uvasync.cdef.h) and copied into _vendor/, which is
 what an sdist ships and what a build from an unpacked sdist uses.
 """
+
 import glob
 import os
 import shutil
@@ -27,11 +28,16 @@ def vendor_core():
     for sub in ("src", "include"):
         dst = os.path.join(VENDOR, sub)
         shutil.rmtree(dst, ignore_errors=True)
-        shutil.copytree(os.path.join(REPO, sub), dst,
-                        ignore=shutil.ignore_patterns("*.map"))
+        shutil.copytree(
+            os.path.join(REPO, sub),
+            dst,
+            ignore=shutil.ignore_patterns("*.map"),
+        )
     os.makedirs(os.path.join(VENDOR, "bindings"), exist_ok=True)
-    shutil.copy2(os.path.join(REPO, "bindings", "uvasync.cdef.h"),
-                 os.path.join(VENDOR, "bindings", "uvasync.cdef.h"))
+    shutil.copy2(
+        os.path.join(REPO, "bindings", "uvasync.cdef.h"),
+        os.path.join(VENDOR, "bindings", "uvasync.cdef.h"),
+    )
 
 
 vendor_core()
@@ -40,15 +46,25 @@ if not core_sources:
     raise SystemExit("uvasync: the C++ core sources are missing (_vendor/src)")
 
 setup(
-    libraries=[("uvasync_core", {
-        "sources": core_sources,
-        "include_dirs": [os.path.join("_vendor", "include")],
-        # No default visibility: the core's symbols stay inside the extension
-        # and cannot clash with a libuvasync.so loaded in the same process.
-        "macros": [("UVA_EXTERN", ""), ("NDEBUG", "1")],
-        "cflags": ["-std=c++17", "-O2", "-fPIC", "-fvisibility=hidden",
-                   "-fno-strict-aliasing"],
-    })],
+    libraries=[
+        (
+            "uvasync_core",
+            {
+                "sources": core_sources,
+                "include_dirs": [os.path.join("_vendor", "include")],
+                # No default visibility: the core's symbols stay inside the extension
+                # and cannot clash with a libuvasync.so loaded in the same process.
+                "macros": [("UVA_EXTERN", ""), ("NDEBUG", "1")],
+                "cflags": [
+                    "-std=c++17",
+                    "-O2",
+                    "-fPIC",
+                    "-fvisibility=hidden",
+                    "-fno-strict-aliasing",
+                ],
+            },
+        )
+    ],
     cffi_modules=["build_ffi.py:ffibuilder"],
     # Always link the extension again: build_ext only looks at the cffi C
     # file, not at the core archive, so after a change to the core a build

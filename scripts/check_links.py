@@ -11,6 +11,7 @@ the repository (`src/loop.cpp`, `bench/tools/`, `src/stream*.cpp`) must
 match something too. Prints what does not and exits 1; standard library
 only.
 """
+
 import glob
 import re
 import subprocess
@@ -45,7 +46,9 @@ def check_links(md, problems):
         if not dest.exists():
             problems.append(f"{md.relative_to(ROOT)}: no such file: {target}")
         elif anchor and dest.suffix == ".md" and anchor not in anchors(dest):
-            problems.append(f"{md.relative_to(ROOT)}: no such heading: {target}")
+            problems.append(
+                f"{md.relative_to(ROOT)}: no such heading: {target}"
+            )
 
 
 def check_code_paths(md, top, problems):
@@ -59,13 +62,23 @@ def check_code_paths(md, top, problems):
 
 
 def main():
-    files = subprocess.run(["git", "ls-files"], cwd=ROOT, check=True,
-                           capture_output=True, text=True).stdout.split()
+    files = subprocess.run(
+        ["git", "ls-files"],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.split()
     top = {f.split("/", 1)[0] for f in files if "/" in f}
-    pages = sorted({ROOT / f for f in files
-                    if f.endswith("README.md") or
-                    (f.startswith("docs/") and f.endswith(".md"))} |
-                   {Path(p) for p in glob.glob(str(ROOT / "docs" / "*.md"))})
+    pages = sorted(
+        {
+            ROOT / f
+            for f in files
+            if f.endswith("README.md")
+            or (f.startswith("docs/") and f.endswith(".md"))
+        }
+        | {Path(p) for p in glob.glob(str(ROOT / "docs" / "*.md"))}
+    )
     problems = []
     for md in pages:
         check_links(md, problems)

@@ -12,13 +12,13 @@
 using namespace uva::detail;
 
 #define API_BEGIN try {
-#define API_END                      \
-  }                                  \
-  catch (const std::bad_alloc &) {   \
-    return UVA_ENOMEM;               \
-  }                                  \
-  catch (...) {                      \
-    return UVA_EINTERNAL;            \
+#define API_END                    \
+  }                                \
+  catch (const std::bad_alloc &) { \
+    return UVA_ENOMEM;             \
+  }                                \
+  catch (...) {                    \
+    return UVA_EINTERNAL;          \
   }
 
 /* Validation, in the order the header documents: NULL, kind, thread. */
@@ -36,8 +36,8 @@ static inline int check_loop(const void *p) {
  * still be closing; the call itself checks the loop's door. */
 static inline int check_loop_any_thread(const void *p) {
   if (p == nullptr) return UVA_EINVAL;
-  uint32_t magic = __atomic_load_n(&static_cast<const Loop *>(p)->magic,
-                                   __ATOMIC_RELAXED);
+  uint32_t magic =
+      __atomic_load_n(&static_cast<const Loop *>(p)->magic, __ATOMIC_RELAXED);
   if (magic == MAGIC_LOOP_CLOSED) return UVA_ECLOSED;
   if (magic != MAGIC_LOOP) return UVA_EHANDLEKIND;
   return 0;
@@ -76,9 +76,9 @@ static inline bool valid_option(int o) {
   return o >= UVA_STREAM_HIGH_WATER && o <= UVA_STREAM_NODELAY;
 }
 
-#define CHECK(expr)             \
-  do {                          \
-    int check_rc_ = (expr);     \
+#define CHECK(expr)                       \
+  do {                                    \
+    int check_rc_ = (expr);               \
     if (check_rc_ != 0) return check_rc_; \
   } while (0)
 
@@ -192,8 +192,8 @@ static int no_task_wait(Sync *s, void **out, void *item) {
     }
     case MAGIC_QUEUE: {
       Queue *q = static_cast<Queue *>(s);
-      int rc = out != nullptr ? queue_get_nowait(out, q)
-                              : queue_put_nowait(q, item);
+      int rc =
+          out != nullptr ? queue_get_nowait(out, q) : queue_put_nowait(q, item);
       return rc == UVA_EQUEUEEMPTY || rc == UVA_EQUEUEFULL ? UVA_EINVAL : rc;
     }
     case MAGIC_FLAG: {
@@ -206,11 +206,11 @@ static int no_task_wait(Sync *s, void **out, void *item) {
   }
 }
 
-#define NO_TASK_WAIT(obj, out, item)                                      \
-  do {                                                                    \
-    if (task == nullptr)                                                  \
+#define NO_TASK_WAIT(obj, out, item)                                     \
+  do {                                                                   \
+    if (task == nullptr)                                                 \
       return no_task_wait(static_cast<Sync *>(static_cast<void *>(obj)), \
-                          (out), (item));                                 \
+                          (out), (item));                                \
   } while (0)
 
 static int close_sync(void *p, uint32_t magic) {
@@ -369,8 +369,7 @@ UVA_EXTERN int uva_loop_set_data(uva_loop_t *loop, void *data,
   return 0;
 }
 
-UVA_EXTERN int uva_loop_set_wait_hooks(uva_loop_t *loop,
-                                       uva_callback_cb before,
+UVA_EXTERN int uva_loop_set_wait_hooks(uva_loop_t *loop, uva_callback_cb before,
                                        uva_callback_cb after, void *data) {
   CHECK(check_loop(loop));
   return loop_set_wait_hooks(as_loop(loop), before, after, data);
@@ -661,11 +660,9 @@ UVA_EXTERN int uva_lock_close(uva_lock_t *lock) {
 
 UVA_EXTERN int uva_sem_new(uva_sem_t **out, uva_loop_t *loop, int64_t value,
                            int64_t bound) {
-  if (value < 0 || bound < 0 || (bound > 0 && value > bound))
-    return UVA_EINVAL;
-  return new_sync<Sem>(out, loop, [=](Sem **s, Loop *l) {
-    return sem_new(s, l, value, bound);
-  });
+  if (value < 0 || bound < 0 || (bound > 0 && value > bound)) return UVA_EINVAL;
+  return new_sync<Sem>(
+      out, loop, [=](Sem **s, Loop *l) { return sem_new(s, l, value, bound); });
 }
 
 UVA_EXTERN int uva_sem_acquire(uva_sem_t *sem, uva_task_t *task) {
@@ -705,16 +702,14 @@ UVA_EXTERN int uva_queue_new(uva_queue_t **out, uva_loop_t *loop,
   });
 }
 
-UVA_EXTERN int uva_queue_put(uva_queue_t *queue, uva_task_t *task,
-                             void *item) {
+UVA_EXTERN int uva_queue_put(uva_queue_t *queue, uva_task_t *task, void *item) {
   CHECK(check_sync(queue, MAGIC_QUEUE, true));
   CHECK(check_sync_waiter(queue, task));
   NO_TASK_WAIT(queue, nullptr, item);
   return queue_put(as_queue(queue), as_task(task), item);
 }
 
-UVA_EXTERN int uva_queue_get(void **out, uva_queue_t *queue,
-                             uva_task_t *task) {
+UVA_EXTERN int uva_queue_get(void **out, uva_queue_t *queue, uva_task_t *task) {
   if (out == nullptr) return UVA_EINVAL;
   CHECK(check_sync(queue, MAGIC_QUEUE, true));
   CHECK(check_sync_waiter(queue, task));
@@ -802,9 +797,8 @@ UVA_EXTERN int uva_tcp_connect(uva_stream_t **out, uva_loop_t *loop,
 UVA_EXTERN int uva_pipe_connect(uva_stream_t **out, uva_loop_t *loop,
                                 const char *path) {
   if (out == nullptr || path == nullptr) return UVA_EINVAL;
-  return new_sync<Stream>(out, loop, [=](Stream **s, Loop *l) {
-    return pipe_connect(s, l, path);
-  });
+  return new_sync<Stream>(
+      out, loop, [=](Stream **s, Loop *l) { return pipe_connect(s, l, path); });
 }
 
 UVA_EXTERN int uva_stream_wait_connected(uva_stream_t *stream,
@@ -817,9 +811,8 @@ UVA_EXTERN int uva_stream_wait_connected(uva_stream_t *stream,
 
 UVA_EXTERN int uva_stream_open_fd(uva_stream_t **out, uva_loop_t *loop,
                                   int fd) {
-  return new_sync<Stream>(out, loop, [=](Stream **s, Loop *l) {
-    return stream_open_fd(s, l, fd);
-  });
+  return new_sync<Stream>(
+      out, loop, [=](Stream **s, Loop *l) { return stream_open_fd(s, l, fd); });
 }
 
 UVA_EXTERN int uva_stream_set(uva_stream_t *stream, uva_stream_option option,
@@ -836,8 +829,8 @@ UVA_EXTERN int uva_stream_read(size_t *nread, uva_stream_t *stream,
   if (nread == nullptr || (buf == nullptr && len > 0)) return UVA_EINVAL;
   CHECK_IO_WAITER(stream, MAGIC_STREAM, task);
   API_BEGIN
-  return stream_read(nread, as_stream(stream), as_task(task), buf, len,
-                     nullptr, 0);
+  return stream_read(nread, as_stream(stream), as_task(task), buf, len, nullptr,
+                     0);
   API_END
 }
 
@@ -849,8 +842,8 @@ UVA_EXTERN int uva_stream_read_spill(size_t *nread, uva_stream_t *stream,
     return UVA_EINVAL;
   CHECK_IO_WAITER(stream, MAGIC_STREAM, task);
   API_BEGIN
-  return stream_read(nread, as_stream(stream), as_task(task), buf, len,
-                     spill, spill_len);
+  return stream_read(nread, as_stream(stream), as_task(task), buf, len, spill,
+                     spill_len);
   API_END
 }
 
@@ -896,16 +889,14 @@ UVA_EXTERN int uva_stream_read_line(size_t *len, uva_stream_t *stream,
 
 UVA_EXTERN int uva_stream_read_until(size_t *len, uva_stream_t *stream,
                                      uva_task_t *task, const void *sep,
-                                     size_t seplen, void *buf,
-                                     size_t buflen) {
+                                     size_t seplen, void *buf, size_t buflen) {
   if (len == nullptr || sep == nullptr || seplen == 0 ||
       (buf == nullptr && buflen > 0))
     return UVA_EINVAL;
   CHECK_IO_WAITER(stream, MAGIC_STREAM, task);
   API_BEGIN
   return stream_read_until(len, as_stream(stream), as_task(task),
-                           static_cast<const char *>(sep), seplen, buf,
-                           buflen);
+                           static_cast<const char *>(sep), seplen, buf, buflen);
   API_END
 }
 
@@ -1111,13 +1102,13 @@ UVA_EXTERN int uva_udp_recv(size_t *len, uva_udp_t *udp, uva_task_t *task,
   if (host != nullptr && hostlen == 0) return UVA_EINVAL;
   CHECK_IO_WAITER(udp, MAGIC_UDP, task);
   API_BEGIN
-  return udp_recv(len, as_udp(udp), as_task(task), buf, buflen, host,
-                  hostlen, port);
+  return udp_recv(len, as_udp(udp), as_task(task), buf, buflen, host, hostlen,
+                  port);
   API_END
 }
 
-UVA_EXTERN int uva_udp_local_address(uva_udp_t *udp, char *host,
-                                     size_t hostlen, int *port) {
+UVA_EXTERN int uva_udp_local_address(uva_udp_t *udp, char *host, size_t hostlen,
+                                     int *port) {
   if (host == nullptr || hostlen == 0) return UVA_EINVAL;
   CHECK_IO(udp, MAGIC_UDP);
   if (as_udp(udp)->closed) return UVA_ECLOSED;
@@ -1133,9 +1124,8 @@ UVA_EXTERN int uva_udp_close(uva_udp_t *udp, uva_udp_close_cb close_cb,
 }
 
 UVA_EXTERN int uva_poll_new(uva_poll_t **out, uva_loop_t *loop, int fd) {
-  return new_sync<Poll>(out, loop, [=](Poll **p, Loop *l) {
-    return poll_new(p, l, fd);
-  });
+  return new_sync<Poll>(out, loop,
+                        [=](Poll **p, Loop *l) { return poll_new(p, l, fd); });
 }
 
 UVA_EXTERN int uva_poll_wait(int *revents, uva_poll_t *poll, uva_task_t *task,

@@ -8,8 +8,9 @@ namespace uva {
 namespace detail {
 
 /* Each code must equal libuv's: the ABI promises it. */
-#define UVA__CHECK_XX(name, value, msg) \
-  static_assert(int(UVA_##name) == int(UV_##name), "UVA_" #name " differs from libuv");
+#define UVA__CHECK_XX(name, value, msg)            \
+  static_assert(int(UVA_##name) == int(UV_##name), \
+                "UVA_" #name " differs from libuv");
 UVA_ERRNO_MAP_LIBUV(UVA__CHECK_XX)
 #undef UVA__CHECK_XX
 

@@ -27,7 +27,7 @@ using namespace uva::detail;
 /* Count the calls of the kinds in `kinds` (a FaultKind mask; 0 stops
  * counting) from now on, and make call number `n` fail (0: none). */
 extern "C" __attribute__((visibility("hidden"))) void uva__fault_arm(int kinds,
-                                                                      long n) {
+                                                                     long n) {
   armed_kinds.store(0);
   calls.store(0);
   fail_at.store(n);

@@ -39,7 +39,7 @@ inline void *fault_calloc(size_t count, size_t size) {
 inline void *fault_aligned_alloc(size_t align, size_t n) {
   if (fault_hit(FAULT_ALLOC)) return nullptr;
 #ifdef _WIN32
-  (void)align;
+  (void) align;
   return std::malloc(n);
 #else
   void *p = nullptr;

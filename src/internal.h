@@ -242,8 +242,8 @@ struct Sem : Sync {
 };
 
 struct Queue : Sync {
-  Wait *putters;  /* tasks waiting for room */
-  void **ring;    /* items, oldest at ring[head] */
+  Wait *putters; /* tasks waiting for room */
+  void **ring;   /* items, oldest at ring[head] */
   size_t cap;
   size_t head;
   size_t size;
@@ -295,43 +295,43 @@ struct Stream : Sync {
   uv_handle_type type;
   StreamState st;
   /* The API half (stream.cpp): */
-  bool eof;      /* the peer finished; no more bytes will come */
-  bool to_eof;   /* a reader waits for EOF: ignore high_water */
+  bool eof;    /* the peer finished; no more bytes will come */
+  bool to_eof; /* a reader waits for EOF: ignore high_water */
   bool shut_requested;
   bool shut_done;
   bool retrying; /* TCP connect: the failed socket is closing, next follows */
   /* Both engines: */
-  bool more;     /* the kernel likely holds bytes: a reader finding the
+  bool more; /* the kernel likely holds bytes: a reader finding the
                     buffer empty reads them at once (see read_now) */
   /* The libuv engine (stream_libuv.cpp): */
   bool reading;  /* uv_read_start is active */
   bool signaled; /* readiness went to the readers instead of a read */
   NoRoom nobuf;  /* why on_alloc gave no room */
   /* The edge engine (stream_edge.cpp): */
-  bool edge;     /* in the loop's epoll set (Loop::epfd): we read, not libuv */
-  bool hup;      /* the peer's end or an error is waiting in the kernel */
-  bool no_edge;  /* the epoll set refused it: libuv reads */
+  bool edge;    /* in the loop's epoll set (Loop::epfd): we read, not libuv */
+  bool hup;     /* the peer's end or an error is waiting in the kernel */
+  bool no_edge; /* the epoll set refused it: libuv reads */
   /* Read-ahead (stream_engine.h): */
-  bool outgrown; /* a read filled the caller's buffer or a whole chunk */
+  bool outgrown;       /* a read filled the caller's buffer or a whole chunk */
   uint8_t reads_ahead; /* young reads that read past it */
-  int fd;        /* the descriptor once known (fd_of), else -1 */
-  int read_err;  /* sticky: the read side failed */
-  int write_err; /* sticky: a write failed */
-  int conn_err;  /* the connect failed */
+  int fd;              /* the descriptor once known (fd_of), else -1 */
+  int read_err;        /* sticky: the read side failed */
+  int write_err;       /* sticky: a write failed */
+  int conn_err;        /* the connect failed */
   int shut_err;
   char *rbuf; /* buffered bytes are rbuf[rstart, rstart + rlen) */
   size_t rstart, rlen, rcap;
-  size_t scanned; /* read_line: bytes known to hold no delimiter */
+  size_t scanned;   /* read_line: bytes known to hold no delimiter */
   char scan_sep[8]; /* the separator `scanned` is about */
   uint8_t scan_seplen;
-  size_t want;    /* bytes a waiting read needs (may exceed high_water) */
+  size_t want; /* bytes a waiting read needs (may exceed high_water) */
   size_t high_water, low_water, line_limit;
   int delim;
-  size_t last_read; /* bytes the last read from the kernel got (hint) */
-  size_t wqueued; /* bytes in uv_write requests not completed yet, and in
+  size_t last_read;   /* bytes the last read from the kernel got (hint) */
+  size_t wqueued;     /* bytes in uv_write requests not completed yet, and in
                      the tail */
-  WriteReq *wtail;  /* writes made while one is in flight */
-  size_t wtail_cap; /* room in wtail's data */
+  WriteReq *wtail;    /* writes made while one is in flight */
+  size_t wtail_cap;   /* room in wtail's data */
   uint64_t full_pass; /* Loop::passes when a read reached the limit */
   struct addrinfo *ai_list, *ai_next; /* TCP connect: addresses to try */
   int ai_err;                         /* last connect error while trying */
@@ -479,7 +479,7 @@ struct Loop : QNode {
   int epfd = -1;
   bool stop_flag = false; /* epfd: uva_loop_stop during a run */
 
-  const void *owner;       /* thread token of the owning thread */
+  const void *owner; /* thread token of the owning thread */
   bool running = false;
   bool stop_next = false; /* uva_loop_stop was called between runs */
   Task *current = nullptr;
@@ -508,8 +508,7 @@ struct Loop : QNode {
   /* 32-byte aligned 96-byte blocks: a task's hot first 32 bytes (link,
    * flags, state, step, data) never straddle two cache lines. */
   Pool task_pool{sizeof(Task), 32};
-  Pool small_pool{sizeof(Call) > sizeof(Wait) ? sizeof(Call)
-                                              : sizeof(Wait)};
+  Pool small_pool{sizeof(Call) > sizeof(Wait) ? sizeof(Call) : sizeof(Wait)};
 };
 
 /* Loop::epfd membership (loop.cpp). edge_add puts fd in the set,
@@ -543,16 +542,16 @@ inline bool on_owner(const Loop *l) { return l->owner == thread_token(); }
 /* version.cpp, error.cpp */
 unsigned int version();
 const char *version_string();
-const char *err_name(int err);  /* NULL if unknown */
-const char *strerror(int err);  /* NULL if unknown */
+const char *err_name(int err); /* NULL if unknown */
+const char *strerror(int err); /* NULL if unknown */
 char *format_unknown(int err, char *buf, size_t len, const char *what);
 
 /* loop.cpp */
 int loop_new(Loop **out);
 int loop_run(Loop *l, uva_run_mode mode);
 int loop_stop(Loop *l);
-int loop_set_wait_hooks(Loop *l, uva_callback_cb before,
-                        uva_callback_cb after, void *data);
+int loop_set_wait_hooks(Loop *l, uva_callback_cb before, uva_callback_cb after,
+                        void *data);
 int loop_close(Loop *l);
 void loop_release(Loop *l); /* any thread; frees with the last reference */
 void loop_push_first(Loop *l, QNode *n); /* run queue was empty */
@@ -599,7 +598,7 @@ void wait_free(Loop *l, Wait *w); /* unlinks from the task's list only */
 /* sync.cpp */
 void sync_undo_waits(Loop *l, Task *t); /* withdraw/return all sync waits */
 int sync_withdraw(Task *t, const void *obj); /* one of them; UVA_ENOENT */
-void flag_check(Loop *l, Flag *f);      /* loop thread: a set arrived */
+void flag_check(Loop *l, Flag *f);           /* loop thread: a set arrived */
 int event_new(Event **out, Loop *l);
 void event_set(Event *e);
 int event_wait(Event *e, Task *t);
@@ -616,7 +615,7 @@ int queue_put_nowait(Queue *q, void *item);
 int queue_get_nowait(void **out, Queue *q);
 bool queue_full(const Queue *q);
 int flag_new(Flag **out, Loop *l);
-int flag_set(Flag *f); /* any thread, async-signal-safe */
+int flag_set(Flag *f);     /* any thread, async-signal-safe */
 void flags_drain(Loop *l); /* loop thread: process flags set elsewhere */
 int flag_wait(Flag *f, Task *t);
 void sync_init(Sync *s, Loop *l, uint32_t magic);
@@ -644,8 +643,7 @@ size_t stream_read_hint(Stream *s);
 int stream_read_exactly(Stream *s, Task *t, void *buf, size_t n);
 int stream_peek(const void **data, size_t *len, Stream *s, Task *t);
 int stream_consume(Stream *s, size_t n);
-int stream_read_line(size_t *len, Stream *s, Task *t, void *buf,
-                     size_t buflen);
+int stream_read_line(size_t *len, Stream *s, Task *t, void *buf, size_t buflen);
 int stream_read_until(size_t *len, Stream *s, Task *t, const char *sep,
                       size_t seplen, void *buf, size_t buflen);
 int stream_read_to_eof(size_t *len, Stream *s, Task *t);
@@ -658,15 +656,12 @@ int stream_fileno(int *fd, Stream *s);
 int stream_drain(Stream *s, Task *t);
 int stream_write_drain(Stream *s, Task *t, const void *buf, size_t len);
 int stream_shutdown(Stream *s, Task *t);
-int stream_address(Stream *s, bool peer, char *host, size_t hostlen,
-                   int *port);
+int stream_address(Stream *s, bool peer, char *host, size_t hostlen, int *port);
 int stream_close(Stream *s, uva_stream_close_cb cb, void *data, bool abort);
-int tcp_listen(Server **out, Loop *l, const char *host, int port,
-               int backlog);
+int tcp_listen(Server **out, Loop *l, const char *host, int port, int backlog);
 int pipe_listen(Server **out, Loop *l, const char *path, int backlog);
 int server_accept(Stream **out, Server *sv, Task *t);
-void server_on_connection(Server *sv, uva_server_connection_cb cb,
-                          void *data);
+void server_on_connection(Server *sv, uva_server_connection_cb cb, void *data);
 int server_address(Server *sv, char *host, size_t hostlen, int *port);
 void server_close(Server *sv, uva_server_close_cb cb, void *data);
 int udp_new(Udp **out, Loop *l);
@@ -674,8 +669,8 @@ int udp_bind(Udp *u, const char *host, int port);
 int udp_connect(Udp *u, const char *host, int port);
 int udp_set(Udp *u, uva_stream_option option, size_t value);
 int udp_send(Udp *u, const void *buf, size_t len, const char *host, int port);
-int udp_recv(size_t *len, Udp *u, Task *t, void *buf, size_t buflen,
-             char *host, size_t hostlen, int *port);
+int udp_recv(size_t *len, Udp *u, Task *t, void *buf, size_t buflen, char *host,
+             size_t hostlen, int *port);
 int udp_local_address(Udp *u, char *host, size_t hostlen, int *port);
 void udp_close(Udp *u, uva_udp_close_cb cb, void *data);
 int poll_new(Poll **out, Loop *l, int fd);

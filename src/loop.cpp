@@ -259,8 +259,8 @@ static void on_check(uv_check_t *handle) {
   run_pass(l);
 }
 
-int loop_set_wait_hooks(Loop *l, uva_callback_cb before,
-                        uva_callback_cb after, void *data) {
+int loop_set_wait_hooks(Loop *l, uva_callback_cb before, uva_callback_cb after,
+                        void *data) {
   if ((before == nullptr) != (after == nullptr)) return UVA_EINVAL;
   if (l->in_wait) return UVA_EBUSY; /* cannot happen from the loop thread */
   l->wait_before = before;
@@ -549,7 +549,8 @@ static void shut_door(Loop *l) {
     std::lock_guard<std::mutex> lock(l->xmu);
     l->xclosed.store(true); /* seq_cst: pairs with flag_set's check */
   }
-  while (l->xsenders.load() != 0) std::this_thread::yield();
+  while (l->xsenders.load() != 0)
+    std::this_thread::yield();
 }
 
 static bool busy(const Loop *l) {

@@ -187,7 +187,8 @@ uv_buf_t room(Stream *s, size_t chunk) {
     }
     if (tail < least) {
       size_t cap = s->rcap == 0 ? READ_CHUNK : s->rcap * 2;
-      while (cap - s->rlen < chunk) cap *= 2;
+      while (cap - s->rlen < chunk)
+        cap *= 2;
       /* Page-aligned, not malloc's 16 bytes: the kernel's copies into
        * and out of this buffer (every read, and an echo's write straight
        * from it) ran 1.5-2x slower into memory 16 bytes off a cache line
@@ -252,8 +253,8 @@ static int wait_more(Stream *s, Task *t, Wait *w, size_t want) {
  * goes last: on a stream closed under the waiting task it holds the last
  * reference, and dropping it frees the stream. */
 static void done_waiting(Stream *s, Wait *w) {
-  bool last = w == nullptr ? s->waiters == nullptr
-                           : s->waiters == w && w->next == w;
+  bool last =
+      w == nullptr ? s->waiters == nullptr : s->waiters == w && w->next == w;
   if (last) {
     s->want = 0;
     s->to_eof = false;
@@ -545,8 +546,8 @@ static void tail_drop(Stream *s) {
 /* Copy total bytes of bufs (from `off` into bufs[0]) to the end of the
  * tail, grown as needed. total fits a libuv buffer (the caller checks);
  * a tail that would not is handed to libuv first. */
-static int tail_add(Stream *s, const uva_buf_t *bufs, size_t nbufs,
-                    size_t off, size_t total) {
+static int tail_add(Stream *s, const uva_buf_t *bufs, size_t nbufs, size_t off,
+                    size_t total) {
   if (s->wtail != nullptr && s->wtail->len > UINT32_MAX - total) {
     int rc = tail_flush(s);
     if (rc != 0) return rc;
@@ -554,7 +555,8 @@ static int tail_add(Stream *s, const uva_buf_t *bufs, size_t nbufs,
   size_t used = s->wtail != nullptr ? s->wtail->len : 0;
   if (s->wtail == nullptr || s->wtail_cap - used < total) {
     size_t cap = s->wtail_cap > 0 ? s->wtail_cap : 4096;
-    while (cap - used < total) cap *= 2;
+    while (cap - used < total)
+      cap *= 2;
     auto *t = static_cast<WriteReq *>(
         fault_realloc(s->wtail, offsetof(WriteReq, data) + cap));
     if (t == nullptr) return UVA_ENOMEM; /* the tail stays as it was */
@@ -743,7 +745,8 @@ int stream_writev(size_t *queued, Stream *s, const uva_buf_t *bufs,
     if (w > 0) { /* step over what went out: whole pieces, then part of one */
       total -= size_t(w);
       size_t left = size_t(w);
-      while (i < nbufs && left >= bufs[i].len) left -= bufs[i++].len;
+      while (i < nbufs && left >= bufs[i].len)
+        left -= bufs[i++].len;
       off = left;
     }
   }
@@ -798,7 +801,7 @@ int stream_fileno(int *fd, Stream *s) {
   *fd = f;
   return 0;
 #else
-  (void)fd;
+  (void) fd;
   return UVA_ENOTSUP;
 #endif
 }
@@ -807,9 +810,9 @@ int stream_fileno(int *fd, Stream *s) {
 static int drain_check(Stream *s, Task *t, Wait *w) {
   if (s->write_err != 0 || s->st >= StreamState::CLOSING ||
       s->wqueued <= s->low_water) {
-    int rc = s->write_err != 0 ? s->write_err
+    int rc = s->write_err != 0               ? s->write_err
              : s->st >= StreamState::CLOSING ? UVA_ECLOSED
-                                   : 0;
+                                             : 0;
     if (w != nullptr) sync_drop(w);
     return rc;
   }
@@ -921,8 +924,8 @@ static void try_next_address(Stream *s) {
   while (s->ai_next != nullptr) {
     struct addrinfo *ai = s->ai_next;
     s->ai_next = ai->ai_next;
-    int rc = FAULT_UV(
-        uv_tcp_connect(&s->creq, &s->uv.tcp, ai->ai_addr, on_connect));
+    int rc =
+        FAULT_UV(uv_tcp_connect(&s->creq, &s->uv.tcp, ai->ai_addr, on_connect));
     if (rc == 0) return;
     s->ai_err = rc;
   }
@@ -1024,20 +1027,23 @@ int stream_wait_connected(Stream *s, Task *t) {
 /* Whether a handle of the loop that is not closing holds fd. */
 static bool fd_in_use(Loop *l, int fd) {
 #ifdef _WIN32
-  (void)l;
-  (void)fd;
+  (void) l;
+  (void) fd;
   return false; /* descriptors are CRT numbers there, handles in libuv */
 #else
   struct Probe {
     int fd;
     bool found;
   } probe = {fd, false};
-  uv_walk(&l->uv, [](uv_handle_t *h, void *arg) {
-    Probe *p = static_cast<Probe *>(arg);
-    uv_os_fd_t hfd;
-    /* uv_fileno fails for closing handles and kinds without one. */
-    if (uv_fileno(h, &hfd) == 0 && hfd == p->fd) p->found = true;
-  }, &probe);
+  uv_walk(
+      &l->uv,
+      [](uv_handle_t *h, void *arg) {
+        Probe *p = static_cast<Probe *>(arg);
+        uv_os_fd_t hfd;
+        /* uv_fileno fails for closing handles and kinds without one. */
+        if (uv_fileno(h, &hfd) == 0 && hfd == p->fd) p->found = true;
+      },
+      &probe);
   return probe.found;
 #endif
 }
@@ -1165,8 +1171,7 @@ int stream_close(Stream *s, uva_stream_close_cb cb, void *data, bool abort) {
     if (uv_tcp_close_reset(&s->uv.tcp, on_stream_closed) == 0) return 0;
     s->st = StreamState::CLOSING;
   }
-  if (abort || connecting || s->wqueued == 0 || s->write_err != 0)
-    close_now(s);
+  if (abort || connecting || s->wqueued == 0 || s->write_err != 0) close_now(s);
   /* else: on_write closes once the queue is flushed */
   return 0;
 }
@@ -1269,8 +1274,8 @@ static int listen_common(Server **out, Loop *l, uv_handle_type type,
   rc = FAULT_UV(type == UV_TCP ? uv_tcp_bind(&sv->uv.tcp, addr, 0)
                                : uv_pipe_bind(&sv->uv.pipe, path));
   if (rc == 0)
-    rc = FAULT_UV(uv_listen(&sv->uv.s, backlog > 0 ? backlog : 511,
-                            on_connection));
+    rc = FAULT_UV(
+        uv_listen(&sv->uv.s, backlog > 0 ? backlog : 511, on_connection));
   if (rc != 0) {
     /* Detached: the close completes later (uva_loop_close reaps it). */
     sv->closed = true;
@@ -1283,8 +1288,7 @@ static int listen_common(Server **out, Loop *l, uv_handle_type type,
   return 0;
 }
 
-int tcp_listen(Server **out, Loop *l, const char *host, int port,
-               int backlog) {
+int tcp_listen(Server **out, Loop *l, const char *host, int port, int backlog) {
   struct sockaddr_storage ss;
   int rc = addr_parse(&ss, host, port);
   if (rc != 0) return rc;
@@ -1317,8 +1321,7 @@ int server_accept(Stream **out, Server *sv, Task *t) {
   return sync_enlist(sv, t, WaitKind::IO);
 }
 
-void server_on_connection(Server *sv, uva_server_connection_cb cb,
-                          void *data) {
+void server_on_connection(Server *sv, uva_server_connection_cb cb, void *data) {
   sv->on_conn = cb;
   sv->on_conn_data = data;
   /* A connection libuv is holding for accept goes to the callback now. */
@@ -1330,8 +1333,8 @@ int server_address(Server *sv, char *host, size_t hostlen, int *port) {
   if (sv->type == UV_TCP) {
     struct sockaddr_storage ss;
     int len = sizeof ss;
-    int rc = uv_tcp_getsockname(&sv->uv.tcp,
-                                reinterpret_cast<sockaddr *>(&ss), &len);
+    int rc = uv_tcp_getsockname(&sv->uv.tcp, reinterpret_cast<sockaddr *>(&ss),
+                                &len);
     if (rc != 0) return rc;
     return addr_format(reinterpret_cast<sockaddr *>(&ss), host, hostlen, port);
   }

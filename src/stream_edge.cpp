@@ -46,7 +46,7 @@ bool edge_read_start(Stream *s) {
   s->edge = true; /* the add reports bytes already there as an event */
   return true;
 #else
-  (void)s;
+  (void) s;
   return false;
 #endif
 }
@@ -116,13 +116,13 @@ size_t read_direct(Stream *s, void *buf, size_t len, void *spill,
   s->signaled = false;
 #ifndef _WIN32
   if (s->st != StreamState::OPEN || s->eof || s->read_err != 0) return 0;
-  return read_into(s, static_cast<char *>(buf), len,
-                   static_cast<char *>(spill), spill_len);
+  return read_into(s, static_cast<char *>(buf), len, static_cast<char *>(spill),
+                   spill_len);
 #else
-  (void)buf;
-  (void)len;
-  (void)spill;
-  (void)spill_len;
+  (void) buf;
+  (void) len;
+  (void) spill;
+  (void) spill_len;
   return 0;
 #endif
 }
@@ -164,11 +164,11 @@ static size_t read_into(Stream *s, char *buf, size_t len, char *spill,
     libuv_read_stop(s);
   }
 #else
-  (void)s;
-  (void)buf;
-  (void)len;
-  (void)spill;
-  (void)spill_len;
+  (void) s;
+  (void) buf;
+  (void) len;
+  (void) spill;
+  (void) spill_len;
 #endif
   return 0;
 }

@@ -18,7 +18,7 @@ namespace uva {
 namespace detail {
 
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
-  (void)suggested;
+  (void) suggested;
   Stream *s = stream_of(h);
   if (s->rlen >= read_limit(s)) { /* paused softly: on_read decides */
     s->nobuf = NoRoom::FULL;
@@ -54,7 +54,7 @@ static int pending_error(Stream *s) {
   if (fd >= 0 && getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) == 0)
     return -err;
 #else
-  (void)s;
+  (void) s;
 #endif
   return 0;
 }

@@ -184,7 +184,8 @@ int event_new(Event **out, Loop *l) {
 
 void event_set(Event *e) {
   e->is_set = true;
-  while (e->waiters != nullptr) grant_first(&e->waiters);
+  while (e->waiters != nullptr)
+    grant_first(&e->waiters);
 }
 
 int event_wait(Event *e, Task *t) {
@@ -293,7 +294,8 @@ static int ring_grow(Queue *q) {
   size_t cap = q->cap == 0 ? 16 : q->cap * 2;
   void **ring = static_cast<void **>(fault_malloc(cap * sizeof(void *)));
   if (ring == nullptr) return UVA_ENOMEM;
-  for (size_t i = 0; i < q->size; i++) ring[i] = q->ring[(q->head + i) % q->cap];
+  for (size_t i = 0; i < q->size; i++)
+    ring[i] = q->ring[(q->head + i) % q->cap];
   std::free(q->ring);
   q->ring = ring;
   q->cap = cap;

@@ -44,7 +44,8 @@ Wait *wait_alloc(Loop *l, Task *task, Handle *on, WaitKind kind) {
 void wait_free(Loop *l, Wait *w) {
   if (w->task != nullptr) {
     Wait **pp = &w->task->waits;
-    while (*pp != w) pp = &(*pp)->tnext;
+    while (*pp != w)
+      pp = &(*pp)->tnext;
     *pp = w->tnext;
   }
   l->small_pool.free(w);
@@ -56,7 +57,8 @@ static void abandon_wait(Loop *l, Task *t) {
     l->heap.remove(t);
   } else if (state_of(t) == TaskState::JOINING) {
     Wait *w = t->waits;
-    while (w->kind != WaitKind::JOIN) w = w->tnext;
+    while (w->kind != WaitKind::JOIN)
+      w = w->tnext;
     wlist_remove(&static_cast<Task *>(w->on)->waiters, w);
     wait_free(l, w);
   }

@@ -202,7 +202,6 @@ static void run_close(Loop *l, Call *call) {
   std::free(t);
 }
 
-
 void timer_close(Timer *t, uva_timer_close_cb cb) {
   Loop *l = t->loop;
   timer_stop(t);
@@ -244,8 +243,9 @@ long ticks_ms() { return long((uv_hrtime() / 1000000u) & TICKS_MASK); }
 /* Unsigned arithmetic: any long is accepted, and a sum or difference that
  * would overflow a long (undefined) wraps, which the mask makes exact. */
 long ticks_add(long ticks, long delta) {
-  return long((static_cast<unsigned long>(ticks) +
-               static_cast<unsigned long>(delta)) & TICKS_MASK);
+  return long(
+      (static_cast<unsigned long>(ticks) + static_cast<unsigned long>(delta)) &
+      TICKS_MASK);
 }
 
 long ticks_diff(long a, long b) {

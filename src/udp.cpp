@@ -52,7 +52,7 @@ int udp_new(Udp **out, Loop *l) {
 static thread_local char scratch[RECV_BUF];
 
 static void on_alloc(uv_handle_t *h, size_t, uv_buf_t *buf) {
-  (void)h;
+  (void) h;
   *buf = uv_buf_init(scratch, sizeof scratch);
 }
 
@@ -67,9 +67,9 @@ static void queue_datagram(Udp *u, const char *data, size_t n,
   d->next = nullptr;
   d->len = n;
   std::memset(&d->addr, 0, sizeof d->addr);
-  std::memcpy(&d->addr, addr,
-              addr->sa_family == AF_INET6 ? sizeof(sockaddr_in6)
-                                          : sizeof(sockaddr_in));
+  std::memcpy(
+      &d->addr, addr,
+      addr->sa_family == AF_INET6 ? sizeof(sockaddr_in6) : sizeof(sockaddr_in));
   std::memcpy(d->data, data, n);
   if (u->tail != nullptr)
     u->tail->next = d;
@@ -82,7 +82,7 @@ static void queue_datagram(Udp *u, const char *data, size_t n,
 static void on_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf,
                     const struct sockaddr *addr, unsigned flags) {
   Udp *u = of(reinterpret_cast<uv_handle_t *>(h));
-  (void)flags;
+  (void) flags;
   if (nread < 0) {
     u->err = int(nread);
   } else if (addr != nullptr) {
@@ -123,7 +123,7 @@ static bool edge_recv(Udp *u) {
   }
   return changed;
 #else
-  (void)u;
+  (void) u;
   return false;
 #endif
 }
@@ -149,7 +149,7 @@ static bool edge_watch(Udp *u) {
   u->edge = true; /* the add reports datagrams already there */
   return true;
 #else
-  (void)u;
+  (void) u;
   return false;
 #endif
 }
@@ -199,8 +199,7 @@ struct SendReq {
   char data[1];
 };
 
-int udp_send(Udp *u, const void *buf, size_t len, const char *host,
-             int port) {
+int udp_send(Udp *u, const void *buf, size_t len, const char *host, int port) {
   struct sockaddr_storage ss;
   const struct sockaddr *to = nullptr;
   if (host != nullptr) {
@@ -231,8 +230,8 @@ int udp_send(Udp *u, const void *buf, size_t len, const char *host,
   return 0;
 }
 
-int udp_recv(size_t *len, Udp *u, Task *t, void *buf, size_t buflen,
-             char *host, size_t hostlen, int *port) {
+int udp_recv(size_t *len, Udp *u, Task *t, void *buf, size_t buflen, char *host,
+             size_t hostlen, int *port) {
   Wait *w = sync_find(t, u);
   if (u->head == nullptr && u->more) edge_recv(u); /* edge: what it holds */
   Datagram *d = u->head;

@@ -4,7 +4,7 @@
 #define UVASYNC_TEST_HELPERS_H
 
 #ifndef _GNU_SOURCE
-# define _GNU_SOURCE /* clock_gettime, nanosleep, getrusage under -std=c99 */
+#define _GNU_SOURCE /* clock_gettime, nanosleep, getrusage under -std=c99 */
 #endif
 
 #include <criterion/criterion.h>
@@ -22,9 +22,9 @@
 #include <time.h>
 
 #if defined(__GNUC__)
-# define UVT_UNUSED __attribute__((unused))
+#define UVT_UNUSED __attribute__((unused))
 #else
-# define UVT_UNUSED
+#define UVT_UNUSED
 #endif
 
 /* ---- time scaling ------------------------------------------------------ */
@@ -52,19 +52,18 @@ static void uvt__scale_timeouts(struct criterion_test_set *set) {
   uvt__timeouts_scaled = 1;
   for (s = set->suites->first; s != NULL; s = s->next) {
     struct criterion_suite_set *ss = (struct criterion_suite_set *) (s + 1);
-    if (ss->tests == NULL)
-      continue;
+    if (ss->tests == NULL) continue;
     for (t = ss->tests->first; t != NULL; t = t->next) {
       struct criterion_test *ct = (struct criterion_test *) (t + 1);
-      if (ct->data != NULL && ct->data->timeout > 0)
-        ct->data->timeout *= m;
+      if (ct->data != NULL && ct->data->timeout > 0) ct->data->timeout *= m;
     }
   }
 }
 
 #if defined(__linux__) && defined(__GNUC__)
-__attribute__((section("cr_pra"), used)) static f_report_hook
-    uvt__scale_timeouts_hook = (f_report_hook) uvt__scale_timeouts;
+__attribute__((section("cr_pra"),
+               used)) static f_report_hook uvt__scale_timeouts_hook =
+    (f_report_hook) uvt__scale_timeouts;
 #endif
 
 /* Criterion's runner (not a test, not uvasync) leaks a small block per run
@@ -124,11 +123,11 @@ static UVT_UNUSED int uvt_edge_poller(void) {
 
 /* The MAKE_VALGRIND_HAPPY of this suite: every test that made a loop ends
  * with this, after releasing/closing what it made. */
-#define UVT_CLOSE_LOOP(loop)                                                  \
-  do {                                                                        \
-    int uvt__rc = uva_loop_close(loop);                                       \
-    cr_assert_eq(uvt__rc, 0, "uva_loop_close: %d (%s)", uvt__rc,              \
-                 uva_err_name(uvt__rc));                                      \
+#define UVT_CLOSE_LOOP(loop)                                     \
+  do {                                                           \
+    int uvt__rc = uva_loop_close(loop);                          \
+    cr_assert_eq(uvt__rc, 0, "uva_loop_close: %d (%s)", uvt__rc, \
+                 uva_err_name(uvt__rc));                         \
   } while (0)
 
 /* Assert that an expression returns a given code, printing names. */
@@ -173,8 +172,7 @@ static UVT_UNUSED int uvt_step_finish(uva_task_t *t, int status, void *d) {
  * Counts its runs in the int it is given (must not be NULL). */
 static UVT_UNUSED int uvt_step_park(uva_task_t *t, int status, void *d) {
   (void) t;
-  if (++*(int *) d == 1 && status == 0)
-    return UVA_TASK_PENDING;
+  if (++*(int *) d == 1 && status == 0) return UVA_TASK_PENDING;
   return status;
 }
 
@@ -184,8 +182,7 @@ static UVT_UNUSED int uvt_step_sleep10s(uva_task_t *t, int status, void *d) {
   int *runs = (int *) d;
   if (++*runs == 1 && status == 0) {
     int rc = uva_task_sleep(t, 10000);
-    if (rc != 0)
-      return rc;
+    if (rc != 0) return rc;
     return UVA_TASK_PENDING;
   }
   return status;

@@ -33,8 +33,7 @@ int raw_bound(int backlog, int *port) {
   cr_assert(fd >= 0);
   loopback4(&sin, 0);
   cr_assert_eq(bind(fd, (struct sockaddr *) &sin, sizeof sin), 0);
-  if (backlog > 0)
-    cr_assert_eq(listen(fd, backlog), 0);
+  if (backlog > 0) cr_assert_eq(listen(fd, backlog), 0);
   *port = sock_port(fd);
   return fd;
 }
@@ -111,8 +110,7 @@ int pattern_ok(const void *buf, size_t off, size_t n) {
   const unsigned char *p = (const unsigned char *) buf;
   while (n > 0) {
     size_t k = n < PAT_CHUNK ? n : PAT_CHUNK;
-    if (memcmp(p, pattern() + off % 251, k) != 0)
-      return 0;
+    if (memcmp(p, pattern() + off % 251, k) != 0) return 0;
     p += k;
     off += k;
     n -= k;
@@ -132,19 +130,16 @@ unsigned char *pattern_buf(size_t n) {
 
 void *peer_writer(void *arg) {
   struct peer *p = (struct peer *) arg;
-  if (p->delay_ms > 0)
-    uvt_sleep_ms(p->delay_ms);
+  if (p->delay_ms > 0) uvt_sleep_ms(p->delay_ms);
   __atomic_store_n(&p->started, 1, __ATOMIC_SEQ_CST);
   while (p->done < p->total) {
     size_t k = p->total - p->done;
-    if (k > PAT_CHUNK)
-      k = PAT_CHUNK;
+    if (k > PAT_CHUNK) k = PAT_CHUNK;
     const unsigned char *src =
         p->data != NULL ? p->data + p->done : pattern() + p->done % 251;
     ssize_t n = send(p->fd, src, k, MSG_NOSIGNAL);
     if (n < 0) {
-      if (errno == EINTR)
-        continue;
+      if (errno == EINTR) continue;
       p->err = -errno;
       break;
     }
@@ -160,38 +155,32 @@ void *peer_writer(void *arg) {
 void *peer_reader(void *arg) {
   struct peer *p = (struct peer *) arg;
   static __thread char buf[256 * 1024];
-  if (p->delay_ms > 0)
-    uvt_sleep_ms(p->delay_ms);
+  if (p->delay_ms > 0) uvt_sleep_ms(p->delay_ms);
   __atomic_store_n(&p->started, 1, __ATOMIC_SEQ_CST);
   for (;;) {
     ssize_t n = recv(p->fd, buf, sizeof buf, 0);
-    if (n < 0 && errno == EINTR)
-      continue;
+    if (n < 0 && errno == EINTR) continue;
     if (n < 0) {
       p->err = -errno;
       break;
     }
-    if (n == 0)
-      break;
-    if (!p->bad && !pattern_ok(buf, p->done, (size_t) n))
-      p->bad = 1;
+    if (n == 0) break;
+    if (!p->bad && !pattern_ok(buf, p->done, (size_t) n)) p->bad = 1;
     p->done += (size_t) n;
   }
   close(p->fd);
   return NULL;
 }
 
-void peer_start(struct peer *p, void *(*fn)(void *)) {
+void peer_start(struct peer *p, void *(*fn)(void *) ) {
   (void) pattern();
   cr_assert_eq(pthread_create(&p->th, NULL, fn, p), 0);
 }
 
-void peer_join(struct peer *p) {
-  cr_assert_eq(pthread_join(p->th, NULL), 0);
-}
+void peer_join(struct peer *p) { cr_assert_eq(pthread_join(p->th, NULL), 0); }
 
-void peer_write_pattern(struct peer *p, int fd, size_t total,
-                        int delay_ms, int close_after) {
+void peer_write_pattern(struct peer *p, int fd, size_t total, int delay_ms,
+                        int close_after) {
   memset(p, 0, sizeof *p);
   p->fd = fd;
   p->total = total;
@@ -220,14 +209,11 @@ int step_echo(uva_task_t *t, int status, void *d) {
   CO_BEGIN(h);
   for (;;) {
     CO_CALL(h, uva_stream_read_line(&h->n, h->s, t, h->buf, sizeof h->buf));
-    if (h->rc != 0 || h->n == 0)
-      break;
+    if (h->rc != 0 || h->n == 0) break;
     CO_CALL(h, uva_stream_write_drain(h->s, t, h->buf, h->n));
-    if (h->rc != 0)
-      break;
+    if (h->rc != 0) break;
   }
-  if (h->rc == 0)
-    h->srv->handled_ok++;
+  if (h->rc == 0) h->srv->handled_ok++;
   handler_done(h);
   CO_END(h);
 }
@@ -235,8 +221,7 @@ int step_echo(uva_task_t *t, int status, void *d) {
 void spawn_echo(struct echo_srv *srv, uva_stream_t *s) {
   struct handler *h = calloc(1, sizeof *h);
   srv->conns++;
-  if (h == NULL ||
-      uva_task_spawn(NULL, srv->loop, step_echo, h, free) != 0) {
+  if (h == NULL || uva_task_spawn(NULL, srv->loop, step_echo, h, free) != 0) {
     free(h);
     uva_stream_close(s, NULL, NULL);
     return;
@@ -258,8 +243,7 @@ void on_conn_echo(uva_server_t *sv, uva_stream_t *s, void *data) {
   spawn_echo(srv, s);
 }
 
-uva_server_t *listen_tcp(uva_loop_t *loop, const char *host,
-                         int *port) {
+uva_server_t *listen_tcp(uva_loop_t *loop, const char *host, int *port) {
   uva_server_t *sv = NULL;
   char addr[128];
   UVT_OK(uva_tcp_listen(&sv, loop, host, 0, 0));
@@ -273,27 +257,23 @@ uva_server_t *listen_tcp(uva_loop_t *loop, const char *host,
 
 int step_client(uva_task_t *t, int status, void *d) {
   struct client *c = (struct client *) d;
-  if (status == UVA_ECANCELED)
-    return status;
+  if (status == UVA_ECANCELED) return status;
   CO_BEGIN(c);
 again:
-  c->conn_rc = c->path != NULL ? uva_pipe_connect(&c->s, c->loop, c->path)
-                               : uva_tcp_connect(&c->s, c->loop, c->host,
-                                                 c->port);
-  if (c->conn_rc != 0)
-    goto done;
+  c->conn_rc = c->path != NULL
+                   ? uva_pipe_connect(&c->s, c->loop, c->path)
+                   : uva_tcp_connect(&c->s, c->loop, c->host, c->port);
+  if (c->conn_rc != 0) goto done;
   CO_CALL(c, uva_stream_wait_connected(c->s, t));
   c->conn_rc = c->rc;
-  if (c->rc != 0)
-    goto close;
-  c->local_rc = uva_stream_local_address(c->s, c->local, sizeof c->local,
-                                         &c->local_port);
+  if (c->rc != 0) goto close;
+  c->local_rc =
+      uva_stream_local_address(c->s, c->local, sizeof c->local, &c->local_port);
   c->peer_rc =
       uva_stream_peer_address(c->s, c->peer, sizeof c->peer, &c->peer_port);
   c->msglen = (size_t) snprintf(c->msg, sizeof c->msg, "hello %d\n", c->id);
   CO_CALL(c, uva_stream_write_drain(c->s, t, c->msg, c->msglen));
-  if (c->rc != 0)
-    goto close;
+  if (c->rc != 0) goto close;
   CO_CALL(c, uva_stream_read_line(&c->n, c->s, t, c->buf, sizeof c->buf));
   if (c->rc == 0 && c->n == c->msglen && memcmp(c->buf, c->msg, c->n) == 0)
     c->ok = 1;
@@ -352,16 +332,13 @@ void tr_add(struct trace *tr, char c) {
   }
 }
 
-void pass(uva_loop_t *loop) {
-  UVT_OK(uva_loop_run(loop, UVA_RUN_NOWAIT));
-}
+void pass(uva_loop_t *loop) { UVT_OK(uva_loop_run(loop, UVA_RUN_NOWAIT)); }
 
 int run_idle(uva_loop_t *loop, int max) {
   int alive = 1;
   for (int i = 0; i < max; i++) {
     UVT_OK(uva_loop_alive(&alive, loop));
-    if (!alive)
-      return 1;
+    if (!alive) return 1;
     pass(loop);
   }
   UVT_OK(uva_loop_alive(&alive, loop));
@@ -408,11 +385,9 @@ int step_waiter(uva_task_t *t, int status, void *d) {
   if (w->skip_take && w->runs > 1)
     return 0; /* resumed with a grant it never takes */
   int rc = waiter_call(w, t);
-  if (++w->calls == 1)
-    w->first_rc = rc;
+  if (++w->calls == 1) w->first_rc = rc;
   w->rc = rc;
-  if (rc == UVA_EAGAIN)
-    return UVA_TASK_PENDING;
+  if (rc == UVA_EAGAIN) return UVA_TASK_PENDING;
   if (rc == 0) {
     w->got = 1;
     tr_add(w->tr, w->id);

@@ -31,10 +31,10 @@
 /* ---- running steps ------------------------------------------------------ */
 
 /* Sleep ms in a step: the next run goes on after it. */
-#define CO_SLEEP(c, t, ms)                                                    \
-  do {                                                                        \
-    UVT_OK(uva_task_sleep((t), (ms)));                                        \
-    CO_WAIT(c);                                                               \
+#define CO_SLEEP(c, t, ms)             \
+  do {                                 \
+    UVT_OK(uva_task_sleep((t), (ms))); \
+    CO_WAIT(c);                        \
   } while (0)
 
 static UVT_UNUSED void run(uva_loop_t *loop) {
@@ -104,13 +104,13 @@ unsigned char *pattern_buf(size_t n);
 struct peer {
   pthread_t th;
   int fd;
-  size_t total;    /* writer: bytes to send */
-  int delay_ms;    /* before starting */
-  int close_after; /* writer: close when done (1) or reset (2) */
-  size_t done;     /* bytes sent / received */
-  int err;         /* 0 = clean end (EOF for a reader), else -errno */
-  int bad;         /* reader: data differed from the pattern */
-  int started;     /* atomic: the thread began its I/O */
+  size_t total;              /* writer: bytes to send */
+  int delay_ms;              /* before starting */
+  int close_after;           /* writer: close when done (1) or reset (2) */
+  size_t done;               /* bytes sent / received */
+  int err;                   /* 0 = clean end (EOF for a reader), else -errno */
+  int bad;                   /* reader: data differed from the pattern */
+  int started;               /* atomic: the thread began its I/O */
   const unsigned char *data; /* writer: send this instead of the pattern */
 };
 
@@ -118,14 +118,14 @@ void *peer_writer(void *arg);
 
 void *peer_reader(void *arg);
 
-void peer_start(struct peer *p, void *(*fn)(void *));
+void peer_start(struct peer *p, void *(*fn)(void *) );
 
 void peer_join(struct peer *p);
 
 /* A pattern writer on fd: `total` bytes after `delay_ms`, then a close
  * (close_after 1) or a reset (2). */
-void peer_write_pattern(struct peer *p, int fd, size_t total,
-                        int delay_ms, int close_after);
+void peer_write_pattern(struct peer *p, int fd, size_t total, int delay_ms,
+                        int close_after);
 
 /* ---- echo server: one handler task per connection ----------------------- */
 
@@ -157,8 +157,7 @@ void spawn_echo(struct echo_srv *srv, uva_stream_t *s);
 
 void on_conn_echo(uva_server_t *sv, uva_stream_t *s, void *data);
 
-uva_server_t *listen_tcp(uva_loop_t *loop, const char *host,
-                         int *port);
+uva_server_t *listen_tcp(uva_loop_t *loop, const char *host, int *port);
 
 /* ---- client task: connect, send a line, expect it back, close ----------- */
 
@@ -235,9 +234,9 @@ struct trace {
 
 void tr_add(struct trace *tr, char c);
 
-#define TR_EQ(tr, want)                                                       \
-  cr_assert_str_eq((tr)->s, (want), "trace: got \"%s\", want \"%s\"",         \
-                   (tr)->s, (want))
+#define TR_EQ(tr, want)                                                        \
+  cr_assert_str_eq((tr)->s, (want), "trace: got \"%s\", want \"%s\"", (tr)->s, \
+                   (want))
 
 /* One pass of the loop. */
 void pass(uva_loop_t *loop);
@@ -247,8 +246,8 @@ void pass(uva_loop_t *loop);
  * tasks to remain use pass() instead. */
 int run_idle(uva_loop_t *loop, int max);
 
-#define RUN_IDLE(loop)                                                        \
-  cr_assert(run_idle((loop), 200),                                            \
+#define RUN_IDLE(loop)             \
+  cr_assert(run_idle((loop), 200), \
             "tasks still alive after 200 passes (a lost wake-up?)")
 
 /* A generic waiting task: calls one wait function ("call again" protocol)
@@ -257,7 +256,7 @@ int run_idle(uva_loop_t *loop, int max);
 enum wop { OP_EVENT, OP_LOCK, OP_SEM, OP_GET, OP_PUT, OP_FLAG };
 
 struct waiter {
-  char id;          /* appended to the trace when the call returns 0 */
+  char id; /* appended to the trace when the call returns 0 */
   enum wop op;
   void *obj;        /* the primitive */
   void *item;       /* OP_PUT: item to put; OP_GET: item received */

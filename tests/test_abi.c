@@ -97,16 +97,16 @@ Test(abi, ticks_diff_signed_within_half_period, .timeout = 10) {
 }
 
 Test(abi, ticks_add_and_diff_round_trip, .timeout = 10) {
-  static const long bases[] = {0, 1, 1000, HALF - 1, HALF, PERIOD - 1,
-                               PERIOD - 1000};
-  static const long deltas[] = {0, 1, -1, 999, -999, HALF - 1, -HALF,
-                                -(HALF - 1), 123456789, -123456789};
+  static const long bases[] = {0,    1,          1000,         HALF - 1,
+                               HALF, PERIOD - 1, PERIOD - 1000};
+  static const long deltas[] = {
+      0, 1, -1, 999, -999, HALF - 1, -HALF, -(HALF - 1), 123456789, -123456789};
   size_t i, j;
   for (i = 0; i < sizeof bases / sizeof bases[0]; i++)
     for (j = 0; j < sizeof deltas / sizeof deltas[0]; j++) {
       long t = uva_ticks_add(bases[i], deltas[j]);
       cr_assert(t >= 0 && t < PERIOD);
-      cr_assert_eq(uva_ticks_diff(t, bases[i]), deltas[j],
-                   "base %ld delta %ld", bases[i], deltas[j]);
+      cr_assert_eq(uva_ticks_diff(t, bases[i]), deltas[j], "base %ld delta %ld",
+                   bases[i], deltas[j]);
     }
 }

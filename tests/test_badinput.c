@@ -32,8 +32,7 @@ Test(badinput, null_loop, .timeout = 10) {
   UVT_EXPECT(uva_loop_alive(&i, NULL), UVA_EINVAL);
   UVT_EXPECT(uva_loop_now(&u, NULL), UVA_EINVAL);
   UVT_EXPECT(uva_loop_call_soon(NULL, noop_call, NULL), UVA_EINVAL);
-  UVT_EXPECT(uva_loop_call_soon_threadsafe(NULL, noop_call, NULL),
-             UVA_EINVAL);
+  UVT_EXPECT(uva_loop_call_soon_threadsafe(NULL, noop_call, NULL), UVA_EINVAL);
   UVT_EXPECT(uva_loop_set_data(NULL, &i, NULL), UVA_EINVAL);
   UVT_EXPECT(uva_loop_get_data(&p, NULL), UVA_EINVAL);
   UVT_EXPECT(uva_loop_close(NULL), 0);
@@ -41,8 +40,7 @@ Test(badinput, null_loop, .timeout = 10) {
   UVT_EXPECT(uva_loop_release(NULL), 0);
   UVT_EXPECT(uva_task_spawn(&t, NULL, uvt_step_finish, &dtor, uvt_count_dtor),
              UVA_EINVAL);
-  UVT_EXPECT(uva_task_spawn(NULL, NULL, uvt_step_finish, &dtor,
-                            uvt_count_dtor),
+  UVT_EXPECT(uva_task_spawn(NULL, NULL, uvt_step_finish, &dtor, uvt_count_dtor),
              UVA_EINVAL);
   UVT_EXPECT(uva_task_current(&t, NULL), UVA_EINVAL);
   UVT_EXPECT(uva_timer_new(&tm, NULL, noop_timer, &dtor, uvt_count_dtor),
@@ -100,9 +98,7 @@ Test(badinput, null_outputs_and_callbacks, .timeout = 10) {
   UVT_EXPECT(uva_loop_call_soon_threadsafe(loop, NULL, NULL), UVA_EINVAL);
   UVT_EXPECT(uva_task_spawn(NULL, loop, NULL, &dtor, uvt_count_dtor),
              UVA_EINVAL);
-  UVT_EXPECT(uva_task_spawn(&t, loop, NULL, &dtor,
-                            uvt_count_dtor),
-             UVA_EINVAL);
+  UVT_EXPECT(uva_task_spawn(&t, loop, NULL, &dtor, uvt_count_dtor), UVA_EINVAL);
   UVT_EXPECT(uva_task_current(NULL, loop), UVA_EINVAL);
   UVT_EXPECT(uva_task_done(NULL, t), UVA_EINVAL);
   UVT_EXPECT(uva_task_result(NULL, t), UVA_EINVAL);
@@ -111,9 +107,7 @@ Test(badinput, null_outputs_and_callbacks, .timeout = 10) {
   UVT_EXPECT(uva_task_add_done_cb(t, NULL, NULL), UVA_EINVAL);
   UVT_EXPECT(uva_timer_new(NULL, loop, noop_timer, &dtor, uvt_count_dtor),
              UVA_EINVAL);
-  UVT_EXPECT(uva_timer_new(&tm, loop, NULL, &dtor,
-                           uvt_count_dtor),
-             UVA_EINVAL);
+  UVT_EXPECT(uva_timer_new(&tm, loop, NULL, &dtor, uvt_count_dtor), UVA_EINVAL);
   UVT_EXPECT(uva_timer_active(NULL, tm), UVA_EINVAL);
   UVT_EXPECT(uva_timer_get_data(NULL, tm), UVA_EINVAL);
   cr_assert_eq(dtor, 0, "a failed call ran the destructor");
@@ -496,8 +490,7 @@ Test(badinput, second_wait_in_one_step_is_ebusy, .timeout = 10) {
   uva_loop_t *loop = uvt_loop_new();
   struct twice w;
   memset(&w, 0, sizeof w);
-  UVT_OK(uva_task_spawn(&w.other, loop, uvt_step_finish,
-                        NULL, NULL));
+  UVT_OK(uva_task_spawn(&w.other, loop, uvt_step_finish, NULL, NULL));
   UVT_OK(uva_task_spawn(NULL, loop, step_twice, &w, NULL));
   UVT_OK(uva_loop_run(loop, UVA_RUN_DEFAULT));
   cr_assert_eq(w.runs, 3);
@@ -558,9 +551,9 @@ struct foreign {
     (f)->rc[(f)->n++] = (expr); \
   } while (0)
 
-#define FSAFE(f, expr)               \
-  do {                               \
-    (f)->safe_name[(f)->ns] = #expr; \
+#define FSAFE(f, expr)                \
+  do {                                \
+    (f)->safe_name[(f)->ns] = #expr;  \
     (f)->safe_rc[(f)->ns++] = (expr); \
   } while (0)
 
@@ -581,8 +574,8 @@ static void *foreign_main(void *arg) {
   FCALL(f, uva_loop_set_data(loop, &i, NULL));
   FCALL(f, uva_loop_get_data(&p, loop));
   FCALL(f, uva_loop_close(loop));
-  FCALL(f, uva_task_spawn(&tout, loop, uvt_step_finish, &f->dtor,
-                          uvt_count_dtor));
+  FCALL(f,
+        uva_task_spawn(&tout, loop, uvt_step_finish, &f->dtor, uvt_count_dtor));
   FCALL(f, uva_task_yield(t));
   FCALL(f, uva_task_sleep(t, 1));
   FCALL(f, uva_task_join(t, t));
@@ -628,8 +621,8 @@ Test(badinput, foreign_thread_gets_ewrongthread, .timeout = 10) {
     cr_expect_eq(f.rc[i], UVA_EWRONGTHREAD, "%s: %d (%s)", f.name[i], f.rc[i],
                  uva_err_name(f.rc[i]));
   for (i = 0; i < f.ns; i++)
-    cr_expect_eq(f.safe_rc[i], 0, "%s: %d (%s)", f.safe_name[i],
-                 f.safe_rc[i], uva_err_name(f.safe_rc[i]));
+    cr_expect_eq(f.safe_rc[i], 0, "%s: %d (%s)", f.safe_name[i], f.safe_rc[i],
+                 uva_err_name(f.safe_rc[i]));
   /* Nothing changed by the refused calls: the timer is still stopped and
    * open, the task parked until the thread's wake arrives. */
   UVT_OK(uva_timer_active(&active, f.k.timer));

@@ -84,14 +84,14 @@ Test(errors, all_codes_negative_and_distinct, .timeout = 10) {
                  all_codes[i].value);
     for (j = i + 1; j < N_CODES; j++)
       cr_expect_neq(all_codes[i].value, all_codes[j].value,
-                    "%s and %s share %d", all_codes[i].name,
-                    all_codes[j].name, all_codes[i].value);
+                    "%s and %s share %d", all_codes[i].name, all_codes[j].name,
+                    all_codes[i].value);
   }
 }
 
 Test(errors, uvasync_codes_in_own_range, .timeout = 10) {
-  static const int own[] = {UVA_EINTERNAL, UVA_EWRONGTHREAD, UVA_ECLOSED,
-                            UVA_EHANDLEKIND, UVA_EUSER, UVA_ERUNNING};
+  static const int own[] = {UVA_EINTERNAL,   UVA_EWRONGTHREAD, UVA_ECLOSED,
+                            UVA_EHANDLEKIND, UVA_EUSER,        UVA_ERUNNING};
   int i, j;
   cr_assert_eq(UVA_EINTERNAL, -5000);
   cr_assert_eq(UVA_EWRONGTHREAD, -5001);
@@ -136,8 +136,8 @@ Test(errors, strerror_and_name_for_every_known_code, .timeout = 10) {
 }
 
 Test(errors, unknown_codes_give_non_null_text, .timeout = 10) {
-  static const int unknown[] = {-12345, -4999, -5100, 0, 1, 12345,
-                                -3012, -2147483647 - 1, 2147483647};
+  static const int unknown[] = {-12345, -4999, -5100,           0,         1,
+                                12345,  -3012, -2147483647 - 1, 2147483647};
   int i;
   for (i = 0; i < (int) (sizeof(unknown) / sizeof(unknown[0])); i++) {
     const char *m = uva_strerror(unknown[i]);
@@ -151,10 +151,10 @@ Test(errors, unknown_codes_give_non_null_text, .timeout = 10) {
   /* The header: an unknown code gives "unknown uvasync error <n>". */
   cr_expect_str_eq(uva_strerror(-12345), "unknown uvasync error -12345");
   cr_expect_str_eq(uva_err_name(-12345), "unknown uvasync error -12345");
-  cr_assert_not_null(strstr(uva_strerror(-12345), "12345"),
-                     "got \"%s\"", uva_strerror(-12345));
-  cr_assert_not_null(strstr(uva_err_name(-12345), "12345"),
-                     "got \"%s\"", uva_err_name(-12345));
+  cr_assert_not_null(strstr(uva_strerror(-12345), "12345"), "got \"%s\"",
+                     uva_strerror(-12345));
+  cr_assert_not_null(strstr(uva_err_name(-12345), "12345"), "got \"%s\"",
+                     uva_err_name(-12345));
 }
 
 Test(errors, strerror_r_full_buffer, .timeout = 10) {
@@ -187,8 +187,7 @@ static void check_truncation(char *(*fn)(int, char *, size_t), int code,
     for (i = 0; i < 16; i++)
       cr_assert_eq(area[i], '#', "underrun at len %zu", len);
     for (i = 16 + len; i < sizeof area; i++)
-      cr_assert_eq(area[i], '#', "overrun at len %zu (byte %zu)", len,
-                   i - 16);
+      cr_assert_eq(area[i], '#', "overrun at len %zu (byte %zu)", len, i - 16);
     if (len > 0) {
       size_t n = strnlen(buf, len);
       cr_assert_lt(n, len, "not NUL-terminated at len %zu", len);
@@ -248,15 +247,12 @@ static void *r_thread_main(void *arg) {
     int code = -(rt->base + (i % 1000));
     snprintf(want, sizeof want, "%d", rt->base + (i % 1000));
     uva_strerror_r(code, buf, sizeof buf);
-    if (strstr(buf, want) == NULL)
-      rt->bad++;
+    if (strstr(buf, want) == NULL) rt->bad++;
     uva_err_name_r(code, buf, sizeof buf);
-    if (strstr(buf, want) == NULL)
-      rt->bad++;
+    if (strstr(buf, want) == NULL) rt->bad++;
     if (strcmp(uva_strerror(UVA_ECANCELED), "operation canceled") != 0)
       rt->bad++;
-    if (strcmp(uva_err_name(UVA_ETIMEDOUT), "ETIMEDOUT") != 0)
-      rt->bad++;
+    if (strcmp(uva_err_name(UVA_ETIMEDOUT), "ETIMEDOUT") != 0) rt->bad++;
   }
   return NULL;
 }

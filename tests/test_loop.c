@@ -37,10 +37,8 @@ struct yielder {
 static int step_yield_n(uva_task_t *t, int status, void *d) {
   struct yielder *y = (struct yielder *) d;
   (void) t;
-  if (status != 0)
-    return status;
-  if (++y->runs <= y->limit)
-    return UVA_TASK_YIELD;
+  if (status != 0) return status;
+  if (++y->runs <= y->limit) return UVA_TASK_YIELD;
   return 0;
 }
 
@@ -124,10 +122,8 @@ struct stopper {
 static int step_stop_then_sleep(uva_task_t *t, int status, void *d) {
   struct stopper *s = (struct stopper *) d;
   if (++s->runs == 1) {
-    if (uva_loop_stop(s->loop) != 0)
-      return UVA_EINTERNAL;
-    if (uva_task_sleep(t, 10000) != 0)
-      return UVA_EINTERNAL;
+    if (uva_loop_stop(s->loop) != 0) return UVA_EINTERNAL;
+    if (uva_task_sleep(t, 10000) != 0) return UVA_EINTERNAL;
     return UVA_TASK_PENDING;
   }
   return status;
@@ -223,8 +219,7 @@ Test(loop, close_busy_while_a_task_exists, .timeout = 10) {
 static int step_sleep_20ms(uva_task_t *t, int status, void *d) {
   int *runs = (int *) d;
   if (++*runs == 1 && status == 0) {
-    if (uva_task_sleep(t, 20) != 0)
-      return UVA_EINTERNAL;
+    if (uva_task_sleep(t, 20) != 0) return UVA_EINTERNAL;
     return UVA_TASK_PENDING;
   }
   return status;
@@ -293,12 +288,10 @@ struct now_sleep {
 
 static int step_now_sleep(uva_task_t *t, int status, void *d) {
   struct now_sleep *ns = (struct now_sleep *) d;
-  if (status != 0)
-    return status;
+  if (status != 0) return status;
   if (++ns->runs == 1) {
     uva_loop_now(&ns->t1, ns->loop);
-    if (uva_task_sleep(t, 30) != 0)
-      return UVA_EINTERNAL;
+    if (uva_task_sleep(t, 30) != 0) return UVA_EINTERNAL;
     return UVA_TASK_PENDING;
   }
   uva_loop_now(&ns->t2, ns->loop);
@@ -313,7 +306,8 @@ Test(loop, now_advances_across_a_task_sleep, .timeout = 10) {
   UVT_OK(uva_task_spawn(NULL, loop, step_now_sleep, &ns, NULL));
   UVT_OK(uva_loop_run(loop, UVA_RUN_DEFAULT));
   cr_assert_eq(ns.runs, 2);
-  cr_assert_geq(ns.t2 - ns.t1, 30, "%llu", (unsigned long long) (ns.t2 - ns.t1));
+  cr_assert_geq(ns.t2 - ns.t1, 30, "%llu",
+                (unsigned long long) (ns.t2 - ns.t1));
   UVT_CLOSE_LOOP(loop);
 }
 
@@ -323,8 +317,7 @@ static char trace[256];
 static int trace_len;
 
 static void trace_put(char c) {
-  if (trace_len < (int) sizeof trace - 1)
-    trace[trace_len++] = c;
+  if (trace_len < (int) sizeof trace - 1) trace[trace_len++] = c;
   trace[trace_len] = '\0';
 }
 
@@ -343,7 +336,8 @@ Test(loop, call_soon_runs_in_fifo_order, .timeout = 10) {
   trace_len = 0;
   trace[0] = '\0';
   for (i = 0; i < 26; i++)
-    UVT_OK(uva_loop_call_soon(loop, call_trace_cb, (void *) (intptr_t) ('a' + i)));
+    UVT_OK(
+        uva_loop_call_soon(loop, call_trace_cb, (void *) (intptr_t) ('a' + i)));
   cr_assert_str_eq(trace, "", "call_soon ran a callback inside the call");
   UVT_OK(uva_loop_run(loop, UVA_RUN_DEFAULT));
   cr_assert_str_eq(trace, "abcdefghijklmnopqrstuvwxyz");
@@ -396,10 +390,8 @@ static struct ts_state ts;
 
 static void ts_cb(void *data) {
   intptr_t i = (intptr_t) data;
-  if (!pthread_equal(pthread_self(), ts.loop_thread))
-    ts.wrong_thread++;
-  if (i >= 0 && i < TS_THREADS * TS_CALLS)
-    ts.delivered[i]++;
+  if (!pthread_equal(pthread_self(), ts.loop_thread)) ts.wrong_thread++;
+  if (i >= 0 && i < TS_THREADS * TS_CALLS) ts.delivered[i]++;
   ts.total++;
 }
 
@@ -408,8 +400,7 @@ static void *ts_thread(void *arg) {
   for (i = 0; i < TS_CALLS; i++) {
     if (uva_loop_call_soon_threadsafe(ts.loop, ts_cb, (void *) (base + i)) != 0)
       __atomic_add_fetch(&ts.send_errors, 1, __ATOMIC_SEQ_CST);
-    if (i % 100 == 0)
-      sched_yield();
+    if (i % 100 == 0) sched_yield();
   }
   return NULL;
 }
@@ -417,12 +408,9 @@ static void *ts_thread(void *arg) {
 /* Keeps the loop alive until every call arrived (or a deadline passed). */
 static int step_wait_total(uva_task_t *t, int status, void *d) {
   (void) d;
-  if (status != 0)
-    return status;
-  if (ts.total >= TS_THREADS * TS_CALLS || uvt_ms() > ts.deadline)
-    return 0;
-  if (uva_task_sleep(t, 1) != 0)
-    return UVA_EINTERNAL;
+  if (status != 0) return status;
+  if (ts.total >= TS_THREADS * TS_CALLS || uvt_ms() > ts.deadline) return 0;
+  if (uva_task_sleep(t, 1) != 0) return UVA_EINTERNAL;
   return UVA_TASK_PENDING;
 }
 
@@ -442,10 +430,8 @@ Test(loop, call_soon_threadsafe_from_4_threads, .timeout = 30) {
     cr_assert_eq(pthread_join(th[i], NULL), 0);
   cr_assert_eq(ts.send_errors, 0);
   for (i = 0; i < TS_THREADS * TS_CALLS; i++) {
-    if (ts.delivered[i] == 0)
-      missing++;
-    if (ts.delivered[i] > 1)
-      dup++;
+    if (ts.delivered[i] == 0) missing++;
+    if (ts.delivered[i] > 1) dup++;
   }
   cr_assert_eq(missing, 0, "%d callbacks never ran", missing);
   cr_assert_eq(dup, 0, "%d callbacks ran more than once", dup);
@@ -589,8 +575,8 @@ static void *foreign_thread(void *arg) {
                               &f->dtor_calls, uvt_count_dtor);
   f->rc_run = uva_loop_run(f->loop, UVA_RUN_NOWAIT);
   f->rc_alive = uva_loop_alive(&alive, f->loop);
-  f->rc_call_soon = uva_loop_call_soon(f->loop, uvt_call_count_cb,
-                                       &f->dtor_calls);
+  f->rc_call_soon =
+      uva_loop_call_soon(f->loop, uvt_call_count_cb, &f->dtor_calls);
   f->rc_set = uva_loop_set_data(f->loop, f, NULL);
   f->rc_get = uva_loop_get_data(&p, f->loop);
   f->rc_close = uva_loop_close(f->loop);
@@ -626,10 +612,10 @@ Test(loop, foreign_thread_calls_return_ewrongthread, .timeout = 10) {
 
 struct worker {
   int index;
-  int rc;           /* first failing call, or 0 */
-  int task_runs;    /* steps run */
-  int tasks_done;   /* tasks finished */
-  int timer_fires;  /* timer callbacks */
+  int rc;          /* first failing call, or 0 */
+  int task_runs;   /* steps run */
+  int tasks_done;  /* tasks finished */
+  int timer_fires; /* timer callbacks */
   int close_rc;
   pthread_t self;
   int wrong_thread; /* callbacks seen on another thread */
@@ -646,28 +632,22 @@ struct wtask {
 
 static int worker_step(uva_task_t *t, int status, void *d) {
   struct wtask *wt = (struct wtask *) d;
-  if (!pthread_equal(pthread_self(), wt->w->self))
-    wt->w->wrong_thread++;
+  if (!pthread_equal(pthread_self(), wt->w->self)) wt->w->wrong_thread++;
   wt->w->task_runs++;
-  if (status != 0)
-    return status;
+  if (status != 0) return status;
   if (++wt->n > W_STEPS) {
     wt->w->tasks_done++;
     return 0;
   }
-  if (wt->n % 2 == 0)
-    return UVA_TASK_YIELD;
-  if (uva_task_sleep(t, 1 + wt->n) != 0)
-    return UVA_EINTERNAL;
+  if (wt->n % 2 == 0) return UVA_TASK_YIELD;
+  if (uva_task_sleep(t, 1 + wt->n) != 0) return UVA_EINTERNAL;
   return UVA_TASK_PENDING;
 }
 
 static void worker_timer_cb(uva_timer_t *tm, void *d) {
   struct worker *w = (struct worker *) d;
-  if (!pthread_equal(pthread_self(), w->self))
-    w->wrong_thread++;
-  if (++w->timer_fires == W_FIRES)
-    uva_timer_stop(tm);
+  if (!pthread_equal(pthread_self(), w->self)) w->wrong_thread++;
+  if (++w->timer_fires == W_FIRES) uva_timer_stop(tm);
 }
 
 static void *worker_main(void *arg) {
@@ -677,8 +657,7 @@ static void *worker_main(void *arg) {
   uva_timer_t *tm = NULL;
   int i;
   w->self = pthread_self();
-  if ((w->rc = uva_loop_new(&loop)) != 0)
-    return NULL;
+  if ((w->rc = uva_loop_new(&loop)) != 0) return NULL;
   for (i = 0; i < W_TASKS; i++) {
     wts[i].w = w;
     wts[i].n = 0;
@@ -687,14 +666,10 @@ static void *worker_main(void *arg) {
   }
   if ((w->rc = uva_timer_new(&tm, loop, worker_timer_cb, w, NULL)) != 0)
     return NULL;
-  if ((w->rc = uva_timer_start(tm, 2, 3)) != 0)
-    return NULL;
-  if ((w->rc = uva_loop_run(loop, UVA_RUN_DEFAULT)) != 0)
-    return NULL;
-  if ((w->rc = uva_timer_close(tm, NULL)) != 0)
-    return NULL;
-  if ((w->rc = uva_loop_run(loop, UVA_RUN_DEFAULT)) != 0)
-    return NULL;
+  if ((w->rc = uva_timer_start(tm, 2, 3)) != 0) return NULL;
+  if ((w->rc = uva_loop_run(loop, UVA_RUN_DEFAULT)) != 0) return NULL;
+  if ((w->rc = uva_timer_close(tm, NULL)) != 0) return NULL;
+  if ((w->rc = uva_loop_run(loop, UVA_RUN_DEFAULT)) != 0) return NULL;
   w->close_rc = uva_loop_close(loop);
   return NULL;
 }
@@ -740,8 +715,9 @@ Test(loop, unrefd_task_does_not_keep_run_alive, .timeout = 20) {
   cr_assert_eq(alive, 0);
   t0 = uvt_ms();
   UVT_OK(uva_loop_run(loop, UVA_RUN_DEFAULT));
-  cr_assert_lt(uvt_ms() - t0, 1000 * uvt_mult(), "an unref'd sleeper kept "
-                                                  "the loop running");
+  cr_assert_lt(uvt_ms() - t0, 1000 * uvt_mult(),
+               "an unref'd sleeper kept "
+               "the loop running");
   cr_assert_eq(runs, 1);
   /* Clean up: cancel, ref again so DEFAULT runs it to its end. */
   UVT_OK(uva_task_cancel(t));
@@ -865,9 +841,9 @@ Test(loop, user_data_null_dtor, .timeout = 10) {
 
 struct hooks {
   int before, after;
-  int depth;     /* 1 between before and after */
-  int bad;       /* before twice, or after without before */
-  int in_step;   /* a step ran while "waiting" */
+  int depth;   /* 1 between before and after */
+  int bad;     /* before twice, or after without before */
+  int in_step; /* a step ran while "waiting" */
 };
 
 static void hook_before(void *d) {

@@ -25,15 +25,13 @@ struct poll_waiter {
 
 static int step_wait(uva_task_t *t, int status, void *d) {
   struct poll_waiter *w = (struct poll_waiter *) d;
-  if (status == UVA_ECANCELED)
-    return status;
+  if (status == UVA_ECANCELED) return status;
   CO_BEGIN(w);
   w->first_rc = uva_poll_wait(&w->revents, w->poll, t, w->events);
   w->calls++;
   w->rc = w->first_rc;
   if (w->rc == UVA_EAGAIN) /* registered: the repeated calls wait on */
-    CO_CALL(w, (w->calls++, uva_poll_wait(&w->revents, w->poll, t,
-                                          w->events)));
+    CO_CALL(w, (w->calls++, uva_poll_wait(&w->revents, w->poll, t, w->events)));
   w->t_done = uvt_ms();
   w->finished = 1;
   CO_END(w);

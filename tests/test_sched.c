@@ -14,16 +14,14 @@ struct seen {
 };
 
 static void seen_put(struct seen *s) {
-  if (s->runs < 8)
-    s->pass_of_run[s->runs] = pass;
+  if (s->runs < 8) s->pass_of_run[s->runs] = pass;
   s->runs++;
 }
 
 static int step_seen_park(uva_task_t *t, int status, void *d) {
   (void) t;
   seen_put((struct seen *) d);
-  if (status != 0 || ((struct seen *) d)->runs >= 2)
-    return status;
+  if (status != 0 || ((struct seen *) d)->runs >= 2) return status;
   return UVA_TASK_PENDING;
 }
 
@@ -52,8 +50,7 @@ static int step_spawner(uva_task_t *t, int status, void *d) {
   struct spawner *s = (struct spawner *) d;
   (void) t;
   seen_put(&s->self);
-  if (status != 0)
-    return status;
+  if (status != 0) return status;
   if (s->self.runs == 1) {
     s->rc |= uva_task_spawn(NULL, s->loop, step_seen_finish, &s->child, NULL);
     s->rc |= uva_task_wake(s->parked);
@@ -103,8 +100,7 @@ Test(sched, work_made_ready_during_a_pass_runs_in_the_next, .timeout = 10) {
  * per pass: a pass always ends. */
 static int step_wake_self_forever(uva_task_t *t, int status, void *d) {
   ++*(int *) d;
-  if (status != 0)
-    return status;
+  if (status != 0) return status;
   return uva_task_wake(t) == 0 ? UVA_TASK_PENDING : UVA_EINTERNAL;
 }
 
@@ -117,8 +113,7 @@ struct repost {
 static void call_repost(void *d) {
   struct repost *r = (struct repost *) d;
   r->runs++;
-  if (!r->stop)
-    uva_loop_call_soon(r->loop, call_repost, r);
+  if (!r->stop) uva_loop_call_soon(r->loop, call_repost, r);
 }
 
 Test(sched, self_rescheduling_work_runs_once_per_pass, .timeout = 10) {
@@ -156,10 +151,8 @@ struct rr {
 static int step_rr(uva_task_t *t, int status, void *d) {
   struct rr *r = (struct rr *) d;
   (void) t;
-  if (status != 0)
-    return status;
-  if (trace_len < (int) sizeof trace - 1)
-    trace[trace_len++] = r->name;
+  if (status != 0) return status;
+  if (trace_len < (int) sizeof trace - 1) trace[trace_len++] = r->name;
   trace[trace_len] = '\0';
   return --r->left > 0 ? UVA_TASK_YIELD : 0;
 }
@@ -223,11 +216,9 @@ static int step_spinner(uva_task_t *t, int status, void *d) {
 
 static int step_canceller(uva_task_t *t, int status, void *d) {
   struct starve *s = (struct starve *) d;
-  if (status != 0)
-    return status;
+  if (status != 0) return status;
   if (++s->sleeper_runs == 1) {
-    if (uva_task_sleep(t, 20) != 0)
-      return UVA_EINTERNAL;
+    if (uva_task_sleep(t, 20) != 0) return UVA_EINTERNAL;
     return UVA_TASK_PENDING;
   }
   s->sleeper_woke = uvt_ms();
@@ -323,11 +314,9 @@ struct sleep1 {
 
 static int step_sleep_once_1s(uva_task_t *t, int status, void *d) {
   struct sleep1 *s = (struct sleep1 *) d;
-  if (status != 0)
-    return status;
+  if (status != 0) return status;
   if (++s->runs == 1) {
-    if (uva_task_sleep(t, 1000) != 0)
-      return UVA_EINTERNAL;
+    if (uva_task_sleep(t, 1000) != 0) return UVA_EINTERNAL;
     return UVA_TASK_PENDING;
   }
   ++*s->finished;
@@ -373,8 +362,7 @@ struct prompt {
 static int step_prompt_sleeper(uva_task_t *t, int status, void *d) {
   struct prompt *p = (struct prompt *) d;
   if (++p->runs == 1 && status == 0) {
-    if (uva_task_sleep(t, 10000) != 0)
-      return UVA_EINTERNAL;
+    if (uva_task_sleep(t, 10000) != 0) return UVA_EINTERNAL;
     return UVA_TASK_PENDING;
   }
   p->resumed_at = uvt_ms();
@@ -384,11 +372,9 @@ static int step_prompt_sleeper(uva_task_t *t, int status, void *d) {
 
 static int step_prompt_canceller(uva_task_t *t, int status, void *d) {
   struct prompt *p = (struct prompt *) d;
-  if (status != 0)
-    return status;
+  if (status != 0) return status;
   if (++p->canceller_runs == 1) {
-    if (uva_task_sleep(t, 20) != 0)
-      return UVA_EINTERNAL;
+    if (uva_task_sleep(t, 20) != 0) return UVA_EINTERNAL;
     return UVA_TASK_PENDING;
   }
   p->cancelled_at = uvt_ms();

@@ -38,8 +38,8 @@ static int step_pipe_reader(uva_task_t *t, int status, void *d) {
   c->data = malloc(c->len);
   cr_assert_not_null(c->data);
   while (c->got < c->len) {
-    CO_CALL(c, uva_stream_read(&c->n, c->s, t, c->data + c->got,
-                               c->len - c->got));
+    CO_CALL(c,
+            uva_stream_read(&c->n, c->s, t, c->data + c->got, c->len - c->got));
     UVT_OK(c->rc);
     cr_assert(c->n > 0);
     c->got += c->n;
@@ -172,8 +172,9 @@ Test(stream, idle_open_stream_does_not_keep_loop_running, .timeout = 10) {
   uva_stream_t *s = adopt(loop, sp[0]);
   double t0 = uvt_ms();
   run(loop); /* no task: returns at once */
-  cr_assert(uvt_ms() - t0 < 1000, "uva_loop_run(DEFAULT) blocked on a "
-                                  "stream with no task waiting");
+  cr_assert(uvt_ms() - t0 < 1000,
+            "uva_loop_run(DEFAULT) blocked on a "
+            "stream with no task waiting");
   UVT_OK(uva_stream_close(s, NULL, NULL));
   run(loop);
   close(sp[1]);

@@ -21,8 +21,7 @@ static size_t recv_all(int fd, char *buf, size_t len) {
   size_t got = 0;
   while (got < len) {
     ssize_t n = recv(fd, buf + got, len - got, 0);
-    if (n <= 0)
-      break;
+    if (n <= 0) break;
     got += (size_t) n;
   }
   return got;
@@ -109,16 +108,14 @@ static long syscw(void) {
   FILE *f = fopen("/proc/self/io", "r");
   cr_assert_not_null(f, "/proc/self/io");
   while (fgets(line, sizeof line, f) != NULL)
-    if (sscanf(line, "syscw: %ld", &n) == 1)
-      break;
+    if (sscanf(line, "syscw: %ld", &n) == 1) break;
   fclose(f);
   return n;
 }
 
 /* 1000 pieces of 1 to 10 bytes on a pipe with room for them: one writev,
  * nothing queued, every byte in order. */
-Test(stream_api, writev_many_small_pieces_leave_in_one_write,
-     .timeout = 20) {
+Test(stream_api, writev_many_small_pieces_leave_in_one_write, .timeout = 20) {
   uva_loop_t *loop = uvt_loop_new();
   int p[2];
   static char data[6000];
@@ -199,8 +196,7 @@ static void *reader_main(void *arg) {
   usleep(100000); /* let the writer fill the kernel and queue */
   for (;;) {
     ssize_t n = recv(r->fd, buf, sizeof buf, 0);
-    if (n <= 0)
-      break;
+    if (n <= 0) break;
     for (ssize_t i = 0; i < n; i++)
       if (r->bad_at < 0 && (r->got + (size_t) i >= PAT_TOTAL ||
                             buf[i] != pat[r->got + (size_t) i]))
@@ -248,8 +244,7 @@ Test(stream_api, writev_partial_write_keeps_byte_order, .timeout = 60) {
   cr_assert_not_null(c.bufs);
   for (size_t off = 0; off < PAT_TOTAL; c.nbufs++) {
     size_t len = c.nbufs < 3000 ? (c.nbufs % 7) + 1 : (c.nbufs * 37) % 3000 + 1;
-    if (len > PAT_TOTAL - off)
-      len = PAT_TOTAL - off;
+    if (len > PAT_TOTAL - off) len = PAT_TOTAL - off;
     c.bufs[c.nbufs].base = pat + off;
     c.bufs[c.nbufs].len = len;
     off += len;
@@ -337,8 +332,7 @@ static int step_until(uva_task_t *t, int status, void *d) {
   (void) status;
   CO_BEGIN(c);
   /* a buffer too small: UVA_ENOBUFS with the length, nothing consumed */
-  CO_CALL(c, uva_stream_read_until(&c->n_small, c->s, t, "\r\n", 2, c->buf,
-                                   3));
+  CO_CALL(c, uva_stream_read_until(&c->n_small, c->s, t, "\r\n", 2, c->buf, 3));
   c->rc_small = c->rc;
   for (c->count = 0; c->count < 2; c->count++) {
     CO_CALL(c, uva_stream_read_until(&c->n, c->s, t, "\r\n", 2, c->buf,
@@ -357,8 +351,7 @@ static int step_until(uva_task_t *t, int status, void *d) {
   CO_END(c);
 }
 
-Test(stream_api, read_until_multibyte_separator_across_reads,
-     .timeout = 20) {
+Test(stream_api, read_until_multibyte_separator_across_reads, .timeout = 20) {
   uva_loop_t *loop = uvt_loop_new();
   int fds[2];
   struct until c;
@@ -370,8 +363,7 @@ Test(stream_api, read_until_multibyte_separator_across_reads,
   for (const char *p = in; *p != '\0'; p++) {
     send_all(fds[0], p, 1);
     UVT_OK(uva_loop_run(loop, UVA_RUN_NOWAIT));
-    if (*p == '\r')
-      usleep(2000); /* the separator's halves in two reads */
+    if (*p == '\r') usleep(2000); /* the separator's halves in two reads */
   }
   close(fds[0]);
   run(loop);
@@ -410,8 +402,8 @@ static int step_until_long(uva_task_t *t, int status, void *d) {
   c->rc2 = c->rc;
   UVT_OK(uva_stream_consume(c->s, c->n2));
   /* a different separator after "--" scans from the start */
-  CO_CALL(c, uva_stream_read_until(&c->n3, c->s, t, "!", 1, c->buf,
-                                   sizeof c->buf));
+  CO_CALL(
+      c, uva_stream_read_until(&c->n3, c->s, t, "!", 1, c->buf, sizeof c->buf));
   c->rc3 = c->rc;
   UVT_OK(uva_stream_close(c->s, NULL, NULL));
   CO_END(c);
@@ -522,8 +514,7 @@ static int step_feeder(uva_task_t *t, int status, void *d) {
   CO_END(sd);
 }
 
-Test(stream_api, feed_eof_ends_reads_after_the_buffered_bytes,
-     .timeout = 10) {
+Test(stream_api, feed_eof_ends_reads_after_the_buffered_bytes, .timeout = 10) {
   uva_loop_t *loop = uvt_loop_new();
   int fds[2];
   struct fed c;
@@ -592,8 +583,7 @@ static void *late_reader_main(void *arg) {
   usleep(50000);
   for (;;) {
     ssize_t n = read(r->fd, buf, sizeof buf);
-    if (n <= 0)
-      break;
+    if (n <= 0) break;
     for (ssize_t i = 0; i < n; i++)
       if (r->bad_at < 0 && buf[i] != pat[r->got + (size_t) i])
         r->bad_at = (int) (r->got + (size_t) i);
@@ -676,8 +666,7 @@ static void gather_then(int mode) {
     shutdown(fds[0], SHUT_RDWR); /* the reader may wait on a reset socket */
   pthread_join(r.th, NULL);
   close(fds[0]);
-  if (mode != 3)
-    cr_assert_eq(r.got, total, "read %zu of %zu", r.got, total);
+  if (mode != 3) cr_assert_eq(r.got, total, "read %zu of %zu", r.got, total);
   cr_assert_eq(r.bad_at, -1, "wrong byte at %d", r.bad_at);
   UVT_CLOSE_LOOP(loop);
 }
@@ -686,11 +675,8 @@ Test(stream_api, gathered_writes_go_out_before_shutdown, .timeout = 30) {
   gather_then(1);
 }
 
-Test(stream_api, gathered_writes_go_out_before_graceful_close,
-     .timeout = 30) {
+Test(stream_api, gathered_writes_go_out_before_graceful_close, .timeout = 30) {
   gather_then(2);
 }
 
-Test(stream_api, abort_drops_gathered_writes, .timeout = 30) {
-  gather_then(3);
-}
+Test(stream_api, abort_drops_gathered_writes, .timeout = 30) { gather_then(3); }

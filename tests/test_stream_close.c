@@ -285,7 +285,11 @@ Test(stream, closed_stream_hears_nothing_through_a_dup, .timeout = 10) {
  * stream's last reference: the call used to drop the node (freeing the
  * stream) and then write the freed stream (ASan: heap-use-after-free). */
 enum outlived_op {
-  OUT_READ, OUT_READ_LINE, OUT_READ_EXACTLY, OUT_READ_TO_EOF, OUT_PEEK,
+  OUT_READ,
+  OUT_READ_LINE,
+  OUT_READ_EXACTLY,
+  OUT_READ_TO_EOF,
+  OUT_PEEK,
   OUT_SHUTDOWN
 };
 

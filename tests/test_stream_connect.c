@@ -329,11 +329,9 @@ static int run_scale_clients(uva_loop_t *loop, int port, uva_server_t **sv,
     cl[i].id = i;
     cl[i].remaining = &remaining;
     cl[i].server = sv;
-    if (uva_task_spawn(NULL, loop, step_client, &cl[i], NULL) != 0)
-      return -1;
+    if (uva_task_spawn(NULL, loop, step_client, &cl[i], NULL) != 0) return -1;
   }
-  if (uva_loop_run(loop, UVA_RUN_DEFAULT) != 0)
-    return -2;
+  if (uva_loop_run(loop, UVA_RUN_DEFAULT) != 0) return -2;
   for (int i = 0; i < SCALE_N; i++)
     ok += cl[i].ok;
   return ok;
@@ -419,8 +417,7 @@ Test(stream, ten_thousand_concurrent_echo_connections, .timeout = 240) {
     cr_assert(pid >= 0);
     if (pid == 0) {
       uva_loop_t *cloop = NULL;
-      if (uva_loop_new(&cloop) != 0)
-        _exit(3);
+      if (uva_loop_new(&cloop) != 0) _exit(3);
       int ok = run_scale_clients(cloop, port, NULL, cl);
       if (ok != SCALE_N) {
         int bad = 0;

@@ -54,8 +54,7 @@ static int step_read_ahead(uva_task_t *t, int status, void *d) {
   CO_END(c);
 }
 
-Test(stream, young_stream_reads_ahead_past_an_outgrown_buffer,
-     .timeout = 20) {
+Test(stream, young_stream_reads_ahead_past_an_outgrown_buffer, .timeout = 20) {
   uva_loop_t *loop = uvt_loop_new();
   int fds[2];
   struct rd_ahead c;
@@ -105,8 +104,7 @@ static int step_peek_ahead(uva_task_t *t, int status, void *d) {
                 "round %d: bytes out of order at %zu", c->round, c->got);
       if (c->buffered == 0) { /* this peek read from the kernel */
         size_t *largest = c->round < 6 ? &c->largest_early : &c->largest_late;
-        if (c->n > *largest)
-          *largest = c->n;
+        if (c->n > *largest) *largest = c->n;
       }
       c->off += c->n;
       UVT_OK(uva_stream_consume(c->s, c->n));
@@ -175,8 +173,7 @@ static int step_eof_waiter(uva_task_t *t, int status, void *d) {
   if (w->len > 0) {
     CO_CALL(w, uva_stream_read(&w->n, w->c->s, t, w->buf, sizeof w->buf));
     UVT_OK(w->rc);
-    if (w->n != w->len || !pattern_ok(w->buf, w->c->taken, w->n))
-      w->c->bad = 1;
+    if (w->n != w->len || !pattern_ok(w->buf, w->c->taken, w->n)) w->c->bad = 1;
   }
   w->c->finished = 1;
   UVT_OK(uva_stream_close(w->c->s, NULL, NULL));
@@ -192,10 +189,8 @@ static int step_eof_peeker(uva_task_t *t, int status, void *d) {
     CO_CALL(b, uva_stream_peek(&b->p, &b->n, c->s, t));
     UVT_OK(b->rc);
     cr_assert(b->n > 0);
-    if (!pattern_ok(b->p, c->taken, b->n))
-      c->bad = 1;
-    if (b->n > c->largest)
-      c->largest = b->n;
+    if (!pattern_ok(b->p, c->taken, b->n)) c->bad = 1;
+    if (b->n > c->largest) c->largest = b->n;
     c->taken += b->n;
     UVT_OK(uva_stream_consume(c->s, b->n));
   }
@@ -218,8 +213,7 @@ Test(stream, young_read_beside_a_reader_waiting_for_eof, .timeout = 20) {
    * the bytes come): bounded, 2 s at most. */
   for (int i = 0; i < 2000 && queued < EOF_PEEK_SENT; i++) {
     cr_assert_eq(ioctl(fds[1], FIONREAD, &queued), 0);
-    if (queued < EOF_PEEK_SENT)
-      usleep(1000);
+    if (queued < EOF_PEEK_SENT) usleep(1000);
   }
   cr_assert_eq(queued, EOF_PEEK_SENT);
   c.s = adopt(loop, fds[1]);
@@ -262,10 +256,8 @@ static int step_flow_small(uva_task_t *t, int status, void *d) {
   for (;;) {
     CO_CALL(c, uva_stream_read(&c->n, c->s, t, c->buf, sizeof c->buf));
     UVT_OK(c->rc);
-    if (c->n == 0)
-      break;
-    if (!pattern_ok(c->buf, c->got, c->n))
-      c->bad = 1;
+    if (c->n == 0) break;
+    if (!pattern_ok(c->buf, c->got, c->n)) c->bad = 1;
     c->got += c->n;
   }
   UVT_OK(uva_stream_close(c->s, NULL, NULL));
@@ -318,17 +310,14 @@ static int step_flow_mixed(uva_task_t *t, int status, void *d) {
   CO_BEGIN(c);
   for (;;) {
     UVT_OK(uva_stream_buffered(&c->b1, c->s));
-    if (c->b1 > c->max_buffered)
-      c->max_buffered = c->b1;
+    if (c->b1 > c->max_buffered) c->max_buffered = c->b1;
     /* Mostly small reads, which leave the buffer full across passes;
      * every 16th read takes all there is. */
     c->total = (c->b2++ % 16 == 0) ? sizeof c->buf : 1000;
     CO_CALL(c, uva_stream_read(&c->n, c->s, t, c->buf, c->total));
     UVT_OK(c->rc);
-    if (c->n == 0)
-      break;
-    if (!pattern_ok(c->buf, c->got, c->n))
-      c->bad = 1;
+    if (c->n == 0) break;
+    if (!pattern_ok(c->buf, c->got, c->n)) c->bad = 1;
     c->got += c->n;
   }
   UVT_OK(uva_stream_close(c->s, NULL, NULL));
@@ -366,15 +355,13 @@ static int step_read_on(uva_task_t *t, int status, void *d) {
   CO_CALL(c, uva_stream_peek(&c->p, &c->n, c->s, t));
   UVT_OK(c->rc);
   c->first = c->n;
-  if (!pattern_ok(c->p, 0, c->n))
-    c->bad = 1;
+  if (!pattern_ok(c->p, 0, c->n)) c->bad = 1;
   UVT_OK(uva_stream_consume(c->s, c->n));
   /* Not CO_CALL: this call must not wait. */
   c->again_rc = uva_stream_peek(&c->p, &c->n, c->s, t);
   if (c->again_rc == 0) {
     c->second = c->n;
-    if (!pattern_ok(c->p, c->first, c->n))
-      c->bad = 1;
+    if (!pattern_ok(c->p, c->first, c->n)) c->bad = 1;
     UVT_OK(uva_stream_consume(c->s, c->n));
   }
   /* Read the rest (if any) the usual way, so the peer's bytes all arrive. */
@@ -382,8 +369,7 @@ static int step_read_on(uva_task_t *t, int status, void *d) {
   while (c->total < 80 * 1024) {
     CO_CALL(c, uva_stream_peek(&c->p, &c->n, c->s, t));
     UVT_OK(c->rc);
-    if (c->n == 0)
-      break;
+    if (c->n == 0) break;
     c->total += c->n;
     UVT_OK(uva_stream_consume(c->s, c->n));
   }
@@ -401,8 +387,8 @@ Test(stream, emptying_a_full_buffer_reads_on_at_once, .timeout = 10) {
    * fills the 64 KiB of high_water, 16 KiB stay behind. */
   size_t sent = 0;
   while (sent < 80 * 1024) {
-    ssize_t k = send(fds[0], pattern() + sent % 251, 80 * 1024 - sent,
-                     MSG_NOSIGNAL);
+    ssize_t k =
+        send(fds[0], pattern() + sent % 251, 80 * 1024 - sent, MSG_NOSIGNAL);
     cr_assert(k > 0, "send: %s", strerror(errno));
     sent += (size_t) k;
   }
@@ -479,8 +465,7 @@ static int step_flow_victim(uva_task_t *t, int status, void *d) {
   struct cancel_flow *c = (struct cancel_flow *) d;
   size_t n;
   int rc;
-  if (status == UVA_ECANCELED)
-    return status;
+  if (status == UVA_ECANCELED) return status;
   rc = c->exactly ? uva_stream_read_exactly(c->s, t, c->vbuf, 8 << 20)
                   : uva_stream_read_to_eof(&n, c->s, t);
   return rc == UVA_EAGAIN ? UVA_TASK_PENDING : rc;
@@ -504,10 +489,8 @@ static int step_cancel_flow(uva_task_t *t, int status, void *d) {
   for (;;) { /* drain it all so the peer can finish */
     CO_CALL(c, uva_stream_read(&c->n, c->s, t, c->buf, sizeof c->buf));
     UVT_OK(c->rc);
-    if (c->n == 0)
-      break;
-    if (!pattern_ok(c->buf, c->got, c->n))
-      c->bad = 1;
+    if (c->n == 0) break;
+    if (!pattern_ok(c->buf, c->got, c->n)) c->bad = 1;
     c->got += c->n;
   }
   UVT_OK(uva_stream_close(c->s, NULL, NULL));
@@ -566,13 +549,11 @@ static int step_slow_reader(uva_task_t *t, int status, void *d) {
   for (;;) {
     CO_CALL(c, uva_stream_read(&c->n, c->s, t, c->buf, 16 * 1024));
     UVT_OK(c->rc);
-    if (c->n == 0)
-      break;
+    if (c->n == 0) break;
     if (!c->bad && memcmp(c->buf, pattern() + c->got % 251, c->n) != 0)
       c->bad = 1;
     UVT_OK(uva_stream_buffered(&c->b1, c->s));
-    if (c->b1 > c->max_buffered)
-      c->max_buffered = c->b1;
+    if (c->b1 > c->max_buffered) c->max_buffered = c->b1;
     c->got += c->n;
     if (c->got / (64 * 1024) != (c->got - c->n) / (64 * 1024))
       CO_SLEEP(c, t, 1); /* slow: 1 ms per 64 KiB */
@@ -599,10 +580,8 @@ Test(stream, flow_control_1gib_slow_reader_bounded_rss, .timeout = 150) {
     while (done < GIB) {
       size_t k = GIB - done < PAT_CHUNK ? GIB - done : PAT_CHUNK;
       ssize_t n = send(fds[0], pattern() + done % 251, k, MSG_NOSIGNAL);
-      if (n < 0 && errno == EINTR)
-        continue;
-      if (n <= 0)
-        _exit(1);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) _exit(1);
       done += (size_t) n;
     }
     close(fds[0]);
@@ -623,9 +602,10 @@ Test(stream, flow_control_1gib_slow_reader_bounded_rss, .timeout = 150) {
   int st = 0;
   cr_assert_eq(waitpid(pid, &st, 0), pid);
   cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "sender failed");
-  cr_log_info("1 GiB to a slow reader: peak RSS %ld KiB -> %ld KiB "
-              "(+%ld KiB), max buffered %zu bytes, %.1f s\n",
-              before, after, after - before, c->max_buffered, secs);
+  cr_log_info(
+      "1 GiB to a slow reader: peak RSS %ld KiB -> %ld KiB "
+      "(+%ld KiB), max buffered %zu bytes, %.1f s\n",
+      before, after, after - before, c->max_buffered, secs);
   fprintf(stderr,
           "[flow] 1 GiB to a slow reader: peak RSS %ld KiB -> %ld KiB "
           "(+%ld KiB), max buffered %zu bytes, %.1f s\n",
@@ -635,8 +615,7 @@ Test(stream, flow_control_1gib_slow_reader_bounded_rss, .timeout = 150) {
   cr_assert(after - before < 16 * 1024, "peak RSS grew by %ld KiB",
             after - before);
   cr_assert(c->max_buffered <= 64 * 1024 + 128 * 1024,
-            "the core buffered %zu bytes (high_water 64 KiB)",
-            c->max_buffered);
+            "the core buffered %zu bytes (high_water 64 KiB)", c->max_buffered);
   free(c);
   UVT_CLOSE_LOOP(loop);
 }

@@ -16,8 +16,7 @@ static int step_read_lines(uva_task_t *t, int status, void *d) {
   for (;;) {
     CO_CALL(c, uva_stream_read_line(&c->n, c->s, t, c->buf, sizeof c->buf));
     UVT_OK(c->rc);
-    if (c->n == 0)
-      break;
+    if (c->n == 0) break;
     memcpy(c->all + c->total, c->buf, c->n);
     c->total += c->n;
     c->all[c->total++] = '|';
@@ -82,8 +81,7 @@ static int step_long_line(uva_task_t *t, int status, void *d) {
   CO_END(c);
 }
 
-Test(stream, read_line_too_long_fails_without_growing_memory,
-     .timeout = 30) {
+Test(stream, read_line_too_long_fails_without_growing_memory, .timeout = 30) {
   uva_loop_t *loop = uvt_loop_new();
   int fds[2];
   struct longline c;
@@ -125,8 +123,8 @@ static int step_read_line_enobufs(uva_task_t *t, int status, void *d) {
   struct enobufs_ctx *c = (struct enobufs_ctx *) d;
   (void) status;
   CO_BEGIN(c);
-  CO_CALL(c, uva_stream_read_line(&c->n_small, c->s, t, c->small,
-                                  sizeof c->small));
+  CO_CALL(
+      c, uva_stream_read_line(&c->n_small, c->s, t, c->small, sizeof c->small));
   c->rc_small = c->rc;
   CO_CALL(c, uva_stream_read_line(&c->n, c->s, t, c->big, sizeof c->big));
   UVT_OK(c->rc);
@@ -213,7 +211,7 @@ struct huge_line {
   int pc, rc;
   size_t n;
   char buf[4096];
-  int peer;          /* sends the line's second part */
+  int peer; /* sends the line's second part */
   const char *rest;
   size_t rest_len;
   struct side sender;

@@ -20,8 +20,7 @@ static int step_read_up_to_n(uva_task_t *t, int status, void *d) {
   for (;;) {
     CO_CALL(c, uva_stream_read(&c->n, c->s, t, c->buf, 4));
     UVT_OK(c->rc);
-    if (c->n == 0)
-      break;
+    if (c->n == 0) break;
     cr_assert(c->n >= 1 && c->n <= 4, "read(4) gave %zu", c->n);
     memcpy(c->all + c->total, c->buf, c->n);
     c->total += c->n;
@@ -70,14 +69,12 @@ static int step_read_mixed(uva_task_t *t, int status, void *d) {
   (void) status;
   CO_BEGIN(c);
   for (;;) {
-    CO_CALL(c, uva_stream_read(&c->n, c->s, t, c->buf,
-                               mixed_lens[c->reads % 6]));
+    CO_CALL(c,
+            uva_stream_read(&c->n, c->s, t, c->buf, mixed_lens[c->reads % 6]));
     UVT_OK(c->rc);
-    if (c->n == 0)
-      break;
+    if (c->n == 0) break;
     cr_assert(c->n <= mixed_lens[c->reads % 6]);
-    if (!pattern_ok(c->buf, c->total, c->n))
-      c->bad = 1;
+    if (!pattern_ok(c->buf, c->total, c->n)) c->bad = 1;
     c->total += c->n;
     c->reads++;
   }
@@ -121,8 +118,9 @@ struct rd_spill {
 };
 
 static const size_t spill_lens[][2] = {
-    {1000, 100 * 1024}, {100, 50}, {100 * 1024, 100 * 1024}, {0, 5000},
-    {3000, 2000},       {1, 1},    {70000, 0},
+    {1000, 100 * 1024}, {100, 50},    {100 * 1024, 100 * 1024},
+    {0, 5000},          {3000, 2000}, {1, 1},
+    {70000, 0},
 };
 #define N_SPILL_LENS (sizeof spill_lens / sizeof spill_lens[0])
 
@@ -134,17 +132,14 @@ static int step_read_spill(uva_task_t *t, int status, void *d) {
     c->len = spill_lens[c->reads % N_SPILL_LENS][0];
     c->spill_len = spill_lens[c->reads % N_SPILL_LENS][1];
     memset(c->spill, 0xee, sizeof c->spill);
-    CO_CALL(c, uva_stream_read_spill(&c->n, c->s, t, c->buf, c->len,
-                                     c->spill, c->spill_len));
+    CO_CALL(c, uva_stream_read_spill(&c->n, c->s, t, c->buf, c->len, c->spill,
+                                     c->spill_len));
     UVT_OK(c->rc);
-    if (c->n == 0)
-      break;
+    if (c->n == 0) break;
     cr_assert(c->n <= c->len + c->spill_len);
     if (c->n <= c->len) {
-      if (!pattern_ok(c->buf, c->total, c->n))
-        c->bad = 1;
-      if (c->spill_len > 0 && c->spill[0] != 0xee)
-        c->spill_early = 1;
+      if (!pattern_ok(c->buf, c->total, c->n)) c->bad = 1;
+      if (c->spill_len > 0 && c->spill[0] != 0xee) c->spill_early = 1;
     } else {
       if (!pattern_ok(c->buf, c->total, c->len) ||
           !pattern_ok(c->spill, c->total + c->len, c->n - c->len))
@@ -214,18 +209,17 @@ static int step_read_hint(uva_task_t *t, int status, void *d) {
   UVT_OK(c->rc);
   send_all(c->fd, c->buf, 7000);
   /* a direct read (over 4 KiB, the core's buffer empty) of all 7000 */
-  CO_CALL(c, uva_stream_read_spill(&c->n, c->s, t, c->buf, 1000,
-                                   c->buf + 1000, sizeof c->buf - 1000));
+  CO_CALL(c, uva_stream_read_spill(&c->n, c->s, t, c->buf, 1000, c->buf + 1000,
+                                   sizeof c->buf - 1000));
   UVT_OK(c->rc);
   cr_assert(c->n > 0);
   UVT_OK(uva_stream_read_hint(&c->hint_after, c->s));
   cr_assert_eq(c->hint_after, c->n, "the hint is the last read's count");
   UVT_EQ(uva_stream_read_spill(&c->n, c->s, t, c->buf, 10, NULL, 1),
-          UVA_EINVAL);
+         UVA_EINVAL);
   UVT_EQ(uva_stream_read_spill(&c->n, c->s, t, c->buf, SIZE_MAX, c->buf, 2),
-          UVA_EINVAL);
-  UVT_EQ(uva_stream_read_spill(NULL, c->s, t, c->buf, 10, NULL, 0),
-          UVA_EINVAL);
+         UVA_EINVAL);
+  UVT_EQ(uva_stream_read_spill(NULL, c->s, t, c->buf, 10, NULL, 0), UVA_EINVAL);
   UVT_EQ(uva_stream_read_hint(NULL, c->s), UVA_EINVAL);
   UVT_OK(uva_stream_close(c->s, NULL, NULL));
   CO_END(c);
@@ -262,8 +256,7 @@ static int step_read_reset_big(uva_task_t *t, int status, void *d) {
   CO_BEGIN(c);
   for (;;) {
     CO_CALL(c, uva_stream_read(&c->n, c->s, t, c->buf, sizeof c->buf));
-    if (c->rc != 0 || c->n == 0)
-      break;
+    if (c->rc != 0 || c->n == 0) break;
     c->total += c->n;
   }
   c->rc1 = c->rc;
@@ -312,8 +305,7 @@ static int step_read_to_eof(uva_task_t *t, int status, void *d) {
     CO_CALL(c, uva_stream_read(&c->n, c->s, t, c->data + c->got,
                                c->len + 1 - c->got));
     UVT_OK(c->rc);
-    if (c->n == 0)
-      break;
+    if (c->n == 0) break;
     c->got += c->n;
     cr_assert(c->got <= c->len, "more bytes than read_to_eof reported");
   }
@@ -403,8 +395,9 @@ struct cancel_ctx {
 };
 
 /* Two 40-byte lines; the first 10 bytes hold no '\n'. */
-static const char cancel_data[] = "first part|second part, the rest.......\n"
-                                  "tail of it: 40 more bytes here.........\n";
+static const char cancel_data[] =
+    "first part|second part, the rest.......\n"
+    "tail of it: 40 more bytes here.........\n";
 
 static int victim_call(struct cancel_ctx *c, uva_task_t *t) {
   size_t n;
@@ -423,8 +416,7 @@ static int step_victim(uva_task_t *t, int status, void *d) {
   struct cancel_ctx *c = (struct cancel_ctx *) d;
   c->victim_runs++;
   c->victim_status = status;
-  if (status == UVA_ECANCELED)
-    return UVA_ECANCELED;
+  if (status == UVA_ECANCELED) return UVA_ECANCELED;
   c->victim_rc = victim_call(c, t);
   return c->victim_rc == UVA_EAGAIN ? UVA_TASK_PENDING : c->victim_rc;
 }
@@ -466,8 +458,7 @@ static int step_cancel_driver(uva_task_t *t, int status, void *d) {
   CO_BEGIN(c);
   cr_assert_eq(strlen(cancel_data), 80);
   c->prefix = c->op == R_READ ? 0 : 10;
-  if (c->prefix > 0)
-    send_all(c->raw, cancel_data, c->prefix);
+  if (c->prefix > 0) send_all(c->raw, cancel_data, c->prefix);
   /* Round 1: cancelled while nothing new arrives. */
   spawn_victim(c);
   CO_SLEEP(c, t, 30);
@@ -639,8 +630,7 @@ static int step_bytes_then_end(uva_task_t *t, int status, void *d) {
   for (;;) {
     CO_CALL(c, uva_stream_read(&c->n, c->s, t, c->buf + c->got, 4096));
     UVT_OK(c->rc);
-    if (c->n == 0)
-      break;
+    if (c->n == 0) break;
     c->got += c->n;
   }
   c->eof = 1;
@@ -680,8 +670,7 @@ static int step_exactly_then_line(uva_task_t *t, int status, void *d) {
   CO_BEGIN(c);
   CO_CALL(c, uva_stream_read_exactly(c->s, t, c->buf, EDGE_BIG));
   UVT_OK(c->rc);
-  if (!pattern_ok(c->buf, 0, EDGE_BIG))
-    c->bad = 1;
+  if (!pattern_ok(c->buf, 0, EDGE_BIG)) c->bad = 1;
   UVT_OK(uva_stream_set(c->s, UVA_STREAM_LINE_LIMIT, 2 * EDGE_BIG));
   CO_CALL(c, uva_stream_read_line(&c->len, c->s, t, c->buf, 2 * EDGE_BIG));
   UVT_OK(c->rc);
@@ -707,8 +696,7 @@ Test(stream, reads_after_one_report_take_all_it_covered, .timeout = 20) {
   /* All of it queued before the stream exists: bounded, 2 s at most. */
   for (int i = 0; i < 2000 && queued < 2 * EDGE_BIG; i++) {
     cr_assert_eq(ioctl(fds[1], FIONREAD, &queued), 0);
-    if (queued < 2 * EDGE_BIG)
-      usleep(1000);
+    if (queued < 2 * EDGE_BIG) usleep(1000);
   }
   cr_assert_eq(queued, 2 * EDGE_BIG);
   c.s = adopt(loop, fds[1]);

@@ -128,8 +128,7 @@ static int step_reset_writer(uva_task_t *t, int status, void *d) {
   CO_BEGIN(c);
   while (c->sent < (size_t) 256 * 1024 * 1024) {
     CO_CALL(c, uva_stream_write_drain(c->s, t, c->chunk, 1024 * 1024));
-    if (c->rc != 0)
-      break;
+    if (c->rc != 0) break;
     c->sent += 1024 * 1024;
   }
   c->rc1 = c->rc;
@@ -184,8 +183,7 @@ static int step_write_after_shutdown(uva_task_t *t, int status, void *d) {
   CO_BEGIN(c);
   c->rc = uva_stream_shutdown(c->s, t);
   c->write_rc_pending = uva_stream_write(NULL, c->s, "x", 1);
-  if (c->rc == UVA_EAGAIN)
-    CO_CALL(c, uva_stream_shutdown(c->s, t));
+  if (c->rc == UVA_EAGAIN) CO_CALL(c, uva_stream_shutdown(c->s, t));
   UVT_OK(c->rc);
   c->write_rc_done = uva_stream_write(NULL, c->s, "x", 1);
   UVT_OK(uva_stream_close(c->s, NULL, NULL));

@@ -249,8 +249,7 @@ Test(sync, wrong_handle_kinds, .timeout = 10) {
   UVT_EXPECT(uva_event_wait(ev, (uva_task_t *) lk), UVA_EHANDLEKIND);
   UVT_EXPECT(uva_lock_acquire(lk, (uva_task_t *) ev), UVA_EHANDLEKIND);
   UVT_EXPECT(uva_sem_acquire(sm, (uva_task_t *) tm), UVA_EHANDLEKIND);
-  UVT_EXPECT(uva_queue_put(q, (uva_task_t *) loop, ITEM(1)),
-             UVA_EHANDLEKIND);
+  UVT_EXPECT(uva_queue_put(q, (uva_task_t *) loop, ITEM(1)), UVA_EHANDLEKIND);
   UVT_EXPECT(uva_queue_get(&out, q, (uva_task_t *) f), UVA_EHANDLEKIND);
   UVT_EXPECT(uva_flag_wait(f, (uva_task_t *) sm), UVA_EHANDLEKIND);
 
@@ -290,10 +289,10 @@ struct foreign {
   int n;
 };
 
-#define FOREIGN(x, expr)                                                      \
-  do {                                                                        \
-    (x)->what[(x)->n] = #expr;                                                \
-    (x)->rc[(x)->n++] = (expr);                                               \
+#define FOREIGN(x, expr)        \
+  do {                          \
+    (x)->what[(x)->n] = #expr;  \
+    (x)->rc[(x)->n++] = (expr); \
   } while (0)
 
 static void *thread_foreign_calls(void *d) {

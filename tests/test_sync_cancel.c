@@ -47,7 +47,7 @@ Test(sync, cancel_event_waiter_after_set_before_it_ran, .timeout = 10) {
     spawn_waiter(loop, &w[i]);
   }
   pass(loop);
-  UVT_OK(uva_event_set(ev));           /* wakes all three */
+  UVT_OK(uva_event_set(ev));          /* wakes all three */
   UVT_OK(uva_task_cancel(w[0].task)); /* a: woken, not yet run */
   RUN_IDLE(loop);
   TR_EQ(&tr, "bc");
@@ -188,8 +188,7 @@ Test(sync, cancel_sem_waiter_granted_before_it_ran, .timeout = 10) {
 
 /* Bounded: a permit handed to a waiter that is then cancelled comes back,
  * and the value still never exceeds the bound. */
-Test(sync, cancel_sem_granted_waiter_keeps_value_within_bound,
-     .timeout = 10) {
+Test(sync, cancel_sem_granted_waiter_keeps_value_within_bound, .timeout = 10) {
   uva_loop_t *loop = uvt_loop_new();
   uva_sem_t *sm;
   struct waiter b;
@@ -207,8 +206,10 @@ Test(sync, cancel_sem_granted_waiter_keeps_value_within_bound,
   RUN_IDLE(loop);
   cr_assert_eq(b.got, 0);
   UVT_OK(uva_sem_value(&v, sm));
-  cr_assert_leq(v, 1, "value %lld exceeds bound 1 (second release returned "
-                "%s)", (long long) v, uva_err_name(rc2));
+  cr_assert_leq(v, 1,
+                "value %lld exceeds bound 1 (second release returned "
+                "%s)",
+                (long long) v, uva_err_name(rc2));
   release_waiters(&b, 1);
   UVT_OK(uva_sem_close(sm));
   UVT_CLOSE_LOOP(loop);
@@ -240,8 +241,7 @@ Test(sync, cancel_queue_getter, .timeout = 10) {
   UVT_CLOSE_LOOP(loop);
 }
 
-Test(sync, cancel_queue_getter_handed_an_item_before_it_ran,
-     .timeout = 10) {
+Test(sync, cancel_queue_getter_handed_an_item_before_it_ran, .timeout = 10) {
   uva_loop_t *loop = uvt_loop_new();
   uva_queue_t *q, *q2;
   struct waiter g[3];
@@ -311,8 +311,7 @@ Test(sync, cancel_queue_putter, .timeout = 10) {
   UVT_CLOSE_LOOP(loop);
 }
 
-Test(sync, cancel_queue_putter_granted_a_slot_before_it_ran,
-     .timeout = 10) {
+Test(sync, cancel_queue_putter_granted_a_slot_before_it_ran, .timeout = 10) {
   uva_loop_t *loop = uvt_loop_new();
   uva_queue_t *q, *q2;
   struct waiter p[3];
@@ -390,8 +389,7 @@ static int step_yield_then_cancel(uva_task_t *t, int status, void *d) {
   struct kcancel *k = (struct kcancel *) d;
   (void) t;
   (void) status;
-  if (++k->runs == 1)
-    return UVA_TASK_YIELD;
+  if (++k->runs == 1) return UVA_TASK_YIELD;
   return uva_task_cancel(k->victim);
 }
 

@@ -35,8 +35,7 @@ Test(sync, event_close_wakes_waiters_with_eclosed, .timeout = 10) {
   UVT_CLOSE_LOOP(loop);
 }
 
-Test(sync, queue_close_wakes_getters_and_putters_with_eclosed,
-     .timeout = 10) {
+Test(sync, queue_close_wakes_getters_and_putters_with_eclosed, .timeout = 10) {
   uva_loop_t *loop = uvt_loop_new();
   uva_queue_t *qg, *qp;
   struct waiter g[2], p[2];

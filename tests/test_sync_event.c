@@ -171,16 +171,12 @@ struct ring_task {
 static int step_ring(uva_task_t *t, int status, void *d) {
   struct ring_task *rt = (struct ring_task *) d;
   struct ring *r = rt->r;
-  if (status != 0)
-    return rt->rc = status;
+  if (status != 0) return rt->rc = status;
   for (;;) {
-    if (r->stop)
-      return rt->rc = 0;
+    if (r->stop) return rt->rc = 0;
     int rc = uva_event_wait(r->ev[rt->i], t);
-    if (rc == UVA_EAGAIN)
-      return UVA_TASK_PENDING;
-    if (rc != 0)
-      return rt->rc = rc;
+    if (rc == UVA_EAGAIN) return UVA_TASK_PENDING;
+    if (rc != 0) return rt->rc = rc;
     r->steps++;
     uva_event_clear(r->ev[rt->i]);
     uva_event_set(r->ev[(rt->i + 1) % RING]);
@@ -201,8 +197,7 @@ static int step_sleeper(uva_task_t *t, int status, void *d) {
   double now = uvt_ms();
   if (s->runs++ > 0) {
     double late = now - s->t0 - 20.0;
-    if (late > s->worst_ms)
-      s->worst_ms = late;
+    if (late > s->worst_ms) s->worst_ms = late;
   } else {
     s->steps_at_start = s->r->steps;
   }
@@ -244,8 +239,10 @@ Test(sync, busy_event_tasks_do_not_starve_a_sleeping_task, .timeout = 30) {
   /* They really were busy meanwhile (~100 ms of back-to-back steps). */
   cr_assert_gt(r.steps - s.steps_at_start, 1000, "only %ld steps",
                r.steps - s.steps_at_start);
-  cr_log_info("starvation: worst wake-up %.2f ms late, %ld ring steps while "
-              "sleeping", s.worst_ms, r.steps - s.steps_at_start);
+  cr_log_info(
+      "starvation: worst wake-up %.2f ms late, %ld ring steps while "
+      "sleeping",
+      s.worst_ms, r.steps - s.steps_at_start);
   for (int i = 0; i < RING; i++) {
     cr_assert_eq(rt[i].rc, 0, "ring task %d: %d", i, rt[i].rc);
     UVT_OK(uva_task_release(tasks[i]));

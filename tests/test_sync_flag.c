@@ -24,20 +24,16 @@ struct flagw {
 static int step_flagw(uva_task_t *t, int status, void *d) {
   struct flagw *w = (struct flagw *) d;
   w->runs++;
-  if (status != 0)
-    return status;
+  if (status != 0) return status;
   for (;;) {
     int rc = uva_flag_wait(w->f, t);
-    if (w->ncalls < 16)
-      w->rcs[w->ncalls++] = rc;
+    if (w->ncalls < 16) w->rcs[w->ncalls++] = rc;
     w->last_rc = rc;
     if (rc == UVA_EAGAIN)
       return w->done_waits == w->waits && w->end_registered ? 0
-                                                           : UVA_TASK_PENDING;
-    if (rc != 0)
-      return rc;
-    if (++w->done_waits == w->waits && !w->end_registered)
-      return 0;
+                                                            : UVA_TASK_PENDING;
+    if (rc != 0) return rc;
+    if (++w->done_waits == w->waits && !w->end_registered) return 0;
   }
 }
 
@@ -159,8 +155,7 @@ Test(sync, flag_set_while_task_waits_is_not_taken_by_another_task,
   UVT_EQ(b.first_rc, UVA_EBUSY);
   if (b.first_rc == UVA_EAGAIN) /* keep the cleanup below from hanging */
     UVT_OK(uva_flag_set(f));
-  if (a.rc == UVA_EAGAIN)
-    UVT_OK(uva_flag_set(f));
+  if (a.rc == UVA_EAGAIN) UVT_OK(uva_flag_set(f));
   RUN_IDLE(loop);
   UVT_EQ(a.rc, 0);
   UVT_OK(uva_task_release(s));
@@ -172,8 +167,7 @@ Test(sync, flag_set_while_task_waits_is_not_taken_by_another_task,
 
 static void *thread_set_flag_later(void *d) {
   uvt_sleep_ms(20);
-  if (uva_flag_set((uva_flag_t *) d) != 0)
-    abort();
+  if (uva_flag_set((uva_flag_t *) d) != 0) abort();
   return NULL;
 }
 
@@ -204,10 +198,10 @@ Test(sync, flag_set_from_another_thread_wakes_parked_waiter, .timeout = 10) {
 
 struct xflag {
   uva_flag_t *f;
-  int done;    /* atomic: all threads joined, the final set follows */
-  int errors;  /* atomic */
-  long wakes;  /* loop thread */
-  int runs;    /* loop thread */
+  int done;   /* atomic: all threads joined, the final set follows */
+  int errors; /* atomic */
+  long wakes; /* loop thread */
+  int runs;   /* loop thread */
   int saw_done;
 };
 
@@ -239,14 +233,11 @@ static void *thread_controller(void *d) {
 static int step_flag_counter(uva_task_t *t, int status, void *d) {
   struct xflag *x = (struct xflag *) d;
   x->runs++;
-  if (status != 0)
-    return status;
+  if (status != 0) return status;
   for (;;) {
     int rc = uva_flag_wait(x->f, t);
-    if (rc == UVA_EAGAIN)
-      return UVA_TASK_PENDING;
-    if (rc != 0)
-      return rc;
+    if (rc == UVA_EAGAIN) return UVA_TASK_PENDING;
+    if (rc != 0) return rc;
     x->wakes++;
     if (__atomic_load_n(&x->done, __ATOMIC_SEQ_CST)) {
       x->saw_done = 1;

@@ -103,8 +103,7 @@ static int step_steal_ready(uva_task_t *t, int status, void *d) {
   }
   tr_add(&s->tr, 'r');
   s->r_try_rc = uva_lock_try_acquire(s->lk);
-  if (s->r_try_rc == 0)
-    uva_lock_release(s->lk);
+  if (s->r_try_rc == 0) uva_lock_release(s->lk);
   uva_lock_locked(&s->r_locked, s->lk);
   return 0;
 }

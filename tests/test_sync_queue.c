@@ -68,8 +68,10 @@ Test(sync, queue_getter_parks_without_polling_and_runs_twice, .timeout = 10) {
   UVT_OK(uva_queue_size(&size, q));
   cr_assert_eq(size, 0, "the item went straight to the waiting getter");
   RUN_IDLE(loop);
-  cr_assert_eq(g.runs, 2, "getter: the run that registers, the one after "
-                          "the put (got %d)", g.runs);
+  cr_assert_eq(g.runs, 2,
+               "getter: the run that registers, the one after "
+               "the put (got %d)",
+               g.runs);
   cr_assert_eq(g.rc, 0);
   cr_assert_eq(g.item, ITEM(7));
   release_waiters(&g, 1);
@@ -160,16 +162,13 @@ struct consumer {
 static int step_consumer(uva_task_t *t, int status, void *d) {
   struct consumer *c = (struct consumer *) d;
   c->runs++;
-  if (status != 0)
-    return status;
+  if (status != 0) return status;
   while (c->n < c->want) {
     void *item = NULL;
     int rc = uva_queue_get(&item, c->q, t);
     c->rc = rc;
-    if (rc == UVA_EAGAIN)
-      return UVA_TASK_PENDING;
-    if (rc != 0)
-      return rc;
+    if (rc == UVA_EAGAIN) return UVA_TASK_PENDING;
+    if (rc != 0) return rc;
     c->got[c->n++] = item;
   }
   return 0;
@@ -202,10 +201,11 @@ Test(sync, queue_fifo_of_waiting_putters, .timeout = 10) {
   c.want = 4;
   UVT_OK(uva_task_spawn(&ct, loop, step_consumer, &c, NULL));
   int idle = run_idle(loop, 200);
-  cr_assert_eq(c.n, 4, "consumer got %d of 4 items (last rc %d %s) and "
+  cr_assert_eq(c.n, 4,
+               "consumer got %d of 4 items (last rc %d %s) and "
                "%d of 3 putters completed: parked with an item in the queue "
-               "(lost wake-up)", c.n, c.rc, uva_err_name(c.rc),
-               p[0].got + p[1].got + p[2].got);
+               "(lost wake-up)",
+               c.n, c.rc, uva_err_name(c.rc), p[0].got + p[1].got + p[2].got);
   for (int i = 0; i < 4; i++)
     cr_assert_eq(c.got[i], ITEM(i), "item %d: got item %d", i,
                  (int) ((int *) c.got[i] - items));
@@ -229,14 +229,11 @@ struct producer {
 static int step_producer(uva_task_t *t, int status, void *d) {
   struct producer *p = (struct producer *) d;
   p->runs++;
-  if (status != 0)
-    return status;
+  if (status != 0) return status;
   while (p->i < p->n) {
     int rc = uva_queue_put(p->q, t, ITEM(p->i));
-    if (rc == UVA_EAGAIN)
-      return UVA_TASK_PENDING;
-    if (rc != 0)
-      return rc;
+    if (rc == UVA_EAGAIN) return UVA_TASK_PENDING;
+    if (rc != 0) return rc;
     p->i++;
   }
   return 0;
@@ -261,8 +258,10 @@ Test(sync, queue_producer_consumer_maxsize_1_keeps_order, .timeout = 10) {
   for (int i = 0; i < c.n; i++)
     cr_assert_eq(c.got[i], ITEM(i), "item %d: got item %d", i,
                  (int) ((int *) c.got[i] - items));
-  cr_assert_eq(c.n, 64, "consumer got %d of 64 items: parked with an item "
-               "in the queue (lost wake-up)", c.n);
+  cr_assert_eq(c.n, 64,
+               "consumer got %d of 64 items: parked with an item "
+               "in the queue (lost wake-up)",
+               c.n);
   cr_assert(idle);
   UVT_OK(uva_task_release(pt));
   UVT_OK(uva_task_release(ct));

@@ -68,9 +68,9 @@ Test(sync, sem_new_invalid_args, .timeout = 10) {
   uva_loop_t *loop = uvt_loop_new();
   uva_sem_t *sm = (uva_sem_t *) &sm, *ok = NULL;
   uva_sem_t *const sentinel = sm;
-  UVT_EQ(uva_sem_new(&sm, loop, -1, 0), UVA_EINVAL);  /* value < 0 */
-  UVT_EQ(uva_sem_new(&sm, loop, 3, 2), UVA_EINVAL);   /* value > bound */
-  UVT_EQ(uva_sem_new(&sm, loop, 0, -1), UVA_EINVAL);  /* negative bound */
+  UVT_EQ(uva_sem_new(&sm, loop, -1, 0), UVA_EINVAL); /* value < 0 */
+  UVT_EQ(uva_sem_new(&sm, loop, 3, 2), UVA_EINVAL);  /* value > bound */
+  UVT_EQ(uva_sem_new(&sm, loop, 0, -1), UVA_EINVAL); /* negative bound */
   UVT_EQ(uva_sem_new(&sm, loop, INT64_MIN, 0), UVA_EINVAL);
   UVT_EQ(uva_sem_new(NULL, loop, 1, 0), UVA_EINVAL);
   UVT_EQ(uva_sem_new(&sm, NULL, 1, 0), UVA_EINVAL);

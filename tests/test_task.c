@@ -113,11 +113,9 @@ static void probe_dtor(void *d) {
 /* Sleeps 5 ms once, then finishes. */
 static int step_probe(uva_task_t *t, int status, void *d) {
   struct dtor_probe *p = (struct dtor_probe *) d;
-  if (p->calls != 0)
-    return UVA_EINTERNAL; /* destroyed while alive */
+  if (p->calls != 0) return UVA_EINTERNAL; /* destroyed while alive */
   if (++p->runs == 1 && status == 0) {
-    if (uva_task_sleep(t, 5) != 0)
-      return UVA_EINTERNAL;
+    if (uva_task_sleep(t, 5) != 0) return UVA_EINTERNAL;
     return UVA_TASK_PENDING;
   }
   return status;
@@ -225,8 +223,8 @@ Test(task, retained_reference_usable_after_owner_release, .timeout = 10) {
   uva_task_t *t;
   UVT_OK(uva_task_spawn(&t, loop, uvt_step_park, &runs, NULL));
   UVT_OK(uva_loop_run(loop, UVA_RUN_NOWAIT)); /* parks */
-  UVT_OK(uva_task_retain(t));                  /* e.g. a waker object */
-  UVT_OK(uva_task_release(t));                 /* the spawn reference */
+  UVT_OK(uva_task_retain(t));                 /* e.g. a waker object */
+  UVT_OK(uva_task_release(t));                /* the spawn reference */
   UVT_OK(uva_task_done(&done, t));
   cr_assert_eq(done, 0);
   UVT_OK(uva_task_cancel(t));
@@ -242,10 +240,8 @@ Test(task, retained_reference_usable_after_owner_release, .timeout = 10) {
 static void *retain_release_loop(void *arg) {
   int i, bad = 0;
   for (i = 0; i < 100000; i++) {
-    if (uva_task_retain((uva_task_t *) arg) != 0)
-      bad++;
-    if (uva_task_release((uva_task_t *) arg) != 0)
-      bad++;
+    if (uva_task_retain((uva_task_t *) arg) != 0) bad++;
+    if (uva_task_release((uva_task_t *) arg) != 0) bad++;
   }
   return (void *) (intptr_t) bad;
 }
@@ -285,8 +281,7 @@ static void trace_reset(void) {
 }
 
 static void trace_put(char c) {
-  if (trace_len < (int) sizeof trace - 1)
-    trace[trace_len++] = c;
+  if (trace_len < (int) sizeof trace - 1) trace[trace_len++] = c;
   trace[trace_len] = '\0';
 }
 
@@ -300,12 +295,10 @@ struct ytask {
 
 static int step_yielder(uva_task_t *t, int status, void *d) {
   struct ytask *y = (struct ytask *) d;
-  if (status != 0)
-    return status;
+  if (status != 0) return status;
   trace_put(y->runs == 0 ? y->name : (char) (y->name + ('a' - 'A')));
   if (y->runs++ < y->yields) {
-    if (y->use_return)
-      return UVA_TASK_YIELD;
+    if (y->use_return) return UVA_TASK_YIELD;
     y->rc = uva_task_yield(t);
     return UVA_TASK_PENDING;
   }
@@ -331,9 +324,7 @@ static void yield_scenario(int use_return) {
 
 Test(task, yield_goes_to_the_back, .timeout = 10) { yield_scenario(0); }
 
-Test(task, return_yield_goes_to_the_back, .timeout = 10) {
-  yield_scenario(1);
-}
+Test(task, return_yield_goes_to_the_back, .timeout = 10) { yield_scenario(1); }
 
 /* ---- sleep ------------------------------------------------------------- */
 
@@ -348,8 +339,7 @@ static int step_sleeper(uva_task_t *t, int status, void *d) {
   struct sleeper *s = (struct sleeper *) d;
   if (++s->runs == 1) {
     s->t0 = uvt_ms();
-    if (uva_task_sleep(t, s->ms) != 0)
-      return UVA_EINTERNAL;
+    if (uva_task_sleep(t, s->ms) != 0) return UVA_EINTERNAL;
     return UVA_TASK_PENDING;
   }
   s->t1 = uvt_ms();
@@ -403,14 +393,12 @@ static int step_joiner(uva_task_t *t, int status, void *d) {
   struct joiner *j = (struct joiner *) d;
   if (++j->runs == 1 && status == 0) {
     j->join_rc = uva_task_join(t, j->other);
-    if (j->join_rc != 0)
-      return j->join_rc;
+    if (j->join_rc != 0) return j->join_rc;
     return UVA_TASK_PENDING;
   }
   j->status2 = status;
   uva_task_done(&j->other_done_at_resume, j->other);
-  if (uva_task_result(&j->other_result, j->other) != 0)
-    j->other_result = 1;
+  if (uva_task_result(&j->other_result, j->other) != 0) j->other_result = 1;
   return status;
 }
 
@@ -444,8 +432,7 @@ Test(task, join_waits_for_the_other_and_reads_its_result, .timeout = 10) {
 static int step_sleep_then_fail(uva_task_t *t, int status, void *d) {
   int *runs = (int *) d;
   if (++*runs == 1 && status == 0) {
-    if (uva_task_sleep(t, 10) != 0)
-      return UVA_EINTERNAL;
+    if (uva_task_sleep(t, 10) != 0) return UVA_EINTERNAL;
     return UVA_TASK_PENDING;
   }
   return UVA_E2BIG;
@@ -555,8 +542,7 @@ static int step_parker(uva_task_t *t, int status, void *d) {
   (void) t;
   p->runs++;
   p->last_status = status;
-  if (p->finish || status != 0)
-    return status;
+  if (p->finish || status != 0) return status;
   return UVA_TASK_PENDING;
 }
 
@@ -606,8 +592,7 @@ Test(task, wakes_of_a_queued_task_coalesce, .timeout = 10) {
 static void *wake_10_times(void *arg) {
   int i, bad = 0;
   for (i = 0; i < 10; i++)
-    if (uva_task_wake((uva_task_t *) arg) != 0)
-      bad++;
+    if (uva_task_wake((uva_task_t *) arg) != 0) bad++;
   uva_task_release((uva_task_t *) arg);
   return (void *) (intptr_t) bad;
 }
@@ -656,8 +641,7 @@ static int step_pingpong(uva_task_t *t, int status, void *d) {
   int seen = __atomic_load_n(&pp->seq, __ATOMIC_ACQUIRE);
   (void) t;
   pp->runs++;
-  if (status != 0)
-    return status;
+  if (status != 0) return status;
   __atomic_store_n(&pp->ack, seen, __ATOMIC_RELEASE);
   return seen >= pp->n ? 0 : UVA_TASK_PENDING;
 }
@@ -716,10 +700,8 @@ static void *burst_thread(void *arg) {
   int i;
   for (i = 1; i <= pp->n; i++) {
     __atomic_store_n(&pp->seq, i, __ATOMIC_RELEASE);
-    if (uva_task_wake(pp->task) != 0)
-      pp->failed = i;
-    if (i % 64 == 0)
-      sched_yield();
+    if (uva_task_wake(pp->task) != 0) pp->failed = i;
+    if (i % 64 == 0) sched_yield();
   }
   uva_task_release(pp->task);
   return NULL;
@@ -751,11 +733,9 @@ Test(task, final_wake_of_a_burst_is_not_lost, .timeout = 60) {
 
 static int step_wake_self(uva_task_t *t, int status, void *d) {
   int *runs = (int *) d;
-  if (status != 0)
-    return status;
+  if (status != 0) return status;
   if (++*runs == 1) {
-    if (uva_task_wake(t) != 0)
-      return UVA_EINTERNAL;
+    if (uva_task_wake(t) != 0) return UVA_EINTERNAL;
     return UVA_TASK_PENDING; /* woken while running: runs again */
   }
   return 0;
@@ -849,7 +829,8 @@ Test(task, cancel_is_delivered_at_next_resume, .timeout = 10) {
   cr_assert_eq(p.runs, 1);
   UVT_OK(uva_task_cancel(t));
   cr_assert_eq(p.runs, 1, "the step ran inside uva_task_cancel");
-  UVT_OK(uva_loop_run(loop, UVA_RUN_NOWAIT)); /* a parked task is made runnable */
+  UVT_OK(
+      uva_loop_run(loop, UVA_RUN_NOWAIT)); /* a parked task is made runnable */
   cr_assert_eq(p.runs, 2);
   cr_assert_eq(p.last_status, UVA_ECANCELED);
   UVT_OK(uva_task_result(&r, t));
@@ -892,8 +873,7 @@ static void timer_cancels(uva_timer_t *tm, void *d) {
 static int step_sleep10s_probe(uva_task_t *t, int status, void *d) {
   struct cancel_probe *cp = (struct cancel_probe *) d;
   if (++cp->runs == 1 && status == 0) {
-    if (uva_task_sleep(t, 10000) != 0)
-      return UVA_EINTERNAL;
+    if (uva_task_sleep(t, 10000) != 0) return UVA_EINTERNAL;
     return UVA_TASK_PENDING;
   }
   cp->resumed_at = uvt_ms();
@@ -936,14 +916,12 @@ struct stubborn {
 
 static int step_stubborn(uva_task_t *t, int status, void *d) {
   struct stubborn *s = (struct stubborn *) d;
-  if (s->runs < 4)
-    s->statuses[s->runs] = status;
+  if (s->runs < 4) s->statuses[s->runs] = status;
   switch (++s->runs) {
     case 1: /* park */
       return UVA_TASK_PENDING;
     case 2: /* cancelled: ignore it, sleep */
-      if (uva_task_sleep(t, 10) != 0)
-        return UVA_EINTERNAL;
+      if (uva_task_sleep(t, 10) != 0) return UVA_EINTERNAL;
       return UVA_TASK_PENDING;
     default:
       return 0;
@@ -1089,8 +1067,7 @@ static void done_cb2(uva_task_t *t, int result, void *data) {
 static int step_sleep5_then_ebusy(uva_task_t *t, int status, void *d) {
   int *runs = (int *) d;
   if (++*runs == 1 && status == 0) {
-    if (uva_task_sleep(t, 5) != 0)
-      return UVA_EINTERNAL;
+    if (uva_task_sleep(t, 5) != 0) return UVA_EINTERNAL;
     return UVA_TASK_PENDING;
   }
   return UVA_EBUSY;
@@ -1285,8 +1262,7 @@ static int step_detached_self(uva_task_t *t, int status, void *d) {
   uva_task_current(&cur, s->loop);
   s->same += cur == t;
   if (++s->runs == 1 && status == 0) {
-    if (uva_task_sleep(cur, 5) != 0)
-      return UVA_EINTERNAL;
+    if (uva_task_sleep(cur, 5) != 0) return UVA_EINTERNAL;
     return UVA_TASK_PENDING;
   }
   return status;

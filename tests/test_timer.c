@@ -12,11 +12,9 @@ struct tprobe {
 
 static void probe_cb(uva_timer_t *tm, void *d) {
   struct tprobe *p = (struct tprobe *) d;
-  if (p->fired < 16)
-    p->t[p->fired] = uvt_ms();
+  if (p->fired < 16) p->t[p->fired] = uvt_ms();
   p->fired++;
-  if (p->stop_at != 0 && p->fired == p->stop_at)
-    p->rc = uva_timer_stop(tm);
+  if (p->stop_at != 0 && p->fired == p->stop_at) p->rc = uva_timer_stop(tm);
   if (p->close_at != 0 && p->fired == p->close_at)
     p->rc = uva_timer_close(tm, NULL);
 }
@@ -203,8 +201,7 @@ static void pair_scenario(int close_other) {
   cr_assert_eq(p.fired_b, 0, "B fired after A %s it",
                close_other ? "closed" : "stopped");
   UVT_OK(uva_timer_close(a, NULL));
-  if (!close_other)
-    UVT_OK(uva_timer_close(p.other, NULL));
+  if (!close_other) UVT_OK(uva_timer_close(p.other, NULL));
   UVT_OK(uva_loop_run(loop, UVA_RUN_DEFAULT));
   UVT_CLOSE_LOOP(loop);
 }
@@ -229,11 +226,9 @@ struct restarter {
 
 static int step_restart_after_20ms(uva_task_t *t, int status, void *d) {
   struct restarter *r = (struct restarter *) d;
-  if (status != 0)
-    return status;
+  if (status != 0) return status;
   if (++r->runs == 1) {
-    if (uva_task_sleep(t, 20) != 0)
-      return UVA_EINTERNAL;
+    if (uva_task_sleep(t, 20) != 0) return UVA_EINTERNAL;
     return UVA_TASK_PENDING;
   }
   r->restarted_at = uvt_ms();
@@ -290,8 +285,7 @@ Test(timer, start_on_active_timer_reschedules_earlier, .timeout = 20) {
 
 static void restart_self_cb(uva_timer_t *tm, void *d) {
   struct tprobe *p = (struct tprobe *) d;
-  if (++p->fired < 4)
-    p->rc |= uva_timer_start(tm, 2, 0);
+  if (++p->fired < 4) p->rc |= uva_timer_start(tm, 2, 0);
 }
 
 Test(timer, restart_from_own_callback, .timeout = 10) {
@@ -326,15 +320,13 @@ static void log_close_cb(uva_timer_t *tm, void *d) {
   cl.close_calls++;
   cl.closed_handle = tm;
   cl.close_data = d;
-  if (cl.n < 15)
-    cl.seq[cl.n++] = 'c';
+  if (cl.n < 15) cl.seq[cl.n++] = 'c';
 }
 
 static void log_dtor(void *d) {
   (void) d;
   cl.dtor_calls++;
-  if (cl.n < 15)
-    cl.seq[cl.n++] = 'd';
+  if (cl.n < 15) cl.seq[cl.n++] = 'd';
 }
 
 Test(timer, close_before_it_fires, .timeout = 10) {
@@ -410,8 +402,7 @@ static char order[64];
 static int order_len;
 
 static void order_put(char c) {
-  if (order_len < (int) sizeof order - 1)
-    order[order_len++] = c;
+  if (order_len < (int) sizeof order - 1) order[order_len++] = c;
   order[order_len] = '\0';
 }
 
@@ -428,8 +419,7 @@ struct order_task {
 
 static int step_order(uva_task_t *t, int status, void *d) {
   struct order_task *o = (struct order_task *) d;
-  if (status != 0)
-    return status;
+  if (status != 0) return status;
   if (++o->runs == 1) {
     o->rc |= uva_timer_start(o->a, 20, 0);
     o->rc |= uva_task_sleep(t, 20);
@@ -466,8 +456,8 @@ Test(timer, same_deadline_fifo, .timeout = 10) {
   order_len = 0;
   order[0] = '\0';
   for (i = 0; i < 26; i++) {
-    UVT_OK(uva_timer_new(&tm[i], loop, order_timer_cb, (void *) &names[i],
-                         NULL));
+    UVT_OK(
+        uva_timer_new(&tm[i], loop, order_timer_cb, (void *) &names[i], NULL));
   }
   /* Started one after the other: deadlines never decrease, and equal ones
    * keep the start order. */
@@ -514,8 +504,7 @@ struct sleep_then_timer {
 static int step_sleep1_then_start_b(uva_task_t *t, int status, void *d) {
   struct sleep_then_timer *s = (struct sleep_then_timer *) d;
   double t0;
-  if (status != 0)
-    return status;
+  if (status != 0) return status;
   if (++s->runs == 1) {
     s->rc |= uva_task_sleep(t, 1);
     t0 = uvt_ms();
@@ -562,8 +551,7 @@ struct precision {
 
 static int step_precision(uva_task_t *t, int status, void *d) {
   struct precision *p = (struct precision *) d;
-  if (status != 0)
-    return status;
+  if (status != 0) return status;
   if (p->i > 0) {
     int64_t ms = precision_ms[(p->i - 1) % PREC_N];
     double el = uvt_ms() - p->started;
@@ -573,8 +561,7 @@ static int step_precision(uva_task_t *t, int status, void *d) {
       p->early_elapsed = el;
     }
   }
-  if (p->i == PREC_N * PREC_REPS)
-    return 0;
+  if (p->i == PREC_N * PREC_REPS) return 0;
   p->started = uvt_ms();
   p->rc = uva_task_sleep(t, precision_ms[p->i % PREC_N]);
   p->i++;
@@ -590,8 +577,8 @@ Test(timer, sleep_never_ends_early, .timeout = 20) {
   cr_assert_eq(p.rc, 0);
   cr_assert_eq(p.i, PREC_N * PREC_REPS);
   cr_assert_eq(p.early, 0,
-               "%d sleeps ended early, e.g. sleep(%lld) after %.3f ms",
-               p.early, (long long) p.early_ms, p.early_elapsed);
+               "%d sleeps ended early, e.g. sleep(%lld) after %.3f ms", p.early,
+               (long long) p.early_ms, p.early_elapsed);
   UVT_CLOSE_LOOP(loop);
 }
 
@@ -622,8 +609,8 @@ Test(timer, timer_never_fires_early, .timeout = 20) {
   cr_assert_eq(p.rc, 0);
   cr_assert_eq(p.i, PREC_N * PREC_REPS);
   cr_assert_eq(p.early, 0,
-               "%d timers fired early, e.g. start(%lld) after %.3f ms",
-               p.early, (long long) p.early_ms, p.early_elapsed);
+               "%d timers fired early, e.g. start(%lld) after %.3f ms", p.early,
+               (long long) p.early_ms, p.early_elapsed);
   UVT_OK(uva_timer_close(tm, NULL));
   UVT_OK(uva_loop_run(loop, UVA_RUN_DEFAULT));
   UVT_CLOSE_LOOP(loop);
@@ -661,8 +648,7 @@ static double wait_for_fraction(double f) {
   double t;
   for (;;) {
     t = uvt_ms();
-    if (t - (double) (int64_t) t >= f)
-      return t;
+    if (t - (double) (int64_t) t >= f) return t;
   }
 }
 
@@ -681,8 +667,7 @@ struct late_sleep {
 
 static int step_late_sleep(uva_task_t *t, int status, void *d) {
   struct late_sleep *s = (struct late_sleep *) d;
-  if (status != 0)
-    return status;
+  if (status != 0) return status;
   if (++s->runs == 1) {
     s->set_at = wait_for_fraction(0.7);
     s->rc = uva_task_sleep(t, 1);
@@ -811,8 +796,7 @@ static void many_cb(uva_timer_t *tm, void *d) {
       mt.bad_after = mt.max_lo_i;
     }
   }
-  if (now < mt.lo[i])
-    mt.early++;
+  if (now < mt.lo[i]) mt.early++;
   if (mt.lo[i] > mt.max_lo) {
     mt.max_lo = mt.lo[i];
     mt.max_lo_i = (int) i;
@@ -839,8 +823,8 @@ Test(timer, many_timers_fire_in_deadline_order, .timeout = 60) {
     uint64_t before = 0, after = 0;
     seed = seed * 1103515245u + 12345u;
     delay = (int64_t) ((seed >> 8) % 500);
-    UVT_OK(uva_timer_new(&tms[i], mt.loop, many_cb, (void *) (uintptr_t) i,
-                         NULL));
+    UVT_OK(
+        uva_timer_new(&tms[i], mt.loop, many_cb, (void *) (uintptr_t) i, NULL));
     UVT_OK(uva_loop_now(&before, mt.loop));
     UVT_OK(uva_timer_start(tms[i], delay, 0));
     UVT_OK(uva_loop_now(&after, mt.loop));
@@ -858,8 +842,7 @@ Test(timer, many_timers_fire_in_deadline_order, .timeout = 60) {
                (unsigned long long) mt.hi[mt.first_bad], mt.bad_after,
                (long long) mt.delay[mt.bad_after],
                (unsigned long long) mt.lo[mt.bad_after]);
-  cr_assert_eq(mt.early, 0, "%d timers fired before their deadline",
-               mt.early);
+  cr_assert_eq(mt.early, 0, "%d timers fired before their deadline", mt.early);
   for (i = 0; i < MANY; i++)
     UVT_OK(uva_timer_close(tms[i], NULL));
   UVT_OK(uva_loop_run(mt.loop, UVA_RUN_DEFAULT));

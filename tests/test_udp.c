@@ -37,7 +37,7 @@ struct receiver {
   char *data[MAXD];
   size_t buflen;
   char *buf;
-  int close_after;         /* close the socket when done */
+  int close_after;          /* close the socket when done */
   uva_udp_t *also_close[2]; /* and these */
   int closes;
 };
@@ -50,14 +50,12 @@ static int step_receive(uva_task_t *t, int status, void *d) {
     CO_CALL(r, uva_udp_recv(&r->len[r->got], r->u, t, r->buf, r->buflen,
                             r->host[r->got], sizeof r->host[r->got],
                             &r->port[r->got]));
-    if (r->rc != 0)
-      break;
+    if (r->rc != 0) break;
     r->data[r->got] = malloc(r->len[r->got] + 1);
     memcpy(r->data[r->got], r->buf, r->len[r->got]);
     r->got++;
   }
-  if (r->close_after)
-    UVT_OK(uva_udp_close(r->u, count_udp_close, &r->closes));
+  if (r->close_after) UVT_OK(uva_udp_close(r->u, count_udp_close, &r->closes));
   for (int i = 0; i < 2; i++)
     if (r->also_close[i] != NULL)
       UVT_OK(uva_udp_close(r->also_close[i], count_udp_close, &r->closes));
@@ -116,8 +114,7 @@ Test(udp, sendto_recvfrom_reports_source_address, .timeout = 10) {
   cr_assert_eq(r.len[0], 5);
   cr_assert_eq(memcmp(r.data[0], "hello", 5), 0);
   cr_assert_str_eq(r.host[0], "127.0.0.1");
-  cr_assert_eq(r.port[0], pa, "source port %d, sender bound %d", r.port[0],
-               pa);
+  cr_assert_eq(r.port[0], pa, "source port %d, sender bound %d", r.port[0], pa);
   receiver_free(&r);
   UVT_CLOSE_LOOP(loop);
 }
@@ -215,11 +212,11 @@ static int step_recv_small_then_big(uva_task_t *t, int status, void *d) {
   struct small_buf *c = (struct small_buf *) d;
   (void) status;
   CO_BEGIN(c);
-  CO_CALL(c, uva_udp_recv(&c->n_small, c->u, t, c->small, sizeof c->small,
-                          NULL, 0, NULL));
+  CO_CALL(c, uva_udp_recv(&c->n_small, c->u, t, c->small, sizeof c->small, NULL,
+                          0, NULL));
   c->rc_small = c->rc;
-  CO_CALL(c, uva_udp_recv(&c->n, c->u, t, c->big, sizeof c->big, NULL, 0,
-                          NULL));
+  CO_CALL(c,
+          uva_udp_recv(&c->n, c->u, t, c->big, sizeof c->big, NULL, 0, NULL));
   UVT_OK(c->rc);
   UVT_OK(uva_udp_close(c->u, NULL, NULL));
   UVT_OK(uva_udp_close(c->other, NULL, NULL));
@@ -321,8 +318,9 @@ Test(udp, idle_bound_socket_does_not_keep_loop_running, .timeout = 10) {
   uva_udp_t *u = udp_bound(loop, &port);
   double t0 = uvt_ms();
   run(loop);
-  cr_assert(uvt_ms() - t0 < 1000, "uva_loop_run(DEFAULT) blocked on an "
-                                  "idle UDP socket");
+  cr_assert(uvt_ms() - t0 < 1000,
+            "uva_loop_run(DEFAULT) blocked on an "
+            "idle UDP socket");
   UVT_OK(uva_udp_close(u, NULL, NULL));
   run(loop);
   UVT_CLOSE_LOOP(loop);
@@ -345,8 +343,8 @@ static int step_hw_recv(uva_task_t *t, int status, void *d) {
   CO_BEGIN(r);
   CO_SLEEP(r, t, 100); /* let them pile up */
   for (r->i = 0; r->i < r->count; r->i++) {
-    CO_CALL(r, uva_udp_recv(&r->n, r->u, t, r->buf, sizeof r->buf, NULL, 0,
-                            NULL));
+    CO_CALL(r,
+            uva_udp_recv(&r->n, r->u, t, r->buf, sizeof r->buf, NULL, 0, NULL));
     UVT_OK(r->rc);
     if (r->n != 1000 || (unsigned char) r->buf[0] != r->i ||
         (unsigned char) r->buf[999] != r->i)

@@ -15,8 +15,7 @@ struct once {
 static int step_once(uva_task_t *t, int status, void *d) {
   struct once *o = d;
   (void) status;
-  if (o->runs++ > 0)
-    return 0;
+  if (o->runs++ > 0) return 0;
   o->first_rc = o->call(o, t);
   return o->first_rc == UVA_EAGAIN ? UVA_TASK_PENDING : o->first_rc;
 }
@@ -27,8 +26,7 @@ static int step_until(uva_task_t *t, int status, void *d) {
   (void) status;
   o->runs++;
   int rc = o->call(o, t);
-  if (rc == UVA_EAGAIN)
-    return UVA_TASK_PENDING;
+  if (rc == UVA_EAGAIN) return UVA_TASK_PENDING;
   o->calls_done = 1;
   return rc;
 }
@@ -66,8 +64,8 @@ Test(withdraw, granted_lock_goes_to_the_next_waiter, .timeout = 10) {
   UVT_OK(uva_task_spawn(&b, loop, step_until, &ob, NULL));
   pass(loop);
   UVT_EQ(oa.first_rc, UVA_EAGAIN);
-  UVT_OK(uva_lock_release(lk)); /* handed to a */
-  UVT_OK(uva_task_withdraw(a, lk));   /* ... which gives it up */
+  UVT_OK(uva_lock_release(lk));     /* handed to a */
+  UVT_OK(uva_task_withdraw(a, lk)); /* ... which gives it up */
   UVT_EQ(uva_task_withdraw(a, lk), UVA_ENOENT);
   UVT_OK(uva_loop_run(loop, UVA_RUN_DEFAULT));
   cr_assert_eq(ob.calls_done, 1, "b got the lock");

@@ -34,6 +34,7 @@ bench_echo_read_server (uva_stream_read), as run_echo.py --read-server;
 python = the servers of run_python.py.
 Needs perf (Debian: linux-perf) and permission to record another process.
 """
+
 import argparse
 import os
 import shutil
@@ -65,9 +66,23 @@ def perf_sampler(freq: int, workdir: Path, symbols: bool = False):
         count[0] += 1
         out = workdir / f"perf{count[0]}.data"
         rec = subprocess.Popen(
-            ["perf", "record", "-q", "-e", "cpu-clock", "-F", str(freq),
-             "-p", str(pid), "-o", str(out)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+            [
+                "perf",
+                "record",
+                "-q",
+                "-e",
+                "cpu-clock",
+                "-F",
+                str(freq),
+                "-p",
+                str(pid),
+                "-o",
+                str(out),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
 
         def stop():
             rec.send_signal(signal.SIGINT)
@@ -77,15 +92,39 @@ def perf_sampler(freq: int, workdir: Path, symbols: bool = False):
                 rec.kill()
                 return {}
             rep = subprocess.run(
-                ["perf", "report", "-i", str(out), "--sort", "dso", "-q",
-                 "-F", "sample,dso", "--stdio"],
-                capture_output=True, text=True)
+                [
+                    "perf",
+                    "report",
+                    "-i",
+                    str(out),
+                    "--sort",
+                    "dso",
+                    "-q",
+                    "-F",
+                    "sample,dso",
+                    "--stdio",
+                ],
+                capture_output=True,
+                text=True,
+            )
             by_sym = {}
             if symbols:
                 syms = subprocess.run(
-                    ["perf", "report", "-i", str(out), "--sort", "sym", "-q",
-                     "-F", "sample,sym", "--stdio"],
-                    capture_output=True, text=True)
+                    [
+                        "perf",
+                        "report",
+                        "-i",
+                        str(out),
+                        "--sort",
+                        "sym",
+                        "-q",
+                        "-F",
+                        "sample,sym",
+                        "--stdio",
+                    ],
+                    capture_output=True,
+                    text=True,
+                )
                 for line in syms.stdout.splitlines():
                     parts = line.split(None, 1)
                     if len(parts) == 2 and parts[0].isdigit():
@@ -97,16 +136,24 @@ def perf_sampler(freq: int, workdir: Path, symbols: bool = False):
                 parts = line.split()
                 if len(parts) < 2 or not parts[0].isdigit():
                     continue
-                if parts[1].startswith("[kernel") or parts[1] == "[guest.kernel]":
+                if (
+                    parts[1].startswith("[kernel")
+                    or parts[1] == "[guest.kernel]"
+                ):
                     kernel += int(parts[0])
                 else:
                     user += int(parts[0])
             if user + kernel == 0:
-                print(f"  perf recorded nothing: {err.strip()[:200]}",
-                      file=sys.stderr)
+                print(
+                    f"  perf recorded nothing: {err.strip()[:200]}",
+                    file=sys.stderr,
+                )
                 return {}
-            return {"perf_user_s": user / freq, "perf_kernel_s": kernel / freq,
-                    **by_sym}
+            return {
+                "perf_user_s": user / freq,
+                "perf_kernel_s": kernel / freq,
+                **by_sym,
+            }
 
         return stop
 
@@ -116,15 +163,21 @@ def perf_sampler(freq: int, workdir: Path, symbols: bool = False):
 def servers_for(which: str, build_dir: Path):
     if which == "rust":
         import run_rust
+
         run_rust.build()
         return run_rust.echo_servers()
     if which == "c":
-        return [("uvasync", run_echo.find_bin(build_dir, run_echo.UVA_BIN)),
-                ("raw", run_echo.find_bin(build_dir, run_echo.RAW_BIN))]
+        return [
+            ("uvasync", run_echo.find_bin(build_dir, run_echo.UVA_BIN)),
+            ("raw", run_echo.find_bin(build_dir, run_echo.RAW_BIN)),
+        ]
     if which == "c-read":
-        return [("zerocopy", run_echo.find_bin(build_dir, run_echo.UVA_BIN)),
-                ("read", run_echo.find_bin(build_dir, run_echo.READ_BIN))]
+        return [
+            ("zerocopy", run_echo.find_bin(build_dir, run_echo.UVA_BIN)),
+            ("read", run_echo.find_bin(build_dir, run_echo.READ_BIN)),
+        ]
     import run_python
+
     return run_python.echo_servers()
 
 
@@ -136,7 +189,7 @@ def symbol_ns(runs):
     for r in ok:
         for key, us in r.items():
             if key.startswith(SYM):
-                name = key[len(SYM):-3]
+                name = key[len(SYM) : -3]
                 total[name] = total.get(name, 0) + us * 1000
     return {name: ns / len(ok) for name, ns in total.items()}
 
@@ -150,11 +203,14 @@ def print_symbols(runs, plan, servers, n):
         base_ns = symbol_ns(runs[label][base])
         for name, _ in servers[1:]:
             other = symbol_ns(runs[label][name])
-            names = [k for k in set(base_ns) | set(other)
-                     if k.startswith("[k] ")]
+            names = [
+                k for k in set(base_ns) | set(other) if k.startswith("[k] ")
+            ]
             names.sort(key=lambda k: -abs(base_ns.get(k, 0) - other.get(k, 0)))
-            print(f"\n{label}: kernel ns per round trip, {base} against "
-                  f"{name} (the {n} largest differences)")
+            print(
+                f"\n{label}: kernel ns per round trip, {base} against "
+                f"{name} (the {n} largest differences)"
+            )
             for sym in names[:n]:
                 a, b = base_ns.get(sym, 0), other.get(sym, 0)
                 print(f"  {a:8.1f} {b:8.1f} {a - b:+8.1f}  {sym[4:]}")
@@ -162,20 +218,34 @@ def print_symbols(runs, plan, servers, n):
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--set", default="rust",
-                    choices=("rust", "c", "c-read", "python"))
-    ap.add_argument("--only", default="",
-                    help="comma-separated workloads: "
-                         + ",".join(w[0] for w in WORKLOADS
-                                    + run_echo.FRESH_WORKLOADS))
+    ap.add_argument(
+        "--set", default="rust", choices=("rust", "c", "c-read", "python")
+    )
+    ap.add_argument(
+        "--only",
+        default="",
+        help="comma-separated workloads: "
+        + ",".join(w[0] for w in WORKLOADS + run_echo.FRESH_WORKLOADS),
+    )
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--seconds", type=float, default=3.0)
-    ap.add_argument("--freq", type=int, default=10000,
-                    help="perf samples per second of server CPU time")
-    ap.add_argument("--symbols", type=int, default=0, metavar="N",
-                    help="also print the N kernel functions whose time per "
-                         "round trip differs most from the first server's")
-    ap.add_argument("--build-dir", type=Path, default=run_echo.DEFAULT_BUILD_DIR)
+    ap.add_argument(
+        "--freq",
+        type=int,
+        default=10000,
+        help="perf samples per second of server CPU time",
+    )
+    ap.add_argument(
+        "--symbols",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also print the N kernel functions whose time per "
+        "round trip differs most from the first server's",
+    )
+    ap.add_argument(
+        "--build-dir", type=Path, default=run_echo.DEFAULT_BUILD_DIR
+    )
     ap.add_argument("--cpus", default="")
     ap.add_argument("--no-pin", action="store_true")
     ap.add_argument("--host", default="127.0.0.1")
@@ -183,30 +253,54 @@ def main() -> int:
     args = ap.parse_args()
 
     if shutil.which("perf") is None:
-        sys.exit("cpu_split.py: perf not found (Debian: apt-get install linux-perf)")
+        sys.exit(
+            "cpu_split.py: perf not found (Debian: apt-get install linux-perf)"
+        )
     plan = run_echo.select_workloads(args.only, "cpu_split.py")
     load = run_echo.find_bin(args.build_dir, run_echo.LOAD_BIN)
     servers = servers_for(args.set, args.build_dir)
     cpus, pin_note = run_echo.choose_cpus(args.cpus, args.no_pin)
-    print(f"cpu: {cpu_model()}, {os.cpu_count()} cpus; pinning: {pin_note}; "
-          f"{args.repeats} repeat(s) x {args.seconds:g} s; perf at {args.freq} Hz")
+    print(
+        f"cpu: {cpu_model()}, {os.cpu_count()} cpus; pinning: {pin_note}; "
+        f"{args.repeats} repeat(s) x {args.seconds:g} s; perf at {args.freq} Hz"
+    )
 
     with tempfile.TemporaryDirectory(prefix="uva-cpu-split-") as tmp:
         runs, errors = run_echo.measure(
-            servers, load, plan, args.repeats, args.seconds, cpus, args.host,
+            servers,
+            load,
+            plan,
+            args.repeats,
+            args.seconds,
+            cpus,
+            args.host,
             verbose=args.verbose,
             sampler=perf_sampler(args.freq, Path(tmp), args.symbols > 0),
-            progress=lambda s: print(f"  {s}", file=sys.stderr))
+            progress=lambda s: print(f"  {s}", file=sys.stderr),
+        )
 
-    missing = [f"{label} {name}" for label, *_ in plan for name, _ in servers
-               if median(runs[label][name], "perf_user_us") is None]
+    missing = [
+        f"{label} {name}"
+        for label, *_ in plan
+        for name, _ in servers
+        if median(runs[label][name], "perf_user_us") is None
+    ]
     base = servers[0][0]
-    head = ("workload", "server", "user us/rt", f"{base}/this", "kernel us/rt",
-            "rusage user", "req/s")
+    head = (
+        "workload",
+        "server",
+        "user us/rt",
+        f"{base}/this",
+        "kernel us/rt",
+        "rusage user",
+        "req/s",
+    )
     widths = (9, 17, 11, 9, 13, 12, 9)
     print()
-    print("medians; user and kernel from perf samples, rusage user from "
-          "getrusage (tick-sampled)")
+    print(
+        "medians; user and kernel from perf samples, rusage user from "
+        "getrusage (tick-sampled)"
+    )
     print("  ".join(h.rjust(w) for h, w in zip(head, widths)))
     for label, *_ in plan:
         base_user = median(runs[label][base], "perf_user_us")
@@ -214,9 +308,15 @@ def main() -> int:
             r = runs[label][name]
             user = median(r, "perf_user_us")
             rel = "-" if name == base else fmt(ratio(base_user, user), 2)
-            cells = (label, name, fmt(user, 3), rel,
-                     fmt(median(r, "perf_kernel_us"), 2),
-                     fmt(median(r, "user_us"), 3), fmt(median(r, "rps"), 0))
+            cells = (
+                label,
+                name,
+                fmt(user, 3),
+                rel,
+                fmt(median(r, "perf_kernel_us"), 2),
+                fmt(median(r, "user_us"), 3),
+                fmt(median(r, "rps"), 0),
+            )
             print("  ".join(c.rjust(w) for c, w in zip(cells, widths)))
     if args.symbols > 0:
         print_symbols(runs, plan, servers, args.symbols)

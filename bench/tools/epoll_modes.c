@@ -103,11 +103,13 @@ static double run_mode(int mode, int n, int passes) {
   if (mode == MODE_NESTED) {
     inner = epoll_create1(0);
     if (inner < 0) die("epoll_create1");
-    for (int i = 0; i < n; i++) add(inner, server_fd[i], EPOLLIN | EPOLLET);
+    for (int i = 0; i < n; i++)
+      add(inner, server_fd[i], EPOLLIN | EPOLLET);
     add(outer, inner, EPOLLIN);
   } else {
     unsigned events = EPOLLIN | (mode == MODE_EDGE ? EPOLLET : 0);
-    for (int i = 0; i < n; i++) add(outer, server_fd[i], events);
+    for (int i = 0; i < n; i++)
+      add(outer, server_fd[i], events);
   }
   double t0 = now_s();
   for (int p = 0; p < passes; p++) {
@@ -115,13 +117,15 @@ static double run_mode(int mode, int n, int passes) {
       if (write(client_fd[i], msg, MSG) != MSG) die("write");
     int got = epoll_wait(outer, ev, MAX_SOCKETS, 0);
     if (inner >= 0 && got > 0) got = epoll_wait(inner, ev, MAX_SOCKETS, 0);
-    for (int k = 0; k < got; k++) drain(ev[k].data.fd);
+    for (int k = 0; k < got; k++)
+      drain(ev[k].data.fd);
     epoll_wait(outer, ev, MAX_SOCKETS, 0); /* finds nothing */
   }
   double t = (now_s() - t0) / passes;
   close(outer);
   if (inner >= 0) close(inner);
-  for (int i = 0; i < n; i++) drain(server_fd[i]); /* a short first wait */
+  for (int i = 0; i < n; i++)
+    drain(server_fd[i]); /* a short first wait */
   return t;
 }
 
@@ -141,15 +145,17 @@ int main(int argc, char **argv) {
   connect_pairs(n);
   double t[MODES][ROUNDS];
   for (int r = 0; r < ROUNDS; r++)
-    for (int m = 0; m < MODES; m++) t[m][r] = run_mode(m, n, passes);
+    for (int m = 0; m < MODES; m++)
+      t[m][r] = run_mode(m, n, passes);
   double level = 0;
   for (int m = 0; m < MODES; m++) {
     qsort(t[m], ROUNDS, sizeof t[m][0], cmp_double);
     double med = t[m][ROUNDS / 2] * 1e9;
     if (m == MODE_LEVEL) level = med;
-    printf("%-22s %7.0f ns per pass of %d sockets (%+.0f ns per socket "
-           "against level-triggered)\n",
-           mode_names[m], med, n, (med - level) / n);
+    printf(
+        "%-22s %7.0f ns per pass of %d sockets (%+.0f ns per socket "
+        "against level-triggered)\n",
+        mode_names[m], med, n, (med - level) / n);
   }
   return 0;
 }

@@ -18,6 +18,7 @@ out; "(1 run)" is the long run's Ir over its requests, setup included.
 Build first: cd rust && cargo build --release --examples; the load client
 comes from the CMake build (bench_echo_load).
 """
+
 import argparse
 import re
 import signal
@@ -46,19 +47,41 @@ def total_ir(path: Path) -> int:
     return total
 
 
-def client(load: Path, port: str, conns: int, size: int, seconds: float) -> int:
+def client(
+    load: Path, port: str, conns: int, size: int, seconds: float
+) -> int:
     """One load client run; the requests it reports."""
-    cli = subprocess.run([str(load), "127.0.0.1", port, str(conns), str(size),
-                          str(seconds)],
-                         capture_output=True, text=True, timeout=seconds + 120)
-    res = parse_kv(cli.stdout.strip().splitlines()[-1]) if cli.stdout.strip() else {}
-    if cli.returncode != 0 or res.get("errors") != "0" or "requests" not in res:
-        raise RuntimeError(f"client: {cli.stdout.strip()} {cli.stderr.strip()}")
+    cli = subprocess.run(
+        [str(load), "127.0.0.1", port, str(conns), str(size), str(seconds)],
+        capture_output=True,
+        text=True,
+        timeout=seconds + 120,
+    )
+    res = (
+        parse_kv(cli.stdout.strip().splitlines()[-1])
+        if cli.stdout.strip()
+        else {}
+    )
+    if (
+        cli.returncode != 0
+        or res.get("errors") != "0"
+        or "requests" not in res
+    ):
+        raise RuntimeError(
+            f"client: {cli.stdout.strip()} {cli.stderr.strip()}"
+        )
     return int(res["requests"])
 
 
-def measure(program: Path, load: Path, conns: int, size: int, seconds: float,
-            outdir: Path, tag: str) -> dict:
+def measure(
+    program: Path,
+    load: Path,
+    conns: int,
+    size: int,
+    seconds: float,
+    outdir: Path,
+    tag: str,
+) -> dict:
     """Ir per round trip as the difference of two client runs (seconds / 3
     and seconds): what both spend on connecting, spawning and closing
     cancels out, which matters at 100 connections."""
@@ -66,9 +89,18 @@ def measure(program: Path, load: Path, conns: int, size: int, seconds: float,
     for old in outdir.glob(f"callgrind.out.{tag}*"):
         old.unlink()
     srv = subprocess.Popen(
-        ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}",
-         str(program), "127.0.0.1", "0"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        [
+            "valgrind",
+            "--tool=callgrind",
+            f"--callgrind-out-file={out}",
+            str(program),
+            "127.0.0.1",
+            "0",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         port = srv.stdout.readline().strip()
         if not port.isdigit():
@@ -76,9 +108,13 @@ def measure(program: Path, load: Path, conns: int, size: int, seconds: float,
             return {"error": f"no port: {port!r} {srv.stderr.read()[-500:]}"}
         ctl = ["callgrind_control"]
         client(load, port, conns, size, 1)  # warm-up
-        subprocess.run(ctl + ["-z", str(srv.pid)], capture_output=True, check=True)
+        subprocess.run(
+            ctl + ["-z", str(srv.pid)], capture_output=True, check=True
+        )
         short = client(load, port, conns, size, seconds / 3)
-        subprocess.run(ctl + ["-d", str(srv.pid)], capture_output=True, check=True)
+        subprocess.run(
+            ctl + ["-d", str(srv.pid)], capture_output=True, check=True
+        )
         long = client(load, port, conns, size, seconds)
     except RuntimeError as e:
         return {"error": str(e)}
@@ -98,8 +134,11 @@ def measure(program: Path, load: Path, conns: int, size: int, seconds: float,
     last = irs.get(f"callgrind.out.{tag}.2", irs.get(f"callgrind.out.{tag}"))
     if first is None or last is None or long <= short:
         return {"error": f"unexpected dumps {irs} or requests {short}, {long}"}
-    return {"requests": long, "ir_per_rt": (last - first) / (long - short),
-            "ir_per_rt_long": last / long}
+    return {
+        "requests": long,
+        "ir_per_rt": (last - first) / (long - short),
+        "ir_per_rt_long": last / long,
+    }
 
 
 def main() -> None:
@@ -108,29 +147,53 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=6)
     ap.add_argument("--only", default="", help="workloads, e.g. 10x1k,10x100k")
     ap.add_argument("--servers", default="uvasync,tokio")
-    ap.add_argument("--keep", default="", help="directory for callgrind.out files")
-    ap.add_argument("--examples", default="",
-                    help="directory of the example programs (default: cargo's release one)")
+    ap.add_argument(
+        "--keep", default="", help="directory for callgrind.out files"
+    )
+    ap.add_argument(
+        "--examples",
+        default="",
+        help="directory of the example programs (default: cargo's release one)",
+    )
     args = ap.parse_args()
     load = find_bin(Path(args.build_dir), "bench_echo_load")
     only = set(filter(None, args.only.split(",")))
     wanted = args.servers.split(",")
-    servers = [(n, Path(args.examples) / p.name if args.examples else p)
-               for n, p in echo_servers() if n in wanted]
-    outdir = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="ir_echo_"))
+    servers = [
+        (n, Path(args.examples) / p.name if args.examples else p)
+        for n, p in echo_servers()
+        if n in wanted
+    ]
+    outdir = (
+        Path(args.keep)
+        if args.keep
+        else Path(tempfile.mkdtemp(prefix="ir_echo_"))
+    )
     outdir.mkdir(parents=True, exist_ok=True)
-    print(f"{'workload':>9} {'server':>8} {'requests':>9} {'Ir/rt':>8} {'(1 run)':>8}")
+    print(
+        f"{'workload':>9} {'server':>8} {'requests':>9} {'Ir/rt':>8} {'(1 run)':>8}"
+    )
     for label, conns, size in ECHO_WORKLOADS:
         if only and label not in only:
             continue
         for name, program in servers:
-            r = measure(program, load, conns, size, args.seconds, outdir,
-                        f"{name}.{label}")
+            r = measure(
+                program,
+                load,
+                conns,
+                size,
+                args.seconds,
+                outdir,
+                f"{name}.{label}",
+            )
             if "error" in r:
                 print(f"{label:>9} {name:>8} FAILED {r['error']}")
                 continue
-            print(f"{label:>9} {name:>8} {r['requests']:>9} {r['ir_per_rt']:>8.0f}"
-                  f" {r['ir_per_rt_long']:>8.0f}", flush=True)
+            print(
+                f"{label:>9} {name:>8} {r['requests']:>9} {r['ir_per_rt']:>8.0f}"
+                f" {r['ir_per_rt_long']:>8.0f}",
+                flush=True,
+            )
     if args.keep:
         print(f"callgrind files in {outdir}")
 

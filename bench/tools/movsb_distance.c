@@ -38,7 +38,8 @@ int main(void) {
     double best = 1e9;
     for (int round = 0; round < 5; round++) {
       double t0 = now_s();
-      for (int i = 0; i < 500; i++) copy_movsb(dst + d, src, n);
+      for (int i = 0; i < 500; i++)
+        copy_movsb(dst + d, src, n);
       double t = (now_s() - t0) / 500;
       if (t < best) best = t;
     }

@@ -5,6 +5,7 @@ callbacks on one loop. Prints what happens; exits 1 on any mismatch.
 
     python3 bindings/ctypes/client.py     (UVASYNC_LIBRARY=... to pick a library)
 """
+
 import ctypes
 import os
 import sys
@@ -27,11 +28,15 @@ def expect(ok, what):
 
 def check(rc, what):
     if rc != 0:
-        raise RuntimeError("%s failed: %s (%d)" % (what, lib.uva_err_name(rc).decode(), rc))
+        raise RuntimeError(
+            "%s failed: %s (%d)" % (what, lib.uva_err_name(rc).decode(), rc)
+        )
 
 
-print("loaded %s: uvasync %s (%#08x)" % (lib.path, lib.uva_version_string().decode(),
-                                         lib.uva_version()))
+print(
+    "loaded %s: uvasync %s (%#08x)"
+    % (lib.path, lib.uva_version_string().decode(), lib.uva_version())
+)
 loop = c_void_p()
 check(lib.uva_loop_new(byref(loop)), "uva_loop_new")
 
@@ -44,6 +49,7 @@ callbacks = []
 def callback(cftype, on_error=None):
     """Decorator: wrap fn as a C callback. An exception must not vanish
     into C: print it, count it, stop the loop, return on_error."""
+
     def wrap(fn):
         def guarded(*args):
             global failures
@@ -54,9 +60,11 @@ def callback(cftype, on_error=None):
                 failures += 1
                 lib.uva_loop_stop(loop)
                 return on_error
+
         cb = cftype(guarded)
         callbacks.append(cb)
         return cb
+
     return wrap
 
 
@@ -78,7 +86,10 @@ def on_timer(timer, data):
 
 def start_timer(name, ms):
     timer = c_void_p()
-    check(lib.uva_timer_new(byref(timer), loop, on_timer, None, None), "uva_timer_new")
+    check(
+        lib.uva_timer_new(byref(timer), loop, on_timer, None, None),
+        "uva_timer_new",
+    )
     timer_names[timer.value] = name
     check(lib.uva_timer_start(timer, ms, 0), "uva_timer_start")
 
@@ -102,14 +113,22 @@ def sleeper_step(task, status, data):
     return K.UVA_TASK_PENDING
 
 
-check(lib.uva_task_spawn(byref(sleeper), loop, sleeper_step, None, None), "uva_task_spawn")
+check(
+    lib.uva_task_spawn(byref(sleeper), loop, sleeper_step, None, None),
+    "uva_task_spawn",
+)
 
 # Echo server on 127.0.0.1, port chosen by the system. Each connection gets
 # a detached handler task whose data is the stream it serves.
 server = c_void_p()
-check(lib.uva_tcp_listen(byref(server), loop, b"127.0.0.1", 0, 0), "uva_tcp_listen")
+check(
+    lib.uva_tcp_listen(byref(server), loop, b"127.0.0.1", 0, 0),
+    "uva_tcp_listen",
+)
 port = c_int()
-check(lib.uva_server_address(server, None, 0, byref(port)), "uva_server_address")
+check(
+    lib.uva_server_address(server, None, 0, byref(port)), "uva_server_address"
+)
 print("server: listening on 127.0.0.1:%d" % port.value)
 
 BUFSIZE = 4096
@@ -137,7 +156,9 @@ def handler_step(task, status, stream):
         half = n.value // 2
         base = ctypes.addressof(buf)
         pieces = (T.uva_buf_t * 2)((base, half), (base + half, n.value - half))
-        check(lib.uva_stream_writev(None, stream, pieces, 2), "uva_stream_writev")
+        check(
+            lib.uva_stream_writev(None, stream, pieces, 2), "uva_stream_writev"
+        )
         print("server: echoed %d bytes" % n.value)
 
 
@@ -146,10 +167,16 @@ def on_connection(srv, stream, data):
     print("server: connection accepted")
     handlers[stream] = (ctypes.create_string_buffer(BUFSIZE), c_size_t())
     # out = NULL: a detached task; data (the stream) is borrowed, no destructor.
-    check(lib.uva_task_spawn(None, loop, handler_step, stream, None), "uva_task_spawn")
+    check(
+        lib.uva_task_spawn(None, loop, handler_step, stream, None),
+        "uva_task_spawn",
+    )
 
 
-check(lib.uva_server_on_connection(server, on_connection, None), "uva_server_on_connection")
+check(
+    lib.uva_server_on_connection(server, on_connection, None),
+    "uva_server_on_connection",
+)
 
 # Close callbacks: after them the handle's memory is gone.
 closed = set()
@@ -188,8 +215,12 @@ def client_step(task, status, data):
     if status == K.UVA_ECANCELED:
         return status
     if c.state == "connect":
-        check(lib.uva_tcp_connect(byref(c.stream), loop, b"127.0.0.1", port.value),
-              "uva_tcp_connect")
+        check(
+            lib.uva_tcp_connect(
+                byref(c.stream), loop, b"127.0.0.1", port.value
+            ),
+            "uva_tcp_connect",
+        )
         c.state = "connecting"
     if c.state == "connecting":
         rc = lib.uva_stream_wait_connected(c.stream, task)
@@ -218,23 +249,36 @@ def client_step(task, status, data):
         check(rc, "client uva_stream_read")
         if c.n.value == 0:
             break
-        c.received += c.buf.raw[:c.n.value]
+        c.received += c.buf.raw[: c.n.value]
     print("client: received %r" % c.received.decode())
-    check(lib.uva_stream_close(c.stream, on_stream_closed, None), "uva_stream_close")
-    check(lib.uva_server_close(server, on_server_closed, None), "uva_server_close")
+    check(
+        lib.uva_stream_close(c.stream, on_stream_closed, None),
+        "uva_stream_close",
+    )
+    check(
+        lib.uva_server_close(server, on_server_closed, None),
+        "uva_server_close",
+    )
     return 0
 
 
-check(lib.uva_task_spawn(byref(client_task), loop, client_step, None, None), "uva_task_spawn")
+check(
+    lib.uva_task_spawn(byref(client_task), loop, client_step, None, None),
+    "uva_task_spawn",
+)
 
 # Run until no work is left: timers fired, tasks finished, server closed.
 check(lib.uva_loop_run(loop, K.UVA_RUN_DEFAULT), "uva_loop_run")
 
 result = c_int()
-expect(fired == ["first", "second"], "timers fired in order: " + ", ".join(fired))
+expect(
+    fired == ["first", "second"], "timers fired in order: " + ", ".join(fired)
+)
 check(lib.uva_task_result(byref(result), sleeper), "uva_task_result")
-expect(sleeper_status == K.UVA_ECANCELED and result.value == K.UVA_ECANCELED,
-       "sleeper cancelled, result " + lib.uva_err_name(result.value).decode())
+expect(
+    sleeper_status == K.UVA_ECANCELED and result.value == K.UVA_ECANCELED,
+    "sleeper cancelled, result " + lib.uva_err_name(result.value).decode(),
+)
 check(lib.uva_task_result(byref(result), client_task), "uva_task_result")
 expect(result.value == 0, "client task finished with 0")
 expect(Client.received == MESSAGE, "echo round trip returned the message")

@@ -9,6 +9,7 @@ plain integers (c_void_p); outputs are passed with ctypes.byref.
     lib.uva_loop_new(ctypes.byref(loop))
     uva.const.UVA_EAGAIN, uva.types.uva_task_step_cb
 """
+
 import ctypes
 import os
 import re
@@ -16,23 +17,29 @@ import types as _types
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 CDEF = os.path.join(HERE, "..", "uvasync.cdef.h")
-DEFAULT_LIBRARY = os.path.normpath(os.path.join(HERE, "..", "..", "build", "libuvasync.so"))
+DEFAULT_LIBRARY = os.path.normpath(
+    os.path.join(HERE, "..", "..", "build", "libuvasync.so")
+)
 
 # The version this module was written against: 1.0.0 as UVA_VERSION_HEX
 # (0xMMmmpp). Same major version and at least this one is accepted.
 EXPECTED_VERSION = 0x010000
 
 SCALARS = {
-    "void": None, "int": ctypes.c_int, "unsigned int": ctypes.c_uint,
-    "long": ctypes.c_long, "size_t": ctypes.c_size_t,
-    "int64_t": ctypes.c_int64, "uint64_t": ctypes.c_uint64,
+    "void": None,
+    "int": ctypes.c_int,
+    "unsigned int": ctypes.c_uint,
+    "long": ctypes.c_long,
+    "size_t": ctypes.c_size_t,
+    "int64_t": ctypes.c_int64,
+    "uint64_t": ctypes.c_uint64,
     "uintptr_t": ctypes.c_size_t,
 }
 
-const = _types.SimpleNamespace()   # UVA_* enum values
-types = _types.SimpleNamespace()   # callback types (CFUNCTYPE) by typedef name
-_named = {}                        # typedef name -> ctypes type
-_prototypes = {}                   # function name -> (restype, argtypes)
+const = _types.SimpleNamespace()  # UVA_* enum values
+types = _types.SimpleNamespace()  # callback types (CFUNCTYPE) by typedef name
+_named = {}  # typedef name -> ctypes type
+_prototypes = {}  # function name -> (restype, argtypes)
 _callback_types = set()
 
 
@@ -52,9 +59,9 @@ def _ctype(decl):
         if base in SCALARS and base != "void":
             return ctypes.POINTER(SCALARS[base])
         if base == "void" or base in _named:
-            return ctypes.c_void_p   # a buffer or a handle
+            return ctypes.c_void_p  # a buffer or a handle
     elif stars == 2:
-        return ctypes.POINTER(ctypes.c_void_p)   # an out handle or pointer
+        return ctypes.POINTER(ctypes.c_void_p)  # an out handle or pointer
     raise ValueError("uvasync_ctypes: no ctypes type for C type %r" % decl)
 
 
@@ -89,10 +96,12 @@ def _parse(cdef):
     for line in cdef.splitlines():
         m = re.match(r"^typedef struct \w+ (\w+);$", line)
         if m:
-            _named[m.group(1)] = ctypes.c_void_p   # opaque: only its pointer is used
+            _named[m.group(1)] = (
+                ctypes.c_void_p
+            )  # opaque: only its pointer is used
             continue
         m = re.match(r"^typedef struct \w+ ?\{(.*)\} ?(\w+);$", line)
-        if m:   # a struct with a layout (uva_buf_t): a ctypes Structure
+        if m:  # a struct with a layout (uva_buf_t): a ctypes Structure
             fields = []
             for f in m.group(1).split(";"):
                 if f.strip():
@@ -123,8 +132,10 @@ def load(path=None):
         fn.restype, fn.argtypes = restype, argtypes
     version = lib.uva_version()
     if version >> 16 != EXPECTED_VERSION >> 16 or version < EXPECTED_VERSION:
-        raise ImportError("uvasync: %s is version %#08x, expected %#08x"
-                          % (path, version, EXPECTED_VERSION))
+        raise ImportError(
+            "uvasync: %s is version %#08x, expected %#08x"
+            % (path, version, EXPECTED_VERSION)
+        )
     lib.path = path
     return lib
 

@@ -14,8 +14,7 @@
 #define UVA_VERSION_SUFFIX "dev"
 
 /* 0xMMmmpp: one byte per component, so versions compare as integers. */
-#define UVA_VERSION_HEX  ((UVA_VERSION_MAJOR << 16) | \
-                          (UVA_VERSION_MINOR <<  8) | \
-                          (UVA_VERSION_PATCH))
+#define UVA_VERSION_HEX                                                       \
+  ((UVA_VERSION_MAJOR << 16) | (UVA_VERSION_MINOR << 8) | (UVA_VERSION_PATCH))
 
 #endif /* UVASYNC_VERSION_H */

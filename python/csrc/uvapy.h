@@ -32,16 +32,16 @@
  * goes to uvasync.core._drive, which owns those semantics. Either way the
  * step enters Python once. The loop runs holding the GIL (_uvapy_run), so
  * a step takes it only when run from elsewhere. */
-extern PyObject *uvapy_pending; /* uvasync.core._PENDING */
-extern PyObject *uvapy_drive;   /* uvasync.core._drive */
-extern PyObject *uvapy_finish;  /* "_finish" */
-extern PyObject *uvapy_result;  /* _ST_RESULT */
-extern PyObject *uvapy_task_cls; /* uvasync.core.Task */
-extern PyObject *uvapy_loop_cls; /* uvasync.core.Loop */
-extern PyObject *uvapy_error;    /* uvasync._ffi.error */
-extern PyObject *uvapy_exclog;   /* uvasync.core._ExcLog */
-extern PyObject *uvapy_extra;    /* uvasync.core._TaskExtra */
-extern PyObject *uvapy_as_coro;  /* uvasync.core._task_coro */
+extern PyObject *uvapy_pending;      /* uvasync.core._PENDING */
+extern PyObject *uvapy_drive;        /* uvasync.core._drive */
+extern PyObject *uvapy_finish;       /* "_finish" */
+extern PyObject *uvapy_result;       /* _ST_RESULT */
+extern PyObject *uvapy_task_cls;     /* uvasync.core.Task */
+extern PyObject *uvapy_loop_cls;     /* uvasync.core.Loop */
+extern PyObject *uvapy_error;        /* uvasync._ffi.error */
+extern PyObject *uvapy_exclog;       /* uvasync.core._ExcLog */
+extern PyObject *uvapy_extra;        /* uvasync.core._TaskExtra */
+extern PyObject *uvapy_as_coro;      /* uvasync.core._task_coro */
 extern PyObject *uvapy_default_loop; /* uvasync.core._task_loop */
 extern PyObject *uvapy_s_call_soon;
 extern PyObject *uvapy_zero;
@@ -49,7 +49,7 @@ extern PyObject *uvapy_zero;
 /* Type checks that try the usual exact class first: PyObject_TypeCheck on
  * a subclass walks its MRO, several times per task. */
 #define UVAPY_IS(o, cls, base) \
-    (Py_IS_TYPE((o), (PyTypeObject *)(cls)) || PyObject_TypeCheck((o), (base)))
+  (Py_IS_TYPE((o), (PyTypeObject *) (cls)) || PyObject_TypeCheck((o), (base)))
 #define UVAPY_IS_TASK(o) UVAPY_IS(o, uvapy_task_cls, &uvapy_task_type)
 #define UVAPY_IS_LOOP(o) UVAPY_IS(o, uvapy_loop_cls, &uvapy_loop_type)
 
@@ -58,8 +58,8 @@ extern PyObject *uvapy_zero;
  * _uvapy_run holds the GIL for this thread's loop just now, when a step
  * needs no PyGILState_Ensure. One thread-local: a step reads both at once. */
 typedef struct {
-    PyObject *running;
-    int loop_has_gil;
+  PyObject *running;
+  int loop_has_gil;
 } uvapy_thread_state;
 extern __thread uvapy_thread_state uvapy_ts;
 
@@ -69,24 +69,23 @@ extern __thread uvapy_thread_state uvapy_ts;
  * these fields directly. The core task's data is the object itself: the
  * list of live tasks (all loops, under the GIL) holds it until it ends. */
 typedef struct uvapy_task_s {
-    PyObject_HEAD
-    PyObject *coro;
-    PyObject *loop;
-    PyObject *value;     /* result or exception, once done */
-    PyObject *callbacks; /* add_done_callback: list, or NULL */
-    PyObject *notify;    /* internal: called at once when done (list) */
-    PyObject *log_exc;   /* an _ExcLog while an exception is unretrieved */
-    PyObject *extra;     /* a _TaskExtra (name, cancellation), or NULL */
-    PyObject *context;   /* the contextvars.Context its steps run in */
-    PyObject *weakrefs;
-    uva_task_t *ctask;   /* NULL once done: the core frees it */
-    signed char state;   /* _ST_PENDING, _RESULT, _EXCEPTION, _CANCELLED */
-    char live;           /* in the list of live tasks (which holds a ref) */
-    char coro_untracked; /* this task took coro out of the cyclic GC */
-    char context_untracked; /* ... and its own copy of the context */
-    char sleeping;       /* a Sleep made it wait: its next resume ends it */
-    uint32_t gather_idx; /* its slot in the last gather that watched it */
-    struct uvapy_task_s *live_prev, *live_next;
+  PyObject_HEAD PyObject *coro;
+  PyObject *loop;
+  PyObject *value;     /* result or exception, once done */
+  PyObject *callbacks; /* add_done_callback: list, or NULL */
+  PyObject *notify;    /* internal: called at once when done (list) */
+  PyObject *log_exc;   /* an _ExcLog while an exception is unretrieved */
+  PyObject *extra;     /* a _TaskExtra (name, cancellation), or NULL */
+  PyObject *context;   /* the contextvars.Context its steps run in */
+  PyObject *weakrefs;
+  uva_task_t *ctask;      /* NULL once done: the core frees it */
+  signed char state;      /* _ST_PENDING, _RESULT, _EXCEPTION, _CANCELLED */
+  char live;              /* in the list of live tasks (which holds a ref) */
+  char coro_untracked;    /* this task took coro out of the cyclic GC */
+  char context_untracked; /* ... and its own copy of the context */
+  char sleeping;          /* a Sleep made it wait: its next resume ends it */
+  uint32_t gather_idx;    /* its slot in the last gather that watched it */
+  struct uvapy_task_s *live_prev, *live_next;
 } uvapy_task;
 
 enum { UVAPY_PENDING, UVAPY_RESULT, UVAPY_EXCEPTION, UVAPY_CANCELLED };
@@ -96,9 +95,8 @@ enum { UVAPY_PENDING, UVAPY_RESULT, UVAPY_EXCEPTION, UVAPY_CANCELLED };
  * closed) and _main the task run_until_complete waits for, both read at a
  * task's end without an attribute lookup. */
 typedef struct {
-    PyObject_HEAD
-    uva_loop_t *h;
-    PyObject *main; /* a Task or NULL (None) */
+  PyObject_HEAD uva_loop_t *h;
+  PyObject *main; /* a Task or NULL (None) */
 } uvapy_loop;
 
 /* ---- Across files ------------------------------------------------------ */
@@ -125,8 +123,8 @@ int _uvapy_run(uva_loop_t *loop, int mode);
 
 /* sleep.c */
 extern PyTypeObject uvapy_sleep_type;
-PyObject *uvapy_sleep_fn(PyObject *mod, PyObject *const *args,
-                         Py_ssize_t nargs, PyObject *kwnames);
+PyObject *uvapy_sleep_fn(PyObject *mod, PyObject *const *args, Py_ssize_t nargs,
+                         PyObject *kwnames);
 PyObject *uvapy_sleep_ms_fn(PyObject *mod, PyObject *const *args,
                             Py_ssize_t nargs, PyObject *kwnames);
 

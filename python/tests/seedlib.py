@@ -1,4 +1,5 @@
 """Helpers shared by the test_seed_* files (the seed's uasyncio on uvasync)."""
+
 import os
 import socket
 import subprocess
@@ -32,25 +33,37 @@ def run_program(name, *args, timeout=60, stdin=None):
     """Run a seed program of seed_programs/ unchanged in a new interpreter;
     its CompletedProcess (stdout and stderr as text)."""
     return subprocess.run(
-        [sys.executable, os.path.join(PROGRAMS, name)] + [str(a) for a in args],
-        input=stdin, capture_output=True, text=True, timeout=timeout,
-        cwd=PROGRAMS)
+        [sys.executable, os.path.join(PROGRAMS, name)]
+        + [str(a) for a in args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=PROGRAMS,
+    )
 
 
 def start_program(name, *args):
     """Start a seed program (a server) in a new interpreter."""
     return subprocess.Popen(
-        [sys.executable, os.path.join(PROGRAMS, name)] + [str(a) for a in args],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        cwd=PROGRAMS)
+        [sys.executable, os.path.join(PROGRAMS, name)]
+        + [str(a) for a in args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=PROGRAMS,
+    )
 
 
 def wait_listening(port, proc, tries=500):
     """Wait (bounded) until something accepts on 127.0.0.1:port."""
     import time
+
     for _ in range(tries):
         if proc.poll() is not None:
-            raise AssertionError("the server exited: %s" % (proc.stderr.read(),))
+            raise AssertionError(
+                "the server exited: %s" % (proc.stderr.read(),)
+            )
         try:
             socket.create_connection(("127.0.0.1", port), timeout=1).close()
             return

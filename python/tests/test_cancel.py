@@ -2,6 +2,7 @@
 Semaphore or Queue; what the task sees, what its awaiter sees, and that a
 cancelled waiter takes nothing with it (the next waiter gets the lock or
 the item)."""
+
 import time
 
 import pytest
@@ -247,6 +248,7 @@ def test_wait_for_a_shielded_task_times_out_without_cancelling_it(aio):
 def test_cancelling_a_reader_keeps_the_stream_usable(aio):
     """A read cancelled while waiting loses no byte: a later read gets what
     the peer sent afterwards."""
+
     async def main():
         peers = []
 
@@ -308,8 +310,8 @@ def test_a_cancelled_lock_waiter_does_not_keep_the_lock(aio):
         first = aio.create_task(waiter("first"))
         second = aio.create_task(waiter("second"))
         await aio.sleep(0)  # both wait, first in front
-        lock.release()       # the lock is handed to `first` ...
-        first.cancel()       # ... which is cancelled before it runs
+        lock.release()  # the lock is handed to `first` ...
+        first.cancel()  # ... which is cancelled before it runs
         await aio.gather(first, second, return_exceptions=True)
         assert first.cancelled()
         assert got == ["second"]
@@ -352,7 +354,7 @@ def test_a_cancelled_queue_getter_does_not_lose_the_item(aio):
         second = aio.create_task(getter("second"))
         await aio.sleep(0)
         queue.put_nowait("item")  # the item goes to `first` ...
-        first.cancel()             # ... which is cancelled before it runs
+        first.cancel()  # ... which is cancelled before it runs
         await aio.gather(first, return_exceptions=True)
         await aio.wait_for(second, 5)
         assert first.cancelled()
@@ -380,6 +382,7 @@ def test_a_cancelled_queue_putter_does_not_add_its_item(aio):
 
 def test_cancelling_a_task_waiting_for_a_task_to_finish_in_a_loop(aio):
     """Many cancellations in a row: nothing leaks, each ends at once."""
+
     async def sleeper():
         await aio.sleep(10)
 
@@ -421,7 +424,7 @@ def test_a_cancelled_putter_of_a_full_queue_gives_its_slot_to_the_next(aio):
         second = aio.create_task(queue.put("from second"))
         await aio.sleep(0)
         assert queue.get_nowait() == "first"  # a slot for `first` ...
-        first.cancel()                        # ... cancelled before it runs
+        first.cancel()  # ... cancelled before it runs
         await aio.gather(first, return_exceptions=True)
         await aio.wait_for(second, 5)
         assert first.cancelled()
@@ -471,8 +474,9 @@ def test_cancelling_a_practically_endless_sleep(aio):
 def test_a_cancelled_readexactly_or_readline_keeps_the_partial_data(aio):
     async def main():
         peers = []
-        server = await aio.start_server(lambda r, w: peers.append(w),
-                                        "127.0.0.1", 0)
+        server = await aio.start_server(
+            lambda r, w: peers.append(w), "127.0.0.1", 0
+        )
         port = server.sockets[0].getsockname()[1]
         reader, writer = await aio.open_connection("127.0.0.1", port)
         while not peers:

@@ -1,14 +1,16 @@
 """uvasync/_cext.pyi describes the module the extension makes
 (python/csrc/module.c): every name it lists exists there, and every name
 the module and its types define is in it."""
+
 import ast
 import os
 
 import uvasync._ffi  # noqa: F401  (makes uvasync._cext)
 from uvasync import _cext
 
-STUB = os.path.join(os.path.dirname(os.path.abspath(uvasync._ffi.__file__)),
-                    "_cext.pyi")
+STUB = os.path.join(
+    os.path.dirname(os.path.abspath(uvasync._ffi.__file__)), "_cext.pyi"
+)
 
 
 def stub_names():
@@ -59,6 +61,7 @@ def test_stub_classes_list_what_each_type_defines():
 
 def test_the_module_is_the_one_the_package_imports():
     import sys
+
     assert sys.modules["uvasync._cext"] is _cext
     assert _cext.__name__ == "uvasync._cext"
 
@@ -68,4 +71,5 @@ def test_the_module_is_an_attribute_of_the_package():
     then `uvasync._cext` works."""
     import uvasync
     import uvasync._cext  # noqa: F401
+
     assert uvasync._cext is _cext

@@ -1,5 +1,6 @@
 """Condition (wait, notify, notify_all, wait_for, cancellation) and Barrier
 (tripping, indices, reuse, abort, reset)."""
+
 import pytest
 
 import uvasync
@@ -216,8 +217,9 @@ def test_abort_breaks_the_barrier_for_waiters_and_newcomers(aio):
             await barrier.wait()
         await barrier.reset()  # fixed again
         assert not barrier.broken
-        results = await aio.gather(barrier.wait(), barrier.wait(),
-                                   barrier.wait())
+        results = await aio.gather(
+            barrier.wait(), barrier.wait(), barrier.wait()
+        )
         assert sorted(results) == [0, 1, 2]
 
     aio.run(main())

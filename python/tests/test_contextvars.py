@@ -1,6 +1,7 @@
 """contextvars: each task runs in a copy of the context current when it was
 made (or in the one given with context=), as in asyncio; callbacks run in
 a copy of the context they were scheduled from."""
+
 import contextvars
 import sys
 
@@ -125,9 +126,13 @@ def test_callbacks_run_in_a_copy_of_the_scheduler_context(aio):
         seen.append(("ctx", ctx[var]))
 
     aio.run(main())
-    assert seen == [("call_soon", "task"), ("context=", "given"),
-                    ("call_later", "task"), ("task", "task"),
-                    ("ctx", "set by context=")]
+    assert seen == [
+        ("call_soon", "task"),
+        ("context=", "given"),
+        ("call_later", "task"),
+        ("task", "task"),
+        ("ctx", "set by context="),
+    ]
 
 
 def test_seed_generator_tasks_have_their_own_context_too():
@@ -181,8 +186,11 @@ def test_a_running_task_context_is_entered(aio):
     # again while the step runs is refused, between steps it is allowed,
     # and a set() made through it is seen by the task.
     async def child():
-        ctx = aio.current_task().get_context() if sys.version_info >= (
-            3, 12) or aio is uvasync else None
+        ctx = (
+            aio.current_task().get_context()
+            if sys.version_info >= (3, 12) or aio is uvasync
+            else None
+        )
         if ctx is None:  # asyncio before 3.12: no get_context()
             return "skipped"
         try:

@@ -1,6 +1,7 @@
 """The exceptions a Python user expects, as CPython's asyncio raises them:
 ConnectionRefusedError, socket.gaierror, ConnectionResetError,
 BrokenPipeError, IncompleteReadError (an EOFError)."""
+
 import socket
 import struct
 
@@ -39,8 +40,9 @@ async def _accept(aio, listener):
 
 def _reset(conn):
     """Close with SO_LINGER 0: the peer gets a RST, not a FIN."""
-    conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
-                    struct.pack("ii", 1, 0))
+    conn.setsockopt(
+        socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0)
+    )
     conn.close()
 
 

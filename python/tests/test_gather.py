@@ -1,5 +1,6 @@
 """gather: results in argument order, the first exception, or all outcomes
 with return_exceptions; cancelling the gather cancels its children."""
+
 import pytest
 
 
@@ -15,9 +16,11 @@ async def _fail_after(aio, delay, exc):
 
 def test_results_come_in_argument_order_not_finishing_order(aio):
     async def main():
-        return await aio.gather(_after(aio, 0.03, "slow"),
-                                _after(aio, 0.0, "now"),
-                                _after(aio, 0.01, "soon"))
+        return await aio.gather(
+            _after(aio, 0.03, "slow"),
+            _after(aio, 0.0, "now"),
+            _after(aio, 0.01, "soon"),
+        )
 
     assert aio.run(main()) == ["slow", "now", "soon"]
 
@@ -51,9 +54,11 @@ def test_the_first_exception_propagates_and_the_others_run_on(aio):
 
         other = aio.create_task(survivor())
         with pytest.raises(ValueError, match="first"):
-            await aio.gather(_fail_after(aio, 0.01, ValueError("first")),
-                             _fail_after(aio, 0.02, KeyError("second")),
-                             other)
+            await aio.gather(
+                _fail_after(aio, 0.01, ValueError("first")),
+                _fail_after(aio, 0.02, KeyError("second")),
+                other,
+            )
         assert not other.done()  # not cancelled by the failure
         go_on.set()
         await other
@@ -66,10 +71,12 @@ def test_return_exceptions_gives_every_outcome(aio):
     async def main():
         cancelled = aio.create_task(aio.sleep(10))
         aio.get_running_loop().call_later(0.01, cancelled.cancel)
-        return await aio.gather(_after(aio, 0, 1),
-                                _fail_after(aio, 0.005, ValueError("v")),
-                                cancelled,
-                                return_exceptions=True)
+        return await aio.gather(
+            _after(aio, 0, 1),
+            _fail_after(aio, 0.005, ValueError("v")),
+            cancelled,
+            return_exceptions=True,
+        )
 
     results = aio.run(main())
     assert results[0] == 1
@@ -89,6 +96,7 @@ def test_cancelling_the_gather_cancels_its_children(aio):
 
     async def main():
         children = [aio.create_task(child(n)) for n in "abc"]
+
         async def gather_them():
             return await aio.gather(*children)
 
@@ -108,15 +116,17 @@ def test_nested_gathers(aio):
     async def main():
         return await aio.gather(
             aio.gather(_after(aio, 0.01, 1), _after(aio, 0, 2)),
-            _after(aio, 0, 3))
+            _after(aio, 0, 3),
+        )
 
     assert aio.run(main()) == [[1, 2], 3]
 
 
 def test_gather_of_many_tasks(aio):
     async def main():
-        return await aio.gather(*[_after(aio, (i % 10) / 1000, i)
-                                  for i in range(2000)])
+        return await aio.gather(
+            *[_after(aio, (i % 10) / 1000, i) for i in range(2000)]
+        )
 
     assert aio.run(main()) == list(range(2000))
 
@@ -162,6 +172,7 @@ def test_children_ending_after_a_failed_gather_do_not_disturb_its_task(aio):
     """After the first exception the gather is over; its other children
     ending later must not wake the task that gathered (now doing
     something else) nor count for it."""
+
     async def fail():
         await aio.sleep(0.001)
         raise KeyError("x")
@@ -214,7 +225,6 @@ def test_a_child_that_failed_before_gather_raises_at_once(aio):
     assert aio.run(main()) == "'early'"
 
 
-
 def test_starting_coroutines_on_a_closed_loop_takes_none_of_them():
     """gather's C start of its coroutines (uvasync._cext._spawn_coros): an
     error leaves every coroutine as it was (in the cyclic GC, closable);
@@ -223,6 +233,7 @@ def test_starting_coroutines_on_a_closed_loop_takes_none_of_them():
 
     import uvasync
     from uvasync._cext import _spawn_coros
+
     loop = uvasync.new_event_loop()
     coros = tuple(_after(uvasync, 0, i) for i in range(3))
     try:
@@ -239,6 +250,7 @@ def test_starting_coroutines_on_a_closed_loop_takes_none_of_them():
 def test_return_exceptions_keeps_argument_order_over_every_kind_of_child(aio):
     """Results and exceptions in argument order, whether a child is a
     coroutine, a task listed twice, a task done before, or a future."""
+
     async def main():
         loop = aio.get_event_loop()
         twice = aio.create_task(_after(aio, 0.01, "twice"))
@@ -246,9 +258,15 @@ def test_return_exceptions_keeps_argument_order_over_every_kind_of_child(aio):
         await early
         fut = loop.create_future()
         loop.call_later(0.005, fut.set_result, "fut")
-        return await aio.gather(_after(aio, 0.02, "coro"), twice,
-                                _fail_after(aio, 0.001, KeyError("k")),
-                                early, twice, fut, return_exceptions=True)
+        return await aio.gather(
+            _after(aio, 0.02, "coro"),
+            twice,
+            _fail_after(aio, 0.001, KeyError("k")),
+            early,
+            twice,
+            fut,
+            return_exceptions=True,
+        )
 
     out = aio.run(main())
     assert out[:2] == ["coro", "twice"]

@@ -1,6 +1,7 @@
 """A small HTTP/1.1 server on start_server (readline for the request line
 and headers, readexactly for a body, write for the response) answering
 1,000 requests from a concurrent client; every response is checked."""
+
 import pytest
 
 HOST = "127.0.0.1"
@@ -35,13 +36,18 @@ async def _handle(reader, writer):
                 body = await reader.readexactly(int(headers["content-length"]))
             payload = b"%s %s %s" % (method.encode(), path.encode(), body)
             close = headers.get("connection", "").lower() == "close"
-            writer.write(b"HTTP/1.1 200 OK\r\n"
-                         b"Content-Type: text/plain\r\n"
-                         b"Content-Length: %d\r\n"
-                         b"%s"
-                         b"\r\n%s" % (len(payload),
-                                      b"Connection: close\r\n" if close else b"",
-                                      payload))
+            writer.write(
+                b"HTTP/1.1 200 OK\r\n"
+                b"Content-Type: text/plain\r\n"
+                b"Content-Length: %d\r\n"
+                b"%s"
+                b"\r\n%s"
+                % (
+                    len(payload),
+                    b"Connection: close\r\n" if close else b"",
+                    payload,
+                )
+            )
             await writer.drain()
             if close:
                 break
@@ -57,7 +63,10 @@ async def _read_response(reader):
 
 
 def _request(path, body=b"", close=False):
-    head = "%s %s HTTP/1.1\r\nHost: test\r\n" % ("POST" if body else "GET", path)
+    head = "%s %s HTTP/1.1\r\nHost: test\r\n" % (
+        "POST" if body else "GET",
+        path,
+    )
     if body:
         head += "Content-Length: %d\r\n" % len(body)
     if close:
@@ -106,8 +115,10 @@ def test_a_thousand_requests_from_a_concurrent_client(aio):
     async def main():
         server = await aio.start_server(_handle, HOST, 0)
         port[0] = server.sockets[0].getsockname()[1]
-        clients = [keep_alive_client(c) if c % 2 == 0
-                   else new_connection_client(c) for c in range(n_clients)]
+        clients = [
+            keep_alive_client(c) if c % 2 == 0 else new_connection_client(c)
+            for c in range(n_clients)
+        ]
         counts = await aio.wait_for(aio.gather(*clients), 60)
         server.close()
         await server.wait_closed()
@@ -122,8 +133,9 @@ def test_pipelined_requests_are_answered_in_order(aio):
         port = server.sockets[0].getsockname()[1]
         reader, writer = await aio.open_connection(HOST, port)
         paths = ["/p/%d" % i for i in range(30)]
-        writer.write(b"".join(_request(p, b"x" * i)
-                              for i, p in enumerate(paths)))
+        writer.write(
+            b"".join(_request(p, b"x" * i) for i, p in enumerate(paths))
+        )
         await writer.drain()
         for i, p in enumerate(paths):
             _, body = await _read_response(reader)

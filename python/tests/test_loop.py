@@ -2,6 +2,7 @@
 run_until_complete, time, the exception handler (unretrieved task errors,
 failing callbacks), closing (pending tasks reported), and the loop
 functions get_event_loop/new_event_loop/get_running_loop."""
+
 import gc
 import logging
 
@@ -189,6 +190,7 @@ def test_keyboard_interrupt_in_a_task_comes_out_of_run(aio):
 
 # -- the exception handler ------------------------------------------------
 
+
 def test_an_exception_in_a_callback_goes_to_the_handler(loop):
     contexts = []
     loop.set_exception_handler(lambda lp, ctx: contexts.append((lp, ctx)))
@@ -215,7 +217,8 @@ def test_an_unretrieved_task_exception_goes_to_the_handler(aio):
 
     async def main():
         aio.get_running_loop().set_exception_handler(
-            lambda lp, ctx: contexts.append(ctx))
+            lambda lp, ctx: contexts.append(ctx)
+        )
         task = aio.create_task(failing())
         await aio.sleep(0.01)
         assert task.done()
@@ -244,7 +247,8 @@ def test_an_unretrieved_task_exception_is_reported_after_the_loop_closed(aio):
     del task
     gc.collect()
     assert [c["message"] for c in contexts] == [
-        "Task exception was never retrieved"]
+        "Task exception was never retrieved"
+    ]
 
 
 def test_a_retrieved_task_exception_is_not_reported(aio):
@@ -255,7 +259,8 @@ def test_a_retrieved_task_exception_is_not_reported(aio):
 
     async def main():
         aio.get_running_loop().set_exception_handler(
-            lambda lp, ctx: contexts.append(ctx))
+            lambda lp, ctx: contexts.append(ctx)
+        )
         task = aio.create_task(failing())
         await aio.sleep(0.01)
         assert isinstance(task.exception(), ValueError)
@@ -274,7 +279,8 @@ def test_an_exception_in_a_done_callback_goes_to_the_handler(aio):
 
     async def main():
         aio.get_running_loop().set_exception_handler(
-            lambda lp, ctx: contexts.append(ctx))
+            lambda lp, ctx: contexts.append(ctx)
+        )
         task = aio.create_task(aio.sleep(0))
         task.add_done_callback(failing)
         await task
@@ -297,7 +303,8 @@ def test_an_exception_in_a_connection_callback_goes_to_the_handler(aio):
 
     async def main():
         aio.get_running_loop().set_exception_handler(
-            lambda lp, ctx: contexts.append(ctx))
+            lambda lp, ctx: contexts.append(ctx)
+        )
         server = await aio.start_server(callback, "127.0.0.1", 0)
         port = server.sockets[0].getsockname()[1]
         first = await aio.open_connection("127.0.0.1", port)
@@ -327,8 +334,9 @@ def test_keyboard_interrupt_in_a_callback_comes_out_of_run_forever(loop):
 
 def test_the_default_handler_logs_at_error_level(loop, caplog):
     with caplog.at_level(logging.ERROR):
-        loop.call_exception_handler({"message": "something odd",
-                                     "exception": RuntimeError("odd")})
+        loop.call_exception_handler(
+            {"message": "something odd", "exception": RuntimeError("odd")}
+        )
     assert any("something odd" in r.getMessage() for r in caplog.records)
 
 
@@ -361,6 +369,7 @@ def test_set_exception_handler_wants_a_callable(loop):
 
 # -- closing, and the loop functions (uvasync's semantics) ----------------------
 
+
 def test_closing_a_loop_with_pending_tasks_reports_and_cancels_them():
     loop = uvasync.new_event_loop()
     contexts = []
@@ -377,7 +386,8 @@ def test_closing_a_loop_with_pending_tasks_reports_and_cancels_them():
     loop.run_until_complete(uvasync.sleep(0.001))
     loop.close()
     assert [c["message"] for c in contexts] == [
-        "Task was destroyed but it is pending!"]
+        "Task was destroyed but it is pending!"
+    ]
     assert contexts[0]["task"] is task
     assert events == ["cleanup ran"]
     assert task.cancelled()

@@ -1,20 +1,24 @@
 """Programs written against CPython's asyncio API (programs/) run unchanged
 on uvasync, each in its own interpreter, and print what they print on
 CPython's asyncio."""
+
 import os
 import subprocess
 import sys
 
 import pytest
 
-PROGRAMS = os.path.join(os.path.dirname(os.path.abspath(__file__)),
-                        "programs")
+PROGRAMS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "programs")
 
 
 def _run(name, module):
-    r = subprocess.run([sys.executable, os.path.join(PROGRAMS, name), module],
-                       capture_output=True, text=True, timeout=60,
-                       cwd=PROGRAMS)
+    r = subprocess.run(
+        [sys.executable, os.path.join(PROGRAMS, name), module],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=PROGRAMS,
+    )
     assert r.returncode == 0, r.stderr
     assert r.stderr == ""
     return r.stdout

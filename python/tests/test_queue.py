@@ -1,6 +1,7 @@
 """Queue: FIFO order, maxsize and waiting put/get, the nowait variants and
 their exceptions, qsize/empty/full, task_done/join; PriorityQueue and
 LifoQueue: their order, with the same waiting put/get."""
+
 import pytest
 
 
@@ -143,11 +144,14 @@ def test_producers_and_consumers_move_every_item_once(aio):
         for _ in consumers:
             await queue.put(None)
         await aio.gather(*consumers)
-        assert sorted(received) == [(p, i) for p in range(n_producers)
-                                    for i in range(per_producer)]
+        assert sorted(received) == [
+            (p, i) for p in range(n_producers) for i in range(per_producer)
+        ]
         # each producer's items stay in its own order
         for p in range(n_producers):
-            assert [i for q, i in received if q == p] == list(range(per_producer))
+            assert [i for q, i in received if q == p] == list(
+                range(per_producer)
+            )
 
     aio.run(main())
 
@@ -196,6 +200,7 @@ def test_lifo_queue_gives_the_newest_item_first(aio):
 def test_a_woken_getter_takes_what_comes_first_when_it_runs(aio):
     """The getter is woken by the first put; a better item put before it
     runs is the one it gets."""
+
     async def main():
         queue = aio.PriorityQueue()
         getter = aio.create_task(queue.get())
@@ -237,8 +242,14 @@ def test_every_ordering_waits_the_same_way(aio, kind):
         return [first] + rest
 
     order = aio.run(main())
-    assert order == {"Queue": [1, 2, 3], "PriorityQueue": [1, 2, 3],
-                     "LifoQueue": [2, 3, 1]}[kind]
+    assert (
+        order
+        == {
+            "Queue": [1, 2, 3],
+            "PriorityQueue": [1, 2, 3],
+            "LifoQueue": [2, 3, 1],
+        }[kind]
+    )
 
 
 @pytest.mark.parametrize("kind", ["PriorityQueue", "LifoQueue"])

@@ -1,5 +1,6 @@
 """Runner (one loop for several runs, closing it) and
 run_coroutine_threadsafe (a coroutine submitted from another thread)."""
+
 import concurrent.futures
 import threading
 
@@ -101,8 +102,10 @@ def test_an_exception_of_the_coroutine_comes_out_of_run(aio):
     with aio.Runner() as runner:
         with pytest.raises(KeyError):
             runner.run(fail())
+
         async def ok():
             return "still usable"
+
         assert runner.run(ok()) == "still usable"
 
 
@@ -136,6 +139,7 @@ def _loop_in_thread(aio):
 def test_run_coroutine_threadsafe_returns_the_result_to_the_thread(aio):
     loop, stop = _loop_in_thread(aio)
     try:
+
         async def add(a, b):
             await aio.sleep(0.01)
             assert aio.get_running_loop() is loop
@@ -151,6 +155,7 @@ def test_run_coroutine_threadsafe_returns_the_result_to_the_thread(aio):
 def test_run_coroutine_threadsafe_passes_the_exception(aio):
     loop, stop = _loop_in_thread(aio)
     try:
+
         async def fail():
             raise ValueError("in the loop")
 
@@ -188,6 +193,7 @@ def test_cancelling_the_concurrent_future_cancels_the_task(aio):
 def test_a_task_cancelled_in_the_loop_cancels_the_concurrent_future(aio):
     loop, stop = _loop_in_thread(aio)
     try:
+
         async def cancels_itself():
             aio.current_task().cancel()
             await aio.sleep(1)

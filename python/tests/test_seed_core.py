@@ -2,6 +2,7 @@
 yield, callbacks, sleeping, cancel, wait_for. Each behaviour is checked
 with generator coroutines (`yield`, `yield from`) and, where the seed
 allows it, with `async def` coroutines (`await`)."""
+
 import time
 
 import pytest
@@ -17,6 +18,7 @@ asyncio = uasyncio
 # --------------------------------------------------------------------------
 # The loop object
 # --------------------------------------------------------------------------
+
 
 def test_get_event_loop_accepts_and_ignores_queue_sizes(loop):
     assert asyncio.get_event_loop(30, 30) is loop
@@ -43,6 +45,7 @@ def test_time_is_wrap_around_milliseconds(loop):
 # --------------------------------------------------------------------------
 # What a generator task may yield
 # --------------------------------------------------------------------------
+
 
 def test_bare_yield_is_strict_round_robin(loop):
     order = []
@@ -97,8 +100,9 @@ def test_yield_0_and_negative_ints_reschedule_like_a_bare_yield(loop):
     loop.create_task(spinner("bare", None))
     loop.create_task(spinner("negative", -5))
     run_until(loop, lambda: len(order) == 9)
-    assert order == [(n, i) for i in range(3)
-                     for n in ("zero", "bare", "negative")]
+    assert order == [
+        (n, i) for i in range(3) for n in ("zero", "bare", "negative")
+    ]
 
 
 def test_yield_true_is_a_1_ms_sleep_as_bool_is_an_int(loop):
@@ -180,14 +184,17 @@ def test_await_a_decorated_generator_from_async_def(loop):
 # Scheduling functions
 # --------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("style", ["generator", "async"])
 def test_create_task_ensure_future_Task_return_the_coroutine(loop, style):
     ran = []
     if style == "generator":
+
         def job(n):
             ran.append(n)
             yield
     else:
+
         async def job(n):
             ran.append(n)
 
@@ -216,11 +223,13 @@ def test_call_soon_passes_args_and_stop_from_a_callback_ends_run_forever(loop):
 def test_call_soon_with_a_coroutine_schedules_it(loop, style):
     ran = []
     if style == "generator":
+
         def job():
             ran.append(1)
             yield
             loop.stop()
     else:
+
         async def job():
             ran.append(1)
             loop.stop()
@@ -247,10 +256,12 @@ def test_call_later_call_later_ms_call_at_run_in_time_order(loop):
 def test_call_later_ms_with_a_coroutine_starts_it_later(loop, style):
     started = []
     if style == "generator":
+
         def job():
             started.append(loop.time())
             yield
     else:
+
         async def job():
             started.append(loop.time())
 
@@ -265,6 +276,7 @@ def test_call_later_ms_with_a_coroutine_starts_it_later(loop, style):
 def test_run_forever_serves_tasks_until_stop(loop, style):
     ticks = []
     if style == "generator":
+
         def ticker():
             while True:
                 ticks.append(1)
@@ -272,6 +284,7 @@ def test_run_forever_serves_tasks_until_stop(loop, style):
                     loop.stop()
                 yield from asyncio.sleep_ms(1)
     else:
+
         async def ticker():
             while True:
                 ticks.append(1)
@@ -287,13 +300,16 @@ def test_run_forever_serves_tasks_until_stop(loop, style):
 @pytest.mark.parametrize("style", ["generator", "async"])
 def test_run_until_complete_returns_the_result(loop, style):
     if style == "generator":
+
         def main():
             yield from asyncio.sleep_ms(1)
             return "done"
     else:
+
         async def main():
             await asyncio.sleep_ms(1)
             return "done"
+
     assert loop.run_until_complete(main()) == "done"
 
 
@@ -301,6 +317,7 @@ def test_run_until_complete_returns_the_result(loop, style):
 def test_an_exception_in_any_task_ends_the_run_and_is_raised(loop, style):
     # The seed's loop lets a task's exception out of run_forever().
     if style == "generator":
+
         def bad():
             yield
             raise ValueError("boom")
@@ -308,12 +325,14 @@ def test_an_exception_in_any_task_ends_the_run_and_is_raised(loop, style):
         def main():
             yield from asyncio.sleep(10)
     else:
+
         async def bad():
             await asyncio.sleep(0)
             raise ValueError("boom")
 
         async def main():
             await asyncio.sleep(10)
+
     loop.create_task(bad())
     with pytest.raises(ValueError, match="boom"):
         loop.run_until_complete(main())
@@ -322,11 +341,13 @@ def test_an_exception_in_any_task_ends_the_run_and_is_raised(loop, style):
 @pytest.mark.parametrize("style", ["generator", "async"])
 def test_stop_ends_run_until_complete_early(loop, style):
     if style == "generator":
+
         def main():
             loop.stop()
             yield from asyncio.sleep(10)
             return "never"
     else:
+
         async def main():
             loop.stop()
             await asyncio.sleep(10)
@@ -350,6 +371,7 @@ def test_yield_stoploop_stops_the_loop(loop):
 def test_close_cancels_what_still_runs_quietly(loop, caplog, style):
     cleaned = []
     if style == "generator":
+
         def server_like():
             try:
                 while True:
@@ -357,6 +379,7 @@ def test_close_cancels_what_still_runs_quietly(loop, caplog, style):
             finally:
                 cleaned.append(True)
     else:
+
         async def server_like():
             try:
                 while True:
@@ -375,9 +398,11 @@ def test_close_cancels_what_still_runs_quietly(loop, caplog, style):
 # Sleeping
 # --------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("style", ["generator", "async"])
 def test_sleep_and_sleep_ms_wait_at_least_that_long(loop, style):
     if style == "generator":
+
         def main():
             t0 = time.monotonic()
             yield from asyncio.sleep(0.02)
@@ -385,12 +410,14 @@ def test_sleep_and_sleep_ms_wait_at_least_that_long(loop, style):
             yield from asyncio.sleep_ms(20)
             return t1 - t0, time.monotonic() - t1
     else:
+
         async def main():
             t0 = time.monotonic()
             await asyncio.sleep(0.02)
             t1 = time.monotonic()
             await asyncio.sleep_ms(20)
             return t1 - t0, time.monotonic() - t1
+
     a, b = loop.run_until_complete(main())
     assert a >= 0.019 and b >= 0.019
 
@@ -399,14 +426,17 @@ def test_sleep_and_sleep_ms_wait_at_least_that_long(loop, style):
 # cancel(coro)
 # --------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("style", ["generator", "async"])
 def test_a_coroutine_cancelled_before_its_first_run_never_runs(loop, style):
     ran = []
     if style == "generator":
+
         def job():
             ran.append(1)
             yield
     else:
+
         async def job():
             ran.append(1)
 
@@ -439,6 +469,7 @@ def test_cancel_a_task_asleep_for_1_s_lands_at_once(loop, style):
     requested = []
     latency = []
     if style == "generator":
+
         def sleeper():
             try:
                 yield from asyncio.sleep(1)
@@ -451,6 +482,7 @@ def test_cancel_a_task_asleep_for_1_s_lands_at_once(loop, style):
             requested.append(time.monotonic())
             yield from asyncio.sleep_ms(50)
     else:
+
         async def sleeper():
             try:
                 await asyncio.sleep(1)
@@ -495,6 +527,7 @@ def test_cancel_throws_the_seeds_cancelled_error_an_exception(loop):
 
 def test_cancel_a_parked_task_and_one_waiting_on_a_queue(loop):
     from uasyncio.queues import Queue
+
     q = Queue()
     out = []
 
@@ -530,6 +563,7 @@ def test_cancel_a_parked_task_and_one_waiting_on_a_queue(loop):
 # wait_for
 # --------------------------------------------------------------------------
 
+
 def looper(iters, ms):
     for _ in range(iters):
         yield from asyncio.sleep_ms(ms)
@@ -552,8 +586,9 @@ def test_wait_for_times_out_when_the_run_time_equals_the_timeout(loop, style):
     def main():
         for timeout in (0.1, 0.2, 0.3):
             try:
-                results.append((yield from asyncio.wait_for(inner(2, 100),
-                                                            timeout)))
+                results.append(
+                    (yield from asyncio.wait_for(inner(2, 100), timeout))
+                )
             except asyncio.TimeoutError:
                 results.append("timeout")
 
@@ -591,8 +626,10 @@ def test_wait_for_ms(loop, style):
         return await asyncio.wait_for_ms(inner(1, 5), 1000)
 
     t0 = time.monotonic()
-    assert loop.run_until_complete(
-        main() if style == "generator" else amain()) == 10
+    assert (
+        loop.run_until_complete(main() if style == "generator" else amain())
+        == 10
+    )
     assert time.monotonic() - t0 < 0.9  # the 1 s sleep was cut short
 
 
@@ -619,6 +656,7 @@ def test_the_timeout_error_is_a_cancelled_error(loop):
 
 def test_wait_for_runs_the_coroutine_inside_the_calling_task(loop):
     from uvasync.core import current_task
+
     tasks = []
 
     def inner():
@@ -645,6 +683,7 @@ def test_an_uncaught_timeout_ends_the_task_as_cancelled_quietly(loop):
 # --------------------------------------------------------------------------
 # The coroutine decorator
 # --------------------------------------------------------------------------
+
 
 def test_coroutine_decorator_keeps_generators_usable_both_ways(loop):
     @asyncio.coroutine

@@ -2,6 +2,7 @@
 unchanged in their own interpreter: an echo server and client, a heavy
 HTTP server answering 1,000 requests from 30 concurrent clients, timeouts
 and cancellation, and a reader on sys.stdin."""
+
 import asyncio as cpython_asyncio
 import re
 
@@ -33,19 +34,31 @@ def test_timeouts_and_cancel_program():
     r = run_program("timeouts.py")
     assert r.returncode == 0, r.stderr
     assert r.stdout.splitlines() == [
-        "ping", "timed out",
-        "ping", "ping", "timed out",  # run time == timeout: times out
-        "ping", "ping", "result: 10",
-        "sleeper cancelled",          # "never runs" is never printed
-        "done"]
+        "ping",
+        "timed out",
+        "ping",
+        "ping",
+        "timed out",  # run time == timeout: times out
+        "ping",
+        "ping",
+        "result: 10",
+        "sleeper cancelled",  # "never runs" is never printed
+        "done",
+    ]
 
 
 def test_a_reader_on_stdin_program():
     text = "".join("line %d\n" % i for i in range(1000)) + "no newline"
     r = run_program("stdin_lines.py", stdin=text)
     assert r.returncode == 0, r.stderr
-    assert r.stdout.split() == ["lines", "1001", "chars", str(len(text)),
-                                "ticked", "True"]
+    assert r.stdout.split() == [
+        "lines",
+        "1001",
+        "chars",
+        str(len(text)),
+        "ticked",
+        "True",
+    ]
 
 
 # --------------------------------------------------------------------------
@@ -53,15 +66,16 @@ def test_a_reader_on_stdin_program():
 # --------------------------------------------------------------------------
 
 REPEAT = 20000  # each response ~320 KB; its biggest awrite exceeds the
-                # socket buffer the connection starts with (16 KiB)
+# socket buffer the connection starts with (16 KiB)
 REQUESTS = 1000
 CONCURRENCY = 30
 
 
 def expected_body(number):
     s = "Hello. %07d\r\n" % number
-    return ("HTTP/1.0 200 OK\r\n\r\n" + s + s * 100 + s * REPEAT +
-            "=== END ===").encode()
+    return (
+        "HTTP/1.0 200 OK\r\n\r\n" + s + s * 100 + s * REPEAT + "=== END ==="
+    ).encode()
 
 
 async def http_clients(port):
@@ -74,7 +88,8 @@ async def http_clients(port):
         while todo:
             todo.pop()
             reader, writer = await cpython_asyncio.open_connection(
-                "127.0.0.1", port)
+                "127.0.0.1", port
+            )
             writer.write(b"GET / HTTP/1.0\r\n\r\n")
             await writer.drain()
             data = await reader.read()  # CPython: up to the end of stream
@@ -87,7 +102,8 @@ async def http_clients(port):
             numbers.append(number)
 
     await cpython_asyncio.wait_for(
-        cpython_asyncio.gather(*[client() for _ in range(CONCURRENCY)]), 300)
+        cpython_asyncio.gather(*[client() for _ in range(CONCURRENCY)]), 300
+    )
     return numbers
 
 

@@ -2,6 +2,7 @@
 reading semantics, awrite and friends, and StreamReader/StreamWriter on
 what a program makes itself (sockets, pipes, files, descriptors), plus
 IORead/IOWrite on the program's own sockets."""
+
 import io
 import os
 import socket
@@ -29,9 +30,11 @@ def serve_with(loop, handler, backlog=10):
 # Connections
 # --------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("style", ["generator", "async"])
 def test_echo_server_and_client(loop, style):
     if style == "generator":
+
         def echo(reader, writer):
             while True:
                 line = yield from reader.readline()
@@ -41,8 +44,9 @@ def test_echo_server_and_client(loop, style):
             yield from writer.aclose()
 
         def client(port):
-            reader, writer = yield from asyncio.open_connection("127.0.0.1",
-                                                                port)
+            reader, writer = yield from asyncio.open_connection(
+                "127.0.0.1", port
+            )
             got = []
             for i in range(50):
                 yield from writer.awrite(b"line %d\n" % i)
@@ -50,6 +54,7 @@ def test_echo_server_and_client(loop, style):
             yield from writer.aclose()
             return got
     else:
+
         async def echo(reader, writer):
             while True:
                 line = await reader.readline()
@@ -110,9 +115,12 @@ def test_default_backlog_holds_50_clients_connecting_at_once(loop):
     while pending and time.monotonic() < deadline:
         _, ready, _ = select.select([], pending, [], 0.05)
         pending = [c for c in pending if c not in ready]
-    connected = [c for c in clients
-                 if c not in pending and
-                 c.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR) == 0]
+    connected = [
+        c
+        for c in clients
+        if c not in pending
+        and c.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR) == 0
+    ]
     loop.run_until_complete(asyncio.sleep_ms(20))  # accepted and closed
     for c in clients:
         c.close()
@@ -127,12 +135,14 @@ def test_open_connection_refused_raises_oserror(loop):
             yield from asyncio.open_connection("127.0.0.1", port)
         except OSError as e:
             return e
+
     assert isinstance(loop.run_until_complete(main()), ConnectionRefusedError)
 
 
 # --------------------------------------------------------------------------
 # Reading: the seed's semantics
 # --------------------------------------------------------------------------
+
 
 def pair(loop, handler):
     """(reader, writer) of a client connected to a seed server running
@@ -142,8 +152,9 @@ def pair(loop, handler):
 
 
 @pytest.mark.parametrize("style", ["generator", "async"])
-def test_read_minus_1_returns_what_has_arrived_not_the_whole_stream(loop,
-                                                                    style):
+def test_read_minus_1_returns_what_has_arrived_not_the_whole_stream(
+    loop, style
+):
     release = []
 
     async def handler(reader, writer):
@@ -155,6 +166,7 @@ def test_read_minus_1_returns_what_has_arrived_not_the_whole_stream(loop,
 
     reader, writer = pair(loop, handler)
     if style == "generator":
+
         def main():
             a = yield from reader.read()
             release.append(1)
@@ -162,12 +174,14 @@ def test_read_minus_1_returns_what_has_arrived_not_the_whole_stream(loop,
             c = yield from reader.read()
             return a, b, c
     else:
+
         async def main():
             a = await reader.read()
             release.append(1)
             b = await reader.read(-1)
             c = await reader.read()
             return a, b, c
+
     # the peer still has the connection open after "first"
     assert loop.run_until_complete(main()) == (b"first", b"second", b"")
 
@@ -199,15 +213,21 @@ def test_readexactly_returns_fewer_bytes_at_the_end_of_stream(loop, style):
 
     reader, writer = pair(loop, handler)
     if style == "generator":
+
         def main():
             a = yield from reader.readexactly(5)  # spans two writes
             b = yield from reader.readexactly(10)  # only 3 left
             c = yield from reader.readexactly(1)
             return a, b, c
     else:
+
         async def main():
-            return (await reader.readexactly(5), await reader.readexactly(10),
-                    await reader.readexactly(1))
+            return (
+                await reader.readexactly(5),
+                await reader.readexactly(10),
+                await reader.readexactly(1),
+            )
+
     assert loop.run_until_complete(main()) == (b"abcde", b"fgh", b"")
 
 
@@ -221,16 +241,23 @@ def test_readline_lines_then_the_rest_then_empty(loop, style):
 
     reader, writer = pair(loop, handler)
     if style == "generator":
+
         def main():
             out = []
             for _ in range(4):
                 out.append((yield from reader.readline()))
             return out
     else:
+
         async def main():
             return [await reader.readline() for _ in range(4)]
-    assert loop.run_until_complete(main()) == [b"one\n", b"two\n", b"last",
-                                               b""]
+
+    assert loop.run_until_complete(main()) == [
+        b"one\n",
+        b"two\n",
+        b"last",
+        b"",
+    ]
 
 
 def test_readline_has_no_length_limit(loop):
@@ -269,7 +296,8 @@ def test_readline_of_a_long_line_is_linear(loop):
 
     def main():
         reader, writer = yield from asyncio.open_connection(
-            "127.0.0.1", lsock.getsockname()[1])
+            "127.0.0.1", lsock.getsockname()[1]
+        )
         t = time.perf_counter()
         line = yield from reader.readline()
         elapsed = time.perf_counter() - t
@@ -305,6 +333,7 @@ def test_readline_limit_bounds_a_line(loop, style):
         return got
 
     if style == "async":
+
         async def amain():
             got = [await reader.readline(limit=100)]
             with pytest.raises(ValueError):
@@ -313,11 +342,16 @@ def test_readline_limit_bounds_a_line(loop, style):
             got.append(await reader.readexactly(1001))
             got.append(await reader.readline(limit=10))
             return got
+
         coro = amain()
     else:
         coro = main()
-    assert loop.run_until_complete(coro) == [b"short\n", long_line,
-                                             long_line, b""]
+    assert loop.run_until_complete(coro) == [
+        b"short\n",
+        long_line,
+        long_line,
+        b"",
+    ]
 
 
 def test_readline_limit_on_a_file(loop, tmp_path):
@@ -344,12 +378,14 @@ def test_readline_after_a_partial_line_and_a_reset_raises(loop):
 
     def main():
         reader, writer = yield from asyncio.open_connection(
-            "127.0.0.1", lsock.getsockname()[1])
+            "127.0.0.1", lsock.getsockname()[1]
+        )
         conn, _ = lsock.accept()
         conn.sendall(b"partial")
         yield from asyncio.sleep_ms(50)
-        conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
-                        struct.pack("ii", 1, 0))
+        conn.setsockopt(
+            socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0)
+        )
         conn.close()
         try:
             return (yield from reader.readline())
@@ -364,6 +400,7 @@ def test_readline_after_a_partial_line_and_a_reset_raises(loop):
 # --------------------------------------------------------------------------
 # Writing
 # --------------------------------------------------------------------------
+
 
 def collect(loop):
     """A server that stores what each connection sent until its end."""
@@ -391,17 +428,20 @@ def test_awrite_off_sz_str_awritestr_awriteiter(loop, style):
         yield "er"
 
     if style == "generator":
+
         def main():
-            reader, writer = yield from asyncio.open_connection("127.0.0.1",
-                                                                port)
+            reader, writer = yield from asyncio.open_connection(
+                "127.0.0.1", port
+            )
             yield from writer.awrite(b"0123456789", 2, 3)  # 234
-            yield from writer.awrite(b"0123456789", 7)     # 789
-            yield from writer.awrite("str-\u00e9-")        # UTF-8
+            yield from writer.awrite(b"0123456789", 7)  # 789
+            yield from writer.awrite("str-\u00e9-")  # UTF-8
             yield from writer.awritestr("awritestr-")
             yield from writer.awriteiter(pieces())
             yield from writer.aclose()
             yield from asyncio.sleep_ms(20)
     else:
+
         async def main():
             reader, writer = await asyncio.open_connection("127.0.0.1", port)
             await writer.awrite(b"0123456789", 2, 3)
@@ -411,6 +451,7 @@ def test_awrite_off_sz_str_awritestr_awriteiter(loop, style):
             await writer.awriteiter(pieces())
             await writer.aclose()
             await asyncio.sleep_ms(20)
+
     loop.run_until_complete(main())
     assert received == [b"234789str-\xc3\xa9-awritestr-iter"]
 
@@ -491,6 +532,7 @@ def test_aclose_of_reader_and_writer_both(loop):
 # StreamReader/StreamWriter on the program's own objects
 # --------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("style", ["generator", "async"])
 def test_reader_and_writer_on_a_socket_the_program_made(loop, style):
     mine, peer = socket.socketpair()
@@ -498,6 +540,7 @@ def test_reader_and_writer_on_a_socket_the_program_made(loop, style):
     writer = asyncio.StreamWriter(mine, {})
     peer.sendall(b"ping\n")
     if style == "generator":
+
         def main():
             line = yield from reader.readline()
             yield from writer.awrite(b"pong:" + line)
@@ -505,12 +548,14 @@ def test_reader_and_writer_on_a_socket_the_program_made(loop, style):
             yield from reader.aclose()
             return line
     else:
+
         async def main():
             line = await reader.readline()
             await writer.awrite(b"pong:" + line)
             await writer.aclose()
             await reader.aclose()
             return line
+
     assert loop.run_until_complete(main()) == b"ping\n"
     peer.settimeout(5)
     assert peer.recv(100) == b"pong:ping\n"
@@ -542,8 +587,9 @@ def test_reader_and_writer_on_a_pipe(loop):
         return lines
 
     loop.create_task(produce())
-    assert loop.run_until_complete(consume()) == [b"%d\n" % i
-                                                  for i in range(100)]
+    assert loop.run_until_complete(consume()) == [
+        b"%d\n" % i for i in range(100)
+    ]
 
 
 def test_reader_and_writer_on_raw_descriptors(loop):
@@ -569,17 +615,30 @@ def test_a_regular_file_is_always_ready(loop, tmp_path, style):
     f = open(path, "rb")
     reader = asyncio.StreamReader(f)
     if style == "generator":
+
         def main():
-            return [(yield from reader.readline()),
-                    (yield from reader.readexactly(3)),
-                    (yield from reader.read()),
-                    (yield from reader.read())]
+            return [
+                (yield from reader.readline()),
+                (yield from reader.readexactly(3)),
+                (yield from reader.read()),
+                (yield from reader.read()),
+            ]
     else:
+
         async def main():
-            return [await reader.readline(), await reader.readexactly(3),
-                    await reader.read(), await reader.read()]
-    assert loop.run_until_complete(main()) == [b"line1\n", b"lin",
-                                               b"e2\nrest", b""]
+            return [
+                await reader.readline(),
+                await reader.readexactly(3),
+                await reader.read(),
+                await reader.read(),
+            ]
+
+    assert loop.run_until_complete(main()) == [
+        b"line1\n",
+        b"lin",
+        b"e2\nrest",
+        b"",
+    ]
     loop.run_until_complete(reader.aclose())
     assert f.closed
 
@@ -666,6 +725,7 @@ def test_the_seeds_io_starve_program_shape(loop):
 # IORead / IOWrite on the program's own sockets
 # --------------------------------------------------------------------------
 
+
 def test_ioread_iowrite_generator_style(loop):
     a, b = socket.socketpair()
     a.setblocking(False)
@@ -740,8 +800,9 @@ def test_ioread_wait_is_cancellable(loop):
 
 
 @pytest.mark.parametrize("style", ["generator", "async"])
-def test_a_server_of_the_programs_own_in_the_seeds_start_server_shape(loop,
-                                                                     style):
+def test_a_server_of_the_programs_own_in_the_seeds_start_server_shape(
+    loop, style
+):
     # The seed's own start_server: a non-blocking listening socket, IORead
     # before each accept, StreamReader/StreamWriter on the accepted socket,
     # the handler spawned by yielding it.
@@ -753,11 +814,13 @@ def test_a_server_of_the_programs_own_in_the_seeds_start_server_shape(loop,
     port = listener.getsockname()[1]
 
     if style == "generator":
+
         def handler(reader, writer):
             data = yield from reader.readline()
             yield from writer.awrite(b"got " + data)
             yield from writer.aclose()
     else:
+
         async def handler(reader, writer):
             data = await reader.readline()
             await writer.awrite(b"got " + data)
@@ -769,8 +832,10 @@ def test_a_server_of_the_programs_own_in_the_seeds_start_server_shape(loop,
                 yield IORead(listener)
                 s2, addr = listener.accept()
                 s2.setblocking(False)
-                yield handler(asyncio.StreamReader(s2),
-                              asyncio.StreamWriter(s2, {"peername": addr}))
+                yield handler(
+                    asyncio.StreamReader(s2),
+                    asyncio.StreamWriter(s2, {"peername": addr}),
+                )
         finally:
             listener.close()
 

@@ -1,5 +1,6 @@
 """uasyncio.queues.Queue, uasyncio.synchro.Lock and uasyncio.udp, in
 generator and async-def styles."""
+
 import socket
 
 import pytest
@@ -15,12 +16,14 @@ from seedlib import loop, run_until  # noqa: F401 (fixture)
 # Queue
 # --------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("style", ["generator", "async"])
 def test_queue_producer_consumer_with_a_bounded_queue(loop, style):
     q = Queue(maxsize=3)
     got = []
     sizes = []
     if style == "generator":
+
         def producer():
             for i in range(20):
                 yield from q.put(i)
@@ -35,6 +38,7 @@ def test_queue_producer_consumer_with_a_bounded_queue(loop, style):
                 got.append(item)
                 yield
     else:
+
         async def producer():
             for i in range(20):
                 await q.put(i)
@@ -85,12 +89,14 @@ def test_queue_get_waits_for_a_put_from_a_callback(loop):
 # Lock
 # --------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("style", ["generator", "async"])
 def test_lock_mutual_exclusion_and_fifo_order(loop, style):
     lock = Lock()
     inside = []
     order = []
     if style == "generator":
+
         def worker(n):
             yield from lock.acquire()
             inside.append(n)
@@ -100,6 +106,7 @@ def test_lock_mutual_exclusion_and_fifo_order(loop, style):
             inside.remove(n)
             lock.release()
     else:
+
         async def worker(n):
             await lock.acquire()
             inside.append(n)
@@ -146,6 +153,7 @@ def test_lock_async_with(loop):
 # UDP
 # --------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("style", ["generator", "async"])
 def test_udp_echo(loop, style):
     server = udp.socket()
@@ -153,6 +161,7 @@ def test_udp_echo(loop, style):
     addr = server.getsockname()
     client = udp.socket()
     if style == "generator":
+
         def echo():
             for _ in range(10):
                 data, peer = yield from udp.recvfrom(server, 1500)
@@ -165,6 +174,7 @@ def test_udp_echo(loop, style):
                 got.append((yield from udp.recv(client, 1500)))
             return got
     else:
+
         async def echo():
             for _ in range(10):
                 data, peer = await udp.recvfrom(server, 1500)
@@ -178,8 +188,9 @@ def test_udp_echo(loop, style):
             return got
 
     loop.create_task(echo())
-    assert loop.run_until_complete(main()) == [b"DATAGRAM %d" % i
-                                               for i in range(10)]
+    assert loop.run_until_complete(main()) == [
+        b"DATAGRAM %d" % i for i in range(10)
+    ]
     loop.run_until_complete(udp.close(server))
     loop.run_until_complete(udp.close(client))
     assert server.fileno() == -1

@@ -1,6 +1,7 @@
 """Where the seed (uasyncio) and modern asyncio (uvasync, checked against
 CPython's asyncio through the `aio` fixture) differ, both sides: the
 docs/migrating.md's table states these."""
+
 import sys
 
 import pytest
@@ -14,6 +15,7 @@ from seedlib import loop  # noqa: F401 (fixture)
 def seed_pair(loop, handler):
     """A seed client connection to a seed server running handler."""
     from seedlib import free_port
+
     port = free_port()
     loop.create_task(uasyncio.start_server(handler, "127.0.0.1", port))
     loop.run_until_complete(uasyncio.sleep_ms(5))
@@ -30,6 +32,7 @@ async def modern_pair(aio, handler):
 # --------------------------------------------------------------------------
 # read(-1)
 # --------------------------------------------------------------------------
+
 
 def test_seed_read_minus_1_returns_what_has_arrived(loop):
     got = []
@@ -69,6 +72,7 @@ def test_modern_read_minus_1_reads_to_the_end_of_stream(aio):
 # readexactly at the end of the stream
 # --------------------------------------------------------------------------
 
+
 def test_seed_readexactly_at_eof_returns_the_short_data(loop):
     async def handler(reader, writer):
         await writer.awrite(b"abc")
@@ -100,8 +104,10 @@ def test_modern_readexactly_at_eof_raises_incomplete_read(aio):
 # The TimeoutError class, and how wait_for runs its coroutine
 # --------------------------------------------------------------------------
 
+
 def test_seed_timeout_error_is_a_cancelled_error_thrown_into_the_coroutine(
-        loop):
+    loop,
+):
     seen = {}
 
     def inner():
@@ -168,6 +174,7 @@ def test_seed_cancelled_error_is_an_exception_modern_one_is_not():
 # Tasks: what create_task returns, where a task's exception goes
 # --------------------------------------------------------------------------
 
+
 def test_seed_create_task_returns_the_coroutine_modern_a_task(loop):
     async def job():
         pass
@@ -195,6 +202,7 @@ def test_seed_task_exception_ends_the_run(loop):
 
 def test_modern_task_exception_goes_to_the_handler_and_the_run_goes_on():
     import gc
+
     reported = []
 
     async def bad():
@@ -220,8 +228,10 @@ def test_modern_task_exception_goes_to_the_handler_and_the_run_goes_on():
 # Time units
 # --------------------------------------------------------------------------
 
+
 def test_seed_sleep_truncates_to_whole_ms_and_loop_time_is_ms_ticks(loop):
     import time
+
     t0 = time.monotonic()
     loop.run_until_complete(uasyncio.sleep(0.0009))  # 0 ms: only yields
     assert time.monotonic() - t0 < 0.5

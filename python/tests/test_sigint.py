@@ -1,6 +1,7 @@
 """Ctrl-C: SIGINT to a process whose run() waits in I/O, in a sleep or
 spins on sleep(0) raises KeyboardInterrupt out of run() promptly, after the
 main task's cleanup ran. Each case runs in a subprocess."""
+
 import os
 import select
 import signal
@@ -64,8 +65,11 @@ def _wait_for_line(proc, text, timeout):
 def test_sigint_raises_keyboard_interrupt_out_of_run(aio, mode, capsys):
     proc = subprocess.Popen(
         [sys.executable, "-c", CHILD, aio.__name__, mode],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        env=dict(os.environ, PYTHONUNBUFFERED="1"))
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=dict(os.environ, PYTHONUNBUFFERED="1"),
+    )
     try:
         _wait_for_line(proc, "ready", 30)
         time.sleep(0.2)  # let the loop settle into its wait
@@ -81,8 +85,10 @@ def test_sigint_raises_keyboard_interrupt_out_of_run(aio, mode, capsys):
     caught = float(out.split("KeyboardInterrupt at ")[1].split()[0])
     latency = caught - sent
     with capsys.disabled():  # the figure shows in the suite's output
-        print("\n%s %s: SIGINT to KeyboardInterrupt in %.1f ms"
-              % (aio.__name__, mode, latency * 1000))
+        print(
+            "\n%s %s: SIGINT to KeyboardInterrupt in %.1f ms"
+            % (aio.__name__, mode, latency * 1000)
+        )
     assert latency < 2.0
 
 
@@ -122,8 +128,11 @@ print("run returned", flush=True)
 def test_sigint_cancels_main_runs_its_cleanup_and_raises_once(aio):
     proc = subprocess.Popen(
         [sys.executable, "-c", CLEANUP_CHILD, aio.__name__],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        env=dict(os.environ, PYTHONUNBUFFERED="1"))
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=dict(os.environ, PYTHONUNBUFFERED="1"),
+    )
     try:
         _wait_for_line(proc, "ready", 30)
         time.sleep(0.2)
@@ -133,22 +142,32 @@ def test_sigint_cancels_main_runs_its_cleanup_and_raises_once(aio):
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-    assert out.splitlines() == ["main cancelled", "main cleanup done",
-                                "child cleanup done"], (out, err)
+    assert out.splitlines() == [
+        "main cancelled",
+        "main cleanup done",
+        "child cleanup done",
+    ], (out, err)
     assert proc.returncode == -signal.SIGINT, (out, err)
     last = err.strip().splitlines()[-1]
     assert last == "KeyboardInterrupt", err
-    assert sum(line.startswith("KeyboardInterrupt")
-               for line in err.splitlines()) == 1, err
+    assert (
+        sum(line.startswith("KeyboardInterrupt") for line in err.splitlines())
+        == 1
+    ), err
 
 
 def test_sigint_in_runner_run_cancels_main_and_close_the_rest(aio):
     child = CLEANUP_CHILD.replace(
-        "aio.run(main())", "with aio.Runner() as runner:\n    runner.run(main())")
+        "aio.run(main())",
+        "with aio.Runner() as runner:\n    runner.run(main())",
+    )
     proc = subprocess.Popen(
         [sys.executable, "-c", child, aio.__name__],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        env=dict(os.environ, PYTHONUNBUFFERED="1"))
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=dict(os.environ, PYTHONUNBUFFERED="1"),
+    )
     try:
         _wait_for_line(proc, "ready", 30)
         time.sleep(0.2)
@@ -158,21 +177,30 @@ def test_sigint_in_runner_run_cancels_main_and_close_the_rest(aio):
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-    assert out.splitlines() == ["main cancelled", "main cleanup done",
-                                "child cleanup done"], (out, err)
+    assert out.splitlines() == [
+        "main cancelled",
+        "main cleanup done",
+        "child cleanup done",
+    ], (out, err)
     assert proc.returncode == -signal.SIGINT, (out, err)
-    assert sum(line.startswith("KeyboardInterrupt")
-               for line in err.splitlines()) == 1, err
+    assert (
+        sum(line.startswith("KeyboardInterrupt") for line in err.splitlines())
+        == 1
+    ), err
 
 
 def test_sigint_in_run_when_main_swallows_the_cancel_returns(aio):
     child = CLEANUP_CHILD.replace(
         'print("main cancelled", flush=True)\n        raise',
-        'print("main cancelled", flush=True)')
+        'print("main cancelled", flush=True)',
+    )
     proc = subprocess.Popen(
         [sys.executable, "-c", child, aio.__name__],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        env=dict(os.environ, PYTHONUNBUFFERED="1"))
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=dict(os.environ, PYTHONUNBUFFERED="1"),
+    )
     try:
         _wait_for_line(proc, "ready", 30)
         time.sleep(0.2)
@@ -182,19 +210,27 @@ def test_sigint_in_run_when_main_swallows_the_cancel_returns(aio):
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-    assert out.splitlines() == ["main cancelled", "main cleanup done",
-                                "child cleanup done", "run returned"], (out,
-                                                                        err)
+    assert out.splitlines() == [
+        "main cancelled",
+        "main cleanup done",
+        "child cleanup done",
+        "run returned",
+    ], (out, err)
     assert proc.returncode == 0, err
 
 
 def test_a_second_sigint_interrupts_a_slow_cleanup(aio):
-    child = CLEANUP_CHILD.replace("await aio.sleep(0.05)  # a clean-up",
-                                  "await aio.sleep(30)  # a clean-up")
+    child = CLEANUP_CHILD.replace(
+        "await aio.sleep(0.05)  # a clean-up",
+        "await aio.sleep(30)  # a clean-up",
+    )
     proc = subprocess.Popen(
         [sys.executable, "-c", child, aio.__name__],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        env=dict(os.environ, PYTHONUNBUFFERED="1"))
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=dict(os.environ, PYTHONUNBUFFERED="1"),
+    )
     try:
         _wait_for_line(proc, "ready", 30)
         time.sleep(0.2)

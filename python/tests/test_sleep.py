@@ -1,5 +1,6 @@
 """Sleeping: sleep, sleep_ms, the order in which sleepers wake, and the
 MicroPython ticks functions."""
+
 import random
 import time
 
@@ -107,7 +108,7 @@ def test_sleep_takes_any_real_number_and_keywords(aio):
         assert await aio.sleep(Fraction(1, 1000), "f") == "f"
         assert await aio.sleep(delay=0.001, result=(1, 2)) == (1, 2)
         assert await aio.sleep(False, result=[]) == []
-        t = aio.create_task(aio.sleep(10 ** 30))
+        t = aio.create_task(aio.sleep(10**30))
         await aio.sleep(0)
         t.cancel()
         with pytest.raises(aio.CancelledError):
@@ -156,6 +157,7 @@ def test_sleep_ms_sleeps_milliseconds():
 def test_a_long_sleep_keeps_the_loop_alive_until_it_ends():
     """run() returns only when main returns, even if nothing else is ready
     for a while."""
+
     async def main():
         await uvasync.sleep_ms(30)
         return "woke"
@@ -194,7 +196,10 @@ def test_an_infinite_delay_means_forever(aio):
         loop = aio.get_running_loop()
         handle = loop.call_later(math.inf, lambda: None)
         handle.cancel()
-        assert await aio.wait_for(aio.sleep(0.001, "in time"), math.inf) == "in time"
+        assert (
+            await aio.wait_for(aio.sleep(0.001, "in time"), math.inf)
+            == "in time"
+        )
         task = aio.create_task(aio.sleep(math.inf))
         await aio.sleep(0.01)
         assert not task.done()
@@ -209,6 +214,7 @@ def test_a_sleep_after_a_cancelled_sleep_or_yield_sleeps_in_full(aio):
     """A task that catches the cancellation of a sleep (or of a sleep(0)
     yield, with or without a result) and sleeps again sleeps the whole new
     delay: the cancelled sleep leaves nothing behind."""
+
     async def sleeper(first, result):
         try:
             await aio.sleep(first, result)
@@ -233,6 +239,7 @@ def test_a_sleep_after_a_cancelled_sleep_or_yield_sleeps_in_full(aio):
 def test_one_sleep_awaited_by_many_tasks_at_once_sleeps_each_of_them(aio):
     """Equal sleeps in many tasks at once each last the delay, however
     they are made (uvasync shares one object per delay)."""
+
     async def sleeper(s):
         start = time.monotonic()
         await s
@@ -248,6 +255,7 @@ def test_a_sleep_made_in_a_task_and_driven_outside_one_ends():
     """uvasync only: a sleep(0) made inside a task (a shared object) and
     driven by hand outside any task ends at once and does not hang; a
     longer one refuses to run there."""
+
     async def make():
         return uvasync.sleep(0), uvasync.sleep(0.01)
 

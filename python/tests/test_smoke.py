@@ -1,10 +1,13 @@
 """The basics every other test builds on."""
+
 import hashlib
 import os
 
 import pytest
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+REPO = os.path.dirname(
+    os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+)
 
 
 def core_digest(root):
@@ -28,6 +31,7 @@ def test_installed_extension_is_built_from_this_checkouts_core():
     if not os.path.exists(os.path.join(REPO, "src", "stream.cpp")):
         pytest.skip("not run from a checkout")
     from uvasync._ffi import ffi, lib
+
     assert ffi.string(lib._uvapy_core_digest()).decode() == core_digest(REPO)
 
 
@@ -35,6 +39,7 @@ def test_run_returns_the_result(aio):
     async def main():
         await aio.sleep(0)
         return 42
+
     assert aio.run(main()) == 42
 
 

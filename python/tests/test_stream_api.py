@@ -3,6 +3,7 @@ writelines (one vectored write in the core), readuntil, exception(),
 feed_eof(), at_eof(), get_extra_info('socket'), and readline when the
 connection is reset in the middle of a line. Each against uvasync and,
 where the behaviour is asyncio's, CPython's asyncio."""
+
 import os
 import socket
 import struct
@@ -27,20 +28,25 @@ async def _close(writer):
 
 def _sender(data):
     """A handler that sends `data`, then ends the stream."""
+
     async def send(reader, writer):
         writer.write(data)
         await writer.drain()
         writer.close()
+
     return send
 
 
 def _reset(conn):
     """Close with SO_LINGER {1, 0}: the peer sees a reset (RST)."""
-    conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    conn.setsockopt(
+        socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0)
+    )
     conn.close()
 
 
 # ---- writelines -----------------------------------------------------------
+
 
 def test_writelines_of_many_small_items_arrives_in_order(aio):
     items = [b"%d," % i for i in range(100000)]
@@ -128,10 +134,12 @@ def test_writelines_of_str_is_a_type_error_of_a_closed_stream_an_os_error(aio):
 
 # ---- readuntil --------------------------------------------------------------
 
+
 def test_readuntil_a_multibyte_separator(aio):
     async def main():
-        server, port = await _serve(aio, _sender(
-            b"HTTP/1.0 200 OK\r\nA: b\r\n\r\nbody"))
+        server, port = await _serve(
+            aio, _sender(b"HTTP/1.0 200 OK\r\nA: b\r\n\r\nbody")
+        )
         reader, writer = await aio.open_connection(HOST, port)
         assert await reader.readuntil(b"\r\n") == b"HTTP/1.0 200 OK\r\n"
         assert await reader.readuntil(b"\r\n\r\n") == b"A: b\r\n\r\n"
@@ -180,6 +188,7 @@ def test_readuntil_past_the_limit_is_limit_overrun_data_kept(aio):
 def test_limit_of_open_connection_and_start_server_bounds_readline(aio):
     """asyncio's `limit` (the separator not counted): a line of exactly
     limit bytes and its newline is read, one byte more is a ValueError."""
+
     async def main():
         got = []
         done = aio.Event()
@@ -209,6 +218,7 @@ def test_limit_of_open_connection_and_start_server_bounds_readline(aio):
 
 # ---- reset in the middle of a line -----------------------------------------
 
+
 def _partial_then_reset_server():
     lsock = socket.socket()
     lsock.bind((HOST, 0))
@@ -219,7 +229,9 @@ def _partial_then_reset_server():
 def test_readline_after_a_partial_line_and_a_reset_raises(aio):
     async def main():
         lsock = _partial_then_reset_server()
-        reader, writer = await aio.open_connection(HOST, lsock.getsockname()[1])
+        reader, writer = await aio.open_connection(
+            HOST, lsock.getsockname()[1]
+        )
         conn, _ = lsock.accept()
         conn.sendall(b"partial")
         await aio.sleep(0.05)
@@ -237,7 +249,9 @@ def test_readline_after_a_partial_line_and_a_reset_raises(aio):
 def test_readline_waiting_when_the_reset_comes_raises(aio):
     async def main():
         lsock = _partial_then_reset_server()
-        reader, writer = await aio.open_connection(HOST, lsock.getsockname()[1])
+        reader, writer = await aio.open_connection(
+            HOST, lsock.getsockname()[1]
+        )
         conn, _ = lsock.accept()
         conn.sendall(b"partial")
         task = aio.create_task(reader.readline())
@@ -252,6 +266,7 @@ def test_readline_waiting_when_the_reset_comes_raises(aio):
 
 
 # ---- exception, at_eof, feed_eof ----------------------------------------------
+
 
 def test_at_eof_and_exception_on_a_clean_end(aio):
     async def main():
@@ -273,7 +288,9 @@ def test_at_eof_and_exception_on_a_clean_end(aio):
 def test_feed_eof_ends_a_waiting_readline_with_what_is_buffered(aio):
     async def main():
         lsock = _partial_then_reset_server()
-        reader, writer = await aio.open_connection(HOST, lsock.getsockname()[1])
+        reader, writer = await aio.open_connection(
+            HOST, lsock.getsockname()[1]
+        )
         conn, _ = lsock.accept()
         conn.sendall(b"abc")
         task = aio.create_task(reader.readline())
@@ -292,6 +309,7 @@ def test_feed_eof_ends_a_waiting_readline_with_what_is_buffered(aio):
 
 # ---- get_extra_info('socket') -----------------------------------------------
 
+
 def test_extra_info_socket_sets_options_and_tells_addresses(aio):
     async def main():
         server, port = await _serve(aio, _sender(b""))
@@ -307,6 +325,7 @@ def test_extra_info_socket_sets_options_and_tells_addresses(aio):
         # the stream still works, and it, not the object, owns the socket
         del sock
         import gc
+
         gc.collect()
         assert await reader.read() == b""
         sock = writer.get_extra_info("socket")

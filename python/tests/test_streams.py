@@ -2,6 +2,7 @@
 EOF), write/drain, write_eof, addresses, servers, many connections, and the
 uvasync extras (Stream = StreamReader = StreamWriter, awrite, aclose,
 readinto, set_option). All on 127.0.0.1."""
+
 import errno
 import gc
 import os
@@ -19,6 +20,7 @@ HOST = "127.0.0.1"
 def _echo_reading(n):
     """A handler that echoes, reading up to n bytes at a time, until end of
     stream, then closes."""
+
     async def echo(reader, writer):
         try:
             while True:
@@ -29,6 +31,7 @@ def _echo_reading(n):
                 await writer.drain()
         finally:
             writer.close()
+
     return echo
 
 
@@ -72,7 +75,9 @@ def test_read_readexactly_and_read_to_eof(aio):
         reader, writer = await aio.open_connection(HOST, port)
         assert await reader.readexactly(5) == b"01234"
         first = await reader.read(5)
-        assert 1 <= len(first) <= 5 and b"0123456789"[5:5 + len(first)] == first
+        assert (
+            1 <= len(first) <= 5 and b"0123456789"[5 : 5 + len(first)] == first
+        )
         rest = await reader.read()  # to the end of the stream
         assert first + rest == b"56789" + b"0123456789" * 2 + b"tail"
         assert await reader.read(10) == b""
@@ -126,6 +131,7 @@ def test_eof_in_the_middle_of_readexactly(aio):
 def test_write_eof_half_closes(aio):
     """The peer reads to the end of the stream, then answers on the half
     that is still open."""
+
     async def main():
         async def count(reader, writer):
             data = await reader.read()
@@ -155,7 +161,7 @@ def test_a_large_transfer_arrives_intact(aio):
 
         async def send():
             for i in range(0, len(payload), 100000):
-                writer.write(payload[i:i + 100000])
+                writer.write(payload[i : i + 100000])
                 await writer.drain()
 
         sending = aio.create_task(send())
@@ -173,8 +179,20 @@ def test_an_echo_of_messages_of_changing_size_keeps_every_byte(aio):
     and the same size as the one before (uvasync sizes each read by the
     last, and the rest goes on into a spill buffer): every byte comes back
     once and in order."""
-    sizes = [100_000, 100_000, 40_000, 200_000, 1_000, 70_000, 33_000,
-             100_000, 250_000, 100_000, 5_000, 100_000]
+    sizes = [
+        100_000,
+        100_000,
+        40_000,
+        200_000,
+        1_000,
+        70_000,
+        33_000,
+        100_000,
+        250_000,
+        100_000,
+        5_000,
+        100_000,
+    ]
 
     async def main():
         server, port = await _serve(aio, _echo_reading(1_000_000))
@@ -201,8 +219,10 @@ def _nodelay_by_address(local, peer):
         with sock:
             try:
                 if sock.getsockname() == local and sock.getpeername() == peer:
-                    return sock.getsockopt(socket.IPPROTO_TCP,
-                                           socket.TCP_NODELAY) != 0
+                    return (
+                        sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
+                        != 0
+                    )
             except OSError:
                 pass
     raise AssertionError("no socket %r <-> %r" % (local, peer))
@@ -213,6 +233,7 @@ def test_tcp_streams_send_small_writes_at_once(aio):
     """Both ends of a TCP stream have Nagle's algorithm off, as CPython's
     asyncio gives them: a message written in two pieces does not wait for
     the peer's delayed ACK."""
+
     async def main():
         server, port = await _serve(aio, _echo)
         reader, writer = await aio.open_connection(HOST, port)
@@ -234,8 +255,12 @@ def test_peername_and_sockname(aio):
         server_side = []
 
         async def handler(reader, writer):
-            server_side.append((writer.get_extra_info("sockname"),
-                                writer.get_extra_info("peername")))
+            server_side.append(
+                (
+                    writer.get_extra_info("sockname"),
+                    writer.get_extra_info("peername"),
+                )
+            )
             writer.close()
 
         server, port = await _serve(aio, handler)
@@ -380,6 +405,7 @@ def test_write_takes_bytes_like_objects(aio):
 
 def test_echo_over_ipv6_loopback(aio):
     import socket
+
     try:
         probe = socket.socket(socket.AF_INET6)
         probe.bind(("::1", 0))
@@ -405,8 +431,11 @@ def test_closing_the_stream_under_a_waiting_reader_ends_the_read_as_eof(aio):
         kept = []
         server, port = await _serve(aio, lambda r, w: kept.append(w))
         results = []
-        for read in (lambda r: r.read(10), lambda r: r.readline(),
-                     lambda r: r.readexactly(5)):
+        for read in (
+            lambda r: r.read(10),
+            lambda r: r.readline(),
+            lambda r: r.readexactly(5),
+        ):
             reader, writer = await aio.open_connection(HOST, port)
             task = aio.create_task(read(reader))
             await aio.sleep(0.01)
@@ -464,7 +493,8 @@ def test_a_thousand_concurrent_connections(aio):
             return line == message
 
         results = await aio.wait_for(
-            aio.gather(*[client(i) for i in range(n)]), 60)
+            aio.gather(*[client(i) for i in range(n)]), 60
+        )
         server.close()
         await server.wait_closed()
         return results
@@ -473,6 +503,7 @@ def test_a_thousand_concurrent_connections(aio):
 
 
 # -- uvasync's own stream API ---------------------------------------------
+
 
 def test_stream_is_reader_and_writer():
     assert uvasync.Stream is uvasync.StreamReader is uvasync.StreamWriter
@@ -632,7 +663,7 @@ def test_reads_of_every_size_keep_every_byte_in_order(aio):
 
     async def send_all(reader, writer):
         for off in range(0, len(payload), 9_000):  # in pieces, with pauses
-            writer.write(payload[off:off + 9_000])
+            writer.write(payload[off : off + 9_000])
             await writer.drain()
             if off % 90_000 == 0:
                 await aio.sleep(0.001)
@@ -661,6 +692,7 @@ def test_reads_of_every_size_keep_every_byte_in_order(aio):
 def test_a_cancelled_large_read_loses_no_byte(aio):
     """A 64 KiB read cancelled while it waits takes nothing: the bytes that
     arrive afterwards all go to the next read."""
+
     async def late_sender(reader, writer):
         await aio.sleep(0.05)
         writer.write(b"x" * 10_000 + b"end")
@@ -688,6 +720,7 @@ def test_a_cancelled_large_read_loses_no_byte(aio):
 def test_a_huge_read_size_returns_what_has_arrived(aio):
     """read(n) with n far beyond any buffer gives the bytes that arrived,
     without trying to make room for n."""
+
     async def send_some(reader, writer):
         writer.write(b"a" * 300_000)
         await writer.drain()
@@ -715,12 +748,17 @@ def test_closing_the_stream_under_each_kind_of_waiting_read():
     wait was then all that held the core stream, and the call dropped it
     and wrote the freed stream (seen only under valgrind: 'Invalid read'
     and 'Invalid write' in done_waiting; the results were right)."""
+
     async def main():
         kept = []
         server, port = await _serve(uvasync, lambda r, w: kept.append(w))
         results = []
-        for read in (lambda r: r.read(10), lambda r: r.readline(),
-                     lambda r: r.readexactly(5), lambda r: r.read()):
+        for read in (
+            lambda r: r.read(10),
+            lambda r: r.readline(),
+            lambda r: r.readexactly(5),
+            lambda r: r.read(),
+        ):
             reader, writer = await uvasync.open_connection(HOST, port)
             task = uvasync.create_task(read(reader))
             await uvasync.sleep(0)
@@ -775,11 +813,19 @@ def test_write_eof_then_close_reports_the_close_not_freed_memory():
     0xa5a5a5a5) instead of the closed-handle error."""
     import subprocess
     import sys
-    env = dict(os.environ, MALLOC_PERTURB_="165",
-               GLIBC_TUNABLES="glibc.malloc.tcache_count=0")
-    done = subprocess.run([sys.executable, "-c", _WRITE_EOF_THEN_CLOSE],
-                          env=env, capture_output=True, text=True,
-                          timeout=60)
+
+    env = dict(
+        os.environ,
+        MALLOC_PERTURB_="165",
+        GLIBC_TUNABLES="glibc.malloc.tcache_count=0",
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", _WRITE_EOF_THEN_CLOSE],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 0, done.stderr
     # EBADF: how the binding reports the core's UVA_ECLOSED.
     assert done.stdout.strip() == "[%d]" % errno.EBADF

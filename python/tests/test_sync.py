@@ -1,5 +1,6 @@
 """Event, Lock, Semaphore, BoundedSemaphore (same behaviour as CPython's)
 and ThreadSafeFlag (MicroPython's, uvasync only)."""
+
 import sys
 import threading
 
@@ -8,6 +9,7 @@ import pytest
 import uvasync
 
 # -- Event ------------------------------------------------------------------
+
 
 def test_event_set_wakes_every_waiter(aio):
     async def main():
@@ -57,6 +59,7 @@ def test_an_event_made_outside_the_loop_can_be_set_before_it(aio):
 
 
 # -- Lock -------------------------------------------------------------------
+
 
 def test_lock_gives_mutual_exclusion(aio):
     async def main():
@@ -127,6 +130,7 @@ def test_lock_is_released_when_the_block_raises(aio):
 
 # -- Semaphore --------------------------------------------------------------
 
+
 def test_semaphore_limits_concurrency(aio):
     async def main():
         sem = aio.Semaphore(3)
@@ -184,6 +188,7 @@ def test_bounded_semaphore_refuses_a_release_too_many(aio):
 
 
 # -- ThreadSafeFlag (uvasync only) --------------------------------------------
+
 
 def test_threadsafeflag_set_before_wait_returns_at_once_and_clears():
     async def main():

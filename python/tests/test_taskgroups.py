@@ -2,6 +2,7 @@
 cancels the siblings and the block and comes out as an ExceptionGroup; a
 cancellation from outside cancels them all; the parent's cancel count is
 restored."""
+
 import sys
 
 import pytest
@@ -67,7 +68,8 @@ def test_a_failure_cancels_the_siblings_and_the_block(aio):
                     raise
         assert loop.time() - t0 < 5
         assert [repr(e) for e in info.value.exceptions] == [
-            repr(ValueError("boom"))]
+            repr(ValueError("boom"))
+        ]
         assert sib.cancelled()
         # the group's cancellation of the parent was taken back
         assert aio.current_task().cancelling() == 0
@@ -90,8 +92,10 @@ def test_every_failure_is_in_the_group(aio):
                 tg.create_task(fail(KeyError(2)))
                 tg.create_task(aio.sleep(10))
         values, rest = info.value.split(ValueError)
-        return ([e.args for e in values.exceptions],
-                [e.args for e in rest.exceptions])
+        return (
+            [e.args for e in values.exceptions],
+            [e.args for e in rest.exceptions],
+        )
 
     assert aio.run(main()) == ([(1,)], [(2,)])
 

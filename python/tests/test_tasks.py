@@ -1,5 +1,6 @@
 """Tasks: create_task, await, result/exception/done/cancelled, done
 callbacks, current_task, and the fairness of the run queue."""
+
 import pytest
 
 import uvasync
@@ -22,8 +23,12 @@ def test_create_task_runs_concurrently_and_await_returns_its_result(aio):
         return result
 
     assert aio.run(main()) == 42
-    assert order == ["main after create_task", "child starts", "child ends",
-                     "main after await"]
+    assert order == [
+        "main after create_task",
+        "child starts",
+        "child ends",
+        "main after await",
+    ]
 
 
 def test_task_state_while_pending_and_when_done(aio):
@@ -208,8 +213,18 @@ def test_a_task_created_while_others_loop_joins_the_back_of_the_queue(aio):
         await aio.gather(a, b, c)
 
     aio.run(main())
-    assert order == [("a", 0), ("b", 0), ("a", 1), ("b", 1), ("c", 0),
-                     ("a", 2), ("b", 2), ("c", 1), ("a", 3), ("b", 3)]
+    assert order == [
+        ("a", 0),
+        ("b", 0),
+        ("a", 1),
+        ("b", 1),
+        ("c", 0),
+        ("a", 2),
+        ("b", 2),
+        ("c", 1),
+        ("a", 3),
+        ("b", 3),
+    ]
 
 
 def test_timers_are_not_starved_by_a_task_looping_on_sleep_0(aio):
@@ -250,6 +265,7 @@ def test_all_tasks_lists_the_live_tasks(aio):
 def test_all_tasks_holds_the_programs_tasks_only(aio):
     """Nothing the loop runs for itself (uvasync: the task that watches
     for signals in the main thread) is listed."""
+
     async def main():
         assert aio.all_tasks() == {aio.current_task()}
         task = aio.create_task(aio.sleep(0.01))
@@ -268,6 +284,7 @@ def test_a_task_nobody_refers_to_runs_to_its_end(aio):
     collection in the middle does not lose it."""
     import gc
     import weakref
+
     done = []
 
     async def work():
@@ -476,6 +493,7 @@ def test_ensure_future_wraps_coroutines_and_awaitables_only(aio):
 def test_ensure_future_refuses_a_future_of_another_loop(aio):
     other = aio.new_event_loop()
     try:
+
         async def main():
             fut = aio.get_running_loop().create_future()
             with pytest.raises(ValueError):
@@ -511,16 +529,23 @@ def test_create_task_takes_name_and_context_by_keyword_only():
         return 1
 
     async def main():
-        task = uvasync.create_task(child(), name="named",
-                                   context=contextvars.copy_context())
+        task = uvasync.create_task(
+            child(), name="named", context=contextvars.copy_context()
+        )
         assert task.get_name() == "named"
         assert await task == 1
         assert await uvasync.create_task(coro=child()) == 1
         assert list(inspect.signature(uvasync.create_task).parameters) == [
-            "coro", "name", "context"]
-        for args, kwargs in (((child(), "named"), {}),
-                             ((child(),), {"nam": "x"}), ((), {}),
-                             ((child(),), {"coro": child()})):
+            "coro",
+            "name",
+            "context",
+        ]
+        for args, kwargs in (
+            ((child(), "named"), {}),
+            ((child(),), {"nam": "x"}),
+            ((), {}),
+            ((child(),), {"coro": child()}),
+        ):
             with pytest.raises(TypeError):
                 uvasync.create_task(*args, **kwargs)
             for a in list(args) + list(kwargs.values()):

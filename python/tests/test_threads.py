@@ -2,6 +2,7 @@
 the kernel, the loop lets other Python threads run while it waits, loops in
 different threads are independent, and thread-bound calls from the wrong
 thread are refused."""
+
 import threading
 import time
 
@@ -58,6 +59,7 @@ def test_many_threadsafe_calls_all_arrive_in_order(aio):
 def test_the_loop_lets_other_threads_run_while_it_waits(aio):
     """The thread needs the GIL to compute and then to wake the loop: if
     the loop held it while waiting in the kernel, this would time out."""
+
     async def main():
         loop = aio.get_running_loop()
         future = loop.create_future()
@@ -98,8 +100,10 @@ def test_loops_in_several_threads_run_independently(aio):
     def thread_main(name):
         results[name] = aio.run(work(name))
 
-    threads = [threading.Thread(target=thread_main, args=("t%d" % i,))
-               for i in range(4)]
+    threads = [
+        threading.Thread(target=thread_main, args=("t%d" % i,))
+        for i in range(4)
+    ]
     for t in threads:
         t.start()
     for t in threads:
@@ -124,6 +128,7 @@ def test_threadsafeflag_woken_from_another_thread_while_in_io():
 def test_call_soon_from_another_thread_is_refused():
     """The loop's plain calls belong to its thread (uvasync checks; asyncio
     checks only in debug mode)."""
+
     async def main():
         loop = uvasync.get_running_loop()
         errors = []

@@ -1,6 +1,7 @@
 """timeout() and timeout_at(): a deadline over a block, its cancellation
 turned into TimeoutError, nesting, rescheduling, and how it counts with
 the task's cancelling()/uncancel()."""
+
 import sys
 
 import pytest
@@ -152,6 +153,7 @@ def test_a_cancel_from_outside_is_not_turned_into_a_timeout(aio):
     """The task is cancelled by someone else while its timeout also
     expires: two requests, the timeout takes back one, CancelledError
     goes on."""
+
     async def victim(started):
         async with aio.timeout(0.01):
             started.set_result(None)

@@ -1,5 +1,6 @@
 """UDP (uvasync only: asyncio has no awaitable datagram socket):
 open_udp, DatagramSocket sendto/recvfrom, send/recv when connected."""
+
 import socket
 
 import pytest
@@ -19,7 +20,10 @@ def test_sendto_and_recvfrom_between_two_sockets():
         data, source = await uvasync.wait_for(b.recvfrom(), 5)
         assert (data, source) == (b"to b", a_addr)
         b.sendto(b"back to a", source)
-        assert await uvasync.wait_for(a.recvfrom(), 5) == (b"back to a", b_addr)
+        assert await uvasync.wait_for(a.recvfrom(), 5) == (
+            b"back to a",
+            b_addr,
+        )
         a.close()
         b.close()
 

@@ -1,4 +1,5 @@
 """Unix-domain socket streams: start_unix_server/open_unix_connection."""
+
 import os
 import shutil
 import socket

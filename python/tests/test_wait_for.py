@@ -1,6 +1,7 @@
 """wait_for and wait_for_ms: the result in time, TimeoutError after the
 inner task was cancelled and has ended, and the exact order of events,
 which the CPython run of each test states as the reference."""
+
 import sys
 import time
 
@@ -55,13 +56,18 @@ def test_a_timeout_cancels_the_inner_task_and_waits_for_its_end(aio):
         assert time.monotonic() - start < 5
 
     aio.run(main())
-    assert events == ["slow starts", "slow cancelled", "slow cleaned up",
-                      "timeout raised"]
+    assert events == [
+        "slow starts",
+        "slow cancelled",
+        "slow cleaned up",
+        "timeout raised",
+    ]
 
 
 def test_timeout_error_is_the_builtin_one(aio):
     if aio.__name__ == "asyncio" and sys.version_info < (3, 11):
         pytest.skip("asyncio.TimeoutError is the built-in one from 3.11")
+
     async def main():
         with pytest.raises(TimeoutError):
             await aio.wait_for(aio.sleep(10), 0.001)
@@ -135,6 +141,7 @@ def test_cancelling_the_waiter_cancels_the_inner_task(aio):
 def _guarded_work(aio, events):
     """guarded(name, delay, timeout): wait_for(work) with a record of what
     happened in `events`."""
+
     async def work(name, delay):
         try:
             await aio.sleep(delay)
@@ -172,11 +179,18 @@ def test_concurrent_timeouts_fire_in_deadline_order(aio):
 
     aio.run(main())
     assert [e for e in events if e.endswith("timed out")] == [
-        "c timed out", "a timed out", "e timed out"]
+        "c timed out",
+        "a timed out",
+        "e timed out",
+    ]
     assert [e for e in events if e.endswith("returned")] == [
-        "b returned", "d returned"]
+        "b returned",
+        "d returned",
+    ]
     for name in "ace":
-        assert events.index(name + " cancelled") < events.index(name + " timed out")
+        assert events.index(name + " cancelled") < events.index(
+            name + " timed out"
+        )
     for name in "bd":
         assert events.index(name + " done") < events.index(name + " returned")
     assert len(events) == 10
@@ -190,18 +204,21 @@ def test_timeouts_and_completions_due_in_one_pass_keep_the_exact_order(aio):
     hand-offs each takes (CPython 3.11 and 3.12 differ there), so the two
     kinds are compared each in full, and completions come first."""
     import time
+
     events = []
     guarded = _guarded_work(aio, events)
 
     async def main():
-        tasks = [aio.create_task(guarded("a", 10, 0.03)),
-                 aio.create_task(guarded("b", 0.01, 5)),
-                 aio.create_task(guarded("c", 10, 0.02)),
-                 aio.create_task(guarded("d", 0.04, 5)),
-                 aio.create_task(guarded("e", 10, 0.05))]
+        tasks = [
+            aio.create_task(guarded("a", 10, 0.03)),
+            aio.create_task(guarded("b", 0.01, 5)),
+            aio.create_task(guarded("c", 10, 0.02)),
+            aio.create_task(guarded("d", 0.04, 5)),
+            aio.create_task(guarded("e", 10, 0.05)),
+        ]
         await aio.sleep(0)  # each task has set up its wait_for
         await aio.sleep(0)
-        time.sleep(0.1)     # block the loop past every deadline
+        time.sleep(0.1)  # block the loop past every deadline
         await aio.gather(*tasks)
 
     aio.run(main())
@@ -210,12 +227,24 @@ def test_timeouts_and_completions_due_in_one_pass_keep_the_exact_order(aio):
         # work runs in the waiting task itself, so each timeout delivers
         # its cancellation and its TimeoutError back to back. uvasync, as
         # MicroPython and CPython 3.11, runs it as a task of its own.
-        timeouts = ["c cancelled", "c timed out", "a cancelled",
-                    "a timed out", "e cancelled", "e timed out"]
+        timeouts = [
+            "c cancelled",
+            "c timed out",
+            "a cancelled",
+            "a timed out",
+            "e cancelled",
+            "e timed out",
+        ]
         completions = ["b done", "b returned", "d done", "d returned"]
     else:
-        timeouts = ["c cancelled", "a cancelled", "e cancelled",
-                    "c timed out", "a timed out", "e timed out"]
+        timeouts = [
+            "c cancelled",
+            "a cancelled",
+            "e cancelled",
+            "c timed out",
+            "a timed out",
+            "e timed out",
+        ]
         completions = ["b done", "d done", "b returned", "d returned"]
     assert [e for e in events if e[0] in "ace"] == timeouts
     assert [e for e in events if e[0] in "bd"] == completions
@@ -241,7 +270,9 @@ def test_wait_for_ms_takes_milliseconds():
         with pytest.raises(uvasync.TimeoutError):
             await uvasync.wait_for_ms(slow(), 20)
         assert time.monotonic() - start >= 0.020
-        assert await uvasync.wait_for_ms(uvasync.sleep_ms(1, "ok"), 1000) == "ok"
+        assert (
+            await uvasync.wait_for_ms(uvasync.sleep_ms(1, "ok"), 1000) == "ok"
+        )
 
     uvasync.run(main())
 
@@ -272,10 +303,12 @@ def test_a_timeout_on_a_future_cancels_it(aio):
 
 # -- cancelling the caller leaves no trace: what the inner obtained is kept ---
 
+
 async def _cancel_caller_once_inner_got_it(aio, inner, got):
     """Run wait_for(inner) in a caller task; once `inner` has obtained its
     value (got[0] set), cancel the caller before it resumes. The caller's
     result (the value) or the CancelledError it ended with."""
+
     async def caller():
         return await aio.wait_for(inner, 10)
 

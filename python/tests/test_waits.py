@@ -1,6 +1,7 @@
 """wait() with each return_when and a timeout, and as_completed(): order,
 timeout, errors. The async-iterator form of as_completed is CPython 3.13's;
 it runs against asyncio where the interpreter has it."""
+
 import sys
 
 import pytest
@@ -32,8 +33,9 @@ def test_wait_first_completed_returns_at_the_first_end(aio):
     async def main():
         fast = aio.create_task(_after(aio, 0.01, "fast"))
         slow = aio.create_task(_after(aio, 10, "slow"))
-        done, pending = await aio.wait([slow, fast],
-                                       return_when=aio.FIRST_COMPLETED)
+        done, pending = await aio.wait(
+            [slow, fast], return_when=aio.FIRST_COMPLETED
+        )
         assert done == {fast} and pending == {slow}
         assert not slow.done()  # wait() cancels nothing
         slow.cancel()
@@ -46,8 +48,9 @@ def test_wait_first_exception_returns_at_the_first_failure(aio):
         ok = aio.create_task(_after(aio, 0.01, "ok"))
         bad = aio.create_task(_fail_after(aio, 0.02, ValueError("x")))
         slow = aio.create_task(_after(aio, 10, "slow"))
-        done, pending = await aio.wait([ok, bad, slow],
-                                       return_when=aio.FIRST_EXCEPTION)
+        done, pending = await aio.wait(
+            [ok, bad, slow], return_when=aio.FIRST_EXCEPTION
+        )
         assert done == {ok, bad} and pending == {slow}
         assert isinstance(bad.exception(), ValueError)
         slow.cancel()
@@ -71,8 +74,9 @@ def test_wait_with_a_timeout_returns_what_is_done_then(aio):
         slow = aio.create_task(_after(aio, 10, "slow"))
         t0 = loop.time()
         for how in (aio.ALL_COMPLETED, aio.FIRST_EXCEPTION):
-            done, pending = await aio.wait([fast, slow], timeout=0.05,
-                                           return_when=how)
+            done, pending = await aio.wait(
+                [fast, slow], timeout=0.05, return_when=how
+            )
             assert done == {fast} and pending == {slow}
         assert loop.time() - t0 < 5
         assert not slow.done()  # no TimeoutError, nothing cancelled
@@ -112,8 +116,9 @@ def test_wait_takes_futures_and_already_finished_tasks(aio):
 
 def test_as_completed_gives_results_in_finishing_order(aio):
     async def main():
-        tasks = [aio.create_task(_after(aio, d, d))
-                 for d in (0.03, 0.01, 0.02)]
+        tasks = [
+            aio.create_task(_after(aio, d, d)) for d in (0.03, 0.01, 0.02)
+        ]
         out = []
         for next_done in aio.as_completed(tasks):
             out.append(await next_done)
@@ -133,8 +138,9 @@ def test_as_completed_runs_coroutines_as_tasks(aio):
 def test_as_completed_raises_what_the_task_raised(aio):
     async def main():
         out = []
-        for f in aio.as_completed([_after(aio, 0.02, "late"),
-                                   _fail_after(aio, 0.01, KeyError("k"))]):
+        for f in aio.as_completed(
+            [_after(aio, 0.02, "late"), _fail_after(aio, 0.01, KeyError("k"))]
+        ):
             try:
                 out.append(await f)
             except KeyError:
@@ -172,11 +178,13 @@ def test_as_completed_refuses_a_single_future(aio):
 
 
 MODULES_WITH_ASYNC_AS_COMPLETED = [uvasync] + (
-    [__import__("asyncio")] if sys.version_info >= (3, 13) else [])
+    [__import__("asyncio")] if sys.version_info >= (3, 13) else []
+)
 
 
-@pytest.mark.parametrize("aio", MODULES_WITH_ASYNC_AS_COMPLETED,
-                         ids=lambda m: m.__name__)
+@pytest.mark.parametrize(
+    "aio", MODULES_WITH_ASYNC_AS_COMPLETED, ids=lambda m: m.__name__
+)
 def test_as_completed_async_iteration_gives_the_tasks(aio):
     async def main():
         tasks = [aio.create_task(_after(aio, d, d)) for d in (0.02, 0.01)]
@@ -189,8 +197,9 @@ def test_as_completed_async_iteration_gives_the_tasks(aio):
     assert aio.run(main()) == [0.01, 0.02]
 
 
-@pytest.mark.parametrize("aio", MODULES_WITH_ASYNC_AS_COMPLETED,
-                         ids=lambda m: m.__name__)
+@pytest.mark.parametrize(
+    "aio", MODULES_WITH_ASYNC_AS_COMPLETED, ids=lambda m: m.__name__
+)
 def test_as_completed_async_iteration_with_a_timeout(aio):
     async def main():
         slow = aio.create_task(_after(aio, 10, "slow"))

@@ -2,6 +2,7 @@
 awaitable driven by hand with send(None), as the seed's own queue test
 does, or one awaited in a plain callback); only a wait that has to wait
 needs a task."""
+
 import pytest
 
 import uvasync

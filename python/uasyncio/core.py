@@ -28,6 +28,7 @@ exception in (`_cancelled_error`).
 There is no run queue, timer queue or poller in this module: they are the
 core's.
 """
+
 import asyncio as _asyncio
 import inspect
 import os
@@ -50,11 +51,32 @@ from uvasync.core import (
 from uvasync.stream import Poll
 
 __all__ = [
-    "CancelledError", "TimeoutError", "EventLoop", "PollEventLoop",
-    "SysCall", "SysCall1", "StopLoop", "IORead", "IOWrite", "IOReadDone",
-    "IOWriteDone", "get_event_loop", "new_event_loop", "sleep", "sleep_ms",
-    "cancel", "wait_for", "wait_for_ms", "coroutine", "ensure_future",
-    "create_task", "Task", "set_debug", "ticks_ms", "ticks_add", "ticks_diff",
+    "CancelledError",
+    "TimeoutError",
+    "EventLoop",
+    "PollEventLoop",
+    "SysCall",
+    "SysCall1",
+    "StopLoop",
+    "IORead",
+    "IOWrite",
+    "IOReadDone",
+    "IOWriteDone",
+    "get_event_loop",
+    "new_event_loop",
+    "sleep",
+    "sleep_ms",
+    "cancel",
+    "wait_for",
+    "wait_for_ms",
+    "coroutine",
+    "ensure_future",
+    "create_task",
+    "Task",
+    "set_debug",
+    "ticks_ms",
+    "ticks_add",
+    "ticks_diff",
 ]
 
 _YIELD = lib.UVA_TASK_YIELD
@@ -75,6 +97,7 @@ def set_debug(val):
     DEBUG = val
     if val:
         import logging
+
         log = logging.getLogger("uasyncio.core")
 
 
@@ -92,6 +115,7 @@ class TimeoutError(CancelledError):
 # --------------------------------------------------------------------------
 # What a task may yield besides None and ints (the seed's syscalls)
 # --------------------------------------------------------------------------
+
 
 class SysCall:
     def __init__(self, *args):
@@ -152,8 +176,9 @@ class _IOResume:
         task = self._task
         poll = self._poll
         if poll._h is not None:
-            rc = lib.uva_poll_wait(task._loop._int_cell, poll._h, NULL,
-                                   self._events)
+            rc = lib.uva_poll_wait(
+                task._loop._int_cell, poll._h, NULL, self._events
+            )
             if rc == _EAGAIN:
                 return _PENDING  # woken by something else: still waiting
             # 0 (ready) or an error: the coroutine's own I/O call will tell
@@ -244,8 +269,11 @@ class _SeedTask(_Task):
             self._coro = _IOResume(self, poll, events)
             return _PASS
         if rc == lib.UVA_EBUSY:
-            self._pend_throw(RuntimeError(
-                "another task is already waiting for I/O on %r" % (obj,)))
+            self._pend_throw(
+                RuntimeError(
+                    "another task is already waiting for I/O on %r" % (obj,)
+                )
+            )
         # ready, or an error the coroutine's next I/O call will see
         return _YIELD
 
@@ -282,6 +310,7 @@ def _wake(coro, loop):
 # --------------------------------------------------------------------------
 # The loop
 # --------------------------------------------------------------------------
+
 
 class EventLoop(Loop):
     """The seed's event loop on a uvasync loop. Callbacks and coroutines
@@ -327,8 +356,9 @@ class EventLoop(Loop):
     def call_at_(self, time, callback, args=()):
         """callback(*args) at `time`, in ticks_ms() units (the seed's
         internal call_at)."""
-        return self.call_later_ms(max(ticks_diff(time, ticks_ms()), 0),
-                                  callback, *args)
+        return self.call_later_ms(
+            max(ticks_diff(time, ticks_ms()), 0), callback, *args
+        )
 
     def run_until_complete(self, coro):
         """Run until coro has finished; its return value. An exception a
@@ -406,6 +436,7 @@ def new_event_loop():
 # Sleeping, cancelling, timeouts
 # --------------------------------------------------------------------------
 
+
 def sleep(secs):
     """Suspend the task for secs seconds (whole milliseconds, as the seed;
     below 1 ms it only yields)."""
@@ -439,6 +470,7 @@ def cancel(coro):
 
 class _Timeout:
     """The pending timeout of one wait_for call."""
+
     __slots__ = ("task",)
 
     def __init__(self, task):
@@ -462,8 +494,9 @@ def wait_for_ms(coro, timeout):
     if hasattr(coro, "__await__") and not hasattr(coro, "send"):
         coro = coro.__await__()
     timeout_obj = _Timeout(task)
-    timer = task._loop._call_later_ms(max(int(timeout), 0), timeout_obj.fire,
-                                      ())
+    timer = task._loop._call_later_ms(
+        max(int(timeout), 0), timeout_obj.fire, ()
+    )
     try:
         return (yield from coro)
     finally:
@@ -483,6 +516,7 @@ def coroutine(f):
 
 
 # The functions below exist in the seed for CPython asyncio compatibility.
+
 
 def ensure_future(coro, loop=None):
     """Schedule coro as a task; returns coro."""

@@ -1,6 +1,7 @@
 """The seed's uasyncio.queues: Queue on the core's queue (FIFO hand-off,
 waiting get/put that never poll). `item = yield from q.get()` or
 `await q.get()`."""
+
 from uvasync.queues import Queue as _CoreQueue, QueueEmpty, QueueFull
 
 __all__ = ["Queue", "QueueEmpty", "QueueFull"]

@@ -14,6 +14,7 @@ has arrived (not everything up to the end of the stream), readexactly
 returns fewer bytes at the end of the stream instead of raising, readline
 has no length limit unless it is given one (readline(limit=n)).
 """
+
 import codecs
 import io
 import os
@@ -42,6 +43,7 @@ def _to_bytes(buf):
 # What a reader/writer works on
 # --------------------------------------------------------------------------
 
+
 class _CoreIO:
     """A core stream; `src` is the program's object it was made for (closed
     with it), None for connections made here."""
@@ -53,7 +55,8 @@ class _CoreIO:
         self._decoder = None
         if isinstance(src, io.TextIOBase):  # sys.stdin: str, as it reads
             self._decoder = codecs.getincrementaldecoder(
-                getattr(src, "encoding", None) or "utf-8")("replace")
+                getattr(src, "encoding", None) or "utf-8"
+            )("replace")
 
     def _out(self, data):
         if self._decoder is None:
@@ -78,8 +81,9 @@ class _CoreIO:
     def readline(self, limit=None):
         stream = self.stream
         if limit != self._limit:  # the core's line limit is the bound
-            stream.set_option("line_limit",
-                              _LINE_PIECE if limit is None else limit)
+            stream.set_option(
+                "line_limit", _LINE_PIECE if limit is None else limit
+            )
             self._limit = limit
         if limit is not None:  # ValueError past it, the line kept buffered
             return self._out((yield from stream.readline()))
@@ -208,7 +212,7 @@ class _FdFile:
     def write(self, data):
         view = memoryview(data)
         while view:
-            view = view[os.write(self.fd, view):]
+            view = view[os.write(self.fd, view) :]
 
     def close(self):
         os.close(self.fd)
@@ -264,6 +268,7 @@ def _adopt(fd, obj, loop):
 # The seed's classes
 # --------------------------------------------------------------------------
 
+
 class StreamReader:
     """Reads from a connection or a program's object (see the module).
     `ios`, if given, is what is read; `polls` is kept for the seed's
@@ -317,7 +322,7 @@ class StreamWriter:
         buf = _to_bytes(buf)
         if off or sz != -1:
             view = memoryview(buf)
-            buf = view[off:] if sz == -1 else view[off:off + sz]
+            buf = view[off:] if sz == -1 else view[off : off + sz]
         if len(buf):
             yield from self._io.write(buf)
 
@@ -351,6 +356,7 @@ class StreamWriter:
 # Connections
 # --------------------------------------------------------------------------
 
+
 @types.coroutine
 def open_connection(host, port, ssl=False):
     """Connect over TCP (the name is resolved without blocking the loop);
@@ -375,8 +381,9 @@ def start_server(client_coro, host, port, backlog=100):
         cio = _CoreIO(stream)
         _spawn(client_coro(StreamReader(cio), StreamWriter(cio, {})), loop)
 
-    server = yield from _uvstream.start_server(on_connection, host, port,
-                                               backlog)
+    server = yield from _uvstream.start_server(
+        on_connection, host, port, backlog
+    )
     try:
         yield from server.wait_closed()
     finally:

@@ -1,4 +1,5 @@
 """The seed's uasyncio.synchro: Lock on the core's lock."""
+
 from uvasync.sync import Lock as _CoreLock
 
 __all__ = ["Lock"]

@@ -1,5 +1,6 @@
 """The seed's uasyncio.udp: coroutines on the program's own non-blocking
 UDP sockets, waiting for readiness in the core (IORead/IOWrite)."""
+
 import socket as _socket
 import types
 

@@ -2,6 +2,7 @@
 the uvasync C core (libuv). Scheduling, timers, stream buffers and the
 waiting logic of Event/Lock/Semaphore/Queue live in the core; this package
 steps coroutines and maps errors to exceptions."""
+
 from asyncio import IncompleteReadError, LimitOverrunError
 
 from .condition import Barrier, BrokenBarrierError, Condition
@@ -65,4 +66,5 @@ __version__ = "1.0.0.dev0"
 def core_version():
     """The version string of the C core this package carries."""
     from ._ffi import ffi, lib
+
     return ffi.string(lib.uva_version_string()).decode()

@@ -4,6 +4,7 @@ one function that turns the core's error codes into Python exceptions.
 Everything else in the package goes through `ffi`, `lib` and `error` from
 here; nothing above this module knows how the extension was built.
 """
+
 import errno as _errno
 import socket as _socket
 import sys as _sys

@@ -9,6 +9,7 @@ the notification on to the next waiter, so a notify() is not lost (3.11
 loses it; a spurious wake-up, which the condition-variable protocol
 allows, is the price).
 """
+
 import collections
 
 from .core import CancelledError, _tls, get_event_loop
@@ -17,8 +18,10 @@ from .sync import Lock
 try:
     from asyncio import BrokenBarrierError  # Python 3.11+
 except ImportError:
+
     class BrokenBarrierError(RuntimeError):
         """A Barrier wait was aborted or the barrier reset."""
+
 
 __all__ = ["Condition", "Barrier", "BrokenBarrierError"]
 
@@ -117,10 +120,10 @@ class Condition:
 
 
 # A Barrier's states (the names are CPython's)
-_FILLING = "filling"      # tasks arrive and wait
-_DRAINING = "draining"    # the last one arrived: the waiters leave
+_FILLING = "filling"  # tasks arrive and wait
+_DRAINING = "draining"  # the last one arrived: the waiters leave
 _RESETTING = "resetting"  # reset(): the waiters leave with an error
-_BROKEN = "broken"        # abort(): every wait fails until reset()
+_BROKEN = "broken"  # abort(): every wait fails until reset()
 
 
 class Barrier:
@@ -169,7 +172,8 @@ class Barrier:
     async def _block(self):
         # while the previous round drains or resets, newcomers wait
         await self._cond.wait_for(
-            lambda: self._state not in (_DRAINING, _RESETTING))
+            lambda: self._state not in (_DRAINING, _RESETTING)
+        )
         if self._state is _BROKEN:
             raise BrokenBarrierError("Barrier aborted")
 

@@ -14,6 +14,7 @@ Cancellation arrives as status UVA_ECANCELED and is thrown into the
 coroutine as CancelledError. There is no scheduler, timer queue or buffer in
 Python: run queue, timers and waits are the core's.
 """
+
 import contextvars
 import logging
 import math
@@ -32,18 +33,32 @@ from ._ffi import NULL, check, error, ffi, lib
 from ._cext import (
     LoopBase,
     TaskBase,
-    current_task as _c_current_task,
     create_task as _c_create_task,
+    current_task as _c_current_task,
     live_tasks as _c_live_tasks,
     sleep,
     sleep_ms,
 )
 
 __all__ = [
-    "Loop", "Task", "CancelledError", "TimeoutError", "InvalidStateError",
-    "run", "create_task", "current_task", "all_tasks", "sleep", "sleep_ms",
-    "get_event_loop", "new_event_loop", "set_event_loop", "get_running_loop",
-    "ticks_ms", "ticks_add", "ticks_diff",
+    "Loop",
+    "Task",
+    "CancelledError",
+    "TimeoutError",
+    "InvalidStateError",
+    "run",
+    "create_task",
+    "current_task",
+    "all_tasks",
+    "sleep",
+    "sleep_ms",
+    "get_event_loop",
+    "new_event_loop",
+    "set_event_loop",
+    "get_running_loop",
+    "ticks_ms",
+    "ticks_add",
+    "ticks_diff",
 ]
 
 TimeoutError = TimeoutError  # the built-in one, as asyncio has it since 3.11
@@ -59,6 +74,7 @@ _YIELD = lib.UVA_TASK_YIELD
 
 class _Pending:
     """What a leaf awaitable yields after registering a wait in the core."""
+
     __slots__ = ()
 
     def __repr__(self):
@@ -69,7 +85,7 @@ _PENDING = _Pending()
 
 
 class _ThreadState(threading.local):
-    loop = None     # the thread's current event loop (get_event_loop)
+    loop = None  # the thread's current event loop (get_event_loop)
     running = None  # the loop running in this thread, if any
 
 
@@ -130,8 +146,9 @@ def _wait_error(rc, what):
     completes if it can at once; UVA_EINVAL there means it would have to
     wait, which only a task can do."""
     if rc == lib.UVA_EINVAL and _c_current_task() is None:
-        return RuntimeError("%s would have to wait: await it inside a "
-                            "uvasync task" % what)
+        return RuntimeError(
+            "%s would have to wait: await it inside a uvasync task" % what
+        )
     return error(rc, what)
 
 
@@ -144,6 +161,7 @@ _ST_PENDING, _ST_RESULT, _ST_EXCEPTION, _ST_CANCELLED = range(4)
 
 class _TaskExtra:
     """A task's rarely used state: its name and cancellation requests."""
+
     __slots__ = ("name", "cancel_msg", "cancels")
 
     def __init__(self, name):
@@ -156,6 +174,7 @@ class _ExcLog:
     """Held by a task that ended with an exception nobody has retrieved
     yet: if the task goes away first, the loop's exception handler hears
     of it (a plain Python handler: it works after the loop closed too)."""
+
     __slots__ = ("loop", "exc", "task", "active")
 
     def __init__(self, loop, exc, task_repr):
@@ -167,11 +186,13 @@ class _ExcLog:
     def __del__(self):
         if self.active:
             self.active = False
-            self.loop.call_exception_handler({
-                "message": "Task exception was never retrieved",
-                "exception": self.exc,
-                "future": self.task,
-            })
+            self.loop.call_exception_handler(
+                {
+                    "message": "Task exception was never retrieved",
+                    "exception": self.exc,
+                    "future": self.task,
+                }
+            )
 
 
 class Task(TaskBase):
@@ -312,8 +333,10 @@ class Task(TaskBase):
             rc = self._join()
             if rc < 0:
                 if rc == lib.UVA_EINVAL:
-                    raise RuntimeError("a task is awaited from inside another "
-                                       "task of its loop, not from itself")
+                    raise RuntimeError(
+                        "a task is awaited from inside another "
+                        "task of its loop, not from itself"
+                    )
                 raise error(rc, "await task")
             try:
                 yield _PENDING
@@ -354,6 +377,7 @@ class Task(TaskBase):
 class _InContext:
     """A done callback with the context it runs in. It equals its function
     (remove_done_callback)."""
+
     __slots__ = ("fn", "context")
 
     def __init__(self, fn, context):
@@ -424,8 +448,12 @@ def _drive(task, how, value):
             code = task._yielded(r)
             if code is not None:
                 return code
-            r = coro.throw(RuntimeError(
-                "Task got bad yield: %r (await uvasync awaitables only)" % (r,)))
+            r = coro.throw(
+                RuntimeError(
+                    "Task got bad yield: %r (await uvasync awaitables only)"
+                    % (r,)
+                )
+            )
     except StopIteration as e:
         task._finish(_ST_RESULT, e.value)
         return 0
@@ -506,19 +534,30 @@ def ticks_diff(a, b):
 # Callbacks (call_soon, call_later) and the loop
 # --------------------------------------------------------------------------
 
+
 class Handle:
     """A scheduled callback; cancel() keeps it from running. It runs in
     `context`, by default a copy of the context current when it was
     scheduled (as in asyncio)."""
-    __slots__ = ("_loop", "_cb", "_args", "_cancelled", "_timer", "_when",
-                 "_context", "__weakref__")
+
+    __slots__ = (
+        "_loop",
+        "_cb",
+        "_args",
+        "_cancelled",
+        "_timer",
+        "_when",
+        "_context",
+        "__weakref__",
+    )
 
     def __init__(self, loop, cb, args, context=None):
         self._loop = loop
         self._cb = cb
         self._args = args
-        self._context = (contextvars.copy_context() if context is None
-                         else context)
+        self._context = (
+            contextvars.copy_context() if context is None else context
+        )
         self._cancelled = False
         self._timer = None
         self._when = None
@@ -541,9 +580,13 @@ class Handle:
         except (KeyboardInterrupt, SystemExit) as e:
             loop._abort_run(e)
         except BaseException as e:
-            loop.call_exception_handler({
-                "message": "Exception in callback %r" % (self._cb,),
-                "exception": e, "handle": self})
+            loop.call_exception_handler(
+                {
+                    "message": "Exception in callback %r" % (self._cb,),
+                    "exception": e,
+                    "handle": self,
+                }
+            )
 
 
 TimerHandle = Handle
@@ -571,8 +614,11 @@ def _uvapy_timer(ctimer, data):
 def _default_handler_log(context):
     message = context.get("message") or "Unhandled exception in event loop"
     exc = context.get("exception")
-    extra = ["%s: %r" % (k, v) for k, v in sorted(context.items())
-             if k not in ("message", "exception")]
+    extra = [
+        "%s: %r" % (k, v)
+        for k, v in sorted(context.items())
+        if k not in ("message", "exception")
+    ]
     if extra:
         message += "\n" + "\n".join(extra)
     if exc is not None:
@@ -607,13 +653,13 @@ class Loop(LoopBase):
         self._rbuf = _new_raw("char[]", _RBUF_SIZE)
         self._size_cell = ffi.new("size_t *")
         self._int_cell = ffi.new("int *")
-        self._keep = set()       # handles of callbacks not yet called
-        self._objects = None     # WeakSet of bound core objects (lazily)
-        self._main = None        # the task run_until_complete waits for
-        self._abort_exc = None   # KeyboardInterrupt/SystemExit to re-raise
+        self._keep = set()  # handles of callbacks not yet called
+        self._objects = None  # WeakSet of bound core objects (lazily)
+        self._main = None  # the task run_until_complete waits for
+        self._abort_exc = None  # KeyboardInterrupt/SystemExit to re-raise
         self._exc_handler = None
         self._running = False
-        self._sig = None         # signal watcher (socketpair, task)
+        self._sig = None  # signal watcher (socketpair, task)
         self._signal_handlers = {}
         self._t0 = time.monotonic()
 
@@ -625,7 +671,9 @@ class Loop(LoopBase):
 
     def __repr__(self):
         return "<uvasync.Loop running=%s closed=%s>" % (
-            self._running, self._h is None)
+            self._running,
+            self._h is None,
+        )
 
     # -- tasks -------------------------------------------------------------
 
@@ -637,6 +685,7 @@ class Loop(LoopBase):
 
     def create_future(self):
         from .funcs import Future
+
         return Future(self)
 
     # -- callbacks ---------------------------------------------------------
@@ -645,8 +694,10 @@ class Loop(LoopBase):
         """Run callback(*args) at the next pass, in FIFO order."""
         handle = Handle(self, callback, args, context)
         h = ffi.new_handle(handle)
-        check(lib.uva_loop_call_soon(self._ptr(), lib._uvapy_call, h),
-              "call_soon")
+        check(
+            lib.uva_loop_call_soon(self._ptr(), lib._uvapy_call, h),
+            "call_soon",
+        )
         self._keep.add(h)
         return handle
 
@@ -667,24 +718,28 @@ class Loop(LoopBase):
 
     def call_later(self, delay, callback, *args, context=None):
         """Run callback(*args) after `delay` seconds (a core timer)."""
-        return self._call_later_ms(_to_ms(max(delay, 0)), callback, args,
-                                   context=context)
+        return self._call_later_ms(
+            _to_ms(max(delay, 0)), callback, args, context=context
+        )
 
     def call_later_ms(self, delay_ms, callback, *args):
         return self._call_later_ms(max(int(delay_ms), 0), callback, args)
 
     def call_at(self, when, callback, *args, context=None):
         """Run callback(*args) at loop time `when` (see time())."""
-        return self._call_later_ms(_to_ms(max(when - self.time(), 0)),
-                                   callback, args, when, context)
+        return self._call_later_ms(
+            _to_ms(max(when - self.time(), 0)), callback, args, when, context
+        )
 
     def _call_later_ms(self, ms, callback, args, when=None, context=None):
         handle = Handle(self, callback, args, context)
         handle._when = self.time() + ms / 1000.0 if when is None else when
         h = ffi.new_handle(handle)
         cell = self._timer_cell
-        check(lib.uva_timer_new(cell, self._ptr(), lib._uvapy_timer, h, NULL),
-              "call_later")
+        check(
+            lib.uva_timer_new(cell, self._ptr(), lib._uvapy_timer, h, NULL),
+            "call_later",
+        )
         timer = cell[0]
         rc = lib.uva_timer_start(timer, ms if ms < _MAX_MS else _MAX_MS, 0)
         if rc < 0:
@@ -720,7 +775,8 @@ class Loop(LoopBase):
             raise RuntimeError("This event loop is already running")
         if _tls.running is not None:
             raise RuntimeError(
-                "Cannot run the event loop while another loop is running")
+                "Cannot run the event loop while another loop is running"
+            )
         h = self._ptr()
         keeper = None
         if keep_alive:  # run_forever: stay up with no work, until stop()
@@ -796,8 +852,9 @@ class Loop(LoopBase):
         if threading.current_thread() is not threading.main_thread():
             return None
         try:
-            own_sigint = (signal.getsignal(signal.SIGINT)
-                          is signal.default_int_handler)
+            own_sigint = (
+                signal.getsignal(signal.SIGINT) is signal.default_int_handler
+            )
         except (ValueError, AttributeError):
             return None
         self._signal_watcher()
@@ -806,8 +863,9 @@ class Loop(LoopBase):
         def on_sigint(signum, frame):
             loop._abort_run(KeyboardInterrupt())
 
-        old_fd = signal.set_wakeup_fd(self._sig[1].fileno(),
-                                      warn_on_full_buffer=False)
+        old_fd = signal.set_wakeup_fd(
+            self._sig[1].fileno(), warn_on_full_buffer=False
+        )
         if own_sigint:
             signal.signal(signal.SIGINT, on_sigint)
 
@@ -824,6 +882,7 @@ class Loop(LoopBase):
             rsock.setblocking(False)
             wsock.setblocking(False)
             from .stream import _watch_fd
+
             task = Task(_watch_fd(rsock), self, "uvasync-signals")
             lib.uva_task_unref(task._ctask)
             self._sig = (rsock, wsock, task)
@@ -846,8 +905,12 @@ class Loop(LoopBase):
     def remove_signal_handler(self, sig):
         if self._signal_handlers.pop(sig, None) is None:
             return False
-        signal.signal(sig, signal.default_int_handler
-                      if sig == signal.SIGINT else signal.SIG_DFL)
+        signal.signal(
+            sig,
+            signal.default_int_handler
+            if sig == signal.SIGINT
+            else signal.SIG_DFL,
+        )
         return True
 
     # -- errors ------------------------------------------------------------
@@ -874,9 +937,13 @@ class Loop(LoopBase):
         except (KeyboardInterrupt, SystemExit):
             raise
         except BaseException as e:
-            _default_handler_log({
-                "message": "Unhandled error in exception handler",
-                "exception": e, "context": context})
+            _default_handler_log(
+                {
+                    "message": "Unhandled error in exception handler",
+                    "exception": e,
+                    "context": context,
+                }
+            )
 
     # -- core objects bound to this loop (closed with it) --------------------
 
@@ -884,6 +951,7 @@ class Loop(LoopBase):
         objs = self._objects
         if objs is None:
             import weakref
+
             objs = self._objects = weakref.WeakSet()
         objs.add(obj)
 
@@ -901,12 +969,13 @@ class Loop(LoopBase):
         for signum in list(self._signal_handlers):
             self.remove_signal_handler(signum)
         sig = self._sig
-        pending = [t for t in self._live_tasks()
-                   if sig is None or t is not sig[2]]
+        pending = [
+            t for t in self._live_tasks() if sig is None or t is not sig[2]
+        ]
         for t in pending:
-            self.call_exception_handler({
-                "message": "Task was destroyed but it is pending!",
-                "task": t})
+            self.call_exception_handler(
+                {"message": "Task was destroyed but it is pending!", "task": t}
+            )
         self._drain(cancel=True)
         for obj in list(self._objects or ()):
             obj._detach()
@@ -922,10 +991,12 @@ class Loop(LoopBase):
             lib._uvapy_run(h, lib.UVA_RUN_NOWAIT)
             self._drain(cancel=True)
         if rc < 0:
-            warnings.warn("uvasync: the loop could not be closed (%s); its "
-                          "memory is leaked" % ffi.string(
-                              lib.uva_strerror(rc)).decode(), RuntimeWarning,
-                          stacklevel=2)
+            warnings.warn(
+                "uvasync: the loop could not be closed (%s); its "
+                "memory is leaked" % ffi.string(lib.uva_strerror(rc)).decode(),
+                RuntimeWarning,
+                stacklevel=2,
+            )
         self._h = None
         self._addr = 0
         if sig is not None:
@@ -954,9 +1025,12 @@ class Loop(LoopBase):
             finally:
                 _tls.running = None
         if self._live_tasks():
-            warnings.warn("uvasync: tasks ignored cancellation at close: %r"
-                          % (list(self._live_tasks()),), RuntimeWarning,
-                          stacklevel=2)
+            warnings.warn(
+                "uvasync: tasks ignored cancellation at close: %r"
+                % (list(self._live_tasks()),),
+                RuntimeWarning,
+                stacklevel=2,
+            )
 
     def __del__(self):
         if self._h is not None and not self._running:
@@ -983,6 +1057,7 @@ class Loop(LoopBase):
 # --------------------------------------------------------------------------
 # Module-level loop functions
 # --------------------------------------------------------------------------
+
 
 def get_event_loop(runq_len=None, waitq_len=None):
     """The running loop, else this thread's loop (made on first use)."""
@@ -1091,12 +1166,17 @@ def _cancel_leftovers(loop):
     for t in tasks:
         t.cancel()
     from .funcs import gather
+
     loop.run_until_complete(gather(*tasks, return_exceptions=True))
     for t in tasks:
         if not t.cancelled() and t.exception() is not None:
-            loop.call_exception_handler({
-                "message": "unhandled exception during uvasync.run() shutdown",
-                "exception": t.exception(), "task": t})
+            loop.call_exception_handler(
+                {
+                    "message": "unhandled exception during uvasync.run() shutdown",
+                    "exception": t.exception(),
+                    "task": t,
+                }
+            )
 
 
 # The C step finds the task table, the sentinel and _drive through this.

@@ -2,6 +2,7 @@
 tasks. The waiting is done by the core (a sleep that a finishing task's
 done callback cuts short, a join); this module only decides what the
 result is."""
+
 import collections.abc
 import contextvars
 import inspect
@@ -25,8 +26,16 @@ from .core import (
     get_event_loop,
 )
 
-__all__ = ["wait_for", "wait_for_ms", "gather", "Future", "shield",
-           "ensure_future", "iscoroutine", "iscoroutinefunction"]
+__all__ = [
+    "wait_for",
+    "wait_for_ms",
+    "gather",
+    "Future",
+    "shield",
+    "ensure_future",
+    "iscoroutine",
+    "iscoroutinefunction",
+]
 
 _CoroutineType = types.CoroutineType
 
@@ -227,13 +236,16 @@ def ensure_future(coro_or_future, *, loop=None):
     obj = coro_or_future
     if isinstance(obj, (Task, Future)):
         if loop is not None and loop is not obj._loop:
-            raise ValueError("The future belongs to a different loop than "
-                             "the one specified as the loop argument")
+            raise ValueError(
+                "The future belongs to a different loop than "
+                "the one specified as the loop argument"
+            )
         return obj
     if not iscoroutine(obj):
         if not inspect.isawaitable(obj):
-            raise TypeError("An asyncio.Future, a coroutine or an awaitable "
-                            "is required")
+            raise TypeError(
+                "An asyncio.Future, a coroutine or an awaitable is required"
+            )
         obj = _await(obj)
     return (loop or _tls.running or get_event_loop()).create_task(obj)
 
@@ -250,7 +262,7 @@ class Future:
         self._value = None
         self._callbacks = []
         self._watchers = []  # tasks to wake when done
-        self._notify = []    # internal: called at once when done
+        self._notify = []  # internal: called at once when done
         self._log_exc = False
 
     def done(self):

@@ -10,6 +10,7 @@ stack, and a get that takes a ticket takes the item that comes first there.
 An item enters the heap or stack when the core accepts its ticket (in the
 same step, before any other task can get), so get/put behave exactly as
 Queue's."""
+
 import heapq
 import itertools
 import types
@@ -26,6 +27,7 @@ _EAGAIN = lib.UVA_EAGAIN
 
 class Queue(_Bound):
     """A FIFO queue of at most `maxsize` items (0: unbounded)."""
+
     _kind = "uva_queue_close"
 
     def __init__(self, maxsize=0):
@@ -33,7 +35,7 @@ class Queue(_Bound):
             maxsize = 0
         super().__init__()
         self._maxsize = maxsize
-        self._items = {}                   # ticket -> item
+        self._items = {}  # ticket -> item
         self._tickets = itertools.count(1)  # 0 would be NULL
         self._cell = ffi.new("void **")
         self._size = ffi.new("size_t *")
@@ -43,8 +45,10 @@ class Queue(_Bound):
 
     def _make(self, loop):
         cell = ffi.new("uva_queue_t **")
-        check(lib.uva_queue_new(cell, loop._ptr(), self._maxsize, ffi.NULL),
-              "Queue")
+        check(
+            lib.uva_queue_new(cell, loop._ptr(), self._maxsize, ffi.NULL),
+            "Queue",
+        )
         return cell[0]
 
     def _detach(self):
@@ -141,7 +145,9 @@ class Queue(_Bound):
     def get_nowait(self):
         rc = lib.uva_queue_get_nowait(self._cell, self._ptr())
         if rc < 0:
-            raise QueueEmpty() if rc == lib.UVA_EQUEUEEMPTY else error(rc, "get")
+            raise (
+                QueueEmpty() if rc == lib.UVA_EQUEUEEMPTY else error(rc, "get")
+            )
         return self._take()
 
     def task_done(self):

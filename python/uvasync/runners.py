@@ -7,10 +7,10 @@ cancelled and run to its end, and an exception one of those tasks ends
 with goes to the loop's exception handler. Ctrl-C while run() waits is the
 loop's (see Loop._sigint_install): run() raises KeyboardInterrupt.
 """
+
 import concurrent.futures
 
-from .core import (_run_main, _tls, all_tasks, new_event_loop,
-                   set_event_loop)
+from .core import _run_main, _tls, all_tasks, new_event_loop, set_event_loop
 from .funcs import ensure_future, gather, iscoroutine
 
 __all__ = ["Runner", "run_coroutine_threadsafe"]
@@ -66,7 +66,8 @@ class Runner:
             raise ValueError("a coroutine was expected, got %r" % (coro,))
         if _tls.running is not None:
             raise RuntimeError(
-                "Runner.run() cannot be called from a running event loop")
+                "Runner.run() cannot be called from a running event loop"
+            )
         self._lazy_init()
         if context is None:
             task = self._loop.create_task(coro)
@@ -103,11 +104,13 @@ def _cancel_all_tasks(loop):
             continue
         exc = t.exception()
         if exc is not None:
-            loop.call_exception_handler({
-                "message": "unhandled exception during asyncio.run() shutdown",
-                "exception": exc,
-                "task": t,
-            })
+            loop.call_exception_handler(
+                {
+                    "message": "unhandled exception during asyncio.run() shutdown",
+                    "exception": exc,
+                    "task": t,
+                }
+            )
 
 
 def run_coroutine_threadsafe(coro, loop):

@@ -4,6 +4,7 @@ Bytes are buffered, split into lines and flow-controlled in the core; a read
 here is one call into the core (which either completes or registers the task
 and returns UVA_EAGAIN) and one copy into a bytes object.
 """
+
 import errno
 import socket
 import types
@@ -23,9 +24,16 @@ from .core import (
     get_event_loop,
 )
 
-__all__ = ["Stream", "StreamReader", "StreamWriter", "Server",
-           "open_connection", "start_server", "open_unix_connection",
-           "start_unix_server"]
+__all__ = [
+    "Stream",
+    "StreamReader",
+    "StreamWriter",
+    "Server",
+    "open_connection",
+    "start_server",
+    "open_unix_connection",
+    "start_unix_server",
+]
 
 _EAGAIN = lib.UVA_EAGAIN
 _ENOBUFS = lib.UVA_ENOBUFS
@@ -50,6 +58,7 @@ def _done_awaitable():
     queued: CPython's C Future awaits in a few dozen ns, twice as fast as
     anything written in Python."""
     import asyncio
+
     fut = asyncio.Future(loop=_NoLoop())
     fut.set_result(None)
     return fut
@@ -102,15 +111,18 @@ class Stream:
         self._loop = loop
         self._unix = unix
         self._state = _OPEN
-        self._reader = False      # a task waits in a read
-        self._closers = None      # tasks waiting in wait_closed
+        self._reader = False  # a task waits in a read
+        self._closers = None  # tasks waiting in wait_closed
         self._self_handle = None  # ffi handle while a close is in flight
         self._extra = {}
-        self._queued = 0              # bytes queued after the last write
+        self._queued = 0  # bytes queued after the last write
         loop._bind(self)
 
     def __repr__(self):
-        return "<uvasync.Stream %s>" % (("open", "closing", "closed")[self._state])
+        return (
+            "<uvasync.Stream %s>"
+            % (("open", "closing", "closed")[self._state])
+        )
 
     def _ptr(self):
         if self._state != _OPEN:
@@ -126,7 +138,8 @@ class Stream:
         if self._reader:
             raise RuntimeError(
                 "read called while another task is already waiting for "
-                "incoming data on this stream")
+                "incoming data on this stream"
+            )
         return self._h  # None once closed: reads then see end of stream
 
     def get_extra_info(self, name, default=None):
@@ -212,7 +225,8 @@ class Stream:
             return 0
         cell = self._loop._size_cell
         rc = yield from self._again(
-            lambda: lib.uva_stream_read(cell, h, NULL, view, n))
+            lambda: lib.uva_stream_read(cell, h, NULL, view, n)
+        )
         if rc == 0:
             return cell[0]
         if rc == _ECLOSED and self._state != _OPEN:
@@ -232,7 +246,8 @@ class Stream:
             raise IncompleteReadError(b"", n)
         buf = self._loop._rbuf if n <= _RBUF_SIZE else _new_raw("char[]", n)
         rc = yield from self._again(
-            lambda: lib.uva_stream_read_exactly(h, NULL, buf, n))
+            lambda: lib.uva_stream_read_exactly(h, NULL, buf, n)
+        )
         if rc == 0:
             return ffi.unpack(buf, n)
         if rc == _EINCOMPLETE:
@@ -267,7 +282,9 @@ class Stream:
         while True:
             rc = yield from self._again(
                 lambda buf=buf, size=size: lib.uva_stream_read_line(
-                    cell, h, NULL, buf, size))
+                    cell, h, NULL, buf, size
+                )
+            )
             if rc != _ENOBUFS:
                 break
             size = cell[0]  # longer than our buffer: take a bigger one
@@ -301,7 +318,9 @@ class Stream:
         while True:
             rc = yield from self._again(
                 lambda buf=buf, size=size: lib.uva_stream_read_until(
-                    cell, h, NULL, csep, n, buf, size))
+                    cell, h, NULL, csep, n, buf, size
+                )
+            )
             if rc != _ENOBUFS:
                 break
             size = cell[0]  # longer than our buffer: take a bigger one
@@ -312,8 +331,8 @@ class Stream:
             raise IncompleteReadError(self._take_buffered(), None)
         if rc == _ELINETOOLONG:
             raise LimitOverrunError(
-                "separator not found within the stream's line limit",
-                cell[0])
+                "separator not found within the stream's line limit", cell[0]
+            )
         if rc == _ECLOSED and self._state != _OPEN:
             raise IncompleteReadError(b"", None)
         raise error(rc, "readuntil")
@@ -322,7 +341,8 @@ class Stream:
     def _read_to_eof(self, h):
         cell = self._loop._size_cell
         rc = yield from self._again(
-            lambda: lib.uva_stream_read_to_eof(cell, h, NULL))
+            lambda: lib.uva_stream_read_to_eof(cell, h, NULL)
+        )
         if rc == _ECLOSED and self._state != _OPEN:
             return b""
         if rc < 0:
@@ -368,12 +388,18 @@ class Stream:
         """Core settings: 'high_water', 'low_water', 'line_limit',
         'delimiter' (one byte), 'nodelay' (bool)."""
         if option == "delimiter":
-            value = value[0] if isinstance(value, (bytes, bytearray)) else ord(value)
-        opt = {"high_water": lib.UVA_STREAM_HIGH_WATER,
-               "low_water": lib.UVA_STREAM_LOW_WATER,
-               "line_limit": lib.UVA_STREAM_LINE_LIMIT,
-               "delimiter": lib.UVA_STREAM_DELIMITER,
-               "nodelay": lib.UVA_STREAM_NODELAY}[option]
+            value = (
+                value[0]
+                if isinstance(value, (bytes, bytearray))
+                else ord(value)
+            )
+        opt = {
+            "high_water": lib.UVA_STREAM_HIGH_WATER,
+            "low_water": lib.UVA_STREAM_LOW_WATER,
+            "line_limit": lib.UVA_STREAM_LINE_LIMIT,
+            "delimiter": lib.UVA_STREAM_DELIMITER,
+            "nodelay": lib.UVA_STREAM_NODELAY,
+        }[option]
         check(lib.uva_stream_set(self._ptr(), opt, int(value)), option)
 
     def _no_delay(self):
@@ -408,8 +434,9 @@ class Stream:
         try:  # checks every item before it writes any
             rc = _writev_bytes(self._hp, lines)
         except TypeError:  # not all bytes: converted as write() does
-            rc = _writev_bytes(self._hp, [x if type(x) is bytes else bytes(x)
-                                          for x in lines])
+            rc = _writev_bytes(
+                self._hp, [x if type(x) is bytes else bytes(x) for x in lines]
+            )
         if rc < 0:
             raise error(rc, "write")
         self._queued = rc
@@ -429,14 +456,19 @@ class Stream:
     def awrite(self, buf, off=0, sz=-1):
         """Write and drain in one call (MicroPython; off/sz from the seed)."""
         if off or sz >= 0:
-            buf = memoryview(buf)[off:] if sz < 0 else memoryview(buf)[off:off + sz]
+            buf = (
+                memoryview(buf)[off:]
+                if sz < 0
+                else memoryview(buf)[off : off + sz]
+            )
         if isinstance(buf, str):
             buf = buf.encode()
         data = ffi.from_buffer(buf)
         n = len(data)
         h = self._ptr()
         yield from _call_again(
-            lambda: lib.uva_stream_write_drain(h, NULL, data, n), "write")
+            lambda: lib.uva_stream_write_drain(h, NULL, data, n), "write"
+        )
 
     def can_write_eof(self):
         return True
@@ -444,8 +476,9 @@ class Stream:
     @types.coroutine
     def _shutdown(self):
         h = self._ptr()
-        yield from _call_again(lambda: lib.uva_stream_shutdown(h, NULL),
-                               "shutdown")
+        yield from _call_again(
+            lambda: lib.uva_stream_shutdown(h, NULL), "shutdown"
+        )
 
     def write_eof(self):
         """Half-close: the peer sees end of stream after the queued bytes;
@@ -469,7 +502,9 @@ class Stream:
             self._self_handle = ffi.new_handle(self)
             self._loop._keep.add(self._self_handle)
         self._state = _CLOSING
-        check(fn(self._h, lib._uvapy_stream_closed, self._self_handle), "close")
+        check(
+            fn(self._h, lib._uvapy_stream_closed, self._self_handle), "close"
+        )
 
     def is_closing(self):
         return self._state != _OPEN
@@ -506,7 +541,9 @@ class Stream:
 
     def __del__(self):
         if self._state == _OPEN and self._h is not None:
-            warnings.warn("unclosed %r" % (self,), ResourceWarning, stacklevel=2)
+            warnings.warn(
+                "unclosed %r" % (self,), ResourceWarning, stacklevel=2
+            )
             if self._loop._h is not None:
                 lib.uva_stream_abort(self._h, NULL, NULL)
             self._state = _CLOSED
@@ -521,8 +558,9 @@ class Stream:
 
     def _wait_connected(self):
         h = self._h
-        return _call_again(lambda: lib.uva_stream_wait_connected(h, NULL),
-                           "connect")
+        return _call_again(
+            lambda: lib.uva_stream_wait_connected(h, NULL), "connect"
+        )
 
 
 StreamReader = Stream
@@ -616,18 +654,22 @@ class _StreamSocket:
     def settimeout(self, value):
         if value == 0:
             return
-        raise ValueError("settimeout(): only 0 timeout is allowed on "
-                         "a stream's socket")
+        raise ValueError(
+            "settimeout(): only 0 timeout is allowed on a stream's socket"
+        )
 
     def setblocking(self, flag):
         if not flag:
             return
-        raise ValueError("setblocking(): only False is allowed on a "
-                         "stream's socket")
+        raise ValueError(
+            "setblocking(): only False is allowed on a stream's socket"
+        )
 
     def __repr__(self):
-        return "<uvasync._StreamSocket fd=%d, family=%s, type=%s, proto=%d>" % (
-            self.fileno(), self._family, self._type, self._proto)
+        return (
+            "<uvasync._StreamSocket fd=%d, family=%s, type=%s, proto=%d>"
+            % (self.fileno(), self._family, self._type, self._proto)
+        )
 
 
 @ffi.def_extern()
@@ -638,6 +680,7 @@ def _uvapy_stream_closed(stream, data):
 # --------------------------------------------------------------------------
 # Servers
 # --------------------------------------------------------------------------
+
 
 class _SockName:
     """What Server.sockets lists: enough of a socket for getsockname()."""
@@ -664,12 +707,18 @@ class Server:
         self._self_handle = ffi.new_handle(self)
         loop._keep.add(self._self_handle)
         loop._bind(self)
-        check(lib.uva_server_on_connection(handle, lib._uvapy_connection,
-                                           self._self_handle))
+        check(
+            lib.uva_server_on_connection(
+                handle, lib._uvapy_connection, self._self_handle
+            )
+        )
 
     def _address(self):
-        return _address(lambda h, b, n, p: lib.uva_server_address(h, b, n, p),
-                        self._h, self._unix)
+        return _address(
+            lambda h, b, n, p: lib.uva_server_address(h, b, n, p),
+            self._h,
+            self._unix,
+        )
 
     @property
     def sockets(self):
@@ -694,16 +743,20 @@ class Server:
         except (KeyboardInterrupt, SystemExit) as e:
             loop._abort_run(e)
         except BaseException as e:
-            loop.call_exception_handler({
-                "message": "Error in the connection callback",
-                "exception": e})
+            loop.call_exception_handler(
+                {"message": "Error in the connection callback", "exception": e}
+            )
 
     def close(self):
         if self._state != _OPEN:
             return
         self._state = _CLOSING
-        check(lib.uva_server_close(self._h, lib._uvapy_server_closed,
-                                   self._self_handle), "close")
+        check(
+            lib.uva_server_close(
+                self._h, lib._uvapy_server_closed, self._self_handle
+            ),
+            "close",
+        )
 
     @types.coroutine
     def wait_closed(self):
@@ -754,6 +807,7 @@ def _uvapy_server_closed(server, data):
 # Opening
 # --------------------------------------------------------------------------
 
+
 def _running_loop():
     return _tls.running or get_event_loop()
 
@@ -765,8 +819,12 @@ async def open_connection(host=None, port=None, *, ssl=None, **kwargs):
         raise NotImplementedError("TLS is not supported")
     loop = _running_loop()
     cell = ffi.new("uva_stream_t **")
-    check(lib.uva_tcp_connect(cell, loop._ptr(), _host(host, "localhost"),
-                              int(port)), "connect")
+    check(
+        lib.uva_tcp_connect(
+            cell, loop._ptr(), _host(host, "localhost"), int(port)
+        ),
+        "connect",
+    )
     s = Stream(cell[0], loop)
     try:
         await s._wait_connected()
@@ -812,11 +870,13 @@ def _host(host, default):
 
 def _path(path):
     import os
+
     return os.fsencode(path)
 
 
-async def start_server(client_connected_cb, host=None, port=None,
-                       backlog=100, ssl=None, **kwargs):
+async def start_server(
+    client_connected_cb, host=None, port=None, backlog=100, ssl=None, **kwargs
+):
     """Listen on host:port; each connection calls
     client_connected_cb(reader, writer) and runs what it returns as a task.
     Returns the Server."""
@@ -824,26 +884,44 @@ async def start_server(client_connected_cb, host=None, port=None,
         raise NotImplementedError("TLS is not supported")
     loop = _running_loop()
     cell = ffi.new("uva_server_t **")
-    check(lib.uva_tcp_listen(cell, loop._ptr(), _host(host, "0.0.0.0"),
-                             int(port or 0), int(backlog)), "listen")
-    return Server(cell[0], loop, client_connected_cb,
-                  limit=kwargs.get("limit"))
+    check(
+        lib.uva_tcp_listen(
+            cell,
+            loop._ptr(),
+            _host(host, "0.0.0.0"),
+            int(port or 0),
+            int(backlog),
+        ),
+        "listen",
+    )
+    return Server(
+        cell[0], loop, client_connected_cb, limit=kwargs.get("limit")
+    )
 
 
-async def start_unix_server(client_connected_cb, path=None, backlog=100,
-                            **kwargs):
+async def start_unix_server(
+    client_connected_cb, path=None, backlog=100, **kwargs
+):
     """As start_server, on a Unix-domain socket path."""
     loop = _running_loop()
     cell = ffi.new("uva_server_t **")
-    check(lib.uva_pipe_listen(cell, loop._ptr(), _path(path), int(backlog)),
-          "listen")
-    return Server(cell[0], loop, client_connected_cb, unix=True,
-                  limit=kwargs.get("limit"))
+    check(
+        lib.uva_pipe_listen(cell, loop._ptr(), _path(path), int(backlog)),
+        "listen",
+    )
+    return Server(
+        cell[0],
+        loop,
+        client_connected_cb,
+        unix=True,
+        limit=kwargs.get("limit"),
+    )
 
 
 # --------------------------------------------------------------------------
 # Readiness of a descriptor (the seed's IORead/IOWrite, Ctrl-C watcher)
 # --------------------------------------------------------------------------
+
 
 class Poll:
     """Wait until a descriptor the caller owns is readable/writable."""
@@ -865,8 +943,7 @@ class Poll:
         while True:
             if self._h is None:
                 raise _closed_error()
-            rc = lib.uva_poll_wait(self._revents, self._h, NULL,
-                                   events)
+            rc = lib.uva_poll_wait(self._revents, self._h, NULL, events)
             if rc == 0:
                 return self._revents[0]
             if rc != _EAGAIN:

@@ -6,6 +6,7 @@ An object binds to the running loop (or the thread's loop) on first use, so
 it can be made at module level before any loop exists, as MicroPython
 programs do. If its loop is closed it binds afresh to the next one.
 """
+
 import threading
 import types
 
@@ -30,8 +31,9 @@ class _Bound:
         loop = _tls.running or get_event_loop()
         if self._loop is not loop or self._h is None:
             if self._h is not None and self._loop._h is not None:
-                raise RuntimeError("%r is bound to a different event loop"
-                                   % (self,))
+                raise RuntimeError(
+                    "%r is bound to a different event loop" % (self,)
+                )
             self._h = self._make(loop)
             self._loop = loop
             loop._bind(self)
@@ -70,6 +72,7 @@ class _Held:
 
 class Event(_Bound):
     """set() wakes every waiter; wait() on a set event returns at once."""
+
     _kind = "uva_event_close"
 
     def __init__(self):
@@ -113,6 +116,7 @@ class Lock(_Held, _Bound):
     locked() says whether a task holds it, as CPython and MicroPython do:
     after a release that handed it to a waiter it is False until that
     waiter runs and takes it (no other task can take it in between)."""
+
     _kind = "uva_lock_close"
     _held = False  # acquired and not yet released
 
@@ -144,6 +148,7 @@ class Lock(_Held, _Bound):
 
 class Semaphore(_Held, _Bound):
     """A counting semaphore (`async with sem:`)."""
+
     _kind = "uva_sem_close"
     _bound = 0
 
@@ -155,8 +160,10 @@ class Semaphore(_Held, _Bound):
 
     def _make(self, loop):
         cell = ffi.new("uva_sem_t **")
-        check(lib.uva_sem_new(cell, loop._ptr(), self._value, self._bound),
-              "Semaphore")
+        check(
+            lib.uva_sem_new(cell, loop._ptr(), self._value, self._bound),
+            "Semaphore",
+        )
         return cell[0]
 
     def locked(self):
@@ -187,6 +194,7 @@ class BoundedSemaphore(Semaphore):
 class ThreadSafeFlag(_Bound):
     """MicroPython's ThreadSafeFlag: set() from any thread (or a signal
     handler); one task waits; a wait clears it."""
+
     _kind = "uva_flag_close"
 
     def __init__(self):

@@ -22,6 +22,7 @@ being cancelled from outside, its cancellation is renewed so that it
 still happens after the ExceptionGroup), and create_task() closes the
 coroutine it refuses.
 """
+
 from .core import CancelledError, current_task, get_running_loop
 
 try:
@@ -70,8 +71,9 @@ class TaskGroup:
             self._loop = get_running_loop()
         self._parent_task = current_task()
         if self._parent_task is None:
-            raise RuntimeError("TaskGroup %r cannot determine the parent task"
-                               % self)
+            raise RuntimeError(
+                "TaskGroup %r cannot determine the parent task" % self
+            )
         self._entered = True
         return self
 
@@ -86,11 +88,15 @@ class TaskGroup:
 
     async def _aexit(self, et, exc):
         self._exiting = True
-        if (exc is not None and _is_base_error(exc)
-                and self._base_error is None):
+        if (
+            exc is not None
+            and _is_base_error(exc)
+            and self._base_error is None
+        ):
             self._base_error = exc
-        cancelled_by = exc if et is not None and issubclass(
-            et, CancelledError) else None
+        cancelled_by = (
+            exc if et is not None and issubclass(et, CancelledError) else None
+        )
         if et is not None and not self._aborting:
             # the block raised (or the parent is being cancelled): the
             # group's tasks go too
@@ -133,8 +139,9 @@ class TaskGroup:
                 self._parent_task.uncancel()
                 self._parent_task.cancel()
             errors = self._errors
-            raise BaseExceptionGroup("unhandled errors in a TaskGroup",
-                                     errors) from None
+            raise BaseExceptionGroup(
+                "unhandled errors in a TaskGroup", errors
+            ) from None
         return None
 
     def create_task(self, coro, *, name=None, context=None):
@@ -186,12 +193,14 @@ class TaskGroup:
 
         if self._parent_task.done():
             # nobody is left to raise it to
-            self._loop.call_exception_handler({
-                "message": "Task %r has errored out but its parent task %r "
-                           "is already completed" % (task, self._parent_task),
-                "exception": exc,
-                "task": task,
-            })
+            self._loop.call_exception_handler(
+                {
+                    "message": "Task %r has errored out but its parent task %r "
+                    "is already completed" % (task, self._parent_task),
+                    "exception": exc,
+                    "task": task,
+                }
+            )
             return
         if not self._aborting and not self._parent_cancel_requested:
             # Stop what the block awaits now: cancel the parent, once; the

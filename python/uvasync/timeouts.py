@@ -14,6 +14,7 @@ entered while the task was already being cancelled), TimeoutError is
 raised `from` the CancelledError, and entering a Timeout twice is a
 RuntimeError.
 """
+
 from .core import CancelledError, current_task, get_running_loop
 
 __all__ = ["Timeout", "timeout", "timeout_at"]
@@ -33,7 +34,7 @@ class Timeout:
         self._state = _CREATED
         self._when = when
         self._task = None
-        self._handle = None   # the loop timer that fires the deadline
+        self._handle = None  # the loop timer that fires the deadline
         self._cancelling = 0  # the task's cancelling() when entered
 
     def when(self):
@@ -46,8 +47,9 @@ class Timeout:
         if self._state is not _ENTERED:
             if self._state is _CREATED:
                 raise RuntimeError("Timeout has not been entered")
-            raise RuntimeError("Cannot change state of %s Timeout"
-                               % self._state)
+            raise RuntimeError(
+                "Cannot change state of %s Timeout" % self._state
+            )
         self._when = when
         if self._handle is not None:
             self._handle.cancel()
@@ -91,9 +93,11 @@ class Timeout:
             # Take our cancellation back. Only when no other request is
             # left, and the block did end by it, is it ours to turn into
             # TimeoutError.
-            if (self._task.uncancel() <= self._cancelling
-                    and exc_type is not None
-                    and issubclass(exc_type, CancelledError)):
+            if (
+                self._task.uncancel() <= self._cancelling
+                and exc_type is not None
+                and issubclass(exc_type, CancelledError)
+            ):
                 raise TimeoutError from exc
         elif self._state is _ENTERED:
             self._state = _EXITED

@@ -1,5 +1,6 @@
 """UDP: datagram sockets on the core. A datagram is never split or merged;
 recvfrom waits in the core (no polling)."""
+
 import types
 
 from ._ffi import NULL, check, error, ffi, lib
@@ -31,6 +32,7 @@ class DatagramSocket:
     def _ptr(self):
         if self._h is None:
             import errno
+
             raise OSError(errno.EBADF, "the socket is closed")
         return self._h
 
@@ -41,16 +43,19 @@ class DatagramSocket:
         check(lib.uva_udp_connect(self._ptr(), *_split(addr)), "connect")
 
     def getsockname(self):
-        check(lib.uva_udp_local_address(self._ptr(), self._host, 64,
-                                        self._port), "getsockname")
+        check(
+            lib.uva_udp_local_address(self._ptr(), self._host, 64, self._port),
+            "getsockname",
+        )
         return (ffi.string(self._host).decode(), self._port[0])
 
     def sendto(self, data, addr):
         """Send one datagram to addr = (numeric host, port)."""
         host, port = _split(addr)
         buf = ffi.from_buffer(data)
-        check(lib.uva_udp_send(self._ptr(), buf, len(buf), host, port),
-              "sendto")
+        check(
+            lib.uva_udp_send(self._ptr(), buf, len(buf), host, port), "sendto"
+        )
 
     def send(self, data):
         """Send one datagram to the connected peer."""
@@ -66,17 +71,32 @@ class DatagramSocket:
         buf = loop._rbuf if size <= 65536 else _new_raw("char[]", size)
         cell = loop._size_cell
         while True:
-            rc = lib.uva_udp_recv(cell, self._ptr(), NULL, buf,
-                                  size, self._host, 64, self._port)
+            rc = lib.uva_udp_recv(
+                cell, self._ptr(), NULL, buf, size, self._host, 64, self._port
+            )
             if rc == 0:
-                return (ffi.unpack(buf, cell[0]),
-                        (ffi.string(self._host).decode(), self._port[0]))
+                return (
+                    ffi.unpack(buf, cell[0]),
+                    (ffi.string(self._host).decode(), self._port[0]),
+                )
             if rc == lib.UVA_ENOBUFS:  # take it whole, return the first n
                 big = _new_raw("char[]", cell[0])
-                check(lib.uva_udp_recv(cell, self._h, NULL, big,
-                                       cell[0], self._host, 64, self._port))
-                return (ffi.unpack(big, min(cell[0], size)),
-                        (ffi.string(self._host).decode(), self._port[0]))
+                check(
+                    lib.uva_udp_recv(
+                        cell,
+                        self._h,
+                        NULL,
+                        big,
+                        cell[0],
+                        self._host,
+                        64,
+                        self._port,
+                    )
+                )
+                return (
+                    ffi.unpack(big, min(cell[0], size)),
+                    (ffi.string(self._host).decode(), self._port[0]),
+                )
             if rc != _EAGAIN:
                 raise error(rc, "recvfrom")
             yield _PENDING

@@ -10,14 +10,20 @@ as_completed() follows CPython 3.13: besides the plain iterator of
 coroutines (3.11), it is an async iterator that gives the tasks and
 futures themselves as they end.
 """
+
 from concurrent.futures import ALL_COMPLETED, FIRST_COMPLETED, FIRST_EXCEPTION
 
 from .core import Task, _tls, get_event_loop, get_running_loop
 from .funcs import Future, ensure_future, iscoroutine
 from .queues import Queue
 
-__all__ = ["wait", "as_completed", "FIRST_COMPLETED", "FIRST_EXCEPTION",
-           "ALL_COMPLETED"]
+__all__ = [
+    "wait",
+    "as_completed",
+    "FIRST_COMPLETED",
+    "FIRST_EXCEPTION",
+    "ALL_COMPLETED",
+]
 
 
 def _is_future(obj):
@@ -31,16 +37,16 @@ async def wait(fs, *, timeout=None, return_when=ALL_COMPLETED):
     (done, pending); raises nothing on timeout and cancels nothing.
     Coroutines are refused (TypeError), as in CPython 3.11+."""
     if _is_future(fs) or iscoroutine(fs):
-        raise TypeError("expect a list of futures, not %s"
-                        % type(fs).__name__)
+        raise TypeError("expect a list of futures, not %s" % type(fs).__name__)
     if not fs:
         raise ValueError("Set of Tasks/Futures is empty.")
     if return_when not in (FIRST_COMPLETED, FIRST_EXCEPTION, ALL_COMPLETED):
         raise ValueError("Invalid return_when value: %s" % (return_when,))
     fs = set(fs)
     if any(iscoroutine(f) for f in fs):
-        raise TypeError("Passing coroutines is forbidden, use tasks "
-                        "explicitly.")
+        raise TypeError(
+            "Passing coroutines is forbidden, use tasks explicitly."
+        )
     loop = get_running_loop()
     waiter = loop.create_future()
     timer = None
@@ -51,9 +57,15 @@ async def wait(fs, *, timeout=None, return_when=ALL_COMPLETED):
     def on_done(f):
         nonlocal left
         left -= 1
-        if (left <= 0 or return_when == FIRST_COMPLETED
-                or (return_when == FIRST_EXCEPTION and not f.cancelled()
-                    and f.exception() is not None)):
+        if (
+            left <= 0
+            or return_when == FIRST_COMPLETED
+            or (
+                return_when == FIRST_EXCEPTION
+                and not f.cancelled()
+                and f.exception() is not None
+            )
+        ):
             _release(waiter)
 
     for f in fs:
@@ -87,8 +99,9 @@ def as_completed(fs, *, timeout=None):
     If `timeout` seconds pass before all have ended, the waits left raise
     TimeoutError (nothing is cancelled)."""
     if _is_future(fs) or iscoroutine(fs):
-        raise TypeError("expect an iterable of futures, not %s"
-                        % type(fs).__name__)
+        raise TypeError(
+            "expect an iterable of futures, not %s" % type(fs).__name__
+        )
     return _AsCompleted(fs, timeout)
 
 

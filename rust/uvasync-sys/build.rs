@@ -18,10 +18,7 @@ fn main() {
     if !force_vendor {
         // The ABI grows within a major version: any 1.x at least as new as
         // the headers we were written against.
-        match pkg_config::Config::new()
-            .range_version("1.0.0".."2.0.0")
-            .probe("uvasync")
-        {
+        match pkg_config::Config::new().range_version("1.0.0".."2.0.0").probe("uvasync") {
             Ok(lib) => {
                 for inc in &lib.include_paths {
                     println!("cargo:include={}", inc.display());
@@ -53,9 +50,7 @@ fn main() {
     println!("cargo:root={}", dst.display());
     println!("cargo:include={}", src.join("include").display());
     // The static library needs libuv and the C++ runtime.
-    pkg_config::Config::new()
-        .probe("libuv")
-        .expect("libuv (libuv1-dev) is needed to link the static uvasync library");
+    pkg_config::Config::new().probe("libuv").expect("libuv (libuv1-dev) is needed to link the static uvasync library");
     println!("cargo:rustc-link-lib=dylib=stdc++");
 }
 

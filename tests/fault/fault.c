@@ -292,7 +292,9 @@ static int master(uva_task_t *t, int status, void *d) {
   CO_END(c);
 }
 
-static void close_stream_item(void *item) { uva_stream_abort(item, NULL, NULL); }
+static void close_stream_item(void *item) {
+  uva_stream_abort(item, NULL, NULL);
+}
 
 /* ---- one run ------------------------------------------------------------- */
 
@@ -309,9 +311,9 @@ static volatile int current_kind;
 static void on_alarm(int sig) {
   (void) sig;
   char msg[128];
-  int n = snprintf(msg, sizeof msg, "FAIL: scenario hangs (%s fault at call %ld)\n",
-                   current_kind == FAULT_ALLOC ? "allocation" : "socket",
-                   current_n);
+  int n = snprintf(
+      msg, sizeof msg, "FAIL: scenario hangs (%s fault at call %ld)\n",
+      current_kind == FAULT_ALLOC ? "allocation" : "socket", current_n);
   if (write(2, msg, (size_t) n) < 0) _exit(3);
   _exit(2);
 }
@@ -337,8 +339,10 @@ static long run_once(int kind, long n, int *problems) {
   }
   uva_task_t *acc = NULL, *hs[HANDLERS] = {0}, *ms = NULL;
   int setup = 0;
-  if ((rc = uva_lock_new(&R.lock, R.loop)) != 0) fail("lock_new", rc);
-  else if ((rc = uva_event_new(&R.go, R.loop)) != 0) fail("event_new", rc);
+  if ((rc = uva_lock_new(&R.lock, R.loop)) != 0)
+    fail("lock_new", rc);
+  else if ((rc = uva_event_new(&R.go, R.loop)) != 0)
+    fail("event_new", rc);
   else if ((rc = uva_queue_new(&R.conns, R.loop, 1, close_stream_item)) != 0)
     fail("queue_new", rc);
   else if ((rc = uva_tcp_listen(&R.server, R.loop, "127.0.0.1", 0, 0)) != 0)
@@ -349,7 +353,8 @@ static long run_once(int kind, long n, int *problems) {
     setup = 1;
   if (setup) {
     setup = spawn(&acc, acceptor, 0) == 0;
-    for (int i = 0; setup && i < HANDLERS; i++) setup = spawn(&hs[i], handler, 0) == 0;
+    for (int i = 0; setup && i < HANDLERS; i++)
+      setup = spawn(&hs[i], handler, 0) == 0;
     for (int i = 0; setup && i < CLIENTS; i++)
       setup = spawn(&R.clients[i], client, i * 1000) == 0;
     if (setup) setup = spawn(&R.victims[0], sleeper, 0) == 0;
@@ -360,9 +365,12 @@ static long run_once(int kind, long n, int *problems) {
   if (!setup) { /* stop what did start; a listening server keeps the loop
                    alive, so close it now */
     uva_task_cancel(acc);
-    for (int i = 0; i < HANDLERS; i++) uva_task_cancel(hs[i]);
-    for (int i = 0; i < CLIENTS; i++) uva_task_cancel(R.clients[i]);
-    for (int i = 0; i < 3; i++) uva_task_cancel(R.victims[i]);
+    for (int i = 0; i < HANDLERS; i++)
+      uva_task_cancel(hs[i]);
+    for (int i = 0; i < CLIENTS; i++)
+      uva_task_cancel(R.clients[i]);
+    for (int i = 0; i < 3; i++)
+      uva_task_cancel(R.victims[i]);
     close_server();
     close_conns();
   }
@@ -376,9 +384,12 @@ static long run_once(int kind, long n, int *problems) {
   uva_event_close(R.go);
   uva_lock_close(R.lock);
   uva_task_release(acc);
-  for (int i = 0; i < HANDLERS; i++) uva_task_release(hs[i]);
-  for (int i = 0; i < CLIENTS; i++) uva_task_release(R.clients[i]);
-  for (int i = 0; i < 3; i++) uva_task_release(R.victims[i]);
+  for (int i = 0; i < HANDLERS; i++)
+    uva_task_release(hs[i]);
+  for (int i = 0; i < CLIENTS; i++)
+    uva_task_release(R.clients[i]);
+  for (int i = 0; i < 3; i++)
+    uva_task_release(R.victims[i]);
   uva_task_release(ms);
   rc = uva_loop_run(R.loop, UVA_RUN_DEFAULT);
   if (rc != 0) fail("loop_run (cleanup)", rc);
@@ -540,8 +551,10 @@ static void test_callback_accept_after_enomem(int *problems) {
   }
   uva__fault_arm(0, 0);
   if (hit < 1 || cb_conns != 1) {
-    fprintf(stderr, "FAIL: connection callback after ENOMEM: %d calls "
-            "(fault %s)\n", cb_conns, hit >= 1 ? "hit" : "not hit");
+    fprintf(stderr,
+            "FAIL: connection callback after ENOMEM: %d calls "
+            "(fault %s)\n",
+            cb_conns, hit >= 1 ? "hit" : "not hit");
     (*problems)++;
   }
   close(fd);

@@ -13,8 +13,8 @@ int uva_headertest(void) {
   uva_loop_t *loop = NULL;
   uva_task_step_cb step = NULL;
   const char *(*name)(int) = uva_err_name;
-  (void)loop;
-  (void)step;
-  (void)name;
-  return (int)(version != 0) + (int)err + (int)mode + UVA_TASK_PENDING;
+  (void) loop;
+  (void) step;
+  (void) name;
+  return (int) (version != 0) + (int) err + (int) mode + UVA_TASK_PENDING;
 }

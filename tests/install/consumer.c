@@ -7,19 +7,19 @@
 
 #include <uvasync.h>
 
-#define CHECK(call)                                                        \
-  do {                                                                     \
-    int rc_ = (call);                                                      \
-    if (rc_ != 0) {                                                        \
-      fprintf(stderr, "consumer: %s failed: %s (%s)\n", #call,             \
-              uva_strerror(rc_), uva_err_name(rc_));                       \
-      return 1;                                                            \
-    }                                                                      \
+#define CHECK(call)                                            \
+  do {                                                         \
+    int rc_ = (call);                                          \
+    if (rc_ != 0) {                                            \
+      fprintf(stderr, "consumer: %s failed: %s (%s)\n", #call, \
+              uva_strerror(rc_), uva_err_name(rc_));           \
+      return 1;                                                \
+    }                                                          \
   } while (0)
 
 static int step(uva_task_t *task, int status, void *data) {
-  int *steps = (int *)data;
-  (void)status;
+  int *steps = (int *) data;
+  (void) status;
   if ((*steps)++ == 0) {
     int rc = uva_task_sleep(task, 5);
     return rc != 0 ? rc : UVA_TASK_PENDING;
@@ -35,7 +35,7 @@ int main(void) {
 
   if ((version >> 16) != UVA_VERSION_MAJOR || version < UVA_VERSION_HEX) {
     fprintf(stderr, "consumer: library version %#x, header %#x\n", version,
-            (unsigned int)UVA_VERSION_HEX);
+            (unsigned int) UVA_VERSION_HEX);
     return 1;
   }
 
@@ -49,8 +49,8 @@ int main(void) {
   CHECK(uva_loop_close(loop));
 
   if (!done || result != 0 || steps != 2) {
-    fprintf(stderr, "consumer: done=%d result=%d steps=%d (want 1 0 2)\n",
-            done, result, steps);
+    fprintf(stderr, "consumer: done=%d result=%d steps=%d (want 1 0 2)\n", done,
+            result, steps);
     return 1;
   }
   printf("consumer: uvasync %s (%#x) ok, task finished after %d steps\n",

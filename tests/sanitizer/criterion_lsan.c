@@ -14,10 +14,10 @@
  * fails a test whose output contains "SUMMARY: ...Sanitizer". */
 #include <stdlib.h>
 
-__attribute__((visibility("default"), used))
-const char *__lsan_default_suppressions(void);
+__attribute__((visibility("default"), used)) const char *
+__lsan_default_suppressions(void);
 
-__attribute__((visibility("default"), used))
-const char *__lsan_default_suppressions(void) {
+__attribute__((visibility("default"), used)) const char *
+__lsan_default_suppressions(void) {
   return getenv("BXFI_MAP") == NULL ? "leak:libcriterion.so\n" : "";
 }

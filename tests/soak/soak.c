@@ -41,17 +41,17 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#define DIE(...)                                                             \
-  do {                                                                       \
-    fprintf(stderr, "soak: FAIL: " __VA_ARGS__);                             \
-    fputc('\n', stderr);                                                     \
-    exit(1);                                                                 \
+#define DIE(...)                                 \
+  do {                                           \
+    fprintf(stderr, "soak: FAIL: " __VA_ARGS__); \
+    fputc('\n', stderr);                         \
+    exit(1);                                     \
   } while (0)
 #define OK(expr)                                                             \
   do {                                                                       \
     int ok_rc_ = (expr);                                                     \
-    if (ok_rc_ != 0) DIE("%s:%d: %s: %s", __FILE__, __LINE__, #expr,         \
-                         uva_err_name(ok_rc_));                              \
+    if (ok_rc_ != 0)                                                         \
+      DIE("%s:%d: %s: %s", __FILE__, __LINE__, #expr, uva_err_name(ok_rc_)); \
   } while (0)
 
 static struct {
@@ -99,7 +99,8 @@ static int report_curve(const char *who) {
   long lo = -1, hi = -1;
   printf("soak: %s RSS curve (exchanges: KiB):", who);
   for (int i = 0; i < curve.n; i++) {
-    printf("%s %ld: %ld", i % 5 == 0 ? "\n   " : ",", curve.at[i], curve.kib[i]);
+    printf("%s %ld: %ld", i % 5 == 0 ? "\n   " : ",", curve.at[i],
+           curve.kib[i]);
     if (curve.at[i] >= opt.exchanges / 5) {
       if (lo < 0 || curve.kib[i] < lo) lo = curve.kib[i];
       if (hi < 0 || curve.kib[i] > hi) hi = curve.kib[i];
@@ -227,9 +228,9 @@ static void chaos_finish(void) {
 static struct {
   uva_loop_t *loop;
   uva_server_t *server;
-  long answered;  /* lines echoed */
-  long conns;     /* connections accepted */
-  long handlers;  /* handler tasks alive */
+  long answered; /* lines echoed */
+  long conns;    /* connections accepted */
+  long handlers; /* handler tasks alive */
 } srv;
 
 struct handler {
@@ -288,7 +289,8 @@ static int report_waiter(uva_task_t *t, int status, void *d) {
   struct waiter *w = d;
   (void) status;
   CO_BEGIN(w);
-  CO_CALL(w, uva_stream_read_line(&w->len, w->pipe, t, w->msg, sizeof w->msg - 1));
+  CO_CALL(w,
+          uva_stream_read_line(&w->len, w->pipe, t, w->msg, sizeof w->msg - 1));
   if (w->rc == 0 && w->len > 0) {
     w->msg[w->len] = '\0';
     client_sent = atol(w->msg);
@@ -323,25 +325,25 @@ struct conn {
 
 /* One echo: send c->req (set up by the caller), read the answer, check it.
  * Some reads cancel themselves while waiting and read again. */
-#define CO_EXCHANGE(c, t, cancel_some)                                        \
-  do {                                                                        \
-    c->want = strlen(c->req);                                                 \
-    c->rc = uva_stream_write(NULL, c->s, c->req, c->want);                    \
-    if (c->rc != 0) DIE("write: %s", uva_err_name(c->rc));                   \
-    c->pc = __LINE__;                                                         \
-    CO_FALLTHROUGH;                                                           \
-    case __LINE__:                                                            \
+#define CO_EXCHANGE(c, t, cancel_some)                                         \
+  do {                                                                         \
+    c->want = strlen(c->req);                                                  \
+    c->rc = uva_stream_write(NULL, c->s, c->req, c->want);                     \
+    if (c->rc != 0) DIE("write: %s", uva_err_name(c->rc));                     \
+    c->pc = __LINE__;                                                          \
+    CO_FALLTHROUGH;                                                            \
+    case __LINE__:                                                             \
       c->rc = uva_stream_read_line(&c->len, c->s, t, c->resp, sizeof c->resp); \
-      if (c->rc == UVA_EAGAIN) {                                              \
-        if ((cancel_some) && (rnd() & 63) == 0) {                             \
-          cli.cancelled_reads++;                                              \
-          OK(uva_task_cancel(t)); /* resumed with ECANCELED: read again */   \
-        }                                                                     \
-        return UVA_TASK_PENDING;                                              \
-      }                                                                       \
-      if (c->rc != 0) DIE("read_line: %s", uva_err_name(c->rc));             \
-      if (c->len != c->want || memcmp(c->resp, c->req, c->want) != 0)         \
-        DIE("wrong answer '%.*s' to '%s'", (int) c->len, c->resp, c->req);    \
+      if (c->rc == UVA_EAGAIN) {                                               \
+        if ((cancel_some) && (rnd() & 63) == 0) {                              \
+          cli.cancelled_reads++;                                               \
+          OK(uva_task_cancel(t)); /* resumed with ECANCELED: read again */     \
+        }                                                                      \
+        return UVA_TASK_PENDING;                                               \
+      }                                                                        \
+      if (c->rc != 0) DIE("read_line: %s", uva_err_name(c->rc));               \
+      if (c->len != c->want || memcmp(c->resp, c->req, c->want) != 0)          \
+        DIE("wrong answer '%.*s' to '%s'", (int) c->len, c->resp, c->req);     \
   } while (0)
 
 static void free_conn(void *d) { free(d); }
@@ -421,11 +423,13 @@ static int run_client(int port, int report_fd) {
     OK(uva_task_spawn(NULL, cli.loop, holder_step, c, free_conn));
   }
   OK(uva_loop_run(cli.loop, UVA_RUN_DEFAULT));
-  if (cli.open != opt.conns || cli.echoed1 != opt.conns || cli.closed1 != opt.conns)
+  if (cli.open != opt.conns || cli.echoed1 != opt.conns ||
+      cli.closed1 != opt.conns)
     DIE("load: %ld open, %ld echoed, %ld closed of %ld", cli.open, cli.echoed1,
         cli.closed1, opt.conns);
-  printf("soak: load: %ld connections held open together, each echoed 3 lines\n",
-         opt.conns);
+  printf(
+      "soak: load: %ld connections held open together, each echoed 3 lines\n",
+      opt.conns);
   fflush(stdout);
   uva_sem_close(cli.connecting);
   uva_event_close(cli.all_open);
@@ -445,11 +449,12 @@ static int run_client(int port, int report_fd) {
   if (cli.verified != opt.exchanges || cli.workers_live != 0)
     DIE("soak: %ld of %ld exchanges verified", cli.verified, opt.exchanges);
   chaos_finish();
-  printf("soak: client: %ld exchanges verified over %ld connections, "
-         "%ld reads cancelled and reissued; chaos: %ld sleeps, %ld cancels, "
-         "%ld timeouts\n",
-         cli.verified, cli.connections, cli.cancelled_reads, chaos.sleeps,
-         chaos.cancels, chaos.timeouts);
+  printf(
+      "soak: client: %ld exchanges verified over %ld connections, "
+      "%ld reads cancelled and reissued; chaos: %ld sleeps, %ld cancels, "
+      "%ld timeouts\n",
+      cli.verified, cli.connections, cli.cancelled_reads, chaos.sleeps,
+      chaos.cancels, chaos.timeouts);
 
   /* Tell the server how many requests were answered and verified. */
   char msg[32];
@@ -488,8 +493,9 @@ int main(int argc, char **argv) {
     } else if (i + 1 < argc && strcmp(argv[i], "--workers") == 0) {
       opt.workers = atol(argv[++i]);
     } else {
-      fprintf(stderr, "usage: soak [--short] [--conns N] [--exchanges M] "
-                      "[--workers W] [--no-rss-check]\n");
+      fprintf(stderr,
+              "usage: soak [--short] [--conns N] [--exchanges M] "
+              "[--workers W] [--no-rss-check]\n");
       return 2;
     }
   }
@@ -523,12 +529,14 @@ int main(int argc, char **argv) {
   chaos_finish();
   if (srv.handlers != 0) DIE("%ld handler tasks left", srv.handlers);
   OK(uva_loop_close(srv.loop));
-  printf("soak: server: %ld connections, %ld lines answered; chaos: %ld sleeps, "
-         "%ld cancels, %ld timeouts\n",
-         srv.conns, srv.answered, chaos.sleeps, chaos.cancels, chaos.timeouts);
+  printf(
+      "soak: server: %ld connections, %ld lines answered; chaos: %ld sleeps, "
+      "%ld cancels, %ld timeouts\n",
+      srv.conns, srv.answered, chaos.sleeps, chaos.cancels, chaos.timeouts);
   /* Each request answered exactly once: the client verified every answer
    * in order, and the server answered no more than it was asked. */
-  if (client_sent != opt.exchanges || srv.answered != 3 * opt.conns + opt.exchanges)
+  if (client_sent != opt.exchanges ||
+      srv.answered != 3 * opt.conns + opt.exchanges)
     DIE("client verified %ld, server answered %ld (expected %ld + %ld)",
         client_sent, srv.answered, 3 * opt.conns, opt.exchanges);
   int flat = report_curve("server");

@@ -20,14 +20,13 @@
 
 static int failures;
 
-#define CHECK(cond)                                                   \
-  do {                                                                \
-    if (!(cond)) {                                                    \
-      fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, \
-              #cond);                                                 \
-      failures++;                                                     \
-      return;                                                         \
-    }                                                                 \
+#define CHECK(cond)                                                            \
+  do {                                                                         \
+    if (!(cond)) {                                                             \
+      fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond); \
+      failures++;                                                              \
+      return;                                                                  \
+    }                                                                          \
   } while (0)
 
 #define OK(expr) CHECK((expr) == 0)
@@ -35,7 +34,7 @@ static int failures;
 #define NTHREADS 4
 
 static void sleep_ms(int ms) {
-  struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+  struct timespec ts = {ms / 1000, (long) (ms % 1000) * 1000000L};
   nanosleep(&ts, NULL);
 }
 
@@ -86,8 +85,8 @@ struct shared {
 
 static int parked_step(uva_task_t *t, int status, void *d) {
   struct shared *s = d;
-  (void)t;
-  (void)status;
+  (void) t;
+  (void) status;
   s->steps++;
   /* Finish once every thread is done and every call has run: the final
    * wake of each thread comes after its last call, so it is not lost. */
@@ -127,7 +126,8 @@ static void test_wakes_and_calls_from_threads(void) {
   for (int i = 0; i < NTHREADS; i++)
     CHECK(pthread_create(&th[i], NULL, waker, &s) == 0);
   OK(uva_loop_run(s.loop, UVA_RUN_DEFAULT)); /* until the task finishes */
-  for (int i = 0; i < NTHREADS; i++) pthread_join(th[i], NULL);
+  for (int i = 0; i < NTHREADS; i++)
+    pthread_join(th[i], NULL);
   int done = 0;
   OK(uva_task_done(&done, s.task));
   CHECK(done == 1);
@@ -162,13 +162,15 @@ static int flag_step(uva_task_t *t, int status, void *d) {
 
 static void *setter(void *arg) {
   struct flagged *f = arg;
-  for (int i = 0; i < 250000; i++) uva_flag_set(f->flag);
+  for (int i = 0; i < 250000; i++)
+    uva_flag_set(f->flag);
   return NULL;
 }
 
 static void *finisher(void *arg) {
   struct flagged *f = arg;
-  for (int i = 0; i < NTHREADS; i++) pthread_join(f->setters[i], NULL);
+  for (int i = 0; i < NTHREADS; i++)
+    pthread_join(f->setters[i], NULL);
   atomic_store(&f->final_phase, 1);
   uva_flag_set(f->flag); /* the final set */
   return NULL;
@@ -216,7 +218,7 @@ static int (*real_async_send)(void *);
 static pthread_once_t real_async_send_once = PTHREAD_ONCE_INIT;
 
 static void find_real_async_send(void) {
-  real_async_send = (int (*)(void *))dlsym(RTLD_NEXT, "uv_async_send");
+  real_async_send = (int (*)(void *)) dlsym(RTLD_NEXT, "uv_async_send");
 }
 
 int uv_async_send(void *handle);
@@ -236,7 +238,7 @@ struct race {
   uva_loop_t *loop;
   uva_task_t *task;
   uva_flag_t *flag;
-  atomic_int last; /* the thread is about to make its last call */
+  atomic_int last;     /* the thread is about to make its last call */
   atomic_int finished; /* the task's step returned its result */
   atomic_int calls_run;
 };
@@ -252,8 +254,8 @@ static int close_when_idle(uva_loop_t *loop) {
 
 static int until_last_step(uva_task_t *t, int status, void *d) {
   struct race *r = d;
-  (void)t;
-  (void)status;
+  (void) t;
+  (void) status;
   if (!atomic_load(&r->last)) return UVA_TASK_PENDING;
   atomic_store(&r->finished, 1);
   return 0;
@@ -264,10 +266,12 @@ static int until_last_step(uva_task_t *t, int status, void *d) {
  * it. */
 static void *wake_then_release(void *arg) {
   struct race *r = arg;
-  for (int i = 0; i < 20; i++) uva_task_wake(r->task);
+  for (int i = 0; i < 20; i++)
+    uva_task_wake(r->task);
   atomic_store(&r->last, 1);
   uva_task_wake(r->task);
-  while (!atomic_load(&r->finished)) sched_yield();
+  while (!atomic_load(&r->finished))
+    sched_yield();
   sleep_ms(1); /* the loop's own reference is gone by now */
   slow_send = 1;
   uva_task_release(r->task);
@@ -296,8 +300,8 @@ static void counted_call(void *d) {
 
 static int until_calls_step(uva_task_t *t, int status, void *d) {
   struct race *r = d;
-  (void)t;
-  (void)status;
+  (void) t;
+  (void) status;
   return atomic_load(&r->calls_run) == 20 ? 0 : UVA_TASK_PENDING;
 }
 
@@ -363,7 +367,7 @@ static void test_close_races_flag_set(void) {
  * closes it: every call that returned 0 gets its callback (run by a pass
  * or by the close), every later one returns UVA_ECLOSED, and the memory
  * goes with the last reference. */
-static void noop_call(void *d) { (void)d; }
+static void noop_call(void *d) { (void) d; }
 
 struct hammer {
   uva_loop_t *loop;
@@ -402,8 +406,8 @@ static void *hammer_loop(void *arg) {
 
 static int yield_n_step(uva_task_t *t, int status, void *d) {
   int *left = d;
-  (void)t;
-  (void)status;
+  (void) t;
+  (void) status;
   return --*left > 0 ? UVA_TASK_YIELD : 0;
 }
 
@@ -420,9 +424,11 @@ static void test_close_races_retained_loop(void) {
       CHECK(pthread_create(&th[i], NULL, hammer_loop, &h) == 0);
     }
     /* Runs are cut short by the stops: run until the task is done. */
-    while (left > 0) OK(uva_loop_run(h.loop, UVA_RUN_DEFAULT));
+    while (left > 0)
+      OK(uva_loop_run(h.loop, UVA_RUN_DEFAULT));
     OK(close_when_idle(h.loop));
-    for (int i = 0; i < 2; i++) pthread_join(th[i], NULL);
+    for (int i = 0; i < 2; i++)
+      pthread_join(th[i], NULL);
     CHECK(atomic_load(&h.bad) == 0);
     CHECK(atomic_load(&h.accepted) == atomic_load(&h.ran));
   }
@@ -450,8 +456,8 @@ static void test_closed_loop_kept_by_a_reference(void) {
 
 static int yielder(uva_task_t *t, int status, void *d) {
   int *left = d;
-  (void)t;
-  (void)status;
+  (void) t;
+  (void) status;
   return --*left > 0 ? UVA_TASK_YIELD : 0;
 }
 
@@ -483,11 +489,13 @@ static void test_loops_side_by_side(void) {
   atomic_int ok = 0;
   for (int i = 0; i < NTHREADS; i++)
     CHECK(pthread_create(&th[i], NULL, own_loop, &ok) == 0);
-  for (int i = 0; i < NTHREADS; i++) pthread_join(th[i], NULL);
+  for (int i = 0; i < NTHREADS; i++)
+    pthread_join(th[i], NULL);
   CHECK(atomic_load(&ok) == NTHREADS);
 }
 
-#define TEST(name) {#name, name}
+#define TEST(name) \
+  { #name, name }
 
 /* Runs every test, or those whose name contains argv[1]. */
 int main(int argc, char **argv) {
@@ -503,7 +511,7 @@ int main(int argc, char **argv) {
                TEST(test_close_races_flag_set),
                TEST(test_close_races_retained_loop),
                TEST(test_closed_loop_kept_by_a_reference)};
-  int n = (int)(sizeof tests / sizeof tests[0]), ran = 0, failed = 0;
+  int n = (int) (sizeof tests / sizeof tests[0]), ran = 0, failed = 0;
   int close_races_ran = 0;
   for (int i = 0; i < n; i++) {
     if (argc > 1 && strstr(tests[i].name, argv[1]) == NULL) continue;
@@ -516,8 +524,9 @@ int main(int argc, char **argv) {
   /* The close races need the widened window (libuv linked as a shared
    * library, so that this program's uv_async_send is the one called). */
   if (atomic_load(&slowed_sends) == 0 && close_races_ran)
-    printf("note: uv_async_send was not interposed: the close races ran "
-           "without a widened window\n");
+    printf(
+        "note: uv_async_send was not interposed: the close races ran "
+        "without a widened window\n");
   printf("threads: %d passed, %d failed\n", ran - failed, failed);
   return failed != 0;
 }

@@ -7,6 +7,7 @@ a while (timeout() pushed back with reschedule() on each event). Stages
 of a pipeline hand work on through queues (LIFO for the undo stack,
 priority for the urgent work) and meet at a Barrier between rounds; a
 Condition tells the printer when a round is complete."""
+
 import importlib
 import sys
 

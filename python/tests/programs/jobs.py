@@ -8,6 +8,7 @@ under timeout(); results are collected under a Condition; a thread submits
 one more job with run_coroutine_threadsafe; as_completed and wait() fetch
 a few answers directly; a failing job makes a second TaskGroup raise an
 ExceptionGroup. One Runner runs the setup, the work and the teardown."""
+
 import importlib
 import sys
 import threading
@@ -96,8 +97,10 @@ async def work(port, loop_box):
 
     async with aio.TaskGroup() as tg:
         for i in range(3):
-            tg.create_task(worker("w%d" % i, port, jobs, barrier, results,
-                                  started), name="worker-%d" % i)
+            tg.create_task(
+                worker("w%d" % i, port, jobs, barrier, results, started),
+                name="worker-%d" % i,
+            )
         watcher = tg.create_task(results.wait_count(7))
         await jobs.join()
         print("barrier indices:", sorted(started))
@@ -105,16 +108,21 @@ async def work(port, loop_box):
         box = {}
 
         def from_thread():
-            fut = aio.run_coroutine_threadsafe(results.add(100, "thread"),
-                                               loop_box[0])
+            fut = aio.run_coroutine_threadsafe(
+                results.add(100, "thread"), loop_box[0]
+            )
             box["result"] = fut.result(5)
 
         thread = threading.Thread(target=from_thread)
         thread.start()
         done, pending = await aio.wait([watcher], timeout=5)
         thread.join(5)
-        print("watcher done:", watcher in done, "thread result:",
-              box.get("result"))
+        print(
+            "watcher done:",
+            watcher in done,
+            "thread result:",
+            box.get("result"),
+        )
         for _ in range(3):
             jobs.put_nowait((99, None))
     print("results:", sorted(results.items.items(), key=lambda kv: kv[0]))
@@ -134,8 +142,12 @@ async def work(port, loop_box):
             tg.create_task(fails())
             slow = tg.create_task(ask(port, 13))
     except ExceptionGroup as eg:
-        print("group failed:", [str(e) for e in eg.exceptions],
-              "sibling cancelled:", slow.cancelled())
+        print(
+            "group failed:",
+            [str(e) for e in eg.exceptions],
+            "sibling cancelled:",
+            slow.cancelled(),
+        )
 
     shielded = aio.create_task(ask(port, 7))
     try:

@@ -36,7 +36,8 @@ def serve(reader, writer):
 
 signal.signal(signal.SIGPIPE, signal.SIG_IGN)
 loop = asyncio.get_event_loop(runq_len=30, waitq_len=30)
-loop.call_soon(asyncio.start_server(serve, "127.0.0.1", int(sys.argv[1]),
-                                    backlog=100))
+loop.call_soon(
+    asyncio.start_server(serve, "127.0.0.1", int(sys.argv[1]), backlog=100)
+)
 loop.run_forever()
 loop.close()

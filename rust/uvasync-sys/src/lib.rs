@@ -181,12 +181,14 @@ pub struct uva_buf_t {
 // Callbacks.
 pub type uva_free_cb = Option<unsafe extern "C" fn(data: *mut c_void)>;
 pub type uva_callback_cb = Option<unsafe extern "C" fn(data: *mut c_void)>;
-pub type uva_task_step_cb = Option<unsafe extern "C" fn(task: *mut uva_task_t, status: c_int, data: *mut c_void) -> c_int>;
+pub type uva_task_step_cb =
+    Option<unsafe extern "C" fn(task: *mut uva_task_t, status: c_int, data: *mut c_void) -> c_int>;
 pub type uva_task_done_cb = Option<unsafe extern "C" fn(task: *mut uva_task_t, result: c_int, data: *mut c_void)>;
 pub type uva_timer_cb = Option<unsafe extern "C" fn(timer: *mut uva_timer_t, data: *mut c_void)>;
 pub type uva_timer_close_cb = Option<unsafe extern "C" fn(timer: *mut uva_timer_t, data: *mut c_void)>;
 pub type uva_stream_close_cb = Option<unsafe extern "C" fn(stream: *mut uva_stream_t, data: *mut c_void)>;
-pub type uva_server_connection_cb = Option<unsafe extern "C" fn(server: *mut uva_server_t, stream: *mut uva_stream_t, data: *mut c_void)>;
+pub type uva_server_connection_cb =
+    Option<unsafe extern "C" fn(server: *mut uva_server_t, stream: *mut uva_stream_t, data: *mut c_void)>;
 pub type uva_server_close_cb = Option<unsafe extern "C" fn(server: *mut uva_server_t, data: *mut c_void)>;
 pub type uva_udp_close_cb = Option<unsafe extern "C" fn(udp: *mut uva_udp_t, data: *mut c_void)>;
 pub type uva_poll_close_cb = Option<unsafe extern "C" fn(poll: *mut uva_poll_t, data: *mut c_void)>;
@@ -206,12 +208,23 @@ extern "C" {
     pub fn uva_loop_call_soon(loop_: *mut uva_loop_t, cb: uva_callback_cb, data: *mut c_void) -> c_int;
     pub fn uva_loop_call_soon_threadsafe(loop_: *mut uva_loop_t, cb: uva_callback_cb, data: *mut c_void) -> c_int;
     pub fn uva_loop_set_data(loop_: *mut uva_loop_t, data: *mut c_void, dtor: uva_free_cb) -> c_int;
-    pub fn uva_loop_set_wait_hooks(loop_: *mut uva_loop_t, before: uva_callback_cb, after: uva_callback_cb, data: *mut c_void) -> c_int;
+    pub fn uva_loop_set_wait_hooks(
+        loop_: *mut uva_loop_t,
+        before: uva_callback_cb,
+        after: uva_callback_cb,
+        data: *mut c_void,
+    ) -> c_int;
     pub fn uva_loop_get_data(out: *mut *mut c_void, loop_: *mut uva_loop_t) -> c_int;
     pub fn uva_loop_close(loop_: *mut uva_loop_t) -> c_int;
     pub fn uva_loop_retain(loop_: *mut uva_loop_t) -> c_int;
     pub fn uva_loop_release(loop_: *mut uva_loop_t) -> c_int;
-    pub fn uva_task_spawn(out: *mut *mut uva_task_t, loop_: *mut uva_loop_t, step: uva_task_step_cb, data: *mut c_void, dtor: uva_free_cb) -> c_int;
+    pub fn uva_task_spawn(
+        out: *mut *mut uva_task_t,
+        loop_: *mut uva_loop_t,
+        step: uva_task_step_cb,
+        data: *mut c_void,
+        dtor: uva_free_cb,
+    ) -> c_int;
     pub fn uva_task_yield(task: *mut uva_task_t) -> c_int;
     pub fn uva_task_sleep(task: *mut uva_task_t, ms: i64) -> c_int;
     pub fn uva_task_join(task: *mut uva_task_t, other: *mut uva_task_t) -> c_int;
@@ -228,7 +241,13 @@ extern "C" {
     pub fn uva_task_unref(task: *mut uva_task_t) -> c_int;
     pub fn uva_task_retain(task: *mut uva_task_t) -> c_int;
     pub fn uva_task_release(task: *mut uva_task_t) -> c_int;
-    pub fn uva_timer_new(out: *mut *mut uva_timer_t, loop_: *mut uva_loop_t, cb: uva_timer_cb, data: *mut c_void, dtor: uva_free_cb) -> c_int;
+    pub fn uva_timer_new(
+        out: *mut *mut uva_timer_t,
+        loop_: *mut uva_loop_t,
+        cb: uva_timer_cb,
+        data: *mut c_void,
+        dtor: uva_free_cb,
+    ) -> c_int;
     pub fn uva_timer_start(timer: *mut uva_timer_t, timeout_ms: i64, repeat_ms: i64) -> c_int;
     pub fn uva_timer_stop(timer: *mut uva_timer_t) -> c_int;
     pub fn uva_timer_active(out: *mut c_int, timer: *mut uva_timer_t) -> c_int;
@@ -255,7 +274,12 @@ extern "C" {
     pub fn uva_sem_release(sem: *mut uva_sem_t) -> c_int;
     pub fn uva_sem_value(out: *mut i64, sem: *mut uva_sem_t) -> c_int;
     pub fn uva_sem_close(sem: *mut uva_sem_t) -> c_int;
-    pub fn uva_queue_new(out: *mut *mut uva_queue_t, loop_: *mut uva_loop_t, maxsize: usize, item_dtor: uva_free_cb) -> c_int;
+    pub fn uva_queue_new(
+        out: *mut *mut uva_queue_t,
+        loop_: *mut uva_loop_t,
+        maxsize: usize,
+        item_dtor: uva_free_cb,
+    ) -> c_int;
     pub fn uva_queue_put(queue: *mut uva_queue_t, task: *mut uva_task_t, item: *mut c_void) -> c_int;
     pub fn uva_queue_get(out: *mut *mut c_void, queue: *mut uva_queue_t, task: *mut uva_task_t) -> c_int;
     pub fn uva_queue_put_nowait(queue: *mut uva_queue_t, item: *mut c_void) -> c_int;
@@ -268,45 +292,133 @@ extern "C" {
     pub fn uva_flag_set(flag: *mut uva_flag_t) -> c_int;
     pub fn uva_flag_wait(flag: *mut uva_flag_t, task: *mut uva_task_t) -> c_int;
     pub fn uva_flag_close(flag: *mut uva_flag_t) -> c_int;
-    pub fn uva_tcp_connect(out: *mut *mut uva_stream_t, loop_: *mut uva_loop_t, host: *const c_char, port: c_int) -> c_int;
+    pub fn uva_tcp_connect(
+        out: *mut *mut uva_stream_t,
+        loop_: *mut uva_loop_t,
+        host: *const c_char,
+        port: c_int,
+    ) -> c_int;
     pub fn uva_pipe_connect(out: *mut *mut uva_stream_t, loop_: *mut uva_loop_t, path: *const c_char) -> c_int;
     pub fn uva_stream_wait_connected(stream: *mut uva_stream_t, task: *mut uva_task_t) -> c_int;
     pub fn uva_stream_open_fd(out: *mut *mut uva_stream_t, loop_: *mut uva_loop_t, fd: c_int) -> c_int;
     pub fn uva_stream_set(stream: *mut uva_stream_t, option: uva_stream_option, value: usize) -> c_int;
-    pub fn uva_stream_read(nread: *mut usize, stream: *mut uva_stream_t, task: *mut uva_task_t, buf: *mut c_void, len: usize) -> c_int;
-    pub fn uva_stream_read_spill(nread: *mut usize, stream: *mut uva_stream_t, task: *mut uva_task_t, buf: *mut c_void, len: usize, spill: *mut c_void, spill_len: usize) -> c_int;
+    pub fn uva_stream_read(
+        nread: *mut usize,
+        stream: *mut uva_stream_t,
+        task: *mut uva_task_t,
+        buf: *mut c_void,
+        len: usize,
+    ) -> c_int;
+    pub fn uva_stream_read_spill(
+        nread: *mut usize,
+        stream: *mut uva_stream_t,
+        task: *mut uva_task_t,
+        buf: *mut c_void,
+        len: usize,
+        spill: *mut c_void,
+        spill_len: usize,
+    ) -> c_int;
     pub fn uva_stream_read_hint(out: *mut usize, stream: *mut uva_stream_t) -> c_int;
-    pub fn uva_stream_peek(data: *mut *const c_void, len: *mut usize, stream: *mut uva_stream_t, task: *mut uva_task_t) -> c_int;
+    pub fn uva_stream_peek(
+        data: *mut *const c_void,
+        len: *mut usize,
+        stream: *mut uva_stream_t,
+        task: *mut uva_task_t,
+    ) -> c_int;
     pub fn uva_stream_consume(stream: *mut uva_stream_t, n: usize) -> c_int;
-    pub fn uva_stream_read_exactly(stream: *mut uva_stream_t, task: *mut uva_task_t, buf: *mut c_void, n: usize) -> c_int;
-    pub fn uva_stream_read_line(len: *mut usize, stream: *mut uva_stream_t, task: *mut uva_task_t, buf: *mut c_void, buflen: usize) -> c_int;
-    pub fn uva_stream_read_until(len: *mut usize, stream: *mut uva_stream_t, task: *mut uva_task_t, sep: *const c_void, seplen: usize, buf: *mut c_void, buflen: usize) -> c_int;
+    pub fn uva_stream_read_exactly(
+        stream: *mut uva_stream_t,
+        task: *mut uva_task_t,
+        buf: *mut c_void,
+        n: usize,
+    ) -> c_int;
+    pub fn uva_stream_read_line(
+        len: *mut usize,
+        stream: *mut uva_stream_t,
+        task: *mut uva_task_t,
+        buf: *mut c_void,
+        buflen: usize,
+    ) -> c_int;
+    pub fn uva_stream_read_until(
+        len: *mut usize,
+        stream: *mut uva_stream_t,
+        task: *mut uva_task_t,
+        sep: *const c_void,
+        seplen: usize,
+        buf: *mut c_void,
+        buflen: usize,
+    ) -> c_int;
     pub fn uva_stream_read_state(state: *mut c_int, stream: *mut uva_stream_t) -> c_int;
     pub fn uva_stream_feed_eof(stream: *mut uva_stream_t) -> c_int;
     pub fn uva_stream_read_to_eof(len: *mut usize, stream: *mut uva_stream_t, task: *mut uva_task_t) -> c_int;
     pub fn uva_stream_buffered(out: *mut usize, stream: *mut uva_stream_t) -> c_int;
     pub fn uva_stream_write(queued: *mut usize, stream: *mut uva_stream_t, buf: *const c_void, len: usize) -> c_int;
-    pub fn uva_stream_writev(queued: *mut usize, stream: *mut uva_stream_t, bufs: *const uva_buf_t, nbufs: usize) -> c_int;
+    pub fn uva_stream_writev(
+        queued: *mut usize,
+        stream: *mut uva_stream_t,
+        bufs: *const uva_buf_t,
+        nbufs: usize,
+    ) -> c_int;
     pub fn uva_stream_drain(stream: *mut uva_stream_t, task: *mut uva_task_t) -> c_int;
-    pub fn uva_stream_write_drain(stream: *mut uva_stream_t, task: *mut uva_task_t, buf: *const c_void, len: usize) -> c_int;
+    pub fn uva_stream_write_drain(
+        stream: *mut uva_stream_t,
+        task: *mut uva_task_t,
+        buf: *const c_void,
+        len: usize,
+    ) -> c_int;
     pub fn uva_stream_shutdown(stream: *mut uva_stream_t, task: *mut uva_task_t) -> c_int;
-    pub fn uva_stream_peer_address(stream: *mut uva_stream_t, host: *mut c_char, hostlen: usize, port: *mut c_int) -> c_int;
-    pub fn uva_stream_local_address(stream: *mut uva_stream_t, host: *mut c_char, hostlen: usize, port: *mut c_int) -> c_int;
+    pub fn uva_stream_peer_address(
+        stream: *mut uva_stream_t,
+        host: *mut c_char,
+        hostlen: usize,
+        port: *mut c_int,
+    ) -> c_int;
+    pub fn uva_stream_local_address(
+        stream: *mut uva_stream_t,
+        host: *mut c_char,
+        hostlen: usize,
+        port: *mut c_int,
+    ) -> c_int;
     pub fn uva_stream_fileno(fd: *mut c_int, stream: *mut uva_stream_t) -> c_int;
     pub fn uva_stream_close(stream: *mut uva_stream_t, close_cb: uva_stream_close_cb, data: *mut c_void) -> c_int;
     pub fn uva_stream_abort(stream: *mut uva_stream_t, close_cb: uva_stream_close_cb, data: *mut c_void) -> c_int;
-    pub fn uva_tcp_listen(out: *mut *mut uva_server_t, loop_: *mut uva_loop_t, host: *const c_char, port: c_int, backlog: c_int) -> c_int;
-    pub fn uva_pipe_listen(out: *mut *mut uva_server_t, loop_: *mut uva_loop_t, path: *const c_char, backlog: c_int) -> c_int;
+    pub fn uva_tcp_listen(
+        out: *mut *mut uva_server_t,
+        loop_: *mut uva_loop_t,
+        host: *const c_char,
+        port: c_int,
+        backlog: c_int,
+    ) -> c_int;
+    pub fn uva_pipe_listen(
+        out: *mut *mut uva_server_t,
+        loop_: *mut uva_loop_t,
+        path: *const c_char,
+        backlog: c_int,
+    ) -> c_int;
     pub fn uva_server_accept(out: *mut *mut uva_stream_t, server: *mut uva_server_t, task: *mut uva_task_t) -> c_int;
-    pub fn uva_server_on_connection(server: *mut uva_server_t, cb: uva_server_connection_cb, data: *mut c_void) -> c_int;
+    pub fn uva_server_on_connection(
+        server: *mut uva_server_t,
+        cb: uva_server_connection_cb,
+        data: *mut c_void,
+    ) -> c_int;
     pub fn uva_server_address(server: *mut uva_server_t, host: *mut c_char, hostlen: usize, port: *mut c_int) -> c_int;
     pub fn uva_server_close(server: *mut uva_server_t, close_cb: uva_server_close_cb, data: *mut c_void) -> c_int;
     pub fn uva_udp_new(out: *mut *mut uva_udp_t, loop_: *mut uva_loop_t) -> c_int;
     pub fn uva_udp_bind(udp: *mut uva_udp_t, host: *const c_char, port: c_int) -> c_int;
     pub fn uva_udp_connect(udp: *mut uva_udp_t, host: *const c_char, port: c_int) -> c_int;
     pub fn uva_udp_set(udp: *mut uva_udp_t, option: uva_stream_option, value: usize) -> c_int;
-    pub fn uva_udp_send(udp: *mut uva_udp_t, buf: *const c_void, len: usize, host: *const c_char, port: c_int) -> c_int;
-    pub fn uva_udp_recv(len: *mut usize, udp: *mut uva_udp_t, task: *mut uva_task_t, buf: *mut c_void, buflen: usize, host: *mut c_char, hostlen: usize, port: *mut c_int) -> c_int;
+    pub fn uva_udp_send(udp: *mut uva_udp_t, buf: *const c_void, len: usize, host: *const c_char, port: c_int)
+        -> c_int;
+    pub fn uva_udp_recv(
+        len: *mut usize,
+        udp: *mut uva_udp_t,
+        task: *mut uva_task_t,
+        buf: *mut c_void,
+        buflen: usize,
+        host: *mut c_char,
+        hostlen: usize,
+        port: *mut c_int,
+    ) -> c_int;
     pub fn uva_udp_local_address(udp: *mut uva_udp_t, host: *mut c_char, hostlen: usize, port: *mut c_int) -> c_int;
     pub fn uva_udp_close(udp: *mut uva_udp_t, close_cb: uva_udp_close_cb, data: *mut c_void) -> c_int;
     pub fn uva_poll_new(out: *mut *mut uva_poll_t, loop_: *mut uva_loop_t, fd: c_int) -> c_int;

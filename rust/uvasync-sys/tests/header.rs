@@ -175,9 +175,7 @@ fn every_function_matches_the_header() {
     for (name, sig) in &c {
         match r.get(name) {
             None => problems.push(format!("{name}: missing in src/lib.rs")),
-            Some(rs) if rs != sig => {
-                problems.push(format!("{name}: header {sig:?}, Rust {rs:?}"))
-            }
+            Some(rs) if rs != sig => problems.push(format!("{name}: header {sig:?}, Rust {rs:?}")),
             _ => {}
         }
     }
@@ -217,10 +215,7 @@ fn numeric_constants_match_the_header() {
     let lib = lib_text();
     for (name, value) in &c {
         let needle = format!("pub const {name}: ");
-        let line = lib
-            .lines()
-            .find(|l| l.starts_with(&needle))
-            .unwrap_or_else(|| panic!("{name} is not declared"));
+        let line = lib.lines().find(|l| l.starts_with(&needle)).unwrap_or_else(|| panic!("{name} is not declared"));
         let rust_value: i64 = line.rsplit('=').next().unwrap().trim().trim_end_matches(';').parse().unwrap();
         assert_eq!(rust_value, *value, "{name}");
     }
@@ -242,10 +237,7 @@ fn error_codes_match_the_library() {
     let lib = lib_text();
     for name in names {
         let needle = format!("pub const UVA_{name}: c_int = ");
-        let line = lib
-            .lines()
-            .find(|l| l.starts_with(&needle))
-            .unwrap_or_else(|| panic!("UVA_{name} is not declared"));
+        let line = lib.lines().find(|l| l.starts_with(&needle)).unwrap_or_else(|| panic!("UVA_{name} is not declared"));
         let value: i32 = line[needle.len()..].trim_end_matches(';').parse().unwrap();
         let got = unsafe { CStr::from_ptr(uvasync_sys::uva_err_name(value)) };
         assert_eq!(got.to_str().unwrap(), name, "UVA_{name} = {value}");

@@ -57,10 +57,7 @@ async fn uva_sleep(d: Vec<u64>) -> u64 {
 
 async fn tokio_sleep(d: Vec<u64>) -> u64 {
     let base = rss_bytes();
-    let hs: Vec<_> = d
-        .into_iter()
-        .map(|ms| tokio::spawn(tokio::time::sleep(Duration::from_millis(ms))))
-        .collect();
+    let hs: Vec<_> = d.into_iter().map(|ms| tokio::spawn(tokio::time::sleep(Duration::from_millis(ms)))).collect();
     tokio::time::sleep(Duration::from_millis(20)).await;
     let during = rss_bytes();
     for h in hs {

@@ -54,10 +54,7 @@ fn main() {
     let (c0, t0) = (cpu_seconds(), Instant::now());
     match imp {
         "uvasync" => uvasync::Runtime::new().unwrap().block_on(uva_yield(tasks, rounds)),
-        "tokio" => tokio::runtime::Builder::new_current_thread()
-            .build()
-            .unwrap()
-            .block_on(tokio_yield(tasks, rounds)),
+        "tokio" => tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(tokio_yield(tasks, rounds)),
         _ => panic!("usage: bench_yield uvasync|tokio N [TASKS]"),
     }
     let wall = t0.elapsed().as_secs_f64();

@@ -65,13 +65,8 @@ pub fn channel<T: 'static>(capacity: usize) -> (Sender<T>, Receiver<T>) {
     let mut raw = ptr::null_mut();
     let rc = unsafe { sys::uva_queue_new(&mut raw, lp.raw, capacity, Some(drop_item::<T>)) };
     expect_ok(rc, "uva_queue_new");
-    let chan = Rc::new(Chan {
-        _lp: lp,
-        raw,
-        senders: Cell::new(1),
-        receiver_alive: Cell::new(true),
-        _items: PhantomData,
-    });
+    let chan =
+        Rc::new(Chan { _lp: lp, raw, senders: Cell::new(1), receiver_alive: Cell::new(true), _items: PhantomData });
     (Sender { chan: chan.clone() }, Receiver { chan })
 }
 

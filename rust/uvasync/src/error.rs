@@ -14,9 +14,7 @@ pub(crate) fn to_io(code: c_int) -> io::Error {
         sys::UVA_ECLOSED => io::ErrorKind::NotConnected,
         sys::UVA_ETIMEDOUT => io::ErrorKind::TimedOut,
         sys::UVA_ELINETOOLONG => io::ErrorKind::InvalidData,
-        c if c > -4096 && c < 0 && !(-3100..=-3000).contains(&c) => {
-            return io::Error::from_raw_os_error(-c)
-        }
+        c if c > -4096 && c < 0 && !(-3100..=-3000).contains(&c) => return io::Error::from_raw_os_error(-c),
         _ => io::ErrorKind::Other,
     };
     // SAFETY: uva_err_name/uva_strerror return static, NUL-terminated strings.

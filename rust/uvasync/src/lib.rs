@@ -37,9 +37,9 @@ mod error;
 #[cfg(feature = "futures-io")]
 mod io_traits;
 mod net;
-mod stream;
 mod panic;
 mod runtime;
+mod stream;
 mod sync;
 mod task;
 mod time;

@@ -70,7 +70,8 @@ fn cstring(s: &str) -> io::Result<CString> {
 
 fn path_cstring(p: &Path) -> io::Result<CString> {
     use std::os::unix::ffi::OsStrExt;
-    CString::new(p.as_os_str().as_bytes()).map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "NUL byte in a path"))
+    CString::new(p.as_os_str().as_bytes())
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "NUL byte in a path"))
 }
 
 /// A listening socket (TCP or Unix), closed on drop.
@@ -91,7 +92,8 @@ impl RawServer {
         let raw = self.raw;
         let mut w = CoreWait::new();
         let mut out = ptr::null_mut();
-        let rc = poll_fn(|cx| w.poll(raw as *const _, cx, |t| unsafe { sys::uva_server_accept(&mut out, raw, t) })).await;
+        let rc =
+            poll_fn(|cx| w.poll(raw as *const _, cx, |t| unsafe { sys::uva_server_accept(&mut out, raw, t) })).await;
         check(rc)?;
         Ok(RawStream::new(self.lp.clone(), out))
     }

@@ -131,10 +131,7 @@ impl Runtime {
         let live = Box::new(Header::sentinel());
         live.prev.set(&*live);
         live.next.set(&*live);
-        Ok(Runtime {
-            inner: Rc::new(LoopInner { raw, live }),
-            _not_send: PhantomData,
-        })
+        Ok(Runtime { inner: Rc::new(LoopInner { raw, live }), _not_send: PhantomData })
     }
 
     /// Runs `future` to completion on this thread, with every task spawned
@@ -152,7 +149,9 @@ impl Runtime {
             // Refused before the future is spawned: it may borrow the
             // caller's stack, and a task left in the loop would outlive it.
             drop(future);
-            panic!("uvasync: block_on called inside a running runtime (a task, Drop or waker); await the future instead");
+            panic!(
+                "uvasync: block_on called inside a running runtime (a task, Drop or waker); await the future instead"
+            );
         }
         struct Restore(Option<Rc<LoopInner>>);
         impl Drop for Restore {

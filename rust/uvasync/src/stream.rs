@@ -54,9 +54,8 @@ fn obj(raw: *mut sys::uva_stream_t) -> *const c_void {
 pub(crate) fn socket_addr(host: &[c_char], port: c_int) -> io::Result<SocketAddr> {
     // SAFETY: the core NUL-terminates `host`.
     let host = unsafe { CStr::from_ptr(host.as_ptr()) }.to_string_lossy();
-    let ip = host
-        .parse()
-        .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, format!("not an IP address: {host}")))?;
+    let ip =
+        host.parse().map_err(|_| io::Error::new(io::ErrorKind::InvalidData, format!("not an IP address: {host}")))?;
     Ok(SocketAddr::new(ip, port as u16))
 }
 
@@ -178,7 +177,8 @@ impl RawStream {
         let mut w = CoreWait::new();
         let mut data: *const c_void = ptr::null();
         let mut len = 0usize;
-        let rc = poll_fn(|cx| w.poll(obj(raw), cx, |t| unsafe { sys::uva_stream_peek(&mut data, &mut len, raw, t) })).await;
+        let rc =
+            poll_fn(|cx| w.poll(obj(raw), cx, |t| unsafe { sys::uva_stream_peek(&mut data, &mut len, raw, t) })).await;
         check(rc)?;
         // SAFETY: the bytes stay valid until the next read or consume on
         // this stream (nested read_with is refused; the other `&self`
@@ -278,7 +278,6 @@ impl RawStream {
 
 #[cfg_attr(not(feature = "futures-io"), allow(dead_code))]
 impl RawStream {
-
     pub(crate) fn poll_read(&mut self, cx: &Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
         self.forget_lent();
         let raw = self.raw;
@@ -342,7 +341,11 @@ impl RawStream {
         Poll::Ready(self.write_now(buf).map(|_| buf.len()))
     }
 
-    pub(crate) fn poll_write_vectored(&mut self, cx: &Context<'_>, bufs: &[io::IoSlice<'_>]) -> Poll<io::Result<usize>> {
+    pub(crate) fn poll_write_vectored(
+        &mut self,
+        cx: &Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
         std::task::ready!(self.poll_flush_below(cx))?;
         Poll::Ready(self.write_vectored_now(bufs).map(|(taken, _)| taken))
     }

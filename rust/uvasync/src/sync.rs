@@ -366,4 +366,3 @@ impl fmt::Debug for SemaphorePermit<'_> {
         f.write_str("SemaphorePermit")
     }
 }
-

@@ -106,10 +106,7 @@ thread_local! {
 #[inline]
 pub(crate) fn current() -> &'static Header {
     let h = CURRENT.with(Cell::get);
-    assert!(
-        !h.is_null(),
-        "uvasync: this future must be polled inside a uvasync task (block_on or spawn)"
-    );
+    assert!(!h.is_null(), "uvasync: this future must be polled inside a uvasync task (block_on or spawn)");
     // SAFETY: set only for the duration of a step, during which the cell lives.
     unsafe { &*h }
 }
@@ -313,8 +310,8 @@ impl Header {
     /// How many leaves wait on core objects, over all objects.
     fn waiting(&self) -> u32 {
         // SAFETY: loop thread only.
-        let others = unsafe { (*self.waits.get()).as_ref() }
-            .map_or(0, |w| w.objects.iter().map(|(_, n)| n).sum::<u32>());
+        let others =
+            unsafe { (*self.waits.get()).as_ref() }.map_or(0, |w| w.objects.iter().map(|(_, n)| n).sum::<u32>());
         self.first.get().1 + others
     }
 }
@@ -332,29 +329,16 @@ where
 
 /// As `spawn_on` for a future that may borrow: the caller makes sure the
 /// task finishes (or is aborted and run) before the borrows end.
-pub(crate) unsafe fn spawn_unchecked<F: Future>(
-    lp: &Rc<LoopInner>,
-    future: F,
-) -> JoinHandle<F::Output> {
+pub(crate) unsafe fn spawn_unchecked<F: Future>(lp: &Rc<LoopInner>, future: F) -> JoinHandle<F::Output> {
     let cell = Box::new(TaskCell {
-        head: Head {
-            header: Header::sentinel(),
-            output: UnsafeCell::new(None),
-        },
+        head: Head { header: Header::sentinel(), output: UnsafeCell::new(None) },
         future: UnsafeCell::new(Some(future)),
     });
     let data = Box::into_raw(cell);
     let mut task = ptr::null_mut();
     // SAFETY: data is transferred to the task; drop_cell::<F> frees it.
-    let rc = unsafe {
-        sys::uva_task_spawn(
-            &mut task,
-            lp.raw,
-            Some(step::<F>),
-            data as *mut c_void,
-            Some(drop_cell::<F>),
-        )
-    };
+    let rc =
+        unsafe { sys::uva_task_spawn(&mut task, lp.raw, Some(step::<F>), data as *mut c_void, Some(drop_cell::<F>)) };
     if rc != 0 {
         // SAFETY: on error the core did not take the data.
         drop(unsafe { Box::from_raw(data) });
@@ -368,22 +352,14 @@ pub(crate) unsafe fn spawn_unchecked<F: Future>(
     // reference (held by the JoinHandle) prevents.
     let header = unsafe { &(*data).head.header };
     lp.link(header);
-    JoinHandle {
-        head: data as *const Head<F::Output>,
-        _loop: lp.clone(),
-        _marker: PhantomData,
-    }
+    JoinHandle { head: data as *const Head<F::Output>, _loop: lp.clone(), _marker: PhantomData }
 }
 
 unsafe extern "C" fn drop_cell<F: Future>(data: *mut c_void) {
     panic::guard(|| drop(Box::from_raw(data as *mut TaskCell<F>)));
 }
 
-unsafe extern "C" fn step<F: Future>(
-    task: *mut sys::uva_task_t,
-    status: c_int,
-    data: *mut c_void,
-) -> c_int {
+unsafe extern "C" fn step<F: Future>(task: *mut sys::uva_task_t, status: c_int, data: *mut c_void) -> c_int {
     let cell = &*(data as *const TaskCell<F>);
     let header = &cell.head.header;
     if status == sys::UVA_ECANCELED {

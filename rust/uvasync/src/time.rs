@@ -156,20 +156,11 @@ impl Future for Sleep {
                 // UVA_EBUSY: another sleep of this step has the task's
                 // slot; this one gets a timer.
             }
-            let shared = Box::into_raw(Box::new(Shared {
-                fired: Cell::new(false),
-                waker: RefCell::new(None),
-            }));
+            let shared = Box::into_raw(Box::new(Shared { fired: Cell::new(false), waker: RefCell::new(None) }));
             let mut timer = ptr::null_mut();
             // SAFETY: shared is transferred to the timer (free_shared).
             let rc = unsafe {
-                sys::uva_timer_new(
-                    &mut timer,
-                    this.lp.raw,
-                    Some(on_fire),
-                    shared as *mut c_void,
-                    Some(free_shared),
-                )
+                sys::uva_timer_new(&mut timer, this.lp.raw, Some(on_fire), shared as *mut c_void, Some(free_shared))
             };
             if rc != 0 {
                 drop(unsafe { Box::from_raw(shared) });

@@ -116,14 +116,20 @@ impl UdpSocket {
         let mut big: Vec<u8> = Vec::new();
         loop {
             let mut len = 0usize;
-            let (ptr_, cap) = if big.is_empty() {
-                (buf.as_mut_ptr(), buf.len())
-            } else {
-                (big.as_mut_ptr(), big.len())
-            };
+            let (ptr_, cap) =
+                if big.is_empty() { (buf.as_mut_ptr(), buf.len()) } else { (big.as_mut_ptr(), big.len()) };
             let rc = poll_fn(|cx| {
                 w.poll(raw as *const c_void, cx, |t| unsafe {
-                    sys::uva_udp_recv(&mut len, raw, t, ptr_ as *mut c_void, cap, host.as_mut_ptr(), host.len(), &mut port)
+                    sys::uva_udp_recv(
+                        &mut len,
+                        raw,
+                        t,
+                        ptr_ as *mut c_void,
+                        cap,
+                        host.as_mut_ptr(),
+                        host.len(),
+                        &mut port,
+                    )
                 })
             })
             .await;

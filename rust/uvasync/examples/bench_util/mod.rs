@@ -28,10 +28,7 @@ extern "C" {
 pub fn cpu_seconds() -> (f64, f64) {
     let mut r = Rusage { utime: Timeval { sec: 0, usec: 0 }, stime: Timeval { sec: 0, usec: 0 }, rest: [0; 14] };
     unsafe { getrusage(0, &mut r) };
-    (
-        r.utime.sec as f64 + r.utime.usec as f64 / 1e6,
-        r.stime.sec as f64 + r.stime.usec as f64 / 1e6,
-    )
+    (r.utime.sec as f64 + r.utime.usec as f64 / 1e6, r.stime.sec as f64 + r.stime.usec as f64 / 1e6)
 }
 
 /// Resident set size in bytes (/proc/self/statm).
