@@ -36,12 +36,10 @@ import stat
 import types
 
 from uvasync._ffi import NULL, lib
+from uvasync._internal import _PENDING, _ST_EXCEPTION, _tls
 from uvasync.core import (
-    _PENDING,
-    _ST_EXCEPTION,
     Loop,
     Task as _Task,
-    _tls,
     current_task,
     sleep_ms as _sleep_ms,
     ticks_add,

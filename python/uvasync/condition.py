@@ -12,7 +12,8 @@ allows, is the price).
 
 import collections
 
-from .core import CancelledError, _tls, get_event_loop
+from ._internal import _tls
+from .core import CancelledError, get_event_loop
 from .sync import Lock
 
 try:

@@ -17,7 +17,6 @@ Python: run queue, timers and waits are the core's.
 
 import contextvars
 import logging
-import math
 import signal
 import socket
 import threading
@@ -27,6 +26,18 @@ import warnings
 from asyncio import CancelledError, InvalidStateError
 
 from ._ffi import NULL, check, error, ffi, lib
+from ._internal import (
+    _MAX_MS,
+    _PENDING,
+    _ST_CANCELLED,
+    _ST_EXCEPTION,
+    _ST_PENDING,
+    _ST_RESULT,
+    _await,
+    _new_raw,
+    _tls,
+    _to_ms,
+)
 
 # isort: split
 # uvasync._cext is made by the extension module that _ffi loads.
@@ -65,47 +76,14 @@ TimeoutError = TimeoutError  # the built-in one, as asyncio has it since 3.11
 
 logger = logging.getLogger("uvasync")
 
-_EAGAIN = lib.UVA_EAGAIN
 _ECANCELED = lib.UVA_ECANCELED
 _EUSER = lib.UVA_EUSER
 _PASS = lib.UVA_TASK_PENDING
 _YIELD = lib.UVA_TASK_YIELD
 
 
-class _Pending:
-    """What a leaf awaitable yields after registering a wait in the core."""
-
-    __slots__ = ()
-
-    def __repr__(self):
-        return "<uvasync pending>"
-
-
-_PENDING = _Pending()
-
-
-class _ThreadState(threading.local):
-    loop = None  # the thread's current event loop (get_event_loop)
-    running = None  # the loop running in this thread, if any
-
-
-_tls = _ThreadState()
-
-
 # Every live Task is held by a list in C (uvasync._cext.live_tasks()) until
 # it finishes; the core task's data is the Task object itself.
-
-
-def _current_ctask():
-    """The core task whose step runs in this thread (NULL outside steps).
-    Leaf awaitables pass NULL to the core, which means the same; this is
-    for the slower paths that need to name the task."""
-    loop = _tls.running
-    if loop is None:
-        return NULL
-    cell = loop._task_cell
-    lib.uva_task_current(cell, loop._h)
-    return cell[0]
 
 
 def _current():
@@ -116,47 +94,12 @@ def _current():
     return task
 
 
-async def _await(aw):
-    return await aw
-
-
-@types.coroutine
-def _park():
-    """Wait until the task is woken (uva_task_wake) or cancelled."""
-    yield _PENDING
-
-
-@types.coroutine
-def _call_again(call, what):
-    """The core's "call again" protocol for a leaf awaitable: call() (a
-    core call naming the running task as NULL) and, while it answers
-    UVA_EAGAIN, wait until woken and call again. Returns its last answer
-    (>= 0); raises the error of a negative one, naming `what`."""
-    rc = call()
-    while rc == _EAGAIN:
-        yield _PENDING
-        rc = call()
-    if rc < 0:
-        raise _wait_error(rc, what)
-    return rc
-
-
-def _wait_error(rc, what):
-    """The exception for a wait call's error code. Outside a task a wait
-    completes if it can at once; UVA_EINVAL there means it would have to
-    wait, which only a task can do."""
-    if rc == lib.UVA_EINVAL and _c_current_task() is None:
-        return RuntimeError(
-            "%s would have to wait: await it inside a uvasync task" % what
-        )
-    return error(rc, what)
+# --------------------------------------------------------------------------
 
 
 # --------------------------------------------------------------------------
 # Task
 # --------------------------------------------------------------------------
-
-_ST_PENDING, _ST_RESULT, _ST_EXCEPTION, _ST_CANCELLED = range(4)
 
 
 class _TaskExtra:
@@ -507,16 +450,6 @@ create_task = _c_create_task
 # ms (a sleep never ends before the time asked for), <= 0 just yields, and
 # anything longer than _MAX_MS (math.inf: "forever") is _MAX_MS.
 
-_MAX_MS = 1 << 40
-
-
-def _to_ms(seconds):
-    # as sleep rounds: up to whole ms, at most _MAX_MS
-    ms = seconds * 1000.0
-    if ms >= _MAX_MS:
-        return _MAX_MS
-    return int(math.ceil(ms))
-
 
 def ticks_ms():
     return lib.uva_ticks_ms()
@@ -628,7 +561,6 @@ def _default_handler_log(context):
 
 
 _RBUF_SIZE = 256 * 1024
-_new_raw = ffi.new_allocator(should_clear_after_alloc=False)
 
 
 class Loop(LoopBase):

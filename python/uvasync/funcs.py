@@ -10,21 +10,18 @@ import types
 
 from ._cext import Gathering, _spawn_coros
 from ._ffi import NULL, check, ffi, lib
-from .core import (
+from ._internal import (
     _PENDING,
     _ST_EXCEPTION,
     _ST_PENDING,
     _ST_RESULT,
-    CancelledError,
-    InvalidStateError,
-    Task,
     _await,
     _current_ctask,
     _park,
     _tls,
     _to_ms,
-    get_event_loop,
 )
+from .core import CancelledError, InvalidStateError, Task, get_event_loop
 
 __all__ = [
     "wait_for",

@@ -17,7 +17,7 @@ import types
 from asyncio import QueueEmpty, QueueFull
 
 from ._ffi import NULL, check, error, ffi, lib
-from .core import _PENDING, _wait_error
+from ._internal import _PENDING, _wait_error
 from .sync import Event, _Bound
 
 __all__ = ["Queue", "PriorityQueue", "LifoQueue", "QueueEmpty", "QueueFull"]

@@ -10,7 +10,8 @@ loop's (see Loop._sigint_install): run() raises KeyboardInterrupt.
 
 import concurrent.futures
 
-from .core import _run_main, _tls, all_tasks, new_event_loop, set_event_loop
+from ._internal import _tls
+from .core import _run_main, all_tasks, new_event_loop, set_event_loop
 from .funcs import ensure_future, gather, iscoroutine
 
 __all__ = ["Runner", "run_coroutine_threadsafe"]

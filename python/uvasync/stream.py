@@ -14,15 +14,8 @@ from asyncio import IncompleteReadError, LimitOverrunError
 
 from ._cext import _read_bytes, _write_bytes, _writev_bytes  # take Stream._hp
 from ._ffi import NULL, check, error, ffi, lib
-from .core import (
-    _PENDING,
-    Task,
-    _call_again,
-    _current_ctask,
-    _new_raw,
-    _tls,
-    get_event_loop,
-)
+from ._internal import _PENDING, _call_again, _current_ctask, _new_raw, _tls
+from .core import Task, get_event_loop
 
 __all__ = [
     "Stream",

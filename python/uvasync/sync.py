@@ -11,7 +11,8 @@ import threading
 import types
 
 from ._ffi import NULL, check, ffi, lib
-from .core import _call_again, _tls, get_event_loop
+from ._internal import _call_again, _tls
+from .core import get_event_loop
 
 __all__ = ["Event", "Lock", "Semaphore", "BoundedSemaphore", "ThreadSafeFlag"]
 

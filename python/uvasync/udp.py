@@ -4,7 +4,8 @@ recvfrom waits in the core (no polling)."""
 import types
 
 from ._ffi import NULL, check, error, ffi, lib
-from .core import _PENDING, _new_raw, _tls, get_event_loop
+from ._internal import _PENDING, _new_raw, _tls
+from .core import get_event_loop
 
 __all__ = ["DatagramSocket", "open_udp"]
 

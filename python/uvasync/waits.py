@@ -13,7 +13,8 @@ futures themselves as they end.
 
 from concurrent.futures import ALL_COMPLETED, FIRST_COMPLETED, FIRST_EXCEPTION
 
-from .core import Task, _tls, get_event_loop, get_running_loop
+from ._internal import _tls
+from .core import Task, get_event_loop, get_running_loop
 from .funcs import Future, ensure_future, iscoroutine
 from .queues import Queue
 
