@@ -1,10 +1,9 @@
-"""wait_for, gather, shield, ensure_future and Future: composition of
-tasks. The waiting is done by the core (a sleep that a finishing task's
-done callback cuts short, a join); this module only decides what the
-result is."""
+"""wait_for, gather, shield and ensure_future: composition of tasks
+(Future lives beside Task in core.py; it is re-exported here). The waiting
+is done by the core (a sleep that a finishing task's done callback cuts
+short, a join); this module only decides what the result is."""
 
 import collections.abc
-import contextvars
 import inspect
 import types
 
@@ -13,7 +12,6 @@ from ._ffi import NULL, check, ffi, lib
 from ._internal import (
     _PENDING,
     _ST_EXCEPTION,
-    _ST_PENDING,
     _ST_RESULT,
     _await,
     _current_ctask,
@@ -21,7 +19,12 @@ from ._internal import (
     _tls,
     _to_ms,
 )
-from .core import CancelledError, InvalidStateError, Task, get_event_loop
+from .core import (
+    CancelledError,
+    Future,
+    Task,
+    get_event_loop,
+)
 
 __all__ = [
     "wait_for",
@@ -245,109 +248,3 @@ def ensure_future(coro_or_future, *, loop=None):
             )
         obj = _await(obj)
     return (loop or _tls.running or get_event_loop()).create_task(obj)
-
-
-class Future:
-    """A result that some code sets and tasks await (loop.create_future)."""
-
-    _asyncio_future_blocking = False
-    __class_getitem__ = classmethod(types.GenericAlias)  # Future[int]
-
-    def __init__(self, loop=None):
-        self._loop = loop or _tls.running or get_event_loop()
-        self._state = _ST_PENDING
-        self._value = None
-        self._callbacks = []
-        self._watchers = []  # tasks to wake when done
-        self._notify = []  # internal: called at once when done
-        self._log_exc = False
-
-    def done(self):
-        return self._state != _ST_PENDING
-
-    def cancelled(self):
-        return self._state == 3
-
-    def get_loop(self):
-        return self._loop
-
-    def _set(self, state, value):
-        if self._state != _ST_PENDING:
-            raise InvalidStateError("invalid state")
-        self._state = state
-        self._value = value
-        for ctask in self._watchers:
-            lib.uva_task_wake(ctask)
-        self._watchers = []
-        notify, self._notify = self._notify, []
-        for fn in notify:
-            fn(self)
-        for fn, context in self._callbacks:
-            self._loop.call_soon(fn, self, context=context)
-        self._callbacks = []
-
-    def set_result(self, result):
-        self._set(_ST_RESULT, result)
-
-    def set_exception(self, exc):
-        if isinstance(exc, type):
-            exc = exc()
-        self._set(_ST_EXCEPTION, exc)
-
-    def cancel(self, msg=None):
-        if self._state != _ST_PENDING:
-            return False
-        self._set(3, CancelledError() if msg is None else CancelledError(msg))
-        return True
-
-    def result(self):
-        if self._state == _ST_PENDING:
-            raise InvalidStateError("Result is not set.")
-        if self._state == _ST_RESULT:
-            return self._value
-        raise self._value
-
-    def exception(self):
-        if self._state == _ST_PENDING:
-            raise InvalidStateError("Exception is not set.")
-        if self._state == 3:
-            raise self._value
-        return self._value if self._state == _ST_EXCEPTION else None
-
-    def add_done_callback(self, fn, *, context=None):
-        """fn(future) runs once it is done, in `context` (default: a copy
-        of the current one, as asyncio)."""
-        if context is None:
-            context = contextvars.copy_context()
-        if self._state != _ST_PENDING:
-            self._loop.call_soon(fn, self, context=context)
-        else:
-            self._callbacks.append((fn, context))
-
-    def remove_done_callback(self, fn):
-        n = len(self._callbacks)
-        self._callbacks = [f for f in self._callbacks if f[0] != fn]
-        return n - len(self._callbacks)
-
-    @types.coroutine
-    def _wait(self):
-        cur = _current_ctask()
-        self._watchers.append(cur)
-        try:
-            yield _PENDING
-        finally:
-            if cur in self._watchers:
-                self._watchers.remove(cur)
-
-    def __await__(self):
-        while self._state == _ST_PENDING:
-            try:
-                yield from self._wait()
-            except CancelledError as e:
-                # As CPython: a cancelled awaiter cancels the Future.
-                if self._state != _ST_PENDING:
-                    raise
-                self.cancel(e.args[0] if e.args else None)
-        return self.result()
-
-    __iter__ = __await__
