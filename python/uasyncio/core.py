@@ -46,7 +46,7 @@ from uvasync.core import (
     ticks_diff,
     ticks_ms,
 )
-from uvasync.stream import Poll
+from uvasync.poll import Poll
 
 __all__ = [
     "CancelledError",

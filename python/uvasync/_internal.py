@@ -10,8 +10,11 @@ API module can import it without an import cycle.
     _ST_*           the states Task and Future share
     _to_ms          seconds to whole ms as sleep rounds them
     _new_raw        an allocator for buffers the core fills
+    _closed_error   the error of a call on a closed stream or poll
+    get_event_loop  core.get_event_loop, for the modules core imports
 """
 
+import errno
 import math
 import threading
 import types
@@ -112,3 +115,13 @@ def _to_ms(seconds):
 
 
 _new_raw = ffi.new_allocator(should_clear_after_alloc=False)
+
+
+def _closed_error():
+    return OSError(errno.EBADF, "the stream is closed")
+
+
+# core.get_event_loop, which core.py puts here when it is imported: poll.py
+# (which core imports for its signal watcher) needs it for Poll(fd) without
+# a loop, and cannot import core.
+get_event_loop = None

@@ -17,14 +17,12 @@ Python: run queue, timers and waits are the core's.
 
 import contextvars
 import logging
-import signal
-import socket
-import threading
 import time
 import types
 import warnings
 from asyncio import CancelledError, InvalidStateError
 
+from . import _internal, _signals
 from ._ffi import NULL, check, error, ffi, lib
 from ._internal import (
     _MAX_MS,
@@ -881,74 +879,20 @@ class Loop(LoopBase):
 
     def _sigint_install(self):
         """While the loop runs in the main thread, signals with a Python
-        handler are seen at once, and Ctrl-C (if the program left SIGINT's
-        handler alone) stops the loop: run_* raises KeyboardInterrupt.
-        Python runs signal handlers only between bytecodes, so a socketpair
-        registered with signal.set_wakeup_fd wakes the loop out of the
-        kernel and a daemon task gives Python the chance to run them."""
-        if threading.current_thread() is not threading.main_thread():
-            return None
-        try:
-            own_sigint = (
-                signal.getsignal(signal.SIGINT) is signal.default_int_handler
-            )
-        except (ValueError, AttributeError):
-            return None
-        self._signal_watcher()
-        loop = self
-
-        def on_sigint(signum, frame):
-            loop._abort_run(KeyboardInterrupt())
-
-        old_fd = signal.set_wakeup_fd(
-            self._sig[1].fileno(), warn_on_full_buffer=False
-        )
-        if own_sigint:
-            signal.signal(signal.SIGINT, on_sigint)
-
-        def restore():
-            if own_sigint:
-                signal.signal(signal.SIGINT, signal.default_int_handler)
-            signal.set_wakeup_fd(old_fd)
-
-        return restore
+        handler are seen at once and Ctrl-C stops the loop (_signals.py)."""
+        return _signals.sigint_install(self)
 
     def _signal_watcher(self):
         if self._sig is None:
-            rsock, wsock = socket.socketpair()
-            rsock.setblocking(False)
-            wsock.setblocking(False)
-            from .stream import _watch_fd
-
-            task = Task(_watch_fd(rsock), self, "uvasync-signals")
-            lib.uva_task_unref(task._ctask)
-            self._sig = (rsock, wsock, task)
+            self._sig = _signals.new_watcher(self, Task)
 
     def add_signal_handler(self, sig, callback, *args):
         """Run callback(*args) on the loop when signal `sig` arrives
         (main thread only, as in asyncio)."""
-        if threading.current_thread() is not threading.main_thread():
-            raise ValueError("signal handlers work in the main thread only")
-        if sig in (signal.SIGKILL, signal.SIGSTOP):
-            raise RuntimeError("sig %d cannot be caught" % sig)
-        loop = self
-
-        def handler(signum, frame):
-            loop.call_soon(callback, *args)
-
-        signal.signal(sig, handler)
-        self._signal_handlers[sig] = handler
+        _signals.add_handler(self, sig, callback, args)
 
     def remove_signal_handler(self, sig):
-        if self._signal_handlers.pop(sig, None) is None:
-            return False
-        signal.signal(
-            sig,
-            signal.default_int_handler
-            if sig == signal.SIGINT
-            else signal.SIG_DFL,
-        )
-        return True
+        return _signals.remove_handler(self, sig)
 
     # -- errors ------------------------------------------------------------
 
@@ -1107,6 +1051,9 @@ def get_event_loop(runq_len=None, waitq_len=None):
     return loop
 
 
+_internal.get_event_loop = get_event_loop  # for Poll(fd) in poll.py
+
+
 def get_running_loop():
     loop = _tls.running
     if loop is None:
@@ -1159,7 +1106,7 @@ def _run_main(loop, task):
             return
         raise KeyboardInterrupt()
 
-    restore = _install_sigint(on_sigint)
+    restore = _signals.install_sigint(on_sigint)
     try:
         return loop.run_until_complete(task)
     except CancelledError:
@@ -1170,25 +1117,6 @@ def _run_main(loop, task):
     finally:
         if restore is not None:
             restore()
-
-
-def _install_sigint(handler):
-    """handler for SIGINT if this is the main thread and the program left
-    Python's default there; a function that puts the default back."""
-    if threading.current_thread() is not threading.main_thread():
-        return None
-    try:
-        if signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
-            return None
-        signal.signal(signal.SIGINT, handler)
-    except (ValueError, AttributeError):
-        return None
-
-    def restore():
-        if signal.getsignal(signal.SIGINT) is handler:
-            signal.signal(signal.SIGINT, signal.default_int_handler)
-
-    return restore
 
 
 def _cancel_leftovers(loop):

@@ -14,8 +14,16 @@ from asyncio import IncompleteReadError, LimitOverrunError
 
 from ._cext import _read_bytes, _write_bytes, _writev_bytes  # take Stream._hp
 from ._ffi import NULL, check, error, ffi, lib
-from ._internal import _PENDING, _call_again, _current_ctask, _new_raw, _tls
+from ._internal import (
+    _PENDING,
+    _call_again,
+    _closed_error,
+    _current_ctask,
+    _new_raw,
+    _tls,
+)
 from .core import Task, get_event_loop
+from .poll import Poll  # noqa: F401 (uvasync.stream.Poll, as before)
 
 __all__ = [
     "Stream",
@@ -58,10 +66,6 @@ def _done_awaitable():
 
 
 _DONE = _done_awaitable()
-
-
-def _closed_error():
-    return OSError(errno.EBADF, "the stream is closed")
 
 
 def _address(fn, h, family_unix):
@@ -909,63 +913,3 @@ async def start_unix_server(
         unix=True,
         limit=kwargs.get("limit"),
     )
-
-
-# --------------------------------------------------------------------------
-# Readiness of a descriptor (the seed's IORead/IOWrite, Ctrl-C watcher)
-# --------------------------------------------------------------------------
-
-
-class Poll:
-    """Wait until a descriptor the caller owns is readable/writable."""
-
-    def __init__(self, fd, loop=None):
-        loop = loop or _running_loop()
-        if hasattr(fd, "fileno"):
-            fd = fd.fileno()
-        cell = ffi.new("uva_poll_t **")
-        check(lib.uva_poll_new(cell, loop._ptr(), fd), "poll")
-        self._h = cell[0]
-        self._loop = loop
-        self._revents = ffi.new("int *")
-        loop._bind(self)
-
-    @types.coroutine
-    def wait(self, events):
-        """Wait for events (UVA_READABLE | UVA_WRITABLE); the ready ones."""
-        while True:
-            if self._h is None:
-                raise _closed_error()
-            rc = lib.uva_poll_wait(self._revents, self._h, NULL, events)
-            if rc == 0:
-                return self._revents[0]
-            if rc != _EAGAIN:
-                raise error(rc, "poll")
-            yield _PENDING
-
-    def close(self):
-        if self._h is not None:
-            lib.uva_poll_close(self._h, NULL, NULL)
-            self._h = None
-
-    _detach = close
-
-    def __del__(self):
-        if self._h is not None and self._loop._h is not None:
-            lib.uva_poll_close(self._h, NULL, NULL)
-
-
-async def _watch_fd(sock):
-    """Drain `sock` whenever it is readable (the signal wake-up socket):
-    entering Python lets CPython run its pending signal handlers."""
-    poll = Poll(sock.fileno(), _tls.running)
-    try:
-        while True:
-            await poll.wait(lib.UVA_READABLE)
-            try:
-                while sock.recv(4096):
-                    pass
-            except (BlockingIOError, InterruptedError):
-                pass
-    finally:
-        poll.close()
