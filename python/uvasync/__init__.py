@@ -18,7 +18,6 @@ from .core import (
     get_event_loop,
     get_running_loop,
     new_event_loop,
-    run,
     set_event_loop,
     sleep,
     sleep_ms,
@@ -37,7 +36,7 @@ from .funcs import (
     wait_for_ms,
 )
 from .queues import LifoQueue, PriorityQueue, Queue, QueueEmpty, QueueFull
-from .runners import Runner, run_coroutine_threadsafe
+from .runners import Runner, run, run_coroutine_threadsafe
 from .stream import (
     Server,
     Stream,

@@ -1,4 +1,4 @@
-"""Runner and run_coroutine_threadsafe: driving a loop from synchronous
+"""run, Runner and run_coroutine_threadsafe: driving a loop from synchronous
 code, as CPython's asyncio.Runner (3.11) and run_coroutine_threadsafe.
 
 A Runner keeps one loop for several run() calls (tasks a run left behind
@@ -9,14 +9,86 @@ loop's (see Loop._sigint_install): run() raises KeyboardInterrupt.
 """
 
 import concurrent.futures
+from asyncio import CancelledError
 
 from ._internal import _tls
-from .core import _run_main, all_tasks, new_event_loop, set_event_loop
+from ._signals import install_sigint
+from .core import Task, all_tasks, new_event_loop, set_event_loop
 from .funcs import ensure_future, gather, iscoroutine
 
-__all__ = ["Runner", "run_coroutine_threadsafe"]
+__all__ = ["run", "Runner", "run_coroutine_threadsafe"]
 
 _CREATED, _INITIALIZED, _CLOSED = "created", "initialized", "closed"
+
+
+def run(main, *, debug=None):
+    """Run coroutine `main` on a new loop and return its result; then
+    cancel what is left, let it finish, and close the loop.
+
+    Ctrl-C (SIGINT, when the program left its handler alone) is handled as
+    asyncio.run does: the first cancels the main task, whose clean-up runs
+    on the running loop; if it ends cancelled, run() raises
+    KeyboardInterrupt. A second Ctrl-C raises KeyboardInterrupt at once."""
+    if _tls.running is not None:
+        raise RuntimeError("run() cannot be called from a running event loop")
+    loop = new_event_loop()
+    try:
+        return _run_main(loop, Task(main, loop))
+    finally:
+        try:
+            _cancel_leftovers(loop)
+        finally:
+            loop.close()
+            _tls.loop = None
+
+
+def _run_main(loop, task):
+    """Run the loop until `task` ends, with run()'s Ctrl-C rule (shared
+    with Runner.run, as in asyncio): the first SIGINT cancels the task and
+    lets its clean-up run; if it then ends cancelled, KeyboardInterrupt."""
+    interrupts = []
+
+    def on_sigint(signum, frame):
+        interrupts.append(signum)
+        if len(interrupts) == 1 and not task.done():
+            task.cancel()  # the signal watcher has woken the loop
+            return
+        raise KeyboardInterrupt()
+
+    restore = install_sigint(on_sigint)
+    try:
+        return loop.run_until_complete(task)
+    except CancelledError:
+        if interrupts and task.uncancel() == 0:
+            # As asyncio.Runner: the CancelledError stays its context.
+            raise KeyboardInterrupt()  # noqa: B904
+        raise
+    finally:
+        if restore is not None:
+            restore()
+
+
+def _cancel_leftovers(loop):
+    """As asyncio.run: cancel the tasks still pending and run the loop
+    until they have ended (their clean-up may await), reporting an
+    exception one ends with. Ctrl-C here stops the loop (KeyboardInterrupt),
+    and close() cancels what is left without waiting."""
+    sig = loop._sig
+    tasks = [t for t in loop._live_tasks() if sig is None or t is not sig[2]]
+    if not tasks:
+        return
+    for t in tasks:
+        t.cancel()
+    loop.run_until_complete(gather(*tasks, return_exceptions=True))
+    for t in tasks:
+        if not t.cancelled() and t.exception() is not None:
+            loop.call_exception_handler(
+                {
+                    "message": "unhandled exception during uvasync.run() shutdown",
+                    "exception": t.exception(),
+                    "task": t,
+                }
+            )
 
 
 class Runner:
