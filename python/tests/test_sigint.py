@@ -61,10 +61,12 @@ def _wait_for_line(proc, text, timeout):
     raise AssertionError("child never printed %r; got %r" % (text, lines))
 
 
-@pytest.mark.parametrize("mode", ["read", "sleep", "spin"])
-def test_sigint_raises_keyboard_interrupt_out_of_run(aio, mode, capsys):
+def _interrupted(source, *args, again_after=None):
+    """Run `source` with `args` in a child Python, send SIGINT once it
+    printed "ready" (and again once it printed `again_after`, if given);
+    return (returncode, stdout, stderr, when the first SIGINT was sent)."""
     proc = subprocess.Popen(
-        [sys.executable, "-c", CHILD, aio.__name__, mode],
+        [sys.executable, "-c", source, *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -75,12 +77,22 @@ def test_sigint_raises_keyboard_interrupt_out_of_run(aio, mode, capsys):
         time.sleep(0.2)  # let the loop settle into its wait
         sent = time.monotonic()
         proc.send_signal(signal.SIGINT)
+        if again_after is not None:
+            _wait_for_line(proc, again_after, 10)
+            time.sleep(0.2)
+            proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=20)
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-    assert proc.returncode == 3, (out, err)
+    return proc.returncode, out, err, sent
+
+
+@pytest.mark.parametrize("mode", ["read", "sleep", "spin"])
+def test_sigint_raises_keyboard_interrupt_out_of_run(aio, mode, capsys):
+    returncode, out, err, sent = _interrupted(CHILD, aio.__name__, mode)
+    assert returncode == 3, (out, err)
     assert "cleanup" in out
     caught = float(out.split("KeyboardInterrupt at ")[1].split()[0])
     latency = caught - sent
@@ -126,28 +138,13 @@ print("run returned", flush=True)
 
 
 def test_sigint_cancels_main_runs_its_cleanup_and_raises_once(aio):
-    proc = subprocess.Popen(
-        [sys.executable, "-c", CLEANUP_CHILD, aio.__name__],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=dict(os.environ, PYTHONUNBUFFERED="1"),
-    )
-    try:
-        _wait_for_line(proc, "ready", 30)
-        time.sleep(0.2)
-        proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=20)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+    returncode, out, err, _ = _interrupted(CLEANUP_CHILD, aio.__name__)
     assert out.splitlines() == [
         "main cancelled",
         "main cleanup done",
         "child cleanup done",
     ], (out, err)
-    assert proc.returncode == -signal.SIGINT, (out, err)
+    assert returncode == -signal.SIGINT, (out, err)
     last = err.strip().splitlines()[-1]
     assert last == "KeyboardInterrupt", err
     assert (
@@ -161,28 +158,13 @@ def test_sigint_in_runner_run_cancels_main_and_close_the_rest(aio):
         "aio.run(main())",
         "with aio.Runner() as runner:\n    runner.run(main())",
     )
-    proc = subprocess.Popen(
-        [sys.executable, "-c", child, aio.__name__],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=dict(os.environ, PYTHONUNBUFFERED="1"),
-    )
-    try:
-        _wait_for_line(proc, "ready", 30)
-        time.sleep(0.2)
-        proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=20)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+    returncode, out, err, _ = _interrupted(child, aio.__name__)
     assert out.splitlines() == [
         "main cancelled",
         "main cleanup done",
         "child cleanup done",
     ], (out, err)
-    assert proc.returncode == -signal.SIGINT, (out, err)
+    assert returncode == -signal.SIGINT, (out, err)
     assert (
         sum(line.startswith("KeyboardInterrupt") for line in err.splitlines())
         == 1
@@ -194,29 +176,14 @@ def test_sigint_in_run_when_main_swallows_the_cancel_returns(aio):
         'print("main cancelled", flush=True)\n        raise',
         'print("main cancelled", flush=True)',
     )
-    proc = subprocess.Popen(
-        [sys.executable, "-c", child, aio.__name__],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=dict(os.environ, PYTHONUNBUFFERED="1"),
-    )
-    try:
-        _wait_for_line(proc, "ready", 30)
-        time.sleep(0.2)
-        proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=20)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+    returncode, out, err, _ = _interrupted(child, aio.__name__)
     assert out.splitlines() == [
         "main cancelled",
         "main cleanup done",
         "child cleanup done",
         "run returned",
     ], (out, err)
-    assert proc.returncode == 0, err
+    assert returncode == 0, err
 
 
 def test_a_second_sigint_interrupts_a_slow_cleanup(aio):
@@ -224,26 +191,10 @@ def test_a_second_sigint_interrupts_a_slow_cleanup(aio):
         "await aio.sleep(0.05)  # a clean-up",
         "await aio.sleep(30)  # a clean-up",
     )
-    proc = subprocess.Popen(
-        [sys.executable, "-c", child, aio.__name__],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=dict(os.environ, PYTHONUNBUFFERED="1"),
+    returncode, out, err, _ = _interrupted(
+        child, aio.__name__, again_after="main cancelled"
     )
-    try:
-        _wait_for_line(proc, "ready", 30)
-        time.sleep(0.2)
-        proc.send_signal(signal.SIGINT)
-        _wait_for_line(proc, "main cancelled", 10)
-        time.sleep(0.2)
-        proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=20)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
     # the main task's slow clean-up is cancelled in turn, the child's runs
     assert out.splitlines() == ["child cleanup done"], (out, err)
-    assert proc.returncode == -signal.SIGINT, (out, err)
+    assert returncode == -signal.SIGINT, (out, err)
     assert err.strip().splitlines()[-1] == "KeyboardInterrupt", err
