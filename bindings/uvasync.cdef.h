@@ -14,6 +14,8 @@ enum {
   UVA_TASK_YIELD = 2,
   UVA_READABLE = 1,
   UVA_WRITABLE = 2,
+  UVA_PROCESS_SETSID = 1,
+  UVA_PROCESS_KILL_ON_CLOSE = 2,
   UVA_TICKS_PERIOD = 1073741824
 };
 
@@ -267,6 +269,73 @@ typedef void (*uva_poll_close_cb)(uva_poll_t *poll, void *data);
 int uva_poll_new(uva_poll_t **out, uva_loop_t *loop, int fd);
 int uva_poll_wait(int *revents, uva_poll_t *poll, uva_task_t *task, int events);
 int uva_poll_close(uva_poll_t *poll, uva_poll_close_cb close_cb, void *data);
+typedef struct uva_process_s uva_process_t;
+typedef void (*uva_process_close_cb)(uva_process_t *process, void *data);
+typedef enum {
+  UVA_STDIO_INHERIT = 0,
+  UVA_STDIO_NULL = 1,
+  UVA_STDIO_FD = 2,
+  UVA_STDIO_PIPE = 3
+} uva_stdio_kind;
+typedef struct{uva_stdio_kind kind;int fd;}uva_stdio_t;
+typedef struct{size_t size;const char *file;const char *const *args;const char *const *env;const char *cwd;uva_stdio_t stdio[3];unsigned int flags;}uva_process_options_t;
+int uva_process_spawn(uva_process_t **out, uva_loop_t *loop, const uva_process_options_t *options);
+int uva_process_pid(int *pid, uva_process_t *process);
+int uva_process_stream(uva_stream_t **out, uva_process_t *process, int fd);
+int uva_process_wait(int64_t *exit_status, int *term_signal, uva_process_t *process, uva_task_t *task);
+int uva_process_kill(uva_process_t *process, int signum);
+int uva_process_close(uva_process_t *process, uva_process_close_cb close_cb, void *data);
+typedef struct uva_signal_s uva_signal_t;
+typedef void (*uva_signal_cb)(uva_signal_t *sig, int signum, void *data);
+typedef void (*uva_signal_close_cb)(uva_signal_t *sig, void *data);
+int uva_signal_new(uva_signal_t **out, uva_loop_t *loop, int signum);
+int uva_signal_wait(uint64_t *count, uva_signal_t *sig, uva_task_t *task);
+int uva_signal_on_signal(uva_signal_t *sig, uva_signal_cb cb, void *data);
+int uva_signal_signum(int *signum, uva_signal_t *sig);
+int uva_signal_close(uva_signal_t *sig, uva_signal_close_cb close_cb, void *data);
+typedef struct uva_work_s uva_work_t;
+typedef void (*uva_work_fn)(void *data);
+typedef void (*uva_work_done_cb)(uva_work_t *work, int status, void *data);
+int uva_work_submit(uva_work_t **out, uva_loop_t *loop, uva_work_fn fn, void *data, uva_free_cb dtor, uva_work_done_cb done);
+int uva_work_wait(uva_work_t *work, uva_task_t *task);
+int uva_work_cancel(uva_work_t *work);
+int uva_work_done(int *out, uva_work_t *work);
+int uva_work_close(uva_work_t *work);
+typedef enum {
+  UVA_LOOP_POOL_SIZE = 1
+} uva_loop_option;
+int uva_loop_configure(uva_loop_t *loop, uva_loop_option option, uint64_t value);
+int uva_loop_get_option(uint64_t *out, uva_loop_t *loop, uva_loop_option option);
+int uva_fs_open(uva_work_t **out, uva_loop_t *loop, const char *path, int flags, int mode);
+int uva_fs_close(uva_work_t **out, uva_loop_t *loop, int fd);
+int uva_fs_read(uva_work_t **out, uva_loop_t *loop, int fd, size_t len, int64_t offset);
+int uva_fs_write(uva_work_t **out, uva_loop_t *loop, int fd, const void *data, size_t len, int64_t offset);
+int uva_fs_fsync(uva_work_t **out, uva_loop_t *loop, int fd, int datasync);
+int uva_fs_ftruncate(uva_work_t **out, uva_loop_t *loop, int fd, int64_t length);
+int uva_fs_stat(uva_work_t **out, uva_loop_t *loop, const char *path);
+int uva_fs_lstat(uva_work_t **out, uva_loop_t *loop, const char *path);
+int uva_fs_fstat(uva_work_t **out, uva_loop_t *loop, int fd);
+int uva_fs_rename(uva_work_t **out, uva_loop_t *loop, const char *from, const char *to);
+int uva_fs_unlink(uva_work_t **out, uva_loop_t *loop, const char *path);
+int uva_fs_mkdir(uva_work_t **out, uva_loop_t *loop, const char *path, int mode);
+int uva_fs_rmdir(uva_work_t **out, uva_loop_t *loop, const char *path);
+int uva_fs_readdir(uva_work_t **out, uva_loop_t *loop, const char *path);
+int uva_fs_sendfile(uva_work_t **out, uva_stream_t *stream, int in_fd, int64_t offset, size_t len);
+int uva_fs_result(int64_t *out, uva_work_t *work);
+int uva_fs_data(const void **data, size_t *len, uva_work_t *work);
+typedef enum {
+  UVA_FILE_UNKNOWN = 0,
+  UVA_FILE_REGULAR = 1,
+  UVA_FILE_DIR = 2,
+  UVA_FILE_LINK = 3,
+  UVA_FILE_FIFO = 4,
+  UVA_FILE_SOCKET = 5,
+  UVA_FILE_CHAR = 6,
+  UVA_FILE_BLOCK = 7
+} uva_file_type;
+typedef struct{size_t size;uva_file_type type;uint64_t mode;uint64_t dev, ino, nlink, uid, gid, rdev;uint64_t file_size, blksize, blocks;int64_t atime_ns, mtime_ns, ctime_ns;}uva_stat_t;
+int uva_fs_statbuf(uva_stat_t *out, uva_work_t *work);
+int uva_fs_dirent(const char **name, uva_file_type *type, uva_work_t *work, size_t i);
 long uva_ticks_ms(void);
 long uva_ticks_add(long ticks, long delta);
 long uva_ticks_diff(long a, long b);

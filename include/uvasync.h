@@ -1005,6 +1005,346 @@ UVA_EXTERN int uva_poll_close(uva_poll_t *poll, uva_poll_close_cb close_cb,
                               void *data);
 
 /* ------------------------------------------------------------------------ */
+/* Child processes                                                          */
+/* ------------------------------------------------------------------------ */
+
+/* A child process started with uva_process_spawn. Waiting for its exit is
+ * a wait of the "call again" kind (see Synchronisation), which a task can
+ * be cancelled out of; its pipes are ordinary streams.
+ *
+ * No zombie is left behind: the core reaps every child it started, also
+ * after uva_process_close and after uva_loop_close. A child that is still
+ * running when its handle is closed is watched on (it no longer keeps
+ * uva_loop_run(DEFAULT) running); if the loop closes before it exits, a
+ * thread of the core waits for it and reaps it. The child is not killed
+ * unless the handle was spawned with UVA_PROCESS_KILL_ON_CLOSE.
+ *
+ * SIGCHLD: the core (libuv) handles SIGCHLD for its children; signal
+ * watchers on SIGCHLD (below) still see it. Owner thread only, as
+ * everything; common errors UVA_EINVAL, UVA_EHANDLEKIND, UVA_EWRONGTHREAD,
+ * UVA_ENOMEM. Since 1.0. */
+
+typedef struct uva_process_s uva_process_t;
+typedef void (*uva_process_close_cb)(uva_process_t *process, void *data);
+
+/* How the child's descriptor 0, 1 or 2 is set up. */
+typedef enum {
+  UVA_STDIO_INHERIT = 0, /* the parent's descriptor of the same number */
+  UVA_STDIO_NULL = 1,    /* /dev/null (the seat of a closed one: a child must
+                            not get an unrelated file on 0..2) */
+  UVA_STDIO_FD = 2,      /* the parent's descriptor `fd` (duplicated; the
+                            parent keeps owning it) */
+  UVA_STDIO_PIPE = 3     /* a pipe; the parent's end is a uva_stream_t
+                            (uva_process_stream) */
+} uva_stdio_kind;
+
+typedef struct {
+  uva_stdio_kind kind;
+  int fd; /* for UVA_STDIO_FD */
+} uva_stdio_t;
+
+/* Flags of uva_process_options_t. UVA_PROCESS_SETSID: the child starts a
+ * new session (and process group), as a shell's job.
+ * UVA_PROCESS_KILL_ON_CLOSE: uva_process_close sends SIGKILL to a child
+ * still running. */
+#define UVA_PROCESS_SETSID 1
+#define UVA_PROCESS_KILL_ON_CLOSE 2
+
+/* Options of uva_process_spawn. An option struct: set size to its sizeof
+ * (UVA_PROCESS_OPTIONS_INIT does, with every other field zero, which means
+ * "as the parent": stdio inherited, environment and directory the
+ * parent's). Later versions only add fields at the end. */
+typedef struct {
+  size_t size;             /* sizeof(uva_process_options_t) */
+  const char *file;        /* the program; looked up in PATH unless it
+                               contains '/'. NULL: args[0] */
+  const char *const *args; /* argv, NULL-terminated, args[0] the name the
+                               program sees; required (at least args[0]) */
+  const char *const *env;  /* "NAME=value" strings, NULL-terminated; NULL:
+                               the parent's environment */
+  const char *cwd;         /* working directory; NULL: the parent's */
+  uva_stdio_t stdio[3];    /* descriptors 0, 1, 2 */
+  unsigned int flags;      /* UVA_PROCESS_* */
+} uva_process_options_t;
+
+#define UVA_PROCESS_OPTIONS_INIT                                              \
+  {                                                                           \
+    sizeof(uva_process_options_t), 0, 0, 0, 0,                                \
+        {{UVA_STDIO_INHERIT, 0},                                              \
+         {UVA_STDIO_INHERIT, 0},                                              \
+         {UVA_STDIO_INHERIT, 0}},                                             \
+        0                                                                     \
+  }
+
+/* Start a child process. *out receives the process; the caller owns it
+ * (uva_process_close). Every pointer in options is read during the call
+ * only. Errors: UVA_EINVAL (NULL args, size too small, a bad stdio kind,
+ * UVA_STDIO_FD with a negative fd), UVA_ENOENT (no such program),
+ * UVA_EACCES, UVA_ENOMEM, UVA_EMFILE, or another libuv spawn error; on
+ * error nothing was started and nothing is left open. */
+UVA_EXTERN int uva_process_spawn(uva_process_t **out, uva_loop_t *loop,
+                                 const uva_process_options_t *options);
+
+/* The child's process id. Errors: UVA_EINVAL, UVA_EHANDLEKIND. */
+UVA_EXTERN int uva_process_pid(int *pid, uva_process_t *process);
+
+/* Take the parent's end of the pipe on the child's descriptor fd (0, 1 or
+ * 2) spawned as UVA_STDIO_PIPE: a stream of the same loop (write to fd 0,
+ * read from 1 and 2). Ownership passes to the caller (uva_stream_close),
+ * and the stream outlives the process handle. A pipe not taken is closed
+ * by uva_process_close. Errors: UVA_ENOENT (not a pipe, or already
+ * taken), UVA_EINVAL (fd not 0..2). */
+UVA_EXTERN int uva_process_stream(uva_stream_t **out, uva_process_t *process,
+                                  int fd);
+
+/* Wait for the child's exit: 0 with *exit_status (its exit code, 0 when
+ * killed) and *term_signal (the signal that ended it, else 0); either
+ * pointer may be NULL. UVA_EAGAIN (registered) while it runs. Any number
+ * of tasks may wait; all complete. After the exit every call returns 0 at
+ * once; NULL task outside a step then works as "no task" (and returns
+ * UVA_EINVAL while the child runs). */
+UVA_EXTERN int uva_process_wait(int64_t *exit_status, int *term_signal,
+                                uva_process_t *process, uva_task_t *task);
+
+/* Send signal signum to the child (0 checks that it exists).
+ * Errors: UVA_ESRCH once it exited (it is reaped, its pid may be reused),
+ * UVA_EINVAL (bad signum). */
+UVA_EXTERN int uva_process_kill(uva_process_t *process, int signum);
+
+/* Close the handle: sends SIGKILL first if spawned with
+ * UVA_PROCESS_KILL_ON_CLOSE and still running; closes pipes not taken;
+ * tasks waiting are woken and their repeated call returns UVA_ECLOSED.
+ * The child is reaped whenever it exits (see above). close_cb(process,
+ * data) runs once the handle's memory is about to be freed. Accepts NULL;
+ * a second close does nothing. */
+UVA_EXTERN int uva_process_close(uva_process_t *process,
+                                 uva_process_close_cb close_cb, void *data);
+
+/* ------------------------------------------------------------------------ */
+/* Signals                                                                  */
+/* ------------------------------------------------------------------------ */
+
+/* Watch a signal on a loop. Any number of watchers, on any number of loops
+ * in any threads, may watch the same signal: each gets every arrival.
+ * While a watcher of a signal exists, the signal's default action (e.g.
+ * termination for SIGTERM, SIGINT) does not happen; when the last watcher
+ * of a signal closes, the action is reset to SIG_DFL (a binding that had
+ * its own handler installs it again). Arrivals that come before the
+ * watcher is waited on are counted and coalesce, as the kernel coalesces
+ * signals: one completed wait reports how many arrived since the last.
+ *
+ * A watcher is used either by a waiting task (uva_signal_wait) or by a
+ * callback (uva_signal_on_signal), or both. A watcher does not keep
+ * uva_loop_run(DEFAULT) running; a task waiting on it does.
+ * Owner thread only. Since 1.0. */
+
+typedef struct uva_signal_s uva_signal_t;
+typedef void (*uva_signal_cb)(uva_signal_t *sig, int signum, void *data);
+typedef void (*uva_signal_close_cb)(uva_signal_t *sig, void *data);
+
+/* Start watching signum. Errors: UVA_EINVAL (not a signal that can be
+ * caught: 0, SIGKILL, SIGSTOP, out of range), libuv's errors. */
+UVA_EXTERN int uva_signal_new(uva_signal_t **out, uva_loop_t *loop,
+                              int signum);
+
+/* Wait for the next arrival: 0 with *count (>= 1, arrivals since the last
+ * completed wait; may be NULL); UVA_EAGAIN (registered). One waiting task
+ * per watcher (else UVA_EBUSY). */
+UVA_EXTERN int uva_signal_wait(uint64_t *count, uva_signal_t *sig,
+                               uva_task_t *task);
+
+/* Call cb(sig, signum, data) on the loop thread at each arrival (once per
+ * loop pass that saw one or more), after waiting tasks were woken. NULL cb
+ * removes it. */
+UVA_EXTERN int uva_signal_on_signal(uva_signal_t *sig, uva_signal_cb cb,
+                                    void *data);
+
+/* The watched signal number. */
+UVA_EXTERN int uva_signal_signum(int *signum, uva_signal_t *sig);
+
+/* Stop watching; a waiting task's repeated call returns UVA_ECLOSED.
+ * Accepts NULL; a second close does nothing. */
+UVA_EXTERN int uva_signal_close(uva_signal_t *sig,
+                                uva_signal_close_cb close_cb, void *data);
+
+/* ------------------------------------------------------------------------ */
+/* Blocking work on the loop's thread pool                                  */
+/* ------------------------------------------------------------------------ */
+
+/* Each loop has a bounded pool of threads for blocking work (its own job
+ * functions, and the file operations below). Threads start when jobs
+ * need them, up to the pool size (uva_loop_configure, UVA_LOOP_POOL_SIZE;
+ * default min(32, CPUs + 4), as asyncio's default executor), and jobs
+ * beyond that wait in FIFO order. A job is a uva_work_t: waiting for it is
+ * a wait of the "call again" kind (see Synchronisation).
+ *
+ * Cancellation: a job not yet started can be dropped (uva_work_cancel,
+ * uva_work_close); one running always runs to its end, and its result is
+ * discarded if its handle was closed. A task cancelled while it waits
+ * only stops waiting (the job goes on): a binding that wants the job
+ * dropped calls uva_work_cancel.
+ *
+ * Closing: as the sync objects (see Synchronisation): uva_work_close ends
+ * the owner's use of the pointer (no second close); tasks waiting get one
+ * more call returning UVA_ECLOSED. Jobs count as handles for
+ * uva_loop_close (UVA_EBUSY) until they ended and were closed; closing the
+ * loop joins the pool's threads. Since 1.0. */
+
+typedef struct uva_work_s uva_work_t;
+
+/* Runs on a pool thread with the job's data. It must not call into the
+ * loop, except the thread-safe calls. */
+typedef void (*uva_work_fn)(void *data);
+
+/* Called on the loop thread when the job has ended: status 0 (fn
+ * returned) or UVA_ECANCELED (dropped before it started). Runs before
+ * waiting tasks are woken; never for a job already closed. */
+typedef void (*uva_work_done_cb)(uva_work_t *work, int status, void *data);
+
+/* Queue fn(data) on the loop's pool. `data` is transferred: dtor(data) (if
+ * not NULL) runs exactly once, on the loop thread, when the job's memory
+ * is freed (after it ended and was closed), never while fn runs. done may
+ * be NULL. Errors: UVA_EINVAL (NULL fn), UVA_ENOMEM, UVA_EAGAIN (no pool
+ * thread could be started and none exists; nothing queued, dtor not
+ * called). Owner thread. */
+UVA_EXTERN int uva_work_submit(uva_work_t **out, uva_loop_t *loop,
+                               uva_work_fn fn, void *data, uva_free_cb dtor,
+                               uva_work_done_cb done);
+
+/* Wait for the job's end: 0 once fn returned, or the file operation's
+ * result (0 or its error code); UVA_ECANCELED if it was dropped before it
+ * started; UVA_EAGAIN (registered) until then. Any number of tasks may
+ * wait. After the end every call returns at once; NULL task outside a
+ * step works as "no task". */
+UVA_EXTERN int uva_work_wait(uva_work_t *work, uva_task_t *task);
+
+/* Drop the job if it has not started: 0 (waiters complete with
+ * UVA_ECANCELED, done runs with UVA_ECANCELED); UVA_EBUSY if it is
+ * running or has ended (nothing changes). */
+UVA_EXTERN int uva_work_cancel(uva_work_t *work);
+
+/* 1 once the job has ended (fn returned or it was dropped), else 0. */
+UVA_EXTERN int uva_work_done(int *out, uva_work_t *work);
+
+/* Close the job (see above): one not started is dropped; one running
+ * finishes on its thread and its memory is freed then. Accepts NULL. */
+UVA_EXTERN int uva_work_close(uva_work_t *work);
+
+/* Loop settings. UVA_LOOP_POOL_SIZE: the most pool threads (1..1024); may
+ * be changed any time: threads above a lowered size leave once idle. */
+typedef enum { UVA_LOOP_POOL_SIZE = 1 } uva_loop_option;
+UVA_EXTERN int uva_loop_configure(uva_loop_t *loop, uva_loop_option option,
+                                  uint64_t value);
+UVA_EXTERN int uva_loop_get_option(uint64_t *out, uva_loop_t *loop,
+                                   uva_loop_option option);
+
+/* ------------------------------------------------------------------------ */
+/* Files                                                                    */
+/* ------------------------------------------------------------------------ */
+
+/* File operations run on the loop's pool (as libuv runs uv_fs_*), each as
+ * a job: uva_fs_<op> starts it and gives a uva_work_t, uva_work_wait waits
+ * for it and returns the operation's result (0 or an error code such as
+ * UVA_ENOENT, UVA_EACCES, UVA_EISDIR), the getters below read what it
+ * produced, and uva_work_close frees it (dropping it if not started). The
+ * job owns copies of its arguments (paths, data to write) and the buffer
+ * it reads into, so nothing of the caller's need live while it runs, and
+ * a task cancelled while it waits leaves nothing dangling. Files are plain
+ * descriptors: `flags` are the platform's O_* flags (O_CLOEXEC is always
+ * added), `mode` the permission bits of a file created. Reads and writes
+ * of len bytes are one job each: read large files in chunks (a reader that
+ * asks for 1 GiB gets a 1 GiB buffer). Offsets: -1 uses and advances the
+ * file position (read/write), >= 0 reads or writes at that offset
+ * (pread/pwrite) and leaves the position alone. Owner thread; errors of
+ * the starting call: UVA_EINVAL (NULL path, negative offset other than
+ * -1, len > SSIZE_MAX), UVA_ENOMEM, UVA_EAGAIN (as uva_work_submit).
+ * Since 1.0. */
+
+UVA_EXTERN int uva_fs_open(uva_work_t **out, uva_loop_t *loop,
+                           const char *path, int flags, int mode);
+UVA_EXTERN int uva_fs_close(uva_work_t **out, uva_loop_t *loop, int fd);
+UVA_EXTERN int uva_fs_read(uva_work_t **out, uva_loop_t *loop, int fd,
+                           size_t len, int64_t offset);
+/* data is copied into the job. */
+UVA_EXTERN int uva_fs_write(uva_work_t **out, uva_loop_t *loop, int fd,
+                            const void *data, size_t len, int64_t offset);
+UVA_EXTERN int uva_fs_fsync(uva_work_t **out, uva_loop_t *loop, int fd,
+                            int datasync);
+UVA_EXTERN int uva_fs_ftruncate(uva_work_t **out, uva_loop_t *loop, int fd,
+                                int64_t length);
+UVA_EXTERN int uva_fs_stat(uva_work_t **out, uva_loop_t *loop,
+                           const char *path);
+UVA_EXTERN int uva_fs_lstat(uva_work_t **out, uva_loop_t *loop,
+                            const char *path);
+UVA_EXTERN int uva_fs_fstat(uva_work_t **out, uva_loop_t *loop, int fd);
+UVA_EXTERN int uva_fs_rename(uva_work_t **out, uva_loop_t *loop,
+                             const char *from, const char *to);
+UVA_EXTERN int uva_fs_unlink(uva_work_t **out, uva_loop_t *loop,
+                             const char *path);
+UVA_EXTERN int uva_fs_mkdir(uva_work_t **out, uva_loop_t *loop,
+                            const char *path, int mode);
+UVA_EXTERN int uva_fs_rmdir(uva_work_t **out, uva_loop_t *loop,
+                            const char *path);
+/* The whole directory, without "." and "..", in the order the system
+ * gives (uva_fs_dirent). */
+UVA_EXTERN int uva_fs_readdir(uva_work_t **out, uva_loop_t *loop,
+                              const char *path);
+
+/* Send len bytes of file in_fd from offset (-1: its position, advanced)
+ * to the stream, zero-copy where the system can (sendfile(2) to a socket
+ * or pipe). Bytes already queued on the stream go first; writes made
+ * while it runs are queued behind it. The result is the count sent
+ * (uva_fs_result): fewer than len only at end of file. A stream error
+ * (UVA_EPIPE, UVA_ECONNRESET) ends it; closing the stream under it ends it
+ * with UVA_ECLOSED. Errors also UVA_EBUSY (another sendfile on the stream
+ * runs), UVA_ENOTSUP (a stream with no descriptor). */
+UVA_EXTERN int uva_fs_sendfile(uva_work_t **out, uva_stream_t *stream,
+                               int in_fd, int64_t offset, size_t len);
+
+/* After the job ended with 0: open gives the descriptor (the caller owns
+ * it: uva_fs_close or close(2)), read/write/sendfile the byte count (0 at
+ * end of file), readdir the number of entries, others 0.
+ * Errors: UVA_EAGAIN (not ended), UVA_EINVAL (not a file job), the
+ * operation's error. */
+UVA_EXTERN int uva_fs_result(int64_t *out, uva_work_t *work);
+
+/* The bytes a read job read: *data points into the job (valid until
+ * uva_work_close), *len as uva_fs_result. */
+UVA_EXTERN int uva_fs_data(const void **data, size_t *len, uva_work_t *work);
+
+/* File types of uva_stat_t.type and uva_fs_dirent. */
+typedef enum {
+  UVA_FILE_UNKNOWN = 0,
+  UVA_FILE_REGULAR = 1,
+  UVA_FILE_DIR = 2,
+  UVA_FILE_LINK = 3,
+  UVA_FILE_FIFO = 4,
+  UVA_FILE_SOCKET = 5,
+  UVA_FILE_CHAR = 6,
+  UVA_FILE_BLOCK = 7
+} uva_file_type;
+
+/* What stat, lstat and fstat give: an option struct (set size). */
+typedef struct {
+  size_t size; /* sizeof(uva_stat_t), set by the caller */
+  uva_file_type type;
+  uint64_t mode; /* st_mode, type bits included */
+  uint64_t dev, ino, nlink, uid, gid, rdev;
+  uint64_t file_size, blksize, blocks;
+  int64_t atime_ns, mtime_ns, ctime_ns; /* since the Unix epoch */
+} uva_stat_t;
+
+/* Copy a stat job's result into *out (out->size set by the caller; only
+ * that many bytes are written). */
+UVA_EXTERN int uva_fs_statbuf(uva_stat_t *out, uva_work_t *work);
+
+/* Entry i (0 <= i < the count from uva_fs_result) of a readdir job: its
+ * name (valid until uva_work_close) and type (UVA_FILE_UNKNOWN where the
+ * file system does not say). Errors: UVA_EINVAL (i out of range). */
+UVA_EXTERN int uva_fs_dirent(const char **name, uva_file_type *type,
+                             uva_work_t *work, size_t i);
+
+/* ------------------------------------------------------------------------ */
 /* Wrap-around ticks (MicroPython's time.ticks_*)                           */
 /* ------------------------------------------------------------------------ */
 

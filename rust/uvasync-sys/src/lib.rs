@@ -53,6 +53,12 @@ opaque! {
     uva_udp_t;
     /// `uva_poll_t`: readiness of a descriptor.
     uva_poll_t;
+    /// `uva_process_t`: a child process.
+    uva_process_t;
+    /// `uva_signal_t`: a signal watcher.
+    uva_signal_t;
+    /// `uva_work_t`: a job on the loop's thread pool (also file operations).
+    uva_work_t;
 }
 
 /// `uva_run_mode` (a C enum).
@@ -169,6 +175,73 @@ pub const UVA_EQUEUEEMPTY: c_int = -5011;
 pub const UVA_EINCOMPLETE: c_int = -5012;
 pub const UVA_ELINETOOLONG: c_int = -5013;
 
+/// `uva_stdio_kind` (a C enum).
+pub type uva_stdio_kind = c_uint;
+pub const UVA_STDIO_INHERIT: uva_stdio_kind = 0;
+pub const UVA_STDIO_NULL: uva_stdio_kind = 1;
+pub const UVA_STDIO_FD: uva_stdio_kind = 2;
+pub const UVA_STDIO_PIPE: uva_stdio_kind = 3;
+
+pub const UVA_PROCESS_SETSID: c_uint = 1;
+pub const UVA_PROCESS_KILL_ON_CLOSE: c_uint = 2;
+
+/// `uva_stdio_t`: how one of the child's descriptors 0..2 is set up.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct uva_stdio_t {
+    pub kind: uva_stdio_kind,
+    pub fd: c_int,
+}
+
+/// `uva_process_options_t` (an option struct: `size` first).
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct uva_process_options_t {
+    pub size: usize,
+    pub file: *const c_char,
+    pub args: *const *const c_char,
+    pub env: *const *const c_char,
+    pub cwd: *const c_char,
+    pub stdio: [uva_stdio_t; 3],
+    pub flags: c_uint,
+}
+
+/// `uva_loop_option` (a C enum).
+pub type uva_loop_option = c_uint;
+pub const UVA_LOOP_POOL_SIZE: uva_loop_option = 1;
+
+/// `uva_file_type` (a C enum).
+pub type uva_file_type = c_uint;
+pub const UVA_FILE_UNKNOWN: uva_file_type = 0;
+pub const UVA_FILE_REGULAR: uva_file_type = 1;
+pub const UVA_FILE_DIR: uva_file_type = 2;
+pub const UVA_FILE_LINK: uva_file_type = 3;
+pub const UVA_FILE_FIFO: uva_file_type = 4;
+pub const UVA_FILE_SOCKET: uva_file_type = 5;
+pub const UVA_FILE_CHAR: uva_file_type = 6;
+pub const UVA_FILE_BLOCK: uva_file_type = 7;
+
+/// `uva_stat_t` (an option struct: `size` first).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct uva_stat_t {
+    pub size: usize,
+    pub type_: uva_file_type,
+    pub mode: u64,
+    pub dev: u64,
+    pub ino: u64,
+    pub nlink: u64,
+    pub uid: u64,
+    pub gid: u64,
+    pub rdev: u64,
+    pub file_size: u64,
+    pub blksize: u64,
+    pub blocks: u64,
+    pub atime_ns: i64,
+    pub mtime_ns: i64,
+    pub ctime_ns: i64,
+}
+
 /// `uva_buf_t`: a piece of memory for `uva_stream_writev` (layout as in the
 /// header, part of the ABI).
 #[repr(C)]
@@ -192,6 +265,11 @@ pub type uva_server_connection_cb =
 pub type uva_server_close_cb = Option<unsafe extern "C" fn(server: *mut uva_server_t, data: *mut c_void)>;
 pub type uva_udp_close_cb = Option<unsafe extern "C" fn(udp: *mut uva_udp_t, data: *mut c_void)>;
 pub type uva_poll_close_cb = Option<unsafe extern "C" fn(poll: *mut uva_poll_t, data: *mut c_void)>;
+pub type uva_process_close_cb = Option<unsafe extern "C" fn(process: *mut uva_process_t, data: *mut c_void)>;
+pub type uva_signal_cb = Option<unsafe extern "C" fn(sig: *mut uva_signal_t, signum: c_int, data: *mut c_void)>;
+pub type uva_signal_close_cb = Option<unsafe extern "C" fn(sig: *mut uva_signal_t, data: *mut c_void)>;
+pub type uva_work_fn = Option<unsafe extern "C" fn(data: *mut c_void)>;
+pub type uva_work_done_cb = Option<unsafe extern "C" fn(work: *mut uva_work_t, status: c_int, data: *mut c_void)>;
 
 extern "C" {
     pub fn uva_version() -> c_uint;
@@ -424,6 +502,84 @@ extern "C" {
     pub fn uva_poll_new(out: *mut *mut uva_poll_t, loop_: *mut uva_loop_t, fd: c_int) -> c_int;
     pub fn uva_poll_wait(revents: *mut c_int, poll: *mut uva_poll_t, task: *mut uva_task_t, events: c_int) -> c_int;
     pub fn uva_poll_close(poll: *mut uva_poll_t, close_cb: uva_poll_close_cb, data: *mut c_void) -> c_int;
+    pub fn uva_process_spawn(
+        out: *mut *mut uva_process_t,
+        loop_: *mut uva_loop_t,
+        options: *const uva_process_options_t,
+    ) -> c_int;
+    pub fn uva_process_pid(pid: *mut c_int, process: *mut uva_process_t) -> c_int;
+    pub fn uva_process_stream(out: *mut *mut uva_stream_t, process: *mut uva_process_t, fd: c_int) -> c_int;
+    pub fn uva_process_wait(
+        exit_status: *mut i64,
+        term_signal: *mut c_int,
+        process: *mut uva_process_t,
+        task: *mut uva_task_t,
+    ) -> c_int;
+    pub fn uva_process_kill(process: *mut uva_process_t, signum: c_int) -> c_int;
+    pub fn uva_process_close(process: *mut uva_process_t, close_cb: uva_process_close_cb, data: *mut c_void) -> c_int;
+    pub fn uva_signal_new(out: *mut *mut uva_signal_t, loop_: *mut uva_loop_t, signum: c_int) -> c_int;
+    pub fn uva_signal_wait(count: *mut u64, sig: *mut uva_signal_t, task: *mut uva_task_t) -> c_int;
+    pub fn uva_signal_on_signal(sig: *mut uva_signal_t, cb: uva_signal_cb, data: *mut c_void) -> c_int;
+    pub fn uva_signal_signum(signum: *mut c_int, sig: *mut uva_signal_t) -> c_int;
+    pub fn uva_signal_close(sig: *mut uva_signal_t, close_cb: uva_signal_close_cb, data: *mut c_void) -> c_int;
+    pub fn uva_work_submit(
+        out: *mut *mut uva_work_t,
+        loop_: *mut uva_loop_t,
+        fn_: uva_work_fn,
+        data: *mut c_void,
+        dtor: uva_free_cb,
+        done: uva_work_done_cb,
+    ) -> c_int;
+    pub fn uva_work_wait(work: *mut uva_work_t, task: *mut uva_task_t) -> c_int;
+    pub fn uva_work_cancel(work: *mut uva_work_t) -> c_int;
+    pub fn uva_work_done(out: *mut c_int, work: *mut uva_work_t) -> c_int;
+    pub fn uva_work_close(work: *mut uva_work_t) -> c_int;
+    pub fn uva_loop_configure(loop_: *mut uva_loop_t, option: uva_loop_option, value: u64) -> c_int;
+    pub fn uva_loop_get_option(out: *mut u64, loop_: *mut uva_loop_t, option: uva_loop_option) -> c_int;
+    pub fn uva_fs_open(
+        out: *mut *mut uva_work_t,
+        loop_: *mut uva_loop_t,
+        path: *const c_char,
+        flags: c_int,
+        mode: c_int,
+    ) -> c_int;
+    pub fn uva_fs_close(out: *mut *mut uva_work_t, loop_: *mut uva_loop_t, fd: c_int) -> c_int;
+    pub fn uva_fs_read(out: *mut *mut uva_work_t, loop_: *mut uva_loop_t, fd: c_int, len: usize, offset: i64) -> c_int;
+    pub fn uva_fs_write(
+        out: *mut *mut uva_work_t,
+        loop_: *mut uva_loop_t,
+        fd: c_int,
+        data: *const c_void,
+        len: usize,
+        offset: i64,
+    ) -> c_int;
+    pub fn uva_fs_fsync(out: *mut *mut uva_work_t, loop_: *mut uva_loop_t, fd: c_int, datasync: c_int) -> c_int;
+    pub fn uva_fs_ftruncate(out: *mut *mut uva_work_t, loop_: *mut uva_loop_t, fd: c_int, length: i64) -> c_int;
+    pub fn uva_fs_stat(out: *mut *mut uva_work_t, loop_: *mut uva_loop_t, path: *const c_char) -> c_int;
+    pub fn uva_fs_lstat(out: *mut *mut uva_work_t, loop_: *mut uva_loop_t, path: *const c_char) -> c_int;
+    pub fn uva_fs_fstat(out: *mut *mut uva_work_t, loop_: *mut uva_loop_t, fd: c_int) -> c_int;
+    pub fn uva_fs_rename(
+        out: *mut *mut uva_work_t,
+        loop_: *mut uva_loop_t,
+        from: *const c_char,
+        to: *const c_char,
+    ) -> c_int;
+    pub fn uva_fs_unlink(out: *mut *mut uva_work_t, loop_: *mut uva_loop_t, path: *const c_char) -> c_int;
+    pub fn uva_fs_mkdir(out: *mut *mut uva_work_t, loop_: *mut uva_loop_t, path: *const c_char, mode: c_int) -> c_int;
+    pub fn uva_fs_rmdir(out: *mut *mut uva_work_t, loop_: *mut uva_loop_t, path: *const c_char) -> c_int;
+    pub fn uva_fs_readdir(out: *mut *mut uva_work_t, loop_: *mut uva_loop_t, path: *const c_char) -> c_int;
+    pub fn uva_fs_sendfile(
+        out: *mut *mut uva_work_t,
+        stream: *mut uva_stream_t,
+        in_fd: c_int,
+        offset: i64,
+        len: usize,
+    ) -> c_int;
+    pub fn uva_fs_result(out: *mut i64, work: *mut uva_work_t) -> c_int;
+    pub fn uva_fs_data(data: *mut *const c_void, len: *mut usize, work: *mut uva_work_t) -> c_int;
+    pub fn uva_fs_statbuf(out: *mut uva_stat_t, work: *mut uva_work_t) -> c_int;
+    pub fn uva_fs_dirent(name: *mut *const c_char, type_: *mut uva_file_type, work: *mut uva_work_t, i: usize)
+        -> c_int;
     pub fn uva_ticks_ms() -> c_long;
     pub fn uva_ticks_add(ticks: c_long, delta: c_long) -> c_long;
     pub fn uva_ticks_diff(a: c_long, b: c_long) -> c_long;
