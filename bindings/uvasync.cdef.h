@@ -275,7 +275,8 @@ typedef enum {
   UVA_STDIO_INHERIT = 0,
   UVA_STDIO_NULL = 1,
   UVA_STDIO_FD = 2,
-  UVA_STDIO_PIPE = 3
+  UVA_STDIO_PIPE = 3,
+  UVA_STDIO_STDOUT = 4
 } uva_stdio_kind;
 typedef struct{uva_stdio_kind kind;int fd;}uva_stdio_t;
 typedef struct{size_t size;const char *file;const char *const *args;const char *const *env;const char *cwd;uva_stdio_t stdio[3];unsigned int flags;}uva_process_options_t;

@@ -1034,8 +1034,10 @@ typedef enum {
                             not get an unrelated file on 0..2) */
   UVA_STDIO_FD = 2,      /* the parent's descriptor `fd` (duplicated; the
                             parent keeps owning it) */
-  UVA_STDIO_PIPE = 3     /* a pipe; the parent's end is a uva_stream_t
+  UVA_STDIO_PIPE = 3,    /* a pipe; the parent's end is a uva_stream_t
                             (uva_process_stream) */
+  UVA_STDIO_STDOUT = 4   /* descriptor 2 only: the same as the child's
+                            descriptor 1 (subprocess.STDOUT) */
 } uva_stdio_kind;
 
 typedef struct {

@@ -181,6 +181,7 @@ pub const UVA_STDIO_INHERIT: uva_stdio_kind = 0;
 pub const UVA_STDIO_NULL: uva_stdio_kind = 1;
 pub const UVA_STDIO_FD: uva_stdio_kind = 2;
 pub const UVA_STDIO_PIPE: uva_stdio_kind = 3;
+pub const UVA_STDIO_STDOUT: uva_stdio_kind = 4;
 
 pub const UVA_PROCESS_SETSID: c_uint = 1;
 pub const UVA_PROCESS_KILL_ON_CLOSE: c_uint = 2;
