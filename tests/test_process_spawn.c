@@ -375,3 +375,31 @@ Test(process, path_of_the_given_environment, .timeout = 10) {
   UVT_OK(uva_process_close(p, NULL, NULL));
   UVT_CLOSE_LOOP(loop);
 }
+
+/* The loop ignores SIGPIPE in this process; the child starts with every
+ * signal's default action (libuv resets them) and an empty mask. */
+Test(process, child_starts_with_default_signal_actions, .timeout = 10) {
+  uva_loop_t *loop = uvt_loop_new();
+  struct sigaction sa;
+  cr_assert_eq(sigaction(SIGPIPE, NULL, &sa), 0);
+  cr_assert_eq(sa.sa_handler, SIG_IGN, "the loop ignores SIGPIPE here");
+  sigset_t block, old;
+  sigemptyset(&block);
+  sigaddset(&block, SIGUSR2);
+  cr_assert_eq(pthread_sigmask(SIG_BLOCK, &block, &old), 0);
+  const char *argv[8];
+  uva_process_options_t o =
+      sh_options(argv, "grep -E '^Sig(Ign|Blk)' /proc/self/status");
+  char *out = sh_output(loop, &o, NULL, NULL);
+  cr_assert_eq(pthread_sigmask(SIG_SETMASK, &old, NULL), 0);
+  unsigned long long ign = ~0ull, blk = ~0ull;
+  const char *i = strstr(out, "SigIgn:");
+  const char *b = strstr(out, "SigBlk:");
+  cr_assert(i != NULL && b != NULL, "%s", out);
+  ign = strtoull(i + 7, NULL, 16);
+  blk = strtoull(b + 7, NULL, 16);
+  cr_assert_eq(ign & (1ull << (SIGPIPE - 1)), 0, "SIGPIPE ignored: %s", out);
+  cr_assert_eq(blk, 0, "signals blocked: %s", out);
+  free(out);
+  UVT_CLOSE_LOOP(loop);
+}
