@@ -141,7 +141,7 @@ static void on_exit(uv_process_t *h, int64_t exit_status, int term_signal) {
 /* One of the child's descriptors 0..2 while spawning: what uv_spawn gets,
  * and for a pipe both ends and the parent's stream-to-be. */
 struct Seat {
-  uv_stdio_container_t uv;
+  uv_stdio_container_t uv{};
   int child_end = -1;  /* ours to close after the spawn */
   int parent_end = -1; /* a pipe's end that becomes the stream */
   Stream *stream = nullptr;
