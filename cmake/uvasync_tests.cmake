@@ -3,6 +3,7 @@
 #
 #   <name>, <name>_a      every tests/test_<x>.c as a Criterion program,
 #                         linked against the shared / the static library
+#                         (UVA_SINGLE_RUN_SUITES: the shared one only)
 #   abi_exports           only uva_* symbols leave libuvasync.so, all under
 #                         the UVASYNC_1 version node
 #   abi_header_c99/_cxx   <uvasync.h> alone compiles as C99 and as C++11
@@ -74,9 +75,16 @@ file(GLOB UVA_CRITERION_SOURCES CONFIGURE_DEPENDS "${UVA_TESTS_DIR}/test_*.c")
 set(UVA_TEST_SUPPORT_SOURCES "${UVA_TESTS_DIR}/support.c")
 set_source_files_properties("${UVA_TESTS_DIR}/sanitizer/criterion_lsan.c"
   PROPERTIES COMPILE_OPTIONS "-fno-sanitize=all")
+# Suites whose behaviour depends on neither the poller nor the library's
+# kind, and that take seconds (a 1 GiB file): one run, shared library.
+set(UVA_SINGLE_RUN_SUITES test_fs_big)
 foreach(_src IN LISTS UVA_CRITERION_SOURCES)
   get_filename_component(_name "${_src}" NAME_WE)
-  foreach(_variant shared static)
+  set(_variants shared static)
+  if(_name IN_LIST UVA_SINGLE_RUN_SUITES)
+    set(_variants shared)
+  endif()
+  foreach(_variant IN LISTS _variants)
     if(_variant STREQUAL "shared")
       set(_target "${_name}")
       set(_lib uvasync)
@@ -101,7 +109,8 @@ foreach(_src IN LISTS UVA_CRITERION_SOURCES)
     add_test(NAME ${_target} COMMAND ${_target} --jobs 2)
     uva_set_test_props(${_target} criterion ${_variant})
     set(_runs ${_target})
-    if(CMAKE_SYSTEM_NAME STREQUAL "Linux" AND _variant STREQUAL "shared")
+    if(CMAKE_SYSTEM_NAME STREQUAL "Linux" AND _variant STREQUAL "shared"
+       AND NOT _name IN_LIST UVA_SINGLE_RUN_SUITES)
       # Linux loops poll edge-triggered (src/loop.cpp); the suite runs
       # again with libuv's poll phase, which other systems use.
       add_test(NAME ${_target}_libuv COMMAND ${_target} --jobs 2)
@@ -135,6 +144,15 @@ set_target_properties(test_threads PROPERTIES
 uva_target_warnings(test_threads)
 add_test(NAME test_threads COMMAND test_threads)
 uva_set_test_props(test_threads threads)
+# The loop's thread pool, its file jobs and sendfile, across threads.
+add_executable(test_threads_pool "${UVA_TESTS_DIR}/threads/pool.c")
+target_link_libraries(test_threads_pool PRIVATE uvasync Threads::Threads)
+set_target_properties(test_threads_pool PROPERTIES
+  C_STANDARD 11
+  RUNTIME_OUTPUT_DIRECTORY "${PROJECT_BINARY_DIR}/tests")
+uva_target_warnings(test_threads_pool)
+add_test(NAME test_threads_pool COMMAND test_threads_pool)
+uva_set_test_props(test_threads_pool threads)
 
 # --- Fault injection (UVA_FAULT_INJECTION=ON builds only) --------------------
 # A plain program against the static library, which provides the internal
@@ -160,6 +178,15 @@ if(UVA_FAULT_INJECTION)
   uva_target_warnings(test_fault_process)
   add_test(NAME test_fault_process COMMAND test_fault_process)
   uva_set_test_props(test_fault_process fault)
+  # The thread pool and its file jobs (tests/fault/fault_pool.c).
+  add_executable(test_fault_pool "${UVA_TESTS_DIR}/fault/fault_pool.c")
+  target_link_libraries(test_fault_pool PRIVATE uvasync_a Threads::Threads)
+  set_target_properties(test_fault_pool PROPERTIES
+    LINKER_LANGUAGE CXX
+    RUNTIME_OUTPUT_DIRECTORY "${PROJECT_BINARY_DIR}/tests")
+  uva_target_warnings(test_fault_pool)
+  add_test(NAME test_fault_pool COMMAND test_fault_pool)
+  uva_set_test_props(test_fault_pool fault)
 endif()
 
 # --- Load and soak (tests/soak/soak.c): a program with its own command --------

@@ -127,6 +127,9 @@ static inline Process *as_process(uva_process_t *p) {
 static inline Signal *as_signal(uva_signal_t *p) {
   return static_cast<Signal *>(static_cast<void *>(p));
 }
+static inline Work *as_work(uva_work_t *p) {
+  return static_cast<Work *>(static_cast<void *>(p));
+}
 
 /* NULL, kind, thread; closed objects are refused unless `closed_ok` (the
  * wait calls, whose repeated call must see UVA_ECLOSED from the core). */
@@ -1247,6 +1250,219 @@ UVA_EXTERN int uva_signal_close(uva_signal_t *sig, uva_signal_close_cb close_cb,
   CHECK_IO(sig, MAGIC_SIGNAL);
   signal_close(as_signal(sig), close_cb, data);
   return 0;
+}
+
+/* ---- the loop's thread pool ------------------------------------------- */
+
+UVA_EXTERN int uva_work_submit(uva_work_t **out, uva_loop_t *loop,
+                               uva_work_fn fn, void *data, uva_free_cb dtor,
+                               uva_work_done_cb done) {
+  if (out == nullptr || fn == nullptr) return UVA_EINVAL;
+  CHECK(check_loop(loop));
+  API_BEGIN
+  Work *w;
+  int rc = work_submit(&w, as_loop(loop), fn, data, dtor, done);
+  if (rc == 0) *out = reinterpret_cast<uva_work_t *>(w);
+  return rc;
+  API_END
+}
+
+UVA_EXTERN int uva_work_wait(uva_work_t *work, uva_task_t *task) {
+  CHECK(check_sync(work, MAGIC_WORK, true));
+  CHECK(check_sync_waiter(work, task));
+  if (task == nullptr) return work_wait_no_task(as_work(work));
+  API_BEGIN
+  return work_wait(as_work(work), as_task(task));
+  API_END
+}
+
+UVA_EXTERN int uva_work_cancel(uva_work_t *work) {
+  CHECK(check_sync(work, MAGIC_WORK));
+  return work_cancel(as_work(work));
+}
+
+UVA_EXTERN int uva_work_done(int *out, uva_work_t *work) {
+  if (out == nullptr) return UVA_EINVAL;
+  CHECK(check_sync(work, MAGIC_WORK));
+  *out = as_work(work)->ended;
+  return 0;
+}
+
+UVA_EXTERN int uva_work_close(uva_work_t *work) {
+  if (work == nullptr) return 0;
+  CHECK(check_sync(work, MAGIC_WORK, true));
+  work_close(as_work(work));
+  return 0;
+}
+
+UVA_EXTERN int uva_loop_configure(uva_loop_t *loop, uva_loop_option option,
+                                  uint64_t value) {
+  CHECK(check_loop(loop));
+  if (enum_bits(option) != UVA_LOOP_POOL_SIZE) return UVA_EINVAL;
+  API_BEGIN
+  return pool_set_size(as_loop(loop), value);
+  API_END
+}
+
+UVA_EXTERN int uva_loop_get_option(uint64_t *out, uva_loop_t *loop,
+                                   uva_loop_option option) {
+  if (out == nullptr) return UVA_EINVAL;
+  CHECK(check_loop(loop));
+  if (enum_bits(option) != UVA_LOOP_POOL_SIZE) return UVA_EINVAL;
+  *out = pool_size(as_loop(loop));
+  return 0;
+}
+
+/* ---- files ---------------------------------------------------------------- */
+
+static int fs_call(uva_work_t **out, uva_loop_t *loop, const FsArgs &a) {
+  if (out == nullptr) return UVA_EINVAL;
+  CHECK(check_loop(loop));
+  API_BEGIN
+  Work *w;
+  int rc = fs_start(&w, as_loop(loop), a);
+  if (rc == 0) *out = reinterpret_cast<uva_work_t *>(w);
+  return rc;
+  API_END
+}
+
+UVA_EXTERN int uva_fs_open(uva_work_t **out, uva_loop_t *loop, const char *path,
+                           int flags, int mode) {
+  FsArgs a{FsOp::OPEN};
+  a.path = path;
+  a.flags = flags;
+  a.mode = mode;
+  return fs_call(out, loop, a);
+}
+
+UVA_EXTERN int uva_fs_close(uva_work_t **out, uva_loop_t *loop, int fd) {
+  FsArgs a{FsOp::CLOSE};
+  a.fd = fd;
+  return fs_call(out, loop, a);
+}
+
+UVA_EXTERN int uva_fs_read(uva_work_t **out, uva_loop_t *loop, int fd,
+                           size_t len, int64_t offset) {
+  FsArgs a{FsOp::READ};
+  a.fd = fd;
+  a.len = len;
+  a.offset = offset;
+  return fs_call(out, loop, a);
+}
+
+UVA_EXTERN int uva_fs_write(uva_work_t **out, uva_loop_t *loop, int fd,
+                            const void *data, size_t len, int64_t offset) {
+  FsArgs a{FsOp::WRITE};
+  a.fd = fd;
+  a.data = data;
+  a.len = len;
+  a.offset = offset;
+  return fs_call(out, loop, a);
+}
+
+UVA_EXTERN int uva_fs_fsync(uva_work_t **out, uva_loop_t *loop, int fd,
+                            int datasync) {
+  FsArgs a{FsOp::FSYNC};
+  a.fd = fd;
+  a.flags = datasync != 0;
+  return fs_call(out, loop, a);
+}
+
+UVA_EXTERN int uva_fs_ftruncate(uva_work_t **out, uva_loop_t *loop, int fd,
+                                int64_t length) {
+  FsArgs a{FsOp::FTRUNCATE};
+  a.fd = fd;
+  a.offset = length;
+  return fs_call(out, loop, a);
+}
+
+static int fs_path_call(uva_work_t **out, uva_loop_t *loop, FsOp op,
+                        const char *path, int mode = 0) {
+  FsArgs a{op};
+  a.path = path;
+  a.mode = mode;
+  return fs_call(out, loop, a);
+}
+
+UVA_EXTERN int uva_fs_stat(uva_work_t **out, uva_loop_t *loop,
+                           const char *path) {
+  return fs_path_call(out, loop, FsOp::STAT, path);
+}
+
+UVA_EXTERN int uva_fs_lstat(uva_work_t **out, uva_loop_t *loop,
+                            const char *path) {
+  return fs_path_call(out, loop, FsOp::LSTAT, path);
+}
+
+UVA_EXTERN int uva_fs_fstat(uva_work_t **out, uva_loop_t *loop, int fd) {
+  FsArgs a{FsOp::FSTAT};
+  a.fd = fd;
+  return fs_call(out, loop, a);
+}
+
+UVA_EXTERN int uva_fs_rename(uva_work_t **out, uva_loop_t *loop,
+                             const char *from, const char *to) {
+  FsArgs a{FsOp::RENAME};
+  a.path = from;
+  a.path2 = to;
+  return fs_call(out, loop, a);
+}
+
+UVA_EXTERN int uva_fs_unlink(uva_work_t **out, uva_loop_t *loop,
+                             const char *path) {
+  return fs_path_call(out, loop, FsOp::UNLINK, path);
+}
+
+UVA_EXTERN int uva_fs_mkdir(uva_work_t **out, uva_loop_t *loop,
+                            const char *path, int mode) {
+  return fs_path_call(out, loop, FsOp::MKDIR, path, mode);
+}
+
+UVA_EXTERN int uva_fs_rmdir(uva_work_t **out, uva_loop_t *loop,
+                            const char *path) {
+  return fs_path_call(out, loop, FsOp::RMDIR, path);
+}
+
+UVA_EXTERN int uva_fs_readdir(uva_work_t **out, uva_loop_t *loop,
+                              const char *path) {
+  return fs_path_call(out, loop, FsOp::READDIR, path);
+}
+
+UVA_EXTERN int uva_fs_sendfile(uva_work_t **out, uva_stream_t *stream,
+                               int in_fd, int64_t offset, size_t len) {
+  if (out == nullptr) return UVA_EINVAL;
+  CHECK_IO(stream, MAGIC_STREAM);
+  API_BEGIN
+  Work *w;
+  int rc = fs_sendfile(&w, as_stream(stream), in_fd, offset, len);
+  if (rc == 0) *out = reinterpret_cast<uva_work_t *>(w);
+  return rc;
+  API_END
+}
+
+UVA_EXTERN int uva_fs_result(int64_t *out, uva_work_t *work) {
+  if (out == nullptr) return UVA_EINVAL;
+  CHECK(check_sync(work, MAGIC_WORK));
+  return fs_result(out, as_work(work));
+}
+
+UVA_EXTERN int uva_fs_data(const void **data, size_t *len, uva_work_t *work) {
+  if (data == nullptr || len == nullptr) return UVA_EINVAL;
+  CHECK(check_sync(work, MAGIC_WORK));
+  return fs_data(data, len, as_work(work));
+}
+
+UVA_EXTERN int uva_fs_statbuf(uva_stat_t *out, uva_work_t *work) {
+  if (out == nullptr) return UVA_EINVAL;
+  CHECK(check_sync(work, MAGIC_WORK));
+  return fs_statbuf(out, as_work(work));
+}
+
+UVA_EXTERN int uva_fs_dirent(const char **name, uva_file_type *type,
+                             uva_work_t *work, size_t i) {
+  if (name == nullptr || type == nullptr) return UVA_EINVAL;
+  CHECK(check_sync(work, MAGIC_WORK));
+  return fs_dirent(name, type, as_work(work), i);
 }
 
 /* ---- ticks -------------------------------------------------------------- */

@@ -42,6 +42,7 @@ enum : uint32_t {
   MAGIC_LOOP_CLOSED = MAGIC_BASE | 14, /* closed, memory kept by a retain */
   MAGIC_PROCESS = MAGIC_BASE | 15,
   MAGIC_SIGNAL = MAGIC_BASE | 16,
+  MAGIC_WORK = MAGIC_BASE | 20, /* a pool job (pool.cpp, fs.cpp) */
   MAGIC_FREED = 0xDEADDEADu,
 };
 
@@ -135,8 +136,10 @@ enum class WaitKind : uint8_t {
   GET, /* queue get */
   PUT, /* queue put: granted = a slot is reserved */
   FLAG,
-  IO, /* stream, server, UDP or poll wait: the object wakes every waiter
+  IO,   /* stream, server, UDP or poll wait: the object wakes every waiter
          on any change and each repeated call checks its own condition */
+  WORK, /* a pool job's end: every waiter is granted it (nothing to give
+           back when withdrawn) */
 };
 enum class WaitState : uint8_t {
   WAITING, /* in the object's list */
@@ -282,6 +285,7 @@ enum class NoRoom : uint8_t {
 };
 
 struct WriteReq; /* stream.cpp: a queued write */
+struct Work;     /* a pool job (below) */
 
 /* The stream files: stream.cpp (buffer, API, connect, close), the read
  * engines stream_libuv.cpp and stream_edge.cpp, and stream_engine.h
@@ -321,7 +325,12 @@ struct Stream : Sync {
   int write_err;       /* sticky: a write failed */
   int conn_err;        /* the connect failed */
   int shut_err;
-  char *rbuf; /* buffered bytes are rbuf[rstart, rstart + rlen) */
+  /* A sendfile (fs.cpp) running or waiting for the writes ahead of it:
+   * writes queue behind it (in the tail) and a close waits for its end. */
+  Work *sf;
+  bool sf_close; /* closed while it ran: the close finishes at its end */
+  bool sf_abort; /* ... as uva_stream_abort */
+  char *rbuf;    /* buffered bytes are rbuf[rstart, rstart + rlen) */
   size_t rstart, rlen, rcap;
   size_t scanned;   /* read_line: bytes known to hold no delimiter */
   char scan_sep[8]; /* the separator `scanned` is about */
@@ -423,6 +432,104 @@ struct Signal : Sync {
   uva_signal_close_cb close_cb;
   void *close_data;
 };
+
+/* ---- the loop's thread pool (pool.cpp) and its jobs (pool.cpp, fs.cpp) */
+
+/* Memory references of a job: the owner's (uva_work_close), one per wait
+ * node, and the pool's, held from the submit until the job's completion
+ * ran on the loop thread. The memory (and dtor(data)) goes with the last,
+ * always on the loop thread. */
+struct ThreadPool;
+
+/* Where a job is, for the pool (read and written under ThreadPool::mu). */
+enum class JobPlace : uint8_t {
+  QUEUED,  /* in the pool's FIFO */
+  RUNNING, /* a pool thread runs it */
+  OFF,     /* not in the pool: ended, dropped, or held (Work::held) */
+};
+
+struct Work : Sync {
+  Work *jnext, *jprev; /* the pool's FIFO; then the loop's completion list */
+  void (*run)(Work *); /* pool thread: the job itself */
+  void (*cleanup)(Work *); /* loop thread, when the memory goes (or NULL) */
+  void (*on_end)(Work *);  /* loop thread, as soon as it ended (or NULL) */
+  uva_work_fn fn;          /* a user job's function (run calls it) */
+  uva_work_done_cb done;
+  JobPlace place;
+  bool ended;     /* loop thread: fn returned or the job was dropped */
+  bool delivered; /* loop thread: the completion ran (done, waiters) */
+  bool is_fs;     /* a file job (fs.cpp): the uva_fs_* getters apply */
+  bool orphaned;  /* closed before it ended: nobody takes what it made */
+  bool held;      /* loop thread: its start waits for something there (a
+                     sendfile for the stream's queued writes) */
+  /* Set on the loop thread when the job is closed while it runs: a long
+   * job (sendfile) looks at it between chunks and stops. */
+  std::atomic<bool> stop;
+  Call completion; /* embedded: completing never needs memory */
+};
+
+/* Queue a prepared job (run, cleanup, data set by the caller; sync_init
+ * done) on the loop's pool: 0, UVA_ENOMEM, UVA_EAGAIN (no thread). On
+ * failure nothing is queued and the job is left to the caller. */
+int work_init(Work *w, Loop *l);
+int work_queue(Work *w);
+/* A job that starts later: counted as queued (the pool's reference, the
+ * loop alive), held, until work_start_held queues it (or ends it
+ * with the error if it cannot be queued) or work_end_held ends it. */
+void work_hold(Work *w);
+void work_start_held(Work *w);
+void work_end_held(Work *w, int status);
+void work_free_failed(Work *w); /* a job work_queue refused */
+int work_submit(Work **out, Loop *l, uva_work_fn fn, void *data,
+                uva_free_cb dtor, uva_work_done_cb done);
+int work_wait(Work *w, Task *t);
+int work_wait_no_task(Work *w);
+int work_cancel(Work *w);
+void work_close(Work *w);
+void work_destroy(Work *w); /* sync.cpp's destroy, last reference */
+void work_drain(Loop *l);   /* loop thread: completions from the pool */
+void pool_stop(Loop *l);    /* uva_loop_close: join the pool's threads */
+uint64_t pool_size(Loop *l);
+int pool_set_size(Loop *l, uint64_t size);
+
+/* fs.cpp: the file operations as jobs. */
+enum class FsOp : uint8_t {
+  OPEN,
+  CLOSE,
+  READ,
+  WRITE,
+  FSYNC,
+  FTRUNCATE,
+  STAT,
+  LSTAT,
+  FSTAT,
+  RENAME,
+  UNLINK,
+  MKDIR,
+  RMDIR,
+  READDIR,
+  SENDFILE,
+};
+
+/* The arguments of one operation (those it does not use are ignored). */
+struct FsArgs {
+  FsOp op;
+  int fd = -1;
+  int flags = 0;
+  int mode = 0;
+  int64_t offset = -1; /* READ, WRITE; FTRUNCATE: the length */
+  size_t len = 0;
+  const char *path = nullptr;
+  const char *path2 = nullptr;
+  const void *data = nullptr;
+};
+
+int fs_start(Work **out, Loop *l, const FsArgs &a);
+void fs_free_bufs(Loop *l); /* uva_loop_close */
+int fs_result(int64_t *out, Work *w);
+int fs_data(const void **data, size_t *len, Work *w);
+int fs_statbuf(uva_stat_t *out, Work *w);
+int fs_dirent(const char **name, uva_file_type *type, Work *w, size_t i);
 
 /* ---- small-object pool -------------------------------------------------- */
 
@@ -543,6 +650,19 @@ struct Loop : QNode {
    * and uva_loop_retain's, so a late thread-safe call finds the loop
    * closed instead of freed. */
   std::atomic<uint32_t> refs{1};
+
+  /* The thread pool (pool.cpp), made by the first job; its jobs come back
+   * on xwork (under xmu, as xq), with a uv_async_send. */
+  ThreadPool *tpool = nullptr;
+  uint32_t pool_size = 0; /* UVA_LOOP_POOL_SIZE; 0: the default */
+  Work *xwork_head = nullptr;
+  Work *xwork_tail = nullptr;
+  /* File jobs' buffers kept for the next job of the same size (fs.cpp):
+   * a file read or copied in chunks reuses them instead of having fresh
+   * pages zeroed and mapped for every chunk. */
+  static constexpr int FS_BUFS = 4;
+  void *fs_buf[FS_BUFS] = {};
+  size_t fs_buf_len[FS_BUFS] = {};
 
   void *data = nullptr;
   uva_free_cb dtor = nullptr;
@@ -695,6 +815,12 @@ int stream_write(size_t *queued, Stream *s, const void *buf, size_t len);
 int stream_writev(size_t *queued, Stream *s, const uva_buf_t *bufs,
                   size_t nbufs, size_t total);
 int stream_fileno(int *fd, Stream *s);
+/* A sendfile may start on the stream: its descriptor in *fd, the bytes
+ * queued before it handed to libuv; *now is false while they are in
+ * flight (the job is then held, and started once they left). */
+int stream_sendfile_prepare(Stream *s, int *fd, bool *now);
+void stream_sendfile_end(Stream *s); /* its job ended */
+int fs_sendfile(Work **out, Stream *s, int in_fd, int64_t offset, size_t len);
 int stream_drain(Stream *s, Task *t);
 int stream_write_drain(Stream *s, Task *t, const void *buf, size_t len);
 int stream_shutdown(Stream *s, Task *t);

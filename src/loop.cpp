@@ -430,6 +430,7 @@ static void on_async(uv_async_t *handle) {
   if (l->xstop.exchange(false)) stop_running(l);
   flags_drain(l);
   drain_xq(l);
+  work_drain(l);
 }
 
 /* The send happens under xmu, where loop_close shuts the door: once it is
@@ -561,6 +562,7 @@ int loop_close(Loop *l) {
   if (l->running) return UVA_ERUNNING;
   flags_drain(l);
   drain_xq(l);
+  work_drain(l);
   if (busy(l)) return UVA_EBUSY;
   /* Only calls on the loop itself can still come (a task or flag would
    * make it busy): shut the door, then run what came in before. If that
@@ -573,6 +575,8 @@ int loop_close(Loop *l) {
   }
   l->xstop.store(false);
   process_hand_off(l); /* children still running: to the reaper */
+  pool_stop(l);        /* no job is left: its threads only wait */
+  fs_free_bufs(l);
   uv_close(reinterpret_cast<uv_handle_t *>(&l->timer), nullptr);
   uv_close(reinterpret_cast<uv_handle_t *>(&l->idle), nullptr);
   uv_close(reinterpret_cast<uv_handle_t *>(&l->check), nullptr);
