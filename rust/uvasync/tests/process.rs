@@ -10,6 +10,8 @@ use uvasync::process::{Command, Stdio};
 use uvasync::signal::SignalKind;
 use uvasync::Runtime;
 
+const LONG: Duration = Duration::from_secs(5);
+
 /// The state letter of process `pid` if it is our child, from /proc.
 fn child_state(pid: u32) -> Option<char> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
@@ -208,6 +210,33 @@ fn a_wait_cancelled_by_timeout_then_kill_on_drop_leaves_no_zombie() {
         let r = uvasync::timeout(Duration::from_millis(10), child.wait()).await;
         assert!(r.is_err());
         drop(child); // SIGKILL; the core reaps it
+        assert!(gone(pid).await, "child {pid} was not reaped (state {:?})", child_state(pid));
+    });
+}
+
+#[test]
+fn waits_dropped_under_a_combinator_or_by_abort_leave_nothing_behind() {
+    use futures_util::stream::{FuturesUnordered, StreamExt};
+    uvasync::run(async {
+        let mut child = Command::new("sleep").arg("1000").spawn().unwrap();
+        {
+            // FuturesUnordered polls with wakers of its own (parked on the
+            // task): the wait is then dropped while registered.
+            let mut set = FuturesUnordered::new();
+            set.push(child.wait());
+            assert!(uvasync::timeout(Duration::from_millis(20), set.next()).await.is_err());
+        }
+        child.start_kill().unwrap();
+        assert_eq!(uvasync::timeout(LONG, child.wait()).await.unwrap().unwrap().signal(), Some(9));
+
+        // A task aborted while it waits: its future (and the Child, killed
+        // on drop) is dropped in its step.
+        let mut child = Command::new("sleep").arg("1000").kill_on_drop(true).spawn().unwrap();
+        let pid = child.id().unwrap();
+        let waiter = uvasync::spawn(async move { child.wait().await });
+        uvasync::sleep_ms(10).await;
+        waiter.abort();
+        assert!(waiter.await.unwrap_err().is_cancelled());
         assert!(gone(pid).await, "child {pid} was not reaped (state {:?})", child_state(pid));
     });
 }
