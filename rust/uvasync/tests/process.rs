@@ -139,6 +139,22 @@ fn output_larger_than_the_pipe_while_writing_stdin_does_not_deadlock() {
 }
 
 #[test]
+fn shutting_stdin_down_gives_the_child_end_of_file() {
+    uvasync::run(async {
+        let mut child = Command::new("wc").arg("-c").stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        stdin.write_all(b"12345").await.unwrap();
+        assert_eq!(stdin.write_nowait(b"678").unwrap(), 0);
+        stdin.shutdown().await.unwrap(); // a pipe: closed after the queue
+        let err = stdin.write_all(b"late").await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::BrokenPipe);
+        stdin.shutdown().await.unwrap(); // again: nothing to do
+        let out = uvasync::timeout(LONG, child.wait_with_output()).await.unwrap().unwrap();
+        assert_eq!(String::from_utf8(out.stdout).unwrap().trim(), "8");
+    });
+}
+
+#[test]
 fn wait_with_output_reads_both_pipes_beyond_their_buffers() {
     uvasync::run(async {
         // 1 MiB to each pipe, interleaved: reading one pipe only would stall.
