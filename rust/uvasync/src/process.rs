@@ -213,8 +213,9 @@ impl Command {
     }
 
     /// The child starts with an empty environment (plus what is set after
-    /// this call). The program is still looked up in the parent's `PATH`
-    /// unless one is set.
+    /// this call). A program named without a `/` is looked up in the
+    /// child's `PATH`; with none set, in the system's default path (as
+    /// std's `Command` does).
     ///
     /// ```
     /// use uvasync::process::Command;
@@ -326,10 +327,12 @@ impl Command {
         // SAFETY: every pointer in options lives until the call returns;
         // the core reads them during the call only.
         check(unsafe { sys::uva_process_spawn(&mut raw, lp.raw, &options) })?;
+        // Owned from here: an error below closes it.
+        let mut process = RawProcess { lp, raw, pid: 0, status: Cell::new(None) };
         let mut pid = 0;
         // SAFETY: the process just spawned.
         check(unsafe { sys::uva_process_pid(&mut pid, raw) })?;
-        let process = RawProcess { lp, raw, pid: pid as u32, status: Cell::new(None) };
+        process.pid = pid as u32;
         let mut pipes = [None, None, None];
         for (fd, cfg) in stdio.iter().enumerate() {
             if matches!(cfg.0, StdioKind::Piped) {
