@@ -115,6 +115,27 @@ fn each_kind_of_stdio() {
     std::fs::remove_file(&path).unwrap();
 }
 
+/// (process group, session) of the child that prints its own /proc stat.
+async fn group_and_session(cmd: &mut Command) -> (u32, u32, u32) {
+    let out = cmd.args(["-c", "echo $$; cat /proc/$$/stat"]).output().await.unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    let (pid, stat) = text.split_once('\n').unwrap();
+    // After "(comm)": state, ppid, pgrp, session.
+    let fields: Vec<&str> = stat[stat.rfind(')').unwrap() + 2..].split(' ').collect();
+    (pid.trim().parse().unwrap(), fields[2].parse().unwrap(), fields[3].parse().unwrap())
+}
+
+#[test]
+fn setsid_starts_a_new_session_and_process_group() {
+    uvasync::run(async {
+        let (pid, pgrp, sid) = group_and_session(Command::new("sh").setsid(true)).await;
+        assert_eq!((pgrp, sid), (pid, pid), "the child leads its own group and session");
+        let (pid, pgrp, sid) = group_and_session(&mut Command::new("sh")).await;
+        assert_ne!(pgrp, pid, "without setsid the child stays in our group");
+        assert_ne!(sid, pid);
+    });
+}
+
 #[test]
 fn output_larger_than_the_pipe_while_writing_stdin_does_not_deadlock() {
     // 8 MiB through cat: both pipes (64 KiB in the kernel) fill many times
