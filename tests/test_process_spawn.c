@@ -285,6 +285,22 @@ Test(process, stdio_inherit_is_the_parents, .timeout = 10) {
   UVT_CLOSE_LOOP(loop);
 }
 
+/* Our descriptor 2 closed: a pipe made for the spawn may take its number,
+ * but the child's inherited stderr is /dev/null, not that pipe. */
+Test(process, stdio_inherit_of_a_closed_descriptor_is_dev_null, .timeout = 10) {
+  uva_loop_t *loop = uvt_loop_new();
+  uva_process_options_t o = UVA_PROCESS_OPTIONS_INIT;
+  int saved = dup(2);
+  cr_assert_geq(saved, 0);
+  close(2);
+  char *t = child_fd_target(loop, &o, 2);
+  dup2(saved, 2);
+  close(saved);
+  cr_assert_str_eq(t, "/dev/null");
+  free(t);
+  UVT_CLOSE_LOOP(loop);
+}
+
 Test(process, stdio_fd_is_a_copy_the_parent_keeps, .timeout = 10) {
   uva_loop_t *loop = uvt_loop_new();
   int fds[2];
