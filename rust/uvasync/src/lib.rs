@@ -7,6 +7,9 @@
 //! core's, shared with the C, Python and other bindings, so a scenario
 //! behaves the same in every language.
 //!
+//! Blocking calls go to the loop's thread pool with [`spawn_blocking`], and
+//! [`fs`] reads and writes files through the pool's jobs, as tokio's.
+//!
 //! The runtime is single-threaded (like tokio's current-thread runtime):
 //! futures need not be `Send`, and the handle types are `!Send`. Wakers are
 //! `Send + Sync`; waking from any thread is safe.
