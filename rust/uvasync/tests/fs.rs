@@ -341,6 +341,46 @@ fn append_mode_writes_at_the_end() {
 }
 
 #[test]
+fn a_pipe_is_read_and_written_in_order_and_cannot_seek() {
+    use std::os::fd::FromRawFd;
+    uvasync::run(async {
+        let mut fds = [0; 2];
+        // SAFETY: two descriptors, each owned by one std File below.
+        assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
+        let mut r = File::from_std(unsafe { std::fs::File::from_raw_fd(fds[0]) });
+        let mut w = File::from_std(unsafe { std::fs::File::from_raw_fd(fds[1]) });
+        let writer = uvasync::spawn(async move {
+            for i in 0..200 {
+                w.write_all(format!("line {i}\n").as_bytes()).await.unwrap();
+            }
+            w.flush().await.unwrap();
+            // Dropped: the reader sees the end.
+        });
+        let mut got = String::new();
+        r.read_to_string(&mut got).await.unwrap();
+        writer.await.unwrap();
+        let want: String = (0..200).map(|i| format!("line {i}\n")).collect();
+        assert_eq!(got, want);
+        assert_eq!(r.seek(SeekFrom::Start(0)).await.unwrap_err().raw_os_error(), Some(libc::ESPIPE));
+    });
+}
+
+#[test]
+fn from_std_goes_on_at_the_descriptors_position() {
+    let dir = TempDir::new("fromstd");
+    uvasync::run(async {
+        let p = dir.join("f");
+        fs::write(&p, "0123456789").await.unwrap();
+        let mut std_file = std::fs::File::open(&p).unwrap();
+        std::io::Seek::seek(&mut std_file, SeekFrom::Start(4)).unwrap();
+        let mut f = File::from_std(std_file);
+        let mut s = String::new();
+        f.read_to_string(&mut s).await.unwrap();
+        assert_eq!(s, "456789");
+    });
+}
+
+#[test]
 fn a_dropped_file_still_writes_what_it_took() {
     let dir = TempDir::new("dropped");
     uvasync::run(async {
