@@ -9,6 +9,8 @@
 //!
 //! Child processes are [`process`] (`Command`, `Child`, pipes that are core
 //! streams), Unix signals [`signal`] (`signal`, `ctrl_c`).
+//! Blocking calls go to the loop's thread pool with [`spawn_blocking`], and
+//! [`fs`] reads and writes files through the pool's jobs, as tokio's.
 //!
 //! The runtime is single-threaded (like tokio's current-thread runtime):
 //! futures need not be `Send`, and the handle types are `!Send`. Wakers are
@@ -35,8 +37,10 @@
 #![deny(missing_docs)]
 #![warn(rust_2018_idioms)]
 
+mod blocking;
 mod channel;
 mod error;
+pub mod fs;
 #[cfg(feature = "futures-io")]
 mod io_traits;
 mod net;
@@ -49,10 +53,12 @@ mod sync;
 mod task;
 mod time;
 mod udp;
+mod work;
 
+pub use blocking::spawn_blocking;
 pub use channel::{channel, Receiver, SendError, Sender};
 pub use net::{TcpListener, TcpStream, ToHostPort, UnixListener, UnixStream};
-pub use runtime::{run, spawn, Runtime};
+pub use runtime::{run, spawn, Builder, Runtime};
 pub use sync::{Event, Mutex, MutexGuard, Semaphore, SemaphorePermit};
 pub use task::{JoinError, JoinHandle};
 pub use time::{interval, sleep, sleep_ms, timeout, yield_now, Elapsed, Interval, Sleep, Timeout, YieldNow};
