@@ -1313,8 +1313,13 @@ UVA_EXTERN int uva_fs_readdir(uva_work_t **out, uva_loop_t *loop,
  * while it runs are queued behind it. The result is the count sent
  * (uva_fs_result): fewer than len only at end of file. A stream error
  * (UVA_EPIPE, UVA_ECONNRESET) ends it; closing the stream under it ends it
- * with UVA_ECLOSED. Errors also UVA_EBUSY (another sendfile on the stream
- * runs), UVA_ENOTSUP (a stream with no descriptor). */
+ * with UVA_ECLOSED. A sendfile that fails or is stopped part-way (its job
+ * closed while it runs) fails the stream's writing as a write error
+ * would: the writes queued behind it are dropped, not sent after a partial
+ * file, and later writes return its error (UVA_ECANCELED for a stopped
+ * one); one dropped before it started (uva_work_cancel) changes nothing.
+ * Errors also UVA_EBUSY (another sendfile on the stream runs), UVA_ENOTSUP
+ * (a stream with no descriptor). */
 UVA_EXTERN int uva_fs_sendfile(uva_work_t **out, uva_stream_t *stream,
                                int in_fd, int64_t offset, size_t len);
 

@@ -469,7 +469,9 @@ int fs_start(Work **out, Loop *l, const FsArgs &a) {
   return 0;
 }
 
-static void sendfile_ended(Work *w) { stream_sendfile_end(as_fs(w)->stream); }
+static void sendfile_ended(Work *w) {
+  stream_sendfile_end(as_fs(w)->stream, w->result, as_fs(w)->count);
+}
 
 int fs_sendfile(Work **out, Stream *s, int in_fd, int64_t offset, size_t len) {
   if (offset < -1 || len > size_t(SSIZE_MAX)) return UVA_EINVAL;

@@ -819,7 +819,8 @@ int stream_fileno(int *fd, Stream *s);
  * queued before it handed to libuv; *now is false while they are in
  * flight (the job is then held, and started once they left). */
 int stream_sendfile_prepare(Stream *s, int *fd, bool *now);
-void stream_sendfile_end(Stream *s); /* its job ended */
+/* Its job ended with `result` after `sent` bytes. */
+void stream_sendfile_end(Stream *s, int result, int64_t sent);
 int fs_sendfile(Work **out, Stream *s, int in_fd, int64_t offset, size_t len);
 int stream_drain(Stream *s, Task *t);
 int stream_write_drain(Stream *s, Task *t, const void *buf, size_t len);

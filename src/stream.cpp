@@ -1266,12 +1266,22 @@ int stream_sendfile_prepare(Stream *s, int *fd, bool *now) {
   return 0;
 }
 
-void stream_sendfile_end(Stream *s) {
+void stream_sendfile_end(Stream *s, int result, int64_t sent) {
   s->sf = nullptr;
   if (s->sf_close) {
     s->sf_close = false;
     finish_close(s, s->sf_abort, false);
     return;
+  }
+  /* A file that failed or was stopped part-way leaves the stream's bytes
+   * other than what was written: what was queued behind it must not
+   * follow as if it had all gone, so the write side fails from here on
+   * (as after a write error). Only a job dropped before it started sent
+   * nothing and changes nothing. */
+  bool dropped = result == UVA_ECANCELED && sent == 0;
+  if (result < 0 && !dropped && s->write_err == 0) {
+    s->write_err = result == UVA_ECLOSED ? UVA_ECANCELED : result;
+    tail_drop(s);
   }
   /* The writes made meanwhile go out now, if nothing else is in flight. */
   if (s->wtail != nullptr && s->wqueued == s->wtail->len) {

@@ -467,3 +467,64 @@ Test(sendfile, stream_closed_while_it_waits_for_queued_writes, .timeout = 10) {
   close(in);
   UVT_CLOSE_LOOP(loop);
 }
+
+/* A file cut short (its job closed while it ran, or an error) leaves the
+ * stream's bytes different from what was written: the writes queued
+ * behind it are dropped and later ones fail, instead of following a
+ * partial file as if it had all gone (the peer's framing would be off). */
+Test(sendfile, writes_behind_a_file_cut_short_do_not_follow_it,
+     .timeout = 10) {
+  uva_loop_t *loop = uvt_loop_new();
+  int fds[2];
+  tcp_fd_pair(fds); /* nobody reads yet: the socket fills up */
+  uva_stream_t *s = adopt(loop, fds[0]);
+  int in = pattern_file(0, 64 * MIB);
+  uva_work_t *w;
+  UVT_OK(uva_fs_sendfile(&w, s, in, 0, 64 * MIB));
+  write_pattern(s, 64 * MIB, MIB); /* behind the file */
+  uvt_sleep_ms(20);
+  UVT_OK(uva_work_close(w)); /* stops it mid-way */
+  run(loop);
+  UVT_EQ(uva_stream_write(NULL, s, "x", 1), UVA_ECANCELED);
+  struct peer p;
+  memset(&p, 0, sizeof p);
+  p.fd = fds[1];
+  peer_start(&p, peer_reader);
+  UVT_OK(uva_stream_close(s, NULL, NULL));
+  run(loop);
+  peer_join(&p);
+  cr_assert_eq(p.bad, 0, "bytes after a partial file");
+  cr_assert(p.done > 0 && p.done < 64 * MIB, "got %zu bytes", p.done);
+  close(in);
+  UVT_CLOSE_LOOP(loop);
+}
+
+Test(sendfile, a_file_that_cannot_be_read_fails_the_writes_behind_it,
+     .timeout = 10) {
+  uva_loop_t *loop = uvt_loop_new();
+  int fds[2];
+  tcp_fd_pair(fds);
+  uva_stream_t *s = adopt(loop, fds[0]);
+  char path[] = "/tmp/uva_sendfile_XXXXXX";
+  int in = mkstemp(path);
+  unlink(path);
+  char proc[64];
+  snprintf(proc, sizeof proc, "/proc/self/fd/%d", in);
+  int out_only = open(proc, O_WRONLY);
+  cr_assert(out_only >= 0);
+  uva_work_t *w;
+  UVT_OK(uva_fs_sendfile(&w, s, out_only, 0, 10));
+  UVT_OK(uva_stream_write(NULL, s, "after", 5)); /* behind the file */
+  run(loop);
+  UVT_EQ(uva_work_wait(w, NULL), UVA_EBADF);
+  UVT_OK(uva_work_close(w));
+  UVT_EQ(uva_stream_write(NULL, s, "x", 1), UVA_EBADF);
+  UVT_OK(uva_stream_close(s, NULL, NULL));
+  run(loop);
+  char buf[8];
+  cr_assert_eq(recv(fds[1], buf, sizeof buf, 0), 0, "nothing, then EOF");
+  close(out_only);
+  close(in);
+  close(fds[1]);
+  UVT_CLOSE_LOOP(loop);
+}
