@@ -311,6 +311,27 @@ def test_text_read_write_and_append(tmp_path):
     assert path.read_text() == "one\nTWO\nthree\n"
 
 
+def test_text_truncate_keeps_the_position(tmp_path):
+    mine, ref = tmp_path / "mine", tmp_path / "ref"
+    mine.write_text("abc\ndef\nghi\n")
+    ref.write_text("abc\ndef\nghi\n")
+
+    async def main():
+        async with files.open_file(mine, "r+", encoding="utf-8") as f:
+            line = await f.readline()
+            a = await f.truncate(6)
+            b = await f.tell()
+            c = await f.truncate()
+            return line, a, b, c, await f.read()
+
+    with open(ref, "r+", encoding="utf-8") as f:
+        line = f.readline()
+        f.seek(f.tell())  # TextIOWrapper: else tell() is the read-ahead's
+        want = (line, f.truncate(6), f.tell(), f.truncate(), f.read())
+    assert run(main()) == want
+    assert mine.read_bytes() == ref.read_bytes()
+
+
 def test_text_decoding_errors(tmp_path):
     path = tmp_path / "bad"
     path.write_bytes(b"ok \xff here\n")
