@@ -369,3 +369,56 @@ Test(sendfile, peer_reset_ends_it_with_the_error, .timeout = 10) {
   close(in);
   UVT_CLOSE_LOOP(loop);
 }
+
+/* A shutdown made while the file goes out waits for it: the peer gets the
+ * whole file, then the end of the stream. */
+struct shutter {
+  int pc, rc;
+  uva_stream_t *s;
+  int in_fd;
+  uva_work_t *w;
+  int shut_rc, done_at_shut;
+};
+
+static int step_shutter(uva_task_t *t, int status, void *d) {
+  struct shutter *c = d;
+  if (status != 0) return status;
+  CO_BEGIN(c);
+  c->rc = uva_fs_sendfile(&c->w, c->s, c->in_fd, 0, 6 * MIB);
+  if (c->rc != 0) return c->rc;
+  CO_CALL(c, uva_stream_shutdown(c->s, t));
+  c->shut_rc = c->rc;
+  uva_work_done(&c->done_at_shut, c->w);
+  CO_CALL(c, uva_work_wait(c->w, t));
+  uva_work_close(c->w);
+  if (c->rc != 0) return c->rc;
+  uva_stream_close(c->s, NULL, NULL);
+  CO_END(c);
+}
+
+Test(sendfile, shutdown_waits_for_the_file, .timeout = 20) {
+  uva_loop_t *loop = uvt_loop_new();
+  int fds[2];
+  tcp_fd_pair(fds);
+  struct peer p;
+  memset(&p, 0, sizeof p);
+  p.fd = fds[1];
+  p.delay_ms = 20;
+  peer_start(&p, peer_reader);
+  struct shutter c = {0};
+  c.s = adopt(loop, fds[0]);
+  c.in_fd = pattern_file(0, 6 * MIB);
+  uva_task_t *t;
+  UVT_OK(uva_task_spawn(&t, loop, step_shutter, &c, NULL));
+  run(loop);
+  UVT_OK(task_rc(t));
+  uva_task_release(t);
+  UVT_OK(c.shut_rc);
+  cr_assert_eq(c.done_at_shut, 1, "the shutdown completed before the file");
+  peer_join(&p);
+  UVT_OK(p.err);
+  cr_assert_eq(p.done, 6 * MIB);
+  cr_assert_eq(p.bad, 0);
+  close(c.in_fd);
+  UVT_CLOSE_LOOP(loop);
+}
