@@ -38,6 +38,16 @@ static void write_pattern(uva_stream_t *s, size_t from, size_t len) {
   }
 }
 
+/* Small, fixed socket buffers (no autotuning): most of a few MiB written
+ * before the peer reads stays queued in the stream. */
+static void small_buffers(int fds[2]) {
+  int small = 64 * 1024;
+  cr_assert_eq(setsockopt(fds[0], SOL_SOCKET, SO_SNDBUF, &small, sizeof small),
+               0);
+  cr_assert_eq(setsockopt(fds[1], SOL_SOCKET, SO_RCVBUF, &small, sizeof small),
+               0);
+}
+
 /* ---- the sender task ------------------------------------------------------ */
 
 struct sender {
@@ -112,7 +122,8 @@ Test(sendfile, tcp_bytes_before_during_and_after_arrive_in_order,
      .timeout = 20) {
   int fds[2];
   tcp_fd_pair(fds);
-  send_and_check(fds, 12 * MIB + 17, 8 * MIB + 5, MIB + 3);
+  small_buffers(fds); /* the file waits for the bytes queued before it */
+  send_and_check(fds, 3 * MIB + 17, 8 * MIB + 5, MIB + 3);
 }
 
 Test(sendfile, unix_socket_bytes_in_order, .timeout = 20) {
@@ -321,6 +332,7 @@ Test(sendfile, held_behind_queued_writes_and_cancelled, .timeout = 10) {
   uva_loop_t *loop = uvt_loop_new();
   int fds[2];
   tcp_fd_pair(fds);
+  small_buffers(fds);
   uva_stream_t *s = adopt(loop, fds[0]);
   size_t pre = 8 * MIB; /* far more than the socket takes: stays queued */
   write_pattern(s, 0, pre);
@@ -420,5 +432,38 @@ Test(sendfile, shutdown_waits_for_the_file, .timeout = 20) {
   cr_assert_eq(p.done, 6 * MIB);
   cr_assert_eq(p.bad, 0);
   close(c.in_fd);
+  UVT_CLOSE_LOOP(loop);
+}
+
+/* Closed while the file waits for the bytes queued before it: it ends with
+ * UVA_ECLOSED without starting, and the graceful close still sends those
+ * bytes (only them) before the end of the stream. */
+Test(sendfile, stream_closed_while_it_waits_for_queued_writes, .timeout = 10) {
+  uva_loop_t *loop = uvt_loop_new();
+  int fds[2];
+  tcp_fd_pair(fds);
+  small_buffers(fds);
+  uva_stream_t *s = adopt(loop, fds[0]);
+  size_t pre = 8 * MIB;
+  write_pattern(s, 0, pre);
+  int in = pattern_file(pre, MIB);
+  uva_work_t *w;
+  UVT_OK(uva_fs_sendfile(&w, s, in, 0, MIB));
+  write_pattern(s, pre + MIB, 4096); /* behind the file: dropped too */
+  UVT_OK(uva_stream_close(s, NULL, NULL));
+  int done = 0;
+  UVT_OK(uva_work_done(&done, w));
+  cr_assert_eq(done, 1, "a sendfile not started ends with the close");
+  struct peer p;
+  memset(&p, 0, sizeof p);
+  p.fd = fds[1];
+  peer_start(&p, peer_reader);
+  run(loop);
+  UVT_EQ(uva_work_wait(w, NULL), UVA_ECLOSED);
+  UVT_OK(uva_work_close(w));
+  peer_join(&p);
+  cr_assert_eq(p.done, pre);
+  cr_assert_eq(p.bad, 0);
+  close(in);
   UVT_CLOSE_LOOP(loop);
 }
