@@ -61,6 +61,7 @@ GLUE_FILES = [
     "sleep.c",
     "gather.c",
     "stream_io.c",
+    "work.c",
 ]
 
 GLUE_SOURCE = """

@@ -11,6 +11,7 @@
  *   sleep.c      sleep, sleep_ms and their awaitable
  *   gather.c     Gathering: gather's state
  *   stream_io.c  _read_bytes, _write_bytes, _writev_bytes
+ *   work.c       _work_submit: a Python call as a job of the loop's pool
  *   module.c     the module uvasync._cext; _uvapy_types, _uvapy_setup
  */
 #ifndef UVAPY_H
@@ -140,6 +141,10 @@ PyObject *uvapy_write_bytes(PyObject *self, PyObject *const *args,
                             Py_ssize_t nargs);
 PyObject *uvapy_writev_bytes(PyObject *self, PyObject *const *args,
                              Py_ssize_t nargs);
+
+/* work.c */
+PyObject *uvapy_work_submit(PyObject *self, PyObject *const *args,
+                            Py_ssize_t nargs);
 
 #pragma GCC visibility pop
 

@@ -25,6 +25,8 @@ from .core import (
     ticks_diff,
     ticks_ms,
 )
+from .executor import to_thread, wrap_future
+from .files import open_file
 from .funcs import (
     Future,
     ensure_future,
