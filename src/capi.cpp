@@ -121,6 +121,9 @@ static inline Udp *as_udp(uva_udp_t *p) {
 static inline Poll *as_poll(uva_poll_t *p) {
   return static_cast<Poll *>(static_cast<void *>(p));
 }
+static inline Work *as_work(uva_work_t *p) {
+  return static_cast<Work *>(static_cast<void *>(p));
+}
 
 /* NULL, kind, thread; closed objects are refused unless `closed_ok` (the
  * wait calls, whose repeated call must see UVA_ECLOSED from the core). */
@@ -1144,6 +1147,67 @@ UVA_EXTERN int uva_poll_close(uva_poll_t *poll, uva_poll_close_cb close_cb,
   if (poll == nullptr) return 0;
   CHECK_IO(poll, MAGIC_POLL);
   poll_close(as_poll(poll), close_cb, data);
+  return 0;
+}
+
+/* ---- the loop's thread pool ------------------------------------------- */
+
+UVA_EXTERN int uva_work_submit(uva_work_t **out, uva_loop_t *loop,
+                               uva_work_fn fn, void *data, uva_free_cb dtor,
+                               uva_work_done_cb done) {
+  if (out == nullptr || fn == nullptr) return UVA_EINVAL;
+  CHECK(check_loop(loop));
+  API_BEGIN
+  Work *w;
+  int rc = work_submit(&w, as_loop(loop), fn, data, dtor, done);
+  if (rc == 0) *out = reinterpret_cast<uva_work_t *>(w);
+  return rc;
+  API_END
+}
+
+UVA_EXTERN int uva_work_wait(uva_work_t *work, uva_task_t *task) {
+  CHECK(check_sync(work, MAGIC_WORK, true));
+  CHECK(check_sync_waiter(work, task));
+  if (task == nullptr) return work_wait_no_task(as_work(work));
+  API_BEGIN
+  return work_wait(as_work(work), as_task(task));
+  API_END
+}
+
+UVA_EXTERN int uva_work_cancel(uva_work_t *work) {
+  CHECK(check_sync(work, MAGIC_WORK));
+  return work_cancel(as_work(work));
+}
+
+UVA_EXTERN int uva_work_done(int *out, uva_work_t *work) {
+  if (out == nullptr) return UVA_EINVAL;
+  CHECK(check_sync(work, MAGIC_WORK));
+  *out = as_work(work)->ended;
+  return 0;
+}
+
+UVA_EXTERN int uva_work_close(uva_work_t *work) {
+  if (work == nullptr) return 0;
+  CHECK(check_sync(work, MAGIC_WORK, true));
+  work_close(as_work(work));
+  return 0;
+}
+
+UVA_EXTERN int uva_loop_configure(uva_loop_t *loop, uva_loop_option option,
+                                  uint64_t value) {
+  CHECK(check_loop(loop));
+  if (enum_bits(option) != UVA_LOOP_POOL_SIZE) return UVA_EINVAL;
+  API_BEGIN
+  return pool_set_size(as_loop(loop), value);
+  API_END
+}
+
+UVA_EXTERN int uva_loop_get_option(uint64_t *out, uva_loop_t *loop,
+                                   uva_loop_option option) {
+  if (out == nullptr) return UVA_EINVAL;
+  CHECK(check_loop(loop));
+  if (enum_bits(option) != UVA_LOOP_POOL_SIZE) return UVA_EINVAL;
+  *out = pool_size(as_loop(loop));
   return 0;
 }
 

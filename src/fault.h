@@ -16,9 +16,10 @@ namespace uva {
 namespace detail {
 
 enum FaultKind : int {
-  FAULT_ALLOC = 1, /* malloc/calloc/realloc, pool blocks, new */
-  FAULT_IO = 2,    /* libuv socket calls (init, bind, listen, accept, read,
+  FAULT_ALLOC = 1,  /* malloc/calloc/realloc, pool blocks, new */
+  FAULT_IO = 2,     /* libuv socket calls (init, bind, listen, accept, read,
                       write, connect, getaddrinfo, ...) */
+  FAULT_THREAD = 4, /* starting a pool thread (pool.cpp) */
 };
 
 #ifdef UVA_FAULT_INJECTION

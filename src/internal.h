@@ -40,6 +40,7 @@ enum : uint32_t {
   MAGIC_UDP = MAGIC_BASE | 12,
   MAGIC_POLL = MAGIC_BASE | 13,
   MAGIC_LOOP_CLOSED = MAGIC_BASE | 14, /* closed, memory kept by a retain */
+  MAGIC_WORK = MAGIC_BASE | 20,        /* a pool job (pool.cpp, fs.cpp) */
   MAGIC_FREED = 0xDEADDEADu,
 };
 
@@ -133,8 +134,10 @@ enum class WaitKind : uint8_t {
   GET, /* queue get */
   PUT, /* queue put: granted = a slot is reserved */
   FLAG,
-  IO, /* stream, server, UDP or poll wait: the object wakes every waiter
+  IO,   /* stream, server, UDP or poll wait: the object wakes every waiter
          on any change and each repeated call checks its own condition */
+  WORK, /* a pool job's end: every waiter is granted it (nothing to give
+           back when withdrawn) */
 };
 enum class WaitState : uint8_t {
   WAITING, /* in the object's list */
@@ -390,6 +393,55 @@ struct Poll : Sync {
   void *close_data;
 };
 
+/* ---- the loop's thread pool (pool.cpp) and its jobs (pool.cpp, fs.cpp) */
+
+/* Memory references of a job: the owner's (uva_work_close), one per wait
+ * node, and the pool's, held from the submit until the job's completion
+ * ran on the loop thread. The memory (and dtor(data)) goes with the last,
+ * always on the loop thread. */
+struct ThreadPool;
+
+/* Where a job is, for the pool (read and written under ThreadPool::mu). */
+enum class JobPlace : uint8_t {
+  QUEUED,  /* in the pool's FIFO */
+  RUNNING, /* a pool thread runs it */
+  OFF,     /* ended, or dropped before it started */
+};
+
+struct Work : Sync {
+  Work *jnext, *jprev; /* the pool's FIFO; then the loop's completion list */
+  void (*run)(Work *); /* pool thread: the job itself */
+  void (*cleanup)(Work *); /* loop thread, when the memory goes (or NULL) */
+  uva_work_fn fn;          /* a user job's function (run calls it) */
+  uva_work_done_cb done;
+  JobPlace place;
+  bool ended;     /* loop thread: fn returned or the job was dropped */
+  bool delivered; /* loop thread: the completion ran (done, waiters) */
+  bool is_fs;     /* a file job (fs.cpp): the uva_fs_* getters apply */
+  /* Set on the loop thread when the job is closed while it runs: a long
+   * job (sendfile) looks at it between chunks and stops. */
+  std::atomic<bool> stop;
+  Call completion; /* embedded: completing never needs memory */
+};
+
+/* Queue a prepared job (run, cleanup, data set by the caller; sync_init
+ * done) on the loop's pool: 0, UVA_ENOMEM, UVA_EAGAIN (no thread). On
+ * failure nothing is queued and the job is left to the caller. */
+int work_init(Work *w, Loop *l);
+int work_queue(Work *w);
+void work_free_failed(Work *w); /* a job work_queue refused */
+int work_submit(Work **out, Loop *l, uva_work_fn fn, void *data,
+                uva_free_cb dtor, uva_work_done_cb done);
+int work_wait(Work *w, Task *t);
+int work_wait_no_task(Work *w);
+int work_cancel(Work *w);
+void work_close(Work *w);
+void work_destroy(Work *w); /* sync.cpp's destroy, last reference */
+void work_drain(Loop *l);   /* loop thread: completions from the pool */
+void pool_stop(Loop *l);    /* uva_loop_close: join the pool's threads */
+uint64_t pool_size(Loop *l);
+int pool_set_size(Loop *l, uint64_t size);
+
 /* ---- small-object pool -------------------------------------------------- */
 
 /* Fixed-size blocks carved from 64 KiB slabs, owned by one loop and used on
@@ -501,6 +553,13 @@ struct Loop : QNode {
    * and uva_loop_retain's, so a late thread-safe call finds the loop
    * closed instead of freed. */
   std::atomic<uint32_t> refs{1};
+
+  /* The thread pool (pool.cpp), made by the first job; its jobs come back
+   * on xwork (under xmu, as xq), with a uv_async_send. */
+  ThreadPool *tpool = nullptr;
+  uint32_t pool_size = 0; /* UVA_LOOP_POOL_SIZE; 0: the default */
+  Work *xwork_head = nullptr;
+  Work *xwork_tail = nullptr;
 
   void *data = nullptr;
   uva_free_cb dtor = nullptr;

@@ -430,6 +430,7 @@ static void on_async(uv_async_t *handle) {
   if (l->xstop.exchange(false)) stop_running(l);
   flags_drain(l);
   drain_xq(l);
+  work_drain(l);
 }
 
 /* The send happens under xmu, where loop_close shuts the door: once it is
@@ -561,6 +562,7 @@ int loop_close(Loop *l) {
   if (l->running) return UVA_ERUNNING;
   flags_drain(l);
   drain_xq(l);
+  work_drain(l);
   if (busy(l)) return UVA_EBUSY;
   /* Only calls on the loop itself can still come (a task or flag would
    * make it busy): shut the door, then run what came in before. If that
@@ -572,6 +574,7 @@ int loop_close(Loop *l) {
     return UVA_EBUSY;
   }
   l->xstop.store(false);
+  pool_stop(l); /* no job is left: its threads only wait */
   uv_close(reinterpret_cast<uv_handle_t *>(&l->timer), nullptr);
   uv_close(reinterpret_cast<uv_handle_t *>(&l->idle), nullptr);
   uv_close(reinterpret_cast<uv_handle_t *>(&l->check), nullptr);

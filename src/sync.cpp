@@ -51,6 +51,10 @@ void sync_init(Sync *s, Loop *l, uint32_t magic) {
 
 static void destroy(Sync *s) {
   Loop *l = s->loop;
+  if (s->magic == MAGIC_WORK) {
+    work_destroy(static_cast<Work *>(s));
+    return;
+  }
   if (s->magic >= MAGIC_STREAM) {
     io_destroy(s);
     return;

@@ -1,0 +1,398 @@
+/* uvasync — the loop's thread pool and its jobs (uva_work_t).
+ *
+ * Each loop has its own pool: threads start when jobs need them, up to the
+ * pool size, and take jobs from one FIFO under a mutex and a condition
+ * variable. A job that ended goes back to the loop thread on the loop's
+ * completion list (Loop::xwork, under xmu), with one uv_async_send: the
+ * loop's one async handle wakes it for any number of completions, and
+ * posting needs no memory, so a pool thread never fails to report.
+ *
+ * On the loop thread a job's completion is a call in the run queue (the
+ * Call embedded in the job): the done callback runs first, then the
+ * waiting tasks are woken, and the pool's reference on the job is
+ * dropped. Waiting is the sync objects' "call again" (sync.cpp): a task
+ * registers, is granted the end with every other waiter, and its repeated
+ * call returns the job's status; a close wakes the waiters with
+ * UVA_ECLOSED; a cancellation or uva_task_withdraw withdraws the node.
+ */
+#include "internal.h"
+#include "fault.h"
+
+#include <algorithm>
+#include <condition_variable>
+#include <csignal>
+#include <cstdlib>
+#include <new>
+
+namespace uva {
+namespace detail {
+
+/* One pool thread; joined by the loop thread once it left. */
+struct ThreadPool;
+struct PoolThread {
+  pthread_t tid;
+  ThreadPool *pool;
+  PoolThread *next; /* ThreadPool::all */
+  bool left;        /* the thread is past its last use of the pool */
+};
+
+struct ThreadPool {
+  Loop *loop;
+  std::mutex mu;
+  std::condition_variable cv;
+  Work *head = nullptr; /* jobs not started, oldest first */
+  Work *tail = nullptr;
+  size_t queued = 0;
+  size_t threads = 0; /* started and not left */
+  size_t idle = 0;    /* threads waiting for a job */
+  size_t max = 1;
+  bool stopping = false; /* uva_loop_close: every thread leaves */
+  PoolThread *all = nullptr;
+};
+
+static constexpr uint64_t POOL_SIZE_MAX = 1024;
+
+uint64_t pool_size(Loop *l) {
+  if (l->pool_size != 0) return l->pool_size;
+  /* asyncio's default executor: min(32, CPUs + 4). */
+  return std::min<uint64_t>(32, uint64_t(uv_available_parallelism()) + 4);
+}
+
+/* ---- pool threads ------------------------------------------------------- */
+
+/* Hand an ended job to the loop thread. */
+static void post_done(Loop *l, Work *w) {
+  std::lock_guard<std::mutex> lock(l->xmu);
+  w->jnext = nullptr;
+  if (l->xwork_tail != nullptr)
+    l->xwork_tail->jnext = w;
+  else
+    l->xwork_head = w;
+  l->xwork_tail = w;
+  /* The loop cannot close meanwhile: the job counts as a handle until its
+   * completion ran on the loop thread. */
+  uv_async_send(&l->async);
+}
+
+static void unlink_job(ThreadPool *p, Work *w) {
+  if (w->jprev != nullptr)
+    w->jprev->jnext = w->jnext;
+  else
+    p->head = w->jnext;
+  if (w->jnext != nullptr)
+    w->jnext->jprev = w->jprev;
+  else
+    p->tail = w->jprev;
+  w->jnext = w->jprev = nullptr;
+  p->queued--;
+}
+
+static void *thread_main(void *arg) {
+  PoolThread *self = static_cast<PoolThread *>(arg);
+  ThreadPool *p = self->pool;
+  std::unique_lock<std::mutex> lock(p->mu);
+  for (;;) {
+    while (p->head == nullptr && !p->stopping && p->threads <= p->max) {
+      p->idle++;
+      p->cv.wait(lock);
+      p->idle--;
+    }
+    /* A lowered size: threads above it leave between jobs. */
+    if (p->stopping || p->threads > p->max) break;
+    Work *w = p->head;
+    unlink_job(p, w);
+    w->place = JobPlace::RUNNING;
+    lock.unlock();
+    w->run(w);
+    lock.lock();
+    w->place = JobPlace::OFF;
+    post_done(p->loop, w);
+  }
+  p->threads--;
+  self->left = true;
+  return nullptr;
+}
+
+/* Start one more thread (mu held): false if none could be started. The
+ * thread starts with every signal blocked, so signals go to the program's
+ * own threads (and a binding's handlers run where it expects them). */
+static bool start_thread(ThreadPool *p) {
+  if (fault_hit(FAULT_THREAD)) return false;
+  PoolThread *t = static_cast<PoolThread *>(fault_malloc(sizeof(PoolThread)));
+  if (t == nullptr) return false;
+  t->left = false;
+  t->pool = p;
+  sigset_t all, old;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &old);
+  int rc = pthread_create(&t->tid, nullptr, thread_main, t);
+  pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  if (rc != 0) {
+    std::free(t);
+    return false;
+  }
+  t->next = p->all; /* linked by the creator: pool_stop joins every thread */
+  p->all = t;
+  p->threads++;
+  return true;
+}
+
+/* Threads for the queued jobs, up to the size (mu held). */
+static void add_threads(ThreadPool *p) {
+  while (p->queued > p->idle && p->threads < p->max)
+    if (!start_thread(p)) break;
+}
+
+/* Join the threads that left (loop thread). */
+static void reap(ThreadPool *p) {
+  PoolThread *gone = nullptr;
+  {
+    std::lock_guard<std::mutex> lock(p->mu);
+    PoolThread **pp = &p->all;
+    while (*pp != nullptr) {
+      PoolThread *t = *pp;
+      if (t->left) {
+        *pp = t->next;
+        t->next = gone;
+        gone = t;
+      } else {
+        pp = &t->next;
+      }
+    }
+  }
+  while (gone != nullptr) {
+    PoolThread *next = gone->next;
+    pthread_join(gone->tid, nullptr);
+    std::free(gone);
+    gone = next;
+  }
+}
+
+int pool_set_size(Loop *l, uint64_t size) {
+  if (size < 1 || size > POOL_SIZE_MAX) return UVA_EINVAL;
+  l->pool_size = uint32_t(size);
+  ThreadPool *p = l->tpool;
+  if (p == nullptr) return 0;
+  {
+    std::lock_guard<std::mutex> lock(p->mu);
+    p->max = size;
+    add_threads(p);     /* a raised size serves the queue at once */
+    p->cv.notify_all(); /* threads above a lowered size leave */
+  }
+  reap(p);
+  return 0;
+}
+
+void pool_stop(Loop *l) {
+  ThreadPool *p = l->tpool;
+  if (p == nullptr) return;
+  {
+    std::lock_guard<std::mutex> lock(p->mu);
+    p->stopping = true;
+    p->cv.notify_all();
+  }
+  /* Every thread leaves now: no job is queued or running (the loop has no
+   * handle left). */
+  PoolThread *t = p->all;
+  while (t != nullptr) {
+    PoolThread *next = t->next;
+    pthread_join(t->tid, nullptr);
+    std::free(t);
+    t = next;
+  }
+  delete p;
+  l->tpool = nullptr;
+}
+
+/* ---- jobs --------------------------------------------------------------- */
+
+static void run_user_job(Work *w) { w->fn(w->data); }
+
+static void complete(Loop *l, Call *call);
+
+int work_init(Work *w, Loop *l) {
+  sync_init(w, l, MAGIC_WORK);
+  w->jnext = w->jprev = nullptr;
+  w->run = nullptr;
+  w->cleanup = nullptr;
+  w->fn = nullptr;
+  w->done = nullptr;
+  w->place = JobPlace::OFF;
+  w->ended = false;
+  w->delivered = false;
+  w->is_fs = false;
+  new (&w->stop) std::atomic<bool>(false);
+  w->completion.qnext = nullptr;
+  w->completion.magic = MAGIC_CALL;
+  w->completion.flags = 0;
+  w->completion.state = 0;
+  w->completion.spare_ = 0;
+  w->completion.pooled = 0;
+  w->completion.fn = complete;
+  w->completion.a = w;
+  w->completion.b = w->completion.c = nullptr;
+  return 0;
+}
+
+/* Memory of a job that never ran or was refused: no dtor (the caller
+ * keeps its data when the submit fails). */
+void work_free_failed(Work *w) {
+  if (w->cleanup != nullptr) w->cleanup(w);
+  w->magic = MAGIC_FREED;
+  w->loop->handles--;
+  std::free(w);
+}
+
+void work_destroy(Work *w) {
+  Loop *l = w->loop;
+  if (w->dtor != nullptr) w->dtor(w->data);
+  if (w->cleanup != nullptr) w->cleanup(w);
+  w->magic = MAGIC_FREED;
+  l->handles--;
+  std::free(w);
+}
+
+int work_queue(Work *w) {
+  Loop *l = w->loop;
+  ThreadPool *p = l->tpool;
+  if (p == nullptr) {
+    p = fault_hit(FAULT_ALLOC) ? nullptr : new (std::nothrow) ThreadPool();
+    if (p == nullptr) return UVA_ENOMEM;
+    p->loop = l;
+    p->max = pool_size(l);
+    l->tpool = p;
+  }
+  reap(p);
+  std::lock_guard<std::mutex> lock(p->mu);
+  w->jprev = p->tail;
+  w->jnext = nullptr;
+  if (p->tail != nullptr)
+    p->tail->jnext = w;
+  else
+    p->head = w;
+  p->tail = w;
+  p->queued++;
+  w->place = JobPlace::QUEUED;
+  add_threads(p);
+  if (p->threads == 0) { /* no thread could start, and none runs */
+    unlink_job(p, w);
+    w->place = JobPlace::OFF;
+    return UVA_EAGAIN;
+  }
+  if (p->idle > 0) p->cv.notify_one();
+  /* Queued: the pool's reference, and the loop stays alive for it. */
+  w->refs.fetch_add(1, std::memory_order_relaxed);
+  alive_inc(l);
+  return 0;
+}
+
+int work_submit(Work **out, Loop *l, uva_work_fn fn, void *data,
+                uva_free_cb dtor, uva_work_done_cb done) {
+  Work *w = static_cast<Work *>(fault_malloc(sizeof(Work)));
+  if (w == nullptr) return UVA_ENOMEM;
+  work_init(w, l);
+  w->run = run_user_job;
+  w->fn = fn;
+  w->done = done;
+  w->data = data;
+  w->dtor = dtor; /* not called if the submit fails: data stays the caller's */
+  int rc = work_queue(w);
+  if (rc != 0) {
+    work_free_failed(w);
+    return rc;
+  }
+  *out = w;
+  return 0;
+}
+
+/* The job ended (status in w->result): its completion goes in the run
+ * queue, counted in `alive` as the job was. */
+static void end_job(Loop *l, Work *w) {
+  w->ended = true;
+  loop_push(l, &w->completion);
+}
+
+/* Loop thread, from the async callback and uva_loop_close. */
+void work_drain(Loop *l) {
+  Work *w;
+  {
+    std::lock_guard<std::mutex> lock(l->xmu);
+    w = l->xwork_head;
+    l->xwork_head = l->xwork_tail = nullptr;
+  }
+  while (w != nullptr) {
+    Work *next = w->jnext;
+    w->jnext = nullptr;
+    end_job(l, w);
+    w = next;
+  }
+}
+
+/* In the run queue: done first (unless closed), then every waiter is
+ * granted the end, then the pool's reference goes (the memory with it if
+ * the owner closed the job and nobody waits). */
+static void complete(Loop *, Call *call) {
+  Work *w = static_cast<Work *>(call->a);
+  w->delivered = true;
+  if (w->done != nullptr && !(w->flags & F_CLOSING))
+    w->done(reinterpret_cast<uva_work_t *>(w), w->result, w->data);
+  while (w->waiters != nullptr) {
+    Wait *n = w->waiters;
+    wlist_remove(&w->waiters, n);
+    n->state = WaitState::GRANTED;
+    task_wake_local(n->task);
+  }
+  sync_unref(w);
+}
+
+int work_wait(Work *w, Task *t) {
+  if (Wait *n = sync_find(t, w)) {
+    int rc = UVA_EAGAIN;
+    if ((w->flags & F_CLOSING) || n->state == WaitState::CLOSED)
+      rc = UVA_ECLOSED;
+    else if (n->state == WaitState::GRANTED)
+      rc = w->result;
+    if (rc != UVA_EAGAIN) sync_drop(n); /* last: it may free the job */
+    return rc;
+  }
+  if (w->flags & F_CLOSING) return UVA_ECLOSED;
+  if (w->delivered) return w->result;
+  return sync_enlist(w, t, WaitKind::WORK);
+}
+
+int work_wait_no_task(Work *w) {
+  if (w->flags & F_CLOSING) return UVA_ECLOSED;
+  return w->delivered ? w->result : UVA_EINVAL;
+}
+
+/* Take the job out of the pool's FIFO if it has not started. */
+static bool drop_queued(Work *w) {
+  ThreadPool *p = w->loop->tpool;
+  std::lock_guard<std::mutex> lock(p->mu);
+  if (w->place != JobPlace::QUEUED) return false;
+  unlink_job(p, w);
+  w->place = JobPlace::OFF;
+  return true;
+}
+
+int work_cancel(Work *w) {
+  if (w->ended || !drop_queued(w)) return UVA_EBUSY;
+  w->result = UVA_ECANCELED;
+  end_job(w->loop, w);
+  return 0;
+}
+
+void work_close(Work *w) {
+  if (!w->ended) {
+    if (drop_queued(w)) {
+      w->result = UVA_ECANCELED;
+      end_job(w->loop, w);
+    } else {
+      w->stop.store(true, std::memory_order_relaxed);
+    }
+  }
+  sync_close(w);
+}
+
+}  // namespace detail
+}  // namespace uva
