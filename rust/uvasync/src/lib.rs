@@ -32,8 +32,10 @@
 #![deny(missing_docs)]
 #![warn(rust_2018_idioms)]
 
+mod blocking;
 mod channel;
 mod error;
+pub mod fs;
 #[cfg(feature = "futures-io")]
 mod io_traits;
 mod net;
@@ -44,10 +46,12 @@ mod sync;
 mod task;
 mod time;
 mod udp;
+mod work;
 
+pub use blocking::spawn_blocking;
 pub use channel::{channel, Receiver, SendError, Sender};
 pub use net::{TcpListener, TcpStream, ToHostPort, UnixListener, UnixStream};
-pub use runtime::{run, spawn, Runtime};
+pub use runtime::{run, spawn, Builder, Runtime};
 pub use sync::{Event, Mutex, MutexGuard, Semaphore, SemaphorePermit};
 pub use task::{JoinError, JoinHandle};
 pub use time::{interval, sleep, sleep_ms, timeout, yield_now, Elapsed, Interval, Sleep, Timeout, YieldNow};

@@ -14,6 +14,7 @@ use uvasync_sys as sys;
 use crate::error::{check, to_io};
 use crate::panic;
 use crate::task::{self, Header, JoinHandle};
+use crate::work::Deferred;
 
 /// The core loop, shared by the runtime and every handle made on it, so it
 /// outlives them all (their `Drop` closes them on it).
@@ -21,6 +22,9 @@ pub(crate) struct LoopInner {
     pub(crate) raw: *mut sys::uva_loop_t,
     /// Sentinel of the circular list of unfinished tasks, for shutdown.
     live: Box<Header>,
+    /// Pool jobs whose clean-up task was dropped at shutdown before they
+    /// ended: finished once the loop has run every job to its end.
+    deferred: RefCell<Vec<Deferred>>,
 }
 
 impl LoopInner {
@@ -46,6 +50,10 @@ impl LoopInner {
         }
         h.prev.set(ptr::null());
         h.next.set(ptr::null());
+    }
+
+    pub(crate) fn defer(&self, d: Deferred) {
+        self.deferred.borrow_mut().push(d);
     }
 
     /// One `uva_loop_run`; a panic a callback stashed stays stashed.
@@ -78,6 +86,12 @@ impl Drop for LoopInner {
         // holds a task (a Waker kept somewhere), closing is refused: the loop
         // is leaked rather than freed under it.
         self.run_pass(sys::UVA_RUN_DEFAULT);
+        let deferred = std::mem::take(&mut *self.deferred.borrow_mut());
+        if !deferred.is_empty() {
+            // Every job has ended now (a job keeps the loop running).
+            deferred.into_iter().for_each(Deferred::finish);
+            self.run_pass(sys::UVA_RUN_NOWAIT);
+        }
         // SAFETY: our loop, on its thread, not running.
         if unsafe { sys::uva_loop_close(self.raw) } != 0 {
             self.run_pass(sys::UVA_RUN_NOWAIT);
@@ -125,13 +139,7 @@ impl Runtime {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn new() -> io::Result<Runtime> {
-        let mut raw = ptr::null_mut();
-        // SAFETY: out pointer.
-        check(unsafe { sys::uva_loop_new(&mut raw) })?;
-        let live = Box::new(Header::sentinel());
-        live.prev.set(&*live);
-        live.next.set(&*live);
-        Ok(Runtime { inner: Rc::new(LoopInner { raw, live }), _not_send: PhantomData })
+        Builder::new_current_thread().build()
     }
 
     /// Runs `future` to completion on this thread, with every task spawned
@@ -216,6 +224,53 @@ impl Runtime {
         F: Future + 'static,
     {
         task::spawn_on(&self.inner, future)
+    }
+}
+
+/// Builds a [`Runtime`] with settings, as tokio's `runtime::Builder`.
+///
+/// ```
+/// let rt = uvasync::Builder::new_current_thread().max_blocking_threads(4).build()?;
+/// assert_eq!(rt.block_on(async { uvasync::spawn_blocking(|| 6 * 7).await.unwrap() }), 42);
+/// # Ok::<(), std::io::Error>(())
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct Builder {
+    max_blocking_threads: Option<usize>,
+}
+
+impl Builder {
+    /// A builder for the (only) kind of runtime: one loop on the current
+    /// thread.
+    pub fn new_current_thread() -> Builder {
+        Builder::default()
+    }
+
+    /// The most threads of the loop's pool, which runs
+    /// [`spawn_blocking`](crate::spawn_blocking) closures and file
+    /// operations; jobs beyond them wait in FIFO order. Default: the
+    /// core's, min(32, CPUs + 4). Panics if `n` is 0; `build` fails if it
+    /// is above the core's limit (1024).
+    pub fn max_blocking_threads(&mut self, n: usize) -> &mut Builder {
+        assert!(n > 0, "max_blocking_threads cannot be 0");
+        self.max_blocking_threads = Some(n);
+        self
+    }
+
+    /// Creates the runtime (a new loop owned by this thread).
+    pub fn build(&mut self) -> io::Result<Runtime> {
+        let mut raw = ptr::null_mut();
+        // SAFETY: out pointer.
+        check(unsafe { sys::uva_loop_new(&mut raw) })?;
+        let live = Box::new(Header::sentinel());
+        live.prev.set(&*live);
+        live.next.set(&*live);
+        let inner = Rc::new(LoopInner { raw, live, deferred: RefCell::new(Vec::new()) });
+        if let Some(n) = self.max_blocking_threads {
+            // SAFETY: our loop, on its thread.
+            check(unsafe { sys::uva_loop_configure(raw, sys::UVA_LOOP_POOL_SIZE, n as u64) })?;
+        }
+        Ok(Runtime { inner, _not_send: PhantomData })
     }
 }
 

@@ -13,7 +13,6 @@ use std::cell::{Cell, UnsafeCell};
 use std::ffi::{c_int, c_void};
 use std::fmt;
 use std::future::Future;
-use std::marker::PhantomData;
 use std::mem::ManuallyDrop;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
@@ -23,6 +22,7 @@ use std::task::{Context, Poll, RawWaker, RawWakerVTable, Waker};
 
 use uvasync_sys as sys;
 
+use crate::blocking::Blocking;
 use crate::error::expect_ok;
 use crate::panic;
 use crate::runtime::LoopInner;
@@ -352,7 +352,7 @@ pub(crate) unsafe fn spawn_unchecked<F: Future>(lp: &Rc<LoopInner>, future: F) -
     // reference (held by the JoinHandle) prevents.
     let header = unsafe { &(*data).head.header };
     lp.link(header);
-    JoinHandle { head: data as *const Head<F::Output>, _loop: lp.clone(), _marker: PhantomData }
+    JoinHandle { kind: Kind::Task { head: data as *const Head<F::Output>, _loop: lp.clone() } }
 }
 
 unsafe extern "C" fn drop_cell<F: Future>(data: *mut c_void) {
@@ -456,6 +456,14 @@ pub struct JoinError {
 }
 
 impl JoinError {
+    pub(crate) fn cancelled() -> JoinError {
+        JoinError { panic: None }
+    }
+
+    pub(crate) fn panicked(payload: Box<dyn Any + Send + 'static>) -> JoinError {
+        JoinError { panic: Some(payload) }
+    }
+
     /// True if the task was aborted ([`JoinHandle::abort`]).
     ///
     /// ```
@@ -513,8 +521,10 @@ impl fmt::Display for JoinError {
 
 impl std::error::Error for JoinError {}
 
-/// An owned permission to await a spawned task's output. Dropping it
-/// detaches the task (it runs on); [`abort`](JoinHandle::abort) cancels it.
+/// An owned permission to await a spawned task's output, or the result of
+/// a [`spawn_blocking`](crate::spawn_blocking) closure. Dropping it
+/// detaches the task or job (it runs on); [`abort`](JoinHandle::abort)
+/// cancels it.
 ///
 /// ```
 /// let rt = uvasync::Runtime::new().unwrap();
@@ -522,16 +532,25 @@ impl std::error::Error for JoinError {}
 /// assert_eq!(n, 42);
 /// ```
 pub struct JoinHandle<T> {
-    head: *const Head<T>,
-    _loop: Rc<LoopInner>,
-    _marker: PhantomData<T>,
+    kind: Kind<T>,
+}
+
+enum Kind<T> {
+    Task { head: *const Head<T>, _loop: Rc<LoopInner> },
+    Blocking(Blocking<T>),
 }
 
 impl<T> JoinHandle<T> {
+    pub(crate) fn blocking(b: Blocking<T>) -> JoinHandle<T> {
+        JoinHandle { kind: Kind::Blocking(b) }
+    }
+
     /// Cancels the task: its future is dropped at its next step (with
     /// whatever it waited for withdrawn) and awaiting the handle gives a
     /// [`JoinError`] for which `is_cancelled()` is true. Does nothing once
-    /// the task has finished.
+    /// the task has finished. For a `spawn_blocking` job: drops it if it
+    /// has not started (awaiting gives the same error); one running runs
+    /// to its end and awaiting gives its result, as tokio's.
     ///
     /// ```
     /// let rt = uvasync::Runtime::new().unwrap();
@@ -543,11 +562,18 @@ impl<T> JoinHandle<T> {
     /// });
     /// ```
     pub fn abort(&self) {
-        // SAFETY: our reference keeps the task alive; owner thread (!Send).
-        unsafe { sys::uva_task_cancel((*self.head).header.task) };
+        match &self.kind {
+            // SAFETY: our reference keeps the task alive; owner thread (!Send).
+            Kind::Task { head, .. } => unsafe { sys::uva_task_cancel((**head).header.task) },
+            Kind::Blocking(b) => {
+                b.abort();
+                0
+            }
+        };
     }
 
-    /// True once the task has finished (with an output, a panic, or aborted).
+    /// True once the task has finished (with an output, a panic, or aborted),
+    /// or the blocking job has ended.
     ///
     /// ```
     /// let rt = uvasync::Runtime::new().unwrap();
@@ -558,14 +584,18 @@ impl<T> JoinHandle<T> {
     /// });
     /// ```
     pub fn is_finished(&self) -> bool {
-        // SAFETY: the head lives while we hold a reference.
-        unsafe { (*self.head).header.finished.get() }
+        match &self.kind {
+            // SAFETY: the head lives while we hold a reference.
+            Kind::Task { head, .. } => unsafe { (**head).header.finished.get() },
+            Kind::Blocking(b) => b.is_finished(),
+        }
     }
 
     /// The output of a finished task (once).
     pub(crate) fn take_output(&self) -> Result<T, JoinError> {
+        let Kind::Task { head, .. } = &self.kind else { unreachable!("take_output of a blocking job") };
         // SAFETY: the head lives while we hold a reference; loop thread.
-        unsafe { (*(*self.head).output.get()).take() }.expect("task output already taken")
+        unsafe { (*(**head).output.get()).take() }.expect("task output already taken")
     }
 }
 
@@ -573,8 +603,13 @@ impl<T> Future for JoinHandle<T> {
     type Output = Result<T, JoinError>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        // JoinHandle is Unpin: nothing in it is pinned.
+        let head = match &mut self.get_mut().kind {
+            Kind::Task { head, .. } => *head,
+            Kind::Blocking(b) => return b.poll(cx),
+        };
         // SAFETY: the head lives while we hold a reference; loop thread only.
-        let head = unsafe { &*self.head };
+        let head = unsafe { &*head };
         if let Some(out) = unsafe { (*head.output.get()).take() } {
             return Poll::Ready(out);
         }
@@ -594,8 +629,11 @@ impl<T> Future for JoinHandle<T> {
 impl<T> Drop for JoinHandle<T> {
     fn drop(&mut self) {
         // Detach: the task runs on; the core frees it once it finished.
-        // SAFETY: our reference, dropped exactly once.
-        unsafe { sys::uva_task_release((*self.head).header.task) };
+        // (A blocking job detaches in its own Drop.)
+        if let Kind::Task { head, .. } = &self.kind {
+            // SAFETY: our reference, dropped exactly once.
+            unsafe { sys::uva_task_release((**head).header.task) };
+        }
     }
 }
 
