@@ -555,7 +555,7 @@ static void shut_door(Loop *l) {
 }
 
 static bool busy(const Loop *l) {
-  return l->handles != 0 || l->alive != 0 || l->runq_head != nullptr;
+  return l->handles != l->lingering || l->alive != 0 || l->runq_head != nullptr;
 }
 
 int loop_close(Loop *l) {
@@ -575,6 +575,7 @@ int loop_close(Loop *l) {
   }
   l->xstop.store(false);
   pool_stop(l); /* no job is left: its threads only wait */
+  process_hand_off(l); /* children still running: to the reaper */
   uv_close(reinterpret_cast<uv_handle_t *>(&l->timer), nullptr);
   uv_close(reinterpret_cast<uv_handle_t *>(&l->idle), nullptr);
   uv_close(reinterpret_cast<uv_handle_t *>(&l->check), nullptr);
