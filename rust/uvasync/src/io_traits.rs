@@ -4,7 +4,8 @@
 //! slice may be held across an await, while the core's buffer moves. The
 //! zero-copy read is the streams' `read_with`.
 
-macro_rules! impl_futures_io {
+/// AsyncRead and AsyncBufRead (a readable stream, as a child's stdout).
+macro_rules! impl_futures_io_read {
     ($ty:ident) => {
         impl futures_io::AsyncRead for $ty {
             fn poll_read(
@@ -28,7 +29,12 @@ macro_rules! impl_futures_io {
                 self.get_mut().inner.consume(amt)
             }
         }
+    };
+}
 
+/// AsyncWrite (a writable stream, as a child's stdin).
+macro_rules! impl_futures_io_write {
+    ($ty:ident) => {
         impl futures_io::AsyncWrite for $ty {
             fn poll_write(
                 self: std::pin::Pin<&mut Self>,
@@ -65,4 +71,12 @@ macro_rules! impl_futures_io {
     };
 }
 
-pub(crate) use impl_futures_io;
+/// All three, for a stream that reads and writes (a socket).
+macro_rules! impl_futures_io {
+    ($ty:ident) => {
+        crate::io_traits::impl_futures_io_read!($ty);
+        crate::io_traits::impl_futures_io_write!($ty);
+    };
+}
+
+pub(crate) use {impl_futures_io, impl_futures_io_read, impl_futures_io_write};

@@ -7,6 +7,9 @@
 //! core's, shared with the C, Python and other bindings, so a scenario
 //! behaves the same in every language.
 //!
+//! Child processes are [`process`] (`Command`, `Child`, pipes that are core
+//! streams), Unix signals [`signal`] (`signal`, `ctrl_c`).
+//!
 //! The runtime is single-threaded (like tokio's current-thread runtime):
 //! futures need not be `Send`, and the handle types are `!Send`. Wakers are
 //! `Send + Sync`; waking from any thread is safe.
@@ -40,7 +43,9 @@ pub mod fs;
 mod io_traits;
 mod net;
 mod panic;
+pub mod process;
 mod runtime;
+pub mod signal;
 mod stream;
 mod sync;
 mod task;

@@ -114,6 +114,20 @@ pub(crate) fn current_loop() -> Rc<LoopInner> {
         .expect("uvasync: no runtime is running on this thread (use Runtime::block_on)")
 }
 
+/// Refuses `lp`'s object in a task of another runtime (the core would
+/// refuse it with a bare `EINVAL`). Outside every runtime it passes: the
+/// call then fails on its own (or, with no task at all, needs none).
+pub(crate) fn check_same_runtime(lp: &LoopInner, what: &str) -> io::Result<()> {
+    let other = CURRENT_LOOP.with(|c| c.borrow().as_ref().is_some_and(|cur| !ptr::eq(&**cur, lp)));
+    if other {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("uvasync: this {what} belongs to another runtime; use it on the runtime that made it"),
+        ));
+    }
+    Ok(())
+}
+
 /// A uvasync runtime: one event loop on the current thread, which runs the
 /// futures given to [`block_on`](Runtime::block_on) and [`spawn`](crate::spawn).
 /// Dropping it aborts the tasks still running and closes the loop.

@@ -12,7 +12,7 @@ use std::task::{Context, Poll};
 use uvasync_sys as sys;
 
 use crate::error::{check, to_io};
-use crate::runtime::LoopInner;
+use crate::runtime::{check_same_runtime, LoopInner};
 use crate::task::CoreWait;
 
 /// A core stream, closed gracefully (queued writes flushed) on drop.
@@ -74,6 +74,29 @@ impl RawStream {
         }
     }
 
+    /// The error of a failed call that took a task. The core refuses a task
+    /// of another loop with a bare UVA_EINVAL: say what happened.
+    #[cold]
+    #[inline(never)]
+    fn error(&self, rc: c_int) -> io::Error {
+        if rc == sys::UVA_EINVAL {
+            if let Err(e) = check_same_runtime(&self._lp, "stream") {
+                return e;
+            }
+        }
+        to_io(rc)
+    }
+
+    /// `check`, with [`error`](Self::error)'s message.
+    #[inline]
+    fn check(&self, rc: c_int) -> io::Result<c_int> {
+        if rc < 0 {
+            Err(self.error(rc))
+        } else {
+            Ok(rc)
+        }
+    }
+
     /// Every read but poll_fill_buf's takes the core's bytes directly:
     /// the copy lent last no longer mirrors them.
     #[inline]
@@ -86,7 +109,7 @@ impl RawStream {
         let raw = self.raw;
         let mut w = CoreWait::new();
         let rc = poll_fn(|cx| w.poll(obj(raw), cx, |t| unsafe { sys::uva_stream_wait_connected(raw, t) })).await;
-        check(rc).map(drop)
+        self.check(rc).map(drop)
     }
 
     pub(crate) async fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
@@ -100,7 +123,7 @@ impl RawStream {
             })
         })
         .await;
-        check(rc).map(|_| n)
+        self.check(rc).map(|_| n)
     }
 
     pub(crate) async fn read_exact(&mut self, buf: &mut [u8]) -> io::Result<()> {
@@ -113,7 +136,7 @@ impl RawStream {
             })
         })
         .await;
-        check(rc).map(drop)
+        self.check(rc).map(drop)
     }
 
     pub(crate) async fn read_line_bytes(&mut self) -> io::Result<Vec<u8>> {
@@ -133,7 +156,7 @@ impl RawStream {
                 buf.resize(len, 0); // nothing consumed: again with room
                 continue;
             }
-            check(rc)?;
+            self.check(rc)?;
             buf.truncate(len);
             return Ok(buf);
         }
@@ -145,7 +168,7 @@ impl RawStream {
         let mut w = CoreWait::new();
         let mut len = 0usize;
         let rc = poll_fn(|cx| w.poll(obj(raw), cx, |t| unsafe { sys::uva_stream_read_to_eof(&mut len, raw, t) })).await;
-        check(rc)?;
+        self.check(rc)?;
         let start = out.len();
         out.resize(start + len, 0);
         let mut got = 0;
@@ -156,7 +179,7 @@ impl RawStream {
                 let task = crate::task::current().task;
                 sys::uva_stream_read(&mut n, raw, task, out[start + got..].as_mut_ptr() as *mut c_void, len - got)
             };
-            check(rc)?;
+            self.check(rc)?;
             if n == 0 {
                 break;
             }
@@ -179,7 +202,7 @@ impl RawStream {
         let mut len = 0usize;
         let rc =
             poll_fn(|cx| w.poll(obj(raw), cx, |t| unsafe { sys::uva_stream_peek(&mut data, &mut len, raw, t) })).await;
-        check(rc)?;
+        self.check(rc)?;
         // SAFETY: the bytes stay valid until the next read or consume on
         // this stream (nested read_with is refused; the other `&self`
         // methods, writes included, leave the read buffer alone) or the end
@@ -241,14 +264,14 @@ impl RawStream {
         let raw = self.raw;
         let mut w = CoreWait::new();
         let rc = poll_fn(|cx| w.poll(obj(raw), cx, |t| unsafe { sys::uva_stream_drain(raw, t) })).await;
-        check(rc).map(drop)
+        self.check(rc).map(drop)
     }
 
     pub(crate) async fn shutdown(&mut self) -> io::Result<()> {
         let raw = self.raw;
         let mut w = CoreWait::new();
         let rc = poll_fn(|cx| w.poll(obj(raw), cx, |t| unsafe { sys::uva_stream_shutdown(raw, t) })).await;
-        check(rc).map(drop)
+        self.check(rc).map(drop)
     }
 
     pub(crate) fn address(&self, peer: bool) -> io::Result<SocketAddr> {
@@ -285,7 +308,7 @@ impl RawStream {
         let rc = std::task::ready!(self.read_wait.poll(obj(raw), cx, |t| unsafe {
             sys::uva_stream_read(&mut n, raw, t, buf.as_mut_ptr() as *mut c_void, buf.len())
         }));
-        Poll::Ready(check(rc).map(|_| n))
+        Poll::Ready(self.check(rc).map(|_| n))
     }
 
     /// Lends a copy of the core's first buffered bytes. The slice borrows
@@ -307,7 +330,7 @@ impl RawStream {
             .read_wait
             .poll(obj(raw), cx, |t| unsafe { sys::uva_stream_peek(&mut data, &mut len, raw, t) }));
         if rc < 0 {
-            return Poll::Ready(Err(to_io(rc)));
+            return Poll::Ready(Err(self.error(rc)));
         }
         if len == 0 {
             return Poll::Ready(Ok(&[]));
@@ -353,7 +376,7 @@ impl RawStream {
     fn poll_flush_below(&mut self, cx: &Context<'_>) -> Poll<io::Result<()>> {
         let raw = self.raw;
         let rc = std::task::ready!(self.write_wait.poll(obj(raw), cx, |t| unsafe { sys::uva_stream_drain(raw, t) }));
-        Poll::Ready(check(rc).map(drop))
+        Poll::Ready(self.check(rc).map(drop))
     }
 
     pub(crate) fn poll_flush(&mut self, cx: &Context<'_>) -> Poll<io::Result<()>> {
@@ -363,6 +386,6 @@ impl RawStream {
     pub(crate) fn poll_shutdown(&mut self, cx: &Context<'_>) -> Poll<io::Result<()>> {
         let raw = self.raw;
         let rc = std::task::ready!(self.write_wait.poll(obj(raw), cx, |t| unsafe { sys::uva_stream_shutdown(raw, t) }));
-        Poll::Ready(check(rc).map(drop))
+        Poll::Ready(self.check(rc).map(drop))
     }
 }

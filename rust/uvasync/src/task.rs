@@ -254,6 +254,30 @@ impl Drop for CoreWait {
     }
 }
 
+/// Calls a "call again" function once, never waiting: `op(task)` with the
+/// running task (NULL outside a step, where the core's functions work as
+/// "no task"). A registration that `UVA_EAGAIN` made is withdrawn, unless a
+/// leaf of the task waits on `obj` already (it is theirs then); a
+/// completion, which drops the task's registration, lets such leaves call
+/// again. Returns op's code.
+pub(crate) fn call_once(obj: *const c_void, op: impl FnOnce(*mut sys::uva_task_t) -> c_int) -> c_int {
+    let h = CURRENT.with(Cell::get);
+    if h.is_null() {
+        return op(ptr::null_mut());
+    }
+    // SAFETY: set only while the task's step runs.
+    let header = unsafe { &*h };
+    let rc = op(header.task);
+    let shared = header.waits_on(obj);
+    if rc == sys::UVA_EAGAIN && !shared {
+        // SAFETY: the running task is alive.
+        unsafe { sys::uva_task_withdraw(header.task, obj) };
+    } else if rc != sys::UVA_EAGAIN && shared {
+        unsafe { sys::uva_task_wake(header.task) };
+    }
+    rc
+}
+
 /// Parks a foreign waker on the task (woken at its next step).
 #[cold]
 fn park(header: &Header, waker: &Waker) {
@@ -305,6 +329,15 @@ impl Header {
             }
             None => 0,
         }
+    }
+
+    /// True if some leaf of this task waits on `obj`.
+    fn waits_on(&self, obj: *const c_void) -> bool {
+        let (o, n) = self.first.get();
+        // SAFETY: loop thread only.
+        (n > 0 && o == obj)
+            || unsafe { (*self.waits.get()).as_ref() }
+                .is_some_and(|w| w.objects.iter().any(|&(o, n)| o == obj && n > 0))
     }
 
     /// How many leaves wait on core objects, over all objects.

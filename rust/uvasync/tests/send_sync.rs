@@ -27,6 +27,15 @@ assert_not_impl_any!(SemaphorePermit<'static>: Send, Sync);
 assert_not_impl_any!(Sender<u8>: Send, Sync);
 assert_not_impl_any!(Receiver<u8>: Send, Sync);
 assert_impl_all!(SendError<u8>: Send, Sync);
+// A Command is only a description (as std's): it may be built anywhere.
+assert_impl_all!(process::Command: Send, Sync);
+assert_impl_all!(process::Stdio: Send, Sync);
+assert_not_impl_any!(process::Child: Send, Sync);
+assert_not_impl_any!(process::ChildStdin: Send, Sync);
+assert_not_impl_any!(process::ChildStdout: Send, Sync);
+assert_not_impl_any!(process::ChildStderr: Send, Sync);
+assert_impl_all!(signal::SignalKind: Send, Sync, Copy);
+assert_not_impl_any!(signal::Signal: Send, Sync);
 
 #[test]
 fn wakers_given_to_futures_are_send_and_sync() {
