@@ -1313,6 +1313,146 @@ UVA_EXTERN int uva_signal_close(uva_signal_t *sig, uva_signal_close_cb close_cb,
   return 0;
 }
 
+/* ---- files ---------------------------------------------------------------- */
+
+static int fs_call(uva_work_t **out, uva_loop_t *loop, const FsArgs &a) {
+  if (out == nullptr) return UVA_EINVAL;
+  CHECK(check_loop(loop));
+  API_BEGIN
+  Work *w;
+  int rc = fs_start(&w, as_loop(loop), a);
+  if (rc == 0) *out = reinterpret_cast<uva_work_t *>(w);
+  return rc;
+  API_END
+}
+
+UVA_EXTERN int uva_fs_open(uva_work_t **out, uva_loop_t *loop, const char *path,
+                           int flags, int mode) {
+  FsArgs a{FsOp::OPEN};
+  a.path = path;
+  a.flags = flags;
+  a.mode = mode;
+  return fs_call(out, loop, a);
+}
+
+UVA_EXTERN int uva_fs_close(uva_work_t **out, uva_loop_t *loop, int fd) {
+  FsArgs a{FsOp::CLOSE};
+  a.fd = fd;
+  return fs_call(out, loop, a);
+}
+
+UVA_EXTERN int uva_fs_read(uva_work_t **out, uva_loop_t *loop, int fd,
+                           size_t len, int64_t offset) {
+  FsArgs a{FsOp::READ};
+  a.fd = fd;
+  a.len = len;
+  a.offset = offset;
+  return fs_call(out, loop, a);
+}
+
+UVA_EXTERN int uva_fs_write(uva_work_t **out, uva_loop_t *loop, int fd,
+                            const void *data, size_t len, int64_t offset) {
+  FsArgs a{FsOp::WRITE};
+  a.fd = fd;
+  a.data = data;
+  a.len = len;
+  a.offset = offset;
+  return fs_call(out, loop, a);
+}
+
+UVA_EXTERN int uva_fs_fsync(uva_work_t **out, uva_loop_t *loop, int fd,
+                            int datasync) {
+  FsArgs a{FsOp::FSYNC};
+  a.fd = fd;
+  a.flags = datasync != 0;
+  return fs_call(out, loop, a);
+}
+
+UVA_EXTERN int uva_fs_ftruncate(uva_work_t **out, uva_loop_t *loop, int fd,
+                                int64_t length) {
+  FsArgs a{FsOp::FTRUNCATE};
+  a.fd = fd;
+  a.offset = length;
+  return fs_call(out, loop, a);
+}
+
+static int fs_path_call(uva_work_t **out, uva_loop_t *loop, FsOp op,
+                        const char *path, int mode = 0) {
+  FsArgs a{op};
+  a.path = path;
+  a.mode = mode;
+  return fs_call(out, loop, a);
+}
+
+UVA_EXTERN int uva_fs_stat(uva_work_t **out, uva_loop_t *loop,
+                           const char *path) {
+  return fs_path_call(out, loop, FsOp::STAT, path);
+}
+
+UVA_EXTERN int uva_fs_lstat(uva_work_t **out, uva_loop_t *loop,
+                            const char *path) {
+  return fs_path_call(out, loop, FsOp::LSTAT, path);
+}
+
+UVA_EXTERN int uva_fs_fstat(uva_work_t **out, uva_loop_t *loop, int fd) {
+  FsArgs a{FsOp::FSTAT};
+  a.fd = fd;
+  return fs_call(out, loop, a);
+}
+
+UVA_EXTERN int uva_fs_rename(uva_work_t **out, uva_loop_t *loop,
+                             const char *from, const char *to) {
+  FsArgs a{FsOp::RENAME};
+  a.path = from;
+  a.path2 = to;
+  return fs_call(out, loop, a);
+}
+
+UVA_EXTERN int uva_fs_unlink(uva_work_t **out, uva_loop_t *loop,
+                             const char *path) {
+  return fs_path_call(out, loop, FsOp::UNLINK, path);
+}
+
+UVA_EXTERN int uva_fs_mkdir(uva_work_t **out, uva_loop_t *loop,
+                            const char *path, int mode) {
+  return fs_path_call(out, loop, FsOp::MKDIR, path, mode);
+}
+
+UVA_EXTERN int uva_fs_rmdir(uva_work_t **out, uva_loop_t *loop,
+                            const char *path) {
+  return fs_path_call(out, loop, FsOp::RMDIR, path);
+}
+
+UVA_EXTERN int uva_fs_readdir(uva_work_t **out, uva_loop_t *loop,
+                              const char *path) {
+  return fs_path_call(out, loop, FsOp::READDIR, path);
+}
+
+UVA_EXTERN int uva_fs_result(int64_t *out, uva_work_t *work) {
+  if (out == nullptr) return UVA_EINVAL;
+  CHECK(check_sync(work, MAGIC_WORK));
+  return fs_result(out, as_work(work));
+}
+
+UVA_EXTERN int uva_fs_data(const void **data, size_t *len, uva_work_t *work) {
+  if (data == nullptr || len == nullptr) return UVA_EINVAL;
+  CHECK(check_sync(work, MAGIC_WORK));
+  return fs_data(data, len, as_work(work));
+}
+
+UVA_EXTERN int uva_fs_statbuf(uva_stat_t *out, uva_work_t *work) {
+  if (out == nullptr) return UVA_EINVAL;
+  CHECK(check_sync(work, MAGIC_WORK));
+  return fs_statbuf(out, as_work(work));
+}
+
+UVA_EXTERN int uva_fs_dirent(const char **name, uva_file_type *type,
+                             uva_work_t *work, size_t i) {
+  if (name == nullptr || type == nullptr) return UVA_EINVAL;
+  CHECK(check_sync(work, MAGIC_WORK));
+  return fs_dirent(name, type, as_work(work), i);
+}
+
 /* ---- ticks -------------------------------------------------------------- */
 
 UVA_EXTERN long uva_ticks_ms(void) { return ticks_ms(); }

@@ -420,6 +420,7 @@ struct Work : Sync {
   bool ended;     /* loop thread: fn returned or the job was dropped */
   bool delivered; /* loop thread: the completion ran (done, waiters) */
   bool is_fs;     /* a file job (fs.cpp): the uva_fs_* getters apply */
+  bool orphaned;  /* closed before it ended: nobody takes what it made */
   /* Set on the loop thread when the job is closed while it runs: a long
    * job (sendfile) looks at it between chunks and stops. */
   std::atomic<bool> stop;
@@ -475,6 +476,44 @@ struct Signal : Sync {
   uva_signal_close_cb close_cb;
   void *close_data;
 };
+
+/* fs.cpp: the file operations as jobs. */
+enum class FsOp : uint8_t {
+  OPEN,
+  CLOSE,
+  READ,
+  WRITE,
+  FSYNC,
+  FTRUNCATE,
+  STAT,
+  LSTAT,
+  FSTAT,
+  RENAME,
+  UNLINK,
+  MKDIR,
+  RMDIR,
+  READDIR,
+  SENDFILE,
+};
+
+/* The arguments of one operation (those it does not use are ignored). */
+struct FsArgs {
+  FsOp op;
+  int fd = -1;
+  int flags = 0;
+  int mode = 0;
+  int64_t offset = -1; /* READ, WRITE; FTRUNCATE: the length */
+  size_t len = 0;
+  const char *path = nullptr;
+  const char *path2 = nullptr;
+  const void *data = nullptr;
+};
+
+int fs_start(Work **out, Loop *l, const FsArgs &a);
+int fs_result(int64_t *out, Work *w);
+int fs_data(const void **data, size_t *len, Work *w);
+int fs_statbuf(uva_stat_t *out, Work *w);
+int fs_dirent(const char **name, uva_file_type *type, Work *w, size_t i);
 
 /* ---- small-object pool -------------------------------------------------- */
 

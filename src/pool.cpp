@@ -221,6 +221,7 @@ int work_init(Work *w, Loop *l) {
   w->ended = false;
   w->delivered = false;
   w->is_fs = false;
+  w->orphaned = false;
   new (&w->stop) std::atomic<bool>(false);
   w->completion.qnext = nullptr;
   w->completion.magic = MAGIC_CALL;
@@ -384,6 +385,7 @@ int work_cancel(Work *w) {
 
 void work_close(Work *w) {
   if (!w->ended) {
+    w->orphaned = true;
     if (drop_queued(w)) {
       w->result = UVA_ECANCELED;
       end_job(w->loop, w);
