@@ -47,3 +47,12 @@ fn wakers_given_to_futures_are_send_and_sync() {
         std::task::Poll::Ready(())
     }));
 }
+
+// Blocking work and files.
+assert_impl_all!(Builder: Send, Sync);
+assert_not_impl_any!(fs::File: Send, Sync);
+assert_not_impl_any!(fs::ReadDir: Send, Sync);
+assert_impl_all!(fs::DirEntry: Send, Sync);
+assert_impl_all!(fs::Metadata: Send, Sync);
+assert_impl_all!(fs::FileType: Send, Sync);
+assert_impl_all!(fs::OpenOptions: Send, Sync);

@@ -7,7 +7,7 @@ use std::io;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::ptr;
-use std::rc::Rc;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use uvasync_sys as sys;
@@ -19,7 +19,7 @@ use crate::work::Work;
 /// The entries of a directory, from [`read_dir`]; as tokio's `ReadDir`.
 pub struct ReadDir {
     work: Work,
-    dir: Rc<Path>,
+    dir: Arc<Path>,
     next: usize,
     count: usize,
 }
@@ -42,7 +42,7 @@ pub async fn read_dir(path: impl AsRef<Path>) -> io::Result<ReadDir> {
     let mut work = Work::start(|out, lp| unsafe { sys::uva_fs_readdir(out, lp, c.as_ptr()) })?;
     work.end().await?;
     let count = work.result()? as usize;
-    Ok(ReadDir { work, dir: Rc::from(path), next: 0, count })
+    Ok(ReadDir { work, dir: Arc::from(path), next: 0, count })
 }
 
 impl ReadDir {
@@ -79,7 +79,7 @@ impl fmt::Debug for ReadDir {
 
 /// An entry of a directory, from [`ReadDir::next_entry`].
 pub struct DirEntry {
-    dir: Rc<Path>,
+    dir: Arc<Path>,
     name: OsString,
     ty: FileType,
 }
