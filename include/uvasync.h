@@ -1010,14 +1010,20 @@ UVA_EXTERN int uva_poll_close(uva_poll_t *poll, uva_poll_close_cb close_cb,
 
 /* A child process started with uva_process_spawn. Waiting for its exit is
  * a wait of the "call again" kind (see Synchronisation), which a task can
- * be cancelled out of; its pipes are ordinary streams.
+ * be cancelled out of or withdraw from; its pipes are ordinary streams.
+ * A process handle does not keep uva_loop_run(DEFAULT) running by itself;
+ * a task waiting for the exit does (as for streams).
  *
  * No zombie is left behind: the core reaps every child it started, also
  * after uva_process_close and after uva_loop_close. A child that is still
- * running when its handle is closed is watched on (it no longer keeps
- * uva_loop_run(DEFAULT) running); if the loop closes before it exits, a
- * thread of the core waits for it and reaps it. The child is not killed
- * unless the handle was spawned with UVA_PROCESS_KILL_ON_CLOSE.
+ * running when its handle is closed is watched on by its loop, which reaps
+ * it when it exits during a later run (a run with nothing to do does not
+ * poll, as in libuv); uva_loop_close does not wait for it (an unclosed
+ * process handle makes it return UVA_EBUSY, a closed one does not), and
+ * hands it to a thread of the core that waits for exactly the pids handed
+ * to it (never waitpid(-1): other code's children are left alone) and
+ * reaps them whenever they exit. The child is not killed unless the handle
+ * was spawned with UVA_PROCESS_KILL_ON_CLOSE.
  *
  * SIGCHLD: the core (libuv) handles SIGCHLD for its children; signal
  * watchers on SIGCHLD (below) still see it. Owner thread only, as
@@ -1029,7 +1035,8 @@ typedef void (*uva_process_close_cb)(uva_process_t *process, void *data);
 
 /* How the child's descriptor 0, 1 or 2 is set up. */
 typedef enum {
-  UVA_STDIO_INHERIT = 0, /* the parent's descriptor of the same number */
+  UVA_STDIO_INHERIT = 0, /* the parent's descriptor of the same number
+                            (/dev/null if the parent's is closed) */
   UVA_STDIO_NULL = 1,    /* /dev/null (the seat of a closed one: a child must
                             not get an unrelated file on 0..2) */
   UVA_STDIO_FD = 2,      /* the parent's descriptor `fd` (duplicated; the
@@ -1059,7 +1066,8 @@ typedef struct {
 typedef struct {
   size_t size;             /* sizeof(uva_process_options_t) */
   const char *file;        /* the program; looked up in PATH unless it
-                               contains '/'. NULL: args[0] */
+                               contains '/' (the PATH of env when env is
+                               given). NULL: args[0] */
   const char *const *args; /* argv, NULL-terminated, args[0] the name the
                                program sees; required (at least args[0]) */
   const char *const *env;  /* "NAME=value" strings, NULL-terminated; NULL:
@@ -1081,9 +1089,12 @@ typedef struct {
 /* Start a child process. *out receives the process; the caller owns it
  * (uva_process_close). Every pointer in options is read during the call
  * only. Errors: UVA_EINVAL (NULL args, size too small, a bad stdio kind,
- * UVA_STDIO_FD with a negative fd), UVA_ENOENT (no such program),
- * UVA_EACCES, UVA_ENOMEM, UVA_EMFILE, or another libuv spawn error; on
- * error nothing was started and nothing is left open. */
+ * UVA_STDIO_FD with a negative fd, UVA_STDIO_STDOUT not on descriptor 2,
+ * an unknown flag), UVA_ENOENT (no such program, or no such cwd),
+ * UVA_EACCES, UVA_ENOMEM, UVA_EMFILE, or another libuv spawn error (a
+ * failed exec is reported here, not as an exit); on error nothing was
+ * started and nothing is left open (and uva_loop_close needs no run of the
+ * loop first). */
 UVA_EXTERN int uva_process_spawn(uva_process_t **out, uva_loop_t *loop,
                                  const uva_process_options_t *options);
 

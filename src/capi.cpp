@@ -121,6 +121,12 @@ static inline Udp *as_udp(uva_udp_t *p) {
 static inline Poll *as_poll(uva_poll_t *p) {
   return static_cast<Poll *>(static_cast<void *>(p));
 }
+static inline Process *as_process(uva_process_t *p) {
+  return static_cast<Process *>(static_cast<void *>(p));
+}
+static inline Signal *as_signal(uva_signal_t *p) {
+  return static_cast<Signal *>(static_cast<void *>(p));
+}
 
 /* NULL, kind, thread; closed objects are refused unless `closed_ok` (the
  * wait calls, whose repeated call must see UVA_ECLOSED from the core). */
@@ -1144,6 +1150,102 @@ UVA_EXTERN int uva_poll_close(uva_poll_t *poll, uva_poll_close_cb close_cb,
   if (poll == nullptr) return 0;
   CHECK_IO(poll, MAGIC_POLL);
   poll_close(as_poll(poll), close_cb, data);
+  return 0;
+}
+
+/* ---- child processes ---------------------------------------------------- */
+
+UVA_EXTERN int uva_process_spawn(uva_process_t **out, uva_loop_t *loop,
+                                 const uva_process_options_t *options) {
+  if (out == nullptr || options == nullptr) return UVA_EINVAL;
+  API_BEGIN
+  return new_sync<Process>(out, loop, [=](Process **p, Loop *l) {
+    return process_spawn(p, l, options);
+  });
+  API_END
+}
+
+UVA_EXTERN int uva_process_pid(int *pid, uva_process_t *process) {
+  if (pid == nullptr) return UVA_EINVAL;
+  CHECK_IO(process, MAGIC_PROCESS);
+  if (as_process(process)->closed) return UVA_ECLOSED;
+  *pid = as_process(process)->pid;
+  return 0;
+}
+
+UVA_EXTERN int uva_process_stream(uva_stream_t **out, uva_process_t *process,
+                                  int fd) {
+  if (out == nullptr) return UVA_EINVAL;
+  CHECK_IO(process, MAGIC_PROCESS);
+  if (as_process(process)->closed) return UVA_ECLOSED;
+  Stream *s;
+  int rc = process_stream(&s, as_process(process), fd);
+  if (rc == 0) *out = reinterpret_cast<uva_stream_t *>(s);
+  return rc;
+}
+
+UVA_EXTERN int uva_process_wait(int64_t *exit_status, int *term_signal,
+                                uva_process_t *process, uva_task_t *task) {
+  CHECK_IO(process, MAGIC_PROCESS);
+  CHECK(check_sync_waiter(process, task));
+  API_BEGIN
+  return process_wait(exit_status, term_signal, as_process(process),
+                      as_task(task));
+  API_END
+}
+
+UVA_EXTERN int uva_process_kill(uva_process_t *process, int signum) {
+  CHECK_IO(process, MAGIC_PROCESS);
+  if (as_process(process)->closed) return UVA_ECLOSED;
+  return process_kill(as_process(process), signum);
+}
+
+UVA_EXTERN int uva_process_close(uva_process_t *process,
+                                 uva_process_close_cb close_cb, void *data) {
+  if (process == nullptr) return 0;
+  CHECK_IO(process, MAGIC_PROCESS);
+  process_close(as_process(process), close_cb, data);
+  return 0;
+}
+
+/* ---- signals ------------------------------------------------------------ */
+
+UVA_EXTERN int uva_signal_new(uva_signal_t **out, uva_loop_t *loop,
+                              int signum) {
+  if (out == nullptr) return UVA_EINVAL;
+  return new_sync<Signal>(
+      out, loop, [=](Signal **s, Loop *l) { return signal_new(s, l, signum); });
+}
+
+UVA_EXTERN int uva_signal_wait(uint64_t *count, uva_signal_t *sig,
+                               uva_task_t *task) {
+  CHECK_IO_WAITER(sig, MAGIC_SIGNAL, task);
+  API_BEGIN
+  return signal_wait(count, as_signal(sig), as_task(task));
+  API_END
+}
+
+UVA_EXTERN int uva_signal_on_signal(uva_signal_t *sig, uva_signal_cb cb,
+                                    void *data) {
+  CHECK_IO(sig, MAGIC_SIGNAL);
+  if (as_signal(sig)->closed) return UVA_ECLOSED;
+  signal_on_signal(as_signal(sig), cb, data);
+  return 0;
+}
+
+UVA_EXTERN int uva_signal_signum(int *signum, uva_signal_t *sig) {
+  if (signum == nullptr) return UVA_EINVAL;
+  CHECK_IO(sig, MAGIC_SIGNAL);
+  if (as_signal(sig)->closed) return UVA_ECLOSED;
+  *signum = as_signal(sig)->signum;
+  return 0;
+}
+
+UVA_EXTERN int uva_signal_close(uva_signal_t *sig, uva_signal_close_cb close_cb,
+                                void *data) {
+  if (sig == nullptr) return 0;
+  CHECK_IO(sig, MAGIC_SIGNAL);
+  signal_close(as_signal(sig), close_cb, data);
   return 0;
 }
 

@@ -40,6 +40,8 @@ enum : uint32_t {
   MAGIC_UDP = MAGIC_BASE | 12,
   MAGIC_POLL = MAGIC_BASE | 13,
   MAGIC_LOOP_CLOSED = MAGIC_BASE | 14, /* closed, memory kept by a retain */
+  MAGIC_PROCESS = MAGIC_BASE | 15,
+  MAGIC_SIGNAL = MAGIC_BASE | 16,
   MAGIC_FREED = 0xDEADDEADu,
 };
 
@@ -390,6 +392,38 @@ struct Poll : Sync {
   void *close_data;
 };
 
+/* ---- child processes and signal watchers (process.cpp, signal.cpp) ------ */
+
+/* Memory references as for I/O objects: the owner's (dropped when libuv is
+ * done with the handle: after the child's exit, or at the loop's close)
+ * and one per wait node. */
+struct Process : Sync {
+  uv_process_t uv;
+  bool closed;   /* uva_process_close was called (or the spawn failed) */
+  bool exited;   /* libuv reaped the child: status and signal are known */
+  bool orphaned; /* closed while the child runs: on the loop's list */
+  unsigned int options; /* UVA_PROCESS_* */
+  int pid;
+  int term_signal;
+  int64_t exit_status;
+  Stream *pipes[3]; /* the parent's ends not taken by uva_process_stream */
+  Process *onext, *oprev; /* Loop::orphans */
+  uva_process_close_cb close_cb;
+  void *close_data;
+};
+
+struct Signal : Sync {
+  uv_signal_t uv;
+  bool closed;
+  int signum;
+  uint64_t count;   /* arrivals since the last completed wait */
+  uint64_t cb_pass; /* Loop::passes + 1 when the callback last ran */
+  uva_signal_cb cb;
+  void *cb_data;
+  uva_signal_close_cb close_cb;
+  void *close_data;
+};
+
 /* ---- small-object pool -------------------------------------------------- */
 
 /* Fixed-size blocks carved from 64 KiB slabs, owned by one loop and used on
@@ -470,6 +504,14 @@ struct Loop : QNode {
   uint64_t next_seq = 0;
   uint64_t armed = UINT64_MAX; /* deadline the uv timer is armed for */
   uint64_t passes = 0; /* poll phases seen (counted in the check phase) */
+
+  /* Processes and signal watchers closed by their owner (or that failed to
+   * start) whose memory only waits for libuv: a close callback, or the
+   * exit of a child still running (those are on `orphans`). They do not
+   * keep uva_loop_close from closing the loop, which hands the orphans'
+   * children to the reaper (process.cpp) and finishes the closes. */
+  size_t lingering = 0;
+  Process *orphans = nullptr;
 
   /* Linux: the loop's own epoll set (loop.cpp), or -1 where libuv's poll
    * phase waits instead. Stream sockets are in it edge-triggered; libuv's
@@ -676,6 +718,22 @@ void udp_close(Udp *u, uva_udp_close_cb cb, void *data);
 int poll_new(Poll **out, Loop *l, int fd);
 int poll_wait(int *revents, Poll *p, Task *t, int events);
 void poll_close(Poll *p, uva_poll_close_cb cb, void *data);
+Stream *stream_reserve(Loop *l); /* a pipe's stream, before its fd */
+int stream_open_pipe(Stream *s, int fd);
+
+/* process.cpp */
+int process_spawn(Process **out, Loop *l, const uva_process_options_t *o);
+int process_stream(Stream **out, Process *p, int fd);
+int process_wait(int64_t *exit_status, int *term_signal, Process *p, Task *t);
+int process_kill(Process *p, int signum);
+void process_close(Process *p, uva_process_close_cb cb, void *data);
+void process_hand_off(Loop *l); /* loop_close: orphans to the reaper */
+
+/* signal.cpp */
+int signal_new(Signal **out, Loop *l, int signum);
+int signal_wait(uint64_t *count, Signal *s, Task *t);
+void signal_on_signal(Signal *s, uva_signal_cb cb, void *data);
+void signal_close(Signal *s, uva_signal_close_cb cb, void *data);
 
 /* timer.cpp */
 constexpr int64_t MAX_DELAY_MS = int64_t(1) << 40;

@@ -554,7 +554,7 @@ static void shut_door(Loop *l) {
 }
 
 static bool busy(const Loop *l) {
-  return l->handles != 0 || l->alive != 0 || l->runq_head != nullptr;
+  return l->handles != l->lingering || l->alive != 0 || l->runq_head != nullptr;
 }
 
 int loop_close(Loop *l) {
@@ -572,6 +572,7 @@ int loop_close(Loop *l) {
     return UVA_EBUSY;
   }
   l->xstop.store(false);
+  process_hand_off(l); /* children still running: to the reaper */
   uv_close(reinterpret_cast<uv_handle_t *>(&l->timer), nullptr);
   uv_close(reinterpret_cast<uv_handle_t *>(&l->idle), nullptr);
   uv_close(reinterpret_cast<uv_handle_t *>(&l->check), nullptr);

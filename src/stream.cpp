@@ -127,6 +127,8 @@ void io_destroy(Sync *obj) {
       u->head = d->next;
       std::free(d);
     }
+  } else if (obj->magic == MAGIC_PROCESS || obj->magic == MAGIC_SIGNAL) {
+    l->lingering--; /* freed only after their owner closed them */
   }
   obj->magic = MAGIC_FREED;
   l->handles--;
@@ -1087,6 +1089,33 @@ int stream_open_fd(Stream **out, Loop *l, int fd) {
   bind_handle(s);
   opened(s);
   *out = s;
+  return 0;
+}
+
+/* A child process's pipe (process.cpp): the memory is taken before the
+ * child starts (stream_reserve), so running out of it starts nothing; the
+ * descriptor, the parent's end of a fresh pipe, is adopted after
+ * (stream_open_pipe). A reserved stream not opened goes back with
+ * io_destroy. On failure of the open the stream closes itself and fd stays
+ * the caller's. */
+Stream *stream_reserve(Loop *l) { return stream_alloc(l); }
+
+int stream_open_pipe(Stream *s, int fd) {
+  s->type = UV_NAMED_PIPE;
+  int rc = uv_pipe_init(&s->loop->uv, &s->uv.pipe, 0);
+  if (rc != 0) {
+    io_destroy(s);
+    return rc;
+  }
+  rc = uv_pipe_open(&s->uv.pipe, fd);
+  if (rc != 0) {
+    s->st = StreamState::CLOSED;
+    s->uv.h.data = s;
+    uv_close(&s->uv.h, on_stream_closed);
+    return rc;
+  }
+  bind_handle(s);
+  opened(s);
   return 0;
 }
 
