@@ -11,6 +11,7 @@
  *   sleep.c      sleep, sleep_ms and their awaitable
  *   gather.c     Gathering: gather's state
  *   stream_io.c  _read_bytes, _write_bytes, _writev_bytes
+ *   sigaction.c  a signal's action saved and put back (add_signal_handler)
  *   module.c     the module uvasync._cext; _uvapy_types, _uvapy_setup
  */
 #ifndef UVAPY_H
@@ -140,6 +141,12 @@ PyObject *uvapy_write_bytes(PyObject *self, PyObject *const *args,
                             Py_ssize_t nargs);
 PyObject *uvapy_writev_bytes(PyObject *self, PyObject *const *args,
                              Py_ssize_t nargs);
+
+/* sigaction.c */
+void *_uvapy_sigaction_get(int signum);
+int _uvapy_sigaction_set(int signum, void *saved);
+int _uvapy_sigaction_is_default(int signum);
+void _uvapy_sigaction_free(void *saved);
 
 #pragma GCC visibility pop
 

@@ -47,6 +47,7 @@ from .stream import (
     start_server,
     start_unix_server,
 )
+from .subprocess import create_subprocess_exec, create_subprocess_shell
 from .sync import BoundedSemaphore, Event, Lock, Semaphore, ThreadSafeFlag
 from .taskgroups import TaskGroup
 from .timeouts import Timeout, timeout, timeout_at
