@@ -72,6 +72,7 @@ GLUE_FILES = [
     "gather.c",
     "stream_io.c",
     "sigaction.c",
+    "work.c",
 ]
 
 GLUE_SOURCE = """

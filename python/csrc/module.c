@@ -49,6 +49,8 @@ static PyMethodDef uvapy_cext_fns[] = {
      METH_FASTCALL, NULL},
     {"_writev_bytes", (PyCFunction) (void (*)(void)) uvapy_writev_bytes,
      METH_FASTCALL, NULL},
+    {"_work_submit", (PyCFunction) (void (*)(void)) uvapy_work_submit,
+     METH_FASTCALL, NULL},
     {"sleep", (PyCFunction) (void (*)(void)) uvapy_sleep_fn,
      METH_FASTCALL | METH_KEYWORDS,
      "sleep(delay, result=None): suspend the running task for `delay` "

@@ -25,6 +25,7 @@ from .core import (
     ticks_diff,
     ticks_ms,
 )
+from .executor import to_thread, wrap_future
 from .funcs import (
     Future,
     ensure_future,

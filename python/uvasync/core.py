@@ -22,7 +22,7 @@ import types
 import warnings
 from asyncio import CancelledError, InvalidStateError
 
-from . import _internal, _signals
+from . import _internal, _signals, executor as _executor
 from ._ffi import NULL, check, error, ffi, lib
 from ._internal import (
     _MAX_MS,
@@ -698,6 +698,10 @@ class Loop(LoopBase):
         self._sig = None  # signal watcher (socketpair, task)
         self._signal_handlers = {}  # signum -> _signals._Watcher
         self._t0 = time.monotonic()
+        self._jobs = set()  # run_in_executor calls on the core pool
+        self._jobs_waiters = []  # Futures set once _jobs is empty
+        self._default_executor = None  # None: the core pool
+        self._executor_shutdown_called = False
 
     def _ptr(self):
         h = self._h
@@ -794,6 +798,45 @@ class Loop(LoopBase):
     def time(self):
         """The loop's clock in seconds (monotonic)."""
         return time.monotonic()
+
+    # -- blocking calls on the loop's thread pool (executor.py) -------------
+
+    def run_in_executor(self, executor, func, *args):
+        """A Future of func(*args) run in another thread: on `executor` (a
+        concurrent.futures.Executor) or, for None, on the default one: the
+        core loop's thread pool unless set_default_executor set another.
+        Cancelling the Future drops the call if it has not started yet; a
+        running one finishes and its result is discarded."""
+        return _executor.run_in_executor(self, executor, func, args)
+
+    def set_default_executor(self, executor):
+        """Use a ThreadPoolExecutor for run_in_executor(None, ...) and
+        to_thread instead of the core pool (as asyncio)."""
+        _executor.set_default_executor(self, executor)
+
+    def shutdown_default_executor(self, timeout=None):
+        """Coroutine: refuse further run_in_executor(None, ...) calls and
+        wait for those made to end (asyncio.run calls it at its end)."""
+        return _executor.shutdown_default_executor(self, timeout)
+
+    def set_pool_size(self, n):
+        """The most threads the core pool runs at once (1..1024; default
+        min(32, CPUs + 4), as asyncio's default executor). May be changed
+        any time: threads above a lowered size leave once idle."""
+        if not 1 <= n <= 1024:
+            raise ValueError("the pool size must be 1..1024, not %r" % (n,))
+        check(
+            lib.uva_loop_configure(self._ptr(), lib.UVA_LOOP_POOL_SIZE, n),
+            "set_pool_size",
+        )
+
+    def get_pool_size(self):
+        cell = ffi.new("uint64_t *")
+        check(
+            lib.uva_loop_get_option(cell, self._ptr(), lib.UVA_LOOP_POOL_SIZE),
+            "get_pool_size",
+        )
+        return cell[0]
 
     # -- running -----------------------------------------------------------
 
@@ -957,6 +1000,7 @@ class Loop(LoopBase):
                 {"message": "Task was destroyed but it is pending!", "task": t}
             )
         self._drain(cancel=True)
+        _executor.close_executor(self)
         for obj in list(self._objects or ()):
             obj._detach()
         for handle in list(self._keep):
@@ -968,7 +1012,10 @@ class Loop(LoopBase):
             rc = lib.uva_loop_close(h)
             if rc != lib.UVA_EBUSY:
                 break
-            lib._uvapy_run(h, lib.UVA_RUN_NOWAIT)
+            # A pool job closed while it runs holds the loop until its
+            # call returns: wait in the kernel for its end, not spin.
+            mode = lib.UVA_RUN_ONCE if self._jobs else lib.UVA_RUN_NOWAIT
+            lib._uvapy_run(h, mode)
             self._drain(cancel=True)
         if rc < 0:
             warnings.warn(

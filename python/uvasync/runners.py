@@ -20,6 +20,10 @@ __all__ = ["run", "Runner", "run_coroutine_threadsafe"]
 
 _CREATED, _INITIALIZED, _CLOSED = "created", "initialized", "closed"
 
+# How long run() waits at its end for executor calls still running before
+# it warns and goes on (asyncio's constants.THREAD_JOIN_TIMEOUT).
+_THREAD_JOIN_TIMEOUT = 300
+
 
 def run(main, *, debug=None):
     """Run coroutine `main` on a new loop and return its result; then
@@ -37,6 +41,9 @@ def run(main, *, debug=None):
     finally:
         try:
             _cancel_leftovers(loop)
+            loop.run_until_complete(
+                loop.shutdown_default_executor(_THREAD_JOIN_TIMEOUT)
+            )
         finally:
             loop.close()
             _tls.loop = None
@@ -119,6 +126,9 @@ class Runner:
         loop = self._loop
         try:
             _cancel_all_tasks(loop)
+            loop.run_until_complete(
+                loop.shutdown_default_executor(_THREAD_JOIN_TIMEOUT)
+            )
         finally:
             if self._set_event_loop:
                 set_event_loop(None)
