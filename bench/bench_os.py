@@ -77,7 +77,7 @@ async def bench_work(n, inflight):
 async def bench_read(path, chunk):
     total = 0
     if IMPL == "uvasync":
-        async with aio.open_file(path, "rb") as f:
+        async with aio.open_file(path, "rb", buffering=0) as f:
             while True:
                 data = await f.read(chunk)
                 if not data:

@@ -22,6 +22,8 @@ COLORS = {
     "uvloop-protocol": "#98df8a",
     "tokio": "#9467bd",
     "uvasync-read": "#ff9896",
+    "asyncio-aiofiles": "#17becf",
+    "uvloop-aiofiles": "#bcbd22",
 }
 PANELS = [  # (title, which benchmarks, log scale)
     ("echo round trips (requests/s)", lambda k: k.startswith("echo "), False),
@@ -31,6 +33,11 @@ PANELS = [  # (title, which benchmarks, log scale)
         True,
     ),
     ("memory per sleeping task (bytes)", lambda k: k == "memory", False),
+    (
+        "processes/s, executor jobs/s, file MB/s",
+        lambda k: k in ("procs", "file read") or k.startswith("exec "),
+        True,
+    ),
 ]
 
 
@@ -145,9 +152,9 @@ def plot(result, path):
     ]
     fig, axes = plt.subplots(
         len(groups),
-        4,
-        figsize=(22, 4.6 * len(groups)),
-        gridspec_kw={"width_ratios": [3, 2.2, 1.3, 2.6]},
+        5,
+        figsize=(27, 4.6 * len(groups)),
+        gridspec_kw={"width_ratios": [3, 2.2, 1.3, 2.2, 2.6]},
         squeeze=False,
     )
     for gi, group in enumerate(groups):
@@ -164,7 +171,7 @@ def plot(result, path):
             if pi == 0:
                 ax.set_ylabel(result["titles"][group], fontsize=9)
                 ax.legend(fontsize=7)
-        _ratios(axes[gi][3], grows, impls[1:])
+        _ratios(axes[gi][4], grows, impls[1:])
 
     m, s = result["machine"], result["settings"]
     fig.suptitle(

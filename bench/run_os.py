@@ -5,7 +5,7 @@ at a time and 64 in flight) and a file read through the page cache.
 
     python3 bench/run_os.py [--build-dir build] [--quick] [--repeats 5]
                             [--only c,python,rust] [--benches procs,read]
-                            [--no-build] [-v]
+                            [--no-build] [--json FILE] [-v]
 
   C       bench_os (uvasync's C API)   vs bench_raw_os (raw libuv)
   Python  bench_os.py uvasync          vs asyncio and uvloop (their
@@ -29,6 +29,7 @@ uvloop and aiofiles; without uvloop or aiofiles their columns are left out.
 """
 
 import argparse
+import json
 import os
 import subprocess
 import sys
@@ -38,6 +39,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 import run_rust  # noqa: E402
 
+import machine  # noqa: E402
 from benchlib import cpu_model, paired_ratio, summary  # noqa: E402
 
 REPO = HERE.parent
@@ -59,7 +61,7 @@ N = {
     "procs": {"full": 1000, "quick": 100},
     "exec 1": {"full": 20000, "quick": 2000},
     f"exec {INFLIGHT}": {
-        "full": {"c": 500000, "python": 50000, "rust": 500000},
+        "full": {"c": 500000, "python": 50000, "rust": 200000},
         "quick": {"c": 20000, "python": 5000, "rust": 20000},
     },
 }
@@ -356,6 +358,11 @@ def main():
         help="some of procs,exec,read (default all)",
     )
     ap.add_argument("--no-build", action="store_true")
+    ap.add_argument(
+        "--json",
+        type=Path,
+        help="also write the rows, settings and machine to this file",
+    )
     ap.add_argument("-v", "--verbose", action="store_true")
     args = ap.parse_args()
     groups = [g for g in args.only.split(",") if g]
@@ -383,7 +390,28 @@ def main():
         progress=lambda s: print(f"  ... {s}", file=sys.stderr),
         verbose=args.verbose,
     )
-    report(rows(values))
+    table = rows(values)
+    report(table)
+    if args.json:
+        result = {
+            "command": "python3 bench/run_os.py " + " ".join(sys.argv[1:]),
+            "machine": machine.describe(
+                env=os.environ.copy(),
+                cargo=run_rust.cargo() if "rust" in groups else None,
+            ),
+            "settings": {
+                "mode": "quick" if args.quick else "full",
+                "repeats": repeats,
+                "n": N,
+                "file_bytes": FILE_SIZE["quick" if args.quick else "full"],
+                "chunk_bytes": CHUNK,
+            },
+            "rows": table,
+            "errors": errors,
+        }
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(result, indent=1) + "\n")
+        print(f"wrote {args.json}")
     if errors:
         print(f"run_os.py: {len(errors)} run(s) failed", file=sys.stderr)
         return 1

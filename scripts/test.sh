@@ -191,6 +191,9 @@ for row in r["rows"]:
     assert all(v is not None for v in row["ratios"].values()), row
     if row["benchmark"].startswith("echo"):
         assert all(v is not None for v in row["paired_ratios"].values()), row
+for g in groups:  # run_os.py's rows: processes, the executor, files
+    have = {row["benchmark"] for row in r["rows"] if row["group"] == g}
+    assert {"procs", "exec 1", "exec 64", "file read"} <= have, (g, have)
 assert not r["errors"], r["errors"]
 print(f"bench: {len(r['rows'])} result rows, machine {r['machine']['cpu_model']}")
 PY
