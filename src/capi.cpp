@@ -1428,6 +1428,18 @@ UVA_EXTERN int uva_fs_readdir(uva_work_t **out, uva_loop_t *loop,
   return fs_path_call(out, loop, FsOp::READDIR, path);
 }
 
+UVA_EXTERN int uva_fs_sendfile(uva_work_t **out, uva_stream_t *stream,
+                               int in_fd, int64_t offset, size_t len) {
+  if (out == nullptr) return UVA_EINVAL;
+  CHECK_IO(stream, MAGIC_STREAM);
+  API_BEGIN
+  Work *w;
+  int rc = fs_sendfile(&w, as_stream(stream), in_fd, offset, len);
+  if (rc == 0) *out = reinterpret_cast<uva_work_t *>(w);
+  return rc;
+  API_END
+}
+
 UVA_EXTERN int uva_fs_result(int64_t *out, uva_work_t *work) {
   if (out == nullptr) return UVA_EINVAL;
   CHECK(check_sync(work, MAGIC_WORK));

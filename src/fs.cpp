@@ -18,9 +18,14 @@
 #include <cstring>
 #include <dirent.h>
 #include <fcntl.h>
+#include <poll.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <unistd.h>
+#ifdef __linux__
+#include <sys/sendfile.h>
+#endif
 
 namespace uva {
 namespace detail {
@@ -44,6 +49,8 @@ struct FsWork : Work {
   struct stat st;
   DirEnt *ents;
   size_t nents;
+  int in_fd;      /* SENDFILE: the file; fd is the stream's descriptor */
+  Stream *stream; /* SENDFILE: referenced until the job's memory goes */
 };
 
 static FsWork *as_fs(Work *w) { return static_cast<FsWork *>(w); }
@@ -162,6 +169,109 @@ static int do_readdir(FsWork *f) {
   return rc;
 }
 
+/* ---- sendfile, on a pool thread ---------------------------------------------
+ *
+ * The stream's descriptor is non-blocking (libuv's): when the socket is
+ * full the thread waits in poll() for room, a short while at a time, and
+ * looks at the job's stop flag in between, which the loop sets when the
+ * stream or the job is closed. The loop closes the descriptor only after
+ * the job ended (stream_sendfile_end), so the thread never writes to a
+ * descriptor that was closed, or reused. */
+
+constexpr size_t SENDFILE_CHUNK = 4 * 1024 * 1024;
+constexpr int STOP_CHECK_MS = 20;
+
+/* Wait until fd takes bytes: 0, UVA_ECLOSED (stopped), or an error. */
+static int wait_writable(FsWork *f) {
+  for (;;) {
+    if (f->stop.load(std::memory_order_relaxed)) return UVA_ECLOSED;
+    struct pollfd p;
+    p.fd = f->fd;
+    p.events = POLLOUT;
+    p.revents = 0;
+    int r = poll(&p, 1, STOP_CHECK_MS);
+    if (r < 0 && errno != EINTR) return err();
+    if (r > 0) return 0; /* writable, or an error the next write reports */
+  }
+}
+
+/* Write all of buf to the stream's descriptor. */
+static int write_all(FsWork *f, const char *buf, size_t len) {
+  size_t done = 0;
+  while (done < len) {
+    if (f->stop.load(std::memory_order_relaxed)) return UVA_ECLOSED;
+    ssize_t n = send(f->fd, buf + done, len - done, MSG_NOSIGNAL);
+    if (n < 0 && errno == ENOTSOCK)
+      n = write(f->fd, buf + done, len - done); /* a pipe */
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      if (errno != EAGAIN && errno != EWOULDBLOCK) return err();
+      int rc = wait_writable(f);
+      if (rc != 0) return rc;
+      continue;
+    }
+    done += size_t(n);
+  }
+  return 0;
+}
+
+/* Where sendfile(2) cannot (not Linux, or descriptors it does not take):
+ * read a chunk of the file, write it, and again. */
+static int copy_file(FsWork *f, int64_t off) {
+  size_t chunk = f->len - size_t(f->count);
+  if (chunk > SENDFILE_CHUNK) chunk = SENDFILE_CHUNK;
+  char *buf = static_cast<char *>(fault_malloc(chunk > 0 ? chunk : 1));
+  if (buf == nullptr) return UVA_ENOMEM;
+  int rc = 0;
+  while (size_t(f->count) < f->len) {
+    size_t want = f->len - size_t(f->count);
+    if (want > chunk) want = chunk;
+    ssize_t n;
+    do {
+      n = off < 0 ? read(f->in_fd, buf, want)
+                  : pread(f->in_fd, buf, want, off_t(off + f->count));
+    } while (n < 0 && errno == EINTR);
+    if (n < 0) {
+      rc = err();
+      break;
+    }
+    if (n == 0) break; /* end of file */
+    rc = write_all(f, buf, size_t(n));
+    if (rc != 0) break;
+    f->count += n;
+  }
+  std::free(buf);
+  return rc;
+}
+
+static int do_sendfile(FsWork *f) {
+  int64_t off = f->offset;
+#ifdef __linux__
+  while (size_t(f->count) < f->len) {
+    if (f->stop.load(std::memory_order_relaxed)) return UVA_ECLOSED;
+    size_t want = f->len - size_t(f->count);
+    if (want > SENDFILE_CHUNK) want = SENDFILE_CHUNK;
+    off_t o = off_t(off + f->count);
+    ssize_t n = sendfile(f->fd, f->in_fd, off < 0 ? nullptr : &o, want);
+    if (n > 0) {
+      f->count += n;
+      continue;
+    }
+    if (n == 0) return 0; /* end of file */
+    if (errno == EINTR) continue;
+    if (errno == EAGAIN || errno == EWOULDBLOCK) {
+      int rc = wait_writable(f);
+      if (rc != 0) return rc;
+      continue;
+    }
+    if ((errno == EINVAL || errno == ENOSYS) && f->count == 0) break;
+    return err();
+  }
+  if (size_t(f->count) >= f->len) return 0;
+#endif
+  return copy_file(f, off);
+}
+
 static int run_op(FsWork *f) {
   int r;
   switch (f->op) {
@@ -207,6 +317,8 @@ static int run_op(FsWork *f) {
       return rmdir(f->path) != 0 ? err() : 0;
     case FsOp::READDIR:
       return do_readdir(f);
+    case FsOp::SENDFILE:
+      return do_sendfile(f);
     default:
       return UVA_EINVAL;
   }
@@ -231,6 +343,7 @@ static void cleanup_fs(Work *w) {
   for (size_t i = 0; i < f->nents; i++)
     std::free(f->ents[i].name);
   std::free(f->ents);
+  if (f->stream != nullptr) sync_unref(f->stream);
 }
 
 static char *copy_str(const char *s) {
@@ -256,17 +369,10 @@ static bool takes_path(FsOp op) {
   }
 }
 
-int fs_start(Work **out, Loop *l, const FsArgs &a) {
-  if (takes_path(a.op) && a.path == nullptr) return UVA_EINVAL;
-  if (a.op == FsOp::RENAME && a.path2 == nullptr) return UVA_EINVAL;
-  if (a.op == FsOp::READ || a.op == FsOp::WRITE) {
-    if (a.offset < -1 || a.len > size_t(SSIZE_MAX)) return UVA_EINVAL;
-    if (a.op == FsOp::WRITE && a.data == nullptr && a.len > 0)
-      return UVA_EINVAL;
-  }
-  if (a.op == FsOp::FTRUNCATE && a.offset < 0) return UVA_EINVAL;
+/* A file job with its arguments (not yet their copies). */
+static FsWork *fs_new(Loop *l, const FsArgs &a) {
   FsWork *f = static_cast<FsWork *>(fault_malloc(sizeof(FsWork)));
-  if (f == nullptr) return UVA_ENOMEM;
+  if (f == nullptr) return nullptr;
   work_init(f, l);
   f->run = run_fs;
   f->cleanup = cleanup_fs;
@@ -282,6 +388,22 @@ int fs_start(Work **out, Loop *l, const FsArgs &a) {
   std::memset(&f->st, 0, sizeof f->st);
   f->ents = nullptr;
   f->nents = 0;
+  f->in_fd = -1;
+  f->stream = nullptr;
+  return f;
+}
+
+int fs_start(Work **out, Loop *l, const FsArgs &a) {
+  if (takes_path(a.op) && a.path == nullptr) return UVA_EINVAL;
+  if (a.op == FsOp::RENAME && a.path2 == nullptr) return UVA_EINVAL;
+  if (a.op == FsOp::READ || a.op == FsOp::WRITE) {
+    if (a.offset < -1 || a.len > size_t(SSIZE_MAX)) return UVA_EINVAL;
+    if (a.op == FsOp::WRITE && a.data == nullptr && a.len > 0)
+      return UVA_EINVAL;
+  }
+  if (a.op == FsOp::FTRUNCATE && a.offset < 0) return UVA_EINVAL;
+  FsWork *f = fs_new(l, a);
+  if (f == nullptr) return UVA_ENOMEM;
   int rc = 0;
   if (takes_path(a.op) && (f->path = copy_str(a.path)) == nullptr)
     rc = UVA_ENOMEM;
@@ -300,6 +422,38 @@ int fs_start(Work **out, Loop *l, const FsArgs &a) {
     work_free_failed(f);
     return rc;
   }
+  *out = f;
+  return 0;
+}
+
+static void sendfile_ended(Work *w) { stream_sendfile_end(as_fs(w)->stream); }
+
+int fs_sendfile(Work **out, Stream *s, int in_fd, int64_t offset, size_t len) {
+  if (offset < -1 || len > size_t(SSIZE_MAX)) return UVA_EINVAL;
+  int fd;
+  bool now;
+  int rc = stream_sendfile_prepare(s, &fd, &now);
+  if (rc != 0) return rc;
+  FsArgs a{FsOp::SENDFILE};
+  a.fd = fd;
+  a.offset = offset;
+  a.len = len;
+  FsWork *f = fs_new(s->loop, a);
+  if (f == nullptr) return UVA_ENOMEM;
+  f->in_fd = in_fd;
+  if (now) {
+    rc = work_queue(f);
+    if (rc != 0) {
+      work_free_failed(f);
+      return rc;
+    }
+  } else {
+    work_hold(f); /* on_write starts it once the queued bytes left */
+  }
+  f->stream = s;
+  s->refs.fetch_add(1, std::memory_order_relaxed);
+  f->on_end = sendfile_ended;
+  s->sf = f;
   *out = f;
   return 0;
 }

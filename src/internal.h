@@ -285,6 +285,7 @@ enum class NoRoom : uint8_t {
 };
 
 struct WriteReq; /* stream.cpp: a queued write */
+struct Work;     /* a pool job (below) */
 
 /* The stream files: stream.cpp (buffer, API, connect, close), the read
  * engines stream_libuv.cpp and stream_edge.cpp, and stream_engine.h
@@ -324,7 +325,12 @@ struct Stream : Sync {
   int write_err;       /* sticky: a write failed */
   int conn_err;        /* the connect failed */
   int shut_err;
-  char *rbuf; /* buffered bytes are rbuf[rstart, rstart + rlen) */
+  /* A sendfile (fs.cpp) running or waiting for the writes ahead of it:
+   * writes queue behind it (in the tail) and a close waits for its end. */
+  Work *sf;
+  bool sf_close; /* closed while it ran: the close finishes at its end */
+  bool sf_abort; /* ... as uva_stream_abort */
+  char *rbuf;    /* buffered bytes are rbuf[rstart, rstart + rlen) */
   size_t rstart, rlen, rcap;
   size_t scanned;   /* read_line: bytes known to hold no delimiter */
   char scan_sep[8]; /* the separator `scanned` is about */
@@ -407,13 +413,14 @@ struct ThreadPool;
 enum class JobPlace : uint8_t {
   QUEUED,  /* in the pool's FIFO */
   RUNNING, /* a pool thread runs it */
-  OFF,     /* ended, or dropped before it started */
+  OFF,     /* not in the pool: ended, dropped, or held (Work::held) */
 };
 
 struct Work : Sync {
   Work *jnext, *jprev; /* the pool's FIFO; then the loop's completion list */
   void (*run)(Work *); /* pool thread: the job itself */
   void (*cleanup)(Work *); /* loop thread, when the memory goes (or NULL) */
+  void (*on_end)(Work *);  /* loop thread, as soon as it ended (or NULL) */
   uva_work_fn fn;          /* a user job's function (run calls it) */
   uva_work_done_cb done;
   JobPlace place;
@@ -421,6 +428,8 @@ struct Work : Sync {
   bool delivered; /* loop thread: the completion ran (done, waiters) */
   bool is_fs;     /* a file job (fs.cpp): the uva_fs_* getters apply */
   bool orphaned;  /* closed before it ended: nobody takes what it made */
+  bool held;      /* loop thread: its start waits for something there (a
+                     sendfile for the stream's queued writes) */
   /* Set on the loop thread when the job is closed while it runs: a long
    * job (sendfile) looks at it between chunks and stops. */
   std::atomic<bool> stop;
@@ -432,6 +441,12 @@ struct Work : Sync {
  * failure nothing is queued and the job is left to the caller. */
 int work_init(Work *w, Loop *l);
 int work_queue(Work *w);
+/* A job that starts later: counted as queued (the pool's reference, the
+ * loop alive), held, until work_start_held queues it (or ends it
+ * with the error if it cannot be queued) or work_end_held ends it. */
+void work_hold(Work *w);
+void work_start_held(Work *w);
+void work_end_held(Work *w, int status);
 void work_free_failed(Work *w); /* a job work_queue refused */
 int work_submit(Work **out, Loop *l, uva_work_fn fn, void *data,
                 uva_free_cb dtor, uva_work_done_cb done);
@@ -793,6 +808,12 @@ int stream_write(size_t *queued, Stream *s, const void *buf, size_t len);
 int stream_writev(size_t *queued, Stream *s, const uva_buf_t *bufs,
                   size_t nbufs, size_t total);
 int stream_fileno(int *fd, Stream *s);
+/* A sendfile may start on the stream: its descriptor in *fd, the bytes
+ * queued before it handed to libuv; *now is false while they are in
+ * flight (the job is then held, and started once they left). */
+int stream_sendfile_prepare(Stream *s, int *fd, bool *now);
+void stream_sendfile_end(Stream *s); /* its job ended */
+int fs_sendfile(Work **out, Stream *s, int in_fd, int64_t offset, size_t len);
 int stream_drain(Stream *s, Task *t);
 int stream_write_drain(Stream *s, Task *t, const void *buf, size_t len);
 int stream_shutdown(Stream *s, Task *t);

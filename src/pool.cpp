@@ -215,6 +215,7 @@ int work_init(Work *w, Loop *l) {
   w->jnext = w->jprev = nullptr;
   w->run = nullptr;
   w->cleanup = nullptr;
+  w->on_end = nullptr;
   w->fn = nullptr;
   w->done = nullptr;
   w->place = JobPlace::OFF;
@@ -222,6 +223,7 @@ int work_init(Work *w, Loop *l) {
   w->delivered = false;
   w->is_fs = false;
   w->orphaned = false;
+  w->held = false;
   new (&w->stop) std::atomic<bool>(false);
   w->completion.qnext = nullptr;
   w->completion.magic = MAGIC_CALL;
@@ -253,7 +255,8 @@ void work_destroy(Work *w) {
   std::free(w);
 }
 
-int work_queue(Work *w) {
+/* Into the pool's FIFO, starting a thread if it needs one. */
+static int pool_push(Work *w) {
   Loop *l = w->loop;
   ThreadPool *p = l->tpool;
   if (p == nullptr) {
@@ -281,10 +284,43 @@ int work_queue(Work *w) {
     return UVA_EAGAIN;
   }
   if (p->idle > 0) p->cv.notify_one();
-  /* Queued: the pool's reference, and the loop stays alive for it. */
-  w->refs.fetch_add(1, std::memory_order_relaxed);
-  alive_inc(l);
   return 0;
+}
+
+/* Queued (or held): the pool's reference, and the loop stays alive. */
+static void count_queued(Work *w) {
+  w->refs.fetch_add(1, std::memory_order_relaxed);
+  alive_inc(w->loop);
+}
+
+int work_queue(Work *w) {
+  int rc = pool_push(w);
+  if (rc == 0) count_queued(w);
+  return rc;
+}
+
+void work_hold(Work *w) {
+  count_queued(w);
+  w->held = true;
+}
+
+static void end_job(Loop *l, Work *w);
+
+void work_start_held(Work *w) {
+  if (!w->held) return;
+  w->held = false;
+  int rc = pool_push(w);
+  if (rc != 0) {
+    w->result = rc;
+    end_job(w->loop, w);
+  }
+}
+
+void work_end_held(Work *w, int status) {
+  if (!w->held) return;
+  w->held = false;
+  w->result = status;
+  end_job(w->loop, w);
 }
 
 int work_submit(Work **out, Loop *l, uva_work_fn fn, void *data,
@@ -310,6 +346,7 @@ int work_submit(Work **out, Loop *l, uva_work_fn fn, void *data,
  * queue, counted in `alive` as the job was. */
 static void end_job(Loop *l, Work *w) {
   w->ended = true;
+  if (w->on_end != nullptr) w->on_end(w);
   loop_push(l, &w->completion);
 }
 
@@ -368,7 +405,12 @@ int work_wait_no_task(Work *w) {
 
 /* Take the job out of the pool's FIFO if it has not started. */
 static bool drop_queued(Work *w) {
+  if (w->held) { /* not in the pool yet */
+    w->held = false;
+    return true;
+  }
   ThreadPool *p = w->loop->tpool;
+  if (p == nullptr) return false;
   std::lock_guard<std::mutex> lock(p->mu);
   if (w->place != JobPlace::QUEUED) return false;
   unlink_job(p, w);

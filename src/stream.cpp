@@ -507,8 +507,11 @@ struct WriteReq {
   char data[1];
 };
 
+static void finish_close(Stream *s, bool abort, bool connecting);
+
 static void maybe_finish_close(Stream *s) {
-  if (s->st == StreamState::CLOSING && s->wqueued == 0) close_now(s);
+  if (s->st == StreamState::CLOSING && s->wqueued == 0 && s->sf == nullptr)
+    close_now(s);
 }
 
 /* ---- the tail: writes made while a request is in flight --------------
@@ -588,10 +591,17 @@ static void on_write(uv_write_t *req, int status) {
   if (s->wtail != nullptr) {
     if (status < 0 || s->write_err != 0 || s->st == StreamState::CLOSED) {
       tail_drop(s); /* failed or closed: it cannot go out either */
-    } else if (s->wqueued == s->wtail->len) { /* nothing else in flight */
+    } else if (s->wqueued == s->wtail->len && s->sf == nullptr) {
+      /* nothing else in flight, and no sendfile the tail waits for */
       int rc = tail_flush(s);
       if (rc != 0 && s->write_err == 0) s->write_err = rc;
     }
+  }
+  if (s->sf != nullptr && s->sf->held) { /* a sendfile waits for these */
+    if (s->write_err != 0)
+      work_end_held(s->sf, s->write_err);
+    else if (s->wqueued == (s->wtail != nullptr ? s->wtail->len : 0))
+      work_start_held(s->sf);
   }
   if (s->wqueued <= s->low_water || status < 0) io_wake_all(s);
   maybe_finish_close(s);
@@ -624,7 +634,7 @@ int stream_write(size_t *queued, Stream *s, const void *buf, size_t len) {
   if (s->write_err != 0) return s->write_err;
   if (s->shut_requested) return UVA_EPIPE;
   const char *p = static_cast<const char *>(buf);
-  if (s->wqueued == 0 && len > 0) {
+  if (s->wqueued == 0 && s->sf == nullptr && len > 0) {
     int n;
     if (s->type == UV_TCP) {
       n = FAULT_UV(try_send(s, p, len));
@@ -640,7 +650,8 @@ int stream_write(size_t *queued, Stream *s, const void *buf, size_t len) {
       return n;
     }
   }
-  if (len > 0 && s->wqueued > 0) { /* behind a request in flight */
+  if (len > 0 && (s->wqueued > 0 || s->sf != nullptr)) {
+    /* behind a request in flight, or a sendfile */
     uva_buf_t piece = {p, len};
     int rc = tail_add(s, &piece, 1, 0, len);
     if (rc != 0) return rc;
@@ -738,7 +749,7 @@ int stream_writev(size_t *queued, Stream *s, const uva_buf_t *bufs,
   if (s->shut_requested) return UVA_EPIPE;
   size_t i = 0;   /* the first piece not yet written */
   size_t off = 0; /* bytes of bufs[i] written */
-  if (s->wqueued == 0 && nbufs <= WRITEV_MAX && total > 0) {
+  if (s->wqueued == 0 && s->sf == nullptr && nbufs <= WRITEV_MAX && total > 0) {
     int w = FAULT_UV(try_writev(s, bufs, nbufs));
     if (w < 0 && w != UV_EAGAIN) {
       s->write_err = w;
@@ -752,7 +763,8 @@ int stream_writev(size_t *queued, Stream *s, const uva_buf_t *bufs,
       off = left;
     }
   }
-  if (total > 0 && s->wqueued > 0) { /* behind a request in flight */
+  if (total > 0 && (s->wqueued > 0 || s->sf != nullptr)) {
+    /* behind a request in flight, or a sendfile */
     int rc = tail_add(s, bufs, nbufs, 0, total);
     if (rc != 0) return rc;
   } else if (total > 0) { /* one request: a copy of what was not taken */
@@ -811,7 +823,7 @@ int stream_fileno(int *fd, Stream *s) {
 /* The drain condition, for a task that may hold a node already. */
 static int drain_check(Stream *s, Task *t, Wait *w) {
   if (s->write_err != 0 || s->st >= StreamState::CLOSING ||
-      s->wqueued <= s->low_water) {
+      (s->wqueued <= s->low_water && s->sf == nullptr)) {
     int rc = s->write_err != 0               ? s->write_err
              : s->st >= StreamState::CLOSING ? UVA_ECLOSED
                                              : 0;
@@ -857,6 +869,10 @@ int stream_shutdown(Stream *s, Task *t) {
   if (!s->shut_requested) {
     if (s->st == StreamState::CONNECTING)
       return s->conn_err != 0 ? s->conn_err : UVA_ENOTCONN;
+    if (s->sf != nullptr) { /* the end goes after the file: wait for it */
+      if (w != nullptr) return UVA_EAGAIN;
+      return sync_enlist(s, t, WaitKind::IO);
+    }
     /* The tail must be in libuv's queue, ahead of the shutdown. */
     int rc = s->wtail != nullptr ? tail_flush(s) : 0;
     if (rc != 0) {
@@ -1192,17 +1208,77 @@ int stream_close(Stream *s, uva_stream_close_cb cb, void *data, bool abort) {
   bool connecting = s->st == StreamState::CONNECTING;
   s->st = StreamState::CLOSING;
   io_wake_all(s);
+  if (s->sf != nullptr) {
+    /* A pool thread may be writing to the descriptor: stop it, and close
+     * once it let go (stream_sendfile_end). What was queued behind the
+     * file cannot follow a file cut short. */
+    s->sf_close = true;
+    s->sf_abort = abort;
+    tail_drop(s);
+    s->sf->stop.store(true, std::memory_order_relaxed);
+    work_end_held(s->sf, UVA_ECLOSED); /* not started: it ends now */
+    return 0;
+  }
+  finish_close(s, abort, connecting);
+  return 0;
+}
+
+/* The rest of stream_close, once no sendfile uses the descriptor. */
+static void finish_close(Stream *s, bool abort, bool connecting) {
   if (abort && !connecting && s->type == UV_TCP && !s->retrying) {
     /* Drop the queue and tell the peer with a reset. */
     s->st = StreamState::CLOSED;
     libuv_read_on_close(s);
     edge_read_on_close(s);
-    if (uv_tcp_close_reset(&s->uv.tcp, on_stream_closed) == 0) return 0;
+    if (uv_tcp_close_reset(&s->uv.tcp, on_stream_closed) == 0) return;
     s->st = StreamState::CLOSING;
   }
   if (abort || connecting || s->wqueued == 0 || s->write_err != 0) close_now(s);
   /* else: on_write closes once the queue is flushed */
+}
+
+/* ---- sendfile (the job is fs.cpp's) --------------------------------------- */
+
+int stream_sendfile_prepare(Stream *s, int *fd, bool *now) {
+  if (s->st >= StreamState::CLOSING) return UVA_ECLOSED;
+  if (s->st == StreamState::CONNECTING)
+    return s->conn_err != 0 ? s->conn_err : UVA_ENOTCONN;
+  if (s->write_err != 0) return s->write_err;
+  if (s->shut_requested) return UVA_EPIPE;
+  if (s->sf != nullptr) return UVA_EBUSY;
+#ifndef _WIN32
+  int f = fd_of(s);
+#else
+  int f = -1;
+#endif
+  if (f < 0) return UVA_ENOTSUP;
+  /* The bytes queued before the file go first: the tail joins libuv's
+   * queue now (writes made from here on wait behind the file). */
+  if (s->wtail != nullptr) {
+    int rc = tail_flush(s);
+    if (rc != 0) {
+      s->write_err = rc;
+      return rc;
+    }
+  }
+  *fd = f;
+  *now = s->wqueued == 0;
   return 0;
+}
+
+void stream_sendfile_end(Stream *s) {
+  s->sf = nullptr;
+  if (s->sf_close) {
+    s->sf_close = false;
+    finish_close(s, s->sf_abort, false);
+    return;
+  }
+  /* The writes made meanwhile go out now, if nothing else is in flight. */
+  if (s->wtail != nullptr && s->wqueued == s->wtail->len) {
+    int rc = tail_flush(s);
+    if (rc != 0 && s->write_err == 0) s->write_err = rc;
+  }
+  io_wake_all(s); /* drains and shutdowns waiting for the file */
 }
 
 /* ---- servers ------------------------------------------------------------ */
