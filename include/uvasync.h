@@ -1105,8 +1105,11 @@ UVA_EXTERN int uva_process_pid(int *pid, uva_process_t *process);
  * 2) spawned as UVA_STDIO_PIPE: a stream of the same loop (write to fd 0,
  * read from 1 and 2). Ownership passes to the caller (uva_stream_close),
  * and the stream outlives the process handle. A pipe not taken is closed
- * by uva_process_close. Errors: UVA_ENOENT (not a pipe, or already
- * taken), UVA_EINVAL (fd not 0..2). */
+ * by uva_process_close. The child reads the end of its input once the
+ * stream of descriptor 0 is closed (uva_stream_close writes what is queued
+ * first); uva_stream_shutdown, a socket's half-close, fails on a pipe with
+ * UVA_ENOTSOCK. Errors: UVA_ENOENT (not a pipe, or already taken),
+ * UVA_EINVAL (fd not 0..2). */
 UVA_EXTERN int uva_process_stream(uva_stream_t **out, uva_process_t *process,
                                   int fd);
 
