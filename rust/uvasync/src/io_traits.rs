@@ -32,7 +32,7 @@ macro_rules! impl_futures_io_read {
     };
 }
 
-/// AsyncWrite (a writable stream, as a child's stdin).
+/// AsyncWrite (a stream that writes).
 macro_rules! impl_futures_io_write {
     ($ty:ident) => {
         impl futures_io::AsyncWrite for $ty {

@@ -213,8 +213,9 @@ impl Command {
     }
 
     /// The child starts with an empty environment (plus what is set after
-    /// this call). The program is still looked up in the parent's `PATH`
-    /// unless one is set.
+    /// this call). A program named without a `/` is looked up in the
+    /// child's `PATH`; with none set, in the system's default path (as
+    /// std's `Command` does).
     ///
     /// ```
     /// use uvasync::process::Command;
@@ -326,10 +327,12 @@ impl Command {
         // SAFETY: every pointer in options lives until the call returns;
         // the core reads them during the call only.
         check(unsafe { sys::uva_process_spawn(&mut raw, lp.raw, &options) })?;
+        // Owned from here: an error below closes it.
+        let mut process = RawProcess { lp, raw, pid: 0, status: Cell::new(None) };
         let mut pid = 0;
         // SAFETY: the process just spawned.
         check(unsafe { sys::uva_process_pid(&mut pid, raw) })?;
-        let process = RawProcess { lp, raw, pid: pid as u32, status: Cell::new(None) };
+        process.pid = pid as u32;
         let mut pipes = [None, None, None];
         for (fd, cfg) in stdio.iter().enumerate() {
             if matches!(cfg.0, StdioKind::Piped) {
@@ -342,7 +345,7 @@ impl Command {
         let [stdin, stdout, stderr] = pipes;
         Ok(Child {
             process,
-            stdin: stdin.map(|inner| ChildStdin { inner }),
+            stdin: stdin.map(|inner| ChildStdin { inner: Some(inner) }),
             stdout: stdout.map(|inner| ChildStdout { inner }),
             stderr: stderr.map(|inner| ChildStderr { inner }),
         })
@@ -640,31 +643,88 @@ impl fmt::Debug for Child {
 /// it once the queued bytes were written (the child then reads end of
 /// file). With the `futures-io` feature it is an `AsyncWrite`.
 pub struct ChildStdin {
-    inner: RawStream,
+    /// None once shut down: a pipe has no half-close of its own (shutdown(2)
+    /// is for sockets), so shutting it down closes it.
+    inner: Option<RawStream>,
+}
+
+fn shut_down() -> io::Error {
+    io::Error::new(io::ErrorKind::BrokenPipe, "the child's stdin was shut down")
 }
 
 impl ChildStdin {
+    fn stream(&mut self) -> io::Result<&mut RawStream> {
+        self.inner.as_mut().ok_or_else(shut_down)
+    }
+
     /// Writes all of `buf`: what the pipe takes at once is written, the
     /// rest is queued and this waits until it was written.
-    pub fn write_all<'a>(&'a mut self, buf: &'a [u8]) -> impl Future<Output = io::Result<()>> + 'a {
-        self.inner.write_all(buf)
+    pub async fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
+        self.stream()?.write_all(buf).await
     }
 
     /// Writes `buf` without waiting (the rest is copied and queued);
     /// returns the bytes queued after the call (0: all written).
     pub fn write_nowait(&self, buf: &[u8]) -> io::Result<usize> {
-        self.inner.write_now(buf)
+        self.inner.as_ref().ok_or_else(shut_down)?.write_now(buf)
     }
 
     /// Waits until every queued byte was written to the pipe.
-    pub fn flush(&mut self) -> impl Future<Output = io::Result<()>> + '_ {
-        self.inner.flush()
+    pub async fn flush(&mut self) -> io::Result<()> {
+        match self.inner.as_mut() {
+            Some(s) => s.flush().await,
+            None => Ok(()),
+        }
     }
 
-    /// Closes the pipe once the queued bytes were written: the child reads
-    /// end of file.
-    pub fn shutdown(&mut self) -> impl Future<Output = io::Result<()>> + '_ {
-        self.inner.shutdown()
+    /// Writes what is queued, then closes the pipe: the child reads end of
+    /// file; later writes fail with `BrokenPipe`.
+    pub async fn shutdown(&mut self) -> io::Result<()> {
+        self.flush().await?;
+        self.inner = None;
+        Ok(())
+    }
+}
+
+#[cfg(feature = "futures-io")]
+impl futures_io::AsyncWrite for ChildStdin {
+    fn poll_write(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut().stream() {
+            Ok(s) => s.poll_write(cx, buf),
+            Err(e) => Poll::Ready(Err(e)),
+        }
+    }
+
+    fn poll_write_vectored(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut().stream() {
+            Ok(s) => s.poll_write_vectored(cx, bufs),
+            Err(e) => Poll::Ready(Err(e)),
+        }
+    }
+
+    fn poll_flush(self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut().inner.as_mut() {
+            Some(s) => s.poll_flush(cx),
+            None => Poll::Ready(Ok(())),
+        }
+    }
+
+    /// Flushes, then closes the pipe (see [`ChildStdin::shutdown`]).
+    fn poll_close(self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        if let Some(s) = this.inner.as_mut() {
+            std::task::ready!(s.poll_flush(cx))?;
+        }
+        this.inner = None;
+        Poll::Ready(Ok(()))
     }
 }
 
@@ -731,9 +791,6 @@ pub struct ChildStderr {
 
 pipe_read_methods!(ChildStdout);
 pipe_read_methods!(ChildStderr);
-
-#[cfg(feature = "futures-io")]
-crate::io_traits::impl_futures_io_write!(ChildStdin);
 
 macro_rules! pipe_debug {
     ($($ty:ident),*) => {$(

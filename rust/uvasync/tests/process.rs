@@ -115,6 +115,27 @@ fn each_kind_of_stdio() {
     std::fs::remove_file(&path).unwrap();
 }
 
+/// (process group, session) of the child that prints its own /proc stat.
+async fn group_and_session(cmd: &mut Command) -> (u32, u32, u32) {
+    let out = cmd.args(["-c", "echo $$; cat /proc/$$/stat"]).output().await.unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    let (pid, stat) = text.split_once('\n').unwrap();
+    // After "(comm)": state, ppid, pgrp, session.
+    let fields: Vec<&str> = stat[stat.rfind(')').unwrap() + 2..].split(' ').collect();
+    (pid.trim().parse().unwrap(), fields[2].parse().unwrap(), fields[3].parse().unwrap())
+}
+
+#[test]
+fn setsid_starts_a_new_session_and_process_group() {
+    uvasync::run(async {
+        let (pid, pgrp, sid) = group_and_session(Command::new("sh").setsid(true)).await;
+        assert_eq!((pgrp, sid), (pid, pid), "the child leads its own group and session");
+        let (pid, pgrp, sid) = group_and_session(&mut Command::new("sh")).await;
+        assert_ne!(pgrp, pid, "without setsid the child stays in our group");
+        assert_ne!(sid, pid);
+    });
+}
+
 #[test]
 fn output_larger_than_the_pipe_while_writing_stdin_does_not_deadlock() {
     // 8 MiB through cat: both pipes (64 KiB in the kernel) fill many times
@@ -135,6 +156,22 @@ fn output_larger_than_the_pipe_while_writing_stdin_does_not_deadlock() {
         assert_eq!(n, data.len());
         assert!(got == data, "the bytes came back changed");
         assert!(child.wait().await.unwrap().success());
+    });
+}
+
+#[test]
+fn shutting_stdin_down_gives_the_child_end_of_file() {
+    uvasync::run(async {
+        let mut child = Command::new("wc").arg("-c").stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        stdin.write_all(b"12345").await.unwrap();
+        assert_eq!(stdin.write_nowait(b"678").unwrap(), 0);
+        stdin.shutdown().await.unwrap(); // a pipe: closed after the queue
+        let err = stdin.write_all(b"late").await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::BrokenPipe);
+        stdin.shutdown().await.unwrap(); // again: nothing to do
+        let out = uvasync::timeout(LONG, child.wait_with_output()).await.unwrap().unwrap();
+        assert_eq!(String::from_utf8(out.stdout).unwrap().trim(), "8");
     });
 }
 
