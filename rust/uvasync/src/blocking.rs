@@ -50,7 +50,8 @@ struct JobHead<T> {
 /// it if it has not started (awaiting gives a cancelled `JoinError`), and
 /// does nothing to one running. The pool's size is
 /// [`Builder::max_blocking_threads`](crate::Builder::max_blocking_threads);
-/// jobs beyond it wait in FIFO order. Panics outside a runtime.
+/// jobs beyond it wait in FIFO order. Panics outside a runtime, and if the
+/// pool has no thread and cannot start one.
 ///
 /// ```
 /// uvasync::run(async {

@@ -9,6 +9,8 @@
 //!
 //! Child processes are [`process`] (`Command`, `Child`, pipes that are core
 //! streams), Unix signals [`signal`] (`signal`, `ctrl_c`).
+//! Blocking calls go to the loop's thread pool with [`spawn_blocking`], and
+//! [`fs`] reads and writes files through the pool's jobs, as tokio's.
 //!
 //! The runtime is single-threaded (like tokio's current-thread runtime):
 //! futures need not be `Send`, and the handle types are `!Send`. Wakers are

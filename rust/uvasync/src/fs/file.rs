@@ -231,7 +231,8 @@ impl OpenOptions {
         // SAFETY: the descriptor the open gave; ours now.
         let fd = unsafe { OwnedFd::from_raw_fd(raw) };
         drop(work);
-        File::from_fd(fd, self.append).await
+        let append = self.append || self.custom_flags & libc::O_APPEND != 0;
+        File::from_fd(fd, append).await
     }
 }
 
@@ -258,27 +259,47 @@ impl File {
         OpenOptions::new()
     }
 
-    /// A `File` for a descriptor the caller owns (a `std::fs::File`, a
-    /// pipe's end, ...); a stat job tells whether it is read and written
-    /// at a position of its own.
-    pub async fn from_std(file: std::fs::File) -> io::Result<File> {
-        File::from_fd(OwnedFd::from(file), false).await
+    /// A `File` for an open `std::fs::File` (a pipe's end, a descriptor
+    /// inherited, ...), as tokio's. Whether it is read and written at a
+    /// position of its own (a regular file or block device) is asked with
+    /// one fstat(2) here, on the loop's thread (it does no disk I/O).
+    /// Panics outside a runtime.
+    pub fn from_std(file: std::fs::File) -> File {
+        use std::os::unix::fs::FileTypeExt;
+        let ty = file.metadata().map(|m| m.file_type()).ok();
+        let positional = ty.is_some_and(|t| t.is_file() || t.is_block_device());
+        // SAFETY: F_GETFL on a descriptor we own.
+        let flags = unsafe { libc::fcntl(file.as_raw_fd(), libc::F_GETFL) };
+        let append = flags >= 0 && flags & libc::O_APPEND != 0;
+        let mut f = File::new(OwnedFd::from(file), append, None);
+        f.positional = positional;
+        // The descriptor's own position, where reading and writing go on.
+        if positional {
+            // SAFETY: lseek(fd, 0, SEEK_CUR) only reads the position.
+            let pos = unsafe { libc::lseek(f.raw_fd(), 0, libc::SEEK_CUR) };
+            f.pos = Some(pos.max(0) as u64);
+        }
+        f
     }
 
-    async fn from_fd(fd: OwnedFd, append: bool) -> io::Result<File> {
-        let raw = fd.as_raw_fd();
-        let stat = Work::start(|out, lp| unsafe { sys::uva_fs_fstat(out, lp, raw) })?;
-        let mut file = File {
+    fn new(fd: OwnedFd, append: bool, busy: Option<(Work, Op)>) -> File {
+        File {
             _lp: current_loop(),
             fd: Some(fd),
             positional: false,
             append,
             pos: Some(0),
-            busy: Some((stat, Op::Stat)),
+            busy,
             ready: None,
             size: None,
             max_buf: DEFAULT_MAX_BUF,
-        };
+        }
+    }
+
+    async fn from_fd(fd: OwnedFd, append: bool) -> io::Result<File> {
+        let raw = fd.as_raw_fd();
+        let stat = Work::start(|out, lp| unsafe { sys::uva_fs_fstat(out, lp, raw) })?;
+        let mut file = File::new(fd, append, Some((stat, Op::Stat)));
         poll_fn(|cx| file.poll_busy(cx)).await?;
         Ok(file)
     }
