@@ -147,11 +147,13 @@ find_cargo() {
 }
 
 # Fault injection under ASan+UBSan: the Nth allocation or socket call of the
-# core fails, for every N of a server/client scenario (tests/fault/fault.c).
+# core fails, for every N of a server/client scenario (tests/fault/fault.c)
+# and of a child process and signal scenario (tests/fault/fault_process.c).
 suite_fault() {
   configure_and_build_target build-fault test_fault -DCMAKE_BUILD_TYPE=Debug \
     -DUVA_SANITIZE=address -DUVA_FAULT_INJECTION=ON
-  (cd build-fault && ctest --output-on-failure -R '^test_fault$')
+  cmake --build build-fault -j"$JOBS" --target test_fault_process
+  (cd build-fault && ctest --output-on-failure -R '^test_fault(_process)?$')
 }
 
 # The libFuzzer targets (fuzz/), a few seconds each on their committed
