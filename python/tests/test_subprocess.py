@@ -129,6 +129,36 @@ def test_devnull_descriptor_and_file_object(aio, tmp_path):
     assert sorted(path.read_text().splitlines()) == ["''", "to stderr"]
 
 
+def test_executable_runs_in_place_of_the_name_the_program_sees(aio):
+    async def main():
+        proc = await aio.create_subprocess_exec(
+            "seen-name",
+            "-c",
+            "echo $0",
+            executable="/bin/sh",
+            stdout=aio.subprocess.PIPE,
+        )
+        return (await proc.communicate())[0]
+
+    assert aio.run(main()) == b"seen-name\n"
+
+
+def test_limit_bounds_a_line_of_the_childs_output(aio):
+    async def main():
+        proc = await aio.create_subprocess_exec(
+            PY,
+            "-c",
+            "print('x' * 100); print('short')",
+            stdout=aio.subprocess.PIPE,
+            limit=10,
+        )
+        with pytest.raises(ValueError):
+            await proc.stdout.readline()
+        assert await proc.wait() == 0
+
+    aio.run(main())
+
+
 def test_stderr_to_stdout(aio):
     async def main():
         proc = await aio.create_subprocess_exec(
