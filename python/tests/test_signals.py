@@ -233,3 +233,34 @@ def test_sigint_handler_then_ctrl_c_as_before(aio):
         "after run, default True",
         "KeyboardInterrupt True",
     ]
+
+
+def test_signal_wait_returns_at_the_next_arrival_then_puts_back():
+    mine = []
+    before = signal.signal(signal.SIGUSR1, lambda s, f: mine.append(s))
+
+    async def main():
+        waiter = uvasync.create_task(uvasync.signal_wait(signal.SIGUSR1))
+        await uvasync.sleep(0.01)
+        assert not waiter.done()
+        os.kill(os.getpid(), signal.SIGUSR1)
+        got = await uvasync.wait_for(waiter, 5)
+        # a wait given up leaves nothing behind either
+        with pytest.raises(TimeoutError):
+            await uvasync.wait_for(uvasync.signal_wait(signal.SIGUSR1), 0.02)
+        return got
+
+    try:
+        assert uvasync.run(main()) == signal.SIGUSR1
+        assert mine == []  # the wait took it, not Python's handler
+        os.kill(os.getpid(), signal.SIGUSR1)
+        for _ in range(100):  # Python's handler is back
+            if mine:
+                break
+            threading.Event().wait(0.01)
+        assert mine == [signal.SIGUSR1]
+    finally:
+        signal.signal(signal.SIGUSR1, before)
+    coro = uvasync.signal_wait(signal.SIGUSR1)
+    with pytest.raises(RuntimeError):  # no running loop
+        coro.send(None)

@@ -129,6 +129,36 @@ def test_devnull_descriptor_and_file_object(aio, tmp_path):
     assert sorted(path.read_text().splitlines()) == ["''", "to stderr"]
 
 
+def test_executable_runs_in_place_of_the_name_the_program_sees(aio):
+    async def main():
+        proc = await aio.create_subprocess_exec(
+            "seen-name",
+            "-c",
+            "echo $0",
+            executable="/bin/sh",
+            stdout=aio.subprocess.PIPE,
+        )
+        return (await proc.communicate())[0]
+
+    assert aio.run(main()) == b"seen-name\n"
+
+
+def test_limit_bounds_a_line_of_the_childs_output(aio):
+    async def main():
+        proc = await aio.create_subprocess_exec(
+            PY,
+            "-c",
+            "print('x' * 100); print('short')",
+            stdout=aio.subprocess.PIPE,
+            limit=10,
+        )
+        with pytest.raises(ValueError):
+            await proc.stdout.readline()
+        assert await proc.wait() == 0
+
+    aio.run(main())
+
+
 def test_stderr_to_stdout(aio):
     async def main():
         proc = await aio.create_subprocess_exec(
@@ -247,7 +277,8 @@ def test_a_cancelled_wait_leaves_the_child_which_is_then_killed(aio):
 
 
 def test_1000_children_spawned_and_reaped(aio):
-    n, batch = 1000, 50
+    # asyncio, the reference, with 100 (the scale is uvasync's to show)
+    n, batch = (1000 if aio is uvasync else 100), 50
 
     async def one():
         proc = await aio.create_subprocess_exec("true")
@@ -265,7 +296,7 @@ def test_1000_children_spawned_and_reaped(aio):
     assert [rc for _, rc in results] == [0] * n
     assert len(set(pid for pid, _ in results)) > 1
     assert all(_proc_state(pid) is None for pid, _ in results[-batch:])
-    assert elapsed < 30
+    assert elapsed < 120  # a few seconds; generous on a loaded machine
 
 
 def test_signals_after_the_exit_raise_process_lookup_error(aio):

@@ -5,6 +5,7 @@ steps coroutines and maps errors to exceptions."""
 
 from asyncio import IncompleteReadError, LimitOverrunError
 
+from ._signals import signal_wait
 from .condition import Barrier, BrokenBarrierError, Condition
 from .core import (
     CancelledError,

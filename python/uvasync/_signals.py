@@ -12,8 +12,8 @@ import signal
 import socket
 import threading
 
-from ._ffi import check, error, ffi, lib
-from ._internal import _tls
+from ._ffi import NULL, check, error, ffi, lib
+from ._internal import _call_again, _tls
 from .poll import Poll
 
 
@@ -129,7 +129,8 @@ def _put_back(signum, saved):
 
 
 class _Watcher:
-    """One loop's core watcher of one signal, and the Handle it runs."""
+    """One core watcher of one signal on one loop, and the Handle it runs
+    (add_signal_handler) or None (signal_wait)."""
 
     __slots__ = ("h", "signum", "handle", "cdata", "saved")
 
@@ -139,6 +140,42 @@ class _Watcher:
         self.handle = handle
         self.cdata = ffi.new_handle(self)
         self.saved = None
+
+
+def _watch(w, loop_h):
+    """Start the core watcher of w.signum on the loop; the first of the
+    process for that signal saves the action that was there."""
+    sig = w.signum
+    cell = ffi.new("uva_signal_t **")
+    with _lock:
+        entry = _watched.get(sig)
+        saved = entry[1] if entry is not None else _saved_action(sig)
+        rc = lib.uva_signal_new(cell, loop_h, sig)
+        if rc == lib.UVA_EINVAL:
+            raise RuntimeError("sig %d cannot be caught" % sig)
+        check(rc, "signal")
+        if entry is None:
+            entry = _watched[sig] = [0, saved]
+        entry[0] += 1
+    w.h = cell[0]
+
+
+def _unwatch(w):
+    """Close w's core watcher; the last of the process for its signal
+    puts back the action saved by the first (now, or when the close
+    completes)."""
+    sig = w.signum
+    w.handle = None
+    with _lock:
+        _closing.add(w)
+        lib.uva_signal_close(w.h, lib._uvapy_signal_closed, w.cdata)
+        w.h = None
+        entry = _watched[sig]
+        entry[0] -= 1
+        if entry[0] == 0:
+            del _watched[sig]
+        w.saved = entry[1]
+        _put_back(sig, w.saved)
 
 
 @ffi.def_extern()
@@ -178,19 +215,7 @@ def add_handler(loop, sig, callback, args, handle_type):
         w.handle = handle
         return
     w = _Watcher(sig, handle)
-    cell = ffi.new("uva_signal_t **")
-    with _lock:
-        entry = _watched.get(sig)
-        saved = entry[1] if entry is not None else _saved_action(sig)
-        rc = lib.uva_signal_new(cell, h, sig)
-        if rc == lib.UVA_EINVAL:
-            raise RuntimeError("sig %d cannot be caught" % sig)
-        check(rc, "add_signal_handler")
-        if entry is None:
-            entry = _watched[sig] = [0, saved]
-        entry[0] += 1
-    w.h = cell[0]
-    w.saved = saved
+    _watch(w, h)
     loop._signal_handlers[sig] = w
     rc = lib.uva_signal_on_signal(w.h, lib._uvapy_signal, w.cdata)
     if rc < 0:
@@ -207,18 +232,31 @@ def remove_handler(loop, sig):
     w = loop._signal_handlers.pop(sig, None)
     if w is None:
         return False
-    w.handle = None
-    with _lock:
-        _closing.add(w)
-        lib.uva_signal_close(w.h, lib._uvapy_signal_closed, w.cdata)
-        w.h = None
-        entry = _watched[sig]
-        entry[0] -= 1
-        if entry[0] == 0:
-            del _watched[sig]
-        w.saved = entry[1]
-        _put_back(sig, w.saved)
+    _unwatch(w)
     return True
+
+
+async def signal_wait(sig):
+    """Wait until signal `sig` arrives; returns sig. A core watcher on the
+    running loop for the time of the wait: meanwhile the signal's default
+    action (termination for SIGTERM, Ctrl-C's KeyboardInterrupt for SIGINT)
+    does not happen, and afterwards the action that was there is back.
+    Arrivals outside the wait are not seen: for each of several arrivals,
+    use add_signal_handler."""
+    _check_signal(sig)
+    loop = _tls.running
+    if loop is None:
+        raise RuntimeError("no running event loop")
+    w = _Watcher(sig, None)
+    _watch(w, loop._ptr())
+    h = w.h
+    try:
+        await _call_again(
+            lambda: lib.uva_signal_wait(NULL, h, NULL), "signal_wait"
+        )
+    finally:
+        _unwatch(w)
+    return sig
 
 
 def install_sigint(handler):
