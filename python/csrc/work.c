@@ -1,6 +1,8 @@
 /* run_in_executor's jobs: a Python call on a pool thread of the core loop. */
 #include "uvapy.h"
 
+#include <pthread.h>
+
 /* Python 3.13 names it Py_IsFinalizing; 3.11 and 3.12 export it private. */
 #if PY_VERSION_HEX >= 0x030D0000
 #define UVAPY_FINALIZING() Py_IsFinalizing()
@@ -22,14 +24,40 @@ typedef struct {
 
 static PyObject *uvapy_s_ended, *uvapy_s_freed;
 
+/* A pool thread's Python thread state, made at its first job and kept
+ * (PyGILState_Ensure then Release per job would make and free one each
+ * time); deleted when the thread exits (the key's destructor). */
+static pthread_key_t uvapy_pool_key;
+static pthread_once_t uvapy_pool_once = PTHREAD_ONCE_INIT;
+
+static void uvapy_pool_thread_exit(void *ts) {
+  if (!Py_IsInitialized() || UVAPY_FINALIZING()) return;
+  PyEval_RestoreThread((PyThreadState *) ts);
+  PyThreadState_Clear((PyThreadState *) ts);
+  PyThreadState_DeleteCurrent();
+}
+
+static void uvapy_pool_key_make(void) {
+  pthread_key_create(&uvapy_pool_key, uvapy_pool_thread_exit);
+}
+
 /* On a pool thread: the GIL is taken for the call only (the thread
  * waits for it holding nothing else), and fn and args are let go of
  * there, so a job that ended keeps nothing of the caller's alive but its
  * outcome. */
 static void uvapy_job_run(void *data) {
   uvapy_job *j = (uvapy_job *) data;
-  PyGILState_STATE g = PyGILState_Ensure();
-  PyObject *r = PyObject_Call(j->fn, j->args, NULL);
+  PyThreadState *ts;
+  PyObject *r;
+  pthread_once(&uvapy_pool_once, uvapy_pool_key_make);
+  ts = (PyThreadState *) pthread_getspecific(uvapy_pool_key);
+  if (ts != NULL) {
+    PyEval_RestoreThread(ts);
+  } else {
+    PyGILState_Ensure(); /* never released: the state stays the thread's */
+    pthread_setspecific(uvapy_pool_key, PyThreadState_Get());
+  }
+  r = PyObject_Call(j->fn, j->args, NULL);
   if (r == NULL) {
     PyObject *et, *ev, *etb;
     PyErr_Fetch(&et, &ev, &etb);
@@ -44,7 +72,7 @@ static void uvapy_job_run(void *data) {
   }
   Py_CLEAR(j->fn);
   Py_CLEAR(j->args);
-  PyGILState_Release(g);
+  PyEval_SaveThread();
 }
 
 /* On the loop thread, from the loop's run queue (the run holds the GIL;
@@ -95,6 +123,7 @@ PyObject *uvapy_work_submit(PyObject *self, PyObject *const *args,
   uva_loop_t *loop;
   uva_work_t *work = NULL;
   uvapy_job *j;
+  PyThreadState *save;
   int rc;
   (void) self;
   if (nargs != 4 || !PyTuple_Check(args[2])) {
@@ -114,8 +143,12 @@ PyObject *uvapy_work_submit(PyObject *self, PyObject *const *args,
   j->fn = args[1];
   j->args = args[2];
   j->owner = args[3];
+  /* Without the GIL: the core may join pool threads that left (a lowered
+   * size) here, and a leaving thread takes the GIL to delete its state. */
+  save = PyEval_SaveThread();
   rc = uva_work_submit(&work, loop, uvapy_job_run, j, uvapy_job_free,
                        uvapy_job_done);
+  PyEval_RestoreThread(save);
   if (rc < 0) { /* nothing queued, the dtor not called */
     Py_DECREF(j->fn);
     Py_DECREF(j->args);

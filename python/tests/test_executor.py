@@ -416,3 +416,33 @@ def test_wrap_future(aio):
             return await aio.wrap_future(cf)
 
     assert aio.run(main()) == 8
+
+
+def test_lowering_the_pool_size_while_its_threads_run():
+    # Threads above a lowered size leave and are joined by the loop thread
+    # (in set_pool_size or a later submit); each takes the GIL to delete
+    # its Python thread state as it leaves, so neither may hold it then.
+    async def main():
+        loop = uvasync.get_running_loop()
+        loop.set_pool_size(4)
+        await uvasync.gather(
+            *[loop.run_in_executor(None, time.sleep, 0.05) for _ in range(8)]
+        )
+        got = []
+        for i in range(20):
+            loop.set_pool_size(1 + i % 4)  # idle threads above it leave
+            got.append(await loop.run_in_executor(None, pow, i, 2))
+            if i % 4 == 3:
+                await uvasync.gather(
+                    *[
+                        loop.run_in_executor(None, time.sleep, 0)
+                        for _ in range(4)
+                    ]
+                )
+        loop.set_pool_size(3)
+        got += await uvasync.gather(
+            *[loop.run_in_executor(None, pow, i, 2) for i in range(20, 40)]
+        )
+        return got
+
+    assert uvasync.run(main()) == [i * i for i in range(40)]

@@ -27,6 +27,7 @@ from .core import (
     ticks_ms,
 )
 from .executor import to_thread, wrap_future
+from .files import open_file
 from .funcs import (
     Future,
     ensure_future,
