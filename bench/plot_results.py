@@ -25,6 +25,13 @@ COLORS = {
     "asyncio-aiofiles": "#17becf",
     "uvloop-aiofiles": "#bcbd22",
 }
+# Tick labels where the titles are too long for a bar group.
+SHORT = {
+    "procs": "spawn+wait",
+    "exec 1": "executor 1",
+    "exec 64": "executor 64",
+    "file read": "file read",
+}
 PANELS = [  # (title, which benchmarks, log scale)
     ("echo round trips (requests/s)", lambda k: k.startswith("echo "), False),
     (
@@ -68,7 +75,8 @@ def _bars(ax, rows, impls, log):
     ax.set_xticks(range(len(rows)))
     ax.set_xticklabels(
         [
-            r["title"]
+            SHORT.get(r["benchmark"])
+            or r["title"]
             .replace("echo ", "")
             .replace("sleeping task memory", "sleeping task")
             for r in rows
