@@ -1091,7 +1091,8 @@ typedef struct {
  * only. Errors: UVA_EINVAL (NULL args, size too small, a bad stdio kind,
  * UVA_STDIO_FD with a negative fd, UVA_STDIO_STDOUT not on descriptor 2,
  * an unknown flag), UVA_ENOENT (no such program, or no such cwd),
- * UVA_EACCES, UVA_ENOMEM, UVA_EMFILE, or another libuv spawn error (a
+ * UVA_EACCES, UVA_EBADF (a UVA_STDIO_FD descriptor that is not open),
+ * UVA_ENOMEM, UVA_EMFILE, or another libuv spawn error (a
  * failed exec is reported here, not as an exit); on error nothing was
  * started and nothing is left open (and uva_loop_close needs no run of the
  * loop first). */
