@@ -135,6 +135,15 @@ set_target_properties(test_threads PROPERTIES
 uva_target_warnings(test_threads)
 add_test(NAME test_threads COMMAND test_threads)
 uva_set_test_props(test_threads threads)
+# The loop's thread pool, its file jobs and sendfile, across threads.
+add_executable(test_threads_pool "${UVA_TESTS_DIR}/threads/pool.c")
+target_link_libraries(test_threads_pool PRIVATE uvasync Threads::Threads)
+set_target_properties(test_threads_pool PROPERTIES
+  C_STANDARD 11
+  RUNTIME_OUTPUT_DIRECTORY "${PROJECT_BINARY_DIR}/tests")
+uva_target_warnings(test_threads_pool)
+add_test(NAME test_threads_pool COMMAND test_threads_pool)
+uva_set_test_props(test_threads_pool threads)
 
 # --- Fault injection (UVA_FAULT_INJECTION=ON builds only) --------------------
 # A plain program against the static library, which provides the internal
@@ -160,6 +169,15 @@ if(UVA_FAULT_INJECTION)
   uva_target_warnings(test_fault_process)
   add_test(NAME test_fault_process COMMAND test_fault_process)
   uva_set_test_props(test_fault_process fault)
+  # The thread pool and its file jobs (tests/fault/fault_pool.c).
+  add_executable(test_fault_pool "${UVA_TESTS_DIR}/fault/fault_pool.c")
+  target_link_libraries(test_fault_pool PRIVATE uvasync_a Threads::Threads)
+  set_target_properties(test_fault_pool PROPERTIES
+    LINKER_LANGUAGE CXX
+    RUNTIME_OUTPUT_DIRECTORY "${PROJECT_BINARY_DIR}/tests")
+  uva_target_warnings(test_fault_pool)
+  add_test(NAME test_fault_pool COMMAND test_fault_pool)
+  uva_set_test_props(test_fault_pool fault)
 endif()
 
 # --- Load and soak (tests/soak/soak.c): a program with its own command --------

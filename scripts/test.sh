@@ -148,12 +148,14 @@ find_cargo() {
 
 # Fault injection under ASan+UBSan: the Nth allocation or socket call of the
 # core fails, for every N of a server/client scenario (tests/fault/fault.c)
-# and of a child process and signal scenario (tests/fault/fault_process.c).
+# and of a child process and signal scenario (tests/fault/fault_process.c),
+# and the Nth allocation or pool thread start of a scenario of jobs and
+# file operations (tests/fault/fault_pool.c).
 suite_fault() {
   configure_and_build_target build-fault test_fault -DCMAKE_BUILD_TYPE=Debug \
     -DUVA_SANITIZE=address -DUVA_FAULT_INJECTION=ON
-  cmake --build build-fault -j"$JOBS" --target test_fault_process
-  (cd build-fault && ctest --output-on-failure -R '^test_fault(_process)?$')
+  cmake --build build-fault -j"$JOBS" --target test_fault_process test_fault_pool
+  (cd build-fault && ctest --output-on-failure -R '^test_fault(_process|_pool)?$')
 }
 
 # The libFuzzer targets (fuzz/), a few seconds each on their committed

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # ThreadSanitizer check of everything that crosses threads: stop, wake,
 # call_soon_threadsafe, retain/release and the thread-safe flag from other
-# threads (tests/threads/threads.c, a plain program: Criterion cannot start
-# under TSan, so its suites are built but disabled in this build).
+# threads (tests/threads/threads.c), and the loop's thread pool with its
+# file jobs and sendfile (tests/threads/pool.c): plain programs, since
+# Criterion cannot start under TSan (its suites are built but disabled in
+# this build).
 #
 #   bash scripts/tsan.sh
 #
@@ -15,5 +17,5 @@ JOBS=${UVA_JOBS:-2}
 bash scripts/setup.sh
 cmake -S "$ROOT" -B "$ROOT/build-tsan" -DCMAKE_BUILD_TYPE=Debug \
   -DUVA_SANITIZE=thread -DUVA_BUILD_EXAMPLES=OFF -DUVA_BUILD_BENCH=OFF
-cmake --build "$ROOT/build-tsan" -j"$JOBS" --target test_threads
-(cd "$ROOT/build-tsan" && ctest --output-on-failure -R '^test_threads$')
+cmake --build "$ROOT/build-tsan" -j"$JOBS" --target test_threads test_threads_pool
+(cd "$ROOT/build-tsan" && ctest --output-on-failure -R '^test_threads(_pool)?$')

@@ -43,8 +43,10 @@ struct ThreadPool {
   Work *head = nullptr; /* jobs not started, oldest first */
   Work *tail = nullptr;
   size_t queued = 0;
-  size_t threads = 0; /* started and not left */
-  size_t idle = 0;    /* threads waiting for a job */
+  size_t threads = 0;  /* started and not left */
+  size_t idle = 0;     /* threads waiting for a job */
+  size_t starting = 0; /* started, not yet looking for a job */
+  size_t gone = 0;     /* threads that left and are not joined yet */
   size_t max = 1;
   bool stopping = false; /* uva_loop_close: every thread leaves */
   PoolThread *all = nullptr;
@@ -91,6 +93,7 @@ static void *thread_main(void *arg) {
   PoolThread *self = static_cast<PoolThread *>(arg);
   ThreadPool *p = self->pool;
   std::unique_lock<std::mutex> lock(p->mu);
+  p->starting--;
   for (;;) {
     while (p->head == nullptr && !p->stopping && p->threads <= p->max) {
       p->idle++;
@@ -109,6 +112,7 @@ static void *thread_main(void *arg) {
     post_done(p->loop, w);
   }
   p->threads--;
+  p->gone++;
   self->left = true;
   return nullptr;
 }
@@ -134,12 +138,14 @@ static bool start_thread(ThreadPool *p) {
   t->next = p->all; /* linked by the creator: pool_stop joins every thread */
   p->all = t;
   p->threads++;
+  p->starting++;
   return true;
 }
 
-/* Threads for the queued jobs, up to the size (mu held). */
+/* Threads for the queued jobs, up to the size (mu held): those waiting
+ * and those starting take jobs first. */
 static void add_threads(ThreadPool *p) {
-  while (p->queued > p->idle && p->threads < p->max)
+  while (p->queued > p->idle + p->starting && p->threads < p->max)
     if (!start_thread(p)) break;
 }
 
@@ -148,6 +154,8 @@ static void reap(ThreadPool *p) {
   PoolThread *gone = nullptr;
   {
     std::lock_guard<std::mutex> lock(p->mu);
+    if (p->gone == 0) return; /* the common case: a submit has no walk */
+    p->gone = 0;
     PoolThread **pp = &p->all;
     while (*pp != nullptr) {
       PoolThread *t = *pp;

@@ -9,6 +9,7 @@
  * atomic the job sets, without running the loop. Helpers: support.h. */
 #include "support.h"
 
+#include <dirent.h>
 #include <stdatomic.h>
 
 /* ---- jobs ----------------------------------------------------------------- */
@@ -385,8 +386,9 @@ Test(pool, size_defaults_and_bounds, .timeout = 10) {
   UVT_CLOSE_LOOP(loop);
 }
 
-/* n jobs on the gate; returns the most that ran at once. */
-static int concurrency(uva_loop_t *loop, int n, uint64_t raise_to) {
+/* n jobs on the gate, `size` of which start at once; returns the most
+ * that ran at once (before raising the size to raise_to, if not 0). */
+static int concurrency(uva_loop_t *loop, int n, int size, uint64_t raise_to) {
   atomic_int gate = 0, running = 0, most = 0;
   struct job j[8];
   uva_work_t *w[8];
@@ -397,8 +399,9 @@ static int concurrency(uva_loop_t *loop, int n, uint64_t raise_to) {
     j[i].most = &most;
     w[i] = submit(loop, &j[i]);
   }
-  wait_started(&j[0]);
-  uvt_sleep_ms(30); /* time for more threads to start, if they may */
+  for (int i = 0; i < size; i++)
+    wait_started(&j[i]);
+  uvt_sleep_ms(30); /* time for more jobs to start, if they may */
   int before = atomic_load(&most);
   if (raise_to != 0) {
     UVT_OK(uva_loop_configure(loop, UVA_LOOP_POOL_SIZE, raise_to));
@@ -417,13 +420,53 @@ static int concurrency(uva_loop_t *loop, int n, uint64_t raise_to) {
 Test(pool, size_bounds_the_jobs_that_run_at_once, .timeout = 10) {
   uva_loop_t *loop = uvt_loop_new();
   UVT_OK(uva_loop_configure(loop, UVA_LOOP_POOL_SIZE, 2));
-  cr_assert_eq(concurrency(loop, 6, 0), 2);
+  cr_assert_eq(concurrency(loop, 6, 2, 0), 2);
   /* Raised while jobs wait: they start at once. */
-  cr_assert_eq(concurrency(loop, 6, 6), 2);
+  cr_assert_eq(concurrency(loop, 6, 2, 6), 2);
   /* Lowered: the threads above the size leave once idle. */
   UVT_OK(uva_loop_configure(loop, UVA_LOOP_POOL_SIZE, 1));
-  cr_assert_eq(concurrency(loop, 4, 0), 1);
+  cr_assert_eq(concurrency(loop, 4, 1, 0), 1);
   UVT_CLOSE_LOOP(loop);
+}
+
+static int count_threads(void) {
+  int n = 0;
+  DIR *d = opendir("/proc/self/task");
+  cr_assert_not_null(d);
+  while (readdir(d) != NULL)
+    n++;
+  closedir(d);
+  return n - 2; /* . and .. */
+}
+
+/* One thread per job that needs one, not one per job submitted while the
+ * first thread starts (two threads were started for a single job). */
+Test(pool, threads_start_as_jobs_need_them, .timeout = 10) {
+  uva_loop_t *loop = uvt_loop_new();
+  UVT_OK(uva_loop_configure(loop, UVA_LOOP_POOL_SIZE, 8));
+  int before = count_threads();
+  struct job one = {0};
+  uva_work_t *w = submit(loop, &one);
+  run(loop);
+  UVT_OK(uva_work_close(w));
+  cr_assert_eq(count_threads(), before + 1);
+  atomic_int gate = 0;
+  struct job j[3];
+  uva_work_t *ws[3];
+  memset(j, 0, sizeof j);
+  for (int i = 0; i < 3; i++) {
+    j[i].gate = &gate;
+    ws[i] = submit(loop, &j[i]);
+  }
+  for (int i = 0; i < 3; i++)
+    wait_started(&j[i]);
+  cr_assert_eq(count_threads(), before + 3, "3 jobs at once: 3 threads");
+  atomic_store(&gate, 1);
+  run(loop);
+  for (int i = 0; i < 3; i++)
+    UVT_OK(uva_work_close(ws[i]));
+  UVT_CLOSE_LOOP(loop);
+  cr_assert_eq(count_threads(), before, "the loop's close joins them");
 }
 
 /* ---- 10,000 jobs on a pool of 4, random cancellations -------------------- */
