@@ -138,9 +138,9 @@ fn setsid_starts_a_new_session_and_process_group() {
 
 #[test]
 fn output_larger_than_the_pipe_while_writing_stdin_does_not_deadlock() {
-    // 8 MiB through cat: both pipes (64 KiB in the kernel) fill many times
+    // 4 MiB through cat: both pipes (64 KiB in the kernel) fill many times
     // while the other side is busy.
-    let data: Vec<u8> = (0..8u32 << 20).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+    let data: Vec<u8> = (0..4u32 << 20).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
     uvasync::run(async {
         let mut child = Command::new("cat").stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().unwrap();
         let mut stdin = child.stdin.take().unwrap();
@@ -315,7 +315,11 @@ fn a_thousand_children_spawned_and_reaped() {
     });
     let took = start.elapsed();
     eprintln!("1000 children spawned and reaped in {took:?}");
-    assert!(took < Duration::from_secs(20), "1000 children took {took:?}");
+    // Under ASan or valgrind (rust/sanitize.sh sets UVASYNC_TEST_SLOW) a
+    // fork costs far more: only the correctness counts there.
+    if std::env::var_os("UVASYNC_TEST_SLOW").is_none() {
+        assert!(took < Duration::from_secs(20), "1000 children took {took:?}");
+    }
 }
 
 #[test]

@@ -53,9 +53,12 @@ fn a_signal_stream_receives_several_and_coalesces_between_waits() {
         raise(SignalKind::user_defined1());
         let mut usr1 = uvasync::timeout(LONG, waiter).await.unwrap().unwrap();
         // Three before a wait: one wait completes, then nothing is left.
+        // (A signal sent to the process may be handled on another thread:
+        // the loop runs meanwhile, so that all three are in.)
         for _ in 0..3 {
             raise(SignalKind::user_defined1());
         }
+        uvasync::sleep_ms(100).await;
         assert_eq!(uvasync::timeout(LONG, usr1.recv()).await, Ok(Some(())));
         assert!(uvasync::timeout(Duration::from_millis(50), usr1.recv()).await.is_err());
         // That cancelled wait left nothing behind: the next one works.
