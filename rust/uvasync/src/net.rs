@@ -256,6 +256,30 @@ macro_rules! stream_methods {
                 self.inner.write_all(buf)
             }
 
+            /// Sends up to `len` bytes of `file` from its position to the
+            /// stream, without copying them through user space where the
+            /// system can (sendfile(2), on the loop's pool), behind the
+            /// bytes already queued; returns the count sent (fewer than
+            /// `len` only at the end of the file) and advances the file's
+            /// position by it. Writes made meanwhile queue behind it.
+            ///
+            /// ```
+            /// # uvasync::run(async {
+            /// # let (mut a, mut b) = uvasync::TcpStream::pair().await.unwrap();
+            /// let path = std::env::temp_dir().join(format!("uvasync-doc-sendfile-{}", std::process::id()));
+            /// uvasync::fs::write(&path, b"0123456789").await.unwrap();
+            /// let mut file = uvasync::fs::File::open(&path).await.unwrap();
+            /// assert_eq!(a.send_file(&mut file, 4).await.unwrap(), 4);
+            /// let mut buf = [0u8; 4];
+            /// b.read_exact(&mut buf).await.unwrap();
+            /// assert_eq!(&buf, b"0123");
+            /// # uvasync::fs::remove_file(&path).await.unwrap();
+            /// # });
+            /// ```
+            pub async fn send_file(&mut self, file: &mut crate::fs::File, len: usize) -> io::Result<usize> {
+                file.send_to(&self.inner, len).await
+            }
+
             /// Waits until every queued byte was handed to the kernel.
             ///
             /// ```

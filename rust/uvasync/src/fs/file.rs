@@ -74,6 +74,8 @@ pub struct File {
     ready: Option<(Work, usize)>,
     /// The size the last stat gave, valid until a write or truncate starts.
     size: Option<u64>,
+    /// The count of the last sendfile, for its caller.
+    sent: usize,
     max_buf: usize,
 }
 
@@ -84,6 +86,8 @@ enum Op {
     /// is dropped.
     Write(usize),
     Stat,
+    /// A sendfile to a stream: its count advances the position.
+    Send,
     Other,
 }
 
@@ -292,6 +296,7 @@ impl File {
             busy,
             ready: None,
             size: None,
+            sent: 0,
             max_buf: DEFAULT_MAX_BUF,
         }
     }
@@ -363,6 +368,13 @@ impl File {
                 self.size = Some(meta.len());
                 if self.pos.is_none() {
                     self.pos = Some(meta.len());
+                }
+            }
+            Op::Send => {
+                let n = work.result()? as u64;
+                self.sent = n as usize;
+                if let Some(p) = self.pos.as_mut().filter(|_| self.positional) {
+                    *p += n;
                 }
             }
             Op::Other => {}
@@ -606,6 +618,37 @@ impl File {
         Metadata::from_work(&work)
     }
 
+    /// Sends up to `len` bytes from the position to `stream` (see
+    /// `TcpStream::send_file`); the job sits in the busy slot, so a future
+    /// dropped meanwhile leaves the descriptor open until it ended and the
+    /// position right.
+    pub(crate) async fn send_to(&mut self, stream: &crate::stream::RawStream, len: usize) -> io::Result<usize> {
+        self.flush().await?;
+        // Bytes read ahead come first (a pipe's; a positional file forgets
+        // them and sends from its position).
+        let mut sent = 0;
+        if !self.positional && self.ready.is_some() {
+            let bytes = self.ready_bytes();
+            let n = bytes.len().min(len);
+            stream.write_now(&bytes[..n])?;
+            self.take(n);
+            sent = n;
+        }
+        if sent == len {
+            return Ok(sent);
+        }
+        let offset = if self.positional {
+            self.ready = None;
+            poll_fn(|cx| self.poll_idle_with_pos(cx)).await? as i64
+        } else {
+            -1
+        };
+        let (fd, raw) = (self.raw_fd(), stream.raw);
+        self.start(Op::Send, |out, _| unsafe { sys::uva_fs_sendfile(out, raw, fd, offset, len - sent) })?;
+        self.flush().await?;
+        Ok(sent + self.sent)
+    }
+
     // ---- seeking ----
 
     fn poll_seek_to(&mut self, cx: &Context<'_>, to: SeekFrom) -> Poll<io::Result<u64>> {
@@ -674,8 +717,11 @@ impl Drop for File {
         self.ready = None;
         let fd = self.fd.take();
         match self.busy.take() {
-            // A write must go through; the descriptor closes after the job.
-            Some((work, op)) => work.finish_later(Then { may_cancel: !matches!(op, Op::Write(_)), fd, opened: false }),
+            // A write must go through (and a sendfile's bytes stay in
+            // order on its stream); the descriptor closes after the job.
+            Some((work, op)) => {
+                work.finish_later(Then { may_cancel: !matches!(op, Op::Write(_) | Op::Send), fd, opened: false })
+            }
             // As std's and tokio's File: closed now.
             None => drop(fd),
         }
