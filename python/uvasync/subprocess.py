@@ -190,7 +190,14 @@ class Process:
 
 @ffi.def_extern()
 def _uvapy_process_step(ctask, status, data):
-    return ffi.from_handle(data)._exit_step(ctask)
+    proc = ffi.from_handle(data)
+    try:
+        return proc._exit_step(ctask)
+    except BaseException as e:  # nothing may unwind through C
+        proc._loop.call_exception_handler(
+            {"message": "Error in a child's exit watcher", "exception": e}
+        )
+        return 0
 
 
 # --------------------------------------------------------------------------
