@@ -1091,7 +1091,8 @@ typedef struct {
  * only. Errors: UVA_EINVAL (NULL args, size too small, a bad stdio kind,
  * UVA_STDIO_FD with a negative fd, UVA_STDIO_STDOUT not on descriptor 2,
  * an unknown flag), UVA_ENOENT (no such program, or no such cwd),
- * UVA_EACCES, UVA_ENOMEM, UVA_EMFILE, or another libuv spawn error (a
+ * UVA_EACCES, UVA_EBADF (a UVA_STDIO_FD descriptor that is not open),
+ * UVA_ENOMEM, UVA_EMFILE, or another libuv spawn error (a
  * failed exec is reported here, not as an exit); on error nothing was
  * started and nothing is left open (and uva_loop_close needs no run of the
  * loop first). */
@@ -1105,8 +1106,11 @@ UVA_EXTERN int uva_process_pid(int *pid, uva_process_t *process);
  * 2) spawned as UVA_STDIO_PIPE: a stream of the same loop (write to fd 0,
  * read from 1 and 2). Ownership passes to the caller (uva_stream_close),
  * and the stream outlives the process handle. A pipe not taken is closed
- * by uva_process_close. Errors: UVA_ENOENT (not a pipe, or already
- * taken), UVA_EINVAL (fd not 0..2). */
+ * by uva_process_close. The child reads the end of its input once the
+ * stream of descriptor 0 is closed (uva_stream_close writes what is queued
+ * first); uva_stream_shutdown, a socket's half-close, fails on a pipe with
+ * UVA_ENOTSOCK. Errors: UVA_ENOENT (not a pipe, or already taken),
+ * UVA_EINVAL (fd not 0..2). */
 UVA_EXTERN int uva_process_stream(uva_stream_t **out, uva_process_t *process,
                                   int fd);
 

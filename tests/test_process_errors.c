@@ -99,7 +99,7 @@ Test(process_errors, missing_program_enoent_leaks_nothing, .timeout = 10) {
   UVT_CLOSE_LOOP(loop); /* nothing left to run first */
 }
 
-Test(process_errors, bad_cwd_and_not_executable, .timeout = 10) {
+Test(process_errors, bad_cwd_not_executable_bad_fd, .timeout = 10) {
   uva_loop_t *loop = uvt_loop_new();
   const char *argv[] = {"true", NULL};
   uva_process_options_t o = UVA_PROCESS_OPTIONS_INIT;
@@ -118,6 +118,12 @@ Test(process_errors, bad_cwd_and_not_executable, .timeout = 10) {
   o.cwd = NULL;
   UVT_EQ(uva_process_spawn(&p, loop, &o), UVA_EACCES);
   unlink(path);
+  /* UVA_STDIO_FD of a descriptor that is not open. */
+  o.args = argv;
+  o.stdio[1].kind = UVA_STDIO_FD;
+  o.stdio[1].fd = 1000;
+  cr_assert_eq(fcntl(1000, F_GETFD), -1);
+  UVT_EQ(uva_process_spawn(&p, loop, &o), UVA_EBADF);
   cr_assert_null(p);
   UVT_CLOSE_LOOP(loop);
 }

@@ -133,3 +133,52 @@ Test(process_pipes, untaken_pipes_close_with_the_handle, .timeout = 10) {
             "cat saw end of file and was reaped");
   UVT_CLOSE_LOOP(loop);
 }
+
+/* End of input for the child: closing the stdin stream (queued bytes are
+ * written first); a pipe has no half-close (uva_stream_shutdown). */
+struct ender {
+  int pc, rc;
+  uva_stream_t *in;
+  int shutdown_rc;
+};
+
+static int step_end_input(uva_task_t *t, int status, void *d) {
+  struct ender *e = (struct ender *) d;
+  if (status == UVA_ECANCELED) return status;
+  CO_BEGIN(e);
+  UVT_OK(uva_stream_write(NULL, e->in, "abc\n", 4));
+  CO_CALL(e, uva_stream_shutdown(e->in, t));
+  e->shutdown_rc = e->rc;
+  UVT_OK(uva_stream_close(e->in, NULL, NULL));
+  CO_END(e);
+}
+
+Test(process_pipes, closing_stdin_ends_the_childs_input, .timeout = 10) {
+  uva_loop_t *loop = uvt_loop_new();
+  const char *argv[] = {"cat", NULL};
+  uva_process_options_t o = UVA_PROCESS_OPTIONS_INIT;
+  o.args = argv;
+  o.stdio[0].kind = UVA_STDIO_PIPE;
+  o.stdio[1].kind = UVA_STDIO_PIPE;
+  struct ender e;
+  struct reader r;
+  struct exit_waiter w;
+  memset(&e, 0, sizeof e);
+  memset(&r, 0, sizeof r);
+  memset(&w, 0, sizeof w);
+  w.p = spawn_ok(loop, &o);
+  UVT_OK(uva_process_stream(&e.in, w.p, 0));
+  UVT_OK(uva_process_stream(&r.s, w.p, 1));
+  spawn(loop, step_end_input, &e);
+  spawn(loop, step_read_all, &r);
+  spawn(loop, step_wait_exit, &w);
+  run(loop);
+  UVT_EQ(e.shutdown_rc, UVA_ENOTSOCK);
+  cr_assert_str_eq(r.data, "abc\n");
+  free(r.data);
+  UVT_OK(w.rc);
+  cr_assert_eq(w.status, 0);
+  UVT_OK(uva_process_close(w.p, NULL, NULL));
+  run(loop);
+  UVT_CLOSE_LOOP(loop);
+}

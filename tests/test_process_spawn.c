@@ -180,18 +180,18 @@ Test(process, wait_without_a_task_while_running, .timeout = 10) {
 Test(process, waiting_task_keeps_the_loop_running, .timeout = 10) {
   uva_loop_t *loop = uvt_loop_new();
   const char *argv[8];
-  uva_process_options_t o = sh_options(argv, "sleep 0.2");
+  uva_process_options_t o = sh_options(argv, "sleep 0.3");
   struct exit_waiter w;
   memset(&w, 0, sizeof w);
   w.p = spawn_ok(loop, &o);
   double t0 = uvt_ms();
   run(loop); /* nothing waits: returns at once */
-  cr_assert_lt(uvt_ms() - t0, 150);
+  cr_assert_lt(uvt_ms() - t0, 250);
   spawn(loop, step_wait_exit, &w);
   run(loop);
   cr_assert(w.done);
   UVT_OK(w.rc);
-  cr_assert_geq(uvt_ms() - t0, 150);
+  cr_assert_geq(uvt_ms() - t0, 250);
   UVT_OK(uva_process_close(w.p, NULL, NULL));
   run(loop);
   UVT_CLOSE_LOOP(loop);
