@@ -104,6 +104,19 @@ def test_stdin_pipe_stdout_pipe_stderr_pipe(aio):
     assert aio.run(main()) == (b"ABC\n", b"", b"err:abc\n", 0)
 
 
+def test_write_eof_ends_the_childs_input(aio):
+    async def main():
+        proc = await aio.create_subprocess_exec(
+            "cat", stdin=aio.subprocess.PIPE, stdout=aio.subprocess.PIPE
+        )
+        assert proc.stdin.can_write_eof()
+        proc.stdin.write(b"to the end")
+        proc.stdin.write_eof()
+        return await proc.stdout.read(), await proc.wait()
+
+    assert aio.run(main()) == (b"to the end", 0)
+
+
 def test_devnull_descriptor_and_file_object(aio, tmp_path):
     path = tmp_path / "out.txt"
 
