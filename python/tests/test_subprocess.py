@@ -104,6 +104,18 @@ def test_stdin_pipe_stdout_pipe_stderr_pipe(aio):
     assert aio.run(main()) == (b"ABC\n", b"", b"err:abc\n", 0)
 
 
+def test_async_for_reads_the_childs_output_line_by_line(aio):
+    async def main():
+        proc = await aio.create_subprocess_shell(
+            "printf 'one\\ntwo\\nthree'", stdout=aio.subprocess.PIPE
+        )
+        lines = [line async for line in proc.stdout]
+        await proc.wait()
+        return lines
+
+    assert aio.run(main()) == [b"one\n", b"two\n", b"three"]
+
+
 def test_write_eof_ends_the_childs_input(aio):
     async def main():
         proc = await aio.create_subprocess_exec(
