@@ -1,7 +1,8 @@
 /* Everything that crosses threads, as a plain program (no Criterion, which
  * cannot start under ThreadSanitizer): uva_loop_stop, uva_task_wake,
  * uva_loop_call_soon_threadsafe, uva_flag_set, uva_task_retain/release from
- * other threads, loops running side by side in several threads, and all
+ * other threads, loops running side by side in several threads, signal
+ * watchers and child processes in several threads at once, and all
  * of these racing the owner's uva_loop_close (the "close_races" tests).
  * CTest runs it in every build; under -DUVA_SANITIZE=thread it is the
  * ThreadSanitizer check of the core. Prints "N passed, N failed"; an
@@ -12,6 +13,8 @@
 #include <dlfcn.h>
 #include <pthread.h>
 #include <sched.h>
+#include <signal.h>
+#include <unistd.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -494,6 +497,94 @@ static void test_loops_side_by_side(void) {
   CHECK(atomic_load(&ok) == NTHREADS);
 }
 
+/* ---- signals and children in several threads --------------------------- */
+
+/* Each thread's loop watches SIGUSR1 with a waiting task, spawns a child
+ * and waits for it, and closes with a second child still running (handed
+ * to the core's reaper, from every thread at once). The main thread sends
+ * the signal to the process once every loop waits: each loop sees it. */
+struct sig_loop {
+  uva_signal_t *sig;
+  uva_process_t *proc;
+  atomic_int ready;
+  atomic_int go; /* the signal was sent */
+  uint64_t count;
+  int64_t status;
+  int sig_rc, wait_rc, close_rc;
+  int pid_left; /* the child left running at the close */
+};
+
+static int signal_waiter(uva_task_t *t, int status, void *d) {
+  struct sig_loop *s = d;
+  (void) status;
+  s->sig_rc = uva_signal_wait(&s->count, s->sig, t);
+  if (s->sig_rc == UVA_EAGAIN) {
+    atomic_store(&s->ready, 1);
+    return UVA_TASK_PENDING;
+  }
+  return 0;
+}
+
+static int child_waiter(uva_task_t *t, int status, void *d) {
+  struct sig_loop *s = d;
+  (void) status;
+  s->wait_rc = uva_process_wait(&s->status, NULL, s->proc, t);
+  return s->wait_rc == UVA_EAGAIN ? UVA_TASK_PENDING : 0;
+}
+
+static void *signal_loop(void *arg) {
+  struct sig_loop *s = arg;
+  uva_loop_t *loop;
+  const char *argv_true[] = {"/bin/true", NULL};
+  const char *argv_sleep[] = {"/bin/sleep", "0.2", NULL};
+  uva_process_options_t o = UVA_PROCESS_OPTIONS_INIT;
+  s->close_rc = -1;
+  if (uva_loop_new(&loop) != 0) return NULL;
+  if (uva_signal_new(&s->sig, loop, SIGUSR1) != 0) return NULL;
+  o.args = argv_true;
+  if (uva_process_spawn(&s->proc, loop, &o) != 0) return NULL;
+  uva_task_spawn(NULL, loop, signal_waiter, s, NULL);
+  uva_task_spawn(NULL, loop, child_waiter, s, NULL);
+  uva_loop_run(loop, UVA_RUN_DEFAULT);
+  uva_process_close(s->proc, NULL, NULL);
+  uva_signal_close(s->sig, NULL, NULL);
+  o.args = argv_sleep;
+  uva_process_t *left;
+  if (uva_process_spawn(&left, loop, &o) == 0) {
+    uva_process_pid(&s->pid_left, left);
+    uva_process_close(left, NULL, NULL);
+  }
+  s->close_rc = uva_loop_close(loop);
+  return NULL;
+}
+
+static void test_signals_and_children_in_threads(void) {
+  pthread_t th[NTHREADS];
+  struct sig_loop s[NTHREADS];
+  memset(s, 0, sizeof s);
+  for (int i = 0; i < NTHREADS; i++)
+    CHECK(pthread_create(&th[i], NULL, signal_loop, &s[i]) == 0);
+  for (int i = 0; i < NTHREADS; i++)
+    for (int ms = 0; !atomic_load(&s[i].ready) && ms < 10000; ms++)
+      sleep_ms(1);
+  kill(getpid(), SIGUSR1);
+  for (int i = 0; i < NTHREADS; i++)
+    pthread_join(th[i], NULL);
+  for (int i = 0; i < NTHREADS; i++) {
+    CHECK(s[i].sig_rc == 0 && s[i].count == 1);
+    CHECK(s[i].wait_rc == 0 && s[i].status == 0);
+    CHECK(s[i].close_rc == 0);
+    CHECK(s[i].pid_left > 0);
+  }
+  /* The children left running are reaped by the core's reaper. */
+  for (int i = 0; i < NTHREADS; i++) {
+    int ms = 0;
+    while (kill(s[i].pid_left, 0) == 0 && ms++ < 5000)
+      sleep_ms(1);
+    CHECK(ms < 5000);
+  }
+}
+
 #define TEST(name) \
   { #name, name }
 
@@ -506,6 +597,7 @@ int main(int argc, char **argv) {
                TEST(test_wakes_and_calls_from_threads),
                TEST(test_flag_from_threads),
                TEST(test_loops_side_by_side),
+               TEST(test_signals_and_children_in_threads),
                TEST(test_close_races_task_release),
                TEST(test_close_races_last_call),
                TEST(test_close_races_flag_set),
