@@ -301,6 +301,16 @@ def test_a_cancelled_wait_leaves_the_child_which_is_then_killed(aio):
     assert _proc_state(pid) is None  # reaped
 
 
+def test_several_tasks_wait_for_one_child(aio):
+    async def main():
+        proc = await aio.create_subprocess_exec(
+            PY, "-c", "import time, sys; time.sleep(0.05); sys.exit(4)"
+        )
+        return await aio.gather(*(proc.wait() for _ in range(3)))
+
+    assert aio.run(main()) == [4, 4, 4]
+
+
 def test_1000_children_spawned_and_reaped(aio):
     # asyncio, the reference, with 100 (the scale is uvasync's to show)
     n, batch = (1000 if aio is uvasync else 100), 50
