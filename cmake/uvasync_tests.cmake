@@ -137,23 +137,29 @@ add_test(NAME test_threads COMMAND test_threads)
 uva_set_test_props(test_threads threads)
 
 # --- Fault injection (UVA_FAULT_INJECTION=ON builds only) --------------------
-# Plain programs against the static library, which provides the internal
+# A plain program against the static library, which provides the internal
 # uva__fault_* functions that arm the fault (the shared one does not export
-# them). Each runs a scenario once for every N up to the calls it makes:
-# test_fault (tests/fault/fault.c) the network and the waits,
-# test_fault_process (tests/fault/fault_process.c) children and signals.
+# them). It runs a scenario once for every N up to the calls it makes.
 if(UVA_FAULT_INJECTION)
-  foreach(_fault fault fault_process)
-    add_executable(test_${_fault} "${UVA_TESTS_DIR}/fault/${_fault}.c")
-    target_include_directories(test_${_fault} PRIVATE "${UVA_TESTS_DIR}") # co.h
-    target_link_libraries(test_${_fault} PRIVATE uvasync_a Threads::Threads)
-    set_target_properties(test_${_fault} PROPERTIES
-      LINKER_LANGUAGE CXX
-      RUNTIME_OUTPUT_DIRECTORY "${PROJECT_BINARY_DIR}/tests")
-    uva_target_warnings(test_${_fault})
-    add_test(NAME test_${_fault} COMMAND test_${_fault})
-    uva_set_test_props(test_${_fault} fault)
-  endforeach()
+  add_executable(test_fault "${UVA_TESTS_DIR}/fault/fault.c")
+  target_include_directories(test_fault PRIVATE "${UVA_TESTS_DIR}") # co.h
+  target_link_libraries(test_fault PRIVATE uvasync_a Threads::Threads)
+  set_target_properties(test_fault PROPERTIES
+    LINKER_LANGUAGE CXX
+    RUNTIME_OUTPUT_DIRECTORY "${PROJECT_BINARY_DIR}/tests")
+  uva_target_warnings(test_fault)
+  add_test(NAME test_fault COMMAND test_fault)
+  uva_set_test_props(test_fault fault)
+  # Child processes and signal watchers (tests/fault/fault_process.c).
+  add_executable(test_fault_process "${UVA_TESTS_DIR}/fault/fault_process.c")
+  target_include_directories(test_fault_process PRIVATE "${UVA_TESTS_DIR}") # co.h
+  target_link_libraries(test_fault_process PRIVATE uvasync_a Threads::Threads)
+  set_target_properties(test_fault_process PROPERTIES
+    LINKER_LANGUAGE CXX
+    RUNTIME_OUTPUT_DIRECTORY "${PROJECT_BINARY_DIR}/tests")
+  uva_target_warnings(test_fault_process)
+  add_test(NAME test_fault_process COMMAND test_fault_process)
+  uva_set_test_props(test_fault_process fault)
 endif()
 
 # --- Load and soak (tests/soak/soak.c): a program with its own command --------

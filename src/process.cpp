@@ -165,14 +165,17 @@ static int check_options(const uva_process_options_t *o) {
   return 0;
 }
 
-/* Set up seat i (kinds are valid). seats[1] is ready when i == 2. */
-static int prepare_seat(Seat *seats, int i, const uva_stdio_t &io, Loop *l) {
+/* Set up seat i (kinds are valid). seats[1] is ready when i == 2.
+ * ours_open: whether our descriptor i was open before any pipe was made
+ * (a pipe may take the number of a closed one). */
+static int prepare_seat(Seat *seats, int i, const uva_stdio_t &io,
+                        bool ours_open, Loop *l) {
   Seat &s = seats[i];
   switch (io.kind) {
     case UVA_STDIO_INHERIT:
       /* A closed descriptor of ours is /dev/null for the child (libuv's
        * "ignore"): a child must not find an unrelated file there. */
-      if (fd_open(i)) {
+      if (ours_open) {
         s.uv.flags = UV_INHERIT_FD;
         s.uv.data.fd = i;
       } else {
@@ -213,8 +216,9 @@ int process_spawn(Process **out, Loop *l, const uva_process_options_t *o) {
   sync_init(p, l, MAGIC_PROCESS);
   p->options = o->flags;
   Seat seats[3];
+  bool ours_open[3] = {fd_open(0), fd_open(1), fd_open(2)};
   for (int i = 0; i < 3 && rc == 0; i++)
-    rc = prepare_seat(seats, i, o->stdio[i], l);
+    rc = prepare_seat(seats, i, o->stdio[i], ours_open[i], l);
 
   if (rc == 0) {
     uv_process_options_t uo;

@@ -285,6 +285,22 @@ Test(process, stdio_inherit_is_the_parents, .timeout = 10) {
   UVT_CLOSE_LOOP(loop);
 }
 
+/* Our descriptor 2 closed: a pipe made for the spawn may take its number,
+ * but the child's inherited stderr is /dev/null, not that pipe. */
+Test(process, stdio_inherit_of_a_closed_descriptor_is_dev_null, .timeout = 10) {
+  uva_loop_t *loop = uvt_loop_new();
+  uva_process_options_t o = UVA_PROCESS_OPTIONS_INIT;
+  int saved = dup(2);
+  cr_assert_geq(saved, 0);
+  close(2);
+  char *t = child_fd_target(loop, &o, 2);
+  dup2(saved, 2);
+  close(saved);
+  cr_assert_str_eq(t, "/dev/null");
+  free(t);
+  UVT_CLOSE_LOOP(loop);
+}
+
 Test(process, stdio_fd_is_a_copy_the_parent_keeps, .timeout = 10) {
   uva_loop_t *loop = uvt_loop_new();
   int fds[2];
@@ -373,5 +389,33 @@ Test(process, path_of_the_given_environment, .timeout = 10) {
   o.file = "/bin/sh"; /* a path: no lookup */
   p = spawn_ok(loop, &o);
   UVT_OK(uva_process_close(p, NULL, NULL));
+  UVT_CLOSE_LOOP(loop);
+}
+
+/* The loop ignores SIGPIPE in this process; the child starts with every
+ * signal's default action (libuv resets them) and an empty mask. */
+Test(process, child_starts_with_default_signal_actions, .timeout = 10) {
+  uva_loop_t *loop = uvt_loop_new();
+  struct sigaction sa;
+  cr_assert_eq(sigaction(SIGPIPE, NULL, &sa), 0);
+  cr_assert_eq(sa.sa_handler, SIG_IGN, "the loop ignores SIGPIPE here");
+  sigset_t block, old;
+  sigemptyset(&block);
+  sigaddset(&block, SIGUSR2);
+  cr_assert_eq(pthread_sigmask(SIG_BLOCK, &block, &old), 0);
+  const char *argv[8];
+  uva_process_options_t o =
+      sh_options(argv, "grep -E '^Sig(Ign|Blk)' /proc/self/status");
+  char *out = sh_output(loop, &o, NULL, NULL);
+  cr_assert_eq(pthread_sigmask(SIG_SETMASK, &old, NULL), 0);
+  unsigned long long ign = ~0ull, blk = ~0ull;
+  const char *i = strstr(out, "SigIgn:");
+  const char *b = strstr(out, "SigBlk:");
+  cr_assert(i != NULL && b != NULL, "%s", out);
+  ign = strtoull(i + 7, NULL, 16);
+  blk = strtoull(b + 7, NULL, 16);
+  cr_assert_eq(ign & (1ull << (SIGPIPE - 1)), 0, "SIGPIPE ignored: %s", out);
+  cr_assert_eq(blk, 0, "signals blocked: %s", out);
+  free(out);
   UVT_CLOSE_LOOP(loop);
 }
