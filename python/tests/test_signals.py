@@ -264,3 +264,32 @@ def test_signal_wait_returns_at_the_next_arrival_then_puts_back():
     coro = uvasync.signal_wait(signal.SIGUSR1)
     with pytest.raises(RuntimeError):  # no running loop
         coro.send(None)
+
+
+SIGPIPE_CHILD = r"""
+import os, signal, uvasync
+loop = uvasync.new_event_loop()
+loop.add_signal_handler(signal.SIGPIPE, lambda: None)
+loop.remove_signal_handler(signal.SIGPIPE)
+loop.close()
+r, w = os.pipe()
+os.close(r)
+try:
+    os.write(w, b"x")
+except BrokenPipeError:
+    print("BrokenPipeError")
+"""
+
+
+def test_remove_puts_back_python_ignoring_sigpipe():
+    # Python ignores SIGPIPE (a write then fails with EPIPE); the core
+    # resets it to SIG_DFL when its watcher closes, which would kill the
+    # process at its next write to a closed pipe (asyncio's
+    # remove_signal_handler sets SIG_DFL there)
+    r = subprocess.run(
+        [sys.executable, "-c", SIGPIPE_CHILD],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert (r.returncode, r.stdout) == (0, "BrokenPipeError\n"), r.stderr

@@ -104,6 +104,31 @@ def test_stdin_pipe_stdout_pipe_stderr_pipe(aio):
     assert aio.run(main()) == (b"ABC\n", b"", b"err:abc\n", 0)
 
 
+def test_async_for_reads_the_childs_output_line_by_line(aio):
+    async def main():
+        proc = await aio.create_subprocess_shell(
+            "printf 'one\\ntwo\\nthree'", stdout=aio.subprocess.PIPE
+        )
+        lines = [line async for line in proc.stdout]
+        await proc.wait()
+        return lines
+
+    assert aio.run(main()) == [b"one\n", b"two\n", b"three"]
+
+
+def test_write_eof_ends_the_childs_input(aio):
+    async def main():
+        proc = await aio.create_subprocess_exec(
+            "cat", stdin=aio.subprocess.PIPE, stdout=aio.subprocess.PIPE
+        )
+        assert proc.stdin.can_write_eof()
+        proc.stdin.write(b"to the end")
+        proc.stdin.write_eof()
+        return await proc.stdout.read(), await proc.wait()
+
+    assert aio.run(main()) == (b"to the end", 0)
+
+
 def test_devnull_descriptor_and_file_object(aio, tmp_path):
     path = tmp_path / "out.txt"
 
@@ -274,6 +299,16 @@ def test_a_cancelled_wait_leaves_the_child_which_is_then_killed(aio):
 
     pid = aio.run(main())
     assert _proc_state(pid) is None  # reaped
+
+
+def test_several_tasks_wait_for_one_child(aio):
+    async def main():
+        proc = await aio.create_subprocess_exec(
+            PY, "-c", "import time, sys; time.sleep(0.05); sys.exit(4)"
+        )
+        return await aio.gather(*(proc.wait() for _ in range(3)))
+
+    assert aio.run(main()) == [4, 4, 4]
 
 
 def test_1000_children_spawned_and_reaped(aio):

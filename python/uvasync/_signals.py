@@ -52,9 +52,9 @@ def sigint_install(loop):
     if threading.current_thread() is not threading.main_thread():
         return None
     try:
-        own_sigint = signal.getsignal(
-            signal.SIGINT
-        ) is signal.default_int_handler and not core_watches(signal.SIGINT)
+        own_sigint = signal.getsignal(signal.SIGINT)
+        own_sigint = own_sigint is signal.default_int_handler
+        own_sigint = own_sigint and not core_watches(signal.SIGINT)
     except (ValueError, AttributeError):
         return None
     loop._signal_watcher()
@@ -97,8 +97,8 @@ def _saved_action(signum):
 
 
 def core_watches(signum):
-    """True while a loop of this process watches `signum` for a handler
-    of add_signal_handler (the core's action is installed for it)."""
+    """True while a loop of this process watches `signum` (for
+    add_signal_handler or signal_wait): the core's action is installed."""
     return signum in _watched
 
 
@@ -265,10 +265,10 @@ def install_sigint(handler):
     and Runner.run use it for their Ctrl-C rule)."""
     if threading.current_thread() is not threading.main_thread():
         return None
+    if core_watches(signal.SIGINT):  # a handler of the loop's has it
+        return None
     try:
-        if signal.getsignal(
-            signal.SIGINT
-        ) is not signal.default_int_handler or core_watches(signal.SIGINT):
+        if signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
             return None
         signal.signal(signal.SIGINT, handler)
     except (ValueError, AttributeError):

@@ -19,7 +19,7 @@ import signal
 import subprocess
 
 from ._ffi import NULL, check, error, ffi, lib
-from .core import get_running_loop
+from .core import Task, get_running_loop
 from .funcs import gather
 from .stream import _CLOSED, _OPEN, Stream, _set_limit
 from .sync import Event
@@ -46,6 +46,13 @@ class _Pipe(Stream):
     """A child's pipe: a Stream like any other. One collected unclosed is
     closed without a ResourceWarning (queued bytes are still written), as
     asyncio closes a child's pipe transports by itself."""
+
+    def write_eof(self):
+        """A pipe has no half-close: the child sees the end of its input
+        when the pipe closes (queued bytes are written first), as with
+        asyncio's pipe transports. Starts at once; awaitable."""
+        self.close()
+        return Task(self.wait_closed(), self._loop)
 
     def __del__(self):
         if self._state == _OPEN and self._h is not None:
@@ -190,7 +197,14 @@ class Process:
 
 @ffi.def_extern()
 def _uvapy_process_step(ctask, status, data):
-    return ffi.from_handle(data)._exit_step(ctask)
+    proc = ffi.from_handle(data)
+    try:
+        return proc._exit_step(ctask)
+    except BaseException as e:  # nothing may unwind through C
+        proc._loop.call_exception_handler(
+            {"message": "Error in a child's exit watcher", "exception": e}
+        )
+        return 0
 
 
 # --------------------------------------------------------------------------
