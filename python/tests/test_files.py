@@ -311,6 +311,27 @@ def test_text_read_write_and_append(tmp_path):
     assert path.read_text() == "one\nTWO\nthree\n"
 
 
+def test_text_truncate_keeps_the_position(tmp_path):
+    mine, ref = tmp_path / "mine", tmp_path / "ref"
+    mine.write_text("abc\ndef\nghi\n")
+    ref.write_text("abc\ndef\nghi\n")
+
+    async def main():
+        async with files.open_file(mine, "r+", encoding="utf-8") as f:
+            line = await f.readline()
+            a = await f.truncate(6)
+            b = await f.tell()
+            c = await f.truncate()
+            return line, a, b, c, await f.read()
+
+    with open(ref, "r+", encoding="utf-8") as f:
+        line = f.readline()
+        f.seek(f.tell())  # TextIOWrapper: else tell() is the read-ahead's
+        want = (line, f.truncate(6), f.tell(), f.truncate(), f.read())
+    assert run(main()) == want
+    assert mine.read_bytes() == ref.read_bytes()
+
+
 def test_text_decoding_errors(tmp_path):
     path = tmp_path / "bad"
     path.write_bytes(b"ok \xff here\n")
@@ -561,3 +582,69 @@ def test_a_big_file_copied_through_the_api_with_flat_memory(tmp_path):
         src.unlink()
         if dst.exists():
             dst.unlink()
+
+
+def test_sendfile_to_a_stream(tmp_path):
+    path = tmp_path / "payload"
+    data = os.urandom(3 * files.CHUNK + 77)
+    path.write_bytes(data)
+
+    async def main():
+        received = []
+        done = uvasync.Event()
+
+        async def serve(reader, writer):
+            writer.write(b"head|")
+            async with files.open_file(path, "rb") as f:
+                assert await f.read(10) == data[:10]
+                sent = [await writer.sendfile(f)]  # from 0, to the end
+                assert await f.tell() == len(data)
+            with open(path, "rb") as f:
+                sent.append(await writer.sendfile(f, 5, 100))
+                assert f.tell() == 105
+            fd = os.open(path, os.O_RDONLY)
+            try:
+                sent.append(await writer.sendfile(fd, 0, 0))
+            finally:
+                os.close(fd)
+            writer.write(b"|tail")
+            await writer.drain()
+            writer.close()
+            received.append(sent)
+            done.set()
+
+        server = await uvasync.start_server(serve, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        reader, writer = await uvasync.open_connection("127.0.0.1", port)
+        got = await reader.read()
+        await done.wait()
+        writer.close()
+        server.close()
+        await server.wait_closed()
+        return got, received[0]
+
+    got, sent = run(main())
+    assert sent == [len(data), 100, 0]
+    assert got == b"head|" + data + data[5:105] + b"|tail"
+
+
+def test_sendfile_refuses_text_files(tmp_path):
+    path = tmp_path / "t"
+    path.write_text("x")
+
+    async def main():
+        async def serve(reader, writer):
+            async with files.open_file(path, "r") as f:
+                with pytest.raises(ValueError):
+                    await writer.sendfile(f)
+            writer.close()
+
+        server = await uvasync.start_server(serve, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        reader, writer = await uvasync.open_connection("127.0.0.1", port)
+        assert await reader.read() == b""
+        writer.close()
+        server.close()
+        await server.wait_closed()
+
+    run(main())

@@ -981,11 +981,11 @@ class AsyncTextFile(_FileBase):
         await self.buffer.fsync()
 
     async def truncate(self, size=None):
-        if size is None:
-            size = await self.tell()
+        """Resize to `size` bytes (default: tell()); the position stays."""
+        pos = await self.tell()
         self._reset_reading()
-        await self.buffer.seek(size)
-        return await self.buffer.truncate(size)
+        await self.buffer.seek(pos)
+        return await self.buffer.truncate(pos if size is None else size)
 
     # -- position ------------------------------------------------------------
 

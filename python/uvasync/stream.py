@@ -7,11 +7,13 @@ and returns UVA_EAGAIN) and one copy into a bytes object.
 
 import errno
 import socket
+import sys
 import types
 import warnings
 import weakref
 from asyncio import IncompleteReadError, LimitOverrunError
 
+from . import files
 from ._cext import _read_bytes, _write_bytes, _writev_bytes  # take Stream._hp
 from ._ffi import NULL, check, error, ffi, lib
 from ._internal import (
@@ -477,6 +479,41 @@ class Stream:
         yield from _call_again(
             lambda: lib.uva_stream_write_drain(h, NULL, data, n), "write"
         )
+
+    async def sendfile(self, file, offset=0, count=None):
+        """Send `count` bytes (default: to its end) of a file from
+        `offset`, zero-copy where the system can (uva_fs_sendfile: a pool
+        thread runs sendfile(2)), after the bytes already written; writes
+        made meanwhile follow it. `file` is a binary file of open_file(),
+        a binary file object of open(), or a descriptor. Returns the bytes
+        sent; as asyncio's loop.sendfile, the file's position is then
+        offset + that."""
+        if count is not None and count < 0:
+            raise ValueError(
+                "count must be a positive integer (got %r)" % count
+            )
+        if offset < 0:
+            raise ValueError("offset must be a non-negative integer")
+        if isinstance(file, files.AsyncTextFile) or (
+            hasattr(file, "mode") and "b" not in str(file.mode)
+        ):
+            raise ValueError("file should be opened in binary mode")
+        if isinstance(file, files.AsyncFile):
+            await file.flush()
+        elif hasattr(file, "flush"):
+            file.flush()
+        fd = file if isinstance(file, int) else file.fileno()
+        h = self._ptr()
+        n = sys.maxsize if count is None else count  # SSIZE_MAX: to the end
+        sent = await files._job(
+            lambda c, loop: lib.uva_fs_sendfile(c, h, fd, offset, n),
+            "sendfile",
+        )
+        if isinstance(file, files.AsyncFile):
+            await file.seek(offset + sent)
+        elif not isinstance(file, int):
+            file.seek(offset + sent)
+        return sent
 
     def can_write_eof(self):
         return True
