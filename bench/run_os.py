@@ -327,19 +327,30 @@ def report(table):
                     f"    {impl:<17} {s['median']:>12.1f} "
                     f"({s['min']:.1f}-{s['max']:.1f}){extra}"
                 )
-    print("\ntargets (issue 24): uvasync at least the best peer")
+    print(
+        "\ntargets (issue 24): uvasync at least the best peer, judged on the"
+        "\nratio paired within rounds (steadier on a shared machine; the"
+        "\nratio of medians beside it)"
+    )
     missed = 0
     for r in table:
-        best = min(
-            (v for v in r["ratios"].values() if v is not None), default=None
-        )
-        ok = best is not None and best >= 1.0
+        worst = [
+            (r["paired_ratios"].get(p), q, p)
+            for p, q in r["ratios"].items()
+            if q is not None
+        ]
+        worst = [w for w in worst if w[0] is not None]
+        if not worst:
+            missed += 1
+            print(f"  [MISS] {r['group']} {r['title']}: no ratio")
+            continue
+        paired, median_ratio, peer = min(worst)
+        ok = paired >= 1.0
         missed += not ok
         print(
-            f"  [{'PASS' if ok else 'MISS'}] {r['group']:<6} "
-            f"{r['title']}: {best:.2f}x the best peer"
-            if best is not None
-            else f"  [MISS] {r['group']} {r['title']}: no ratio"
+            f"  [{'PASS' if ok else 'MISS'}] {r['group']:<6} {r['title']}: "
+            f"{paired:.2f}x the best peer ({peer}; ratio of medians "
+            f"{median_ratio:.2f})"
         )
     return missed
 
