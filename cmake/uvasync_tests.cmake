@@ -3,6 +3,7 @@
 #
 #   <name>, <name>_a      every tests/test_<x>.c as a Criterion program,
 #                         linked against the shared / the static library
+#                         (UVA_SINGLE_RUN_SUITES: the shared one only)
 #   abi_exports           only uva_* symbols leave libuvasync.so, all under
 #                         the UVASYNC_1 version node
 #   abi_header_c99/_cxx   <uvasync.h> alone compiles as C99 and as C++11
@@ -74,9 +75,16 @@ file(GLOB UVA_CRITERION_SOURCES CONFIGURE_DEPENDS "${UVA_TESTS_DIR}/test_*.c")
 set(UVA_TEST_SUPPORT_SOURCES "${UVA_TESTS_DIR}/support.c")
 set_source_files_properties("${UVA_TESTS_DIR}/sanitizer/criterion_lsan.c"
   PROPERTIES COMPILE_OPTIONS "-fno-sanitize=all")
+# Suites whose behaviour depends on neither the poller nor the library's
+# kind, and that take seconds (a 1 GiB file): one run, shared library.
+set(UVA_SINGLE_RUN_SUITES test_fs_big)
 foreach(_src IN LISTS UVA_CRITERION_SOURCES)
   get_filename_component(_name "${_src}" NAME_WE)
-  foreach(_variant shared static)
+  set(_variants shared static)
+  if(_name IN_LIST UVA_SINGLE_RUN_SUITES)
+    set(_variants shared)
+  endif()
+  foreach(_variant IN LISTS _variants)
     if(_variant STREQUAL "shared")
       set(_target "${_name}")
       set(_lib uvasync)
@@ -101,7 +109,8 @@ foreach(_src IN LISTS UVA_CRITERION_SOURCES)
     add_test(NAME ${_target} COMMAND ${_target} --jobs 2)
     uva_set_test_props(${_target} criterion ${_variant})
     set(_runs ${_target})
-    if(CMAKE_SYSTEM_NAME STREQUAL "Linux" AND _variant STREQUAL "shared")
+    if(CMAKE_SYSTEM_NAME STREQUAL "Linux" AND _variant STREQUAL "shared"
+       AND NOT _name IN_LIST UVA_SINGLE_RUN_SUITES)
       # Linux loops poll edge-triggered (src/loop.cpp); the suite runs
       # again with libuv's poll phase, which other systems use.
       add_test(NAME ${_target}_libuv COMMAND ${_target} --jobs 2)

@@ -525,6 +525,7 @@ struct FsArgs {
 };
 
 int fs_start(Work **out, Loop *l, const FsArgs &a);
+void fs_free_bufs(Loop *l); /* uva_loop_close */
 int fs_result(int64_t *out, Work *w);
 int fs_data(const void **data, size_t *len, Work *w);
 int fs_statbuf(uva_stat_t *out, Work *w);
@@ -656,6 +657,12 @@ struct Loop : QNode {
   uint32_t pool_size = 0; /* UVA_LOOP_POOL_SIZE; 0: the default */
   Work *xwork_head = nullptr;
   Work *xwork_tail = nullptr;
+  /* File jobs' buffers kept for the next job of the same size (fs.cpp):
+   * a file read or copied in chunks reuses them instead of having fresh
+   * pages zeroed and mapped for every chunk. */
+  static constexpr int FS_BUFS = 4;
+  void *fs_buf[FS_BUFS] = {};
+  size_t fs_buf_len[FS_BUFS] = {};
 
   void *data = nullptr;
   uva_free_cb dtor = nullptr;

@@ -575,6 +575,7 @@ int loop_close(Loop *l) {
   }
   l->xstop.store(false);
   pool_stop(l);        /* no job is left: its threads only wait */
+  fs_free_bufs(l);
   process_hand_off(l); /* children still running: to the reaper */
   uv_close(reinterpret_cast<uv_handle_t *>(&l->timer), nullptr);
   uv_close(reinterpret_cast<uv_handle_t *>(&l->idle), nullptr);

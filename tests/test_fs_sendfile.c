@@ -38,6 +38,16 @@ static void write_pattern(uva_stream_t *s, size_t from, size_t len) {
   }
 }
 
+/* Small, fixed socket buffers (no autotuning): most of a few MiB written
+ * before the peer reads stays queued in the stream. */
+static void small_buffers(int fds[2]) {
+  int small = 64 * 1024;
+  cr_assert_eq(setsockopt(fds[0], SOL_SOCKET, SO_SNDBUF, &small, sizeof small),
+               0);
+  cr_assert_eq(setsockopt(fds[1], SOL_SOCKET, SO_RCVBUF, &small, sizeof small),
+               0);
+}
+
 /* ---- the sender task ------------------------------------------------------ */
 
 struct sender {
@@ -112,7 +122,8 @@ Test(sendfile, tcp_bytes_before_during_and_after_arrive_in_order,
      .timeout = 20) {
   int fds[2];
   tcp_fd_pair(fds);
-  send_and_check(fds, 12 * MIB + 17, 8 * MIB + 5, MIB + 3);
+  small_buffers(fds); /* the file waits for the bytes queued before it */
+  send_and_check(fds, 3 * MIB + 17, 8 * MIB + 5, MIB + 3);
 }
 
 Test(sendfile, unix_socket_bytes_in_order, .timeout = 20) {
@@ -321,6 +332,7 @@ Test(sendfile, held_behind_queued_writes_and_cancelled, .timeout = 10) {
   uva_loop_t *loop = uvt_loop_new();
   int fds[2];
   tcp_fd_pair(fds);
+  small_buffers(fds);
   uva_stream_t *s = adopt(loop, fds[0]);
   size_t pre = 8 * MIB; /* far more than the socket takes: stays queued */
   write_pattern(s, 0, pre);
@@ -366,6 +378,92 @@ Test(sendfile, peer_reset_ends_it_with_the_error, .timeout = 10) {
   UVT_OK(uva_work_close(c.w));
   UVT_OK(uva_stream_close(c.s, NULL, NULL));
   run(loop);
+  close(in);
+  UVT_CLOSE_LOOP(loop);
+}
+
+/* A shutdown made while the file goes out waits for it: the peer gets the
+ * whole file, then the end of the stream. */
+struct shutter {
+  int pc, rc;
+  uva_stream_t *s;
+  int in_fd;
+  uva_work_t *w;
+  int shut_rc, done_at_shut;
+};
+
+static int step_shutter(uva_task_t *t, int status, void *d) {
+  struct shutter *c = d;
+  if (status != 0) return status;
+  CO_BEGIN(c);
+  c->rc = uva_fs_sendfile(&c->w, c->s, c->in_fd, 0, 6 * MIB);
+  if (c->rc != 0) return c->rc;
+  CO_CALL(c, uva_stream_shutdown(c->s, t));
+  c->shut_rc = c->rc;
+  uva_work_done(&c->done_at_shut, c->w);
+  CO_CALL(c, uva_work_wait(c->w, t));
+  uva_work_close(c->w);
+  if (c->rc != 0) return c->rc;
+  uva_stream_close(c->s, NULL, NULL);
+  CO_END(c);
+}
+
+Test(sendfile, shutdown_waits_for_the_file, .timeout = 20) {
+  uva_loop_t *loop = uvt_loop_new();
+  int fds[2];
+  tcp_fd_pair(fds);
+  struct peer p;
+  memset(&p, 0, sizeof p);
+  p.fd = fds[1];
+  p.delay_ms = 20;
+  peer_start(&p, peer_reader);
+  struct shutter c = {0};
+  c.s = adopt(loop, fds[0]);
+  c.in_fd = pattern_file(0, 6 * MIB);
+  uva_task_t *t;
+  UVT_OK(uva_task_spawn(&t, loop, step_shutter, &c, NULL));
+  run(loop);
+  UVT_OK(task_rc(t));
+  uva_task_release(t);
+  UVT_OK(c.shut_rc);
+  cr_assert_eq(c.done_at_shut, 1, "the shutdown completed before the file");
+  peer_join(&p);
+  UVT_OK(p.err);
+  cr_assert_eq(p.done, 6 * MIB);
+  cr_assert_eq(p.bad, 0);
+  close(c.in_fd);
+  UVT_CLOSE_LOOP(loop);
+}
+
+/* Closed while the file waits for the bytes queued before it: it ends with
+ * UVA_ECLOSED without starting, and the graceful close still sends those
+ * bytes (only them) before the end of the stream. */
+Test(sendfile, stream_closed_while_it_waits_for_queued_writes, .timeout = 10) {
+  uva_loop_t *loop = uvt_loop_new();
+  int fds[2];
+  tcp_fd_pair(fds);
+  small_buffers(fds);
+  uva_stream_t *s = adopt(loop, fds[0]);
+  size_t pre = 8 * MIB;
+  write_pattern(s, 0, pre);
+  int in = pattern_file(pre, MIB);
+  uva_work_t *w;
+  UVT_OK(uva_fs_sendfile(&w, s, in, 0, MIB));
+  write_pattern(s, pre + MIB, 4096); /* behind the file: dropped too */
+  UVT_OK(uva_stream_close(s, NULL, NULL));
+  int done = 0;
+  UVT_OK(uva_work_done(&done, w));
+  cr_assert_eq(done, 1, "a sendfile not started ends with the close");
+  struct peer p;
+  memset(&p, 0, sizeof p);
+  p.fd = fds[1];
+  peer_start(&p, peer_reader);
+  run(loop);
+  UVT_EQ(uva_work_wait(w, NULL), UVA_ECLOSED);
+  UVT_OK(uva_work_close(w));
+  peer_join(&p);
+  cr_assert_eq(p.done, pre);
+  cr_assert_eq(p.bad, 0);
   close(in);
   UVT_CLOSE_LOOP(loop);
 }

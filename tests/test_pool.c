@@ -189,6 +189,28 @@ Test(pool, done_callback_without_waiters, .timeout = 10) {
   UVT_CLOSE_LOOP(loop);
 }
 
+static void done_closes(uva_work_t *w, int status, void *d) {
+  struct job *j = d;
+  j->done_calls++;
+  j->done_status = status;
+  UVT_OK(uva_work_close(w)); /* the owner's last use, inside done */
+}
+
+Test(pool, done_callback_may_close_the_job, .timeout = 10) {
+  uva_loop_t *loop = uvt_loop_new();
+  struct job j = {0};
+  uva_work_t *w = NULL;
+  UVT_OK(uva_work_submit(&w, loop, job_fn, &j, job_dtor, done_closes));
+  struct wtask c = {0};
+  spawn_wait(loop, &c, w);
+  run(loop);
+  cr_assert_eq(j.done_calls, 1);
+  UVT_OK(j.done_status);
+  UVT_EQ(finish_task(&c), UVA_ECLOSED); /* closed before it took the end */
+  cr_assert_eq(j.dtors, 1);
+  UVT_CLOSE_LOOP(loop);
+}
+
 Test(pool, cancel_drops_a_job_not_started, .timeout = 10) {
   uva_loop_t *loop = uvt_loop_new();
   UVT_OK(uva_loop_configure(loop, UVA_LOOP_POOL_SIZE, 1));
