@@ -464,6 +464,48 @@ pub extern "C" fn __asan_default_options() -> *const std::ffi::c_char {
     c"quarantine_size_mb=16".as_ptr()
 }
 
+/// Polls `f` once.
+async fn poll_once<F: std::future::Future + Unpin>(f: &mut F) -> Option<F::Output> {
+    std::future::poll_fn(|cx| {
+        std::task::Poll::Ready(match std::pin::Pin::new(&mut *f).poll(cx) {
+            std::task::Poll::Ready(v) => Some(v),
+            std::task::Poll::Pending => None,
+        })
+    })
+    .await
+}
+
+#[test]
+fn an_open_dropped_after_its_job_ran_closes_the_descriptor() {
+    let dir = TempDir::new("openrun");
+    let p = dir.join("f");
+    std::fs::write(&p, "x").unwrap();
+    let rt = uvasync::Builder::new_current_thread().max_blocking_threads(1).build().unwrap();
+    rt.block_on(async {
+        for loop_saw_it in [false, true] {
+            let (tx, rx) = std::sync::mpsc::channel::<()>();
+            let gate = uvasync::spawn_blocking(move || rx.recv().unwrap());
+            let mut open = Box::pin(File::open(&p));
+            assert!(poll_once(&mut open).await.is_none()); // queued behind the gate
+            tx.send(()).unwrap();
+            if loop_saw_it {
+                uvasync::sleep_ms(50).await; // the loop takes the job's end
+            } else {
+                std::thread::sleep(Duration::from_millis(50)); // the pool ran it; the loop did not see it
+            }
+            drop(open);
+            gate.await.unwrap();
+            for _ in 0..100 {
+                if !open_fds().contains(&p) {
+                    break;
+                }
+                uvasync::sleep_ms(1).await;
+            }
+            assert!(!open_fds().contains(&p), "the descriptor opened for a dropped future leaked ({loop_saw_it})");
+        }
+    });
+}
+
 fn maxrss_kib() -> i64 {
     // SAFETY: an out struct for getrusage.
     let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
