@@ -141,7 +141,7 @@ static void on_exit(uv_process_t *h, int64_t exit_status, int term_signal) {
 /* One of the child's descriptors 0..2 while spawning: what uv_spawn gets,
  * and for a pipe both ends and the parent's stream-to-be. */
 struct Seat {
-  uv_stdio_container_t uv;
+  uv_stdio_container_t uv{};
   int child_end = -1;  /* ours to close after the spawn */
   int parent_end = -1; /* a pipe's end that becomes the stream */
   Stream *stream = nullptr;
@@ -165,29 +165,37 @@ static int check_options(const uva_process_options_t *o) {
   return 0;
 }
 
+/* /dev/null for the seats that get it, opened once per spawn: ours, not
+ * libuv's UV_IGNORE, whose child-side handling of descriptors 0..2 varies
+ * (under ASan, 1.44 left the parent's pipe end on an ignored 2). */
+static int dev_null(int *fd) {
+  if (*fd < 0) *fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+  return *fd >= 0 ? 0 : -errno;
+}
+
 /* Set up seat i (kinds are valid). seats[1] is ready when i == 2.
  * ours_open: whether our descriptor i was open before any pipe was made
- * (a pipe may take the number of a closed one). */
+ * (a pipe may take the number of a closed one). *null: see dev_null. */
 static int prepare_seat(Seat *seats, int i, const uva_stdio_t &io,
-                        bool ours_open, Loop *l) {
+                        bool ours_open, int *null, Loop *l) {
   Seat &s = seats[i];
+  s.uv.flags = UV_INHERIT_FD;
   switch (io.kind) {
     case UVA_STDIO_INHERIT:
-      /* A closed descriptor of ours is /dev/null for the child (libuv's
-       * "ignore"): a child must not find an unrelated file there. */
+      /* A closed descriptor of ours is /dev/null for the child: a child
+       * must not find an unrelated file there. */
       if (ours_open) {
-        s.uv.flags = UV_INHERIT_FD;
         s.uv.data.fd = i;
-      } else {
-        s.uv.flags = UV_IGNORE;
+        return 0;
       }
-      return 0;
-    case UVA_STDIO_NULL:
-      s.uv.flags = UV_IGNORE; /* libuv opens /dev/null on 0..2 */
-      return 0;
+      [[fallthrough]];
+    case UVA_STDIO_NULL: {
+      int rc = dev_null(null);
+      s.uv.data.fd = *null;
+      return rc;
+    }
     case UVA_STDIO_FD:
-      s.uv.flags = UV_INHERIT_FD; /* dup2'ed onto i in the child */
-      s.uv.data.fd = io.fd;
+      s.uv.data.fd = io.fd; /* dup2'ed onto i in the child */
       return 0;
     case UVA_STDIO_STDOUT:
       s.uv = seats[1].uv;
@@ -200,7 +208,6 @@ static int prepare_seat(Seat *seats, int i, const uva_stdio_t &io,
       /* The child reads descriptor 0 and writes 1 and 2. */
       s.child_end = i == 0 ? fds[0] : fds[1];
       s.parent_end = i == 0 ? fds[1] : fds[0];
-      s.uv.flags = UV_INHERIT_FD;
       s.uv.data.fd = s.child_end;
       return 0;
     }
@@ -217,8 +224,9 @@ int process_spawn(Process **out, Loop *l, const uva_process_options_t *o) {
   p->options = o->flags;
   Seat seats[3];
   bool ours_open[3] = {fd_open(0), fd_open(1), fd_open(2)};
+  int null = -1;
   for (int i = 0; i < 3 && rc == 0; i++)
-    rc = prepare_seat(seats, i, o->stdio[i], ours_open[i], l);
+    rc = prepare_seat(seats, i, o->stdio[i], ours_open[i], &null, l);
 
   if (rc == 0) {
     uv_process_options_t uo;
@@ -239,6 +247,7 @@ int process_spawn(Process **out, Loop *l, const uva_process_options_t *o) {
   }
   for (Seat &s : seats)
     if (s.child_end >= 0) close(s.child_end);
+  if (null >= 0) close(null);
 
   if (rc == 0) {
     p->pid = p->uv.pid;
