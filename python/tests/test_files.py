@@ -10,6 +10,7 @@ import io
 import os
 import resource
 import time
+import warnings
 import zlib
 
 import pytest
@@ -531,11 +532,11 @@ def test_stat_matches_os_stat(tmp_path):
         assert getattr(st, field) == getattr(ref, field), field
 
 
-# The copy test's size: 1 GiB took 12-17 s on the shared 2-core machine
-# this was written on (load average 7, mostly waiting for the disk and the
-# CPU), so the suite copies 256 MiB; UVASYNC_BIG_FILE_MIB=1024 runs the
-# 1 GiB copy of issue 24.
-BIG = int(os.environ.get("UVASYNC_BIG_FILE_MIB", "256")) << 20
+# The copy test's size: 1 GiB, as issue 24 asks (6-7 s on the shared
+# 2-core machine this was written on, load average 6; 17 s before files
+# read and wrote one chunk ahead). UVASYNC_BIG_FILE_MIB=256 makes it
+# smaller.
+BIG = int(os.environ.get("UVASYNC_BIG_FILE_MIB", "1024")) << 20
 
 
 def crc_of(path):
@@ -648,3 +649,89 @@ def test_sendfile_refuses_text_files(tmp_path):
         await server.wait_closed()
 
     run(main())
+
+
+def test_the_chunk_read_ahead_never_gives_stale_bytes(tmp_path):
+    # A regular file read chunk after chunk has the next chunk read
+    # meanwhile; a write, a seek elsewhere or a truncate must not let that
+    # chunk's old bytes through.
+    path = tmp_path / "f"
+    data = bytes(range(256)) * 64  # 16 KiB: 16 chunks of 1 KiB
+    path.write_bytes(data)
+
+    async def main():
+        async with files.open_file(path, "r+b", buffering=1024) as f:
+            a = await f.read(2048)  # two chunks: the third is read ahead
+            await f.seek(2048)
+            await f.write(b"NEW!")
+            await f.seek(2048)
+            b = await f.read(8)
+            await f.seek(4096)
+            c = await f.read(2048)  # the fifth and sixth: seventh ahead
+            await f.truncate(6200)
+            d = await f.read()
+            await f.seek(0)
+            e = await f.read(3000)
+            return a, b, c, d, e
+
+    a, b, c, d, e = run(main())
+    assert a == data[:2048]
+    assert b == b"NEW!" + data[2052:2056]
+    assert c == data[4096:6144]
+    assert d == data[6144:6200]
+    assert e == data[:2048] + b"NEW!" + data[2052:3000]
+
+
+def test_a_file_left_open_does_not_keep_its_loop_from_closing(tmp_path):
+    path = tmp_path / "f"
+    data = os.urandom(64 * 1024)
+    path.write_bytes(data)
+    kept = []
+
+    async def first():
+        f = await files.open_file(path, "rb", buffering=4096)
+        kept.append(f)
+        return await f.read(8192)  # the next chunk is being read ahead
+
+    async def second():
+        f = kept[0]
+        rest = await f.read()
+        await f.close()
+        return rest
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        head = run(first())  # its loop closes with the job it started
+        tail = run(second())  # another loop reads on
+    assert head + tail == data
+
+
+def test_a_write_left_running_is_waited_for_and_its_error_raised(tmp_path):
+    # The last chunk of a write goes out while write() has returned; the
+    # next read, flush or close waits for it and raises what it met.
+    path = tmp_path / "f"
+
+    async def main():
+        async with files.open_file(path, "w+b", buffering=1024) as f:
+            buf = bytearray(b"a" * 3000)
+            await f.write(buf)
+            buf[:] = b"b" * 3000  # write() returned: the bytes are out
+            await f.write(b"c" * 2000)
+            await f.seek(0)
+            back = await f.read()
+        r, w = os.pipe()
+        os.close(r)
+        f = await files.open_file(w, "wb", buffering=1024)
+        await f.write(b"x" * 1024)  # EPIPE, met by the job left running
+        with pytest.raises(BrokenPipeError):
+            await f.flush()
+        await f.close()
+        r, w = os.pipe()
+        os.close(r)
+        with pytest.raises(BrokenPipeError):  # a bigger write meets it itself
+            async with files.open_file(w, "wb", buffering=1024) as f:
+                await f.write(b"x" * 4096)
+        assert f.closed
+        return back
+
+    assert run(main()) == b"a" * 3000 + b"c" * 2000

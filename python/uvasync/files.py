@@ -8,7 +8,10 @@ on the pool for them. Reads and writes go in chunks (CHUNK bytes, or the
 `async for` hold at most a chunk and a line, write() of a large object is
 written a chunk at a time from the caller's buffer (each job copies its
 chunk). Seekable files are read and written at the file object's own
-position (pread/pwrite); pipes and devices at the descriptor's.
+position (pread/pwrite); pipes and devices at the descriptor's. One job
+may run ahead each way: the next chunk of a regular file read in order,
+and the last chunk written (waited for by the next read, seek, flush or
+close, which raise its error).
 
 A task cancelled while it waits for a job stops waiting: a job not yet
 started is dropped, one running finishes and its result is discarded, so
@@ -128,18 +131,21 @@ def _stat_result(work):
     )
 
 
-@types.coroutine
-def _job(start, what, take=_count, path=None, path2=None):
-    """Start a file job (start(cell, loop) -> code), wait for it in the
-    running task, and return take(job) (default: its count). The job is
-    closed in any case: if the task is cancelled while it waits, one not
-    yet started is dropped."""
+def _start(start, what, path=None, path2=None):
+    """Start a file job (start(cell, loop) -> code) on the running loop."""
     loop = _running_loop()
     cell = ffi.new("uva_work_t **")
     rc = start(cell, loop._ptr())
     if rc < 0:
         raise _fs_error(rc, what, path, path2)
-    work = cell[0]
+    return cell[0]
+
+
+@types.coroutine
+def _finish(work, what, take=_count, path=None, path2=None):
+    """Wait for a started job in the running task and return take(job)
+    (default: its count). The job is closed in any case: if the task is
+    cancelled while it waits, one not yet started is dropped."""
     try:
         rc = lib.uva_work_wait(work, NULL)
         while rc == _EAGAIN:
@@ -150,6 +156,13 @@ def _job(start, what, take=_count, path=None, path2=None):
         return take(work)
     finally:
         lib.uva_work_close(work)
+
+
+@types.coroutine
+def _job(start, what, take=_count, path=None, path2=None):
+    """Start a file job and wait for it (_start, then _finish)."""
+    work = _start(start, what, path, path2)
+    return (yield from _finish(work, what, take, path, path2))
 
 
 # --------------------------------------------------------------------------
@@ -506,6 +519,9 @@ class AsyncFile(_FileBase):
         self._rbuf = b""  # read ahead: _rbuf[_ri:] are the bytes at _pos
         self._ri = 0
         self._wbuf = bytearray()  # written, not yet out: ends at _pos
+        self._ahead = None  # (job, offset, loop): the next chunk, being read
+        self._behind = None  # (job, bytes, offset, loop): the last write
+        self._next = None  # where the last chunk read ended
         self._closed = False
 
     def __repr__(self):
@@ -580,19 +596,40 @@ class AsyncFile(_FileBase):
 
     async def _raw_write(self, view, offset):
         """All of `view` at offset (-1: the descriptor's position), one
-        chunk per job."""
+        chunk per job. The last job is left running (write-behind): the
+        next read, seek, flush or close of the file waits for it, and
+        raises its error."""
         fd, chunk = self._fd, self._chunk
         while len(view):
-            piece = ffi.from_buffer(view[:chunk])
-            n = await _job(
-                lambda c, loop, piece=piece, offset=offset: lib.uva_fs_write(
-                    c, loop, fd, piece, len(piece), offset
-                ),
-                "write",
-            )
-            view = view[n:]
+            await self._wait_behind()
+            piece = view[:chunk]
+            self._start_behind(fd, piece, offset)
+            view = view[len(piece) :]
             if offset >= 0:
-                offset += n
+                offset += len(piece)
+
+    def _start_behind(self, fd, piece, offset):
+        data = ffi.from_buffer(piece)  # the job copies it as it starts
+        work = _start(
+            lambda c, loop: lib.uva_fs_write(
+                c, loop, fd, data, len(data), offset
+            ),
+            "write",
+        )
+        loop = _tls.running
+        self._behind = (work, piece, offset, loop)
+        loop._bind(self)  # its close closes the job (_detach)
+
+    async def _wait_behind(self):
+        """Wait for the write left running; write on what it did not."""
+        while self._behind is not None:
+            work, piece, offset, loop = self._behind
+            self._behind = None
+            n = await _finish(work, "write")
+            if n < len(piece):  # a short write: the rest goes on
+                self._start_behind(
+                    self._fd, piece[n:], offset + n if offset >= 0 else -1
+                )
 
     def _write_offset(self, length):
         """Where `length` bytes ending at the current position start."""
@@ -601,25 +638,65 @@ class AsyncFile(_FileBase):
         return self._pos - length
 
     async def _flush_writes(self):
+        """Out with the write buffer, and wait until every write ended."""
         buf = self._wbuf
         if buf:
-            self._wbuf = bytearray()
+            self._wbuf = bytearray()  # never changed again: the job's
             await self._raw_write(
                 memoryview(buf), self._write_offset(len(buf))
             )
             if self._append:
                 self._pos = None
+        await self._wait_behind()
 
     async def _fill(self):
         """Read the next chunk into the read-ahead buffer (which is empty);
-        b"" at end of file."""
-        if self._seekable:
-            offset = await self._position()
+        b"" at end of file. A regular file read on from where the last
+        chunk ended gets the chunk after this one read meanwhile (one job
+        ahead: a copy's reads then overlap its writes)."""
+        if not self._seekable:
+            data = await self._raw_read(self._chunk, -1)
+            self._rbuf, self._ri = data, 0
+            return data
+        offset = await self._position()
+        ahead = self._ahead
+        if ahead is not None and (
+            ahead[1] != offset or ahead[2] is not _tls.running
+        ):
+            self._drop_ahead()  # a seek went elsewhere, or another loop runs
+            ahead = None
+        self._ahead = None
+        if ahead is not None:
+            data = await _finish(ahead[0], "read", _bytes)
         else:
-            offset = -1
-        data = await self._raw_read(self._chunk, offset)
+            data = await self._raw_read(self._chunk, offset)
+        end = offset + len(data)
+        if len(data) == self._chunk and self._next == offset:
+            fd = self._fd
+            work = _start(
+                lambda c, loop: lib.uva_fs_read(c, loop, fd, self._chunk, end),
+                "read",
+            )
+            loop = _tls.running
+            self._ahead = (work, end, loop)
+            loop._bind(self)  # its close closes the job (_detach)
+        self._next = end
         self._rbuf, self._ri = data, 0
         return data
+
+    def _drop_ahead(self):
+        """Forget the chunk read ahead (a write may change those bytes)."""
+        ahead, self._ahead = self._ahead, None
+        if ahead is not None and not ahead[2].is_closed():
+            lib.uva_work_close(ahead[0])
+
+    def _detach(self):
+        """The loop closes: the jobs left running go (a write not started
+        is lost, as what a file never flushed)."""
+        self._drop_ahead()
+        behind, self._behind = self._behind, None
+        if behind is not None and not behind[3].is_closed():
+            lib.uva_work_close(behind[0])
 
     def _take(self, n):
         """Up to n bytes of the read-ahead buffer (all: n < 0)."""
@@ -694,6 +771,7 @@ class AsyncFile(_FileBase):
         is full, at flush(), seek(), a read or close()."""
         self._check_writable()
         view = memoryview(data).cast("B")
+        self._drop_ahead()
         n = len(view)
         if self._ri < len(self._rbuf):  # read ahead: not at the position
             self._rbuf, self._ri = b"", 0
@@ -706,6 +784,8 @@ class AsyncFile(_FileBase):
             await self._raw_write(view, self._write_offset(n))
             if self._append:
                 self._pos = None
+            if type(data) is not bytes:  # the caller may change it after
+                await self._wait_behind()
         else:
             self._wbuf += view
             if self._pos is not None and not self._append:
@@ -731,6 +811,7 @@ class AsyncFile(_FileBase):
         if size is None:
             size = await self.tell()
         self._rbuf, self._ri = b"", 0
+        self._drop_ahead()
         fd = self._fd
         await _job(
             lambda c, loop: lib.uva_fs_ftruncate(c, loop, fd, size), "truncate"
@@ -783,6 +864,7 @@ class AsyncFile(_FileBase):
                 stacklevel=2,
                 source=self,
             )
+            self._detach()
             try:
                 os.close(self._fd)  # what was buffered is lost, as unflushed
             except OSError:
@@ -797,6 +879,7 @@ class AsyncFile(_FileBase):
         finally:
             self._closed = True
             self._rbuf = b""
+            self._detach()
             await _close_fd(self._fd)
 
 
