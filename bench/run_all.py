@@ -2,8 +2,8 @@
 """Measure uvasync against all its peers in one run on one machine, write
 the results as JSON and draw the comparison as a PNG chart.
 
-    python3 bench/run_all.py               # full run: about 12 min
-    python3 bench/run_all.py --quick       # smoke check: about 1 min (plus builds)
+    python3 bench/run_all.py               # full run: about 20 min
+    python3 bench/run_all.py --quick       # smoke check: about 2 min (plus builds)
     python3 bench/run_all.py [--only c,python,rust] [--repeats 5] [--seconds 3]
                              [--out-dir bench/results] [--no-plot] [--no-build]
                              [--cpus 0,1] [--no-pin] [-v]
@@ -658,7 +658,7 @@ def main() -> int:
     ap.add_argument(
         "--quick",
         action="store_true",
-        help="smoke check: small N, 2 repeats, 0.5 s echo runs (~1 min)",
+        help="smoke check: small N, 2 repeats, 0.5 s echo runs (~2 min)",
     )
     ap.add_argument(
         "--repeats",

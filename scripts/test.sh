@@ -170,7 +170,7 @@ suite_fuzz() {
   (cd build-fuzz && ctest --output-on-failure -L fuzz)
 }
 
-# The benchmark harness (bench/run_all.py --quick, about 1 min plus builds
+# The benchmark harness (bench/run_all.py --quick, about 2 min plus builds
 # that are mostly shared with the suites above: the CMake `build` dir, cargo's
 # registry): it builds its programs, runs every peer comparison once in
 # small, and must exit 0 with a complete JSON file and a chart. No timing is
