@@ -574,7 +574,7 @@ int loop_close(Loop *l) {
     return UVA_EBUSY;
   }
   l->xstop.store(false);
-  pool_stop(l);        /* no job is left: its threads only wait */
+  pool_stop(l); /* no job is left: its threads only wait */
   fs_free_bufs(l);
   process_hand_off(l); /* children still running: to the reaper */
   uv_close(reinterpret_cast<uv_handle_t *>(&l->timer), nullptr);
