@@ -87,7 +87,10 @@ def test_python_code_in_the_pool_and_on_the_loop_interleave(aio):
     # The pool thread holds the GIL only while it runs Python code, and
     # the loop thread lets go of it while it waits: a pure-Python loop in
     # the pool and tasks on the loop both make progress.
+    started = threading.Event()
+
     def spin(stop):
+        started.set()
         n = 0
         while not stop.is_set():
             n += 1
@@ -97,6 +100,8 @@ def test_python_code_in_the_pool_and_on_the_loop_interleave(aio):
         loop = aio.get_running_loop()
         stop = threading.Event()
         fut = loop.run_in_executor(None, spin, stop)
+        while not started.is_set():  # a loaded machine starts threads late
+            await aio.sleep(0.001)
         steps = 0
         t0 = time.monotonic()
         while time.monotonic() - t0 < 0.2:
@@ -308,15 +313,18 @@ def test_shutdown_default_executor_waits_and_refuses_more(aio):
 def test_shutdown_default_executor_waits_for_a_cancelled_running_call():
     # The core pool: a call cancelled while it runs is still waited for.
     done = []
+    started = threading.Event()
 
     def slow():
+        started.set()
         time.sleep(0.2)
         done.append(True)
 
     async def main():
         loop = uvasync.get_running_loop()
         fut = loop.run_in_executor(None, slow)
-        await uvasync.sleep(0.05)
+        while not started.is_set():
+            await uvasync.sleep(0.005)
         fut.cancel()
         await loop.shutdown_default_executor()
         return done

@@ -435,7 +435,9 @@ def test_cancelling_a_task_waiting_for_a_read_leaves_the_file_usable():
         await f.close()
         return rest
 
-    assert run(main()) == b""
+    # b"" as the job was running (blocked in read(2)); b"data" only if a
+    # loaded machine had not started it within 50 ms (then it was dropped)
+    assert run(main()) in (b"", b"data")
 
 
 def test_an_unclosed_file_warns_and_closes_its_descriptor(tmp_path):
