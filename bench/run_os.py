@@ -392,6 +392,10 @@ def main():
         f"{sys.version.split()[0]}; {repeats} rounds",
         flush=True,
     )
+    info = machine.describe(
+        env=os.environ.copy(),
+        cargo=run_rust.cargo() if "rust" in groups else None,
+    )
     values, errors = measure(
         build_dir,
         groups,
@@ -406,10 +410,7 @@ def main():
     if args.json:
         result = {
             "command": "python3 bench/run_os.py " + " ".join(sys.argv[1:]),
-            "machine": machine.describe(
-                env=os.environ.copy(),
-                cargo=run_rust.cargo() if "rust" in groups else None,
-            ),
+            "machine": info,
             "settings": {
                 "mode": "quick" if args.quick else "full",
                 "repeats": repeats,
