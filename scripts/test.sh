@@ -170,7 +170,7 @@ suite_fuzz() {
   (cd build-fuzz && ctest --output-on-failure -L fuzz)
 }
 
-# The benchmark harness (bench/run_all.py --quick, about 1 min plus builds
+# The benchmark harness (bench/run_all.py --quick, about 2 min plus builds
 # that are mostly shared with the suites above: the CMake `build` dir, cargo's
 # registry): it builds its programs, runs every peer comparison once in
 # small, and must exit 0 with a complete JSON file and a chart. No timing is
@@ -195,6 +195,9 @@ for row in r["rows"]:
     assert all(v is not None for v in row["ratios"].values()), row
     if row["benchmark"].startswith("echo"):
         assert all(v is not None for v in row["paired_ratios"].values()), row
+for g in groups:  # run_os.py's rows: processes, the executor, files
+    have = {row["benchmark"] for row in r["rows"] if row["group"] == g}
+    assert {"procs", "exec 1", "exec 64", "file read"} <= have, (g, have)
 assert not r["errors"], r["errors"]
 print(f"bench: {len(r['rows'])} result rows, machine {r['machine']['cpu_model']}")
 PY
