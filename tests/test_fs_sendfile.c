@@ -472,8 +472,7 @@ Test(sendfile, stream_closed_while_it_waits_for_queued_writes, .timeout = 10) {
  * stream's bytes different from what was written: the writes queued
  * behind it are dropped and later ones fail, instead of following a
  * partial file as if it had all gone (the peer's framing would be off). */
-Test(sendfile, writes_behind_a_file_cut_short_do_not_follow_it,
-     .timeout = 10) {
+Test(sendfile, writes_behind_a_file_cut_short_do_not_follow_it, .timeout = 10) {
   uva_loop_t *loop = uvt_loop_new();
   int fds[2];
   tcp_fd_pair(fds); /* nobody reads yet: the socket fills up */
