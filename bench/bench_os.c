@@ -15,6 +15,8 @@
  *                      position; the data is looked at through
  *                      uva_fs_data, not copied) and closes it:
  *                      rate = MB/s (10^6 bytes)
+ * BENCH_POOL_SIZE=N in the environment sets the loop's pool size
+ * (UVA_LOOP_POOL_SIZE), as UV_THREADPOOL_SIZE does for bench_raw_os.
  * Time: CLOCK_MONOTONIC around spawning the tasks and uva_loop_run; the
  * loop's creation and closing are outside it on both sides.
  */
@@ -210,6 +212,9 @@ int main(int argc, char **argv) {
     return 2;
   }
   CHECK(uva_loop_new(&loop));
+  if (getenv("BENCH_POOL_SIZE"))
+    CHECK(uva_loop_configure(loop, UVA_LOOP_POOL_SIZE,
+                             strtoull(getenv("BENCH_POOL_SIZE"), NULL, 10)));
   if (strcmp(name, "spawn") == 0) {
     bench_spawn(&wall, &cpu);
   } else if (strcmp(name, "work") == 0) {
