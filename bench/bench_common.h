@@ -135,4 +135,23 @@ static inline void bench_print(const bench_result *r) {
   "  idle   N                N parked tasks, then woken and finished\n"     \
   "N accepts 1000000, 1e6, 1M, 100k. Output: one key=value line.\n"
 
+/* The line of bench_os / bench_raw_os: `rate` is ops per second of wall
+ * time (processes, jobs) or, for a read, MB/s (10^6 bytes). */
+static inline void bench_print_rate(const char *impl, const char *name, long n,
+                                    double rate, uint64_t wall_ns,
+                                    uint64_t cpu_ns, int ok) {
+  printf("impl=%s name=%s n=%ld rate=%.1f wall_s=%.6f cpu_s=%.6f ok=%d\n", impl,
+         name, n, rate, (double) wall_ns / 1e9, (double) cpu_ns / 1e9,
+         ok ? 1 : 0);
+  fflush(stdout);
+}
+
+#define BENCH_OS_USAGE                                                        \
+  "usage: %s BENCH ARGS\n"                                                    \
+  "  spawn N             spawn /bin/true and wait for its exit, N times\n"    \
+  "  work N INFLIGHT     N no-op jobs on the thread pool, INFLIGHT at a\n"    \
+  "                      time (1: sequential round trips)\n"                  \
+  "  read PATH CHUNK     read the file PATH to its end, CHUNK bytes a read\n" \
+  "N accepts 1000000, 1e6, 1M, 100k. Output: one key=value line.\n"
+
 #endif /* UVA_BENCH_COMMON_H */

@@ -99,6 +99,7 @@ def describe(env=None, cargo=None):
             "libuv": _out(["pkg-config", "--modversion", "libuv"]),
             "python": platform.python_version(),
             "uvloop": python_module_version("uvloop", env),
+            "aiofiles": python_module_version("aiofiles", env),
             "cffi": python_module_version("cffi", env),
             "uvasync_python": python_module_version("uvasync", env),
             "tokio": cargo_lock_version("tokio"),

@@ -22,6 +22,15 @@ COLORS = {
     "uvloop-protocol": "#98df8a",
     "tokio": "#9467bd",
     "uvasync-read": "#ff9896",
+    "asyncio-aiofiles": "#17becf",
+    "uvloop-aiofiles": "#bcbd22",
+}
+# Tick labels where the titles are too long for a bar group.
+SHORT = {
+    "procs": "spawn+wait",
+    "exec 1": "executor 1",
+    "exec 64": "executor 64",
+    "file read": "file read",
 }
 PANELS = [  # (title, which benchmarks, log scale)
     ("echo round trips (requests/s)", lambda k: k.startswith("echo "), False),
@@ -31,6 +40,11 @@ PANELS = [  # (title, which benchmarks, log scale)
         True,
     ),
     ("memory per sleeping task (bytes)", lambda k: k == "memory", False),
+    (
+        "processes/s, executor jobs/s, file MB/s",
+        lambda k: k in ("procs", "file read") or k.startswith("exec "),
+        True,
+    ),
 ]
 
 
@@ -61,7 +75,8 @@ def _bars(ax, rows, impls, log):
     ax.set_xticks(range(len(rows)))
     ax.set_xticklabels(
         [
-            r["title"]
+            SHORT.get(r["benchmark"])
+            or r["title"]
             .replace("echo ", "")
             .replace("sleeping task memory", "sleeping task")
             for r in rows
@@ -145,9 +160,9 @@ def plot(result, path):
     ]
     fig, axes = plt.subplots(
         len(groups),
-        4,
-        figsize=(22, 4.6 * len(groups)),
-        gridspec_kw={"width_ratios": [3, 2.2, 1.3, 2.6]},
+        5,
+        figsize=(27, 4.6 * len(groups)),
+        gridspec_kw={"width_ratios": [3, 2.2, 1.3, 2.2, 2.6]},
         squeeze=False,
     )
     for gi, group in enumerate(groups):
@@ -164,7 +179,7 @@ def plot(result, path):
             if pi == 0:
                 ax.set_ylabel(result["titles"][group], fontsize=9)
                 ax.legend(fontsize=7)
-        _ratios(axes[gi][3], grows, impls[1:])
+        _ratios(axes[gi][4], grows, impls[1:])
 
     m, s = result["machine"], result["settings"]
     fig.suptitle(

@@ -2,8 +2,8 @@
 """Measure uvasync against all its peers in one run on one machine, write
 the results as JSON and draw the comparison as a PNG chart.
 
-    python3 bench/run_all.py               # full run: about 12 min
-    python3 bench/run_all.py --quick       # smoke check: about 1 min (plus builds)
+    python3 bench/run_all.py               # full run: about 20 min
+    python3 bench/run_all.py --quick       # smoke check: about 2 min (plus builds)
     python3 bench/run_all.py [--only c,python,rust] [--repeats 5] [--seconds 3]
                              [--out-dir bench/results] [--no-plot] [--no-build]
                              [--cpus 0,1] [--no-pin] [-v]
@@ -23,7 +23,10 @@ uvloop and matplotlib (pip, when missing) and the Rust examples (cargo build
 it runs TCP echo at 10 x 1 KiB, 10 x 10 KiB, 10 x 100 KiB and 100 x 1 KiB
 (every server driven by the same load client, bench_echo_load, which checks
 every echoed byte; server and client pinned to separate CPUs), task switches,
-spawn rate, timers and memory per sleeping task. Every run is a fresh
+spawn rate, timers and memory per sleeping task, and (run_os.py) child
+processes spawned and waited for, executor round trips (one at a time and
+64 in flight) and a file read from the page cache (1 GiB; --quick 64 MiB),
+with aiofiles as a further Python peer there. Every run is a fresh
 process; implementations run interleaved (A B C A B C ...) and repeated; the
 tables show the median, the min-max spread and the ratio to each peer.
 
@@ -48,6 +51,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 import run_core  # noqa: E402
+import run_os  # noqa: E402
 import run_python  # noqa: E402
 import run_rust  # noqa: E402
 
@@ -65,6 +69,8 @@ C_TARGETS = [
     "bench_raw_echo_server",
     "bench_echo_read_server",
     "bench_echo_load",
+    "bench_os",
+    "bench_raw_os",
 ]
 GROUPS = ["c", "python", "rust"]
 
@@ -96,6 +102,8 @@ IMPLS = {
         "asyncio-protocol",
         "uvloop",
         "uvloop-protocol",
+        "asyncio-aiofiles",
+        "uvloop-aiofiles",
     ],
     "rust": ["uvasync", "tokio"],
 }
@@ -105,15 +113,19 @@ TITLES = {
     "rust": "Rust: the uvasync crate vs tokio current-thread",
 }
 # The benchmarks in row order: (key, title, unit, which way is better).
-BENCHES = [
-    (f"echo {w}", f"echo {w}", "requests/s", "higher")
-    for w, *_ in ECHO_WORKLOADS + FRESH_WORKLOADS
-] + [
-    ("switch", "task switches", "switches/s", "higher"),
-    ("spawn", "spawn + complete", "tasks/s", "higher"),
-    ("timers", "timers", "timers per CPU-s", "higher"),
-    ("memory", "sleeping task memory", "bytes/task", "lower"),
-]
+BENCHES = (
+    [
+        (f"echo {w}", f"echo {w}", "requests/s", "higher")
+        for w, *_ in ECHO_WORKLOADS + FRESH_WORKLOADS
+    ]
+    + [
+        ("switch", "task switches", "switches/s", "higher"),
+        ("spawn", "spawn + complete", "tasks/s", "higher"),
+        ("timers", "timers", "timers per CPU-s", "higher"),
+        ("memory", "sleeping task memory", "bytes/task", "lower"),
+    ]
+    + [(key, title, unit, "higher") for key, title, unit in run_os.BENCHES]
+)
 
 
 # --- progress ----------------------------------------------------------------
@@ -289,7 +301,7 @@ def echo_servers(build_dir, groups):
     return servers
 
 
-def plan_size(groups, servers, fresh, repeats, quick):
+def plan_size(build_dir, groups, servers, fresh, repeats, quick):
     n = len(ECHO_WORKLOADS) * len(servers) * repeats
     n += len(FRESH_WORKLOADS) * len(fresh) * repeats
     if "c" in groups:
@@ -298,6 +310,7 @@ def plan_size(groups, servers, fresh, repeats, quick):
         n += len(run_python.MICRO) * len(python_micro_impls()) * repeats
     if "rust" in groups:
         n += len(run_rust.TASK_BENCHES) * 2 * repeats
+    n += run_os.plan_size(build_dir, groups, quick, repeats)
     return n
 
 
@@ -318,7 +331,7 @@ def measure(args, groups, build_dir):
     load = run_core.find_bin(build_dir, "bench_echo_load")
     cpus, pin_note = run_echo.choose_cpus(args.cpus, args.no_pin)
     progress = Progress(
-        plan_size(groups, servers, fresh, args.repeats, args.quick)
+        plan_size(build_dir, groups, servers, fresh, args.repeats, args.quick)
     )
     values = {g: {} for g in groups}
     extras = {g: {} for g in groups}  # echo: server CPU per round trip
@@ -451,6 +464,27 @@ def measure(args, groups, build_dir):
                         impl,
                         [r["bytes_per_task"] for r in rs],
                     )
+    # Processes, the executor and files (run_os.py), every group's
+    # implementations in each round.
+    os_runs, errs = run_os.measure(
+        build_dir,
+        groups,
+        args.quick,
+        args.repeats,
+        progress=progress,
+        verbose=args.verbose,
+    )
+    errors += errs
+    for group, by_bench in os_runs.items():
+        for bench, by_impl in by_bench.items():
+            for impl, runs in by_impl.items():
+                put(group, bench, impl, [r["rate"] for r in runs])
+            if "uvasync" in by_impl:
+                paired[group][bench] = {
+                    impl: paired_ratio(by_impl["uvasync"], runs, "rate")
+                    for impl, runs in by_impl.items()
+                    if impl != "uvasync"
+                }
     progress.finish()
     return values, extras, paired, errors, pin_note
 
@@ -565,7 +599,7 @@ def report(rows, settings):
         paired_rows = [r for r in grows if "paired_ratios" in r]
         if paired_rows:
             print(
-                "  echo ratios paired within rounds (median of uvasync / peer "
+                "  ratios paired within rounds (median of uvasync / peer "
                 "in each round)"
             )
             table = [
@@ -624,7 +658,7 @@ def main() -> int:
     ap.add_argument(
         "--quick",
         action="store_true",
-        help="smoke check: small N, 2 repeats, 0.5 s echo runs (~1 min)",
+        help="smoke check: small N, 2 repeats, 0.5 s echo runs (~2 min)",
     )
     ap.add_argument(
         "--repeats",
@@ -695,7 +729,7 @@ def main() -> int:
                 flush=True,
             )
             ensure_python_package(build_dir)
-            ensure_pip_packages(["uvloop"])
+            ensure_pip_packages(["uvloop", "aiofiles"])
         if not args.no_plot:
             ensure_pip_packages(["matplotlib"])
         if "rust" in groups:
@@ -733,6 +767,9 @@ def main() -> int:
         "core_plan": CORE_QUICK if args.quick else CORE_FULL,
         "python_micro": run_python.MICRO,
         "rust_tasks": run_rust.TASK_BENCHES,
+        "os_n": run_os.N,
+        "os_file_bytes": run_os.FILE_SIZE["quick" if args.quick else "full"],
+        "os_chunk_bytes": run_os.CHUNK,
         "load_average_at_end": [round(x, 2) for x in os.getloadavg()],
         "build_seconds": round(t_built - t_start, 1),
         "measure_seconds": round(t_end - t_built, 1),

@@ -32,7 +32,9 @@ def core_digest(root):
 
 
 # What the Python layer adds: its callbacks into Python (one per kind of
-# event) and one C helper that wakes a task without entering Python.
+# event; _uvapy_process_step is the step of a child's exit watcher), one C
+# helper that wakes a task without entering Python, and a signal's action
+# saved and put back (csrc/sigaction.c).
 GLUE_CDEF = """
 int _uvapy_types(void);
 int _uvapy_setup(void);
@@ -43,6 +45,14 @@ extern "Python" void _uvapy_connection(uva_server_t *server,
 extern "Python" void _uvapy_stream_closed(uva_stream_t *stream, void *data);
 extern "Python" void _uvapy_server_closed(uva_server_t *server, void *data);
 void _uvapy_wake_on_done(uva_task_t *task, int result, void *data);
+extern "Python" int _uvapy_process_step(uva_task_t *task, int status,
+                                        void *data);
+extern "Python" void _uvapy_signal(uva_signal_t *sig, int signum, void *data);
+extern "Python" void _uvapy_signal_closed(uva_signal_t *sig, void *data);
+void *_uvapy_sigaction_get(int signum);
+int _uvapy_sigaction_set(int signum, void *saved);
+int _uvapy_sigaction_is_default(int signum);
+void _uvapy_sigaction_free(void *saved);
 int _uvapy_run(uva_loop_t *loop, int mode);
 const char *_uvapy_core_digest(void);
 """
@@ -61,6 +71,7 @@ GLUE_FILES = [
     "sleep.c",
     "gather.c",
     "stream_io.c",
+    "sigaction.c",
     "work.c",
 ]
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """uvasync from Python's standard ctypes: two timers, a sleeping task that
-gets cancelled and a TCP echo round trip on 127.0.0.1, all driven by
-callbacks on one loop. Prints what happens; exits 1 on any mismatch.
+gets cancelled, a TCP echo round trip on 127.0.0.1 and a child process whose
+output is read from a pipe, all driven by callbacks on one loop. Prints what
+happens; exits 1 on any mismatch.
 
     python3 bindings/ctypes/client.py     (UVASYNC_LIBRARY=... to pick a library)
 """
@@ -267,6 +268,87 @@ check(
     "uva_task_spawn",
 )
 
+# A child process: `sh -c 'echo hello; exit 3'` with its stdout on a pipe,
+# which is a stream of the loop; read it to the end, then wait for the exit.
+CHILD_SCRIPT = b"echo hello from the child; exit 3"
+
+
+class Child:
+    state = "spawn"
+    process = c_void_p()
+    stream = c_void_p()
+    buf = ctypes.create_string_buffer(BUFSIZE)
+    n = c_size_t()
+    output = b""
+    exit_status = ctypes.c_int64(-1)
+    term_signal = c_int(-1)
+
+
+child_task = c_void_p()
+
+
+@callback(T.uva_task_step_cb, K.UVA_EUSER)
+def child_step(task, status, data):
+    c = Child
+    if status == K.UVA_ECANCELED:
+        return status
+    if c.state == "spawn":
+        # The option struct as C lays it out (uvasync_ctypes builds the
+        # Structure from the cdef); every pointer in it is read during the
+        # call only.
+        argv = (ctypes.c_char_p * 4)(b"/bin/sh", b"-c", CHILD_SCRIPT, None)
+        opts = T.uva_process_options_t()
+        opts.size = ctypes.sizeof(opts)
+        opts.args = ctypes.cast(argv, ctypes.POINTER(c_void_p))
+        opts.stdio[0].kind = K.UVA_STDIO_NULL
+        opts.stdio[1].kind = K.UVA_STDIO_PIPE
+        opts.stdio[2].kind = K.UVA_STDIO_INHERIT
+        check(
+            lib.uva_process_spawn(byref(c.process), loop, byref(opts)),
+            "uva_process_spawn",
+        )
+        pid = c_int()
+        check(lib.uva_process_pid(byref(pid), c.process), "uva_process_pid")
+        print("child: started /bin/sh, pid %d" % pid.value)
+        # Our end of its stdout, now owned here (closed below).
+        check(
+            lib.uva_process_stream(byref(c.stream), c.process, 1),
+            "uva_process_stream",
+        )
+        c.state = "reading"
+    if c.state == "reading":
+        while True:
+            rc = lib.uva_stream_read(
+                byref(c.n), c.stream, task, c.buf, BUFSIZE
+            )
+            if rc == K.UVA_EAGAIN:
+                return K.UVA_TASK_PENDING
+            check(rc, "child uva_stream_read")
+            if c.n.value == 0:
+                break
+            c.output += c.buf.raw[: c.n.value]
+        print("child: output %r" % c.output.decode())
+        check(lib.uva_stream_close(c.stream, None, None), "uva_stream_close")
+        c.state = "waiting"
+    rc = lib.uva_process_wait(
+        byref(c.exit_status), byref(c.term_signal), c.process, task
+    )
+    if rc == K.UVA_EAGAIN:
+        return K.UVA_TASK_PENDING
+    check(rc, "uva_process_wait")
+    print(
+        "child: exited with status %d, signal %d"
+        % (c.exit_status.value, c.term_signal.value)
+    )
+    check(lib.uva_process_close(c.process, None, None), "uva_process_close")
+    return 0
+
+
+check(
+    lib.uva_task_spawn(byref(child_task), loop, child_step, None, None),
+    "uva_task_spawn",
+)
+
 # Run until no work is left: timers fired, tasks finished, server closed.
 check(lib.uva_loop_run(loop, K.UVA_RUN_DEFAULT), "uva_loop_run")
 
@@ -283,11 +365,22 @@ check(lib.uva_task_result(byref(result), client_task), "uva_task_result")
 expect(result.value == 0, "client task finished with 0")
 expect(Client.received == MESSAGE, "echo round trip returned the message")
 expect(closed == {"stream", "server"}, "close callbacks ran")
+check(lib.uva_task_result(byref(result), child_task), "uva_task_result")
+expect(result.value == 0, "child task finished with 0")
+expect(
+    Child.output == b"hello from the child\n",
+    "child's stdout read through the pipe stream",
+)
+expect(
+    Child.exit_status.value == 3 and Child.term_signal.value == 0,
+    "child's exit status 3 and no signal",
+)
 
 # Drop our task references, let the loop reap them, then close it. Only
 # then is no callback reachable from C, and the callbacks can be dropped.
 check(lib.uva_task_release(sleeper), "uva_task_release")
 check(lib.uva_task_release(client_task), "uva_task_release")
+check(lib.uva_task_release(child_task), "uva_task_release")
 check(lib.uva_loop_run(loop, K.UVA_RUN_DEFAULT), "uva_loop_run")
 rc = lib.uva_loop_close(loop)
 expect(rc == 0, "uva_loop_close returned %d" % rc)

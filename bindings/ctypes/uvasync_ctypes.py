@@ -87,6 +87,21 @@ def _params(text):
     return result
 
 
+def _fields(decl):
+    """The (name, ctypes type) pairs of one member declaration: "int fd",
+    "uva_stdio_t stdio[3]" (an array) or "uint64_t dev, ino" (several)."""
+    m = re.match(r"^(.*?[\s*])(\w+(?:\[\d+\])?(?:, \w+(?:\[\d+\])?)*)$", decl)
+    base = _ctype(m.group(1))
+    fields = []
+    for name in m.group(2).split(", "):
+        am = re.match(r"^(\w+)\[(\d+)\]$", name)
+        if am:
+            fields.append((am.group(1), base * int(am.group(2))))
+        else:
+            fields.append((name, base))
+    return fields
+
+
 def _parse(cdef):
     for enum in re.finditer(r"enum \{(.*?)\}", cdef, re.S):
         for name, value in re.findall(r"(\w+) = (-?\d+)", enum.group(1)):
@@ -100,13 +115,12 @@ def _parse(cdef):
                 ctypes.c_void_p
             )  # opaque: only its pointer is used
             continue
-        m = re.match(r"^typedef struct \w+ ?\{(.*)\} ?(\w+);$", line)
+        m = re.match(r"^typedef struct(?: \w+)? ?\{(.*)\} ?(\w+);$", line)
         if m:  # a struct with a layout (uva_buf_t): a ctypes Structure
             fields = []
             for f in m.group(1).split(";"):
                 if f.strip():
-                    fm = re.match(r"^(.*?)(\w+)$", f.strip())
-                    fields.append((fm.group(2), _ctype(fm.group(1))))
+                    fields += _fields(f.strip())
             st = type(m.group(2), (ctypes.Structure,), {"_fields_": fields})
             _named[m.group(2)] = st
             setattr(types, m.group(2), st)

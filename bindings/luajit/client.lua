@@ -1,6 +1,7 @@
--- uvasync from LuaJIT: two timers, a sleeping task that gets cancelled and
--- a TCP echo round trip on 127.0.0.1, all driven by callbacks on one loop.
--- Prints what happens; exits 1 on any mismatch.
+-- uvasync from LuaJIT: two timers, a sleeping task that gets cancelled, a
+-- TCP echo round trip on 127.0.0.1 and a child process whose output is read
+-- from a pipe, all driven by callbacks on one loop. Prints what happens;
+-- exits 1 on any mismatch.
 --
 --   luajit bindings/luajit/client.lua     (UVASYNC_LIBRARY=... to pick a library)
 package.path = (arg[0]:match("^(.*/)") or "./") .. "?.lua;" .. package.path
@@ -180,6 +181,60 @@ local client_step = callback("uva_task_step_cb", function(task, status, data)
 end, C.UVA_EUSER)
 check(C.uva_task_spawn(client_task, loop, client_step, nil, nil), "uva_task_spawn")
 
+-- A child process: `sh -c 'echo hello; exit 3'` with its stdout on a pipe,
+-- which is a stream of the loop; read it to the end, then wait for the exit.
+local CHILD_SCRIPT = "echo hello from the child; exit 3"
+local child = { state = "spawn", process = ffi.new("uva_process_t *[1]"),
+                stream = ffi.new("uva_stream_t *[1]"),
+                buf = ffi.new("char[?]", BUFSIZE), n = ffi.new("size_t[1]"),
+                output = {}, exit_status = ffi.new("int64_t[1]", -1),
+                term_signal = ffi.new("int[1]", -1) }
+local child_task = ffi.new("uva_task_t *[1]")
+
+local child_step = callback("uva_task_step_cb", function(task, status, data)
+  local c = child
+  if status == C.UVA_ECANCELED then return status end
+  local rc
+  if c.state == "spawn" then
+    -- The option struct from the cdef; every pointer in it is read during
+    -- the call only (the Lua strings and argv live until it returns).
+    local argv = ffi.new("const char *[4]", "/bin/sh", "-c", CHILD_SCRIPT, nil)
+    local opts = ffi.new("uva_process_options_t")
+    opts.size = ffi.sizeof("uva_process_options_t")
+    opts.args = argv
+    opts.stdio[0].kind = C.UVA_STDIO_NULL
+    opts.stdio[1].kind = C.UVA_STDIO_PIPE
+    opts.stdio[2].kind = C.UVA_STDIO_INHERIT
+    check(C.uva_process_spawn(c.process, loop, opts), "uva_process_spawn")
+    local pid = ffi.new("int[1]")
+    check(C.uva_process_pid(pid, c.process[0]), "uva_process_pid")
+    print("child: started /bin/sh, pid " .. pid[0])
+    -- Our end of its stdout, now owned here (closed below).
+    check(C.uva_process_stream(c.stream, c.process[0], 1), "uva_process_stream")
+    c.state = "reading"
+  end
+  if c.state == "reading" then
+    while true do
+      rc = C.uva_stream_read(c.n, c.stream[0], task, c.buf, BUFSIZE)
+      if rc == C.UVA_EAGAIN then return C.UVA_TASK_PENDING end
+      check(rc, "child uva_stream_read")
+      if c.n[0] == 0 then break end
+      c.output[#c.output + 1] = ffi.string(c.buf, c.n[0])
+    end
+    print(string.format("child: output %q", table.concat(c.output)))
+    check(C.uva_stream_close(c.stream[0], nil, nil), "uva_stream_close")
+    c.state = "waiting"
+  end
+  rc = C.uva_process_wait(c.exit_status, c.term_signal, c.process[0], task)
+  if rc == C.UVA_EAGAIN then return C.UVA_TASK_PENDING end
+  check(rc, "uva_process_wait")
+  print(string.format("child: exited with status %d, signal %d",
+                      tonumber(c.exit_status[0]), c.term_signal[0]))
+  check(C.uva_process_close(c.process[0], nil, nil), "uva_process_close")
+  return 0
+end, C.UVA_EUSER)
+check(C.uva_task_spawn(child_task, loop, child_step, nil, nil), "uva_task_spawn")
+
 -- Run until no work is left: timers fired, tasks finished, server closed.
 check(C.uva_loop_run(loop, C.UVA_RUN_DEFAULT), "uva_loop_run")
 
@@ -193,11 +248,18 @@ check(C.uva_task_result(result, client_task[0]), "uva_task_result")
 expect(result[0] == 0, "client task finished with 0")
 expect(table.concat(client.received) == MESSAGE, "echo round trip returned the message")
 expect(closed.stream and closed.server, "close callbacks ran")
+check(C.uva_task_result(result, child_task[0]), "uva_task_result")
+expect(result[0] == 0, "child task finished with 0")
+expect(table.concat(child.output) == "hello from the child\n",
+       "child's stdout read through the pipe stream")
+expect(child.exit_status[0] == 3 and child.term_signal[0] == 0,
+       "child's exit status 3 and no signal")
 
 -- Drop our task references, let the loop reap them, then close it. Only
 -- then is no callback reachable from C, and the callbacks can be freed.
 check(C.uva_task_release(sleeper[0]), "uva_task_release")
 check(C.uva_task_release(client_task[0]), "uva_task_release")
+check(C.uva_task_release(child_task[0]), "uva_task_release")
 check(C.uva_loop_run(loop, C.UVA_RUN_DEFAULT), "uva_loop_run")
 local rc = C.uva_loop_close(loop)
 expect(rc == 0, "uva_loop_close returned " .. rc)

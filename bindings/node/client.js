@@ -1,7 +1,8 @@
 'use strict';
 // uvasync from Node.js through koffi: two timers, a sleeping task that gets
-// cancelled and a TCP echo round trip on 127.0.0.1, all driven by callbacks
-// on one uvasync loop. Prints what happens; exits 1 on any mismatch.
+// cancelled, a TCP echo round trip on 127.0.0.1 and a child process whose
+// output is read from a pipe, all driven by callbacks on one uvasync loop.
+// Prints what happens; exits 1 on any mismatch.
 //
 //   node bindings/node/client.js     (UVASYNC_LIBRARY=... to pick a library)
 //
@@ -186,6 +187,65 @@ const clientStep = callback(types.uva_task_step_cb, (task, status, data) => {
 }, K.UVA_EUSER);
 check(lib.uva_task_spawn(clientTask, loop, clientStep, null, null), 'uva_task_spawn');
 
+// A child process: `sh -c 'echo hello; exit 3'` with its stdout on a pipe,
+// which is a stream of the loop; read it to the end, then wait for the exit.
+const CHILD_SCRIPT = 'echo hello from the child; exit 3';
+const child = {
+  state: 'spawn', process: [null], stream: [null], buf: Buffer.alloc(BUFSIZE), n: [0],
+  output: [], exitStatus: [-1], termSignal: [-1],
+};
+const childTask = [null];
+
+const childStep = callback(types.uva_task_step_cb, (task, status, data) => {
+  const c = child;
+  if (status === K.UVA_ECANCELED) return status;
+  let rc;
+  if (c.state === 'spawn') {
+    // koffi turns the object into a uva_process_options_t (layout from the
+    // cdef) and the argv array into a NULL-terminated char ** for the
+    // call; the library reads them during the call only.
+    const options = {
+      size: koffi.sizeof(types.uva_process_options_t),
+      file: null,
+      args: ['/bin/sh', '-c', CHILD_SCRIPT, null],
+      env: null,
+      cwd: null,
+      stdio: [
+        { kind: K.UVA_STDIO_NULL, fd: 0 },
+        { kind: K.UVA_STDIO_PIPE, fd: 0 },
+        { kind: K.UVA_STDIO_INHERIT, fd: 0 },
+      ],
+      flags: 0,
+    };
+    check(lib.uva_process_spawn(c.process, loop, options), 'uva_process_spawn');
+    const pid = [0];
+    check(lib.uva_process_pid(pid, c.process[0]), 'uva_process_pid');
+    console.log(`child: started /bin/sh, pid ${pid[0]}`);
+    // Our end of its stdout, now owned here (closed below).
+    check(lib.uva_process_stream(c.stream, c.process[0], 1), 'uva_process_stream');
+    c.state = 'reading';
+  }
+  if (c.state === 'reading') {
+    for (;;) {
+      rc = lib.uva_stream_read(c.n, c.stream[0], task, c.buf, BUFSIZE);
+      if (rc === K.UVA_EAGAIN) return K.UVA_TASK_PENDING;
+      check(rc, 'child uva_stream_read');
+      if (c.n[0] === 0) break;
+      c.output.push(Buffer.from(c.buf.subarray(0, c.n[0])));
+    }
+    console.log(`child: output ${JSON.stringify(Buffer.concat(c.output).toString())}`);
+    check(lib.uva_stream_close(c.stream[0], null, null), 'uva_stream_close');
+    c.state = 'waiting';
+  }
+  rc = lib.uva_process_wait(c.exitStatus, c.termSignal, c.process[0], task);
+  if (rc === K.UVA_EAGAIN) return K.UVA_TASK_PENDING;
+  check(rc, 'uva_process_wait');
+  console.log(`child: exited with status ${c.exitStatus[0]}, signal ${c.termSignal[0]}`);
+  check(lib.uva_process_close(c.process[0], null, null), 'uva_process_close');
+  return 0;
+}, K.UVA_EUSER);
+check(lib.uva_task_spawn(childTask, loop, childStep, null, null), 'uva_task_spawn');
+
 // Run until no work is left: timers fired, tasks finished, server closed.
 check(lib.uva_loop_run(loop, K.UVA_RUN_DEFAULT), 'uva_loop_run');
 
@@ -198,11 +258,18 @@ check(lib.uva_task_result(result, clientTask[0]), 'uva_task_result');
 expect(result[0] === 0, 'client task finished with 0');
 expect(Buffer.concat(client.received).equals(MESSAGE), 'echo round trip returned the message');
 expect(closed.has('stream') && closed.has('server'), 'close callbacks ran');
+check(lib.uva_task_result(result, childTask[0]), 'uva_task_result');
+expect(result[0] === 0, 'child task finished with 0');
+expect(Buffer.concat(child.output).toString() === 'hello from the child\n',
+       "child's stdout read through the pipe stream");
+expect(Number(child.exitStatus[0]) === 3 && child.termSignal[0] === 0,
+       "child's exit status 3 and no signal");
 
 // Drop our task references, let the loop reap them, then close it. Only
 // then is no callback reachable from C, and the slots can be unregistered.
 check(lib.uva_task_release(sleeper[0]), 'uva_task_release');
 check(lib.uva_task_release(clientTask[0]), 'uva_task_release');
+check(lib.uva_task_release(childTask[0]), 'uva_task_release');
 check(lib.uva_loop_run(loop, K.UVA_RUN_DEFAULT), 'uva_loop_run');
 const rc = lib.uva_loop_close(loop);
 expect(rc === 0, `uva_loop_close returned ${rc}`);

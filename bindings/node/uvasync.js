@@ -33,12 +33,18 @@ for (const line of cdef.split('\n')) {
   let m;
   if ((m = line.match(/^typedef struct \w+ (\w+);$/))) {
     koffi.opaque(m[1]);
-  } else if ((m = line.match(/^typedef struct \w+ ?\{(.*)\} ?(\w+);$/))) {
-    // A struct with a layout (uva_buf_t): its fields, "<type> <name>;".
+  } else if ((m = line.match(/^typedef struct(?: \w+)? ?\{(.*)\} ?(\w+);$/))) {
+    // A struct with a layout (uva_buf_t, uva_process_options_t): its
+    // members, "<type> <name>;", "<type> <name>[N];" (an array) or
+    // "<type> <a>, <b>;" (several of one type).
     const fields = {};
     for (const f of m[1].split(';').map((x) => x.trim()).filter(Boolean)) {
-      const fm = f.match(/^(.*?)(\w+)$/);
-      fields[fm[2]] = fm[1].trim();
+      const fm = f.match(/^(.*?[\s*])(\w+(?:\[\d+\])?(?:, \w+(?:\[\d+\])?)*)$/);
+      for (const name of fm[2].split(', ')) {
+        const am = name.match(/^(\w+)\[(\d+)\]$/);
+        if (am) fields[am[1]] = koffi.array(fm[1].trim(), Number(am[2]));
+        else fields[name] = fm[1].trim();
+      }
     }
     types[m[2]] = koffi.struct(m[2], fields);
   } else if ((m = line.match(/^typedef (.+?) \(\*(\w+)\)\((.*)\);$/))) {

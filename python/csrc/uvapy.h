@@ -11,6 +11,7 @@
  *   sleep.c      sleep, sleep_ms and their awaitable
  *   gather.c     Gathering: gather's state
  *   stream_io.c  _read_bytes, _write_bytes, _writev_bytes
+ *   sigaction.c  a signal's action saved and put back (add_signal_handler)
  *   work.c       _work_submit: a Python call as a job of the loop's pool
  *   module.c     the module uvasync._cext; _uvapy_types, _uvapy_setup
  */
@@ -141,6 +142,12 @@ PyObject *uvapy_write_bytes(PyObject *self, PyObject *const *args,
                             Py_ssize_t nargs);
 PyObject *uvapy_writev_bytes(PyObject *self, PyObject *const *args,
                              Py_ssize_t nargs);
+
+/* sigaction.c */
+void *_uvapy_sigaction_get(int signum);
+int _uvapy_sigaction_set(int signum, void *saved);
+int _uvapy_sigaction_is_default(int signum);
+void _uvapy_sigaction_free(void *saved);
 
 /* work.c */
 PyObject *uvapy_work_submit(PyObject *self, PyObject *const *args,

@@ -5,6 +5,7 @@ steps coroutines and maps errors to exceptions."""
 
 from asyncio import IncompleteReadError, LimitOverrunError
 
+from ._signals import signal_wait
 from .condition import Barrier, BrokenBarrierError, Condition
 from .core import (
     CancelledError,
@@ -49,6 +50,7 @@ from .stream import (
     start_server,
     start_unix_server,
 )
+from .subprocess import create_subprocess_exec, create_subprocess_shell
 from .sync import BoundedSemaphore, Event, Lock, Semaphore, ThreadSafeFlag
 from .taskgroups import TaskGroup
 from .timeouts import Timeout, timeout, timeout_at

@@ -696,7 +696,7 @@ class Loop(LoopBase):
         self._exc_handler = None
         self._running = False
         self._sig = None  # signal watcher (socketpair, task)
-        self._signal_handlers = {}
+        self._signal_handlers = {}  # signum -> _signals._Watcher
         self._t0 = time.monotonic()
         self._jobs = set()  # run_in_executor calls on the core pool
         self._jobs_waiters = []  # Futures set once _jobs is empty
@@ -929,9 +929,9 @@ class Loop(LoopBase):
             self._sig = _signals.new_watcher(self, Task)
 
     def add_signal_handler(self, sig, callback, *args):
-        """Run callback(*args) on the loop when signal `sig` arrives
-        (main thread only, as in asyncio)."""
-        _signals.add_handler(self, sig, callback, args)
+        """Run callback(*args) on the loop when signal `sig` arrives (a
+        core signal watcher: a loop in any thread may watch signals)."""
+        _signals.add_handler(self, sig, callback, args, Handle)
 
     def remove_signal_handler(self, sig):
         return _signals.remove_handler(self, sig)

@@ -296,6 +296,17 @@ class Stream:
             return b""
         raise error(rc, "readline")
 
+    # `async for line in stream`, as asyncio's StreamReader: readline()
+    # until the end of the stream.
+    def __aiter__(self):
+        return self
+
+    async def __anext__(self):
+        line = await self.readline()
+        if line == b"":
+            raise StopAsyncIteration
+        return line
+
     @types.coroutine
     def readuntil(self, separator=b"\n"):
         """Data up to and including `separator` (asyncio's readuntil; the
