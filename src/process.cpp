@@ -44,6 +44,16 @@
 #include <unistd.h>
 #endif
 
+/* posix_spawn with what the spawn needs: POSIX_SPAWN_SETSID (glibc 2.26)
+ * and posix_spawn_file_actions_addchdir_np (glibc 2.29; recent musl has
+ * both). Without them this file does not build, as it did not without
+ * pipe2 before: there is no fork-based fallback to keep working. */
+#if !defined(POSIX_SPAWN_SETSID) || \
+    (defined(__GLIBC__) && !__GLIBC_PREREQ(2, 29))
+#error \
+    "process.cpp needs POSIX_SPAWN_SETSID and posix_spawn_file_actions_addchdir_np"
+#endif
+
 namespace uva {
 namespace detail {
 
