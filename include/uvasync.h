@@ -1025,8 +1025,13 @@ UVA_EXTERN int uva_poll_close(uva_poll_t *poll, uva_poll_close_cb close_cb,
  * reaps them whenever they exit. The child is not killed unless the handle
  * was spawned with UVA_PROCESS_KILL_ON_CLOSE.
  *
- * SIGCHLD: the core (libuv) handles SIGCHLD for its children; signal
- * watchers on SIGCHLD (below) still see it. Owner thread only, as
+ * The child is started with posix_spawn (vfork-style, on Linux glibc's
+ * clone(CLONE_VM|CLONE_VFORK)) with every signal's default action and an
+ * empty signal mask. SIGCHLD: each loop that spawned watches it and
+ * reaps its own children (waitpid on their pids); signal watchers on
+ * SIGCHLD (below) still see it. A child reaped by other code first (a
+ * waitpid on its pid or on -1, SIGCHLD set to SIG_IGN) leaves no status:
+ * its wait reports exit code 255 (as asyncio's). Owner thread only, as
  * everything; common errors UVA_EINVAL, UVA_EHANDLEKIND, UVA_EWRONGTHREAD,
  * UVA_ENOMEM. Since 1.0. */
 

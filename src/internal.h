@@ -407,16 +407,18 @@ struct Poll : Sync {
  * done with the handle: after the child's exit, or at the loop's close)
  * and one per wait node. */
 struct Process : Sync {
-  uv_process_t uv;
-  bool closed;   /* uva_process_close was called (or the spawn failed) */
-  bool exited;   /* libuv reaped the child: status and signal are known */
-  bool orphaned; /* closed while the child runs: on the loop's list */
+  /* Never started: closed through libuv so that close_cb runs from the
+   * loop, as every handle's, and uva_loop_close finishes it. */
+  uv_idle_t uv;
+  bool closed;          /* uva_process_close was called (or the spawn failed) */
+  bool exited;          /* reaped (Loop::chld): status and signal are known */
+  bool orphaned;        /* closed while the child runs */
   unsigned int options; /* UVA_PROCESS_* */
   int pid;
   int term_signal;
   int64_t exit_status;
   Stream *pipes[3]; /* the parent's ends not taken by uva_process_stream */
-  Process *onext, *oprev; /* Loop::orphans */
+  Process *cnext, *cprev; /* Loop::children while not reaped */
   uva_process_close_cb close_cb;
   void *close_data;
 };
@@ -614,11 +616,17 @@ struct Loop : QNode {
 
   /* Processes and signal watchers closed by their owner (or that failed to
    * start) whose memory only waits for libuv: a close callback, or the
-   * exit of a child still running (those are on `orphans`). They do not
-   * keep uva_loop_close from closing the loop, which hands the orphans'
-   * children to the reaper (process.cpp) and finishes the closes. */
+   * exit of a child still running). They do not keep uva_loop_close from
+   * closing the loop, which hands their children to the reaper
+   * (process.cpp) and finishes the closes. */
   size_t lingering = 0;
-  Process *orphans = nullptr;
+  /* Children spawned and not reaped yet, open or closed, and the SIGCHLD
+   * watcher that reaps them (process.cpp; initialised at the first spawn,
+   * unreferenced). */
+  Process *children = nullptr;
+  uv_signal_t chld;
+  bool chld_init = false;
+  bool chld_started = false;
 
   /* Linux: the loop's own epoll set (loop.cpp), or -1 where libuv's poll
    * phase waits instead. Stream sockets are in it edge-triggered; libuv's
@@ -854,7 +862,7 @@ int process_stream(Stream **out, Process *p, int fd);
 int process_wait(int64_t *exit_status, int *term_signal, Process *p, Task *t);
 int process_kill(Process *p, int signum);
 void process_close(Process *p, uva_process_close_cb cb, void *data);
-void process_hand_off(Loop *l); /* loop_close: orphans to the reaper */
+void process_hand_off(Loop *l); /* loop_close: children to the reaper */
 
 /* signal.cpp */
 int signal_new(Signal **out, Loop *l, int signum);

@@ -1,21 +1,29 @@
-/* uvasync — child processes (uv_spawn) and the reaper.
+/* uvasync — child processes (posix_spawn), their reaping, and the reaper.
+ *
+ * Spawning is glibc's (or musl's) posix_spawn: a vfork-style child
+ * (clone(CLONE_VM|CLONE_VFORK)) that shares the parent's memory until its
+ * exec, so a spawn costs the same whatever the size of the parent, where
+ * libuv's uv_spawn forks (copies the page tables) on Linux. posix_spawn
+ * reports a failed exec, chdir or dup2 as its result and reaps that child
+ * itself, so a failure is the spawn's error with nothing left behind.
  *
  * Waiting for the exit is an I/O-style wait (see sync.cpp): a waiter stays
- * registered and is woken when libuv reports the exit (or the handle
+ * registered and is woken when the child is reaped (or the handle
  * closes), and its repeated call completes.
  *
- * No zombies. libuv reaps a child (waitpid on its pid, at SIGCHLD) only
- * while the child's uv_process_t is open, so the handle stays open until
- * the exit even after uva_process_close: the Process then sits on the
- * loop's orphans list, unreferenced, and its exit closes it. If the loop
- * closes first, uva_loop_close hands the orphans' pids to the reaper, a
- * detached thread of the core that waits for exactly those pids (never
- * waitpid(-1), which would steal other code's children) and ends when
- * none is left.
+ * No zombies. libuv does not know these children, so the loop reaps them:
+ * a SIGCHLD watcher of its own (libuv serves several watchers of a signal,
+ * so signal watchers of the program and libuv's own children are not
+ * disturbed) calls waitpid(pid, WNOHANG) for each child on the loop's
+ * list, never waitpid(-1), which would steal other code's children. A
+ * handle closed while its child runs stays on the list, unreferenced, and
+ * the child's exit closes it. If the loop closes first, uva_loop_close
+ * hands those pids to the reaper, a detached thread of the core that
+ * waits for exactly those pids and ends when none is left.
  *
- * Pipes are made here (pipe2, close-on-exec), the child's end is given to
- * uv_spawn as an inherited descriptor, and the parent's end becomes an
- * ordinary stream (stream_open_pipe), so both read engines serve it.
+ * Pipes are made here (pipe2, close-on-exec); the child's end is dup2'ed
+ * onto 0..2 by posix_spawn, and the parent's end becomes an ordinary
+ * stream (stream_open_pipe), so both read engines serve it.
  */
 #include "internal.h"
 #include "fault.h"
@@ -23,13 +31,27 @@
 #include <cerrno>
 #include <csignal>
 #include <cstdlib>
+#include <cstring>
 #include <mutex>
+#include <string>
 #include <vector>
 #ifndef _WIN32
 #include <fcntl.h>
 #include <pthread.h>
+#include <spawn.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#endif
+
+/* posix_spawn with what the spawn needs: POSIX_SPAWN_SETSID (glibc 2.26)
+ * and posix_spawn_file_actions_addchdir_np (glibc 2.29; recent musl has
+ * both). Without them this file does not build, as it did not without
+ * pipe2 before: there is no fork-based fallback to keep working. */
+#if !defined(POSIX_SPAWN_SETSID) || \
+    (defined(__GLIBC__) && !__GLIBC_PREREQ(2, 29))
+#error \
+    "process.cpp needs POSIX_SPAWN_SETSID and posix_spawn_file_actions_addchdir_np"
 #endif
 
 namespace uva {
@@ -102,7 +124,7 @@ static void reap_later(const std::vector<int> &pids) {
   pthread_attr_destroy(&attr);
 }
 
-/* ---- the handle ----------------------------------------------------------- */
+/* ---- the handle and the loop's reaping ------------------------------------ */
 
 static Process *of(uv_handle_t *h) { return static_cast<Process *>(h->data); }
 
@@ -113,35 +135,87 @@ static void on_closed(uv_handle_t *h) {
   sync_unref(p); /* the owner's reference */
 }
 
-static void orphan_unlink(Process *p) {
-  Loop *l = p->loop;
-  if (p->oprev != nullptr)
-    p->oprev->onext = p->onext;
-  else
-    l->orphans = p->onext;
-  if (p->onext != nullptr) p->onext->oprev = p->oprev;
-  p->onext = p->oprev = nullptr;
-  p->orphaned = false;
+static void close_handle(Process *p) {
+  uv_close(reinterpret_cast<uv_handle_t *>(&p->uv), on_closed);
 }
 
-static void on_exit(uv_process_t *h, int64_t exit_status, int term_signal) {
-  Process *p = of(reinterpret_cast<uv_handle_t *>(h));
+static void children_unlink(Process *p) {
+  Loop *l = p->loop;
+  if (p->cprev != nullptr)
+    p->cprev->cnext = p->cnext;
+  else
+    l->children = p->cnext;
+  if (p->cnext != nullptr) p->cnext->cprev = p->cprev;
+  p->cnext = p->cprev = nullptr;
+}
+
+/* The child was reaped (status as waitpid's), or, with known false, is
+ * not ours to wait for any more: someone else reaped it (a waitpid(-1)
+ * elsewhere, SIGCHLD set to SIG_IGN). Its status is lost then; it is
+ * reported as exit code 255, as asyncio does, rather than leaving its
+ * waiters hanging. */
+static void on_exit(Process *p, bool known, int status) {
+  children_unlink(p);
   p->exited = true;
-  p->exit_status = exit_status;
-  p->term_signal = term_signal;
-  io_wake_all(p);
-  if (p->orphaned) { /* closed by its owner: libuv has nothing left to do */
-    orphan_unlink(p);
-    uv_close(reinterpret_cast<uv_handle_t *>(&p->uv), on_closed);
+  p->exit_status = 255;
+  p->term_signal = 0;
+  if (known && WIFEXITED(status)) {
+    p->exit_status = WEXITSTATUS(status);
+  } else if (known && WIFSIGNALED(status)) {
+    p->exit_status = 0;
+    p->term_signal = WTERMSIG(status);
   }
+  io_wake_all(p);
+  if (p->orphaned) { /* closed by its owner: nothing is left to do */
+    p->orphaned = false;
+    close_handle(p);
+  }
+}
+
+/* SIGCHLD: one arrival may stand for several exits, so every child of the
+ * loop is asked. */
+static void on_sigchld(uv_signal_t *h, int) {
+  Loop *l = static_cast<Loop *>(h->data);
+  Process *next;
+  for (Process *p = l->children; p != nullptr; p = next) {
+    next = p->cnext;
+    int status = 0;
+    pid_t got;
+    do {
+      got = waitpid(p->pid, &status, WNOHANG);
+    } while (got < 0 && errno == EINTR);
+    if (got == p->pid) {
+      on_exit(p, true, status);
+    } else if (got < 0) {
+      on_exit(p, false, 0);
+    }
+  }
+}
+
+/* Start the loop's SIGCHLD watcher before its first child can exit. */
+static int watch_children(Loop *l) {
+  if (l->chld_started) return 0;
+  if (!l->chld_init) {
+    int rc = FAULT_UV(uv_signal_init(&l->uv, &l->chld));
+    if (rc != 0) return rc;
+    l->chld.data = l;
+    uv_unref(reinterpret_cast<uv_handle_t *>(&l->chld)); /* waiters keep it */
+    l->chld_init = true;
+  }
+  int rc = FAULT_UV(uv_signal_start(&l->chld, on_sigchld, SIGCHLD));
+  if (rc != 0) return rc;
+  l->chld_started = true;
+  return 0;
 }
 
 /* ---- spawning ------------------------------------------------------------- */
 
-/* One of the child's descriptors 0..2 while spawning: what uv_spawn gets,
- * and for a pipe both ends and the parent's stream-to-be. */
+/* One of the child's descriptors 0..2 while spawning: the descriptor
+ * posix_spawn dup2's onto it, and for a pipe both ends and the parent's
+ * stream-to-be. */
 struct Seat {
-  uv_stdio_container_t uv{};
+  int src = -1;        /* dup2'ed onto the seat; -1: the child's 1 (STDOUT) */
+  int copy = -1;       /* ours to close after the spawn: a moved src */
   int child_end = -1;  /* ours to close after the spawn */
   int parent_end = -1; /* a pipe's end that becomes the stream */
   Stream *stream = nullptr;
@@ -165,40 +239,37 @@ static int check_options(const uva_process_options_t *o) {
   return 0;
 }
 
-/* /dev/null for the seats that get it, opened once per spawn: ours, not
- * libuv's UV_IGNORE, whose child-side handling of descriptors 0..2 varies
- * (under ASan, 1.44 left the parent's pipe end on an ignored 2). */
+/* /dev/null for the seats that get it, opened once per spawn. */
 static int dev_null(int *fd) {
   if (*fd < 0) *fd = open("/dev/null", O_RDWR | O_CLOEXEC);
   return *fd >= 0 ? 0 : -errno;
 }
 
-/* Set up seat i (kinds are valid). seats[1] is ready when i == 2.
- * ours_open: whether our descriptor i was open before any pipe was made
- * (a pipe may take the number of a closed one). *null: see dev_null. */
+/* Set up seat i (kinds are valid). ours_open: whether our descriptor i was
+ * open before any pipe was made (a pipe may take the number of a closed
+ * one). *null: see dev_null. */
 static int prepare_seat(Seat *seats, int i, const uva_stdio_t &io,
                         bool ours_open, int *null, Loop *l) {
   Seat &s = seats[i];
-  s.uv.flags = UV_INHERIT_FD;
   switch (io.kind) {
     case UVA_STDIO_INHERIT:
       /* A closed descriptor of ours is /dev/null for the child: a child
        * must not find an unrelated file there. */
       if (ours_open) {
-        s.uv.data.fd = i;
+        s.src = i;
         return 0;
       }
       [[fallthrough]];
     case UVA_STDIO_NULL: {
       int rc = dev_null(null);
-      s.uv.data.fd = *null;
+      s.src = *null;
       return rc;
     }
     case UVA_STDIO_FD:
-      s.uv.data.fd = io.fd; /* dup2'ed onto i in the child */
+      s.src = io.fd;
       return 0;
     case UVA_STDIO_STDOUT:
-      s.uv = seats[1].uv;
+      s.src = -1;
       return 0;
     case UVA_STDIO_PIPE: {
       s.stream = stream_reserve(l);
@@ -208,11 +279,129 @@ static int prepare_seat(Seat *seats, int i, const uva_stdio_t &io,
       /* The child reads descriptor 0 and writes 1 and 2. */
       s.child_end = i == 0 ? fds[0] : fds[1];
       s.parent_end = i == 0 ? fds[1] : fds[0];
-      s.uv.data.fd = s.child_end;
+      s.src = s.child_end;
       return 0;
     }
   }
   return UVA_EINVAL;
+}
+
+/* The child's dup2's run in order 0, 1, 2, so a source among 0..2 other
+ * than its own seat could be overwritten by an earlier one: such sources
+ * are copied above 2 first (close-on-exec, closed after the spawn). A
+ * source equal to its seat is dup2'ed onto itself, which clears its
+ * close-on-exec flag. */
+static int move_sources(Seat *seats) {
+  for (int i = 0; i < 3; i++) {
+    Seat &s = seats[i];
+    if (s.src < 0 || s.src > 2 || s.src == i) continue;
+    s.copy = fcntl(s.src, F_DUPFD_CLOEXEC, 3);
+    if (s.copy < 0) return -errno; /* EBADF: a UVA_STDIO_FD not open */
+    s.src = s.copy;
+  }
+  return 0;
+}
+
+static int add_actions(posix_spawn_file_actions_t *fa, const Seat *seats,
+                       const uva_process_options_t *o) {
+  int rc = 0;
+  if (o->cwd != nullptr) rc = posix_spawn_file_actions_addchdir_np(fa, o->cwd);
+  for (int i = 0; i < 3 && rc == 0; i++)
+    rc = posix_spawn_file_actions_adddup2(
+        fa, seats[i].src < 0 ? 1 : seats[i].src, i);
+  /* The caller's UVA_STDIO_FD descriptors above 2 are only sources: close
+   * them in the child (once each) in case they are not close-on-exec. */
+  for (int i = 0; i < 3 && rc == 0; i++) {
+    int fd = seats[i].src;
+    bool first = o->stdio[i].kind == UVA_STDIO_FD && fd > 2;
+    for (int j = 0; j < i && first; j++)
+      first = seats[j].src != fd;
+    if (first) rc = posix_spawn_file_actions_addclose(fa, fd);
+  }
+  return -rc;
+}
+
+/* posix_spawnp would search the parent's PATH: with an environment of its
+ * own, the program is looked up in that one's PATH here (as execvp does,
+ * "/bin:/usr/bin" without one): the first candidate that is an executable
+ * regular file; UVA_EACCES if only ones that may not be run were found. */
+static int find_in_env(std::string *out, const char *file,
+                       const char *const *env) {
+  const char *path = "/bin:/usr/bin";
+  for (const char *const *e = env; *e != nullptr; e++)
+    if (std::strncmp(*e, "PATH=", 5) == 0) path = *e + 5;
+  bool denied = false;
+  for (;;) {
+    const char *end = std::strchr(path, ':');
+    size_t n = end != nullptr ? size_t(end - path) : std::strlen(path);
+    /* An empty entry is the current directory, as for execvp. */
+    out->assign(path, n);
+    out->append(n == 0 ? "" : "/");
+    out->append(file);
+    struct stat st;
+    if (stat(out->c_str(), &st) == 0 && S_ISREG(st.st_mode)) {
+      if (access(out->c_str(), X_OK) == 0) return 0;
+      denied = true;
+    }
+    if (end == nullptr) break;
+    path = end + 1;
+  }
+  return denied ? UVA_EACCES : UVA_ENOENT;
+}
+
+/* Start the child: 0 and *pid, or the error of the spawn (of a failed
+ * exec, chdir or dup2 too, that child reaped by posix_spawn). */
+static int start_child(pid_t *pid, const Seat *seats,
+                       const uva_process_options_t *o) {
+  const char *file = o->file != nullptr ? o->file : o->args[0];
+  std::string found;
+  bool search = std::strchr(file, '/') == nullptr;
+  if (search && o->env != nullptr) {
+    try {
+      int rc = find_in_env(&found, file, o->env);
+      if (rc != 0) return rc;
+    } catch (...) {
+      return UVA_ENOMEM;
+    }
+    file = found.c_str();
+    search = false;
+  }
+
+  posix_spawnattr_t attr;
+  posix_spawn_file_actions_t fa;
+  int rc = posix_spawnattr_init(&attr);
+  if (rc != 0) return -rc;
+  rc = posix_spawn_file_actions_init(&fa);
+  if (rc != 0) {
+    posix_spawnattr_destroy(&attr);
+    return -rc;
+  }
+  /* The child starts as a fresh program would: every signal's default
+   * action (the loop ignores SIGPIPE, watchers catch others) and an empty
+   * mask. */
+  sigset_t none, all;
+  sigemptyset(&none);
+  sigfillset(&all);
+  short flags = POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF;
+  if (o->flags & UVA_PROCESS_SETSID) flags |= POSIX_SPAWN_SETSID;
+  rc = -posix_spawnattr_setflags(&attr, flags);
+  if (rc == 0) rc = -posix_spawnattr_setsigmask(&attr, &none);
+  if (rc == 0) rc = -posix_spawnattr_setsigdefault(&attr, &all);
+  if (rc == 0) rc = add_actions(&fa, seats, o);
+  if (rc == 0) {
+    char *const *argv = const_cast<char *const *>(o->args); /* only read */
+    char *const *envp =
+        o->env != nullptr ? const_cast<char *const *>(o->env) : environ;
+    if (fault_hit(FAULT_IO))
+      rc = UVA_EIO;
+    else if (search)
+      rc = -posix_spawnp(pid, file, &fa, &attr, argv, envp);
+    else
+      rc = -posix_spawn(pid, file, &fa, &attr, argv, envp);
+  }
+  posix_spawn_file_actions_destroy(&fa);
+  posix_spawnattr_destroy(&attr);
+  return rc;
 }
 
 int process_spawn(Process **out, Loop *l, const uva_process_options_t *o) {
@@ -225,33 +414,25 @@ int process_spawn(Process **out, Loop *l, const uva_process_options_t *o) {
   Seat seats[3];
   bool ours_open[3] = {fd_open(0), fd_open(1), fd_open(2)};
   int null = -1;
+  rc = watch_children(l);
   for (int i = 0; i < 3 && rc == 0; i++)
     rc = prepare_seat(seats, i, o->stdio[i], ours_open[i], &null, l);
-
-  if (rc == 0) {
-    uv_process_options_t uo;
-    std::memset(&uo, 0, sizeof uo);
-    uo.exit_cb = on_exit;
-    uo.file = o->file != nullptr ? o->file : o->args[0];
-    uo.args = const_cast<char **>(o->args); /* libuv only reads them */
-    uo.env = const_cast<char **>(o->env);
-    uo.cwd = o->cwd;
-    uo.flags = (o->flags & UVA_PROCESS_SETSID) ? UV_PROCESS_DETACHED : 0;
-    uo.stdio_count = 3;
-    uv_stdio_container_t stdio[3] = {seats[0].uv, seats[1].uv, seats[2].uv};
-    uo.stdio = stdio;
-    p->uv.data = p;
-    /* libuv reports a failed exec (ENOENT, EACCES...) here; the child
-     * that failed is reaped by uv_spawn already. */
-    rc = fault_hit(FAULT_IO) ? UV_EIO : uv_spawn(&l->uv, &p->uv, &uo);
-  }
-  for (Seat &s : seats)
+  if (rc == 0) rc = move_sources(seats);
+  pid_t pid = 0;
+  if (rc == 0) rc = start_child(&pid, seats, o);
+  for (Seat &s : seats) {
     if (s.child_end >= 0) close(s.child_end);
+    if (s.copy >= 0) close(s.copy);
+  }
   if (null >= 0) close(null);
 
   if (rc == 0) {
-    p->pid = p->uv.pid;
-    uv_unref(reinterpret_cast<uv_handle_t *>(&p->uv)); /* waiters keep it */
+    p->pid = pid;
+    uv_idle_init(&l->uv, &p->uv); /* cannot fail */
+    p->uv.data = p;
+    p->cnext = l->children;
+    if (l->children != nullptr) l->children->cprev = p;
+    l->children = p;
     /* Adopt the parent's ends. This cannot fail for a fresh pipe short of
      * a libuv bug; if it does, the child is killed (and reaped later) and
      * the spawn fails all the same. */
@@ -284,16 +465,8 @@ int process_spawn(Process **out, Loop *l, const uva_process_options_t *o) {
     if (s.parent_end >= 0) close(s.parent_end);
     if (s.stream != nullptr) io_destroy(s.stream);
   }
-  if (p->uv.type == UV_PROCESS) {
-    /* uv_spawn initialised the handle: only libuv's close releases it.
-     * The memory lingers until then (uva_loop_close finishes it). */
-    p->closed = true;
-    l->lingering++;
-    uv_close(reinterpret_cast<uv_handle_t *>(&p->uv), on_closed);
-  } else {
-    l->handles--;
-    std::free(p);
-  }
+  l->handles--;
+  std::free(p);
   return rc;
 }
 
@@ -328,7 +501,7 @@ int process_wait(int64_t *exit_status, int *term_signal, Process *p, Task *t) {
 int process_kill(Process *p, int signum) {
   if (signum < 0 || signum >= NSIG) return UVA_EINVAL;
   if (p->exited) return UVA_ESRCH; /* reaped: the pid may be another's */
-  return uv_process_kill(&p->uv, signum);
+  return uv_kill(p->pid, signum);
 }
 
 void process_close(Process *p, uva_process_close_cb cb, void *data) {
@@ -339,37 +512,38 @@ void process_close(Process *p, uva_process_close_cb cb, void *data) {
   Loop *l = p->loop;
   l->lingering++;
   if (!p->exited && (p->options & UVA_PROCESS_KILL_ON_CLOSE))
-    uv_process_kill(&p->uv, SIGKILL);
+    uv_kill(p->pid, SIGKILL);
   for (Stream *&s : p->pipes) {
     if (s != nullptr) stream_close(s, nullptr, nullptr, true);
     s = nullptr;
   }
   io_wake_all(p); /* their repeated calls return UVA_ECLOSED */
-  if (p->exited) {
-    uv_close(reinterpret_cast<uv_handle_t *>(&p->uv), on_closed);
-  } else {
-    /* libuv reaps it while the handle is open: keep it so. */
-    p->orphaned = true;
-    p->oprev = nullptr;
-    p->onext = l->orphans;
-    if (l->orphans != nullptr) l->orphans->oprev = p;
-    l->orphans = p;
-  }
+  if (p->exited)
+    close_handle(p);
+  else
+    p->orphaned = true; /* stays on the list: its exit closes it */
 }
 
 void process_hand_off(Loop *l) {
-  if (l->orphans == nullptr) return;
   std::vector<int> pids;
-  while (Process *p = l->orphans) {
-    orphan_unlink(p);
+  /* Every child still listed is an orphan (an open handle would have made
+   * uva_loop_close return UVA_EBUSY). */
+  while (Process *p = l->children) {
+    children_unlink(p);
+    p->orphaned = false;
     try {
       pids.push_back(p->pid);
     } catch (...) {
       /* Out of memory: this child is left unreaped rather than the loop
        * unclosable. */
     }
-    uv_close(reinterpret_cast<uv_handle_t *>(&p->uv), on_closed);
+    close_handle(p);
   }
+  if (l->chld_init) {
+    uv_close(reinterpret_cast<uv_handle_t *>(&l->chld), nullptr);
+    l->chld_init = l->chld_started = false;
+  }
+  if (pids.empty()) return;
   try {
     reap_later(pids);
   } catch (...) {

@@ -121,3 +121,28 @@ Test(process_reap, kill_on_close_then_loop_close, .timeout = 10) {
   UVT_CLOSE_LOOP(loop);
   cr_assert(gone_within(pid, 5000));
 }
+
+/* Other code reaped the child first (here a waitpid on its pid): its
+ * status is lost, and its waiters get exit code 255 instead of waiting
+ * for ever. */
+Test(process_reap, child_reaped_by_other_code_reads_as_255, .timeout = 10) {
+  uva_loop_t *loop = uvt_loop_new();
+  const char *argv[8];
+  uva_process_options_t o = sh_options(argv, "exit 3");
+  struct exit_waiter w;
+  memset(&w, 0, sizeof w);
+  w.p = spawn_ok(loop, &o);
+  int pid;
+  UVT_OK(uva_process_pid(&pid, w.p));
+  int st = 0;
+  cr_assert_eq(waitpid(pid, &st, 0), pid);
+  cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 3);
+  spawn(loop, step_wait_exit, &w);
+  run(loop);
+  UVT_OK(w.rc);
+  cr_assert_eq(w.status, 255);
+  cr_assert_eq(w.sig, 0);
+  UVT_OK(uva_process_close(w.p, NULL, NULL));
+  run(loop);
+  UVT_CLOSE_LOOP(loop);
+}

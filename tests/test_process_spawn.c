@@ -419,3 +419,101 @@ Test(process, child_starts_with_default_signal_actions, .timeout = 10) {
   free(out);
   UVT_CLOSE_LOOP(loop);
 }
+
+/* UVA_STDIO_FD may name another of the parent's 0..2: here the child's
+ * stdout is the parent's 2 and its stderr the parent's 1, swapped, and
+ * neither is overwritten by the other on the way. */
+Test(process, stdio_fds_among_0_to_2_may_be_swapped, .timeout = 10) {
+  uva_loop_t *loop = uvt_loop_new();
+  int on1[2], on2[2];
+  cr_assert_eq(pipe(on1), 0);
+  cr_assert_eq(pipe(on2), 0);
+  int saved1 = dup(1), saved2 = dup(2);
+  cr_assert(saved1 >= 0 && saved2 >= 0);
+  cr_assert_eq(dup2(on1[1], 1), 1);
+  cr_assert_eq(dup2(on2[1], 2), 2);
+  const char *argv[8];
+  uva_process_options_t o = sh_options(argv, "echo out; echo err >&2");
+  o.stdio[1].kind = UVA_STDIO_FD;
+  o.stdio[1].fd = 2;
+  o.stdio[2].kind = UVA_STDIO_FD;
+  o.stdio[2].fd = 1;
+  uva_process_t *p = NULL;
+  int rc = uva_process_spawn(&p, loop, &o);
+  dup2(saved1, 1); /* the test's own output back first */
+  dup2(saved2, 2);
+  close(saved1);
+  close(saved2);
+  close(on1[1]);
+  close(on2[1]);
+  UVT_OK(rc);
+  struct exit_waiter w;
+  memset(&w, 0, sizeof w);
+  w.p = p;
+  spawn(loop, step_wait_exit, &w);
+  run(loop);
+  UVT_OK(w.rc);
+  UVT_OK(uva_process_close(p, NULL, NULL));
+  run(loop);
+  char buf[2][64];
+  int fds[2] = {on1[0], on2[0]};
+  for (int i = 0; i < 2; i++) {
+    ssize_t n = read(fds[i], buf[i], sizeof buf[i] - 1);
+    buf[i][n > 0 ? n : 0] = '\0';
+    close(fds[i]);
+  }
+  cr_assert_str_eq(buf[0], "err\n", "the parent's 1 got the child's 2");
+  cr_assert_str_eq(buf[1], "out\n", "the parent's 2 got the child's 1");
+  UVT_CLOSE_LOOP(loop);
+}
+
+/* A file `name` in dir with the given mode and contents. */
+static void write_file(const char *dir, const char *name, mode_t mode,
+                       const char *text) {
+  char path[256];
+  snprintf(path, sizeof path, "%s/%s", dir, name);
+  int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, mode);
+  cr_assert(fd >= 0);
+  cr_assert_eq(write(fd, text, strlen(text)), (ssize_t) strlen(text));
+  close(fd);
+}
+
+/* The lookup in env's PATH is execvp's: a program found but not executable
+ * is passed over for a later one, and alone it is UVA_EACCES. */
+Test(process, path_of_the_environment_skips_what_cannot_run, .timeout = 10) {
+  uva_loop_t *loop = uvt_loop_new();
+  char a[] = "/tmp/uvasync-path-a-XXXXXX", b[] = "/tmp/uvasync-path-b-XXXXXX";
+  cr_assert_not_null(mkdtemp(a));
+  cr_assert_not_null(mkdtemp(b));
+  write_file(a, "uvaprog", 0644, "#!/bin/sh\nexit 5\n");
+  write_file(b, "uvaprog", 0755, "#!/bin/sh\nexit 7\n");
+  char path_ab[128], path_a[128];
+  snprintf(path_ab, sizeof path_ab, "PATH=%s:%s", a, b);
+  snprintf(path_a, sizeof path_a, "PATH=%s", a);
+  const char *argv[] = {"uvaprog", NULL};
+  const char *env[] = {path_ab, NULL};
+  uva_process_options_t o = UVA_PROCESS_OPTIONS_INIT;
+  o.args = argv;
+  o.env = env;
+  struct exit_waiter w;
+  memset(&w, 0, sizeof w);
+  w.p = spawn_ok(loop, &o);
+  spawn(loop, step_wait_exit, &w);
+  run(loop);
+  UVT_OK(w.rc);
+  cr_assert_eq(w.status, 7, "the executable one in the second directory");
+  UVT_OK(uva_process_close(w.p, NULL, NULL));
+  env[0] = path_a;
+  uva_process_t *p = NULL;
+  UVT_EQ(uva_process_spawn(&p, loop, &o), UVA_EACCES);
+  cr_assert_null(p);
+  char file[256];
+  snprintf(file, sizeof file, "%s/uvaprog", a);
+  unlink(file);
+  rmdir(a);
+  snprintf(file, sizeof file, "%s/uvaprog", b);
+  unlink(file);
+  rmdir(b);
+  run(loop);
+  UVT_CLOSE_LOOP(loop);
+}
