@@ -70,6 +70,7 @@ typedef enum {
   UVA_ENOBUFS = -105,
   UVA_ENODEV = -19,
   UVA_ENOENT = -2,
+  UVA_ENOEXEC = -8,
   UVA_ENOMEM = -12,
   UVA_ENONET = -64,
   UVA_ENOPROTOOPT = -92,

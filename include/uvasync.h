@@ -143,6 +143,7 @@ UVA_EXTERN const char *uva_version_string(void);
   XX(ENOBUFS, (-ENOBUFS), "no buffer space available")                        \
   XX(ENODEV, (-ENODEV), "no such device")                                     \
   XX(ENOENT, (-ENOENT), "no such file or directory")                          \
+  XX(ENOEXEC, (-ENOEXEC), "exec format error")                                \
   XX(ENOMEM, (-ENOMEM), "not enough memory")                                  \
   XX(ENONET, (-ENONET), "machine is not on the network")                      \
   XX(ENOPROTOOPT, (-ENOPROTOOPT), "protocol not available")                   \

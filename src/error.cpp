@@ -7,6 +7,12 @@
 namespace uva {
 namespace detail {
 
+/* libuv names ENOEXEC from 1.45 on (UV__ENOEXEC, -ENOEXEC on Unix); the
+ * spawn reports it, so the map has it with the value those versions give. */
+#ifndef UV__ENOEXEC
+enum { UV_ENOEXEC = -ENOEXEC };
+#endif
+
 /* Each code must equal libuv's: the ABI promises it. */
 #define UVA__CHECK_XX(name, value, msg)            \
   static_assert(int(UVA_##name) == int(UV_##name), \

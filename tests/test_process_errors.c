@@ -117,6 +117,17 @@ Test(process_errors, bad_cwd_not_executable_bad_fd, .timeout = 10) {
   o.args = argv2;
   o.cwd = NULL;
   UVT_EQ(uva_process_spawn(&p, loop, &o), UVA_EACCES);
+  /* Executable, but neither a binary nor a script with "#!": the exec
+   * fails (as for CPython's subprocess; execvp's /bin/sh retry is not
+   * done), with a code of its own that has a name and a message. */
+  fd = open(path, O_WRONLY | O_TRUNC);
+  cr_assert_geq(fd, 0);
+  cr_assert_eq(write(fd, "echo hi\n", 8), 8);
+  close(fd);
+  chmod(path, 0755);
+  UVT_EQ(uva_process_spawn(&p, loop, &o), UVA_ENOEXEC);
+  cr_assert_str_eq(uva_err_name(UVA_ENOEXEC), "ENOEXEC");
+  cr_assert_str_eq(uva_strerror(UVA_ENOEXEC), "exec format error");
   unlink(path);
   /* UVA_STDIO_FD of a descriptor that is not open. */
   o.args = argv;

@@ -7,6 +7,7 @@ uvasync's own (the core's reaping policy, options refused) is tested on
 uvasync alone."""
 
 import asyncio
+import errno
 import os
 import signal
 import sys
@@ -358,6 +359,13 @@ def test_a_missing_program_raises_file_not_found(aio, tmp_path):
             await aio.create_subprocess_exec("no-such-program-uvasync")
         with pytest.raises(PermissionError):
             await aio.create_subprocess_exec(str(tmp_path))
+        script = tmp_path / "no-shebang"
+        script.write_text("echo hi\n")
+        script.chmod(0o755)
+        with pytest.raises(OSError) as e:
+            await aio.create_subprocess_exec(str(script))
+        assert e.value.errno == errno.ENOEXEC
+        assert e.value.filename == str(script)
 
     aio.run(main())
 

@@ -130,6 +130,7 @@ pub const UVA_ENFILE: c_int = -23;
 pub const UVA_ENOBUFS: c_int = -105;
 pub const UVA_ENODEV: c_int = -19;
 pub const UVA_ENOENT: c_int = -2;
+pub const UVA_ENOEXEC: c_int = -8;
 pub const UVA_ENOMEM: c_int = -12;
 pub const UVA_ENONET: c_int = -64;
 pub const UVA_ENOPROTOOPT: c_int = -92;
