@@ -280,7 +280,12 @@ def _stdio(slot, value, fd):
 
 
 def _spawn_error(rc, program, cwd):
-    if rc in (lib.UVA_ENOENT, lib.UVA_EACCES, lib.UVA_ENOTDIR, lib.UVA_ENOEXEC):
+    if rc in (
+        lib.UVA_ENOENT,
+        lib.UVA_EACCES,
+        lib.UVA_ENOTDIR,
+        lib.UVA_ENOEXEC,
+    ):
         # as Popen: the file named, the cwd if it is the one missing
         name = program
         if cwd is not None and not os.path.isdir(cwd):
