@@ -16,6 +16,12 @@ enum {
   UVA_WRITABLE = 2,
   UVA_PROCESS_SETSID = 1,
   UVA_PROCESS_KILL_ON_CLOSE = 2,
+  UVA_TLS_VERIFY_NONE = 0,
+  UVA_TLS_VERIFY_PEER = 1,
+  UVA_TLS_VERIFY_REQUIRE = 2,
+  UVA_TLS_VERIFY_NO_HOSTNAME = 16,
+  UVA_TLS_VERSION_1_2 = 771,
+  UVA_TLS_VERSION_1_3 = 772,
   UVA_TICKS_PERIOD = 1073741824
 };
 
@@ -114,7 +120,16 @@ typedef enum {
   UVA_EQUEUEFULL = -5010,
   UVA_EQUEUEEMPTY = -5011,
   UVA_EINCOMPLETE = -5012,
-  UVA_ELINETOOLONG = -5013
+  UVA_ELINETOOLONG = -5013,
+  UVA_ETLS = -5020,
+  UVA_ETLSUNTRUSTED = -5021,
+  UVA_ETLSEXPIRED = -5022,
+  UVA_ETLSHOSTNAME = -5023,
+  UVA_ETLSCERT = -5024,
+  UVA_ETLSNOCERT = -5025,
+  UVA_ETLSVERSION = -5026,
+  UVA_ETLSALERT = -5027,
+  UVA_ETLSEOF = -5028
 } uva_errno_t;
 const char *uva_strerror(int err);
 const char *uva_err_name(int err);
@@ -338,6 +353,33 @@ typedef enum {
 typedef struct{size_t size;uva_file_type type;uint64_t mode;uint64_t dev, ino, nlink, uid, gid, rdev;uint64_t file_size, blksize, blocks;int64_t atime_ns, mtime_ns, ctime_ns;}uva_stat_t;
 int uva_fs_statbuf(uva_stat_t *out, uva_work_t *work);
 int uva_fs_dirent(const char **name, uva_file_type *type, uva_work_t *work, size_t i);
+typedef struct uva_tls_ctx_s uva_tls_ctx_t;
+typedef enum {
+  UVA_TLS_CLIENT = 0,
+  UVA_TLS_SERVER = 1
+} uva_tls_role;
+int uva_tls_available(void);
+int uva_tls_ctx_new(uva_tls_ctx_t **out, uva_tls_role role);
+void uva_tls_ctx_free(uva_tls_ctx_t *ctx);
+int uva_tls_ctx_set_verify(uva_tls_ctx_t *ctx, int mode);
+int uva_tls_ctx_load_ca(uva_tls_ctx_t *ctx, const char *file, const char *dir);
+int uva_tls_ctx_load_ca_pem(uva_tls_ctx_t *ctx, const void *pem, size_t len);
+int uva_tls_ctx_use_cert_file(uva_tls_ctx_t *ctx, const char *chain_file, const char *key_file, const char *password);
+int uva_tls_ctx_use_cert_pem(uva_tls_ctx_t *ctx, const void *chain_pem, size_t chain_len, const void *key_pem, size_t key_len, const char *password);
+int uva_tls_ctx_set_versions(uva_tls_ctx_t *ctx, int min_version, int max_version);
+int uva_tls_ctx_set_ciphers(uva_tls_ctx_t *ctx, const char *tls12, const char *tls13);
+int uva_tls_ctx_set_alpn(uva_tls_ctx_t *ctx, const char *const *protos, size_t count);
+int uva_tls_ctx_set_session_cache(uva_tls_ctx_t *ctx, size_t size);
+int uva_tls_start(uva_stream_t *stream, uva_tls_ctx_t *ctx, const char *server_name);
+int uva_tls_handshake(uva_stream_t *stream, uva_task_t *task);
+int uva_tls_version(int *out, uva_stream_t *stream);
+int uva_tls_alpn(uva_stream_t *stream, char *buf, size_t buflen);
+int uva_tls_cipher(uva_stream_t *stream, char *buf, size_t buflen);
+int uva_tls_server_name(uva_stream_t *stream, char *buf, size_t buflen);
+int uva_tls_peer_cert(size_t *len, uva_stream_t *stream, void *buf, size_t buflen);
+int uva_tls_verify_result(int *code, uva_stream_t *stream, char *buf, size_t buflen);
+int uva_tls_error_text(uva_stream_t *stream, char *buf, size_t buflen);
+int uva_tls_session_reused(int *out, uva_stream_t *stream);
 long uva_ticks_ms(void);
 long uva_ticks_add(long ticks, long delta);
 long uva_ticks_diff(long a, long b);

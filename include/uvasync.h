@@ -191,7 +191,17 @@ UVA_EXTERN const char *uva_version_string(void);
   XX(EQUEUEFULL, (-5010), "queue is full")                                    \
   XX(EQUEUEEMPTY, (-5011), "queue is empty")                                  \
   XX(EINCOMPLETE, (-5012), "end of stream before the requested bytes")        \
-  XX(ELINETOOLONG, (-5013), "line longer than the stream's line limit")
+  XX(ELINETOOLONG, (-5013), "line longer than the stream's line limit")       \
+  XX(ETLS, (-5020), "TLS protocol error")                                     \
+  XX(ETLSUNTRUSTED, (-5021),                                                  \
+     "TLS certificate not trusted (unknown issuer or self-signed)")           \
+  XX(ETLSEXPIRED, (-5022), "TLS certificate expired or not yet valid")        \
+  XX(ETLSHOSTNAME, (-5023), "TLS certificate does not match the host name")   \
+  XX(ETLSCERT, (-5024), "TLS certificate verify failed")                      \
+  XX(ETLSNOCERT, (-5025), "TLS peer sent no certificate")                     \
+  XX(ETLSVERSION, (-5026), "no TLS protocol version in common")               \
+  XX(ETLSALERT, (-5027), "TLS peer sent a fatal alert")                       \
+  XX(ETLSEOF, (-5028), "TLS connection closed without close_notify")
 
 typedef enum {
 #define UVA__ERRNO_XX(name, value, msg) UVA_##name = value,
@@ -1371,6 +1381,218 @@ UVA_EXTERN int uva_fs_statbuf(uva_stat_t *out, uva_work_t *work);
  * file system does not say). Errors: UVA_EINVAL (i out of range). */
 UVA_EXTERN int uva_fs_dirent(const char **name, uva_file_type *type,
                              uva_work_t *work, size_t i);
+
+/* ------------------------------------------------------------------------ */
+/* TLS                                                                      */
+/* ------------------------------------------------------------------------ */
+
+/* TLS runs inside a stream: uva_tls_start turns a connected TCP stream (or
+ * any other stream) into a TLS one, uva_tls_handshake waits for the
+ * handshake, and from then on the stream calls above (read, read_exactly,
+ * read_line, read_until, peek/consume, read_to_eof, write, writev, drain,
+ * write_drain, shutdown, close, abort) carry plaintext over it, with the
+ * same buffering, flow control (high_water counts plaintext, the write
+ * queue counts the encrypted bytes) and errors as on a plain stream. The
+ * core runs OpenSSL on memory buffers: encrypted bytes from the kernel go
+ * through OpenSSL into the stream's read buffer, writes through OpenSSL
+ * into the stream's write path; nothing blocks. TLS 1.2 and 1.3 only; no
+ * renegotiation.
+ *
+ * Built without OpenSSL, every uva_tls_* call returns UVA_ENOTSUP
+ * (uva_tls_available says which build this is).
+ *
+ * The end of a TLS stream: uva_stream_shutdown sends the TLS close_notify
+ * alert, then shuts the TCP write side down; uva_stream_close sends it too
+ * (after the queued writes), uva_stream_abort does not. A peer's
+ * close_notify reads as the end of the stream (0 / UVA_EOF); a connection
+ * that ends without one reads as UVA_ETLSEOF after the bytes that came (it
+ * may have been cut short by an attacker: a protocol that frames its own
+ * end may treat it as the end).
+ *
+ * Errors of the handshake (and of reads, for alerts that come later):
+ * UVA_ETLSUNTRUSTED, UVA_ETLSEXPIRED, UVA_ETLSHOSTNAME, UVA_ETLSCERT
+ * (the peer's certificate; uva_tls_verify_result says why in OpenSSL's
+ * words), UVA_ETLSNOCERT (a server requiring a client certificate got
+ * none), UVA_ETLSVERSION (no protocol version in common), UVA_ETLSALERT
+ * (the peer sent a fatal alert, e.g. it rejected our certificate),
+ * UVA_ETLSEOF (the peer closed during the handshake or without
+ * close_notify), UVA_ETLS (any other failure of the TLS protocol);
+ * uva_tls_error_text gives OpenSSL's reason for the last one. Since 1.0. */
+
+typedef struct uva_tls_ctx_s uva_tls_ctx_t;
+
+/* Which side of the handshake a context's streams take. */
+typedef enum { UVA_TLS_CLIENT = 0, UVA_TLS_SERVER = 1 } uva_tls_role;
+
+/* Verification of the peer's certificate (uva_tls_ctx_set_verify).
+ * NONE: none (a client accepts any server; a server asks for no client
+ * certificate). PEER: a client verifies the server's chain against the
+ * trust store and its name against the name given to uva_tls_start; a
+ * server asks for a client certificate and verifies it if one comes.
+ * REQUIRE: as PEER, and a server fails the handshake without a client
+ * certificate (UVA_ETLSNOCERT; a client is the same as PEER).
+ * NO_HOSTNAME may be or'ed to PEER or REQUIRE: the chain is verified, the
+ * host name is not (Python's check_hostname = False). */
+#define UVA_TLS_VERIFY_NONE 0
+#define UVA_TLS_VERIFY_PEER 1
+#define UVA_TLS_VERIFY_REQUIRE 2
+#define UVA_TLS_VERIFY_NO_HOSTNAME 0x10
+
+/* Protocol versions, as on the wire (uva_tls_ctx_set_versions,
+ * uva_tls_version). */
+#define UVA_TLS_VERSION_1_2 0x0303
+#define UVA_TLS_VERSION_1_3 0x0304
+
+/* 1 if this build has TLS (OpenSSL), else 0. Never fails; thread-safe. */
+UVA_EXTERN int uva_tls_available(void);
+
+/* A new context: *out receives it; the caller owns it (uva_tls_ctx_free).
+ * A client context verifies the server (UVA_TLS_VERIFY_PEER) against the
+ * system's trust store (OpenSSL's default paths, SSL_CERT_FILE and
+ * SSL_CERT_DIR honoured), offers TLS 1.2 and 1.3 and keeps sessions to
+ * resume (uva_tls_ctx_set_session_cache). A server context needs a
+ * certificate and key (uva_tls_ctx_use_cert_*) before its first stream and
+ * asks for no client certificate (UVA_TLS_VERIFY_NONE).
+ *
+ * Threads: a context belongs to no loop. Configure it (the set/load/use
+ * calls) from one thread at a time, before the streams that use it start;
+ * then streams of any loops on any threads may use it at once. A stream
+ * keeps what it needs of its context: uva_tls_ctx_free may come while
+ * streams still use it (from any thread), and the memory goes with the
+ * last of them. Errors: UVA_EINVAL (out NULL, bad role), UVA_ENOMEM,
+ * UVA_ETLS (OpenSSL failed to set up), UVA_ENOTSUP (no TLS in this
+ * build). Since 1.0. */
+UVA_EXTERN int uva_tls_ctx_new(uva_tls_ctx_t **out, uva_tls_role role);
+
+/* Drop the owner's reference (see above). Accepts NULL. Since 1.0. */
+UVA_EXTERN void uva_tls_ctx_free(uva_tls_ctx_t *ctx);
+
+/* Verification mode: UVA_TLS_VERIFY_* (above). Errors: UVA_EINVAL.
+ * Since 1.0. */
+UVA_EXTERN int uva_tls_ctx_set_verify(uva_tls_ctx_t *ctx, int mode);
+
+/* Trust these CA certificates instead of the system's store: a PEM file
+ * and/or a directory in OpenSSL's hashed layout (c_rehash); either may be
+ * NULL, not both. Further calls add to what the first one loaded. The
+ * _pem form reads PEM certificates from memory (len bytes, copied).
+ * Errors: UVA_EINVAL, UVA_ENOENT (a file or directory missing), UVA_ETLS
+ * (not PEM, or no certificate in it). Since 1.0. */
+UVA_EXTERN int uva_tls_ctx_load_ca(uva_tls_ctx_t *ctx, const char *file,
+                                   const char *dir);
+UVA_EXTERN int uva_tls_ctx_load_ca_pem(uva_tls_ctx_t *ctx, const void *pem,
+                                       size_t len);
+
+/* This side's certificate chain (PEM: the leaf first, then intermediates)
+ * and private key (PEM; key NULL: from the chain's file), checked against
+ * each other. password decrypts an encrypted key (NULL: none). The _pem
+ * form reads both from memory (copied). Errors: UVA_EINVAL, UVA_ENOENT (a
+ * file missing), UVA_ETLS (not PEM, a wrong password, a key that does not
+ * match the certificate). Since 1.0. */
+UVA_EXTERN int uva_tls_ctx_use_cert_file(uva_tls_ctx_t *ctx,
+                                         const char *chain_file,
+                                         const char *key_file,
+                                         const char *password);
+UVA_EXTERN int uva_tls_ctx_use_cert_pem(uva_tls_ctx_t *ctx,
+                                        const void *chain_pem,
+                                        size_t chain_len, const void *key_pem,
+                                        size_t key_len, const char *password);
+
+/* The protocol versions allowed: min and max are UVA_TLS_VERSION_* or 0
+ * for the default (TLS 1.2 and the newest, 1.3). Errors: UVA_EINVAL (an
+ * unknown version, min > max). Since 1.0. */
+UVA_EXTERN int uva_tls_ctx_set_versions(uva_tls_ctx_t *ctx, int min_version,
+                                        int max_version);
+
+/* Cipher suites, in OpenSSL's syntax: tls12 for TLS 1.2
+ * ("ECDHE+AESGCM"), tls13 for TLS 1.3 ("TLS_AES_128_GCM_SHA256:...");
+ * NULL keeps that list as it is. Errors: UVA_EINVAL (a list that selects
+ * nothing). Since 1.0. */
+UVA_EXTERN int uva_tls_ctx_set_ciphers(uva_tls_ctx_t *ctx, const char *tls12,
+                                       const char *tls13);
+
+/* Application protocols (ALPN), most preferred first (e.g. "h2",
+ * "http/1.1"; each 1..255 bytes; count 0 clears the list). A client
+ * offers them; a server picks the first of its list that the client
+ * offered, and goes on without ALPN when none is (as Python's ssl).
+ * protos is copied. Errors: UVA_EINVAL. Since 1.0. */
+UVA_EXTERN int uva_tls_ctx_set_alpn(uva_tls_ctx_t *ctx,
+                                    const char *const *protos, size_t count);
+
+/* Session resumption. A client keeps the last session per server (the
+ * name given to uva_tls_start and the peer's port), up to `size` servers
+ * (the oldest is forgotten), and offers it on the next connection to the
+ * same server; a server keeps up to `size` sessions and issues TLS 1.3
+ * tickets. 0 turns resumption off. Default: 256. uva_tls_session_reused
+ * tells whether a handshake resumed. Errors: UVA_EINVAL. Since 1.0. */
+UVA_EXTERN int uva_tls_ctx_set_session_cache(uva_tls_ctx_t *ctx, size_t size);
+
+/* Run TLS over an open stream, as ctx's role. The handshake starts at
+ * once (a client sends its hello); uva_tls_handshake waits for its end.
+ * Bytes already buffered on the stream are taken as the peer's first TLS
+ * records (STARTTLS: read the plaintext command's reply first, exactly).
+ * server_name: a client's SNI and the name its certificate is verified
+ * against (an IP address literal is verified against the certificate's IP
+ * addresses and sent as no SNI); NULL: no SNI and no name verified. A
+ * server ignores it. The stream keeps a reference to ctx. Until the
+ * handshake completes, reads and writes of the stream fail with
+ * UVA_ENOTCONN (the handshake's error after it failed).
+ * Errors: UVA_EINVAL (NULL stream or ctx), UVA_ENOTCONN (still
+ * connecting), UVA_ECLOSED, UVA_EALREADY (TLS runs on it already),
+ * UVA_EBUSY (a sendfile or a read is waiting on the stream), UVA_ENOMEM,
+ * UVA_ETLS (a server context with no certificate). Owner thread.
+ * Since 1.0. */
+UVA_EXTERN int uva_tls_start(uva_stream_t *stream, uva_tls_ctx_t *ctx,
+                             const char *server_name);
+
+/* Wait for the end of the handshake: 0 once done; UVA_EAGAIN (registered);
+ * its error (see above; also a connection error, UVA_ECLOSED). The
+ * handshake goes on while nobody waits: a task cancelled out of this wait
+ * (the way to put a timeout on it: a timer that cancels the task, or the
+ * binding's wait_for) leaves it running, and a later call waits again.
+ * Errors also: UVA_EINVAL (no TLS on the stream). Since 1.0. */
+UVA_EXTERN int uva_tls_handshake(uva_stream_t *stream, uva_task_t *task);
+
+/* After the handshake: *out = the negotiated protocol version
+ * (UVA_TLS_VERSION_*). Errors: UVA_EINVAL (no TLS on the stream),
+ * UVA_ENOTCONN (handshake not done). Since 1.0. */
+UVA_EXTERN int uva_tls_version(int *out, uva_stream_t *stream);
+
+/* The negotiated application protocol (ALPN) into buf, NUL-terminated;
+ * "" when none was. The cipher suite's name (OpenSSL's, e.g.
+ * "TLS_AES_256_GCM_SHA384"). The server name a client sent (SNI; "" if
+ * none), on either side. Errors: UVA_EINVAL, UVA_ENOTCONN, UVA_ENOBUFS
+ * (buflen too small: 256 always suffices). Since 1.0. */
+UVA_EXTERN int uva_tls_alpn(uva_stream_t *stream, char *buf, size_t buflen);
+UVA_EXTERN int uva_tls_cipher(uva_stream_t *stream, char *buf, size_t buflen);
+UVA_EXTERN int uva_tls_server_name(uva_stream_t *stream, char *buf,
+                                   size_t buflen);
+
+/* The peer's certificate, DER-encoded: *len = its size, copied into buf if
+ * buflen suffices (UVA_ENOBUFS if not, *len still set: call again). 0 with
+ * *len = 0 when the peer sent none. buf may be NULL with buflen 0 to ask
+ * the size. Errors: UVA_EINVAL, UVA_ENOTCONN. Since 1.0. */
+UVA_EXTERN int uva_tls_peer_cert(size_t *len, uva_stream_t *stream, void *buf,
+                                 size_t buflen);
+
+/* The result of verifying the peer's certificate, once the handshake ended
+ * (also when it failed): *code = OpenSSL's X509_V_* code (0: verified, or
+ * not verified at all), and its text into buf (may be NULL with buflen
+ * 0; truncated to fit, always NUL-terminated when buflen > 0), e.g.
+ * "certificate has expired". Errors: UVA_EINVAL, UVA_ENOTCONN (handshake
+ * still running). Since 1.0. */
+UVA_EXTERN int uva_tls_verify_result(int *code, uva_stream_t *stream,
+                                     char *buf, size_t buflen);
+
+/* OpenSSL's reason for the stream's last TLS error (the handshake's or a
+ * later alert), e.g. "certificate verify failed: certificate has expired"
+ * or "tlsv1 alert protocol version"; "" if none. Truncated to fit, always
+ * NUL-terminated when buflen > 0. Errors: UVA_EINVAL. Since 1.0. */
+UVA_EXTERN int uva_tls_error_text(uva_stream_t *stream, char *buf,
+                                  size_t buflen);
+
+/* *out = 1 if the handshake resumed an earlier session, else 0. Errors:
+ * UVA_EINVAL, UVA_ENOTCONN. Since 1.0. */
+UVA_EXTERN int uva_tls_session_reused(int *out, uva_stream_t *stream);
 
 /* ------------------------------------------------------------------------ */
 /* Wrap-around ticks (MicroPython's time.ticks_*)                           */

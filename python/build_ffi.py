@@ -4,10 +4,15 @@ package never keeps its own copy of the C API."""
 
 import hashlib
 import os
+import sys
 
 from cffi import FFI
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+# build_tls.py beside this file (pip runs it from elsewhere)
+sys.path.insert(0, HERE)
+from build_tls import openssl_flags  # noqa: E402
+
 VENDOR = os.path.join(HERE, "_vendor")
 
 with open(os.path.join(VENDOR, "bindings", "uvasync.cdef.h")) as f:
@@ -95,7 +100,8 @@ ffibuilder.set_source(
     depends=[os.path.relpath(os.path.join(CSRC, "uvapy.h"))],
     define_macros=[("UVA_EXTERN", "")],
     # the core (static, built by build_clib) first, then what it needs
-    libraries=["uvasync_core", "uv", "stdc++"],
+    # (OpenSSL when the core has TLS: build_tls.py)
+    libraries=["uvasync_core", "uv"] + openssl_flags()[1] + ["stdc++"],
     extra_compile_args=["-O2"],
     # The step uses PyIter_Send, outside the stable ABI before 3.10: the
     # extension is built for the interpreter that installs it.

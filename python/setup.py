@@ -13,10 +13,15 @@ what an sdist ships and what a build from an unpacked sdist uses.
 import glob
 import os
 import shutil
+import sys
 
 from setuptools import setup
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+# build_tls.py beside this file (pip runs it from elsewhere)
+sys.path.insert(0, HERE)
+from build_tls import openssl_flags  # noqa: E402
+
 REPO = os.path.dirname(HERE)
 VENDOR = os.path.join(HERE, "_vendor")
 
@@ -41,6 +46,7 @@ def vendor_core():
 
 
 vendor_core()
+TLS_MACROS, _ = openssl_flags()
 core_sources = sorted(glob.glob(os.path.join("_vendor", "src", "*.cpp")))
 if not core_sources:
     raise SystemExit("uvasync: the C++ core sources are missing (_vendor/src)")
@@ -54,7 +60,7 @@ setup(
                 "include_dirs": [os.path.join("_vendor", "include")],
                 # No default visibility: the core's symbols stay inside the extension
                 # and cannot clash with a libuvasync.so loaded in the same process.
-                "macros": [("UVA_EXTERN", ""), ("NDEBUG", "1")],
+                "macros": [("UVA_EXTERN", ""), ("NDEBUG", "1")] + TLS_MACROS,
                 "cflags": [
                     "-std=c++17",
                     "-O2",

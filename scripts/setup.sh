@@ -16,9 +16,11 @@ APT_BUILD=(
   cmake
   pkg-config
   libuv1-dev
+  libssl-dev        # TLS (src/tls.cpp); without it uva_tls_* return ENOTSUP
 )
 APT_TEST=(
   libcriterion-dev  # C test suite (tests/test_*.c)
+  openssl           # s_server/s_client, the TLS suites' peers
   luajit            # bindings/luajit client
   nodejs            # bindings/node client (koffi from npm)
 )

@@ -1475,4 +1475,181 @@ UVA_EXTERN long uva_ticks_add(long ticks, long delta) {
 
 UVA_EXTERN long uva_ticks_diff(long a, long b) { return ticks_diff(a, b); }
 
+/* ---- TLS ------------------------------------------------------------------ */
+
+static inline TlsCtx *as_tls_ctx(uva_tls_ctx_t *p) {
+  return static_cast<TlsCtx *>(static_cast<void *>(p));
+}
+
+/* A context: NULL, kind. Contexts belong to no loop (no thread check). */
+#define CHECK_TLS_CTX(p)                              \
+  TlsCtx *c_ = nullptr;                               \
+  do {                                                \
+    int rc_;                                          \
+    c_ = tls_ctx_check(static_cast<void *>(p), &rc_); \
+    if (c_ == nullptr) return rc_;                    \
+  } while (0)
+
+UVA_EXTERN int uva_tls_available(void) { return tls_available() ? 1 : 0; }
+
+UVA_EXTERN int uva_tls_ctx_new(uva_tls_ctx_t **out, uva_tls_role role) {
+  if (out == nullptr) return UVA_EINVAL;
+  int r = enum_bits(role);
+  if (r != UVA_TLS_CLIENT && r != UVA_TLS_SERVER) return UVA_EINVAL;
+  API_BEGIN
+  TlsCtx *c;
+  int rc = tls_ctx_new(&c, uva_tls_role(r));
+  if (rc == 0) *out = reinterpret_cast<uva_tls_ctx_t *>(c);
+  return rc;
+  API_END
+}
+
+UVA_EXTERN void uva_tls_ctx_free(uva_tls_ctx_t *ctx) {
+  if (ctx == nullptr) return;
+  int rc;
+  TlsCtx *c = tls_ctx_check(static_cast<void *>(ctx), &rc);
+  if (c != nullptr) tls_ctx_free(c);
+}
+
+UVA_EXTERN int uva_tls_ctx_set_verify(uva_tls_ctx_t *ctx, int mode) {
+  CHECK_TLS_CTX(ctx);
+  return tls_ctx_set_verify(c_, mode);
+}
+
+UVA_EXTERN int uva_tls_ctx_load_ca(uva_tls_ctx_t *ctx, const char *file,
+                                   const char *dir) {
+  CHECK_TLS_CTX(ctx);
+  if (file == nullptr && dir == nullptr) return UVA_EINVAL;
+  return tls_ctx_load_ca(c_, file, dir);
+}
+
+UVA_EXTERN int uva_tls_ctx_load_ca_pem(uva_tls_ctx_t *ctx, const void *pem,
+                                       size_t len) {
+  CHECK_TLS_CTX(ctx);
+  if (pem == nullptr || len == 0) return UVA_EINVAL;
+  return tls_ctx_load_ca_pem(c_, pem, len);
+}
+
+UVA_EXTERN int uva_tls_ctx_use_cert_file(uva_tls_ctx_t *ctx,
+                                         const char *chain_file,
+                                         const char *key_file,
+                                         const char *password) {
+  CHECK_TLS_CTX(ctx);
+  if (chain_file == nullptr) return UVA_EINVAL;
+  return tls_ctx_use_cert_file(c_, chain_file, key_file, password);
+}
+
+UVA_EXTERN int uva_tls_ctx_use_cert_pem(uva_tls_ctx_t *ctx,
+                                        const void *chain_pem, size_t chain_len,
+                                        const void *key_pem, size_t key_len,
+                                        const char *password) {
+  CHECK_TLS_CTX(ctx);
+  if (chain_pem == nullptr || chain_len == 0 || key_pem == nullptr ||
+      key_len == 0)
+    return UVA_EINVAL;
+  return tls_ctx_use_cert_pem(c_, chain_pem, chain_len, key_pem, key_len,
+                              password);
+}
+
+UVA_EXTERN int uva_tls_ctx_set_versions(uva_tls_ctx_t *ctx, int min_version,
+                                        int max_version) {
+  CHECK_TLS_CTX(ctx);
+  return tls_ctx_set_versions(c_, min_version, max_version);
+}
+
+UVA_EXTERN int uva_tls_ctx_set_ciphers(uva_tls_ctx_t *ctx, const char *tls12,
+                                       const char *tls13) {
+  CHECK_TLS_CTX(ctx);
+  return tls_ctx_set_ciphers(c_, tls12, tls13);
+}
+
+UVA_EXTERN int uva_tls_ctx_set_alpn(uva_tls_ctx_t *ctx,
+                                    const char *const *protos, size_t count) {
+  CHECK_TLS_CTX(ctx);
+  if (protos == nullptr && count > 0) return UVA_EINVAL;
+  API_BEGIN
+  return tls_ctx_set_alpn(c_, protos, count);
+  API_END
+}
+
+UVA_EXTERN int uva_tls_ctx_set_session_cache(uva_tls_ctx_t *ctx, size_t size) {
+  CHECK_TLS_CTX(ctx);
+  return tls_ctx_set_session_cache(c_, size);
+}
+
+UVA_EXTERN int uva_tls_start(uva_stream_t *stream, uva_tls_ctx_t *ctx,
+                             const char *server_name) {
+  if (!tls_available()) return UVA_ENOTSUP;
+  CHECK_IO(stream, MAGIC_STREAM);
+  CHECK_TLS_CTX(ctx);
+  API_BEGIN
+  return tls_start(as_stream(stream), c_, server_name);
+  API_END
+}
+
+UVA_EXTERN int uva_tls_handshake(uva_stream_t *stream, uva_task_t *task) {
+  if (!tls_available()) return UVA_ENOTSUP;
+  CHECK_IO_WAITER(stream, MAGIC_STREAM, task);
+  return tls_handshake(as_stream(stream), as_task(task));
+}
+
+/* The queries: a stream (any state), then the core. */
+#define TLS_QUERY(stream)                     \
+  do {                                        \
+    if (!tls_available()) return UVA_ENOTSUP; \
+    CHECK_IO(stream, MAGIC_STREAM);           \
+  } while (0)
+
+UVA_EXTERN int uva_tls_version(int *out, uva_stream_t *stream) {
+  if (out == nullptr) return UVA_EINVAL;
+  TLS_QUERY(stream);
+  return tls_version(out, as_stream(stream));
+}
+
+UVA_EXTERN int uva_tls_alpn(uva_stream_t *stream, char *buf, size_t buflen) {
+  if (buf == nullptr || buflen == 0) return UVA_EINVAL;
+  TLS_QUERY(stream);
+  return tls_alpn(as_stream(stream), buf, buflen);
+}
+
+UVA_EXTERN int uva_tls_cipher(uva_stream_t *stream, char *buf, size_t buflen) {
+  if (buf == nullptr || buflen == 0) return UVA_EINVAL;
+  TLS_QUERY(stream);
+  return tls_cipher(as_stream(stream), buf, buflen);
+}
+
+UVA_EXTERN int uva_tls_server_name(uva_stream_t *stream, char *buf,
+                                   size_t buflen) {
+  if (buf == nullptr || buflen == 0) return UVA_EINVAL;
+  TLS_QUERY(stream);
+  return tls_server_name(as_stream(stream), buf, buflen);
+}
+
+UVA_EXTERN int uva_tls_peer_cert(size_t *len, uva_stream_t *stream, void *buf,
+                                 size_t buflen) {
+  if (len == nullptr || (buf == nullptr && buflen > 0)) return UVA_EINVAL;
+  TLS_QUERY(stream);
+  return tls_peer_cert(len, as_stream(stream), buf, buflen);
+}
+
+UVA_EXTERN int uva_tls_verify_result(int *code, uva_stream_t *stream, char *buf,
+                                     size_t buflen) {
+  if (code == nullptr || (buf == nullptr && buflen > 0)) return UVA_EINVAL;
+  TLS_QUERY(stream);
+  return tls_verify_result(code, as_stream(stream), buf, buflen);
+}
+
+UVA_EXTERN int uva_tls_error_text(uva_stream_t *stream, char *buf,
+                                  size_t buflen) {
+  if (buf == nullptr && buflen > 0) return UVA_EINVAL;
+  TLS_QUERY(stream);
+  return tls_error_text(as_stream(stream), buf, buflen);
+}
+
+UVA_EXTERN int uva_tls_session_reused(int *out, uva_stream_t *stream) {
+  if (out == nullptr) return UVA_EINVAL;
+  TLS_QUERY(stream);
+  return tls_session_reused(out, as_stream(stream));
+}
+
 }  // extern "C"

@@ -348,6 +348,7 @@ struct Stream : Sync {
   int ai_err;                         /* last connect error while trying */
   uv_connect_t creq;
   uv_shutdown_t sreq;
+  struct Tls *tls; /* TLS runs on the stream (tls.cpp), else NULL */
   uva_stream_close_cb close_cb;
   void *close_data;
 };
@@ -796,7 +797,55 @@ int sync_enlist(Sync *s, Task *t, WaitKind kind); /* UVA_EAGAIN, ENOMEM */
 void sync_drop(Wait *w);
 void io_wake_all(Sync *s); /* wake every waiter, leaving them registered */
 
+/* tls.cpp: TLS contexts, and TLS inside a stream (the hooks stream*.cpp
+ * call when Stream::tls is set). Without OpenSSL the API calls return
+ * UVA_ENOTSUP and the hooks are never reached. */
+struct TlsCtx;
+struct Tls;
+bool tls_available();
+int tls_ctx_new(TlsCtx **out, uva_tls_role role);
+TlsCtx *tls_ctx_check(void *p, int *rc); /* NULL with *rc on a bad handle */
+void tls_ctx_free(TlsCtx *c);            /* any thread */
+int tls_ctx_set_verify(TlsCtx *c, int mode);
+int tls_ctx_load_ca(TlsCtx *c, const char *file, const char *dir);
+int tls_ctx_load_ca_pem(TlsCtx *c, const void *pem, size_t len);
+int tls_ctx_use_cert_file(TlsCtx *c, const char *chain, const char *key,
+                          const char *password);
+int tls_ctx_use_cert_pem(TlsCtx *c, const void *chain, size_t chain_len,
+                         const void *key, size_t key_len, const char *password);
+int tls_ctx_set_versions(TlsCtx *c, int min, int max);
+int tls_ctx_set_ciphers(TlsCtx *c, const char *tls12, const char *tls13);
+int tls_ctx_set_alpn(TlsCtx *c, const char *const *protos, size_t count);
+int tls_ctx_set_session_cache(TlsCtx *c, size_t size);
+int tls_start(Stream *s, TlsCtx *c, const char *server_name);
+int tls_handshake(Stream *s, Task *t);
+int tls_io_blocked(Stream *s); /* 0 once reads and writes may go */
+/* The read engines' hooks: decrypt into buf, receiving ciphertext as
+ * needed (replaces the plain read from the kernel); the kernel has new
+ * bytes (edge event); the libuv engine's room for ciphertext, what it
+ * read into it, and the kernel's end (0) or error. */
+size_t tls_read_into(Stream *s, char *buf, size_t len);
+void tls_kernel_more(Stream *s);
+uv_buf_t tls_cipher_room(Stream *s);
+void tls_feed(Stream *s, const char *data, size_t n);
+void tls_kernel_end(Stream *s, int err);
+int tls_write(size_t *queued, Stream *s, const uva_buf_t *bufs, size_t nbufs);
+void tls_close_notify(Stream *s); /* once, before shutdown or close */
+void tls_free(Stream *s);
+int tls_version(int *out, Stream *s);
+int tls_alpn(Stream *s, char *buf, size_t buflen);
+int tls_cipher(Stream *s, char *buf, size_t buflen);
+int tls_server_name(Stream *s, char *buf, size_t buflen);
+int tls_peer_cert(size_t *len, Stream *s, void *buf, size_t buflen);
+int tls_verify_result(int *code, Stream *s, char *buf, size_t buflen);
+int tls_error_text(Stream *s, char *buf, size_t buflen);
+int tls_session_reused(int *out, Stream *s);
+
 /* stream*.cpp, udp.cpp, poll.cpp */
+/* The plain write (TLS hands its records to it) and the start of reading
+ * if there is room (stream.cpp). */
+int stream_write_raw(size_t *queued, Stream *s, const void *buf, size_t len);
+void stream_maybe_read(Stream *s);
 void io_destroy(Sync *s); /* free an I/O object's own memory */
 void stream_waiter_gone(Stream *s);
 int addr_format(const struct sockaddr *sa, char *host, size_t hostlen,

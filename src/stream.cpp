@@ -117,6 +117,7 @@ void io_destroy(Sync *obj) {
   Loop *l = obj->loop;
   if (obj->magic == MAGIC_STREAM) {
     Stream *s = static_cast<Stream *>(obj);
+    tls_free(s);
     std::free(s->rbuf);
     std::free(s->wtail); /* dropped by on_write already; for safety */
     if (s->ai_list != nullptr) uv_freeaddrinfo(s->ai_list);
@@ -224,6 +225,8 @@ static void maybe_read(Stream *s) {
   if (rc != 0) s->read_err = rc;
 }
 
+void stream_maybe_read(Stream *s) { maybe_read(s); }
+
 static void consume(Stream *s, void *buf, size_t n) {
   /* n = 0 may come with no buffer at all yet (rbuf NULL): memcpy's
    * arguments must not be NULL even for 0 bytes. */
@@ -238,7 +241,9 @@ static void consume(Stream *s, void *buf, size_t n) {
 /* Wait for more: register (once) and make sure bytes keep coming. */
 static int wait_more(Stream *s, Task *t, Wait *w, size_t want) {
   if (want > s->want) s->want = want;
-  if (s->edge && s->more) {
+  /* (TLS: `more` also counts what OpenSSL holds, which no poll reports,
+   * under either engine.) */
+  if ((s->edge || s->tls != nullptr) && s->more) {
     /* The kernel reported these bytes once and will not again: read them
      * now, and the call, repeated at the next pass, finds them. */
     edge_fill(s);
@@ -274,6 +279,13 @@ static int read_blocked(Stream *s, Wait *w) {
     done_waiting(s, w);
     return s->conn_err;
   }
+  if (s->tls != nullptr && s->st == StreamState::OPEN) {
+    int rc = tls_io_blocked(s); /* handshake running or failed */
+    if (rc != 0) {
+      done_waiting(s, w);
+      return rc;
+    }
+  }
   return 0;
 }
 
@@ -297,7 +309,8 @@ int stream_read(size_t *nread, Stream *s, Task *t, void *buf, size_t len,
   if (rc != 0) return rc;
   *nread = 0;
   size_t total = len + spill_len;
-  if (s->rlen == 0 && s->more && total >= READ_DIRECT_MIN) {
+  if (s->rlen == 0 && s->more && total >= READ_DIRECT_MIN &&
+      s->tls == nullptr) { /* (TLS decrypts into the buffer) */
     size_t n;
     if (spill_len == 0 && readahead_young(s)) {
       /* A young stream whose messages outgrow the caller's buffer: take
@@ -628,6 +641,15 @@ static int try_send(Stream *s, const char *p, size_t len) {
 }
 
 int stream_write(size_t *queued, Stream *s, const void *buf, size_t len) {
+  if (s->tls != nullptr && s->st == StreamState::OPEN) {
+    uva_buf_t b = {buf, len};
+    return tls_write(queued, s, &b, 1);
+  }
+  return stream_write_raw(queued, s, buf, len);
+}
+
+/* The bytes as they are (TLS: its records), to the kernel or the queue. */
+int stream_write_raw(size_t *queued, Stream *s, const void *buf, size_t len) {
   if (s->st >= StreamState::CLOSING) return UVA_ECLOSED;
   if (s->st == StreamState::CONNECTING)
     return s->conn_err != 0 ? s->conn_err : UVA_ENOTCONN;
@@ -742,6 +764,8 @@ static int try_write_flat(Stream *s, const char *p, size_t len) {
  * them (100k items of 14 bytes: 98 sendmsg calls, against one send). */
 int stream_writev(size_t *queued, Stream *s, const uva_buf_t *bufs,
                   size_t nbufs, size_t total) {
+  if (s->tls != nullptr && s->st == StreamState::OPEN)
+    return tls_write(queued, s, bufs, nbufs);
   if (s->st >= StreamState::CLOSING) return UVA_ECLOSED;
   if (s->st == StreamState::CONNECTING)
     return s->conn_err != 0 ? s->conn_err : UVA_ENOTCONN;
@@ -873,6 +897,8 @@ int stream_shutdown(Stream *s, Task *t) {
       if (w != nullptr) return UVA_EAGAIN;
       return sync_enlist(s, t, WaitKind::IO);
     }
+    /* TLS: close_notify first, queued like any record. */
+    tls_close_notify(s);
     /* The tail must be in libuv's queue, ahead of the shutdown. */
     int rc = s->wtail != nullptr ? tail_flush(s) : 0;
     if (rc != 0) {
@@ -1197,6 +1223,10 @@ int stream_address(Stream *s, bool peer, char *host, size_t hostlen,
 
 int stream_close(Stream *s, uva_stream_close_cb cb, void *data, bool abort) {
   if (s->st == StreamState::CLOSED) return 0;
+  /* A graceful close of a TLS stream says so (the peer then reads the
+   * end, not a truncation); an abort does not. */
+  if (!abort && s->st == StreamState::OPEN && s->sf == nullptr)
+    tls_close_notify(s);
   if (s->st == StreamState::CLOSING && !abort) return 0;
   if (s->st != StreamState::CLOSING) {
     s->close_cb = cb;
@@ -1246,6 +1276,7 @@ int stream_sendfile_prepare(Stream *s, int *fd, bool *now) {
   if (s->write_err != 0) return s->write_err;
   if (s->shut_requested) return UVA_EPIPE;
   if (s->sf != nullptr) return UVA_EBUSY;
+  if (s->tls != nullptr) return UVA_ENOTSUP; /* the file would go in clear */
 #ifndef _WIN32
   int f = fd_of(s);
 #else

@@ -54,6 +54,7 @@ bool edge_read_start(Stream *s) {
 void stream_edge_event(Stream *s, bool end) {
   if (!s->edge) return;
   s->more = true;
+  if (s->tls != nullptr) tls_kernel_more(s);
   /* The end or an error stays in the kernel after its one report: keep
    * `more` until a read returns it (a short read would clear it). */
   if (end) s->hup = true;
@@ -134,6 +135,8 @@ size_t read_direct(Stream *s, void *buf, size_t len, void *spill,
 static size_t read_into(Stream *s, char *buf, size_t len, char *spill,
                         size_t spill_len) {
 #ifndef _WIN32
+  /* TLS: ciphertext from the kernel, plaintext into buf (tls.cpp). */
+  if (s->tls != nullptr) return tls_read_into(s, buf, len);
   int fd = fd_of(s);
   if (fd < 0) return 0;
   ssize_t n;

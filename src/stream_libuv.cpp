@@ -39,6 +39,12 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
     return;
   }
 #endif
+  if (s->tls != nullptr) { /* ciphertext, for tls_feed */
+    *buf = tls_cipher_room(s);
+    if (buf->base == nullptr)
+      s->nobuf = NoRoom::FULL; /* OpenSSL holds plenty */
+    return;
+  }
   *buf = room(s); /* {NULL, 0}: libuv reports UV_ENOBUFS, a read error */
 }
 
@@ -62,6 +68,19 @@ static int pending_error(Stream *s) {
 static void on_read(uv_stream_t *h, ssize_t nread, const uv_buf_t *buf) {
   Stream *s = stream_of(reinterpret_cast<uv_handle_t *>(h));
   if (nread != UV_ENOBUFS) s->signaled = false;
+  if (s->tls != nullptr && nread != UV_ENOBUFS) {
+    if (nread == 0) return; /* EAGAIN; `more` also counts OpenSSL's bytes */
+    if (nread > 0) {
+      tls_feed(s, buf->base, size_t(nread)); /* decrypts up to the limit */
+      if (s->rlen >= read_limit(s)) s->full_pass = s->loop->passes;
+    } else {
+      uv_read_stop(h);
+      s->reading = false;
+      tls_kernel_end(s, nread == UV_EOF ? pending_error(s) : int(nread));
+    }
+    io_wake_all(s);
+    return;
+  }
   if (nread > 0) {
     s->rlen += size_t(nread);
     s->last_read = size_t(nread);
@@ -85,6 +104,7 @@ static void on_read(uv_stream_t *h, ssize_t nread, const uv_buf_t *buf) {
     s->nobuf = NoRoom::NONE;
     s->signaled = true;
     s->more = true;
+    if (s->tls != nullptr) tls_kernel_more(s);
     io_wake_all(s);
     return;
   } else if (nread == UV_ENOBUFS && s->nobuf == NoRoom::FULL) {

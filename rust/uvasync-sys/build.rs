@@ -49,8 +49,16 @@ fn main() {
     println!("cargo:rustc-link-lib=static=uvasync");
     println!("cargo:root={}", dst.display());
     println!("cargo:include={}", src.join("include").display());
-    // The static library needs libuv and the C++ runtime.
+    // The static library needs libuv and the C++ runtime, and OpenSSL when
+    // CMake found it (TLS): its uvasync-static.pc says which.
     pkg_config::Config::new().probe("libuv").expect("libuv (libuv1-dev) is needed to link the static uvasync library");
+    let pc = std::fs::read_to_string(build.join("uvasync-static.pc")).unwrap_or_default();
+    if pc.lines().any(|l| l.starts_with("Requires:") && l.contains("openssl")) {
+        pkg_config::Config::new().probe("openssl").expect("uvasync was built with TLS: OpenSSL (libssl-dev) is needed");
+    } else if pc.lines().any(|l| l.starts_with("Libs:") && l.contains("-lssl")) {
+        println!("cargo:rustc-link-lib=dylib=ssl");
+        println!("cargo:rustc-link-lib=dylib=crypto");
+    }
     println!("cargo:rustc-link-lib=dylib=stdc++");
 }
 

@@ -59,6 +59,8 @@ opaque! {
     uva_signal_t;
     /// `uva_work_t`: a job on the loop's thread pool (also file operations).
     uva_work_t;
+    /// `uva_tls_ctx_t`: TLS settings shared by the streams that use them.
+    uva_tls_ctx_t;
 }
 
 /// `uva_run_mode` (a C enum).
@@ -175,6 +177,15 @@ pub const UVA_EQUEUEFULL: c_int = -5010;
 pub const UVA_EQUEUEEMPTY: c_int = -5011;
 pub const UVA_EINCOMPLETE: c_int = -5012;
 pub const UVA_ELINETOOLONG: c_int = -5013;
+pub const UVA_ETLS: c_int = -5020;
+pub const UVA_ETLSUNTRUSTED: c_int = -5021;
+pub const UVA_ETLSEXPIRED: c_int = -5022;
+pub const UVA_ETLSHOSTNAME: c_int = -5023;
+pub const UVA_ETLSCERT: c_int = -5024;
+pub const UVA_ETLSNOCERT: c_int = -5025;
+pub const UVA_ETLSVERSION: c_int = -5026;
+pub const UVA_ETLSALERT: c_int = -5027;
+pub const UVA_ETLSEOF: c_int = -5028;
 
 /// `uva_stdio_kind` (a C enum).
 pub type uva_stdio_kind = c_uint;
@@ -207,6 +218,17 @@ pub struct uva_process_options_t {
     pub stdio: [uva_stdio_t; 3],
     pub flags: c_uint,
 }
+
+/// `uva_tls_role` (a C enum).
+pub type uva_tls_role = c_uint;
+pub const UVA_TLS_CLIENT: uva_tls_role = 0;
+pub const UVA_TLS_SERVER: uva_tls_role = 1;
+pub const UVA_TLS_VERIFY_NONE: c_int = 0;
+pub const UVA_TLS_VERIFY_PEER: c_int = 1;
+pub const UVA_TLS_VERIFY_REQUIRE: c_int = 2;
+pub const UVA_TLS_VERIFY_NO_HOSTNAME: c_int = 0x10;
+pub const UVA_TLS_VERSION_1_2: c_int = 0x0303;
+pub const UVA_TLS_VERSION_1_3: c_int = 0x0304;
 
 /// `uva_loop_option` (a C enum).
 pub type uva_loop_option = c_uint;
@@ -582,6 +604,41 @@ extern "C" {
     pub fn uva_fs_statbuf(out: *mut uva_stat_t, work: *mut uva_work_t) -> c_int;
     pub fn uva_fs_dirent(name: *mut *const c_char, type_: *mut uva_file_type, work: *mut uva_work_t, i: usize)
         -> c_int;
+    pub fn uva_tls_available() -> c_int;
+    pub fn uva_tls_ctx_new(out: *mut *mut uva_tls_ctx_t, role: uva_tls_role) -> c_int;
+    pub fn uva_tls_ctx_free(ctx: *mut uva_tls_ctx_t);
+    pub fn uva_tls_ctx_set_verify(ctx: *mut uva_tls_ctx_t, mode: c_int) -> c_int;
+    pub fn uva_tls_ctx_load_ca(ctx: *mut uva_tls_ctx_t, file: *const c_char, dir: *const c_char) -> c_int;
+    pub fn uva_tls_ctx_load_ca_pem(ctx: *mut uva_tls_ctx_t, pem: *const c_void, len: usize) -> c_int;
+    pub fn uva_tls_ctx_use_cert_file(
+        ctx: *mut uva_tls_ctx_t,
+        chain_file: *const c_char,
+        key_file: *const c_char,
+        password: *const c_char,
+    ) -> c_int;
+    pub fn uva_tls_ctx_use_cert_pem(
+        ctx: *mut uva_tls_ctx_t,
+        chain_pem: *const c_void,
+        chain_len: usize,
+        key_pem: *const c_void,
+        key_len: usize,
+        password: *const c_char,
+    ) -> c_int;
+    pub fn uva_tls_ctx_set_versions(ctx: *mut uva_tls_ctx_t, min_version: c_int, max_version: c_int) -> c_int;
+    pub fn uva_tls_ctx_set_ciphers(ctx: *mut uva_tls_ctx_t, tls12: *const c_char, tls13: *const c_char) -> c_int;
+    pub fn uva_tls_ctx_set_alpn(ctx: *mut uva_tls_ctx_t, protos: *const *const c_char, count: usize) -> c_int;
+    pub fn uva_tls_ctx_set_session_cache(ctx: *mut uva_tls_ctx_t, size: usize) -> c_int;
+    pub fn uva_tls_start(stream: *mut uva_stream_t, ctx: *mut uva_tls_ctx_t, server_name: *const c_char) -> c_int;
+    pub fn uva_tls_handshake(stream: *mut uva_stream_t, task: *mut uva_task_t) -> c_int;
+    pub fn uva_tls_version(out: *mut c_int, stream: *mut uva_stream_t) -> c_int;
+    pub fn uva_tls_alpn(stream: *mut uva_stream_t, buf: *mut c_char, buflen: usize) -> c_int;
+    pub fn uva_tls_cipher(stream: *mut uva_stream_t, buf: *mut c_char, buflen: usize) -> c_int;
+    pub fn uva_tls_server_name(stream: *mut uva_stream_t, buf: *mut c_char, buflen: usize) -> c_int;
+    pub fn uva_tls_peer_cert(len: *mut usize, stream: *mut uva_stream_t, buf: *mut c_void, buflen: usize) -> c_int;
+    pub fn uva_tls_verify_result(code: *mut c_int, stream: *mut uva_stream_t, buf: *mut c_char, buflen: usize)
+        -> c_int;
+    pub fn uva_tls_error_text(stream: *mut uva_stream_t, buf: *mut c_char, buflen: usize) -> c_int;
+    pub fn uva_tls_session_reused(out: *mut c_int, stream: *mut uva_stream_t) -> c_int;
     pub fn uva_ticks_ms() -> c_long;
     pub fn uva_ticks_add(ticks: c_long, delta: c_long) -> c_long;
     pub fn uva_ticks_diff(a: c_long, b: c_long) -> c_long;

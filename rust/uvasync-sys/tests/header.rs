@@ -42,6 +42,10 @@ fn squash(s: &str) -> String {
 
 /// A C type (`const char *`, `uva_loop_t **`, `size_t`) as its Rust spelling.
 fn rust_type(c: &str) -> String {
+    // An array of strings the callee only reads (uva_tls_ctx_set_alpn).
+    if squash(&c.replace('*', " * ")) == "const char * const *" {
+        return "*const *const c_char".into();
+    }
     let stars = c.matches('*').count();
     let base = squash(&c.replace('*', " "));
     let is_const = base.starts_with("const ");
