@@ -72,6 +72,12 @@ endfunction()
 # the suites share (tests/support.c, declared in support.h) are compiled into
 # every suite.
 file(GLOB UVA_CRITERION_SOURCES CONFIGURE_DEPENDS "${UVA_TESTS_DIR}/test_*.c")
+# The TLS suites (test_tls_*.c) make their certificates with OpenSSL's API
+# (tests/tls_support.h) and run openssl s_server/s_client: only with TLS.
+if(NOT UVA_HAVE_OPENSSL)
+  list(FILTER UVA_CRITERION_SOURCES EXCLUDE REGEX "/test_tls_[^/]*\\.c$")
+  message(STATUS "uvasync: the TLS test suites are not built (no TLS)")
+endif()
 set(UVA_TEST_SUPPORT_SOURCES "${UVA_TESTS_DIR}/support.c")
 set_source_files_properties("${UVA_TESTS_DIR}/sanitizer/criterion_lsan.c"
   PROPERTIES COMPILE_OPTIONS "-fno-sanitize=all")
@@ -98,6 +104,9 @@ foreach(_src IN LISTS UVA_CRITERION_SOURCES)
     endif()
     target_include_directories(${_target} PRIVATE "${UVA_TESTS_DIR}")
     target_link_libraries(${_target} PRIVATE ${_lib} PkgConfig::CRITERION Threads::Threads)
+    if(_name MATCHES "^test_tls_")
+      target_link_libraries(${_target} PRIVATE ${UVA_OPENSSL_TARGET})
+    endif()
     if(UNIX)
       target_link_libraries(${_target} PRIVATE m)
     endif()
