@@ -841,7 +841,7 @@ void tls_free(Stream *s) {
 
 static int copy_str(char *buf, size_t buflen, const char *v, size_t n) {
   if (n + 1 > buflen) return UVA_ENOBUFS;
-  std::memcpy(buf, v, n);
+  if (n > 0) std::memcpy(buf, v, n); /* v may be NULL for "" (no ALPN) */
   buf[n] = '\0';
   return 0;
 }
