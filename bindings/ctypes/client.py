@@ -9,7 +9,10 @@ happens; exits 1 on any mismatch.
 
 import ctypes
 import os
+import shutil
+import subprocess
 import sys
+import tempfile
 import traceback
 from ctypes import byref, c_int, c_size_t, c_void_p
 
@@ -349,6 +352,161 @@ check(
     "uva_task_spawn",
 )
 
+# A TLS round trip (when the library has TLS): a server and a client of
+# this loop, the server's certificate made now with the openssl command
+# and trusted by the client, then the same stream calls as above.
+TLS = lib.uva_tls_available() == 1
+TLS_MESSAGE = b"hello over TLS"
+tls = {"received": b"", "version": c_int(0)}
+tls_task = c_void_p()
+
+
+def make_certificate():
+    d = tempfile.mkdtemp(prefix="uva-ctypes-tls-")
+    cert, key = os.path.join(d, "cert.pem"), os.path.join(d, "key.pem")
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+         "ec_paramgen_curve:P-256", "-nodes", "-subj", "/CN=localhost",
+         "-addext", "subjectAltName=DNS:localhost", "-days", "1",
+         "-keyout", key, "-out", cert],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    return d, cert.encode(), key.encode()
+
+
+if TLS:
+    tls_dir, tls_cert, tls_key = make_certificate()
+    sctx, cctx = c_void_p(), c_void_p()
+    check(lib.uva_tls_ctx_new(byref(sctx), K.UVA_TLS_SERVER), "tls ctx")
+    check(
+        lib.uva_tls_ctx_use_cert_file(sctx, tls_cert, tls_key, None),
+        "uva_tls_ctx_use_cert_file",
+    )
+    check(lib.uva_tls_ctx_new(byref(cctx), K.UVA_TLS_CLIENT), "tls ctx")
+    check(lib.uva_tls_ctx_load_ca(cctx, tls_cert, None), "uva_tls_ctx_load_ca")
+    tls_server = c_void_p()
+    check(
+        lib.uva_tcp_listen(byref(tls_server), loop, b"127.0.0.1", 0, 0),
+        "uva_tcp_listen",
+    )
+    tls_port = c_int()
+    check(
+        lib.uva_server_address(tls_server, None, 0, byref(tls_port)),
+        "uva_server_address",
+    )
+
+    @callback(T.uva_task_step_cb, K.UVA_EUSER)
+    def tls_handler_step(task, status, stream):
+        buf, n = handlers[stream]
+        if status == K.UVA_ECANCELED:
+            lib.uva_stream_abort(stream, None, None)
+            return status
+        rc = lib.uva_tls_handshake(stream, task)
+        if rc == K.UVA_EAGAIN:
+            return K.UVA_TASK_PENDING
+        check(rc, "server uva_tls_handshake")
+        while True:
+            rc = lib.uva_stream_read(byref(n), stream, task, buf, BUFSIZE)
+            if rc == K.UVA_EAGAIN:
+                return K.UVA_TASK_PENDING
+            check(rc, "TLS server uva_stream_read")
+            if n.value == 0:  # the client's close_notify
+                print("TLS server: end of stream, closing")
+                del handlers[stream]
+                check(lib.uva_stream_close(stream, None, None), "close")
+                return 0
+            check(lib.uva_stream_write(None, stream, buf, n.value), "write")
+            print("TLS server: echoed %d bytes" % n.value)
+
+    @callback(T.uva_server_connection_cb)
+    def on_tls_connection(srv, stream, data):
+        print("TLS server: connection accepted")
+        handlers[stream] = (ctypes.create_string_buffer(BUFSIZE), c_size_t())
+        check(lib.uva_tls_start(stream, sctx, None), "uva_tls_start")
+        check(
+            lib.uva_task_spawn(None, loop, tls_handler_step, stream, None),
+            "uva_task_spawn",
+        )
+
+    check(
+        lib.uva_server_on_connection(tls_server, on_tls_connection, None),
+        "uva_server_on_connection",
+    )
+
+    class TlsClient:
+        state = "connect"
+        stream = c_void_p()
+        buf = ctypes.create_string_buffer(BUFSIZE)
+        n = c_size_t()
+
+    @callback(T.uva_task_step_cb, K.UVA_EUSER)
+    def tls_client_step(task, status, data):
+        c = TlsClient
+        if status == K.UVA_ECANCELED:
+            return status
+        if c.state == "connect":
+            check(
+                lib.uva_tcp_connect(
+                    byref(c.stream), loop, b"127.0.0.1", tls_port.value
+                ),
+                "uva_tcp_connect",
+            )
+            c.state = "connecting"
+        if c.state == "connecting":
+            rc = lib.uva_stream_wait_connected(c.stream, task)
+            if rc == K.UVA_EAGAIN:
+                return K.UVA_TASK_PENDING
+            check(rc, "uva_stream_wait_connected")
+            check(
+                lib.uva_tls_start(c.stream, cctx, b"localhost"),
+                "uva_tls_start",
+            )
+            c.state = "handshake"
+        if c.state == "handshake":
+            rc = lib.uva_tls_handshake(c.stream, task)
+            if rc == K.UVA_EAGAIN:
+                return K.UVA_TASK_PENDING
+            check(rc, "uva_tls_handshake")
+            check(
+                lib.uva_tls_version(byref(tls["version"]), c.stream),
+                "uva_tls_version",
+            )
+            print("TLS client: handshake done")
+            check(
+                lib.uva_stream_write(
+                    None, c.stream, TLS_MESSAGE, len(TLS_MESSAGE)
+                ),
+                "uva_stream_write",
+            )
+            c.state = "shutdown"
+        if c.state == "shutdown":  # close_notify, then the TCP half-close
+            rc = lib.uva_stream_shutdown(c.stream, task)
+            if rc == K.UVA_EAGAIN:
+                return K.UVA_TASK_PENDING
+            check(rc, "uva_stream_shutdown")
+            c.state = "reading"
+        while True:
+            rc = lib.uva_stream_read(
+                byref(c.n), c.stream, task, c.buf, BUFSIZE
+            )
+            if rc == K.UVA_EAGAIN:
+                return K.UVA_TASK_PENDING
+            check(rc, "TLS client uva_stream_read")
+            if c.n.value == 0:
+                break
+            tls["received"] += c.buf.raw[: c.n.value]
+        print("TLS client: received %r" % tls["received"].decode())
+        check(lib.uva_stream_close(c.stream, None, None), "uva_stream_close")
+        check(lib.uva_server_close(tls_server, None, None), "server close")
+        return 0
+
+    check(
+        lib.uva_task_spawn(byref(tls_task), loop, tls_client_step, None, None),
+        "uva_task_spawn",
+    )
+else:
+    print("TLS: not in this library (uva_tls_available() = 0)")
+
 # Run until no work is left: timers fired, tasks finished, server closed.
 check(lib.uva_loop_run(loop, K.UVA_RUN_DEFAULT), "uva_loop_run")
 
@@ -375,6 +533,22 @@ expect(
     Child.exit_status.value == 3 and Child.term_signal.value == 0,
     "child's exit status 3 and no signal",
 )
+
+if TLS:
+    check(lib.uva_task_result(byref(result), tls_task), "uva_task_result")
+    expect(result.value == 0, "TLS client task finished with 0")
+    expect(
+        tls["received"] == TLS_MESSAGE,
+        "TLS round trip returned the message",
+    )
+    expect(
+        tls["version"].value == K.UVA_TLS_VERSION_1_3,
+        "TLS 1.3 negotiated",
+    )
+    check(lib.uva_task_release(tls_task), "uva_task_release")
+    lib.uva_tls_ctx_free(sctx)
+    lib.uva_tls_ctx_free(cctx)
+    shutil.rmtree(tls_dir)
 
 # Drop our task references, let the loop reap them, then close it. Only
 # then is no callback reachable from C, and the callbacks can be dropped.
