@@ -196,6 +196,18 @@ if(UVA_FAULT_INJECTION)
   uva_target_warnings(test_fault_pool)
   add_test(NAME test_fault_pool COMMAND test_fault_pool)
   uva_set_test_props(test_fault_pool fault)
+  # TLS inside a stream (tests/fault/fault_tls.c): with OpenSSL only.
+  if(UVA_HAVE_OPENSSL)
+    add_executable(test_fault_tls "${UVA_TESTS_DIR}/fault/fault_tls.c")
+    target_include_directories(test_fault_tls PRIVATE "${UVA_TESTS_DIR}") # co.h
+    target_link_libraries(test_fault_tls PRIVATE uvasync_a ${UVA_OPENSSL_TARGET} Threads::Threads)
+    set_target_properties(test_fault_tls PROPERTIES
+      LINKER_LANGUAGE CXX
+      RUNTIME_OUTPUT_DIRECTORY "${PROJECT_BINARY_DIR}/tests")
+    uva_target_warnings(test_fault_tls)
+    add_test(NAME test_fault_tls COMMAND test_fault_tls)
+    uva_set_test_props(test_fault_tls fault)
+  endif()
 endif()
 
 # --- Load and soak (tests/soak/soak.c): a program with its own command --------

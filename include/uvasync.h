@@ -1335,7 +1335,8 @@ UVA_EXTERN int uva_fs_readdir(uva_work_t **out, uva_loop_t *loop,
  * file, and later writes return its error (UVA_ECANCELED for a stopped
  * one); one dropped before it started (uva_work_cancel) changes nothing.
  * Errors also UVA_EBUSY (another sendfile on the stream runs), UVA_ENOTSUP
- * (a stream with no descriptor). */
+ * (a stream with no descriptor, or a TLS stream: the file would go out
+ * unencrypted). */
 UVA_EXTERN int uva_fs_sendfile(uva_work_t **out, uva_stream_t *stream,
                                int in_fd, int64_t offset, size_t len);
 
@@ -1538,7 +1539,7 @@ UVA_EXTERN int uva_tls_ctx_set_session_cache(uva_tls_ctx_t *ctx, size_t size);
  * UVA_ENOTCONN (the handshake's error after it failed).
  * Errors: UVA_EINVAL (NULL stream or ctx), UVA_ENOTCONN (still
  * connecting), UVA_ECLOSED, UVA_EALREADY (TLS runs on it already),
- * UVA_EBUSY (a sendfile or a read is waiting on the stream), UVA_ENOMEM,
+ * UVA_EBUSY (a uva_fs_sendfile runs on the stream), UVA_ENOMEM,
  * UVA_ETLS (a server context with no certificate). Owner thread.
  * Since 1.0. */
 UVA_EXTERN int uva_tls_start(uva_stream_t *stream, uva_tls_ctx_t *ctx,

@@ -152,12 +152,16 @@ find_cargo() {
 # core fails, for every N of a server/client scenario (tests/fault/fault.c),
 # of a child process and signal scenario (tests/fault/fault_process.c), and
 # the Nth allocation or pool thread start of a scenario of jobs and file
-# operations (tests/fault/fault_pool.c).
+# operations (tests/fault/fault_pool.c), and of a TLS round trip
+# (tests/fault/fault_tls.c, when the build has TLS).
 suite_fault() {
   configure_and_build_target build-fault test_fault -DCMAKE_BUILD_TYPE=Debug \
     -DUVA_SANITIZE=address -DUVA_FAULT_INJECTION=ON
   cmake --build build-fault -j"$JOBS" --target test_fault_process test_fault_pool
-  (cd build-fault && ctest --output-on-failure -R '^test_fault(_process|_pool)?$')
+  if grep -q "^UVA_TLS_BUILT:INTERNAL=ON" build-fault/CMakeCache.txt 2>/dev/null; then
+    cmake --build build-fault -j"$JOBS" --target test_fault_tls
+  fi
+  (cd build-fault && ctest --output-on-failure -R '^test_fault(_process|_pool|_tls)?$')
 }
 
 # The libFuzzer targets (fuzz/), a few seconds each on their committed

@@ -464,10 +464,22 @@ static void flush_out(Stream *s) {
   char *p = nullptr;
   long n = BIO_get_mem_data(t->wbio, &p);
   if (n <= 0) return;
-  /* A failure is recorded on the stream (write_err); a closed stream
-   * drops what would have gone. */
-  stream_write_raw(nullptr, s, p, size_t(n));
+  int rc = stream_write_raw(nullptr, s, p, size_t(n));
   (void) BIO_reset(t->wbio);
+  /* A closed or shut stream drops what would have gone. Any other
+   * failure (no memory for the queue, the kernel's error) lost a record:
+   * the session cannot go on, on either side, and the peer would wait for
+   * it for ever, so the stream fails now (the tasks then close it). */
+  if (rc == 0 || rc == UVA_ECLOSED || s->shut_requested) return;
+  if (s->write_err == 0) s->write_err = rc;
+  if (!t->failed) {
+    t->failed = true;
+    t->err = rc;
+  }
+  if (s->read_err == 0) s->read_err = rc;
+  s->more = false;
+  libuv_read_stop(s);
+  io_wake_all(s);
 }
 
 /* A fatal TLS error: sticky for the handshake and both directions. */
@@ -739,6 +751,9 @@ static int not_ready(Stream *s) {
   Tls *t = s->tls;
   if (t == nullptr) return UVA_EINVAL;
   if (t->failed && !t->done) return t->err;
+  /* The read side failed under the handshake (no memory for the buffer,
+   * the connection's error): it cannot finish. */
+  if (!t->done && s->read_err != 0) return s->read_err;
   return t->done ? 0 : UVA_ENOTCONN;
 }
 
