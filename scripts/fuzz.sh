@@ -14,6 +14,7 @@ ROOT=$PWD
 seconds=${1:-600}
 shift || true
 targets=("$@")
+# fuzz_tls needs a library with TLS (OpenSSL): name it to run it.
 [ "${#targets[@]}" -gt 0 ] || targets=(fuzz_stream_read fuzz_api fuzz_waits)
 
 UVA_APT_EXTRA="clang libclang-rt-dev" bash scripts/setup.sh

@@ -173,6 +173,9 @@ suite_fuzz() {
     -DUVA_SANITIZE=address -DUVA_BUILD_FUZZERS=ON -DUVA_BUILD_TESTS=OFF \
     -DUVA_BUILD_EXAMPLES=OFF -DUVA_BUILD_BENCH=OFF
   cmake --build build-fuzz -j"$JOBS" --target fuzz_stream_read fuzz_api fuzz_waits
+  if grep -q "^UVA_TLS_BUILT:INTERNAL=ON" build-fuzz/CMakeCache.txt; then
+    cmake --build build-fuzz -j"$JOBS" --target fuzz_tls
+  fi
   (cd build-fuzz && ctest --output-on-failure -L fuzz)
 }
 

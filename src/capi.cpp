@@ -1477,10 +1477,6 @@ UVA_EXTERN long uva_ticks_diff(long a, long b) { return ticks_diff(a, b); }
 
 /* ---- TLS ------------------------------------------------------------------ */
 
-static inline TlsCtx *as_tls_ctx(uva_tls_ctx_t *p) {
-  return static_cast<TlsCtx *>(static_cast<void *>(p));
-}
-
 /* A context: NULL, kind. Contexts belong to no loop (no thread check). */
 #define CHECK_TLS_CTX(p)                              \
   TlsCtx *c_ = nullptr;                               \
