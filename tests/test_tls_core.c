@@ -621,3 +621,179 @@ Test(tls_core, calls_before_the_handshake_and_bad_input, .timeout = 30) {
   uva_tls_ctx_free(sctx);
   pki_free(&p);
 }
+
+/* ---- the other stream calls, and flow control ------------------------------ */
+
+/* The client writes with writev: 3,000 small pieces (gathered into records)
+ * around one of 100 KB; the server takes them with read_exactly,
+ * read_until, peek/consume and read_line. */
+#define PIECES 3000
+
+struct calls {
+  int pc, rc;
+  uva_stream_t *s;
+  size_t n, off;
+  const void *peek;
+  unsigned char *big;
+  char small[PIECES][4];
+  uva_buf_t bufs[PIECES + 2];
+  unsigned char buf[128 * 1024];
+  int ok;
+};
+
+static int step_calls_client(uva_task_t *t, int status, void *d) {
+  struct calls *c = (struct calls *) d;
+  (void) status;
+  CO_BEGIN(c);
+  CO_CALL(c, uva_tls_handshake(c->s, t));
+  UVT_OK(c->rc);
+  for (int i = 0; i < PIECES; i++) {
+    snprintf(c->small[i], sizeof c->small[i], "%03d", i % 1000);
+    c->bufs[i].base = c->small[i];
+    c->bufs[i].len = 3;
+  }
+  c->bufs[PIECES].base = c->big;
+  c->bufs[PIECES].len = 100000;
+  c->bufs[PIECES + 1].base = "END\r\nline\n";
+  c->bufs[PIECES + 1].len = 10;
+  UVT_OK(uva_stream_writev(NULL, c->s, c->bufs, PIECES + 2));
+  CO_CALL(c, uva_stream_read(&c->n, c->s, t, c->buf, sizeof c->buf));
+  UVT_OK(c->rc);
+  cr_assert_eq(c->n, 0);
+  UVT_OK(uva_stream_close(c->s, NULL, NULL));
+  CO_END(c);
+}
+
+static int step_calls_server(uva_task_t *t, int status, void *d) {
+  struct calls *c = (struct calls *) d;
+  (void) status;
+  CO_BEGIN(c);
+  CO_CALL(c, uva_tls_handshake(c->s, t));
+  UVT_OK(c->rc);
+  /* The small pieces: exactly. */
+  CO_CALL(c, uva_stream_read_exactly(c->s, t, c->buf, 3 * PIECES));
+  UVT_OK(c->rc);
+  for (int i = 0; i < PIECES; i++) {
+    char want[4];
+    snprintf(want, sizeof want, "%03d", i % 1000);
+    cr_assert_eq(memcmp(c->buf + 3 * i, want, 3), 0, "piece %d", i);
+  }
+  /* The big one, by peek and consume. */
+  while (c->off < 100000) {
+    CO_CALL(c, uva_stream_peek(&c->peek, &c->n, c->s, t));
+    UVT_OK(c->rc);
+    cr_assert(c->n > 0);
+    if (c->n > 100000 - c->off) c->n = 100000 - c->off;
+    cr_assert(pattern_ok(c->peek, c->off, c->n));
+    UVT_OK(uva_stream_consume(c->s, c->n));
+    c->off += c->n;
+  }
+  CO_CALL(c, uva_stream_read_until(&c->n, c->s, t, "\r\n", 2, c->buf,
+                                   sizeof c->buf));
+  UVT_OK(c->rc);
+  cr_assert_eq(c->n, 5);
+  cr_assert_eq(memcmp(c->buf, "END\r\n", 5), 0);
+  CO_CALL(c, uva_stream_read_line(&c->n, c->s, t, c->buf, sizeof c->buf));
+  UVT_OK(c->rc);
+  cr_assert_eq(c->n, 5);
+  c->ok = 1;
+  UVT_OK(uva_stream_close(c->s, NULL, NULL));
+  CO_END(c);
+}
+
+Test(tls_core, writev_read_exactly_peek_read_until_over_tls, .timeout = 30) {
+  struct pki p;
+  pki_make(&p);
+  uva_loop_t *loop = uvt_loop_new();
+  uva_tls_ctx_t *cctx = client_ctx(&p), *sctx = server_ctx(&p, NULL, NULL);
+  struct calls *cl = calloc(1, sizeof *cl), *sv = calloc(1, sizeof *sv);
+  cl->big = pattern();
+  tls_pair(loop, cctx, sctx, &cl->s, &sv->s);
+  spawn(loop, step_calls_server, sv);
+  spawn(loop, step_calls_client, cl);
+  run(loop);
+  cr_assert(sv->ok);
+  free(cl);
+  free(sv);
+  UVT_CLOSE_LOOP(loop);
+  uva_tls_ctx_free(cctx);
+  uva_tls_ctx_free(sctx);
+  pki_free(&p);
+}
+
+/* A reader that does not read: the plaintext buffered stays within
+ * high_water plus one read (64 KiB), as on a plain stream, while the peer
+ * has 8 MB to send; then everything arrives intact. */
+struct hold {
+  int pc, rc;
+  uva_loop_t *loop;
+  uva_stream_t *s;
+  size_t n, off, most;
+  int bad;
+  unsigned char buf[65536];
+};
+
+static int step_hold_writer(uva_task_t *t, int status, void *d) {
+  struct hold *c = (struct hold *) d;
+  (void) status;
+  CO_BEGIN(c);
+  CO_CALL(c, uva_tls_handshake(c->s, t));
+  UVT_OK(c->rc);
+  while (c->off < 8 * PAT_CHUNK) {
+    CO_CALL(c, uva_stream_write_drain(c->s, t, pattern(), PAT_CHUNK - 1));
+    UVT_OK(c->rc);
+    c->off += PAT_CHUNK - 1;
+  }
+  UVT_OK(uva_stream_close(c->s, NULL, NULL));
+  CO_END(c);
+}
+
+static int step_hold_reader(uva_task_t *t, int status, void *d) {
+  struct hold *c = (struct hold *) d;
+  (void) status;
+  CO_BEGIN(c);
+  UVT_OK(uva_stream_set(c->s, UVA_STREAM_HIGH_WATER, 100000));
+  CO_CALL(c, uva_tls_handshake(c->s, t));
+  UVT_OK(c->rc);
+  for (c->n = 0; c->n < 40; c->n++) { /* 40 sleeps of 5 ms, not reading */
+    CO_SLEEP(c, t, 5);
+    size_t b;
+    UVT_OK(uva_stream_buffered(&b, c->s));
+    if (b > c->most) c->most = b;
+  }
+  for (;;) {
+    CO_CALL(c, uva_stream_read(&c->n, c->s, t, c->buf, sizeof c->buf));
+    UVT_OK(c->rc);
+    if (c->n == 0) break;
+    /* The writer's chunks are PAT_CHUNK - 1 bytes of the pattern from 0. */
+    for (size_t i = 0; i < c->n; i++) {
+      size_t o = (c->off + i) % (PAT_CHUNK - 1);
+      if (c->buf[i] != (unsigned char) (o % 251)) c->bad = 1;
+    }
+    c->off += c->n;
+  }
+  UVT_OK(uva_stream_close(c->s, NULL, NULL));
+  CO_END(c);
+}
+
+Test(tls_core, reading_pauses_at_high_water, .timeout = 60) {
+  struct pki p;
+  pki_make(&p);
+  uva_loop_t *loop = uvt_loop_new();
+  uva_tls_ctx_t *cctx = client_ctx(&p), *sctx = server_ctx(&p, NULL, NULL);
+  struct hold *w = calloc(1, sizeof *w), *r = calloc(1, sizeof *r);
+  tls_pair(loop, cctx, sctx, &r->s, &w->s);
+  spawn(loop, step_hold_writer, w);
+  spawn(loop, step_hold_reader, r);
+  run(loop);
+  cr_assert(r->most >= 100000, "buffered at most %zu", r->most);
+  cr_assert(r->most <= 100000 + 64 * 1024, "buffered %zu", r->most);
+  cr_assert_eq(r->off, w->off);
+  cr_assert(!r->bad);
+  free(w);
+  free(r);
+  UVT_CLOSE_LOOP(loop);
+  uva_tls_ctx_free(cctx);
+  uva_tls_ctx_free(sctx);
+  pki_free(&p);
+}
