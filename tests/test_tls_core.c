@@ -797,3 +797,91 @@ Test(tls_core, reading_pauses_at_high_water, .timeout = 60) {
   uva_tls_ctx_free(sctx);
   pki_free(&p);
 }
+
+/* ---- contexts shared by loops of several threads -------------------------- */
+
+/* Four threads, each with its own loop, run 20 TLS round trips each with
+ * the same two contexts (the header: once configured, streams of any loops
+ * on any threads may use a context at once), the client's session cache
+ * among them. */
+#define THREADS 4
+#define ROUNDS 20
+
+struct shared {
+  uva_tls_ctx_t *cctx, *sctx;
+  int ok;
+};
+
+struct round {
+  int pc, rc;
+  uva_stream_t *s;
+  int server;
+  size_t n;
+  char buf[64];
+  int *ok;
+};
+
+static int step_round(uva_task_t *t, int status, void *d) {
+  struct round *c = (struct round *) d;
+  (void) status;
+  CO_BEGIN(c);
+  CO_CALL(c, uva_tls_handshake(c->s, t));
+  if (c->rc != 0) goto out;
+  if (!c->server) UVT_OK(uva_stream_write(NULL, c->s, "ping\n", 5));
+  CO_CALL(c, uva_stream_read_line(&c->n, c->s, t, c->buf, sizeof c->buf));
+  if (c->rc != 0 || c->n != 5) goto out;
+  if (c->server) {
+    UVT_OK(uva_stream_write(NULL, c->s, c->buf, c->n));
+    CO_CALL(c, uva_stream_read(&c->n, c->s, t, c->buf, sizeof c->buf));
+    if (c->rc != 0 || c->n != 0) goto out;
+  }
+  (*c->ok)++;
+out:
+  uva_stream_close(c->s, NULL, NULL);
+  CO_END(c);
+}
+
+static void *thread_rounds(void *arg) {
+  struct shared *sh = (struct shared *) arg;
+  uva_loop_t *loop;
+  if (uva_loop_new(&loop) != 0) return NULL;
+  for (int i = 0; i < ROUNDS; i++) {
+    struct round cl, sv;
+    memset(&cl, 0, sizeof cl);
+    memset(&sv, 0, sizeof sv);
+    cl.ok = sv.ok = &sh->ok;
+    sv.server = 1;
+    int fds[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM, 0, fds) != 0) break;
+    uva_stream_open_fd(&cl.s, loop, fds[0]);
+    uva_stream_open_fd(&sv.s, loop, fds[1]);
+    uva_tls_start(sv.s, sh->sctx, NULL);
+    uva_tls_start(cl.s, sh->cctx, "localhost");
+    uva_task_spawn(NULL, loop, step_round, &sv, NULL);
+    uva_task_spawn(NULL, loop, step_round, &cl, NULL);
+    uva_loop_run(loop, UVA_RUN_DEFAULT);
+  }
+  uva_loop_close(loop);
+  return NULL;
+}
+
+Test(tls_core, contexts_shared_by_loops_of_several_threads, .timeout = 60) {
+  struct pki p;
+  pki_make(&p);
+  uva_tls_ctx_t *cctx = client_ctx(&p), *sctx = server_ctx(&p, NULL, NULL);
+  struct shared sh[THREADS];
+  pthread_t th[THREADS];
+  for (int i = 0; i < THREADS; i++) {
+    sh[i].cctx = cctx;
+    sh[i].sctx = sctx;
+    sh[i].ok = 0;
+    cr_assert_eq(pthread_create(&th[i], NULL, thread_rounds, &sh[i]), 0);
+  }
+  for (int i = 0; i < THREADS; i++) {
+    cr_assert_eq(pthread_join(th[i], NULL), 0);
+    cr_assert_eq(sh[i].ok, 2 * ROUNDS, "thread %d: %d", i, sh[i].ok);
+  }
+  uva_tls_ctx_free(cctx);
+  uva_tls_ctx_free(sctx);
+  pki_free(&p);
+}
