@@ -885,3 +885,42 @@ Test(tls_core, contexts_shared_by_loops_of_several_threads, .timeout = 60) {
   uva_tls_ctx_free(sctx);
   pki_free(&p);
 }
+
+/* An encrypted private key: the right password loads it (from a file and
+ * from memory), a wrong one or none fails with UVA_ETLS, and nothing asks
+ * a terminal for one. */
+Test(tls_core, encrypted_key_needs_its_password, .timeout = 30) {
+  struct pki p;
+  pki_make(&p);
+  FILE *f = fopen(p.server_key, "r");
+  cr_assert_not_null(f);
+  EVP_PKEY *k = PEM_read_PrivateKey(f, NULL, NULL, NULL);
+  fclose(f);
+  cr_assert_not_null(k);
+  char enc[256];
+  snprintf(enc, sizeof enc, "%s/encrypted.key", p.dir);
+  f = fopen(enc, "w");
+  cr_assert(PEM_write_PrivateKey(f, k, EVP_aes_256_cbc(), NULL, 0, NULL,
+                                 (void *) "s3cret"));
+  fclose(f);
+  EVP_PKEY_free(k);
+  int devnull = open("/dev/null", O_RDONLY); /* a prompt would read it */
+  int saved = dup(0);
+  dup2(devnull, 0);
+  uva_tls_ctx_t *c;
+  UVT_OK(uva_tls_ctx_new(&c, UVA_TLS_SERVER));
+  UVT_EQ(uva_tls_ctx_use_cert_file(c, p.server, enc, NULL), UVA_ETLS);
+  UVT_EQ(uva_tls_ctx_use_cert_file(c, p.server, enc, "wrong"), UVA_ETLS);
+  UVT_OK(uva_tls_ctx_use_cert_file(c, p.server, enc, "s3cret"));
+  size_t cl, kl;
+  char *cert = slurp(p.server, &cl), *key = slurp(enc, &kl);
+  UVT_EQ(uva_tls_ctx_use_cert_pem(c, cert, cl, key, kl, "wrong"), UVA_ETLS);
+  UVT_OK(uva_tls_ctx_use_cert_pem(c, cert, cl, key, kl, "s3cret"));
+  free(cert);
+  free(key);
+  uva_tls_ctx_free(c);
+  dup2(saved, 0);
+  close(saved);
+  close(devnull);
+  pki_free(&p);
+}
