@@ -162,6 +162,18 @@ set_target_properties(test_threads_pool PROPERTIES
 uva_target_warnings(test_threads_pool)
 add_test(NAME test_threads_pool COMMAND test_threads_pool)
 uva_set_test_props(test_threads_pool threads)
+# TLS contexts shared by the loops of several threads (with TLS only).
+if(UVA_HAVE_OPENSSL)
+  add_executable(test_threads_tls "${UVA_TESTS_DIR}/threads/tls.c")
+  target_include_directories(test_threads_tls PRIVATE "${UVA_TESTS_DIR}") # tls_cert.h
+  target_link_libraries(test_threads_tls PRIVATE uvasync ${UVA_OPENSSL_TARGET} Threads::Threads)
+  set_target_properties(test_threads_tls PROPERTIES
+    C_STANDARD 11
+    RUNTIME_OUTPUT_DIRECTORY "${PROJECT_BINARY_DIR}/tests")
+  uva_target_warnings(test_threads_tls)
+  add_test(NAME test_threads_tls COMMAND test_threads_tls)
+  uva_set_test_props(test_threads_tls threads)
+endif()
 
 # --- Fault injection (UVA_FAULT_INJECTION=ON builds only) --------------------
 # A plain program against the static library, which provides the internal

@@ -20,11 +20,8 @@
 #include <uvasync.h>
 
 #include "co.h"
+#include "tls_cert.h"
 
-#include <openssl/evp.h>
-#include <openssl/pem.h>
-#include <openssl/x509.h>
-#include <openssl/x509v3.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -222,50 +219,6 @@ out:
   free(cl.buf);
 }
 
-/* ---- a certificate for localhost (self-signed, P-256) -------------------- */
-
-static char *pem_of(void (*write)(BIO *, void *), void *obj, size_t *len) {
-  BIO *b = BIO_new(BIO_s_mem());
-  write(b, obj);
-  char *p;
-  long n = BIO_get_mem_data(b, &p);
-  char *out = malloc((size_t) n);
-  memcpy(out, p, (size_t) n);
-  *len = (size_t) n;
-  BIO_free(b);
-  return out;
-}
-
-static void write_cert(BIO *b, void *x) { PEM_write_bio_X509(b, x); }
-static void write_key(BIO *b, void *k) {
-  PEM_write_bio_PrivateKey(b, k, NULL, NULL, 0, NULL, NULL);
-}
-
-static void make_cert(void) {
-  EVP_PKEY *k = EVP_EC_gen("P-256");
-  X509 *x = X509_new();
-  X509_set_version(x, 2);
-  ASN1_INTEGER_set(X509_get_serialNumber(x), 1);
-  X509_gmtime_adj(X509_getm_notBefore(x), -3600);
-  X509_gmtime_adj(X509_getm_notAfter(x), 3600);
-  X509_set_pubkey(x, k);
-  X509_NAME *name = X509_get_subject_name(x);
-  X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
-                             (const unsigned char *) "localhost", -1, -1, 0);
-  X509_set_issuer_name(x, name);
-  X509V3_CTX ctx;
-  X509V3_set_ctx(&ctx, x, x, NULL, NULL, 0);
-  X509_EXTENSION *e =
-      X509V3_EXT_conf_nid(NULL, &ctx, NID_subject_alt_name, "DNS:localhost");
-  X509_add_ext(x, e, -1);
-  X509_EXTENSION_free(e);
-  X509_sign(x, k, EVP_sha256());
-  R.cert = pem_of(write_cert, x, &R.cert_len);
-  R.key = pem_of(write_key, k, &R.key_len);
-  X509_free(x);
-  EVP_PKEY_free(k);
-}
-
 /* ---- driver -------------------------------------------------------------- */
 
 static int run_once(int kind, long n) {
@@ -283,7 +236,10 @@ static int run_once(int kind, long n) {
 
 int main(int argc, char **argv) {
   signal(SIGALRM, on_alarm);
-  make_cert();
+  if (tls_cert_make(&R.cert, &R.cert_len, &R.key, &R.key_len) != 0) {
+    fprintf(stderr, "FAIL: no certificate\n");
+    return 1;
+  }
   R.msg = malloc(MSG_BYTES);
   for (size_t i = 0; i < MSG_BYTES; i++)
     R.msg[i] = (unsigned char) (i % 251);
