@@ -369,13 +369,59 @@ static PyObject *aio_call_soon_threadsafe(uvapy_loop *l, PyObject *const *args,
 
 /* ---- timers --------------------------------------------------------------- */
 
-/* When the core frees a timer (after its close): drop its handle. */
-static void aio_timer_free(void *data) {
-  if (Py_IsInitialized()) {
-    PyGILState_STATE g = PyGILState_Ensure();
-    Py_DECREF((PyObject *) data);
-    PyGILState_Release(g);
+/* A core timer of the loop's and the handle it runs. The handle's _ctimer
+ * slot holds the node's address while it is armed (None otherwise). Armed
+ * nodes are on the loop's list (for close()); a node that fired or was
+ * cancelled keeps its stopped core timer on the loop's idle list for the
+ * next call_at, so a timer costs no allocation in the core either. */
+struct uvapy_aio_timer {
+  uva_timer_t *t;
+  PyObject *handle; /* NULL while idle */
+  struct uvapy_aio_timer *prev, *next;
+};
+typedef struct uvapy_aio_timer aio_timer;
+
+#define AIO_IDLE_MAX 1024
+
+/* The core frees a node with its timer (after uva_timer_close). */
+static void aio_node_free(void *data) { PyMem_RawFree(data); }
+
+static void aio_unlink(uvapy_loop *l, aio_timer *n) {
+  if (n->prev != NULL)
+    n->prev->next = n->next;
+  else
+    l->aio_armed = n->next;
+  if (n->next != NULL) n->next->prev = n->prev;
+  n->prev = n->next = NULL;
+  l->aio_narmed--;
+}
+
+/* Node n's handle is done with it (fired or cancelled; its core timer is
+ * stopped): unlink it, clear the handle's slot, keep the timer for reuse.
+ * Returns the handle's reference the node held. */
+static PyObject *aio_release(uvapy_loop *l, aio_timer *n) {
+  PyObject *h = n->handle;
+  n->handle = NULL;
+  aio_unlink(l, n);
+  slot_set(h, off_ctimer, Py_None);
+  if (l->aio_nidle < AIO_IDLE_MAX && l->h != NULL) {
+    n->next = l->aio_idle;
+    l->aio_idle = n;
+    l->aio_nidle++;
+  } else {
+    uva_timer_close(n->t, NULL);
   }
+  return h;
+}
+
+/* Timer handle h's armed node, or NULL. */
+static aio_timer *aio_node_of(PyObject *h) {
+  PyObject *addr = SLOT(h, off_ctimer);
+  aio_timer *n;
+  if (addr == NULL || addr == Py_None) return NULL;
+  n = (aio_timer *) PyLong_AsVoidPtr(addr);
+  if (n == NULL) PyErr_Clear();
+  return n != NULL && n->handle == h ? n : NULL;
 }
 
 static int64_t aio_ms_until(double when) {
@@ -385,73 +431,120 @@ static int64_t aio_ms_until(double when) {
   return (int64_t) ceil(ms);
 }
 
-/* Release timer handle h's core timer (it fired or was cancelled). */
-static void aio_drop(uvapy_loop *l, PyObject *h) {
-  PyObject *addr = SLOT(h, off_ctimer);
-  uva_timer_t *t;
-  if (addr == NULL || addr == Py_None) return;
-  t = (uva_timer_t *) PyLong_AsVoidPtr(addr);
-  if (l->aio_timers != NULL && PyDict_DelItem(l->aio_timers, addr) < 0)
-    PyErr_Clear();
-  slot_set(h, off_ctimer, Py_None);
-  if (t != NULL && l->h != NULL) uva_timer_close(t, NULL);
-}
-
 static void aio_timer_cb(uva_timer_t *t, void *data) {
   int ensure = !uvapy_ts.loop_has_gil;
   PyGILState_STATE g = ensure ? PyGILState_Ensure() : PyGILState_LOCKED;
-  PyObject *h = (PyObject *) data;
-  uvapy_loop *l = (uvapy_loop *) SLOT(h, off_loop);
-  double when = PyFloat_AsDouble(SLOT(h, off_when));
-  if (when == -1.0 && PyErr_Occurred()) PyErr_Clear();
-  if (!l->aio_closing) {
+  aio_timer *n = (aio_timer *) data;
+  PyObject *h = n->handle;
+  if (h != NULL) {
+    uvapy_loop *l = (uvapy_loop *) SLOT(h, off_loop);
+    double when = PyFloat_AsDouble(SLOT(h, off_when));
+    if (when == -1.0 && PyErr_Occurred()) PyErr_Clear();
     /* The core fires no sooner than the whole ms asked for, on this
      * clock: this only guards the float maths. */
     int64_t ms = aio_ms_until(when);
-    if (ms > 0) {
-      if (uva_timer_start(t, ms, 0) == 0) goto out;
+    if (ms == 0 || uva_timer_start(t, ms, 0) < 0) {
+      h = aio_release(l, n);
+      slot_set(h, off_scheduled, Py_False);
+      aio_run(h);
+      Py_DECREF(h);
     }
-    Py_INCREF(h); /* the core's reference goes with the timer's close */
-    aio_drop(l, h);
-    slot_set(h, off_scheduled, Py_False);
-    aio_run(h);
-    Py_DECREF(h);
   }
-out:
   if (ensure) PyGILState_Release(g);
 }
 
 /* Arm a core timer for timer handle h (its _when). */
 static int aio_arm(uvapy_loop *l, PyObject *h) {
-  uva_timer_t *t = NULL;
+  aio_timer *n = l->aio_idle;
   PyObject *addr;
   double when = PyFloat_AsDouble(SLOT(h, off_when));
   int rc;
   if (when == -1.0 && PyErr_Occurred()) return -1;
-  if (l->aio_timers == NULL && (l->aio_timers = PyDict_New()) == NULL)
+  if (n != NULL) {
+    l->aio_idle = n->next;
+    l->aio_nidle--;
+  } else {
+    if ((n = (aio_timer *) PyMem_RawCalloc(1, sizeof(*n))) == NULL) {
+      PyErr_NoMemory();
+      return -1;
+    }
+    rc = uva_timer_new(&n->t, l->h, aio_timer_cb, n, aio_node_free);
+    if (rc < 0) {
+      PyMem_RawFree(n);
+      uvapy_raise(rc, "call_at");
+      return -1;
+    }
+  }
+  n->prev = n->next = NULL;
+  if ((addr = PyLong_FromVoidPtr(n)) == NULL) {
+    uva_timer_close(n->t, NULL);
     return -1;
-  Py_INCREF(h); /* the timer's: its dtor drops it */
-  rc = uva_timer_new(&t, l->h, aio_timer_cb, h, aio_timer_free);
+  }
+  rc = uva_timer_start(n->t, aio_ms_until(when), 0);
   if (rc < 0) {
-    Py_DECREF(h);
+    Py_DECREF(addr);
+    uva_timer_close(n->t, NULL);
     uvapy_raise(rc, "call_at");
     return -1;
   }
-  rc = uva_timer_start(t, aio_ms_until(when), 0);
-  if (rc < 0) {
-    uva_timer_close(t, NULL);
-    uvapy_raise(rc, "call_at");
-    return -1;
-  }
-  if ((addr = PyLong_FromVoidPtr(t)) == NULL ||
-      PyDict_SetItem(l->aio_timers, addr, h) < 0) {
-    Py_XDECREF(addr);
-    uva_timer_close(t, NULL);
-    return -1;
-  }
+  Py_INCREF(h);
+  n->handle = h;
+  n->next = l->aio_armed;
+  if (n->next != NULL) n->next->prev = n;
+  l->aio_armed = n;
+  l->aio_narmed++;
   slot_put(h, off_ctimer, addr);
   slot_set(h, off_scheduled, Py_True);
   return 0;
+}
+
+/* Release timer handle h's core timer (TimerHandle.cancel). */
+static void aio_drop(uvapy_loop *l, PyObject *h) {
+  aio_timer *n = aio_node_of(h);
+  if (n == NULL) return;
+  uva_timer_stop(n->t);
+  Py_DECREF(aio_release(l, n));
+}
+
+/* close(): every timer of the loop is closed, its handle let go of. */
+static PyObject *aio_close_timers(uvapy_loop *l, PyObject *u) {
+  aio_timer *n;
+  (void) u;
+  while ((n = l->aio_armed) != NULL) {
+    PyObject *h = n->handle;
+    n->handle = NULL;
+    aio_unlink(l, n);
+    slot_set(h, off_ctimer, Py_None);
+    uva_timer_close(n->t, NULL);
+    Py_DECREF(h);
+  }
+  while ((n = l->aio_idle) != NULL) {
+    l->aio_idle = n->next;
+    uva_timer_close(n->t, NULL);
+  }
+  l->aio_nidle = 0;
+  Py_RETURN_NONE;
+}
+
+/* The loop's GC: the handles of armed timers refer to the loop; an
+ * unclosed loop left in that cycle is found and closed (its __del__). */
+int uvapy_aio_traverse(uvapy_loop *l, visitproc visit, void *arg) {
+  aio_timer *n;
+  for (n = l->aio_armed; n != NULL; n = n->next)
+    Py_VISIT(n->handle);
+  return 0;
+}
+
+/* Breaking that cycle (after __del__ closed the loop, nothing is left):
+ * the handles go, the nodes stay with their core timers. */
+void uvapy_aio_clear(uvapy_loop *l) {
+  aio_timer *n;
+  while ((n = l->aio_armed) != NULL) {
+    PyObject *h = n->handle;
+    n->handle = NULL;
+    aio_unlink(l, n);
+    Py_XDECREF(h);
+  }
 }
 
 static PyObject *aio_timer_at(uvapy_loop *l, PyObject *when, PyObject *cb,
@@ -543,6 +636,11 @@ static PyObject *aio_drop_fn(uvapy_loop *l, PyObject *h) {
   Py_RETURN_NONE;
 }
 
+static PyObject *aio_armed_count(uvapy_loop *l, PyObject *u) {
+  (void) u;
+  return PyLong_FromSsize_t(l->aio_narmed);
+}
+
 static PyObject *aio_time(uvapy_loop *l, PyObject *u) {
   (void) l;
   (void) u;
@@ -574,6 +672,10 @@ PyMethodDef uvapy_aio_methods[] = {
     {"_aio_enqueue", (PyCFunction) aio_enqueue_fn, METH_O, NULL},
     {"_aio_arm", (PyCFunction) aio_arm_fn, METH_O, NULL},
     {"_aio_drop_timer", (PyCFunction) aio_drop_fn, METH_O, NULL},
+    {"_aio_close_timers", (PyCFunction) aio_close_timers, METH_NOARGS, NULL},
+    {"_aio_armed", (PyCFunction) aio_armed_count, METH_NOARGS,
+     "The number of armed core timers (TimerHandles not yet fired or "
+     "cancelled)."},
     {"_aio_time", (PyCFunction) aio_time, METH_NOARGS,
      "time()\n--\n\nThe loop's clock in seconds: time.monotonic(), which is "
      "the core timers' clock too."},

@@ -36,13 +36,12 @@ static int uvapy_loop_set_main(uvapy_loop *l, PyObject *v, void *u) {
 
 static int uvapy_loop_traverse(uvapy_loop *l, visitproc visit, void *arg) {
   Py_VISIT(l->main);
-  Py_VISIT(l->aio_timers);
-  return 0;
+  return uvapy_aio_traverse(l, visit, arg);
 }
 
 static int uvapy_loop_clear(uvapy_loop *l) {
   Py_CLEAR(l->main);
-  Py_CLEAR(l->aio_timers);
+  uvapy_aio_clear(l);
   return 0;
 }
 
@@ -62,7 +61,6 @@ static PyGetSetDef uvapy_loop_getset[] = {
 static PyMemberDef uvapy_loop_members[] = {
     {"_aio_debug", T_BOOL, offsetof(uvapy_loop, aio_debug), 0, NULL},
     {"_aio_closing", T_BOOL, offsetof(uvapy_loop, aio_closing), 0, NULL},
-    {"_aio_timers", T_OBJECT, offsetof(uvapy_loop, aio_timers), READONLY, NULL},
     {NULL}};
 
 PyTypeObject uvapy_loop_type = {

@@ -101,9 +101,11 @@ typedef struct {
   PyObject_HEAD uva_loop_t *h;
   PyObject *main; /* a Task or NULL (None) */
   /* The asyncio loop's (aio_loop.EventLoop, handle.c): */
-  PyObject *aio_timers; /* armed TimerHandles by core timer address, or NULL */
-  char aio_debug;       /* debug mode: handles are made and run in Python */
-  char aio_closing;     /* close() began: what is still queued is dropped */
+  struct uvapy_aio_timer *aio_armed; /* armed timers (a list) */
+  struct uvapy_aio_timer *aio_idle;  /* stopped timers kept for reuse */
+  Py_ssize_t aio_narmed, aio_nidle;
+  char aio_debug;   /* debug mode: handles are made and run in Python */
+  char aio_closing; /* close() began: what is still queued is dropped */
 } uvapy_loop;
 
 /* ---- Across files ------------------------------------------------------ */
@@ -158,6 +160,8 @@ void _uvapy_sigaction_free(void *saved);
 extern PyMethodDef uvapy_aio_methods[];
 PyObject *uvapy_aio_setup(PyObject *mod, PyObject *const *args,
                           Py_ssize_t nargs);
+int uvapy_aio_traverse(uvapy_loop *l, visitproc visit, void *arg);
+void uvapy_aio_clear(uvapy_loop *l);
 
 /* work.c */
 PyObject *uvapy_work_submit(PyObject *self, PyObject *const *args,

@@ -212,8 +212,7 @@ class EventLoop(
         if self._debug:
             logger.debug("Close %r", self)
         self._aio_closing = True  # what is still queued is dropped
-        for timer in list((self._aio_timers or {}).values()):
-            self._aio_drop_timer(timer)
+        self._aio_close_timers()
         Loop.close(self)
 
     def __del__(self):
