@@ -94,6 +94,7 @@ class EventLoop(
 
     def __init__(self):
         Loop.__init__(self)
+        self._owner = threading.get_ident()  # the core loop's thread
         self._stopping = False
         self._thread_id = None
         self._task_factory = None
@@ -121,6 +122,12 @@ class EventLoop(
     # -- running -------------------------------------------------------------
 
     def _check_running(self):
+        if threading.get_ident() != self._owner:
+            raise RuntimeError(
+                "a uvasync.EventLoop runs in the thread that made it (its "
+                "core loop belongs to that thread): make the loop in the "
+                "thread that runs it"
+            )
         if self.is_running():
             raise RuntimeError("This event loop is already running")
         if events._get_running_loop() is not None or _tls.running is not None:
@@ -355,7 +362,15 @@ class EventLoop(
 
     def set_default_executor(self, executor):
         if not isinstance(executor, concurrent.futures.ThreadPoolExecutor):
-            raise TypeError("executor must be ThreadPoolExecutor instance")
+            if _PY311:
+                raise TypeError("executor must be ThreadPoolExecutor instance")
+            warnings.warn(  # as asyncio before 3.11
+                "Using the default executor that is not an instance of "
+                "ThreadPoolExecutor is deprecated and will be prohibited "
+                "in Python 3.9",
+                DeprecationWarning,
+                stacklevel=2,
+            )
         self._default_executor = executor
 
     async def shutdown_default_executor(self, timeout=None):
