@@ -490,11 +490,16 @@ def test_run_in_executor(loop):
     def fail():
         raise KeyError("k")
 
+    def cancelled():
+        raise concurrent.futures.CancelledError
+
     async def main():
         tid, x = await loop.run_in_executor(None, where, 1)
         assert tid != threading.get_ident() and x == 1
         with pytest.raises(KeyError):
             await loop.run_in_executor(None, fail)
+        with pytest.raises(asyncio.CancelledError):  # not concurrent's
+            await loop.run_in_executor(None, cancelled)
         with concurrent.futures.ThreadPoolExecutor(1) as ex:
             assert (await loop.run_in_executor(ex, where, 2))[1] == 2
         assert await asyncio.to_thread(sum, [1, 2]) == 3

@@ -353,7 +353,7 @@ class EventLoop(
         if executor is not None:
             return futures.wrap_future(executor.submit(func, *args), loop=self)
         future = self.create_future()
-        job = _executor._Job(self, future)
+        job = _Job(self, future)
         addr = _work_submit(self, func, args, job)
         job.work = ffi.cast("uva_work_t *", addr)
         self._jobs.add(job)
@@ -394,7 +394,7 @@ class EventLoop(
     def _pool_call(self, func, *args):
         # always the core pool, even after shutdown_default_executor
         future = self.create_future()
-        job = _executor._Job(self, future)
+        job = _Job(self, future)
         addr = _work_submit(self, func, args, job)
         job.work = ffi.cast("uva_work_t *", addr)
         self._jobs.add(job)
@@ -542,6 +542,20 @@ class EventLoop(
         else:
             sys.set_coroutine_origin_tracking_depth(self._origin_depth)
         self._origin_tracking = bool(enabled)
+
+
+class _Job(_executor._Job):
+    """A call on the core pool for an asyncio Future: the exceptions of
+    concurrent.futures come out as asyncio's (CancelledError,
+    TimeoutError, InvalidStateError), as asyncio's wrapped executor
+    futures give them."""
+
+    __slots__ = ()
+
+    def _ended(self, status, value, failed):
+        if failed:
+            value = futures._convert_future_exc(value)
+        _executor._Job._ended(self, status, value, failed)
 
 
 def _nothing():
