@@ -698,6 +698,16 @@ def test_debug_mode_warns_of_slow_callbacks(loop, caplog):
     assert slow[0].startswith("Executing <Handle")
     assert slow[1].startswith("Executing <TimerHandle")
 
+    async def slow_step():
+        time.sleep(0.03)
+
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="asyncio"):
+        loop.run_until_complete(slow_step())
+    slow = [r.getMessage() for r in caplog.records if "took" in r.getMessage()]
+    assert len(slow) == 1
+    assert slow[0].startswith("Executing <Task")
+
 
 def test_debug_mode_checks_callbacks_and_threads(loop):
     import threading

@@ -577,7 +577,12 @@ def _env_debug():
 
 
 def _format(handle):
-    return repr(handle)
+    """A slow handle as asyncio names it: the Task whose step it runs, or
+    the handle itself."""
+    owner = getattr(handle._callback, "__self__", None)
+    if isinstance(owner, tasks.Task):
+        return repr(owner)
+    return str(handle)
 
 
 def _default_exception_handler(loop, context):
