@@ -170,25 +170,26 @@ def test_is_running_and_running_twice(loop, new_loop):
         asyncio.get_running_loop()
 
 
-def test_the_loop_runs_in_the_thread_that_made_it():
+def test_a_loop_made_in_one_thread_runs_in_another(loop):
     import threading
 
-    loop = uvasync.EventLoop()
-    errors = []
+    results = []
+    fut = loop.create_future()
+    loop.call_soon(fut.set_result, "scheduled before")
+    loop.call_later(0.001, results.append, "timer")
 
     def run():
-        coro = asyncio.sleep(0)
-        try:
-            loop.run_until_complete(coro)
-        except RuntimeError as e:
-            errors.append(str(e))
-        coro.close()
+        results.append(loop.run_until_complete(fut))
+        results.append(loop.run_until_complete(asyncio.sleep(0.001, "slept")))
+        loop.call_soon(results.append, "after")
 
     thread = threading.Thread(target=run)
     thread.start()
     thread.join()
-    loop.close()
-    assert len(errors) == 1 and "thread that made it" in errors[0]
+    loop.call_soon(loop.stop)  # back in this thread
+    loop.run_forever()
+    assert sorted(results) == ["after", "scheduled before", "slept", "timer"]
+    assert results[-1] == "after"
 
 
 def test_stopped_before_the_future_completed(loop):

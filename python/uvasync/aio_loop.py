@@ -94,7 +94,6 @@ class EventLoop(
 
     def __init__(self):
         Loop.__init__(self)
-        self._owner = threading.get_ident()  # the core loop's thread
         self._stopping = False
         self._thread_id = None
         self._task_factory = None
@@ -122,18 +121,22 @@ class EventLoop(
     # -- running -------------------------------------------------------------
 
     def _check_running(self):
-        if threading.get_ident() != self._owner:
-            raise RuntimeError(
-                "a uvasync.EventLoop runs in the thread that made it (its "
-                "core loop belongs to that thread): make the loop in the "
-                "thread that runs it"
-            )
         if self.is_running():
             raise RuntimeError("This event loop is already running")
         if events._get_running_loop() is not None or _tls.running is not None:
             raise RuntimeError(
                 "Cannot run the event loop while another loop is running"
             )
+        self._adopt()
+
+    def _adopt(self):
+        """A loop that is not running belongs to the thread that uses it,
+        as asyncio's may be made in one thread and run or closed in
+        another: this thread becomes the core loop's owner (handle.c does
+        the same when a call is refused as made from another thread)."""
+        h = self._h
+        if h is not None and not self._running:
+            check(lib.uva_loop_adopt(h), "adopt")
 
     def run_forever(self):
         """Run until stop() is called."""
@@ -218,6 +221,7 @@ class EventLoop(
             return
         if self._debug:
             logger.debug("Close %r", self)
+        self._adopt()
         self._aio_closing = True  # what is still queued is dropped
         self._aio_close_timers()
         Loop.close(self)
@@ -352,6 +356,7 @@ class EventLoop(
             executor = self._default_executor
         if executor is not None:
             return futures.wrap_future(executor.submit(func, *args), loop=self)
+        self._adopt()
         future = self.create_future()
         job = _Job(self, future)
         addr = _work_submit(self, func, args, job)
@@ -393,6 +398,7 @@ class EventLoop(
 
     def _pool_call(self, func, *args):
         # always the core pool, even after shutdown_default_executor
+        self._adopt()
         future = self.create_future()
         job = _Job(self, future)
         addr = _work_submit(self, func, args, job)
@@ -413,12 +419,14 @@ class EventLoop(
                 "coroutines cannot be used with add_signal_handler()"
             )
         self._check_closed()
+        self._adopt()
         _signals.add_handler(self, sig, callback, args, self._signal_handle)
 
     def _signal_handle(self, loop, callback, args):
         return Handle(callback, args, self, None)
 
     def remove_signal_handler(self, sig):
+        self._adopt()
         return _signals.remove_handler(self, sig)
 
     # -- asynchronous generators ----------------------------------------------
