@@ -140,11 +140,15 @@ static int transport_read_once(uvapy_transport *t, uva_task_t *task,
   if (rc < 0) goto failed;
   if (len == 0) goto eof;
   {
+    PyObject *args[3]; /* args[0] is free for the callee (the offset flag) */
     PyObject *b =
         PyBytes_FromStringAndSize((const char *) data, (Py_ssize_t) len);
     if (b == NULL) return -1;
     uva_stream_consume(t->stream, len);
-    r = PyObject_CallMethodObjArgs(proto, s_data_received, b, NULL);
+    args[1] = proto;
+    args[2] = b;
+    r = PyObject_VectorcallMethod(s_data_received, args + 1,
+                                  2 | PY_VECTORCALL_ARGUMENTS_OFFSET, NULL);
     Py_DECREF(b);
     if (r == NULL) {
       transport_protocol_error(t, s_data_received);

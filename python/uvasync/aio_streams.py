@@ -23,6 +23,7 @@ import weakref
 from asyncio import sslproto, staggered, trsock
 
 from . import files
+from ._cext import sleep as _native_sleep
 from ._ffi import ffi, lib
 from .aio_transport import (
     ReadPipeTransport,
@@ -156,7 +157,7 @@ class Server(asyncio.AbstractServer):
                             "socket": trsock.TransportSocket(sock),
                         }
                     )
-                    await native(loop, asyncio.sleep(1))
+                    await _native_sleep(1)  # a native task's sleep
                     break
                 self._accepted(conn, addr)
 
