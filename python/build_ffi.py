@@ -74,6 +74,7 @@ GLUE_FILES = [
     "sigaction.c",
     "work.c",
     "transport.c",
+    "handle.c",
 ]
 
 GLUE_SOURCE = """
