@@ -76,12 +76,15 @@ def native(loop, coro):
     task = Task(coro, loop)
 
     def done(t):
+        if t.cancelled():
+            if not fut.done():
+                fut.cancel()
+            return
+        exc = t.exception()  # retrieved, whether the Future wants it or not
         if fut.done():
             return
-        if t.cancelled():
-            fut.cancel()
-        elif t.exception() is not None:
-            fut.set_exception(t.exception())
+        if exc is not None:
+            fut.set_exception(exc)
         else:
             fut.set_result(t.result())
 
@@ -94,18 +97,8 @@ def native(loop, coro):
     return fut
 
 
-async def _poll_once(loop, fd, events):
-    poll = Poll(fd, loop)
-    try:
-        return await poll.wait(events)
-    finally:
-        poll.close()
-
-
-def wait_fd(loop, fd, events):
-    """An asyncio Future set once fd is ready for events (UVA_READABLE,
-    UVA_WRITABLE): the core's descriptor poll."""
-    return native(loop, _poll_once(loop, fd, events))
+async def _wait(poll, events):
+    return await poll.wait(events)
 
 
 async def sock_connect(loop, sock, address):
@@ -115,11 +108,17 @@ async def sock_connect(loop, sock, address):
         return
     except (BlockingIOError, InterruptedError):
         pass
+    # The poll is closed here, whatever happens, before the caller can
+    # close the socket: a poll handle left on a closed descriptor would
+    # make the core refuse the next stream or poll on that number.
+    poll = Poll(sock.fileno(), loop)
     try:
-        await wait_fd(loop, sock.fileno(), lib.UVA_WRITABLE)
+        await native(loop, _wait(poll, lib.UVA_WRITABLE))
         failed = None
     except OSError as exc:  # the poll sees the error too (EPOLLERR)
         failed = exc
+    finally:
+        poll.close()
     err = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
     if err != 0:
         raise OSError(err, "Connect call failed %s" % (address,))
