@@ -105,6 +105,7 @@ def test_protocol_echo_and_callback_order(run):
         assert sock.getpeername() == ("127.0.0.1", port)
         assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
         assert sock.fileno() >= 0
+        assert isinstance(sock, asyncio.trsock.TransportSocket)
         assert t.get_extra_info("sockname") == sock.getsockname()
         assert t.get_extra_info("nothing", 7) == 7
         with pytest.raises(TypeError):
@@ -113,6 +114,7 @@ def test_protocol_echo_and_callback_order(run):
         assert t.is_closing()
         assert await p.lost is None
         assert p.events == ["made", "data", "lost"]
+        assert sock.fileno() == -1
         server.close()
         await server.wait_closed()
 

@@ -17,13 +17,12 @@ import socket
 import stat
 import struct
 import warnings
-import weakref
+from asyncio import trsock
 
 from ._cext import TransportCore
 from ._ffi import error, ffi, lib
 from .core import Task
 from .poll import Poll
-from .stream import _StreamSocket
 
 logger = logging.getLogger("uvasync")
 
@@ -44,23 +43,6 @@ def _flow_limits(high, low):
             "high (%r) must be >= low (%r) must be >= 0" % (high, low)
         )
     return high, low
-
-
-class _TransportSocket(_StreamSocket):
-    """get_extra_info('socket'): the transport's socket for options and
-    addresses (getsockopt, setsockopt, getsockname, getpeername, fileno),
-    as asyncio's TransportSocket. The core keeps owning the descriptor;
-    fileno() is -1 once the transport is closed."""
-
-    def __init__(self, transport, family, type, proto):
-        self._transport = weakref.ref(transport)
-        self._family = family
-        self._type = type
-        self._proto = proto
-
-    def fileno(self):
-        t = self._transport()
-        return -1 if t is None else t._fileno()
 
 
 def _set_result(fut, result):
@@ -415,10 +397,11 @@ class SocketTransport(_CoreTransport, asyncio.Transport):
                 pass
         self._extra["sockname"] = _sockname(sock)
         self._extra["peername"] = _peername(sock)
-        family, stype, proto = sock.family, sock.type, sock.proto
+        # asyncio's socket wrapper, on the socket object the transport
+        # keeps (its descriptor and the core's duplicate are one socket)
+        self._extra["socket"] = trsock.TransportSocket(sock)
         handle = open_stream(loop, os.dup(sock.fileno()))
         self._init_core(loop, handle, protocol, server, sock, True)
-        self._extra["socket"] = _TransportSocket(self, family, stype, proto)
         self._start(waiter)
 
 
