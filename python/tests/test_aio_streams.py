@@ -756,3 +756,18 @@ def test_cancelled_connect_leaves_no_poll_behind(run):
         server.close()
 
     run(main)
+
+
+def test_write_pipe_sees_its_reader_go(run):
+    async def main():
+        loop = asyncio.get_running_loop()
+        rfd, wfd = os.pipe()
+        wpipe = os.fdopen(wfd, "wb", 0)
+        wt, wp = await loop.connect_write_pipe(Recorder, wpipe)
+        wt.write(b"unread")
+        os.close(rfd)  # the reader goes away
+        assert await wp.lost is None
+        assert wp.events == ["made", "lost"]
+        assert wpipe.closed
+
+    run(main)

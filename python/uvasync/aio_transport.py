@@ -459,8 +459,11 @@ class ReadPipeTransport(_CoreTransport, asyncio.ReadTransport):
 
 class WritePipeTransport(_CoreTransport, asyncio.WriteTransport):
     """The write end of a pipe (connect_write_pipe). write_eof closes it
-    (a pipe has no half-close); a reader gone shows as BrokenPipeError at
-    the next write."""
+    (a pipe has no half-close). A reader that goes away is seen at once,
+    as asyncio sees it: the core's poll on the pipe wakes (the write end
+    of a pipe becomes readable, with an error, when the last reader
+    closes), and the transport closes (connection_lost(None), or
+    BrokenPipeError if bytes were still queued)."""
 
     _kind = "pipe"
 
@@ -469,7 +472,31 @@ class WritePipeTransport(_CoreTransport, asyncio.WriteTransport):
         self._extra["pipe"] = pipe
         handle = open_stream(loop, _pipe_fd(pipe))
         self._init_core(loop, handle, protocol, None, pipe, False)
+        self._watch = None
+        mode = os.fstat(pipe.fileno()).st_mode
+        if stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode):
+            self._watch = Poll(pipe.fileno(), loop)
+            Task(self._watch_reader(self._watch), loop)
         self._start(waiter)
+
+    async def _watch_reader(self, poll):
+        try:
+            await poll.wait(lib.UVA_READABLE)
+        except OSError:
+            pass  # an error on the pipe, or the poll was closed
+        if self._watch is not poll or self._closed:
+            return
+        if self._core.get_write_buffer_size():
+            self._force_close(BrokenPipeError())
+        else:
+            self._aborted = True
+            self._core.abort()
+
+    def _close_owned(self):
+        watch, self._watch = self._watch, None
+        if watch is not None:  # before the pipe's descriptor closes
+            watch.close()
+        _CoreTransport._close_owned(self)
 
     def write_eof(self):
         self.close()
