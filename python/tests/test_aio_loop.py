@@ -585,7 +585,7 @@ def test_asyncio_run_finalizes_async_generators():
             closed.append("closed")
 
     async def main():
-        async for x in agen():
+        async for _ in agen():
             break
 
     with (
