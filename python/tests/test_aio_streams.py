@@ -811,11 +811,11 @@ def test_transports_left_open_when_the_loop_closes_say_so():
         rfd, wfd = os.pipe()
         rpipe = os.fdopen(rfd, "rb", 0)
 
-        async def connect():
+        async def connect(loop, rpipe):
             t, _ = await loop.connect_read_pipe(asyncio.Protocol, rpipe)
             return t
 
-        t = loop.run_until_complete(connect())
+        t = loop.run_until_complete(connect(loop, rpipe))
         loop.close()
         assert "open" in repr(t)  # asyncio's: never closed, only dropped
         rpipe.close()
