@@ -21,6 +21,8 @@ APT_TEST=(
   libcriterion-dev  # C test suite (tests/test_*.c)
   luajit            # bindings/luajit client
   nodejs            # bindings/node client (koffi from npm)
+  redis-server      # python/tests/test_aio_apps.py (redis-py's client)
+  wrk               # bench/run_aio.py's HTTP load client
 )
 APT_LINT=(
   clang-format      # scripts/format.sh, the lint suite (ruff comes from pip)
