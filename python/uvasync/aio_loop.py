@@ -13,7 +13,6 @@ uvasync Loop, so native uvasync tasks run on the same loop object.
 
 import asyncio
 import concurrent.futures
-import math
 import os
 import socket
 import sys
@@ -22,11 +21,11 @@ import time
 import traceback
 import warnings
 import weakref
-from asyncio import events, futures, tasks
+from asyncio import events, format_helpers, futures, tasks
 
 from . import _signals, executor as _executor
-from ._cext import _work_submit
-from ._ffi import NULL, check, error, ffi, lib
+from ._cext import LoopBase, _aio_setup, _work_submit
+from ._ffi import check, ffi, lib
 from ._internal import _MAX_MS, _tls
 from .aio_datagram import DatagramMixin
 from .aio_sockets import SocketsMixin
@@ -39,39 +38,47 @@ __all__ = ["EventLoop", "EventLoopPolicy", "install", "new_asyncio_loop"]
 logger = asyncio.log.logger  # the 'asyncio' logger, as asyncio logs
 
 _PY311 = sys.version_info >= (3, 11)
-_PY312 = sys.version_info >= (3, 12)
+_PY313 = sys.version_info >= (3, 13)
 
 
 class Handle(events.Handle):
-    """asyncio's Handle, run from the core's run queue."""
+    """asyncio's Handle, made and run from the core's run queue by
+    csrc/handle.c (which fills these slots itself)."""
 
     __slots__ = ()
 
-    def _run(self):
-        # The core's trampoline (core._uvapy_call) marks a handle it runs
-        # as cancelled; asyncio's stays uncancelled once run.
-        self._cancelled = False
-        self._loop._run_handle(self)
-
 
 class TimerHandle(events.TimerHandle):
-    """asyncio's TimerHandle, with the core timer that runs it (_ctimer,
-    None once fired or cancelled) and the cffi handle the timer holds."""
+    """asyncio's TimerHandle, with its core timer's address (_ctimer, None
+    once it fired or was cancelled)."""
 
-    __slots__ = ("_ctimer", "_cdata")
+    __slots__ = ("_ctimer",)
 
-    def _run(self):
-        self._cancelled = False
-        loop = self._loop
-        if loop._closing:
-            return
-        # The core's timers fire no sooner than the whole ms asked for,
-        # on the same clock as time(): this only guards the float maths.
-        if loop.time() < self._when:
-            loop._start_timer(self)
-            return
-        self._scheduled = False
-        loop._run_handle(self)
+
+def _handle_failed(handle, exc):
+    """A handle's callback raised `exc` (not KeyboardInterrupt or
+    SystemExit): the loop's exception handler hears of it, as asyncio's
+    Handle._run reports it."""
+    loop = handle._loop
+    if _PY313:
+        cb = format_helpers._format_callback_source(
+            handle._callback, handle._args, debug=loop.get_debug()
+        )
+    else:
+        cb = format_helpers._format_callback_source(
+            handle._callback, handle._args
+        )
+    context = {
+        "message": "Exception in callback %s" % (cb,),
+        "exception": exc,
+        "handle": handle,
+    }
+    if handle._source_traceback:
+        context["source_traceback"] = handle._source_traceback
+    loop.call_exception_handler(context)
+
+
+_aio_setup(Handle, TimerHandle, _handle_failed)
 
 
 class EventLoop(
@@ -87,10 +94,8 @@ class EventLoop(
 
     def __init__(self):
         Loop.__init__(self)
-        self._closing = False  # close() began: queued callbacks are dropped
         self._stopping = False
         self._thread_id = None
-        self._timers = {}  # id(TimerHandle) -> TimerHandle, armed in the core
         self._task_factory = None
         self._exception_handler = None
         self._debug = False
@@ -131,7 +136,7 @@ class EventLoop(
         self._set_coroutine_origin_tracking(self._debug)
         old_hooks = sys.get_asyncgen_hooks()
         # keeps the core's run going while nothing else is scheduled
-        keeper = self._call_later_ms(_MAX_MS, _nothing, ())
+        keeper = self.call_later(_MAX_MS / 1000.0, _nothing)
         restore = None
         try:
             self._thread_id = threading.get_ident()
@@ -206,9 +211,8 @@ class EventLoop(
             return
         if self._debug:
             logger.debug("Close %r", self)
-        self._closing = True
-        for timer in list(self._timers.values()):
-            self._drop_timer(timer)
+        self._aio_closing = True  # what is still queued is dropped
+        self._aio_close_timers()
         Loop.close(self)
 
     def __del__(self):
@@ -243,148 +247,52 @@ class EventLoop(
                 "than the current one"
             )
 
-    def call_soon(self, callback, *args, context=None):
-        """Run callback(*args) at the next pass, in FIFO order (the core's
-        run queue)."""
-        self._check_closed()
-        if self._debug:
-            self._check_thread()
+    # In C (csrc/handle.c): they make asyncio handles and put them in
+    # the core's run queue, its thread-safe queue, or a core timer each.
+    call_soon = LoopBase._aio_call_soon
+    call_soon_threadsafe = LoopBase._aio_call_soon_threadsafe
+    call_later = LoopBase._aio_call_later
+    call_at = LoopBase._aio_call_at
+    time = LoopBase._aio_time
+    # asyncio's TimerHandle.cancel() tells the loop: the core timer goes
+    _timer_handle_cancelled = LoopBase._aio_drop_timer
+
+    def _call_soon_debug(self, callback, args, context):
+        # call_soon in debug mode: checked, and the handle made by
+        # asyncio's Handle.__init__, which records where
+        self._check_thread()
         self._check_callback(callback, "call_soon")
         handle = Handle(callback, args, self, context)
         if handle._source_traceback:
             del handle._source_traceback[-1]
-        data = ffi.new_handle(handle)
-        check(
-            lib.uva_loop_call_soon(self._h, lib._uvapy_call, data),
-            "call_soon",
-        )
-        self._keep.add(data)
-        return handle
+        return self._aio_enqueue(handle)
 
-    def call_soon_threadsafe(self, callback, *args, context=None):
-        """As call_soon, from any thread: the core's thread-safe queue,
-        which wakes a loop that waits for I/O."""
-        self._check_closed()
-        if self._debug:
-            self._check_callback(callback, "call_soon_threadsafe")
-        handle = Handle(callback, args, self, context)
-        if handle._source_traceback:
-            del handle._source_traceback[-1]
-        data = ffi.new_handle(handle)
-        self._keep.add(data)
-        rc = lib.uva_loop_call_soon_threadsafe(self._xh, lib._uvapy_call, data)
-        if rc < 0:
-            self._keep.discard(data)
-            if rc == lib.UVA_ECLOSED:
-                raise RuntimeError("Event loop is closed")
-            raise error(rc, "call_soon_threadsafe")
-        return handle
-
-    def call_later(self, delay, callback, *args, context=None):
-        """Run callback(*args) once `delay` seconds have passed (a core
-        timer); a TimerHandle."""
-        if delay is None:
-            raise TypeError("delay must not be None")
-        timer = self.call_at(
-            self.time() + delay, callback, *args, context=context
-        )
-        if timer._source_traceback:
-            del timer._source_traceback[-1]
-        return timer
-
-    def call_at(self, when, callback, *args, context=None):
-        """Run callback(*args) once time() >= when; a TimerHandle."""
-        if when is None:
-            raise TypeError("when cannot be None")
-        self._check_closed()
-        if self._debug:
-            self._check_thread()
+    def _call_at_debug(self, when, callback, args, context):
+        self._check_thread()
         self._check_callback(callback, "call_at")
         timer = TimerHandle(when, callback, args, self, context)
         if timer._source_traceback:
             del timer._source_traceback[-1]
-        timer._ctimer = None
-        self._start_timer(timer)
-        timer._scheduled = True
-        return timer
-
-    def _start_timer(self, timer):
-        """Arm a core timer for `timer`: whole ms, rounded up, so it never
-        fires before its time."""
-        delay = timer._when - self.time()
-        if delay <= 0:
-            ms = 0
-        elif delay * 1000.0 >= _MAX_MS:
-            ms = _MAX_MS
-        else:
-            ms = int(math.ceil(delay * 1000.0))
-        data = ffi.new_handle(timer)
-        cell = self._timer_cell
-        check(
-            lib.uva_timer_new(cell, self._h, lib._uvapy_timer, data, NULL),
-            "call_at",
-        )
-        ctimer = cell[0]
-        rc = lib.uva_timer_start(ctimer, ms, 0)
-        if rc < 0:
-            lib.uva_timer_close(ctimer, NULL)
-            raise error(rc, "call_at")
-        timer._ctimer = ctimer
-        timer._cdata = data
-        self._timers[id(timer)] = timer
-
-    def _drop_timer(self, timer):
-        """The core timer of `timer` is released (it fired, or the handle
-        was cancelled)."""
-        ctimer = getattr(timer, "_ctimer", None)
-        if ctimer is None:
-            return
-        timer._ctimer = None
-        timer._cdata = None
-        self._timers.pop(id(timer), None)
-        if self._h is not None:
-            lib.uva_timer_close(ctimer, NULL)
-
-    def _timer_handle_cancelled(self, handle):
-        # asyncio's TimerHandle.cancel() tells its loop
-        self._drop_timer(handle)
-
-    def _call_later_ms(self, ms, callback, args, when=None, context=None):
-        # the native Loop's timers (run_forever's keeper): asyncio handles
-        timer = TimerHandle(
-            self.time() + ms / 1000.0, callback, args, self, context
-        )
-        timer._ctimer = None
-        self._start_timer(timer)
+        self._aio_arm(timer)
         return timer
 
     def _run_handle(self, handle):
-        """Run a handle the core called back: asyncio's Handle._run, plus
-        the slow-callback warning in debug mode. KeyboardInterrupt and
+        """Run a handle in debug mode: asyncio's Handle._run, timed (a
+        warning past slow_callback_duration). KeyboardInterrupt and
         SystemExit stop the loop and come out of run_*."""
-        if self._closing:
-            return
+        self._current_handle = handle
         try:
-            if self._debug:
-                self._current_handle = handle
-                t0 = self.time()
-                events.Handle._run(handle)
-                dt = self.time() - t0
-                if dt >= self.slow_callback_duration:
-                    logger.warning(
-                        "Executing %s took %.3f seconds", _format(handle), dt
-                    )
-                self._current_handle = None
-            else:
-                events.Handle._run(handle)
+            t0 = self.time()
+            events.Handle._run(handle)
+            dt = self.time() - t0
+            if dt >= self.slow_callback_duration:
+                logger.warning(
+                    "Executing %s took %.3f seconds", _format(handle), dt
+                )
         except (KeyboardInterrupt, SystemExit) as e:
-            self._current_handle = None
             self._abort_run(e)
-
-    def time(self):
-        """The loop's clock: time.monotonic(), which is the core's timer
-        clock too."""
-        return time.monotonic()
+        finally:
+            self._current_handle = None
 
     # -- futures and tasks ---------------------------------------------------
 
@@ -600,7 +508,7 @@ class EventLoop(
         return self._debug
 
     def set_debug(self, enabled):
-        self._debug = bool(enabled)
+        self._debug = self._aio_debug = bool(enabled)
         if self.is_running():
             self.call_soon_threadsafe(
                 self._set_coroutine_origin_tracking, self._debug
