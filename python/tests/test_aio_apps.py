@@ -177,6 +177,50 @@ def test_httpx_against_aiohttp(run):
     run(main)
 
 
+def test_connection_lost_after_callbacks_scheduled_before_close(run):
+    """connection_lost comes from the run queue, after what was scheduled
+    before the close (a Future's done callbacks, call_soon), as asyncio
+    calls it. aiohttp relies on it: its request handler task, woken by a
+    request that came with the client's close, ran after connection_lost
+    had cleared the handler's state, and failed with "TypeError:
+    'NoneType' object is not callable" (seen when wrk closed its
+    connections at the end of a run)."""
+
+    async def main():
+        loop = asyncio.get_running_loop()
+        events = []
+        lost = loop.create_future()
+
+        class Closer(asyncio.Protocol):
+            def connection_made(self, transport):
+                self.transport = transport
+
+            def data_received(self, data):
+                loop.call_soon(events.append, "call_soon")
+                fut = loop.create_future()
+                fut.add_done_callback(lambda f: events.append("done"))
+                fut.set_result(None)
+                self.transport.close()
+                events.append("closed")
+
+            def connection_lost(self, exc):
+                events.append("lost")
+                lost.set_result(exc)
+
+        server = await loop.create_server(Closer, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(b"x")
+        writer.write_eof()
+        assert await asyncio.wait_for(lost, 5) is None
+        assert events == ["closed", "call_soon", "done", "lost"]
+        writer.close()
+        server.close()
+        await server.wait_closed()
+
+    run(main)
+
+
 # --- websockets --------------------------------------------------------------
 
 
