@@ -5,6 +5,7 @@ on several hosts. Every scenario also runs on asyncio's own loop, the
 reference."""
 
 import asyncio
+import io
 import os
 import socket
 import ssl
@@ -104,6 +105,7 @@ def test_protocol_echo_and_callback_order(run):
         assert sock.getpeername() == ("127.0.0.1", port)
         assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
         assert sock.fileno() >= 0
+        assert isinstance(sock, asyncio.trsock.TransportSocket)
         assert t.get_extra_info("sockname") == sock.getsockname()
         assert t.get_extra_info("nothing", 7) == 7
         with pytest.raises(TypeError):
@@ -112,6 +114,7 @@ def test_protocol_echo_and_callback_order(run):
         assert t.is_closing()
         assert await p.lost is None
         assert p.events == ["made", "data", "lost"]
+        assert sock.fileno() == -1
         server.close()
         await server.wait_closed()
 
@@ -622,5 +625,149 @@ def test_sendfile_native_and_fallback(run):
         t.close()
         await p.lost
         server.close()
+
+    run(main)
+
+
+def test_close_flushes_queued_writes_before_connection_lost(run):
+    async def main():
+        loop = asyncio.get_running_loop()
+        accepted = loop.create_future()
+
+        def factory():
+            p = Recorder()
+            accepted.set_result(p)
+            return p
+
+        server = await loop.create_server(factory, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        t, p = await loop.create_connection(Recorder, "127.0.0.1", port)
+        assert t.get_write_buffer_limits() == (16384, 65536)
+        srv = await accepted
+        srv.transport.pause_reading()
+        size = 4 * 1024 * 1024
+        t.writelines([b"%07d\n" % i for i in range(size // 8)])
+        assert t.get_write_buffer_size() > 0
+        t.close()
+        await asyncio.sleep(0.05)
+        assert not p.lost.done()  # still flushing to the paused peer
+        srv.transport.resume_reading()
+        assert await p.lost is None
+        assert await srv.lost is None
+        assert len(srv.data) == size
+        assert srv.data[-8:] == b"%07d\n" % (size // 8 - 1)
+        assert p.events.count("lost") == 1
+        server.close()
+
+    run(main)
+
+
+def test_data_received_error_is_reported_and_closes(run):
+    async def main():
+        loop = asyncio.get_running_loop()
+        reported = []
+        loop.set_exception_handler(lambda loop, ctx: reported.append(ctx))
+        server, port = await echo_server(loop)
+
+        class Failing(Recorder):
+            def data_received(self, data):
+                raise ZeroDivisionError
+
+        t, p = await loop.create_connection(Failing, "127.0.0.1", port)
+        t.write(b"boom")
+        exc = await p.lost
+        assert isinstance(exc, ZeroDivisionError)
+        assert reported[0]["message"] == (
+            "Fatal error: protocol.data_received() call failed."
+        )
+        assert reported[0]["transport"] is t
+        server.close()
+
+    run(main)
+
+
+def test_sendfile_fallback_for_other_files(run):
+    async def main():
+        loop = asyncio.get_running_loop()
+        server, port = await echo_server(loop)
+        t, p = await loop.create_connection(Recorder, "127.0.0.1", port)
+        data = os.urandom(100000)
+        f = io.BytesIO(data)
+        assert await loop.sendfile(t, f, 10, 50000) == 50000
+        while len(p.data) < 50000:
+            await asyncio.sleep(0.001)
+        assert p.data == data[10:50010]
+        t.write(b"after")  # the protocol is the transport's own again
+        while not p.data.endswith(b"after"):
+            await asyncio.sleep(0.001)
+        t.close()
+        await p.lost
+        server.close()
+
+    run(main)
+
+
+def test_loop_close_drops_open_transports():
+    loop = uvasync.EventLoop()
+
+    async def main():
+        server, port = await echo_server(loop)
+        t, p = await loop.create_connection(Recorder, "127.0.0.1", port)
+        t.pause_reading()
+        return server, t
+
+    server, t = loop.run_until_complete(main())
+    server.close()
+    t.close()
+    loop.close()  # returns: nothing of the transports keeps the core loop
+
+
+def test_cancelled_connect_leaves_no_poll_behind(run):
+    """A connect cut short by a timeout closes its socket; the next
+    connection (which may get the same descriptor number) works."""
+
+    async def main():
+        loop = asyncio.get_running_loop()
+        full = socket.socket()
+        full.bind(("127.0.0.1", 0))
+        full.listen(0)  # never accepts: once its queue is full, SYNs wait
+        fillers = []
+        for _ in range(8):
+            s = socket.socket()
+            s.setblocking(False)
+            s.connect_ex(full.getsockname())
+            fillers.append(s)
+        server, port = await echo_server(loop)
+        for _ in range(3):
+            with pytest.raises(asyncio.TimeoutError):
+                await asyncio.wait_for(
+                    loop.create_connection(Recorder, *full.getsockname()),
+                    0.05,
+                )
+            t, p = await loop.create_connection(Recorder, "127.0.0.1", port)
+            t.write(b"ok")
+            while p.data != b"ok":
+                await asyncio.sleep(0.001)
+            t.close()
+            await p.lost
+        for s in fillers:
+            s.close()
+        full.close()
+        server.close()
+
+    run(main)
+
+
+def test_write_pipe_sees_its_reader_go(run):
+    async def main():
+        loop = asyncio.get_running_loop()
+        rfd, wfd = os.pipe()
+        wpipe = os.fdopen(wfd, "wb", 0)
+        wt, wp = await loop.connect_write_pipe(Recorder, wpipe)
+        wt.write(b"unread")
+        os.close(rfd)  # the reader goes away
+        assert await wp.lost is None
+        assert wp.events == ["made", "lost"]
+        assert wpipe.closed
 
     run(main)
