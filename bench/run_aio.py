@@ -17,7 +17,8 @@ uvloop's and CPython's own, in one run (issue 25):
             (keep-alive, 50 connections, one thread): requests/s and the
             server's CPU per request
   micro     call_soon and call_later throughput, sock_recv/sock_sendall
-            round trips (1 KiB), each in one process (aio_bench.py)
+            round trips (1 KiB), each in one process (aio_bench.py), per
+            CPU-second of that process
 
 Every run is a fresh process; within a round every loop runs once (A B C A
 B C ...); server and client are pinned to separate CPUs with taskset, as in
@@ -63,9 +64,13 @@ SOCK_SIZE = 1024
 # (key, title, unit): the rows of the micro-benchmarks, and their N (full,
 # quick): a full run takes about a second on asyncio's loop.
 MICRO = [
-    ("call_soon", "call_soon", "callbacks/s"),
+    ("call_soon", "call_soon", "callbacks per CPU-s"),
     ("call_later", "call_later (half cancelled)", "timers per CPU-s"),
-    ("sock", f"sock_recv/sock_sendall ({SOCK_SIZE} B)", "round trips/s"),
+    (
+        "sock",
+        f"sock_recv/sock_sendall ({SOCK_SIZE} B)",
+        "round trips per CPU-s",
+    ),
 ]
 MICRO_N = {
     "call_soon": (1_000_000, 100_000),
