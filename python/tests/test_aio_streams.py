@@ -771,3 +771,34 @@ def test_write_pipe_sees_its_reader_go(run):
         assert wpipe.closed
 
     run(main)
+
+
+def test_sendfile_refuses_writes_meanwhile_and_other_transports(run):
+    async def main():
+        loop = asyncio.get_running_loop()
+        server, port = await echo_server(loop)
+        t, p = await loop.create_connection(Recorder, "127.0.0.1", port)
+        with tempfile.TemporaryFile() as f:
+            f.write(b"y" * 1000000)
+            f.flush()
+            sending = asyncio.ensure_future(loop.sendfile(t, f))
+            await asyncio.sleep(0)
+            with pytest.raises(RuntimeError, match="sendfile is in progress"):
+                t.write(b"data")
+            assert await sending == 1000000
+            t.write(b"after")
+            while len(p.data) < 1000005:
+                await asyncio.sleep(0.001)
+            rfd, wfd = os.pipe()
+            wt, wp = await loop.connect_write_pipe(
+                Recorder, os.fdopen(wfd, "wb", 0)
+            )
+            with pytest.raises(RuntimeError, match="not supported"):
+                await loop.sendfile(wt, f)
+            wt.close()
+            os.close(rfd)
+        t.close()
+        await p.lost
+        server.close()
+
+    run(main)

@@ -18,6 +18,7 @@ import stat
 import struct
 import warnings
 from asyncio import trsock
+from asyncio.constants import _SendfileMode
 
 from ._cext import TransportCore
 from ._ffi import error, ffi, lib
@@ -392,6 +393,8 @@ class _CoreTransport:
 
 class SocketTransport(_CoreTransport, asyncio.Transport):
     """A TCP or Unix-socket connection."""
+
+    _sendfile_compatible = _SendfileMode.TRY_NATIVE
 
     def __init__(
         self, loop, sock, protocol, waiter=None, extra=None, server=None
