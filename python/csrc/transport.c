@@ -92,9 +92,15 @@ static int transport_spawn(uvapy_transport *t, uva_task_t **out,
 /* One read: the protocol is given what the stream has; 1 if it got some,
  * 0 if the task now waits (or must stop: paused, closing), -1 once the
  * task ends (end of stream, error, close). */
+/* Messages the last read saw at least this big are read into their bytes
+ * object directly (uva_stream_read_spill); smaller ones are copied out of
+ * the core's buffer, which costs less than recvmsg's second buffer. */
+#define TRANSPORT_READ_INTO_MIN (32 * 1024)
+#define TRANSPORT_READ_MAX (256 * 1024)
+
 static int transport_read_once(uvapy_transport *t, uva_task_t *task,
                                PyObject *proto) {
-  PyObject *r;
+  PyObject *r, *b;
   const void *data = NULL;
   size_t len = 0;
   int rc;
@@ -135,16 +141,33 @@ static int transport_read_once(uvapy_transport *t, uva_task_t *task,
     Py_DECREF(buf);
     return 1;
   }
-  rc = uva_stream_peek(&data, &len, t->stream, task);
-  if (rc == UVA_EAGAIN) return 0;
-  if (rc < 0) goto failed;
-  if (len == 0) goto eof;
-  {
-    PyObject *args[3]; /* args[0] is free for the callee (the offset flag) */
-    PyObject *b =
-        PyBytes_FromStringAndSize((const char *) data, (Py_ssize_t) len);
+  if (uva_stream_read_hint(&len, t->stream) == 0 &&
+      len >= TRANSPORT_READ_INTO_MIN) {
+    /* big messages: read by the kernel straight into the bytes object
+     * (stream_io.c), no copy out of the core's buffer after */
+    b = uvapy_read_into_bytes(t->stream, TRANSPORT_READ_MAX);
+    if (b == NULL) return -1;
+    if (!PyBytes_CheckExact(b)) { /* the core's code */
+      rc = (int) PyLong_AsLong(b);
+      Py_DECREF(b);
+      if (rc == UVA_EAGAIN) return 0;
+      goto failed;
+    }
+    if (PyBytes_GET_SIZE(b) == 0) {
+      Py_DECREF(b);
+      goto eof;
+    }
+  } else {
+    rc = uva_stream_peek(&data, &len, t->stream, task);
+    if (rc == UVA_EAGAIN) return 0;
+    if (rc < 0) goto failed;
+    if (len == 0) goto eof;
+    b = PyBytes_FromStringAndSize((const char *) data, (Py_ssize_t) len);
     if (b == NULL) return -1;
     uva_stream_consume(t->stream, len);
+  }
+  {
+    PyObject *args[3]; /* args[0] is free for the callee (the offset flag) */
     args[1] = proto;
     args[2] = b;
     r = PyObject_VectorcallMethod(s_data_received, args + 1,

@@ -151,6 +151,7 @@ PyObject *uvapy_write_bytes(PyObject *self, PyObject *const *args,
                             Py_ssize_t nargs);
 PyObject *uvapy_writev_bytes(PyObject *self, PyObject *const *args,
                              Py_ssize_t nargs);
+PyObject *uvapy_read_into_bytes(uva_stream_t *stream, Py_ssize_t n);
 
 /* sigaction.c */
 void *_uvapy_sigaction_get(int signum);

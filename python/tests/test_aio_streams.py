@@ -105,6 +105,7 @@ def test_protocol_echo_and_callback_order(run):
         assert sock.getpeername() == ("127.0.0.1", port)
         assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
         assert sock.fileno() >= 0
+        assert isinstance(sock, asyncio.trsock.TransportSocket)
         assert t.get_extra_info("sockname") == sock.getsockname()
         assert t.get_extra_info("nothing", 7) == 7
         with pytest.raises(TypeError):
@@ -113,6 +114,7 @@ def test_protocol_echo_and_callback_order(run):
         assert t.is_closing()
         assert await p.lost is None
         assert p.events == ["made", "data", "lost"]
+        assert sock.fileno() == -1
         server.close()
         await server.wait_closed()
 
@@ -718,3 +720,54 @@ def test_loop_close_drops_open_transports():
     server.close()
     t.close()
     loop.close()  # returns: nothing of the transports keeps the core loop
+
+
+def test_cancelled_connect_leaves_no_poll_behind(run):
+    """A connect cut short by a timeout closes its socket; the next
+    connection (which may get the same descriptor number) works."""
+
+    async def main():
+        loop = asyncio.get_running_loop()
+        full = socket.socket()
+        full.bind(("127.0.0.1", 0))
+        full.listen(0)  # never accepts: once its queue is full, SYNs wait
+        fillers = []
+        for _ in range(8):
+            s = socket.socket()
+            s.setblocking(False)
+            s.connect_ex(full.getsockname())
+            fillers.append(s)
+        server, port = await echo_server(loop)
+        for _ in range(3):
+            with pytest.raises(asyncio.TimeoutError):
+                await asyncio.wait_for(
+                    loop.create_connection(Recorder, *full.getsockname()),
+                    0.05,
+                )
+            t, p = await loop.create_connection(Recorder, "127.0.0.1", port)
+            t.write(b"ok")
+            while p.data != b"ok":
+                await asyncio.sleep(0.001)
+            t.close()
+            await p.lost
+        for s in fillers:
+            s.close()
+        full.close()
+        server.close()
+
+    run(main)
+
+
+def test_write_pipe_sees_its_reader_go(run):
+    async def main():
+        loop = asyncio.get_running_loop()
+        rfd, wfd = os.pipe()
+        wpipe = os.fdopen(wfd, "wb", 0)
+        wt, wp = await loop.connect_write_pipe(Recorder, wpipe)
+        wt.write(b"unread")
+        os.close(rfd)  # the reader goes away
+        assert await wp.lost is None
+        assert wp.events == ["made", "lost"]
+        assert wpipe.closed
+
+    run(main)

@@ -17,13 +17,12 @@ import socket
 import stat
 import struct
 import warnings
-import weakref
+from asyncio import trsock
 
 from ._cext import TransportCore
 from ._ffi import error, ffi, lib
 from .core import Task
 from .poll import Poll
-from .stream import _StreamSocket
 
 logger = logging.getLogger("uvasync")
 
@@ -46,23 +45,6 @@ def _flow_limits(high, low):
     return high, low
 
 
-class _TransportSocket(_StreamSocket):
-    """get_extra_info('socket'): the transport's socket for options and
-    addresses (getsockopt, setsockopt, getsockname, getpeername, fileno),
-    as asyncio's TransportSocket. The core keeps owning the descriptor;
-    fileno() is -1 once the transport is closed."""
-
-    def __init__(self, transport, family, type, proto):
-        self._transport = weakref.ref(transport)
-        self._family = family
-        self._type = type
-        self._proto = proto
-
-    def fileno(self):
-        t = self._transport()
-        return -1 if t is None else t._fileno()
-
-
 def _set_result(fut, result):
     if fut is not None and not fut.cancelled():
         fut.set_result(result)
@@ -76,12 +58,15 @@ def native(loop, coro):
     task = Task(coro, loop)
 
     def done(t):
+        if t.cancelled():
+            if not fut.done():
+                fut.cancel()
+            return
+        exc = t.exception()  # retrieved, whether the Future wants it or not
         if fut.done():
             return
-        if t.cancelled():
-            fut.cancel()
-        elif t.exception() is not None:
-            fut.set_exception(t.exception())
+        if exc is not None:
+            fut.set_exception(exc)
         else:
             fut.set_result(t.result())
 
@@ -94,18 +79,8 @@ def native(loop, coro):
     return fut
 
 
-async def _poll_once(loop, fd, events):
-    poll = Poll(fd, loop)
-    try:
-        return await poll.wait(events)
-    finally:
-        poll.close()
-
-
-def wait_fd(loop, fd, events):
-    """An asyncio Future set once fd is ready for events (UVA_READABLE,
-    UVA_WRITABLE): the core's descriptor poll."""
-    return native(loop, _poll_once(loop, fd, events))
+async def _wait(poll, events):
+    return await poll.wait(events)
 
 
 async def sock_connect(loop, sock, address):
@@ -115,11 +90,17 @@ async def sock_connect(loop, sock, address):
         return
     except (BlockingIOError, InterruptedError):
         pass
+    # The poll is closed here, whatever happens, before the caller can
+    # close the socket: a poll handle left on a closed descriptor would
+    # make the core refuse the next stream or poll on that number.
+    poll = Poll(sock.fileno(), loop)
     try:
-        await wait_fd(loop, sock.fileno(), lib.UVA_WRITABLE)
+        await native(loop, _wait(poll, lib.UVA_WRITABLE))
         failed = None
     except OSError as exc:  # the poll sees the error too (EPOLLERR)
         failed = exc
+    finally:
+        poll.close()
     err = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
     if err != 0:
         raise OSError(err, "Connect call failed %s" % (address,))
@@ -416,10 +397,11 @@ class SocketTransport(_CoreTransport, asyncio.Transport):
                 pass
         self._extra["sockname"] = _sockname(sock)
         self._extra["peername"] = _peername(sock)
-        family, stype, proto = sock.family, sock.type, sock.proto
+        # asyncio's socket wrapper, on the socket object the transport
+        # keeps (its descriptor and the core's duplicate are one socket)
+        self._extra["socket"] = trsock.TransportSocket(sock)
         handle = open_stream(loop, os.dup(sock.fileno()))
         self._init_core(loop, handle, protocol, server, sock, True)
-        self._extra["socket"] = _TransportSocket(self, family, stype, proto)
         self._start(waiter)
 
 
@@ -477,8 +459,11 @@ class ReadPipeTransport(_CoreTransport, asyncio.ReadTransport):
 
 class WritePipeTransport(_CoreTransport, asyncio.WriteTransport):
     """The write end of a pipe (connect_write_pipe). write_eof closes it
-    (a pipe has no half-close); a reader gone shows as BrokenPipeError at
-    the next write."""
+    (a pipe has no half-close). A reader that goes away is seen at once,
+    as asyncio sees it: the core's poll on the pipe wakes (the write end
+    of a pipe becomes readable, with an error, when the last reader
+    closes), and the transport closes (connection_lost(None), or
+    BrokenPipeError if bytes were still queued)."""
 
     _kind = "pipe"
 
@@ -487,7 +472,31 @@ class WritePipeTransport(_CoreTransport, asyncio.WriteTransport):
         self._extra["pipe"] = pipe
         handle = open_stream(loop, _pipe_fd(pipe))
         self._init_core(loop, handle, protocol, None, pipe, False)
+        self._watch = None
+        mode = os.fstat(pipe.fileno()).st_mode
+        if stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode):
+            self._watch = Poll(pipe.fileno(), loop)
+            Task(self._watch_reader(self._watch), loop)
         self._start(waiter)
+
+    async def _watch_reader(self, poll):
+        try:
+            await poll.wait(lib.UVA_READABLE)
+        except OSError:
+            pass  # an error on the pipe, or the poll was closed
+        if self._watch is not poll or self._closed:
+            return
+        if self._core.get_write_buffer_size():
+            self._force_close(BrokenPipeError())
+        else:
+            self._aborted = True
+            self._core.abort()
+
+    def _close_owned(self):
+        watch, self._watch = self._watch, None
+        if watch is not None:  # before the pipe's descriptor closes
+            watch.close()
+        _CoreTransport._close_owned(self)
 
     def write_eof(self):
         self.close()
