@@ -7,7 +7,6 @@ import asyncio
 import io
 import os
 import socket
-import sys
 
 import pytest
 
@@ -84,8 +83,11 @@ def test_recv_into(loop, pair):
     run(loop, main())
 
 
-@pytest.mark.skipif(
-    sys.version_info < (3, 11), reason="asyncio has sock_recvfrom since 3.11"
+# asyncio has these calls since 3.11; uvasync on every version
+@pytest.mark.parametrize(
+    "loop",
+    [p for p in LOOPS if hasattr(p.values[0], "sock_recvfrom")],
+    indirect=True,
 )
 def test_datagram_calls(loop):
     a = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
