@@ -195,6 +195,14 @@ static uva_loop_t *aio_open(uvapy_loop *l) {
   return l->h;
 }
 
+/* A call into the core refused with UVA_EWRONGTHREAD from a thread that
+ * is not the core loop's owner: a loop that is not running belongs to
+ * whichever thread uses it, as asyncio's loop (uva_loop_adopt), so the call
+ * is made again. True if it should be. */
+static int aio_adopted(uvapy_loop *l, int rc) {
+  return rc == UVA_EWRONGTHREAD && l->h != NULL && uva_loop_adopt(l->h) == 0;
+}
+
 /* A tuple of args[0:n] (debug paths). */
 static PyObject *aio_tuple(PyObject *const *args, Py_ssize_t n) {
   PyObject *t = PyTuple_New(n);
@@ -292,6 +300,7 @@ static PyObject *aio_enqueue(uvapy_loop *l, PyObject *h) {
   int rc;
   Py_INCREF(h); /* the queue's */
   rc = uva_loop_call_soon(l->h, aio_handle_cb, h);
+  if (aio_adopted(l, rc)) rc = uva_loop_call_soon(l->h, aio_handle_cb, h);
   if (rc < 0) {
     Py_DECREF(h);
     uvapy_raise(rc, "call_soon");
@@ -466,6 +475,8 @@ static int aio_arm(uvapy_loop *l, PyObject *h, int64_t ms) {
       return -1;
     }
     rc = uva_timer_new(&n->t, l->h, aio_timer_cb, n, aio_node_free);
+    if (aio_adopted(l, rc))
+      rc = uva_timer_new(&n->t, l->h, aio_timer_cb, n, aio_node_free);
     if (rc < 0) {
       PyMem_RawFree(n);
       uvapy_raise(rc, "call_at");
@@ -478,6 +489,7 @@ static int aio_arm(uvapy_loop *l, PyObject *h, int64_t ms) {
     return -1;
   }
   rc = uva_timer_start(n->t, ms, 0);
+  if (aio_adopted(l, rc)) rc = uva_timer_start(n->t, ms, 0);
   if (rc < 0) {
     Py_DECREF(addr);
     uva_timer_close(n->t, NULL);
@@ -499,7 +511,7 @@ static int aio_arm(uvapy_loop *l, PyObject *h, int64_t ms) {
 static void aio_drop(uvapy_loop *l, PyObject *h) {
   aio_timer *n = aio_node_of(h);
   if (n == NULL) return;
-  uva_timer_stop(n->t);
+  if (aio_adopted(l, uva_timer_stop(n->t))) uva_timer_stop(n->t);
   Py_DECREF(aio_release(l, n));
 }
 
