@@ -51,9 +51,10 @@ def _check_data(data):
         )
 
 
-class _DatagramTransport(asyncio.DatagramTransport):
+class _DatagramTransport(asyncio.DatagramTransport, asyncio.Transport):
     """What both transports share: the protocol, closing, the write-buffer
-    limits and the extra info."""
+    limits and the extra info. An asyncio.Transport too, as asyncio's
+    datagram transport is (CPython's tests check it)."""
 
     def __init__(self, loop, protocol, address, extra):
         super().__init__(extra)
