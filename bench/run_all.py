@@ -26,7 +26,10 @@ every echoed byte; server and client pinned to separate CPUs), task switches,
 spawn rate, timers and memory per sleeping task, and (run_os.py) child
 processes spawned and waited for, executor round trips (one at a time and
 64 in flight) and a file read from the page cache (1 GiB; --quick 64 MiB),
-with aiofiles as a further Python peer there. Every run is a fresh
+with aiofiles as a further Python peer there, and (run_aio.py, with the
+python group) the asyncio event loop uvasync.EventLoop against uvloop's and
+asyncio's: Protocol and streams echo servers, an aiohttp server under wrk,
+call_soon, call_later and sock_* round trips (the JSON's "aio" part). Every run is a fresh
 process; implementations run interleaved (A B C A B C ...) and repeated; the
 tables show the median, the min-max spread and the ratio to each peer.
 
@@ -50,6 +53,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
+import run_aio  # noqa: E402
 import run_core  # noqa: E402
 import run_os  # noqa: E402
 import run_python  # noqa: E402
@@ -311,6 +315,10 @@ def plan_size(build_dir, groups, servers, fresh, repeats, quick):
     if "rust" in groups:
         n += len(run_rust.TASK_BENCHES) * 2 * repeats
     n += run_os.plan_size(build_dir, groups, quick, repeats)
+    if "python" in groups:
+        n += run_aio.plan_size(
+            run_aio.usable(run_aio.BENCH_GROUPS), None, quick, repeats
+        )
     return n
 
 
@@ -324,8 +332,9 @@ def python_micro_impls():
 
 def measure(args, groups, build_dir):
     """Run everything; returns (raw values {group: {bench: {impl: [floats]}}},
-    extras, paired, errors, pinning note). paired holds the echo ratios
-    paired within rounds: {group: {bench: {peer: uvasync / peer}}}."""
+    extras, paired, errors, pinning note, asyncio loops' runs). paired holds
+    the echo ratios paired within rounds: {group: {bench: {peer: uvasync /
+    peer}}}; the last is run_aio.measure's values (None without python)."""
     servers = echo_servers(build_dir, groups)
     fresh = fresh_servers(build_dir, groups)
     load = run_core.find_bin(build_dir, "bench_echo_load")
@@ -485,8 +494,23 @@ def measure(args, groups, build_dir):
                     for impl, runs in by_impl.items()
                     if impl != "uvasync"
                 }
+    # The asyncio event loops (run_aio.py): uvasync.EventLoop, uvloop and
+    # asyncio's own under the same clients.
+    aio = None
+    if "python" in groups:
+        aio, errs = run_aio.measure(
+            build_dir,
+            args.quick,
+            args.repeats,
+            args.seconds,
+            run_aio.usable(run_aio.BENCH_GROUPS),
+            cpus=cpus,
+            progress=progress,
+            verbose=args.verbose,
+        )
+        errors += errs
     progress.finish()
-    return values, extras, paired, errors, pin_note
+    return values, extras, paired, errors, pin_note, aio
 
 
 def build_rows(values, extras, paired):
@@ -729,7 +753,7 @@ def main() -> int:
                 flush=True,
             )
             ensure_python_package(build_dir)
-            ensure_pip_packages(["uvloop", "aiofiles"])
+            ensure_pip_packages(["uvloop", "aiofiles", "aiohttp"])
         if not args.no_plot:
             ensure_pip_packages(["matplotlib"])
         if "rust" in groups:
@@ -753,8 +777,11 @@ def main() -> int:
     )
 
     # 2. Measure.
-    values, extras, paired, errors, pin_note = measure(args, groups, build_dir)
+    values, extras, paired, errors, pin_note, aio = measure(
+        args, groups, build_dir
+    )
     rows = build_rows(values, extras, paired)
+    aio_rows = run_aio.rows(aio) if aio is not None else []
     t_end = time.monotonic()
     settings = {
         "mode": "quick" if args.quick else "full",
@@ -776,6 +803,9 @@ def main() -> int:
     }
     print()
     report(rows, settings)
+    if aio_rows:
+        print()
+        run_aio.report(aio_rows)
 
     # 3. Write.
     result = {
@@ -785,6 +815,12 @@ def main() -> int:
         "settings": settings,
         "titles": TITLES,
         "rows": rows,
+        "aio": {
+            "settings": run_aio.settings(
+                args.quick, args.repeats, args.seconds, pin_note
+            ),
+            "rows": aio_rows,
+        },
         "errors": errors,
     }
     args.out_dir.mkdir(parents=True, exist_ok=True)
@@ -808,6 +844,11 @@ def main() -> int:
     missing = [
         f"{r['group']} {r['benchmark']} {i}"
         for r in rows
+        for i, s in r["impls"].items()
+        if s["median"] is None
+    ] + [
+        f"aio {r['benchmark']} {i}"
+        for r in aio_rows
         for i, s in r["impls"].items()
         if s["median"] is None
     ]

@@ -23,6 +23,8 @@ APT_TEST=(
   openssl           # s_server/s_client, the TLS suites' peers
   luajit            # bindings/luajit client
   nodejs            # bindings/node client (koffi from npm)
+  redis-server      # python/tests/test_aio_apps.py (redis-py's client)
+  wrk               # bench/run_aio.py's HTTP load client
 )
 APT_LINT=(
   clang-format      # scripts/format.sh, the lint suite (ruff comes from pip)

@@ -116,6 +116,9 @@ ensure_node_modules() {
 suite_python() {
   python3 -m pip install --quiet --disable-pip-version-check \
     --root-user-action=ignore "$ROOT/python[test]"
+  # The PyPI applications of test_aio_apps.py (pinned; quick when present).
+  python3 -m pip install --quiet --disable-pip-version-check \
+    --root-user-action=ignore -r "$ROOT/python/tests/requirements-apps.txt"
   (cd "$ROOT/python/tests" && run_pytest -q -p no:cacheprovider .)
 }
 
@@ -179,7 +182,7 @@ suite_fuzz() {
   (cd build-fuzz && ctest --output-on-failure -L fuzz)
 }
 
-# The benchmark harness (bench/run_all.py --quick, about 2 min plus builds
+# The benchmark harness (bench/run_all.py --quick, about 3 min plus builds
 # that are mostly shared with the suites above: the CMake `build` dir, cargo's
 # registry): it builds its programs, runs every peer comparison once in
 # small, and must exit 0 with a complete JSON file and a chart. No timing is
@@ -207,8 +210,15 @@ for row in r["rows"]:
 for g in groups:  # run_os.py's rows: processes, the executor, files
     have = {row["benchmark"] for row in r["rows"] if row["group"] == g}
     assert {"procs", "exec 1", "exec 64", "file read"} <= have, (g, have)
+aio = {row["benchmark"] for row in r["aio"]["rows"]}  # run_aio.py's rows
+assert {"echo protocol 1k", "echo streams 100k", "http", "call_soon",
+        "call_later", "sock"} <= aio, aio
+for row in r["aio"]["rows"]:
+    assert set(row["impls"]) == {"uvasync", "uvloop", "asyncio"}, row
+    assert all(v is not None for v in row["paired_ratios"].values()), row
 assert not r["errors"], r["errors"]
-print(f"bench: {len(r['rows'])} result rows, machine {r['machine']['cpu_model']}")
+print(f"bench: {len(r['rows'])} + {len(aio)} asyncio result rows, "
+      f"machine {r['machine']['cpu_model']}")
 PY
   # The echo driver's extra servers (a second tokio; uvasync on libuv's
   # level-triggered poll phase), one short round.

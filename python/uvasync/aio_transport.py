@@ -322,10 +322,20 @@ class _CoreTransport:
         self._flow_call("resume_writing")
 
     def _on_closed(self):
-        """The core closed the stream: connection_lost, once."""
+        """The core closed the stream: connection_lost, once, from the run
+        queue as asyncio calls it, so that the callbacks scheduled before
+        (a task woken by data_received) run first: aiohttp's request
+        handler, woken by a request that arrived with the peer's EOF,
+        finds its connection as it left it."""
         if self._closed:
             return
         self._closed = True
+        if self._loop.is_closed():
+            self._call_connection_lost()
+        else:
+            self._loop.call_soon(self._call_connection_lost)
+
+    def _call_connection_lost(self):
         protocol, exc = self._protocol, self._exc
         self._exc = None
         core = self._core
