@@ -12,7 +12,11 @@
  * call_soon callbacks. Waits: event, lock, semaphore, queue get and put,
  * thread-safe flag, stream read, read_spill, peek, read_line, read_exactly,
  * read_to_eof, drain, write_drain and shutdown (over a socketpair or
- * either end of a pipe). Tasks also sleep and join.
+ * either end of a pipe); a pool job's end (jobs held at a gate until the
+ * input opens it, cancelled or closed meanwhile, on a pool of 2), a child
+ * process's exit (killed, or closed with UVA_PROCESS_KILL_ON_CLOSE) and a
+ * signal watcher's next arrival (the input raises the signal). Tasks also
+ * sleep and join.
  *
  * What may be used when comes from the header alone: an object's owner
  * never touches it after closing it (a stream or a timer: after its close
@@ -31,17 +35,21 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #define MAX_OBJS 12
 #define MAX_TASKS 16
-#define MAX_PEND 4 /* waits of one task at a time (select!) */
-#define QMODEL 64  /* items a queue's model holds */
+#define MAX_PEND 4     /* waits of one task at a time (select!) */
+#define QMODEL 64      /* items a queue's model holds */
+#define MAX_CHILDREN 3 /* child processes one input may spawn */
 
 enum kind {
   K_NONE,
@@ -51,7 +59,10 @@ enum kind {
   K_QUEUE,
   K_FLAG,
   K_STREAM,
-  K_TIMER
+  K_TIMER,
+  K_WORK,
+  K_PROC,
+  K_SIG
 };
 
 /* The wait calls. */
@@ -71,13 +82,17 @@ enum call {
   C_DRAIN,
   C_WRITE_DRAIN,
   C_SHUTDOWN,
+  C_WORK,
+  C_PROC,
+  C_SIG,
   C_CALLS
 };
 
 static const char *const call_name[C_CALLS] = {
     "event_wait",   "lock_acquire", "sem_acquire", "queue_get",   "queue_put",
     "flag_wait",    "read",         "read_spill",  "peek",        "read_line",
-    "read_exactly", "read_to_eof",  "drain",       "write_drain", "shutdown"};
+    "read_exactly", "read_to_eof",  "drain",       "write_drain", "shutdown",
+    "work_wait",    "process_wait", "signal_wait"};
 
 struct obj {
   int kind;
@@ -125,7 +140,20 @@ static struct {
   int in_cb;   /* a timer or call_soon callback runs */
   int cleanup;
   uintptr_t next_item;
+  int children; /* spawned by this input */
 } F;
+
+/* Gated pool jobs wait on a pool thread until the input (or the cleanup)
+ * opens the gate; the others return at once. */
+static atomic_int gate;
+
+static void job_fn(void *data) {
+  if (data == NULL) return;
+  while (!atomic_load(&gate)) {
+    struct timespec ts = {0, 100000};
+    nanosleep(&ts, NULL);
+  }
+}
 
 static int trace = -1;
 static uint8_t rbuf[256 * 1024];
@@ -229,6 +257,15 @@ static void owner_close(int i, int how) {
       break;
     case K_TIMER:
       rc = uva_timer_close(o->p, on_timer_closed);
+      break;
+    case K_WORK: /* one not started is dropped; a running one finishes */
+      rc = uva_work_close(o->p);
+      break;
+    case K_PROC: /* spawned with UVA_PROCESS_KILL_ON_CLOSE */
+      rc = uva_process_close(o->p, NULL, NULL);
+      break;
+    case K_SIG:
+      rc = uva_signal_close(o->p, NULL, NULL);
       break;
   }
   REQUIRE(rc == 0, rc);
@@ -336,6 +373,9 @@ static void make_call(struct ftask *ft, struct pend *p, int repeat,
   size_t z = 0;
   void *item = NULL;
   const void *data = NULL;
+  int64_t status = -1;
+  int term = -1;
+  uint64_t count = 0;
   int rc;
   if (repeat) repeat_state(p);
   switch (p->call) {
@@ -381,8 +421,27 @@ static void make_call(struct ftask *ft, struct pend *p, int repeat,
     case C_WRITE_DRAIN:
       rc = uva_stream_write_drain(h, arg, wsrc, p->n);
       break;
-    default:
+    case C_SHUTDOWN:
       rc = uva_stream_shutdown(h, arg);
+      break;
+    case C_WORK:
+      rc = uva_work_wait(h, arg);
+      /* the job's status: fn returned, or it was dropped, or closed */
+      REQUIRE(rc == 0 || rc == UVA_ECANCELED || rc == UVA_ECLOSED ||
+                  rc == UVA_EAGAIN,
+              rc);
+      break;
+    case C_PROC:
+      rc = uva_process_wait(&status, &term, h, arg);
+      /* true, exit 3, or killed by SIGTERM or SIGKILL */
+      if (rc == 0)
+        REQUIRE((status == 0 && term == 0) || (status == 3 && term == 0) ||
+                    (status == 0 && (term == SIGTERM || term == SIGKILL)),
+                (int) status);
+      break;
+    default:
+      rc = uva_signal_wait(&count, h, arg);
+      if (rc == 0) REQUIRE(count >= 1, (int) count);
       break;
   }
   TR("    task %d %s %s(obj %d, n %zu) -> %s\n", (int) (ft - F.t),
@@ -484,6 +543,15 @@ static void wait_call(int ti) {
     case K_FLAG:
       p.call = C_FLAG;
       break;
+    case K_WORK:
+      p.call = C_WORK;
+      break;
+    case K_PROC:
+      p.call = C_PROC;
+      break;
+    case K_SIG:
+      p.call = C_SIG;
+      break;
     case K_QUEUE:
       if (how & 4) {
         if (o->qlen >= QMODEL - MAX_TASKS) return; /* keep the model bounded */
@@ -562,6 +630,49 @@ static void spawn(void) {
   TR("  spawn task %d\n", i);
 }
 
+/* A pool job, a child process or a signal watcher in slot o. */
+static void new_os_object(struct obj *o, unsigned which) {
+  unsigned b = byte();
+  int rc;
+  if (which == 0) {
+    o->kind = K_WORK;
+    rc = uva_work_submit((uva_work_t **) &o->p, F.loop, job_fn,
+                         (b & 1) ? (void *) 1 : NULL, NULL, NULL);
+  } else if (which == 1) {
+    static const char *const progs[3][4] = {
+        {"true", NULL}, {"sh", "-c", "exit 3", NULL}, {"sleep", "5", NULL}};
+    if (F.children >= MAX_CHILDREN) {
+      memset(o, 0, sizeof *o);
+      o->peer = -1;
+      return;
+    }
+    uva_process_options_t opt = UVA_PROCESS_OPTIONS_INIT;
+    opt.args = progs[b % 3];
+    opt.stdio[0].kind = UVA_STDIO_NULL;
+    opt.stdio[1].kind = UVA_STDIO_NULL;
+    opt.stdio[2].kind = UVA_STDIO_NULL;
+    opt.flags = UVA_PROCESS_KILL_ON_CLOSE; /* no sleep outlives the input */
+    o->kind = K_PROC;
+    rc = uva_process_spawn((uva_process_t **) &o->p, F.loop, &opt);
+    F.children++;
+  } else {
+    /* Signals whose default action is to do nothing, and that libFuzzer
+     * leaves alone (it takes SIGUSR1 and SIGUSR2). */
+    o->kind = K_SIG;
+    rc = uva_signal_new((uva_signal_t **) &o->p, F.loop,
+                        (b & 1) ? SIGWINCH : SIGURG);
+  }
+  TR("  new object %d kind %d -> %s\n", (int) (o - F.o), o->kind,
+     rc ? uva_err_name(rc) : "0");
+  REQUIRE(rc == 0, rc);
+}
+
+static void on_signal(uva_signal_t *sig, int signum, void *data) {
+  (void) sig;
+  (void) data;
+  TR("  signal %d callback\n", signum);
+}
+
 static void new_object(void) {
   int i = free_slot();
   unsigned b = byte();
@@ -591,6 +702,10 @@ static void new_object(void) {
       rc = uva_queue_new((uva_queue_t **) &o->p, F.loop, o->maxsize, NULL);
       break;
     case 4:
+      if (b & 128) { /* a job, a child or a signal watcher */
+        new_os_object(o, (b >> 3) % 3);
+        return;
+      }
       o->kind = K_FLAG;
       rc = uva_flag_new((uva_flag_t **) &o->p, F.loop);
       break;
@@ -709,6 +824,27 @@ static void owner_action(void) {
       break;
     case K_FLAG:
       rc = uva_flag_set(o->p);
+      break;
+    case K_WORK:
+      if (b & 1) {
+        rc = uva_work_cancel(o->p);
+        if (rc == UVA_EBUSY) rc = 0; /* running or ended */
+      } else {
+        atomic_store(&gate, 1);
+      }
+      break;
+    case K_PROC:
+      rc = uva_process_kill(o->p, (b & 2) ? SIGTERM : 0);
+      if (rc == UVA_ESRCH) rc = 0; /* it exited */
+      break;
+    case K_SIG:
+      if (b & 1) {
+        int signum = 0;
+        rc = uva_signal_signum(&signum, o->p);
+        if (rc == 0) rc = kill(getpid(), signum) == 0 ? 0 : -errno;
+      } else {
+        rc = uva_signal_on_signal(o->p, (b & 2) ? on_signal : NULL, NULL);
+      }
       break;
     case K_STREAM:
       switch ((b >> 1) % 4) {
@@ -973,7 +1109,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *in, size_t size) {
   F.in = in;
   F.len = size;
   F.running = -1;
+  atomic_store(&gate, 0);
   if (uva_loop_new(&F.loop) != 0) abort();
+  /* A small pool: jobs queue behind the gated ones, and can be dropped. */
+  if (uva_loop_configure(F.loop, UVA_LOOP_POOL_SIZE, 2) != 0) abort();
   while (F.at < F.len)
     act(-1);
 
@@ -982,6 +1121,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *in, size_t size) {
    * until everything finished, then close it. */
   TR("cleanup\n");
   F.cleanup = 1;
+  atomic_store(&gate, 1); /* running jobs end */
   for (int i = 0; i < F.ntasks; i++)
     if (F.t[i].held) uva_task_cancel(F.t[i].t);
   for (int i = 0; i < MAX_OBJS; i++) {

@@ -909,7 +909,16 @@ UVA_EXTERN int uva_stream_write_drain(uva_stream_t *stream, uva_task_t *task,
                                       const void *buf, size_t len);
 
 /* Half-close: after the queued bytes are written the peer sees end of
- * stream; reading goes on. 0 once done; UVA_EAGAIN. */
+ * stream; reading goes on. On a pipe (a child's stdin, or a pipe or FIFO
+ * adopted with uva_stream_open_fd), which has no half-close, the stream
+ * lets go of the pipe once the queue is written: the reader sees end of
+ * stream when no other descriptor holds the write end, and the stream's
+ * descriptor (uva_stream_fileno) names an empty pipe from then on; the
+ * stream stays open until uva_stream_close. Writes after it fail with
+ * UVA_EPIPE. 0 once done (then again at once); UVA_EAGAIN (registered)
+ * while the queue is written; a write error; UVA_ENOTCONN on a stream not
+ * open for writing (a pipe's read end); UVA_ENOTSOCK on a TTY; UVA_ECLOSED.
+ * Since 1.0. */
 UVA_EXTERN int uva_stream_shutdown(uva_stream_t *stream, uva_task_t *task);
 
 /* The peer's or the local address: numeric host into `host` (NUL-
@@ -1134,9 +1143,8 @@ UVA_EXTERN int uva_process_pid(int *pid, uva_process_t *process);
  * read from 1 and 2). Ownership passes to the caller (uva_stream_close),
  * and the stream outlives the process handle. A pipe not taken is closed
  * by uva_process_close. The child reads the end of its input once the
- * stream of descriptor 0 is closed (uva_stream_close writes what is queued
- * first); uva_stream_shutdown, a socket's half-close, fails on a pipe with
- * UVA_ENOTSOCK. Errors: UVA_ENOENT (not a pipe, or already taken),
+ * stream of descriptor 0 is shut down (uva_stream_shutdown) or closed
+ * (uva_stream_close); both write what is queued first. Errors: UVA_ENOENT (not a pipe, or already taken),
  * UVA_EINVAL (fd not 0..2). */
 UVA_EXTERN int uva_process_stream(uva_stream_t **out, uva_process_t *process,
                                   int fd);
@@ -1219,7 +1227,11 @@ UVA_EXTERN int uva_signal_close(uva_signal_t *sig,
  * functions, and the file operations below). Threads start when jobs
  * need them, up to the pool size (uva_loop_configure, UVA_LOOP_POOL_SIZE;
  * default min(32, CPUs + 4), as asyncio's default executor), and jobs
- * beyond that wait in FIFO order. A job is a uva_work_t: waiting for it is
+ * beyond that wait in FIFO order. Why not libuv's 4: jobs that block
+ * (a lookup, a file, a driver) finish in proportion to the threads (64
+ * jobs of 2 ms in flight on 2 CPUs: 1.4x the jobs per second of 4
+ * threads), while only jobs that do nothing gain from fewer threads than
+ * that (1.4x at 4 threads on 2 CPUs): lower it for short CPU-bound jobs. A job is a uva_work_t: waiting for it is
  * a wait of the "call again" kind (see Synchronisation).
  *
  * Cancellation: a job not yet started can be dropped (uva_work_cancel,

@@ -491,7 +491,13 @@ int work_cancel(Work *w);
 void work_close(Work *w);
 void work_destroy(Work *w); /* sync.cpp's destroy, last reference */
 void work_drain(Loop *l);   /* loop thread: completions from the pool */
-void pool_stop(Loop *l);    /* uva_loop_close: join the pool's threads */
+/* Loop thread, edge poller: run the pool's completions now (before the
+ * pass), instead of queuing them as work_drain does. */
+void work_complete_posted(Loop *l);
+/* Pool thread: wake the loop for the completions just posted on xwork
+ * (Loop::wakefd, or `async`; loop.cpp). */
+void loop_wake_for_work(Loop *l);
+void pool_stop(Loop *l); /* uva_loop_close: join the pool's threads */
 uint64_t pool_size(Loop *l);
 int pool_set_size(Loop *l, uint64_t size);
 
@@ -636,6 +642,13 @@ struct Loop : QNode {
    * timeout comes from the timer heap, and `timer` stays unused. */
   int epfd = -1;
   bool stop_flag = false; /* epfd: uva_loop_stop during a run */
+  /* Linux, with epfd: the pool's eventfd, in epfd edge-triggered, that
+   * pool threads write when they post a completion to an empty xwork list
+   * (pool.cpp); the loop's wait drains xwork on its event, with no libuv
+   * pass. -1 otherwise: completions wake the loop through `async`. Closed
+   * by uva_loop_close after the pool's threads were joined. */
+  int wakefd = -1;
+  bool work_posted = false; /* wakefd's event came in this wait */
 
   const void *owner; /* thread token of the owning thread */
   bool running = false;
@@ -661,7 +674,8 @@ struct Loop : QNode {
   std::atomic<uint32_t> refs{1};
 
   /* The thread pool (pool.cpp), made by the first job; its jobs come back
-   * on xwork (under xmu, as xq), with a uv_async_send. */
+   * on xwork (under xmu, as xq), with a write to wakefd, or a
+   * uv_async_send where the loop has none. */
   ThreadPool *tpool = nullptr;
   uint32_t pool_size = 0; /* UVA_LOOP_POOL_SIZE; 0: the default */
   Work *xwork_head = nullptr;

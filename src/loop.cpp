@@ -26,8 +26,10 @@
 #include <pthread.h>
 #endif
 #ifdef __linux__
+#include <cerrno>
 #include <cstring>
 #include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <unistd.h>
 #endif
 
@@ -313,6 +315,36 @@ static void edge_open(Loop *l) {
     return;
   }
   l->epfd = ep;
+  /* The pool's wake-up (below); without it, the async handle serves. */
+  int wfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  if (wfd < 0) return;
+  ev.events = EPOLLIN | EPOLLET;
+  ev.data.ptr = l;
+  if (epoll_ctl(ep, EPOLL_CTL_ADD, wfd, &ev) != 0) {
+    close(wfd);
+    return;
+  }
+  l->wakefd = wfd;
+}
+
+/* The pool's completions wake the loop on an eventfd of its own in the
+ * loop's set, not through libuv's async handle, whose eventfd is in
+ * libuv's set, nested in ours: that took two wake-ups and a libuv pass
+ * with a second epoll_wait per completion. The eventfd is edge-triggered
+ * and never read: every write is a new event for an edge-triggered member
+ * whatever the counter holds (as mio's waker, tokio's), so a wake-up
+ * costs the pool thread one write and the loop nothing but its wait.
+ * post_done writes only when the completion list was empty. */
+static void wake_eventfd(int fd) {
+  uint64_t one = 1;
+  while (write(fd, &one, sizeof one) < 0) {
+    if (errno == EINTR) continue;
+    if (errno != EAGAIN) return; /* cannot happen with a valid eventfd */
+    /* The counter is full (after 2^64 - 2 wake-ups): empty it, and write
+     * again so the loop sees an event. */
+    uint64_t count;
+    if (read(fd, &count, sizeof count) < 0 && errno != EAGAIN) return;
+  }
 }
 
 /* How long the wait may block, in ms (-1: no limit): until the heap's
@@ -356,6 +388,8 @@ static bool edge_wait(Loop *l, int timeout) {
     Sync *obj = static_cast<Sync *>(ev[i].data.ptr);
     if (obj == nullptr)
       uv_ready = true;
+    else if (ev[i].data.ptr == l) /* the pool's wakefd */
+      l->work_posted = true;
     else if (obj->magic == MAGIC_STREAM)
       stream_edge_event(static_cast<Stream *>(obj),
                         ev[i].events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR));
@@ -377,6 +411,16 @@ static void run_edge(Loop *l, uv_run_mode mode) {
     /* libuv's callbacks and closes that are due run as in its own pass. */
     if (uv_ready || uv_backend_timeout(&l->uv) == 0)
       uv_run(&l->uv, UV_RUN_NOWAIT);
+    if (l->work_posted) { /* after the other events were handed out */
+      l->work_posted = false;
+      /* With nothing queued, the pool's completions run now and the
+       * tasks they wake run in this pass; behind queued work they queue
+       * too, so nothing ready before them is overtaken. */
+      if (l->runq_head == nullptr)
+        work_complete_posted(l);
+      else
+        work_drain(l);
+    }
     l->passes++;
     run_pass(l); /* its fire_due queues what the heap has due */
     alive = uv_loop_alive(&l->uv) != 0;
@@ -389,6 +433,16 @@ static void run_edge(Loop *l, uv_run_mode mode) {
 bool edge_add(Loop *, int, Sync *) { return false; }
 void edge_remove(Loop *, int) {}
 #endif
+
+void loop_wake_for_work(Loop *l) {
+#ifdef __linux__
+  if (l->wakefd >= 0) {
+    wake_eventfd(l->wakefd);
+    return;
+  }
+#endif
+  uv_async_send(&l->async);
+}
 
 /* Stop the running loop after the current pass. */
 static void stop_running(Loop *l) {
@@ -587,6 +641,7 @@ int loop_close(Loop *l) {
   int rc = uv_loop_close(&l->uv);
   if (rc != 0) return UVA_EINTERNAL; /* a libuv handle leaked: our bug */
 #ifdef __linux__
+  if (l->wakefd >= 0) close(l->wakefd); /* after pool_stop joined its users */
   if (l->epfd >= 0) close(l->epfd);
 #endif
   if (l->dtor != nullptr) l->dtor(l->data);

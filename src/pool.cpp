@@ -3,9 +3,11 @@
  * Each loop has its own pool: threads start when jobs need them, up to the
  * pool size, and take jobs from one FIFO under a mutex and a condition
  * variable. A job that ended goes back to the loop thread on the loop's
- * completion list (Loop::xwork, under xmu), with one uv_async_send: the
- * loop's one async handle wakes it for any number of completions, and
- * posting needs no memory, so a pool thread never fails to report.
+ * completion list (Loop::xwork, under xmu), with one wake-up for any
+ * number of completions: on Linux a write to the pool's eventfd, which is
+ * in the loop's own epoll set (loop.cpp), so the loop's wait drains the
+ * list itself; with libuv's poll phase, the loop's async handle. Posting
+ * needs no memory, so a pool thread never fails to report.
  *
  * Wake-ups cost more than the no-op job itself (futex calls, context
  * switches on a small machine), so each is made only when needed, as in
@@ -13,8 +15,8 @@
  * variable only for a waiting thread that no earlier signal is already
  * waking (ThreadPool::waking); a thread takes jobs until the queue is
  * empty before it waits; it posts a completion without holding the
- * pool's mutex, and sends the loop's async only when the completion list
- * was empty (a non-empty list has a send on its way that the loop has not
+ * pool's mutex, and wakes the loop only when the completion list was
+ * empty (a non-empty list has a wake-up on its way that the loop has not
  * drained yet).
  *
  * On the loop thread a job's completion is a call in the run queue (the
@@ -57,6 +59,10 @@ struct ThreadPool {
   size_t idle = 0;     /* threads waiting for a job */
   size_t waking = 0;   /* of those, signalled and not yet awake */
   size_t starting = 0; /* started, not yet looking for a job */
+  /* Threads whose job ended, on their way back to the queue: they posted
+   * the completion (without the mutex), so the loop may submit the next
+   * job before they wait again, and must not start a thread for it. */
+  std::atomic<size_t> returning{0};
   /* Threads that left and are not joined yet; read by submits without
    * the mutex (most of them find 0), written under it. */
   std::atomic<size_t> gone{0};
@@ -77,20 +83,23 @@ uint64_t pool_size(Loop *l) {
 
 /* Hand an ended job to the loop thread. */
 static void post_done(Loop *l, Work *w) {
-  std::lock_guard<std::mutex> lock(l->xmu);
-  w->jnext = nullptr;
-  if (l->xwork_tail != nullptr) {
-    /* The list's first job sent the async, and the loop has not taken
-     * the list yet (work_drain empties it under xmu): it takes this one
-     * with it. */
-    l->xwork_tail->jnext = w;
-    l->xwork_tail = w;
-    return;
+  {
+    std::lock_guard<std::mutex> lock(l->xmu);
+    w->jnext = nullptr;
+    if (l->xwork_tail != nullptr) {
+      /* The list's first job woke the loop, and the loop has not taken
+       * the list yet (work_drain empties it under xmu): it takes this one
+       * with it. The list's emptiness is the "wake-up pending" flag. */
+      l->xwork_tail->jnext = w;
+      l->xwork_tail = w;
+      return;
+    }
+    l->xwork_head = l->xwork_tail = w;
   }
-  l->xwork_head = l->xwork_tail = w;
-  /* The loop cannot close meanwhile: the job counts as a handle until its
-   * completion ran on the loop thread. */
-  uv_async_send(&l->async);
+  /* Outside the mutex, so the loop's drain does not wait for the syscall.
+   * The loop cannot close meanwhile: uva_loop_close joins every pool
+   * thread before it closes what this wakes. */
+  loop_wake_for_work(l);
 }
 
 /* Whether to wake one waiting thread for a queued job (mu held): not if
@@ -137,8 +146,10 @@ static void *thread_main(void *arg) {
     w->place = JobPlace::RUNNING; /* stays so: the job ends off the queue */
     lock.unlock();
     w->run(w);
+    p->returning.fetch_add(1, std::memory_order_relaxed);
     post_done(p->loop, w); /* w may be gone now */
     lock.lock();
+    p->returning.fetch_sub(1, std::memory_order_relaxed);
   }
   p->threads--;
   p->gone.fetch_add(1, std::memory_order_relaxed);
@@ -171,11 +182,15 @@ static bool start_thread(ThreadPool *p) {
   return true;
 }
 
-/* Threads for the queued jobs, up to the size (mu held): those waiting
- * and those starting take jobs first. */
+/* Threads for the queued jobs, up to the size (mu held): those waiting,
+ * starting or returning take jobs first. */
 static void add_threads(ThreadPool *p) {
-  while (p->queued > p->idle + p->starting && p->threads < p->max)
+  size_t coming =
+      p->idle + p->starting + p->returning.load(std::memory_order_relaxed);
+  while (p->queued > coming && p->threads < p->max) {
     if (!start_thread(p)) break;
+    coming++;
+  }
 }
 
 /* Join the threads that left (loop thread). */
@@ -389,18 +404,40 @@ static void end_job(Loop *l, Work *w) {
   loop_push(l, &w->completion);
 }
 
-/* Loop thread, from the async callback and uva_loop_close. */
+/* The completions posted by pool threads (loop thread). */
+static Work *take_posted(Loop *l) {
+  std::lock_guard<std::mutex> lock(l->xmu);
+  Work *w = l->xwork_head;
+  l->xwork_head = l->xwork_tail = nullptr;
+  return w;
+}
+
+/* Loop thread, from the async callback and uva_loop_close: into the run
+ * queue. */
 void work_drain(Loop *l) {
-  Work *w;
-  {
-    std::lock_guard<std::mutex> lock(l->xmu);
-    w = l->xwork_head;
-    l->xwork_head = l->xwork_tail = nullptr;
-  }
+  Work *w = take_posted(l);
   while (w != nullptr) {
     Work *next = w->jnext;
     w->jnext = nullptr;
     end_job(l, w);
+    w = next;
+  }
+}
+
+/* Loop thread, after the wait saw the pool's eventfd with nothing in the
+ * run queue: each completion runs now, before the pass, as libuv runs its
+ * after-work callbacks in its poll phase, so the tasks it wakes run in the
+ * pass that follows, not one pass later (a pass more per round trip, with
+ * its epoll_wait). */
+void work_complete_posted(Loop *l) {
+  Work *w = take_posted(l);
+  while (w != nullptr) {
+    Work *next = w->jnext;
+    w->jnext = nullptr;
+    w->ended = true;
+    if (w->on_end != nullptr) w->on_end(w);
+    alive_dec(l); /* as run_call, for the queued job's count */
+    complete(l, &w->completion);
     w = next;
   }
 }

@@ -34,9 +34,13 @@
 #include <cstring>
 #include <new>
 #ifndef _WIN32
+#include <fcntl.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
+#endif
+#ifdef __linux__
+#include <sys/epoll.h>
 #endif
 
 namespace uva {
@@ -871,8 +875,63 @@ int stream_write_drain(Stream *s, Task *t, const void *buf, size_t len) {
   return drain_check(s, t, w);
 }
 
+/* A pipe's shutdown: shutdown(2) is for sockets, and a pipe's write side
+ * is its descriptor, so once libuv has written the queue (on_shutdown,
+ * where libuv's shutdown(2) failed with ENOTSOCK) the stream lets go of
+ * the pipe: the descriptor's number, which the libuv handle keeps until
+ * uva_stream_close, is made to refer to the read end of an empty pipe
+ * with no writer (reading it finds the end, writing it fails), so the
+ * reader sees the end once no other descriptor holds the write end. First
+ * the descriptor leaves both epoll sets while it still names the pipe (a
+ * copy of it elsewhere would keep the entry alive, naming a freed stream
+ * or making libuv spin). libuv's watcher is stopped by then (reading is
+ * stopped here, and the write queue is empty), so its next start adds the
+ * new descriptor afresh. */
+static int pipe_release_write(Stream *s) {
+#if defined(_WIN32)
+  (void) s;
+  return UVA_ENOTSOCK;
+#else
+  int fd = fd_of(s);
+  if (fd < 0) return UVA_EBADF;
+  int empty[2];
+#ifdef __linux__
+  if (pipe2(empty, O_CLOEXEC | O_NONBLOCK) != 0) return -errno;
+#else
+  if (pipe(empty) != 0) return -errno;
+  fcntl(empty[0], F_SETFD, FD_CLOEXEC);
+  fcntl(empty[0], F_SETFL, O_NONBLOCK);
+#endif
+  close(empty[1]);
+  edge_read_on_close(s);
+  if (s->reading) libuv_read_stop(s);
+#ifdef __linux__
+  epoll_ctl(uv_backend_fd(&s->loop->uv), EPOLL_CTL_DEL, fd, nullptr);
+#endif
+  int rc; /* atomic: fd never names nothing, nor another file */
+  do {
+#ifdef __linux__
+    rc = dup3(empty[0], fd, O_CLOEXEC);
+#else
+    rc = dup2(empty[0], fd);
+#endif
+  } while (rc < 0 && errno == EINTR);
+  int err = rc < 0 ? -errno : 0;
+  close(empty[0]);
+  if (err != 0) return err;
+#ifndef __linux__
+  fcntl(fd, F_SETFD, FD_CLOEXEC);
+#endif
+  maybe_read(s); /* a reader waiting finds the end */
+  return 0;
+#endif
+}
+
 static void on_shutdown(uv_shutdown_t *req, int status) {
   Stream *s = stream_of(reinterpret_cast<uv_handle_t *>(req->handle));
+  if (status == UV_ENOTSOCK && s->type == UV_NAMED_PIPE &&
+      s->st == StreamState::OPEN)
+    status = pipe_release_write(s);
   s->shut_done = true;
   s->shut_err = status == UV_ECANCELED ? UVA_ECLOSED : status;
   io_wake_all(s);

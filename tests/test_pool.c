@@ -461,6 +461,25 @@ static int count_threads(void) {
   return n - 2; /* . and .. */
 }
 
+/* Jobs one after another keep one thread: the thread that ran a job is on
+ * its way back to the queue when the loop, woken by the job's end,
+ * submits the next one, and takes it (a thread was started for it when
+ * the loop saw the end before the thread waited again). */
+Test(pool, one_job_at_a_time_keeps_one_thread, .timeout = 20) {
+  uva_loop_t *loop = uvt_loop_new();
+  UVT_OK(uva_loop_configure(loop, UVA_LOOP_POOL_SIZE, 8));
+  int before = count_threads();
+  for (int i = 0; i < 300; i++) {
+    struct job j = {0};
+    uva_work_t *w = submit(loop, &j);
+    run(loop); /* returns once the end ran */
+    UVT_OK(uva_work_close(w));
+  }
+  cr_assert_eq(count_threads(), before + 1, "%d threads for one job at a time",
+               count_threads() - before);
+  UVT_CLOSE_LOOP(loop);
+}
+
 /* One thread per job that needs one, not one per job submitted while the
  * first thread starts (two threads were started for a single job). */
 Test(pool, threads_start_as_jobs_need_them, .timeout = 10) {

@@ -134,12 +134,13 @@ Test(process_pipes, untaken_pipes_close_with_the_handle, .timeout = 10) {
   UVT_CLOSE_LOOP(loop);
 }
 
-/* End of input for the child: closing the stdin stream (queued bytes are
- * written first); a pipe has no half-close (uva_stream_shutdown). */
+/* End of input for the child: uva_stream_shutdown of the stdin stream
+ * writes what is queued, then lets go of the pipe, while the stream stays
+ * open (closed by the test only after the child ended). */
 struct ender {
   int pc, rc;
   uva_stream_t *in;
-  int shutdown_rc;
+  int shutdown_rc, write_after_rc, again_rc;
 };
 
 static int step_end_input(uva_task_t *t, int status, void *d) {
@@ -149,11 +150,13 @@ static int step_end_input(uva_task_t *t, int status, void *d) {
   UVT_OK(uva_stream_write(NULL, e->in, "abc\n", 4));
   CO_CALL(e, uva_stream_shutdown(e->in, t));
   e->shutdown_rc = e->rc;
-  UVT_OK(uva_stream_close(e->in, NULL, NULL));
+  e->write_after_rc = uva_stream_write(NULL, e->in, "x", 1);
+  CO_CALL(e, uva_stream_shutdown(e->in, t)); /* done: at once */
+  e->again_rc = e->rc;
   CO_END(e);
 }
 
-Test(process_pipes, closing_stdin_ends_the_childs_input, .timeout = 10) {
+Test(process_pipes, shutdown_of_stdin_ends_the_childs_input, .timeout = 10) {
   uva_loop_t *loop = uvt_loop_new();
   const char *argv[] = {"cat", NULL};
   uva_process_options_t o = UVA_PROCESS_OPTIONS_INIT;
@@ -172,12 +175,15 @@ Test(process_pipes, closing_stdin_ends_the_childs_input, .timeout = 10) {
   spawn(loop, step_end_input, &e);
   spawn(loop, step_read_all, &r);
   spawn(loop, step_wait_exit, &w);
-  run(loop);
-  UVT_EQ(e.shutdown_rc, UVA_ENOTSOCK);
+  run(loop); /* returns once cat saw its end of input and exited */
+  UVT_OK(e.shutdown_rc);
+  UVT_EQ(e.write_after_rc, UVA_EPIPE);
+  UVT_OK(e.again_rc);
   cr_assert_str_eq(r.data, "abc\n");
   free(r.data);
   UVT_OK(w.rc);
   cr_assert_eq(w.status, 0);
+  UVT_OK(uva_stream_close(e.in, NULL, NULL));
   UVT_OK(uva_process_close(w.p, NULL, NULL));
   run(loop);
   UVT_CLOSE_LOOP(loop);

@@ -75,6 +75,100 @@ Test(stream, pipe_fds_adopted_both_ends, .timeout = 20) {
   UVT_CLOSE_LOOP(loop);
 }
 
+/* uva_stream_shutdown of a pipe's write end: the queued bytes go first,
+ * then the stream lets go of the pipe and the reader sees EOF while the
+ * writer's stream stays open (a pipe has no half-close of its own). With
+ * a copy of the write end kept elsewhere, EOF comes when it closes. */
+struct shut_ctx {
+  int pc, rc;
+  uva_stream_t *s;
+  unsigned char *data;
+  size_t len;
+  int copy; /* a dup of the write end, closed after the shutdown, or -1 */
+  int shutdown_rc, write_after_rc, done;
+  size_t queued;
+};
+
+static int step_pipe_shutter(uva_task_t *t, int status, void *d) {
+  struct shut_ctx *c = (struct shut_ctx *) d;
+  (void) status;
+  CO_BEGIN(c);
+  UVT_OK(uva_stream_write(&c->queued, c->s, c->data, c->len));
+  cr_assert(c->queued > 0, "more than a pipe holds: some bytes queue");
+  CO_CALL(c, uva_stream_shutdown(c->s, t));
+  c->shutdown_rc = c->rc;
+  c->write_after_rc = uva_stream_write(NULL, c->s, "x", 1);
+  if (c->copy >= 0) close(c->copy);
+  c->done = 1;
+  CO_END(c);
+}
+
+static void pipe_shutdown_case(int keep_copy) {
+  uva_loop_t *loop = uvt_loop_new();
+  int p[2];
+  struct shut_ctx w;
+  struct pipe_ctx r;
+  cr_assert_eq(pipe(p), 0);
+  memset(&w, 0, sizeof w);
+  memset(&r, 0, sizeof r);
+  w.copy = keep_copy ? dup(p[1]) : -1;
+  r.s = adopt(loop, p[0]);
+  w.s = adopt(loop, p[1]);
+  w.len = r.len = 300 * 1024;
+  w.data = pattern_buf(w.len);
+  spawn(loop, step_pipe_shutter, &w);
+  spawn(loop, step_pipe_reader, &r); /* reads to EOF, checks, closes */
+  run(loop);
+  cr_assert(w.done);
+  UVT_OK(w.shutdown_rc);
+  UVT_EQ(w.write_after_rc, UVA_EPIPE);
+  cr_assert_eq(r.got, r.len);
+  cr_assert_eq(r.closes, 1);
+  int closes = 0;
+  UVT_OK(uva_stream_close(w.s, count_stream_close, &closes));
+  run(loop);
+  cr_assert_eq(closes, 1);
+  free(w.data);
+  UVT_CLOSE_LOOP(loop);
+}
+
+Test(stream, pipe_shutdown_flushes_then_the_reader_sees_eof, .timeout = 20) {
+  pipe_shutdown_case(0);
+}
+
+Test(stream, pipe_shutdown_with_a_copy_of_the_write_end, .timeout = 20) {
+  pipe_shutdown_case(1);
+}
+
+/* A pipe's read end has no write side to shut down. */
+struct shut_ro {
+  int pc, rc;
+  uva_stream_t *s;
+};
+
+static int step_shut_ro(uva_task_t *t, int status, void *d) {
+  struct shut_ro *c = (struct shut_ro *) d;
+  (void) status;
+  CO_BEGIN(c);
+  CO_CALL(c, uva_stream_shutdown(c->s, t));
+  CO_END(c);
+}
+
+Test(stream, pipe_read_end_shutdown_enotconn, .timeout = 10) {
+  uva_loop_t *loop = uvt_loop_new();
+  int p[2];
+  cr_assert_eq(pipe(p), 0);
+  struct shut_ro c = {0};
+  c.s = adopt(loop, p[0]);
+  spawn(loop, step_shut_ro, &c);
+  run(loop);
+  UVT_EQ(c.rc, UVA_ENOTCONN);
+  UVT_OK(uva_stream_close(c.s, NULL, NULL));
+  close(p[1]);
+  run(loop);
+  UVT_CLOSE_LOOP(loop);
+}
+
 /* A socketpair adopted: both directions work; shutdown gives EOF. */
 struct sp_ctx {
   int pc, rc;

@@ -130,6 +130,36 @@ def test_write_eof_ends_the_childs_input(aio):
     assert aio.run(main()) == (b"to the end", 0)
 
 
+def test_write_eof_lets_go_of_the_pipe_and_leaves_the_stream_open():
+    """uvasync: write_eof is the core's shutdown. Once the queue is
+    written the child reads its end of input while the stream stays open
+    (as a socket's after a half-close); writing fails after it, and
+    close() still ends it."""
+
+    async def main():
+        proc = await uvasync.create_subprocess_exec(
+            "cat",
+            stdin=uvasync.subprocess.PIPE,
+            stdout=uvasync.subprocess.PIPE,
+        )
+
+        async def feed():
+            proc.stdin.write(b"x" * (1 << 20))  # more than the pipe holds
+            await proc.stdin.write_eof()
+
+        out, _ = await uvasync.gather(proc.stdout.read(), feed())
+        assert not proc.stdin.is_closing()
+        with pytest.raises(BrokenPipeError):
+            proc.stdin.write(b"late")
+            await proc.stdin.drain()
+        await proc.stdin.write_eof()  # again: done at once
+        proc.stdin.close()
+        await proc.stdin.wait_closed()
+        return len(out), await proc.wait()
+
+    assert uvasync.run(main()) == (1 << 20, 0)
+
+
 def test_devnull_descriptor_and_file_object(aio, tmp_path):
     path = tmp_path / "out.txt"
 

@@ -19,7 +19,7 @@ import signal
 import subprocess
 
 from ._ffi import NULL, check, error, ffi, lib
-from .core import Task, get_running_loop
+from .core import get_running_loop
 from .funcs import gather
 from .stream import _CLOSED, _OPEN, Stream, _set_limit
 from .sync import Event
@@ -43,16 +43,11 @@ _DEFAULT_LIMIT = 2**16  # asyncio's stream limit
 
 
 class _Pipe(Stream):
-    """A child's pipe: a Stream like any other. One collected unclosed is
-    closed without a ResourceWarning (queued bytes are still written), as
-    asyncio closes a child's pipe transports by itself."""
-
-    def write_eof(self):
-        """A pipe has no half-close: the child sees the end of its input
-        when the pipe closes (queued bytes are written first), as with
-        asyncio's pipe transports. Starts at once; awaitable."""
-        self.close()
-        return Task(self.wait_closed(), self._loop)
+    """A child's pipe: a Stream like any other (write_eof is the core's
+    shutdown, which lets go of a pipe once its queue is written). One
+    collected unclosed is closed without a ResourceWarning (queued bytes
+    are still written), as asyncio closes a child's pipe transports by
+    itself."""
 
     def __del__(self):
         if self._state == _OPEN and self._h is not None:

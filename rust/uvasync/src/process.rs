@@ -345,7 +345,7 @@ impl Command {
         let [stdin, stdout, stderr] = pipes;
         Ok(Child {
             process,
-            stdin: stdin.map(|inner| ChildStdin { inner: Some(inner) }),
+            stdin: stdin.map(|inner| ChildStdin { inner }),
             stdout: stdout.map(|inner| ChildStdout { inner }),
             stderr: stderr.map(|inner| ChildStderr { inner }),
         })
@@ -643,46 +643,33 @@ impl fmt::Debug for Child {
 /// it once the queued bytes were written (the child then reads end of
 /// file). With the `futures-io` feature it is an `AsyncWrite`.
 pub struct ChildStdin {
-    /// None once shut down: a pipe has no half-close of its own (shutdown(2)
-    /// is for sockets), so shutting it down closes it.
-    inner: Option<RawStream>,
-}
-
-fn shut_down() -> io::Error {
-    io::Error::new(io::ErrorKind::BrokenPipe, "the child's stdin was shut down")
+    inner: RawStream,
 }
 
 impl ChildStdin {
-    fn stream(&mut self) -> io::Result<&mut RawStream> {
-        self.inner.as_mut().ok_or_else(shut_down)
-    }
-
     /// Writes all of `buf`: what the pipe takes at once is written, the
     /// rest is queued and this waits until it was written.
     pub async fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
-        self.stream()?.write_all(buf).await
+        self.inner.write_all(buf).await
     }
 
     /// Writes `buf` without waiting (the rest is copied and queued);
     /// returns the bytes queued after the call (0: all written).
     pub fn write_nowait(&self, buf: &[u8]) -> io::Result<usize> {
-        self.inner.as_ref().ok_or_else(shut_down)?.write_now(buf)
+        self.inner.write_now(buf)
     }
 
     /// Waits until every queued byte was written to the pipe.
     pub async fn flush(&mut self) -> io::Result<()> {
-        match self.inner.as_mut() {
-            Some(s) => s.flush().await,
-            None => Ok(()),
-        }
+        self.inner.flush().await
     }
 
-    /// Writes what is queued, then closes the pipe: the child reads end of
-    /// file; later writes fail with `BrokenPipe`.
+    /// Writes what is queued, then lets go of the pipe (the core's
+    /// `uva_stream_shutdown`; a pipe has no half-close of its own): the
+    /// child reads end of file while this stays open; later writes fail
+    /// with `BrokenPipe`. Shutting down again returns at once.
     pub async fn shutdown(&mut self) -> io::Result<()> {
-        self.flush().await?;
-        self.inner = None;
-        Ok(())
+        self.inner.shutdown().await
     }
 }
 
@@ -693,10 +680,7 @@ impl futures_io::AsyncWrite for ChildStdin {
         cx: &mut std::task::Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        match self.get_mut().stream() {
-            Ok(s) => s.poll_write(cx, buf),
-            Err(e) => Poll::Ready(Err(e)),
-        }
+        self.get_mut().inner.poll_write(cx, buf)
     }
 
     fn poll_write_vectored(
@@ -704,27 +688,16 @@ impl futures_io::AsyncWrite for ChildStdin {
         cx: &mut std::task::Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        match self.get_mut().stream() {
-            Ok(s) => s.poll_write_vectored(cx, bufs),
-            Err(e) => Poll::Ready(Err(e)),
-        }
+        self.get_mut().inner.poll_write_vectored(cx, bufs)
     }
 
     fn poll_flush(self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut().inner.as_mut() {
-            Some(s) => s.poll_flush(cx),
-            None => Poll::Ready(Ok(())),
-        }
+        self.get_mut().inner.poll_flush(cx)
     }
 
-    /// Flushes, then closes the pipe (see [`ChildStdin::shutdown`]).
+    /// Flushes, then lets go of the pipe (see [`ChildStdin::shutdown`]).
     fn poll_close(self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<io::Result<()>> {
-        let this = self.get_mut();
-        if let Some(s) = this.inner.as_mut() {
-            std::task::ready!(s.poll_flush(cx))?;
-        }
-        this.inner = None;
-        Poll::Ready(Ok(()))
+        self.get_mut().inner.poll_shutdown(cx)
     }
 }
 

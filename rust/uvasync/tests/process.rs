@@ -176,6 +176,28 @@ fn shutting_stdin_down_gives_the_child_end_of_file() {
 }
 
 #[test]
+fn a_shutdown_given_up_while_the_queue_is_written_still_ends_the_input() {
+    // The core's shutdown, once asked for, happens after the queue is
+    // written, as a socket's half-close: the child sees the end of its
+    // input while `stdin` is still held (it used to need the drop).
+    uvasync::run(async {
+        let mut child = Command::new("cat").stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        let mut stdout = child.stdout.take().unwrap();
+        let data = vec![7u8; 1 << 20]; // more than both pipes hold
+        assert!(stdin.write_nowait(&data).unwrap() > 0);
+        // Nobody reads stdout yet, so cat stalls and the queue stays.
+        assert!(uvasync::timeout(Duration::from_millis(20), stdin.shutdown()).await.is_err());
+        let mut got = Vec::new();
+        let n = uvasync::timeout(LONG, stdout.read_to_end(&mut got)).await.expect("cat saw its end").unwrap();
+        assert_eq!(n, data.len());
+        assert!(child.wait().await.unwrap().success());
+        stdin.shutdown().await.unwrap(); // done already: at once
+        drop(stdin);
+    });
+}
+
+#[test]
 fn wait_with_output_reads_both_pipes_beyond_their_buffers() {
     uvasync::run(async {
         // 1 MiB to each pipe, interleaved: reading one pipe only would stall.
