@@ -25,12 +25,15 @@
 //!     let port = listener.local_addr().unwrap().port();
 //!     let server = uvasync::spawn(async move {
 //!         let (mut conn, _) = listener.accept().await.unwrap();
-//!         let line = conn.read_line().await.unwrap();
+//!         let mut line = String::new();
+//!         conn.read_line(&mut line).await.unwrap();
 //!         conn.write_all(line.to_uppercase().as_bytes()).await.unwrap();
 //!     });
 //!     let mut client = TcpStream::connect(("localhost", port)).await.unwrap();
 //!     client.write_all(b"hello\n").await.unwrap();
-//!     assert_eq!(client.read_line().await.unwrap(), "HELLO\n");
+//!     let mut reply = String::new();
+//!     client.read_line(&mut reply).await.unwrap();
+//!     assert_eq!(reply, "HELLO\n");
 //!     server.await.unwrap();
 //! });
 //! ```
@@ -43,27 +46,38 @@ mod error;
 pub mod fs;
 #[cfg(feature = "futures-io")]
 mod io_traits;
+mod join_set;
+mod macros;
 mod net;
 mod panic;
 pub mod process;
 mod runtime;
 pub mod signal;
+pub mod split;
 mod stream;
-mod sync;
+pub mod sync;
 mod task;
 mod time;
 mod udp;
 mod work;
 
 pub use blocking::spawn_blocking;
-pub use channel::{channel, Receiver, SendError, Sender};
+pub use channel::{channel, unbounded_channel, Receiver, SendError, Sender, TryRecvError, TrySendError};
+pub use join_set::JoinSet;
 pub use net::{TcpListener, TcpStream, ToHostPort, UnixListener, UnixStream};
 pub use runtime::{run, spawn, Builder, Runtime};
-pub use sync::{Event, Mutex, MutexGuard, Semaphore, SemaphorePermit};
+pub use sync::{
+    Event, Mutex, MutexGuard, Notified, Notify, RwLock, RwLockReadGuard, RwLockWriteGuard, Semaphore, SemaphorePermit,
+};
 pub use task::{JoinError, JoinHandle};
 pub use time::{interval, sleep, sleep_ms, timeout, yield_now, Elapsed, Interval, Sleep, Timeout, YieldNow};
 
+pub use split::BufReader;
 pub use udp::UdpSocket;
+
+/// `#[uvasync::main]` and `#[uvasync::test]` (feature `macros`, default).
+#[cfg(feature = "macros")]
+pub use uvasync_macros::{main, test};
 
 /// The raw FFI crate, for what the safe API does not cover.
 pub use uvasync_sys as sys;

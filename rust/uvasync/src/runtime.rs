@@ -114,18 +114,44 @@ pub(crate) fn current_loop() -> Rc<LoopInner> {
         .expect("uvasync: no runtime is running on this thread (use Runtime::block_on)")
 }
 
+/// The one message for an object of one runtime used from another
+/// (`what` names the object): every such use, by any type, says this.
+pub(crate) fn wrong_runtime_message(what: &str) -> String {
+    format!("uvasync: this {what} belongs to another runtime; use it on the runtime that made it")
+}
+
+/// True if a runtime other than `lp` is the current one on this thread.
+fn other_runtime(lp: &LoopInner) -> bool {
+    CURRENT_LOOP.with(|c| c.borrow().as_ref().is_some_and(|cur| !ptr::eq(&**cur, lp)))
+}
+
 /// Refuses `lp`'s object in a task of another runtime (the core would
 /// refuse it with a bare `EINVAL`). Outside every runtime it passes: the
 /// call then fails on its own (or, with no task at all, needs none).
 pub(crate) fn check_same_runtime(lp: &LoopInner, what: &str) -> io::Result<()> {
-    let other = CURRENT_LOOP.with(|c| c.borrow().as_ref().is_some_and(|cur| !ptr::eq(&**cur, lp)));
-    if other {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidInput,
-            format!("uvasync: this {what} belongs to another runtime; use it on the runtime that made it"),
-        ));
+    if other_runtime(lp) {
+        return Err(io::Error::new(io::ErrorKind::InvalidInput, wrong_runtime_message(what)));
     }
     Ok(())
+}
+
+/// As `check_same_runtime`, for calls that return no `Result`: panics
+/// with the same message.
+#[track_caller]
+pub(crate) fn assert_same_runtime(lp: &LoopInner, what: &str) {
+    if other_runtime(lp) {
+        panic!("{}", wrong_runtime_message(what));
+    }
+}
+
+/// For a core call that failed: panics with the wrong-runtime message if
+/// that is the reason, else as `expect_ok`.
+#[track_caller]
+pub(crate) fn expect_ok_on(lp: &LoopInner, what: &str, rc: c_int, call: &str) {
+    if rc < 0 {
+        assert_same_runtime(lp, what);
+        crate::error::expect_ok(rc, call);
+    }
 }
 
 /// A uvasync runtime: one event loop on the current thread, which runs the
