@@ -44,6 +44,7 @@ mod blocking;
 mod channel;
 mod error;
 pub mod fs;
+mod handle;
 #[cfg(feature = "futures-io")]
 mod io_traits;
 mod join_set;
@@ -63,6 +64,7 @@ mod work;
 
 pub use blocking::spawn_blocking;
 pub use channel::{channel, unbounded_channel, Receiver, SendError, Sender, TryRecvError, TrySendError};
+pub use handle::{Handle, RemoteJoinHandle};
 pub use join_set::JoinSet;
 pub use net::{TcpListener, TcpStream, ToHostPort, UnixListener, UnixStream};
 pub use runtime::{run, spawn, Builder, Runtime};

@@ -114,6 +114,23 @@ pub(crate) fn current_loop() -> Rc<LoopInner> {
         .expect("uvasync: no runtime is running on this thread (use Runtime::block_on)")
 }
 
+/// The loop of the runtime current on this thread, if any.
+pub(crate) fn try_current_loop() -> Option<Rc<LoopInner>> {
+    CURRENT_LOOP.try_with(|c| c.borrow().clone()).ok().flatten()
+}
+
+/// Panics (as tokio's blocking calls do) if a runtime runs on this thread:
+/// blocking it would stop its loop.
+#[track_caller]
+pub(crate) fn assert_not_in_runtime() {
+    if LOOP_RUNNING.try_with(Cell::get).unwrap_or(false) || try_current_loop().is_some() {
+        panic!(
+            "Cannot block the current thread from within a runtime. This happens because a function attempted \
+             to block the current thread while the thread is being used to drive asynchronous tasks."
+        );
+    }
+}
+
 /// The one message for an object of one runtime used from another
 /// (`what` names the object): every such use, by any type, says this.
 pub(crate) fn wrong_runtime_message(what: &str) -> String {
@@ -249,6 +266,20 @@ impl Runtime {
             Err(e) if e.is_panic() => resume_unwind(e.into_panic()),
             Err(_) => panic!("uvasync: the block_on future was aborted"),
         }
+    }
+
+    /// A handle that other threads can use to spawn onto this runtime
+    /// (see [`Handle`](crate::Handle)).
+    ///
+    /// ```
+    /// let rt = uvasync::Runtime::new().unwrap();
+    /// let h: uvasync::Handle = rt.handle();
+    /// let t = std::thread::spawn(move || h.spawn(async { "from another thread" }));
+    /// let remote = t.join().unwrap();
+    /// assert_eq!(rt.block_on(remote).unwrap(), "from another thread");
+    /// ```
+    pub fn handle(&self) -> crate::Handle {
+        crate::Handle::new(self.inner.raw)
     }
 
     /// Spawns a task on this runtime; it runs once the loop runs (in

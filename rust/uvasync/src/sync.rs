@@ -27,7 +27,7 @@ use crate::runtime::{current_loop, expect_ok_on, LoopInner};
 use crate::task::CoreWait;
 
 pub mod broadcast;
-
+pub mod mpsc;
 pub mod oneshot;
 pub mod watch;
 

@@ -16,6 +16,10 @@ assert_not_impl_any!(sync::watch::Receiver<()>: Send, Sync);
 assert_not_impl_any!(sync::broadcast::Receiver<()>: Send, Sync);
 assert_not_impl_any!(split::OwnedReadHalf<TcpStream>: Send, Sync);
 assert_not_impl_any!(BufReader<TcpStream>: Send, Sync);
+assert_impl_all!(Handle: Send, Sync, Clone);
+assert_impl_all!(RemoteJoinHandle<u8>: Send, Sync);
+assert_impl_all!(sync::mpsc::Sender<u8>: Send, Sync, Clone);
+assert_not_impl_any!(sync::mpsc::Receiver<u8>: Send, Sync);
 assert_impl_all!(TrySendError<u8>: Send, Sync, std::error::Error);
 assert_impl_all!(sync::broadcast::error::RecvError: Send, Sync, std::error::Error);
 
