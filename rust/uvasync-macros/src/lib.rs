@@ -1,6 +1,7 @@
 //! `#[uvasync::main]` and `#[uvasync::test]`: an `async fn` run to its end
 //! on a new uvasync runtime (`uvasync::run`). Used through the `uvasync`
-//! crate (feature `macros`, on by default).
+//! crate (feature `macros`, on by default), whose docs and tests show them
+//! at work.
 //!
 //! Written on the compiler's own token API (no syn): the attribute drops
 //! the `async` before `fn` and wraps the body in `::uvasync::run(async ...)`.
@@ -8,7 +9,7 @@ use proc_macro::{Delimiter, Group, Ident, Punct, Spacing, Span, TokenStream, Tok
 
 /// Runs `async fn main` on a uvasync runtime.
 ///
-/// ```ignore
+/// ```text
 /// #[uvasync::main]
 /// async fn main() {
 ///     uvasync::sleep_ms(1).await;
@@ -21,7 +22,7 @@ pub fn main(args: TokenStream, item: TokenStream) -> TokenStream {
 
 /// Runs an `async fn` test on its own uvasync runtime (a `#[test]`).
 ///
-/// ```ignore
+/// ```text
 /// #[uvasync::test]
 /// async fn sleeps() {
 ///     uvasync::sleep_ms(1).await;

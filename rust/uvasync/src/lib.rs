@@ -77,7 +77,21 @@ pub use time::{interval, sleep, sleep_ms, timeout, yield_now, Elapsed, Interval,
 pub use split::BufReader;
 pub use udp::UdpSocket;
 
-/// `#[uvasync::main]` and `#[uvasync::test]` (feature `macros`, default).
+/// `#[uvasync::main]` and `#[uvasync::test]` (feature `macros`, default):
+/// the `async fn` runs on a new runtime (`uvasync::run`); `main` may
+/// return a `Result`. `#[uvasync::test]` is a `#[test]`.
+///
+/// ```
+/// #[uvasync::main]
+/// async fn main() -> std::io::Result<()> {
+///     let (mut a, mut b) = uvasync::TcpStream::pair().await?;
+///     a.write_all(b"hi\n").await?;
+///     let mut line = String::new();
+///     b.read_line(&mut line).await?;
+///     assert_eq!(line, "hi\n");
+///     Ok(())
+/// }
+/// ```
 #[cfg(feature = "macros")]
 pub use uvasync_macros::{main, test};
 

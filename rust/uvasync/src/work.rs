@@ -51,6 +51,11 @@ impl Work {
         self.raw
     }
 
+    /// The loop the job belongs to.
+    pub(crate) fn loop_inner(&self) -> &LoopInner {
+        &self.lp
+    }
+
     /// The job's status once it ended: 0, the file operation's error, or
     /// `UVA_ECANCELED` (dropped before it started).
     pub(crate) fn poll_end(&mut self, cx: &Context<'_>) -> Poll<c_int> {

@@ -443,6 +443,17 @@ fn objects_of_another_runtime_give_one_clear_error() {
         let msg = panic_message(catch_unwind(AssertUnwindSafe(f)));
         assert_eq!(msg, format!("uvasync: this {what} {want}"), "{what}");
     }
+    // A sleep's clock is its runtime's: elsewhere it would never end.
+    // (The futures are made inside rt1 and handed out in a tuple.)
+    let (sleep,) = rt1.block_on(async { (uvasync::sleep_ms(5),) });
+    let msg = panic_message(catch_unwind(AssertUnwindSafe(|| rt2.block_on(sleep))));
+    assert_eq!(msg, format!("uvasync: this Sleep {want}"));
+    let (job,) = rt1.block_on(async { (uvasync::spawn_blocking(|| 1),) });
+    std::thread::sleep(Duration::from_millis(20));
+    let msg = panic_message(catch_unwind(AssertUnwindSafe(|| {
+        rt2.block_on(job).ok();
+    })));
+    assert_eq!(msg, format!("uvasync: this JoinHandle {want}"));
     let mut stream = stream;
     let err = rt2.block_on(async { stream.read(&mut [0u8; 4]).await.unwrap_err() });
     assert_eq!(err.to_string(), format!("uvasync: this stream {want}"));
