@@ -82,7 +82,7 @@ impl Handle {
         F::Output: Send + 'static,
     {
         let shared = Arc::new(Mutex::new(Slot { out: None, waker: None }));
-        let job = Box::new(Job { make, done: Completer(shared.clone()) });
+        let job = Box::new(Job { make, done: Completer(shared.clone()), lp: self.raw });
         let data = Box::into_raw(job) as *mut c_void;
         // SAFETY: retained loop; the callback owns `data` when this
         // returns 0 (it is then called exactly once).
@@ -153,12 +153,13 @@ impl<T> Drop for Completer<T> {
 struct Job<M, T> {
     make: M,
     done: Completer<T>,
+    /// The loop the job was sent to.
+    lp: *mut sys::uva_loop_t,
 }
 
-/// On the loop thread: spawn the job as a task of the runtime running
-/// there. Called while the loop closes (no runtime current), or on a
-/// thread where another runtime is current, it starts nothing: the job is
-/// dropped (cancelled).
+/// On the loop thread: spawn the job as a task of the loop's runtime.
+/// Called while the loop closes (its runtime is not current then), it
+/// starts nothing: the job is dropped (cancelled).
 unsafe extern "C" fn run_job<M, F>(data: *mut c_void)
 where
     M: FnOnce() -> F + Send + 'static,
@@ -167,8 +168,11 @@ where
 {
     let job = Box::from_raw(data as *mut Job<M, F::Output>);
     crate::panic::guard(move || {
-        let Job { make, done } = *job;
-        let Some(lp) = try_current_loop() else { return };
+        let Job { make, done, lp: target } = *job;
+        // The runtime current here must be the job's: a loop closing while
+        // another runtime's task runs (its last object dropped there) runs
+        // its callbacks with that other runtime current.
+        let Some(lp) = try_current_loop().filter(|lp| lp.raw == target) else { return };
         let future = make();
         // The task's own JoinHandle keeps panics and aborts apart; a
         // second task hands its result over (and, dropped by the

@@ -467,10 +467,12 @@ impl fmt::Debug for Notify {
 /// The future of [`Notify::notified`]. Dropped after `notify_one` handed
 /// it the permit but before it completed, it passes the permit on.
 pub struct Notified<'a> {
-    notify: &'a Notify,
-    generation: Rc<Event>,
+    // The waits come first: fields drop in order, and a wait must be
+    // withdrawn before the event it waits on may be closed.
     permit_wait: CoreWait,
     generation_wait: CoreWait,
+    notify: &'a Notify,
+    generation: Rc<Event>,
 }
 
 impl Future for Notified<'_> {

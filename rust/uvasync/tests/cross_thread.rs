@@ -153,3 +153,21 @@ fn senders_outlive_the_runtime_safely() {
     drop(tx);
     assert_eq!(Arc::strong_count(&v), 1);
 }
+
+/// A loop that closes while another runtime runs (its last object dropped
+/// in that runtime's task) runs its pending cross-thread calls then: a job
+/// sent to it must not start on the other runtime.
+#[test]
+fn a_job_for_a_closing_loop_does_not_start_on_another_runtime() {
+    let rt_a = Runtime::new().unwrap();
+    let handle = rt_a.handle();
+    let keep_a_alive = rt_a.block_on(async { uvasync::Mutex::new(()) });
+    drop(rt_a);
+    let job = handle.spawn_with(|| async { 1 });
+    let rt_b = Runtime::new().unwrap();
+    rt_b.block_on(async move {
+        drop(keep_a_alive); // the loop of A closes here
+        uvasync::sleep_ms(5).await;
+    });
+    assert!(job.blocking_join().unwrap_err().is_cancelled());
+}
