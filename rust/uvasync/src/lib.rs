@@ -12,6 +12,13 @@
 //! Blocking calls go to the loop's thread pool with [`spawn_blocking`], and
 //! [`fs`] reads and writes files through the pool's jobs, as tokio's.
 //!
+//! tokio's toolbox has its counterparts: [`JoinSet`], [`sync`] (`oneshot`,
+//! `watch`, `broadcast`, `mpsc` with a sender for other threads, `Notify`,
+//! `RwLock`), [`join!`] and [`select!`], split halves of streams
+//! ([`split`]), [`BufReader`], a [`Handle`] that spawns from other threads,
+//! and the `#[uvasync::main]`/`#[uvasync::test]` attributes (feature
+//! `macros`, default).
+//!
 //! The runtime is single-threaded (like tokio's current-thread runtime):
 //! futures need not be `Send`, and the handle types are `!Send`. Wakers are
 //! `Send + Sync`; waking from any thread is safe.

@@ -454,6 +454,18 @@ fn objects_of_another_runtime_give_one_clear_error() {
         rt2.block_on(job).ok();
     })));
     assert_eq!(msg, format!("uvasync: this JoinHandle {want}"));
+    let path = std::env::temp_dir().join(format!("uvasync-wrong-rt-{}", std::process::id()));
+    std::fs::write(&path, b"data").unwrap();
+    let mut file = rt1.block_on(uvasync::fs::File::open(&path)).unwrap();
+    let err = rt2.block_on(async { file.metadata().await.unwrap_err() });
+    assert_eq!(err.to_string(), format!("uvasync: this File {want}"));
+    let err = rt2.block_on(async {
+        let mut buf = Vec::new();
+        uvasync::fs::File::read_to_end(&mut file, &mut buf).await.unwrap_err()
+    });
+    assert_eq!(err.to_string(), format!("uvasync: this File {want}"));
+    drop(file);
+    let _ = std::fs::remove_file(&path);
     let mut stream = stream;
     let err = rt2.block_on(async { stream.read(&mut [0u8; 4]).await.unwrap_err() });
     assert_eq!(err.to_string(), format!("uvasync: this stream {want}"));
