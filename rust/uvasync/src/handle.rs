@@ -43,6 +43,21 @@ impl Handle {
         Handle { raw }
     }
 
+    /// The handle of the runtime running on this thread, as tokio's
+    /// `Handle::current`. Panics outside a runtime.
+    ///
+    /// ```
+    /// uvasync::run(async {
+    ///     let h = uvasync::Handle::current();
+    ///     let worker = std::thread::spawn(move || h.spawn(async { 2 + 2 }));
+    ///     let remote = worker.join().unwrap();
+    ///     assert_eq!(remote.await.unwrap(), 4);
+    /// });
+    /// ```
+    pub fn current() -> Handle {
+        Handle::new(crate::runtime::current_loop().raw)
+    }
+
     /// Spawns `future` on the runtime, from any thread: it runs as a task
     /// of the runtime once its loop runs (in `block_on`). Returns a handle
     /// to its result that any thread can await (in any executor). The
