@@ -124,17 +124,33 @@ suite_python() {
 
 # The Rust crates (rust/): cargo test with every feature (unit, scenario,
 # Send/Sync and doc tests; uvasync-sys checks its declarations against the
-# header), rustdoc with warnings denied, and `cargo package` of uvasync-sys,
-# which builds the packaged crate from its vendored C sources alone.
+# header), rustdoc with warnings denied (also as docs.rs builds it: DOCS_RS
+# set, no native build), and `cargo package` of the workspace (each crate
+# built from its .crate; uvasync-sys from the C++ sources it carries in
+# vendor/, then once more offline from the unpacked .crate alone, with its
+# tests). rust-version is checked by clippy's incompatible_msrv lint (lint
+# suite); its toolchain is not installed here.
 suite_rust() {
-  local cargo
+  local cargo crate out
   cargo=$(find_cargo)
   cd "$ROOT/rust"
   # The file test copies 1 GiB here, as the C and Python suites do (its
   # default is 256 MiB, for quick runs by hand).
   UVASYNC_BIG_FILE_MIB=1024 "$cargo" test --all-features -j"$JOBS"
   RUSTDOCFLAGS="-D warnings" "$cargo" doc --no-deps --all-features -j"$JOBS"
-  CARGO=$cargo bash uvasync-sys/vendor.sh --package
+  DOCS_RS=1 CARGO_TARGET_DIR=target/docs-rs RUSTDOCFLAGS="-D warnings" \
+    "$cargo" doc --no-deps --all-features -j"$JOBS"
+  if find target/docs-rs -path '*uvasync-sys-*/out/build' | grep -q .; then
+    echo "test.sh: the docs.rs build ran the native build" >&2
+    return 1
+  fi
+  UVASYNC_VENDOR=1 "$cargo" package --workspace --allow-dirty -j"$JOBS"
+  crate=$(ls target/package/uvasync-sys-*.crate)
+  out=$(mktemp -d)
+  tar xzf "$crate" -C "$out"
+  (cd "$out"/uvasync-sys-* && UVASYNC_VENDOR=1 CARGO_TARGET_DIR="$out/target" \
+    "$cargo" test --offline -j"$JOBS")
+  rm -rf "$out"
 }
 
 # cargo from PATH, else rustup's default place (CI runs as root without it

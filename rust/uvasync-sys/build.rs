@@ -2,15 +2,20 @@
 //! static library from the C sources with CMake.
 //!
 //! Sources, in order: `UVASYNC_SRC_DIR`, this repository (`../..`), then the
-//! crate's own `vendor/` (present in the packaged crate, made by `vendor.sh`).
-//! `UVASYNC_NO_VENDOR=1` forces the installed library; `UVASYNC_VENDOR=1`
-//! skips pkg-config and always builds from source.
+//! crate's own `vendor/` (in the repository, symlinks to the tree's sources;
+//! in the packaged crate, their copies). `UVASYNC_NO_VENDOR=1` forces the
+//! installed library; `UVASYNC_VENDOR=1` skips pkg-config and always builds
+//! from source. On docs.rs (`DOCS_RS` set) nothing is built or linked:
+//! documenting the declarations needs no library (and docs.rs has no libuv).
 use std::env;
 use std::path::{Path, PathBuf};
 
 fn main() {
-    for var in ["UVASYNC_NO_VENDOR", "UVASYNC_VENDOR", "UVASYNC_SRC_DIR"] {
+    for var in ["UVASYNC_NO_VENDOR", "UVASYNC_VENDOR", "UVASYNC_SRC_DIR", "DOCS_RS"] {
         println!("cargo:rerun-if-env-changed={var}");
+    }
+    if env::var_os("DOCS_RS").is_some() {
+        return;
     }
     let force_system = env::var_os("UVASYNC_NO_VENDOR").is_some_and(|v| v != "0");
     let force_vendor = env::var_os("UVASYNC_VENDOR").is_some_and(|v| v != "0");
@@ -66,9 +71,8 @@ fn source_dir() -> PathBuf {
     if let Some(dir) = env::var_os("UVASYNC_SRC_DIR") {
         return PathBuf::from(dir);
     }
-    // The repository first: a vendor/ left by an earlier `vendor.sh` would
-    // otherwise build a stale copy of the core in a checkout. A packaged
-    // crate has no repository around it and takes its vendor/.
+    // The repository first (in a checkout vendor/ points there anyway); a
+    // packaged crate has no repository around it and takes its vendor/.
     let manifest = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").unwrap());
     let repo = manifest.join("../..");
     if has_sources(&repo) {
@@ -78,10 +82,7 @@ fn source_dir() -> PathBuf {
     if has_sources(&vendored) {
         return vendored;
     }
-    panic!(
-        "no uvasync C sources: install libuvasync (pkg-config uvasync), set UVASYNC_SRC_DIR, \
-         or run vendor.sh before packaging"
-    );
+    panic!("no uvasync C sources: install libuvasync (pkg-config uvasync) or set UVASYNC_SRC_DIR");
 }
 
 fn has_sources(dir: &Path) -> bool {

@@ -9,9 +9,8 @@ use std::path::PathBuf;
 
 fn header_text() -> String {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    // The repository's header first, as build.rs builds from it: a vendor/
-    // left by an earlier `vendor.sh` may be stale. A packaged crate has only
-    // its vendor/.
+    // The repository's header first, as build.rs builds from it; a packaged
+    // crate has only its vendor/ (the header's copy).
     for candidate in ["../../include/uvasync.h", "vendor/include/uvasync.h"] {
         if let Ok(text) = std::fs::read_to_string(dir.join(candidate)) {
             return text;

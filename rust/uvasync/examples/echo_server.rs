@@ -42,7 +42,11 @@ async fn demo_client(port: u16) -> io::Result<()> {
     let mut s = TcpStream::connect(("localhost", port)).await?;
     for line in ["hello from Rust\n", "uvasync futures on core tasks\n", "bye\n"] {
         s.write_all(line.as_bytes()).await?;
-        print!("echo: {}", s.read_line().await?);
+        print!("echo: {}", {
+            let mut line = String::new();
+            s.read_line(&mut line).await?;
+            line
+        });
     }
     Ok(())
 }

@@ -15,7 +15,7 @@ use uvasync_sys as sys;
 
 use crate::error::expect_ok;
 use crate::panic;
-use crate::runtime::current_loop;
+use crate::runtime::{assert_same_runtime, current_loop};
 use crate::task::{JoinError, JoinHandle};
 use crate::work::Work;
 
@@ -123,6 +123,9 @@ impl<T> Blocking<T> {
     pub(crate) fn poll(&mut self, cx: &Context<'_>) -> Poll<Result<T, JoinError>> {
         let work = self.work.as_mut().expect("JoinHandle polled after it completed");
         let rc = std::task::ready!(work.poll_end(cx));
+        if rc == sys::UVA_EINVAL {
+            assert_same_runtime(work.loop_inner(), "JoinHandle");
+        }
         // SAFETY: the job has ended: the pool thread is done with `out`,
         // and the data lives until the job is closed (below).
         let out = unsafe { (*(*self.head).out.get()).take() };

@@ -138,23 +138,27 @@ macro_rules! stream_methods {
                 self.inner.read_exact(buf)
             }
 
-            /// Reads one line, `\n` included (at the end of the stream, what
-            /// is left; `""` once nothing is). A line longer than the line
-            /// limit (64 KiB unless set) fails with `InvalidData`.
+            /// Reads one line, `\n` included, and appends it to `buf` (as
+            /// tokio's `read_line`); returns its length in bytes, 0 at the
+            /// end of the stream (a last line without `\n` comes whole
+            /// first). A line longer than the line limit (64 KiB unless set)
+            /// fails with `InvalidData`, as does one that is not UTF-8 (`buf`
+            /// is left as it was).
             ///
             /// ```
             /// # uvasync::run(async {
             /// # let (mut a, mut b) = uvasync::TcpStream::pair().await.unwrap();
             /// a.write_all(b"one\ntwo").await.unwrap();
             /// a.shutdown().await.unwrap();
-            /// assert_eq!(b.read_line().await.unwrap(), "one\n");
-            /// assert_eq!(b.read_line().await.unwrap(), "two");
-            /// assert_eq!(b.read_line().await.unwrap(), "");
+            /// let mut line = String::new();
+            /// assert_eq!(b.read_line(&mut line).await.unwrap(), 4);
+            /// assert_eq!(b.read_line(&mut line).await.unwrap(), 3);
+            /// assert_eq!(line, "one\ntwo");
+            /// assert_eq!(b.read_line(&mut line).await.unwrap(), 0);
             /// # });
             /// ```
-            pub async fn read_line(&mut self) -> io::Result<String> {
-                let bytes = self.inner.read_line_bytes().await?;
-                String::from_utf8(bytes).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
+            pub fn read_line<'a>(&'a mut self, buf: &'a mut String) -> impl Future<Output = io::Result<usize>> + 'a {
+                crate::split::read_line_into(&self.inner, buf)
             }
 
             /// Reads until the end of the stream, appending to `buf`; returns
@@ -355,6 +359,56 @@ macro_rules! stream_methods {
 
         #[cfg(feature = "futures-io")]
         crate::io_traits::impl_futures_io!($ty);
+
+        #[allow(private_interfaces)]
+
+        impl crate::split::sealed::Source for $ty {
+            fn raw_stream(&self) -> &RawStream {
+                &self.inner
+            }
+        }
+        impl crate::split::ReadSource for $ty {}
+
+        impl $ty {
+            /// Borrowed halves, for reading and writing at once in one task
+            /// (with [`join!`](crate::join) or [`select!`](crate::select)).
+            ///
+            /// ```
+            /// # uvasync::run(async {
+            /// let (mut a, mut b) = uvasync::TcpStream::pair().await.unwrap();
+            /// let (mut r, mut w) = a.split();
+            /// b.write_all(b"in\n").await.unwrap();
+            /// let mut line = String::new();
+            /// let (n, wrote) = uvasync::join!(r.read_line(&mut line), w.write_all(b"out"));
+            /// assert_eq!((n.unwrap(), line.as_str()), (3, "in\n"));
+            /// wrote.unwrap();
+            /// # });
+            /// ```
+            pub fn split(&mut self) -> (crate::split::ReadHalf<'_>, crate::split::WriteHalf<'_>) {
+                crate::split::ReadHalf::pair(&self.inner)
+            }
+
+            /// Owned halves, for a reader task and a writer task; put them
+            /// back together with [`OwnedReadHalf::reunite`](crate::split::OwnedReadHalf::reunite).
+            ///
+            /// ```
+            /// # uvasync::run(async {
+            /// let (a, mut b) = uvasync::TcpStream::pair().await.unwrap();
+            /// let (mut r, mut w) = a.into_split();
+            /// let writer = uvasync::spawn(async move { w.write_all(b"x\n").await.unwrap(); w });
+            /// let mut line = String::new();
+            /// b.read_line(&mut line).await.unwrap();
+            /// b.write_all(b"y").await.unwrap();
+            /// let mut buf = [0u8; 1];
+            /// r.read_exact(&mut buf).await.unwrap();
+            /// let w = writer.await.unwrap();
+            /// let _a: uvasync::TcpStream = r.reunite(w).unwrap();
+            /// # });
+            /// ```
+            pub fn into_split(self) -> (crate::split::OwnedReadHalf<$ty>, crate::split::OwnedWriteHalf<$ty>) {
+                crate::split::OwnedReadHalf::pair(self)
+            }
+        }
     };
 }
 

@@ -114,18 +114,61 @@ pub(crate) fn current_loop() -> Rc<LoopInner> {
         .expect("uvasync: no runtime is running on this thread (use Runtime::block_on)")
 }
 
+/// The loop of the runtime current on this thread, if any.
+pub(crate) fn try_current_loop() -> Option<Rc<LoopInner>> {
+    CURRENT_LOOP.try_with(|c| c.borrow().clone()).ok().flatten()
+}
+
+/// Panics (as tokio's blocking calls do) if a runtime runs on this thread:
+/// blocking it would stop its loop.
+#[track_caller]
+pub(crate) fn assert_not_in_runtime() {
+    if LOOP_RUNNING.try_with(Cell::get).unwrap_or(false) || try_current_loop().is_some() {
+        panic!(
+            "Cannot block the current thread from within a runtime. This happens because a function attempted \
+             to block the current thread while the thread is being used to drive asynchronous tasks."
+        );
+    }
+}
+
+/// The one message for an object of one runtime used from another
+/// (`what` names the object): every such use, by any type, says this.
+pub(crate) fn wrong_runtime_message(what: &str) -> String {
+    format!("uvasync: this {what} belongs to another runtime; use it on the runtime that made it")
+}
+
+/// True if a runtime other than `lp` is the current one on this thread.
+fn other_runtime(lp: &LoopInner) -> bool {
+    CURRENT_LOOP.with(|c| c.borrow().as_ref().is_some_and(|cur| !ptr::eq(&**cur, lp)))
+}
+
 /// Refuses `lp`'s object in a task of another runtime (the core would
 /// refuse it with a bare `EINVAL`). Outside every runtime it passes: the
 /// call then fails on its own (or, with no task at all, needs none).
 pub(crate) fn check_same_runtime(lp: &LoopInner, what: &str) -> io::Result<()> {
-    let other = CURRENT_LOOP.with(|c| c.borrow().as_ref().is_some_and(|cur| !ptr::eq(&**cur, lp)));
-    if other {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidInput,
-            format!("uvasync: this {what} belongs to another runtime; use it on the runtime that made it"),
-        ));
+    if other_runtime(lp) {
+        return Err(io::Error::new(io::ErrorKind::InvalidInput, wrong_runtime_message(what)));
     }
     Ok(())
+}
+
+/// As `check_same_runtime`, for calls that return no `Result`: panics
+/// with the same message.
+#[track_caller]
+pub(crate) fn assert_same_runtime(lp: &LoopInner, what: &str) {
+    if other_runtime(lp) {
+        panic!("{}", wrong_runtime_message(what));
+    }
+}
+
+/// For a core call that failed: panics with the wrong-runtime message if
+/// that is the reason, else as `expect_ok`.
+#[track_caller]
+pub(crate) fn expect_ok_on(lp: &LoopInner, what: &str, rc: c_int, call: &str) {
+    if rc < 0 {
+        assert_same_runtime(lp, what);
+        crate::error::expect_ok(rc, call);
+    }
 }
 
 /// A uvasync runtime: one event loop on the current thread, which runs the
@@ -223,6 +266,20 @@ impl Runtime {
             Err(e) if e.is_panic() => resume_unwind(e.into_panic()),
             Err(_) => panic!("uvasync: the block_on future was aborted"),
         }
+    }
+
+    /// A handle that other threads can use to spawn onto this runtime
+    /// (see [`Handle`](crate::Handle)).
+    ///
+    /// ```
+    /// let rt = uvasync::Runtime::new().unwrap();
+    /// let h: uvasync::Handle = rt.handle();
+    /// let t = std::thread::spawn(move || h.spawn(async { "from another thread" }));
+    /// let remote = t.join().unwrap();
+    /// assert_eq!(rt.block_on(remote).unwrap(), "from another thread");
+    /// ```
+    pub fn handle(&self) -> crate::Handle {
+        crate::Handle::new(self.inner.raw)
     }
 
     /// Spawns a task on this runtime; it runs once the loop runs (in

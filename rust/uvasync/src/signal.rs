@@ -29,7 +29,7 @@ use std::task::{Context, Poll};
 use uvasync_sys as sys;
 
 use crate::error::{check, to_io};
-use crate::runtime::{check_same_runtime, current_loop, LoopInner};
+use crate::runtime::{assert_same_runtime, current_loop, LoopInner};
 use crate::task::CoreWait;
 
 /// A signal number, with constructors for the usual ones (their numbers
@@ -183,9 +183,7 @@ impl Signal {
     }
 
     fn check_runtime(&self) {
-        if let Err(e) = check_same_runtime(&self.lp, "Signal") {
-            panic!("{e}");
-        }
+        assert_same_runtime(&self.lp, "Signal");
     }
 
     /// Waits for the next arrival (those that came since the last `recv`

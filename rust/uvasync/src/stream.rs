@@ -112,7 +112,7 @@ impl RawStream {
         self.check(rc).map(drop)
     }
 
-    pub(crate) async fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+    pub(crate) async fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
         self.forget_lent();
         let raw = self.raw;
         let mut w = CoreWait::new();
@@ -126,7 +126,7 @@ impl RawStream {
         self.check(rc).map(|_| n)
     }
 
-    pub(crate) async fn read_exact(&mut self, buf: &mut [u8]) -> io::Result<()> {
+    pub(crate) async fn read_exact(&self, buf: &mut [u8]) -> io::Result<()> {
         self.forget_lent();
         let raw = self.raw;
         let mut w = CoreWait::new();
@@ -139,7 +139,7 @@ impl RawStream {
         self.check(rc).map(drop)
     }
 
-    pub(crate) async fn read_line_bytes(&mut self) -> io::Result<Vec<u8>> {
+    pub(crate) async fn read_line_bytes(&self) -> io::Result<Vec<u8>> {
         self.forget_lent();
         let raw = self.raw;
         let mut w = CoreWait::new();
@@ -162,7 +162,7 @@ impl RawStream {
         }
     }
 
-    pub(crate) async fn read_to_end(&mut self, out: &mut Vec<u8>) -> io::Result<usize> {
+    pub(crate) async fn read_to_end(&self, out: &mut Vec<u8>) -> io::Result<usize> {
         self.forget_lent();
         let raw = self.raw;
         let mut w = CoreWait::new();
@@ -253,21 +253,21 @@ impl RawStream {
         Ok((total, queued))
     }
 
-    pub(crate) async fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
+    pub(crate) async fn write_all(&self, buf: &[u8]) -> io::Result<()> {
         if self.write_now(buf)? > 0 {
             self.flush().await?; // the kernel did not take it all: wait
         }
         Ok(())
     }
 
-    pub(crate) async fn flush(&mut self) -> io::Result<()> {
+    pub(crate) async fn flush(&self) -> io::Result<()> {
         let raw = self.raw;
         let mut w = CoreWait::new();
         let rc = poll_fn(|cx| w.poll(obj(raw), cx, |t| unsafe { sys::uva_stream_drain(raw, t) })).await;
         self.check(rc).map(drop)
     }
 
-    pub(crate) async fn shutdown(&mut self) -> io::Result<()> {
+    pub(crate) async fn shutdown(&self) -> io::Result<()> {
         let raw = self.raw;
         let mut w = CoreWait::new();
         let rc = poll_fn(|cx| w.poll(obj(raw), cx, |t| unsafe { sys::uva_stream_shutdown(raw, t) })).await;
@@ -302,13 +302,55 @@ impl RawStream {
 #[cfg_attr(not(feature = "futures-io"), allow(dead_code))]
 impl RawStream {
     pub(crate) fn poll_read(&mut self, cx: &Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
+        let mut wait = std::mem::replace(&mut self.read_wait, CoreWait::new());
+        let r = self.poll_read_on(&mut wait, cx, buf);
+        self.read_wait = wait;
+        r
+    }
+
+    /// poll_read with a wait of the caller's (a split half's).
+    pub(crate) fn poll_read_on(
+        &self,
+        wait: &mut CoreWait,
+        cx: &Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<io::Result<usize>> {
         self.forget_lent();
         let raw = self.raw;
         let mut n = 0usize;
-        let rc = std::task::ready!(self.read_wait.poll(obj(raw), cx, |t| unsafe {
+        let rc = std::task::ready!(wait.poll(obj(raw), cx, |t| unsafe {
             sys::uva_stream_read(&mut n, raw, t, buf.as_mut_ptr() as *mut c_void, buf.len())
         }));
         Poll::Ready(self.check(rc).map(|_| n))
+    }
+
+    /// Peeks at the core's buffered bytes for a reader that keeps its own
+    /// lent copy (a BufReader): Ready(Ok(slice)) valid until the next call
+    /// on this stream.
+    pub(crate) fn poll_peek_on(&self, wait: &mut CoreWait, cx: &Context<'_>) -> Poll<io::Result<&[u8]>> {
+        self.forget_lent();
+        let raw = self.raw;
+        let mut data: *const c_void = ptr::null();
+        let mut len = 0usize;
+        let rc = std::task::ready!(
+            wait.poll(obj(raw), cx, |t| unsafe { sys::uva_stream_peek(&mut data, &mut len, raw, t) })
+        );
+        if rc < 0 {
+            return Poll::Ready(Err(self.error(rc)));
+        }
+        if len == 0 {
+            return Poll::Ready(Ok(&[]));
+        }
+        // SAFETY: the peek just returned them: valid until the next call
+        // on this stream.
+        Poll::Ready(Ok(unsafe { std::slice::from_raw_parts(data as *const u8, len) }))
+    }
+
+    /// Drops `n` buffered bytes (which a peek showed).
+    pub(crate) fn consume_raw(&self, n: usize) {
+        self.forget_lent();
+        let rc = unsafe { sys::uva_stream_consume(self.raw, n) };
+        crate::error::expect_ok(rc, "uva_stream_consume");
     }
 
     /// Lends a copy of the core's first buffered bytes. The slice borrows
@@ -359,8 +401,16 @@ impl RawStream {
     }
 
     pub(crate) fn poll_write(&mut self, cx: &Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        let mut wait = std::mem::replace(&mut self.write_wait, CoreWait::new());
+        let r = self.poll_write_on(&mut wait, cx, buf);
+        self.write_wait = wait;
+        r
+    }
+
+    /// poll_write with a wait of the caller's (a split half's).
+    pub(crate) fn poll_write_on(&self, wait: &mut CoreWait, cx: &Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
         // Over the low-water mark: wait for room before taking more.
-        std::task::ready!(self.poll_flush_below(cx))?;
+        std::task::ready!(self.poll_flush_on(wait, cx))?;
         Poll::Ready(self.write_now(buf).map(|_| buf.len()))
     }
 
@@ -369,23 +419,45 @@ impl RawStream {
         cx: &Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        std::task::ready!(self.poll_flush_below(cx))?;
+        let mut wait = std::mem::replace(&mut self.write_wait, CoreWait::new());
+        let r = self.poll_write_vectored_on(&mut wait, cx, bufs);
+        self.write_wait = wait;
+        r
+    }
+
+    pub(crate) fn poll_write_vectored_on(
+        &self,
+        wait: &mut CoreWait,
+        cx: &Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        std::task::ready!(self.poll_flush_on(wait, cx))?;
         Poll::Ready(self.write_vectored_now(bufs).map(|(taken, _)| taken))
     }
 
-    fn poll_flush_below(&mut self, cx: &Context<'_>) -> Poll<io::Result<()>> {
+    pub(crate) fn poll_flush_on(&self, wait: &mut CoreWait, cx: &Context<'_>) -> Poll<io::Result<()>> {
         let raw = self.raw;
-        let rc = std::task::ready!(self.write_wait.poll(obj(raw), cx, |t| unsafe { sys::uva_stream_drain(raw, t) }));
+        let rc = std::task::ready!(wait.poll(obj(raw), cx, |t| unsafe { sys::uva_stream_drain(raw, t) }));
         Poll::Ready(self.check(rc).map(drop))
     }
 
     pub(crate) fn poll_flush(&mut self, cx: &Context<'_>) -> Poll<io::Result<()>> {
-        self.poll_flush_below(cx)
+        let mut wait = std::mem::replace(&mut self.write_wait, CoreWait::new());
+        let r = self.poll_flush_on(&mut wait, cx);
+        self.write_wait = wait;
+        r
     }
 
     pub(crate) fn poll_shutdown(&mut self, cx: &Context<'_>) -> Poll<io::Result<()>> {
+        let mut wait = std::mem::replace(&mut self.write_wait, CoreWait::new());
+        let r = self.poll_shutdown_on(&mut wait, cx);
+        self.write_wait = wait;
+        r
+    }
+
+    pub(crate) fn poll_shutdown_on(&self, wait: &mut CoreWait, cx: &Context<'_>) -> Poll<io::Result<()>> {
         let raw = self.raw;
-        let rc = std::task::ready!(self.write_wait.poll(obj(raw), cx, |t| unsafe { sys::uva_stream_shutdown(raw, t) }));
+        let rc = std::task::ready!(wait.poll(obj(raw), cx, |t| unsafe { sys::uva_stream_shutdown(raw, t) }));
         Poll::Ready(self.check(rc).map(drop))
     }
 }

@@ -1,19 +1,35 @@
-//! Event, Mutex and Semaphore on the core's primitives (waiters are served
-//! in FIFO order by hand-off; a waiter dropped before it ran passes what it
-//! was handed to the next one).
-use std::cell::UnsafeCell;
+//! Synchronisation for the tasks of one runtime, as tokio's `sync`: Event,
+//! Mutex, Semaphore, Notify and RwLock on the core's primitives (waiters are
+//! served in FIFO order by hand-off; a waiter dropped before it ran passes
+//! what it was handed to the next one), and the [`oneshot`], [`watch`] and
+//! [`broadcast`] channels (the mpsc channel is the crate root's
+//! [`channel`](crate::channel); [`mpsc`] has the one whose sender other
+//! threads use).
+//!
+//! These objects belong to the runtime that made them (made outside one,
+//! they panic). Used from a task of another runtime, each panics (or, for
+//! calls that return `io::Result`, fails) with the same message: "this X
+//! belongs to another runtime; use it on the runtime that made it".
+use std::cell::{RefCell, UnsafeCell};
 use std::ffi::c_void;
 use std::fmt;
-use std::future::poll_fn;
+use std::future::{poll_fn, Future};
 use std::ops::{Deref, DerefMut};
+use std::pin::Pin;
 use std::ptr;
 use std::rc::Rc;
+use std::task::{Context, Poll};
 
 use uvasync_sys as sys;
 
 use crate::error::expect_ok;
-use crate::runtime::{current_loop, LoopInner};
+use crate::runtime::{current_loop, expect_ok_on, LoopInner};
 use crate::task::CoreWait;
+
+pub mod broadcast;
+pub mod mpsc;
+pub mod oneshot;
+pub mod watch;
 
 /// An event: [`set`](Event::set) wakes every task waiting in
 /// [`wait`](Event::wait) and later waits complete at once until
@@ -85,7 +101,7 @@ impl Event {
         let raw = self.raw;
         let mut w = CoreWait::new();
         let rc = poll_fn(|cx| w.poll(raw as *const c_void, cx, |t| unsafe { sys::uva_event_wait(raw, t) })).await;
-        expect_ok(rc, "uva_event_wait");
+        expect_ok_on(&self._lp, "Event", rc, "uva_event_wait");
     }
 }
 
@@ -172,7 +188,7 @@ impl<T: ?Sized> Mutex<T> {
         let raw = self.raw;
         let mut w = CoreWait::new();
         let rc = poll_fn(|cx| w.poll(raw as *const c_void, cx, |t| unsafe { sys::uva_lock_acquire(raw, t) })).await;
-        expect_ok(rc, "uva_lock_acquire");
+        expect_ok_on(&self._lp, "Mutex", rc, "uva_lock_acquire");
         MutexGuard { mutex: self }
     }
 
@@ -282,7 +298,7 @@ impl Semaphore {
         let raw = self.raw;
         let mut w = CoreWait::new();
         let rc = poll_fn(|cx| w.poll(raw as *const c_void, cx, |t| unsafe { sys::uva_sem_acquire(raw, t) })).await;
-        expect_ok(rc, "uva_sem_acquire");
+        expect_ok_on(&self._lp, "Semaphore", rc, "uva_sem_acquire");
         SemaphorePermit { sem: self }
     }
 
@@ -364,5 +380,276 @@ impl Drop for SemaphorePermit<'_> {
 impl fmt::Debug for SemaphorePermit<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("SemaphorePermit")
+    }
+}
+
+/// Wakes tasks, as tokio's `Notify`: [`notify_one`](Notify::notify_one)
+/// wakes one waiter, or stores one permit for the next
+/// [`notified`](Notify::notified) if none waits (at most one is stored);
+/// [`notify_waiters`](Notify::notify_waiters) wakes every `Notified` made
+/// before it (polled or not) and stores nothing. Waiters of `notify_one`
+/// are served in FIFO order (a core semaphore bounded at one permit); each
+/// `notify_waiters` sets a core event that the `Notified` made before it
+/// hold.
+///
+/// ```
+/// use std::rc::Rc;
+/// uvasync::run(async {
+///     let n = Rc::new(uvasync::Notify::new());
+///     n.notify_one(); // stored
+///     n.notified().await; // takes the permit at once
+///     let n2 = n.clone();
+///     let waiter = uvasync::spawn(async move { n2.notified().await });
+///     uvasync::yield_now().await;
+///     n.notify_waiters();
+///     waiter.await.unwrap();
+/// });
+/// ```
+pub struct Notify {
+    lp: Rc<LoopInner>,
+    permit: *mut sys::uva_sem_t,
+    /// Set by the next notify_waiters (then replaced).
+    generation: RefCell<Rc<Event>>,
+}
+
+impl Notify {
+    /// A new Notify on the current runtime (panics outside one).
+    pub fn new() -> Notify {
+        let lp = current_loop();
+        let mut raw = ptr::null_mut();
+        expect_ok(unsafe { sys::uva_sem_new(&mut raw, lp.raw, 0, 1) }, "uva_sem_new");
+        Notify { lp, permit: raw, generation: RefCell::new(Rc::new(Event::new())) }
+    }
+
+    /// Wakes the first waiter, or stores a permit if none waits.
+    pub fn notify_one(&self) {
+        // Refused (bound reached) when a permit is stored already: one is
+        // all there can be.
+        unsafe { sys::uva_sem_release(self.permit) };
+    }
+
+    /// Wakes every [`Notified`] made before this call; stores no permit.
+    pub fn notify_waiters(&self) {
+        let old = self.generation.replace(Rc::new(Event::new()));
+        old.set();
+    }
+
+    /// A future that completes at a `notify_one` (or at once with a stored
+    /// permit) or at a `notify_waiters` after it was made.
+    pub fn notified(&self) -> Notified<'_> {
+        Notified {
+            notify: self,
+            generation: self.generation.borrow().clone(),
+            permit_wait: CoreWait::new(),
+            generation_wait: CoreWait::new(),
+        }
+    }
+}
+
+impl Default for Notify {
+    fn default() -> Self {
+        Notify::new()
+    }
+}
+
+impl Drop for Notify {
+    fn drop(&mut self) {
+        unsafe { sys::uva_sem_close(self.permit) };
+    }
+}
+
+impl fmt::Debug for Notify {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Notify").finish_non_exhaustive()
+    }
+}
+
+/// The future of [`Notify::notified`]. Dropped after `notify_one` handed
+/// it the permit but before it completed, it passes the permit on.
+pub struct Notified<'a> {
+    // The waits come first: fields drop in order, and a wait must be
+    // withdrawn before the event it waits on may be closed.
+    permit_wait: CoreWait,
+    generation_wait: CoreWait,
+    notify: &'a Notify,
+    generation: Rc<Event>,
+}
+
+impl Future for Notified<'_> {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let this = self.get_mut(); // Unpin: nothing is pinned
+        let ev = this.generation.raw;
+        let rc =
+            this.generation_wait.poll(ev as *const std::ffi::c_void, cx, |t| unsafe { sys::uva_event_wait(ev, t) });
+        if let Poll::Ready(rc) = rc {
+            expect_ok_on(&this.notify.lp, "Notify", rc, "uva_event_wait");
+            return Poll::Ready(());
+        }
+        let sem = this.notify.permit;
+        let rc = std::task::ready!(this
+            .permit_wait
+            .poll(sem as *const std::ffi::c_void, cx, |t| unsafe { sys::uva_sem_acquire(sem, t) }));
+        expect_ok_on(&this.notify.lp, "Notify", rc, "uva_sem_acquire");
+        // The generation wait is withdrawn when this future is dropped.
+        Poll::Ready(())
+    }
+}
+
+impl fmt::Debug for Notified<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Notified")
+    }
+}
+
+/// The most readers a [`RwLock`] lets in at once.
+const MAX_READERS: usize = 32;
+
+/// A reader-writer lock for tasks of one runtime, as tokio's `RwLock`:
+/// many readers or one writer, served in FIFO order (a writer waiting
+/// holds back the readers that come after it, so writers do not starve).
+/// It is a core semaphore of 32 permits (a reader takes one, a writer all
+/// of them, one writer at a time through a core lock): at most 32 readers
+/// hold it at once, the next ones wait.
+///
+/// ```
+/// uvasync::run(async {
+///     let lock = uvasync::RwLock::new(5);
+///     {
+///         let r1 = lock.read().await;
+///         let r2 = lock.read().await;
+///         assert_eq!(*r1 + *r2, 10);
+///         assert!(lock.try_write().is_none());
+///     }
+///     *lock.write().await += 1;
+///     assert_eq!(*lock.read().await, 6);
+/// });
+/// ```
+pub struct RwLock<T: ?Sized> {
+    permits: Semaphore,
+    writers: Mutex<()>,
+    value: UnsafeCell<T>,
+}
+
+impl<T> RwLock<T> {
+    /// A new unlocked lock on the current runtime (panics outside one).
+    pub fn new(value: T) -> RwLock<T> {
+        RwLock { permits: Semaphore::new(MAX_READERS), writers: Mutex::new(()), value: UnsafeCell::new(value) }
+    }
+
+    /// The value, when nobody can hold the lock any more.
+    pub fn into_inner(self) -> T {
+        self.value.into_inner()
+    }
+}
+
+impl<T: ?Sized> RwLock<T> {
+    /// Waits for shared access.
+    pub async fn read(&self) -> RwLockReadGuard<'_, T> {
+        self.permits.acquire().await.forget();
+        RwLockReadGuard { lock: self }
+    }
+
+    /// Shared access if it is free now (and no writer waits).
+    pub fn try_read(&self) -> Option<RwLockReadGuard<'_, T>> {
+        let p = self.permits.try_acquire()?;
+        p.forget();
+        Some(RwLockReadGuard { lock: self })
+    }
+
+    /// Waits for exclusive access. Cancel-safe: dropped while waiting, it
+    /// gives back the permits it took.
+    pub async fn write(&self) -> RwLockWriteGuard<'_, T> {
+        let gate = self.writers.lock().await;
+        let mut held = Vec::with_capacity(MAX_READERS);
+        for _ in 0..MAX_READERS {
+            held.push(self.permits.acquire().await);
+        }
+        held.into_iter().for_each(SemaphorePermit::forget);
+        drop(gate);
+        RwLockWriteGuard { lock: self }
+    }
+
+    /// Exclusive access if it is free now.
+    pub fn try_write(&self) -> Option<RwLockWriteGuard<'_, T>> {
+        let _gate = self.writers.try_lock()?;
+        if self.permits.available_permits() < MAX_READERS {
+            return None;
+        }
+        let mut held = Vec::with_capacity(MAX_READERS);
+        for _ in 0..MAX_READERS {
+            held.push(self.permits.try_acquire()?);
+        }
+        held.into_iter().for_each(SemaphorePermit::forget);
+        Some(RwLockWriteGuard { lock: self })
+    }
+
+    /// The value, through `&mut` (no lock needed).
+    pub fn get_mut(&mut self) -> &mut T {
+        self.value.get_mut()
+    }
+}
+
+impl<T: ?Sized> fmt::Debug for RwLock<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RwLock").finish_non_exhaustive()
+    }
+}
+
+/// Shared access to a [`RwLock`]'s value.
+pub struct RwLockReadGuard<'a, T: ?Sized> {
+    lock: &'a RwLock<T>,
+}
+
+impl<T: ?Sized> Deref for RwLockReadGuard<'_, T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        // SAFETY: a read permit is held: no writer holds the lock.
+        unsafe { &*self.lock.value.get() }
+    }
+}
+
+impl<T: ?Sized> Drop for RwLockReadGuard<'_, T> {
+    fn drop(&mut self) {
+        self.lock.permits.add_permits(1);
+    }
+}
+
+impl<T: ?Sized + fmt::Debug> fmt::Debug for RwLockReadGuard<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        (**self).fmt(f)
+    }
+}
+
+/// Exclusive access to a [`RwLock`]'s value.
+pub struct RwLockWriteGuard<'a, T: ?Sized> {
+    lock: &'a RwLock<T>,
+}
+
+impl<T: ?Sized> Deref for RwLockWriteGuard<'_, T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        // SAFETY: every permit is held: nobody else has the lock.
+        unsafe { &*self.lock.value.get() }
+    }
+}
+
+impl<T: ?Sized> DerefMut for RwLockWriteGuard<'_, T> {
+    fn deref_mut(&mut self) -> &mut T {
+        // SAFETY: as above.
+        unsafe { &mut *self.lock.value.get() }
+    }
+}
+
+impl<T: ?Sized> Drop for RwLockWriteGuard<'_, T> {
+    fn drop(&mut self) {
+        self.lock.permits.add_permits(MAX_READERS);
+    }
+}
+
+impl<T: ?Sized + fmt::Debug> fmt::Debug for RwLockWriteGuard<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        (**self).fmt(f)
     }
 }

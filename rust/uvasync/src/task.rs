@@ -215,6 +215,12 @@ impl CoreWait {
         Poll::Ready(rc)
     }
 
+    /// True while registered with the core (the last call said UVA_EAGAIN).
+    #[inline]
+    pub(crate) fn is_waiting(&self) -> bool {
+        !self.header.is_null()
+    }
+
     /// Give the wait up (the future is dropped or moved).
     #[inline]
     pub(crate) fn cancel(&mut self) {

@@ -13,7 +13,7 @@ use uvasync_sys as sys;
 
 use crate::error::expect_ok;
 use crate::panic;
-use crate::runtime::{current_loop, LoopInner};
+use crate::runtime::{assert_same_runtime, current_loop, LoopInner};
 
 /// What a core timer shares with its `Sleep` (owned by the timer: freed by
 /// its destructor once the close completed).
@@ -139,6 +139,9 @@ impl Future for Sleep {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let this = self.get_mut();
         if this.timer.is_null() {
+            // On another runtime this loop's clock stands still: the sleep
+            // would never end.
+            assert_same_runtime(&this.lp, "Sleep");
             let now = this.lp.now_ms();
             if now >= this.deadline_ms {
                 return Poll::Ready(());

@@ -11,7 +11,7 @@ use uvasync_sys as sys;
 
 use crate::error::check;
 use crate::net::ToHostPort;
-use crate::runtime::{current_loop, LoopInner};
+use crate::runtime::{check_same_runtime, current_loop, LoopInner};
 use crate::stream::socket_addr;
 use crate::task::CoreWait;
 
@@ -136,6 +136,9 @@ impl UdpSocket {
             if rc == sys::UVA_ENOBUFS && big.is_empty() {
                 big = vec![0; len]; // nothing consumed: take it whole, truncate
                 continue;
+            }
+            if rc == sys::UVA_EINVAL {
+                check_same_runtime(&self._lp, "UdpSocket")?;
             }
             check(rc)?;
             if !big.is_empty() {

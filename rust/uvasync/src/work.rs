@@ -18,7 +18,7 @@ use std::task::{Context, Poll};
 use uvasync_sys as sys;
 
 use crate::error::check;
-use crate::runtime::{current_loop, LoopInner};
+use crate::runtime::{check_same_runtime, current_loop, LoopInner};
 use crate::task::{spawn_on, CoreWait};
 
 /// An owned job: dropping it withdraws the wait and closes it (one not
@@ -51,6 +51,11 @@ impl Work {
         self.raw
     }
 
+    /// The loop the job belongs to.
+    pub(crate) fn loop_inner(&self) -> &LoopInner {
+        &self.lp
+    }
+
     /// The job's status once it ended: 0, the file operation's error, or
     /// `UVA_ECANCELED` (dropped before it started).
     pub(crate) fn poll_end(&mut self, cx: &Context<'_>) -> Poll<c_int> {
@@ -61,6 +66,15 @@ impl Work {
     /// `poll_end` as a future, with the status as an `io::Result`.
     pub(crate) async fn end(&mut self) -> io::Result<()> {
         let rc = poll_fn(|cx| self.poll_end(cx)).await;
+        self.status(rc, "File")
+    }
+
+    /// A job's status as an `io::Result`; the core's bare EINVAL for a
+    /// wait from another runtime's task says so (`what` owns the job).
+    pub(crate) fn status(&self, rc: c_int, what: &str) -> io::Result<()> {
+        if rc == sys::UVA_EINVAL {
+            check_same_runtime(&self.lp, what)?;
+        }
         check(rc).map(drop)
     }
 

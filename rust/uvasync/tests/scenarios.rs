@@ -150,7 +150,11 @@ fn thousand_concurrent_connections() {
             for _ in 0..N {
                 let (mut s, _) = listener.accept().await.unwrap();
                 handlers.push(uvasync::spawn(async move {
-                    let line = s.read_line().await.unwrap();
+                    let line = {
+                        let mut line = String::new();
+                        s.read_line(&mut line).await.unwrap();
+                        line
+                    };
                     s.write_all(line.as_bytes()).await.unwrap();
                 }));
             }
@@ -164,7 +168,14 @@ fn thousand_concurrent_connections() {
                     let mut c = TcpStream::connect(addr).await.unwrap();
                     let msg = format!("client {i}\n");
                     c.write_all(msg.as_bytes()).await.unwrap();
-                    assert_eq!(c.read_line().await.unwrap(), msg);
+                    assert_eq!(
+                        {
+                            let mut line = String::new();
+                            c.read_line(&mut line).await.unwrap();
+                            line
+                        },
+                        msg
+                    );
                 })
             })
             .collect();

@@ -4,6 +4,24 @@
 use static_assertions::{assert_impl_all, assert_not_impl_any};
 
 use uvasync::*;
+// The glob brings uvasync's #[test] attribute too (as tokio's would): name
+// the standard one explicitly.
+use core::prelude::v1::test;
+
+assert_not_impl_any!(JoinSet<()>: Send, Sync);
+assert_not_impl_any!(Notify: Send, Sync);
+assert_not_impl_any!(RwLock<()>: Send, Sync);
+assert_not_impl_any!(sync::oneshot::Sender<()>: Send, Sync);
+assert_not_impl_any!(sync::watch::Receiver<()>: Send, Sync);
+assert_not_impl_any!(sync::broadcast::Receiver<()>: Send, Sync);
+assert_not_impl_any!(split::OwnedReadHalf<TcpStream>: Send, Sync);
+assert_not_impl_any!(BufReader<TcpStream>: Send, Sync);
+assert_impl_all!(Handle: Send, Sync, Clone);
+assert_impl_all!(RemoteJoinHandle<u8>: Send, Sync);
+assert_impl_all!(sync::mpsc::Sender<u8>: Send, Sync, Clone);
+assert_not_impl_any!(sync::mpsc::Receiver<u8>: Send, Sync);
+assert_impl_all!(TrySendError<u8>: Send, Sync, std::error::Error);
+assert_impl_all!(sync::broadcast::error::RecvError: Send, Sync, std::error::Error);
 
 assert_not_impl_any!(Runtime: Send, Sync);
 assert_not_impl_any!(JoinHandle<()>: Send, Sync);

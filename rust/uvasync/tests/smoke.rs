@@ -20,12 +20,23 @@ fn tcp_echo_line() {
         let port = listener.local_addr().unwrap().port();
         let server = uvasync::spawn(async move {
             let (mut conn, _) = listener.accept().await.unwrap();
-            let line = conn.read_line().await.unwrap();
+            let line = {
+                let mut line = String::new();
+                conn.read_line(&mut line).await.unwrap();
+                line
+            };
             conn.write_all(line.to_uppercase().as_bytes()).await.unwrap();
         });
         let mut client = TcpStream::connect(("localhost", port)).await.unwrap();
         client.write_all(b"hello\n").await.unwrap();
-        assert_eq!(client.read_line().await.unwrap(), "HELLO\n");
+        assert_eq!(
+            {
+                let mut line = String::new();
+                client.read_line(&mut line).await.unwrap();
+                line
+            },
+            "HELLO\n"
+        );
         server.await.unwrap();
     });
 }

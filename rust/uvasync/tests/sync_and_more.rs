@@ -119,10 +119,18 @@ fn unix_socket_round_trip() {
         let client = uvasync::spawn(async move {
             let mut c = UnixStream::connect(&p2).await.unwrap();
             c.write_all(b"over unix\n").await.unwrap();
-            c.read_line().await.unwrap()
+            {
+                let mut line = String::new();
+                c.read_line(&mut line).await.unwrap();
+                line
+            }
         });
         let mut s = l.accept().await.unwrap();
-        let line = s.read_line().await.unwrap();
+        let line = {
+            let mut line = String::new();
+            s.read_line(&mut line).await.unwrap();
+            line
+        };
         s.write_all(line.as_bytes()).await.unwrap();
         assert_eq!(client.await.unwrap(), "over unix\n");
     });
@@ -143,7 +151,11 @@ fn leaves_under_futures_unordered_and_select() {
             let readers = readers.clone();
             set.push(async move {
                 let mut s = readers.borrow_mut().remove(0);
-                let line = s.read_line().await.unwrap();
+                let line = {
+                    let mut line = String::new();
+                    s.read_line(&mut line).await.unwrap();
+                    line
+                };
                 (i, line)
             });
         }

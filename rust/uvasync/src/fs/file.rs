@@ -21,7 +21,6 @@ use std::task::{Context, Poll};
 use uvasync_sys as sys;
 
 use super::{cpath, Metadata};
-use crate::error::to_io;
 use crate::runtime::{current_loop, LoopInner};
 use crate::work::{Then, Work};
 
@@ -344,7 +343,7 @@ impl File {
         let rc = std::task::ready!(work.poll_end(cx));
         let (work, op) = self.busy.take().expect("job in flight");
         if rc < 0 {
-            return Poll::Ready(Err(to_io(rc)));
+            return Poll::Ready(Err(work.status(rc, "File").unwrap_err()));
         }
         match op {
             Op::Read => {
