@@ -396,13 +396,13 @@ def test_server_on_several_hosts_and_its_api(run):
         await asyncio.sleep(0)
         with pytest.raises(RuntimeError):
             await server.serve_forever()
+        t.close()  # (3.12+: a cancelled serve_forever waits for clients)
+        await p.lost
         serving.cancel()
         with pytest.raises(asyncio.CancelledError):
             await serving
         assert not server.is_serving()
         assert server.sockets == ()
-        t.close()
-        await p.lost
         await server.wait_closed()
 
         async with await loop.create_server(Recorder, None, 0) as s2:
