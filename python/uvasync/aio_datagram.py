@@ -384,7 +384,7 @@ class _SocketDatagramTransport(_DatagramTransport):
             self._loop._add_reader(self._fd, self._read_ready)
 
     def _stop_reading(self):
-        self._loop._remove(self._fd, False)
+        self._loop._unwatch(self._fd, False)
 
     def _read_ready(self):
         if self._conn_lost:
@@ -458,7 +458,7 @@ class _SocketDatagramTransport(_DatagramTransport):
             self._buffer_size -= len(data)
         self._maybe_resume_protocol()
         if not self._buffer:
-            self._loop._remove(self._fd, True)
+            self._loop._unwatch(self._fd, True)
             if self._closing:
                 self._conn_lost += 1
                 self._call_connection_lost(None)
@@ -469,7 +469,7 @@ class _SocketDatagramTransport(_DatagramTransport):
     def _drop_buffer(self):
         self._buffer.clear()
         self._buffer_size = 0
-        self._loop._remove(self._fd, True)
+        self._loop._unwatch(self._fd, True)
 
     def _io_open(self):
         return self._sock is not None and self._sock.fileno() != -1
@@ -477,8 +477,8 @@ class _SocketDatagramTransport(_DatagramTransport):
     def _close_io(self):
         sock = self._sock
         if sock is not None:
-            self._loop._remove(self._fd, False)
-            self._loop._remove(self._fd, True)
+            self._loop._unwatch(self._fd, False)
+            self._loop._unwatch(self._fd, True)
             sock.close()
 
 
