@@ -26,7 +26,8 @@ every echoed byte; server and client pinned to separate CPUs), task switches,
 spawn rate, timers and memory per sleeping task, and (run_os.py) child
 processes spawned and waited for, executor round trips (one at a time and
 64 in flight) and a file read from the page cache (1 GiB; --quick 64 MiB),
-with aiofiles as a further Python peer there. Every run is a fresh
+with aiofiles as a further Python peer there, and (run_tls.py) TLS echo
+and handshakes against asyncio's and uvloop's ssl=. Every run is a fresh
 process; implementations run interleaved (A B C A B C ...) and repeated; the
 tables show the median, the min-max spread and the ratio to each peer.
 
@@ -54,6 +55,7 @@ import run_core  # noqa: E402
 import run_os  # noqa: E402
 import run_python  # noqa: E402
 import run_rust  # noqa: E402
+import run_tls  # noqa: E402
 
 import machine  # noqa: E402
 import run_echo  # noqa: E402
@@ -740,6 +742,11 @@ def main() -> int:
         if not target.is_dir():
             sys.exit(f"run_all.py: --no-build but {target} is missing")
         os.environ["PYTHONPATH"] = str(target)
+    if not args.no_build:
+        try:  # the TLS benchmark's programs, when the core has TLS
+            run_tls.build(build_dir)
+        except subprocess.CalledProcessError:
+            print("building: no TLS benchmark (no OpenSSL?)", flush=True)
     t_built = time.monotonic()
 
     info = machine.describe(
@@ -755,6 +762,24 @@ def main() -> int:
     # 2. Measure.
     values, extras, paired, errors, pin_note = measure(args, groups, build_dir)
     rows = build_rows(values, extras, paired)
+    # TLS (run_tls.py): every server on each workload, its own table; with
+    # the Python group (its peers are asyncio and uvloop) and a TLS build.
+    tls_rows = None
+    if "python" in groups and all(
+        (build_dir / "bench" / b).is_file()
+        for b in ("bench_tls_server", "bench_tls_load")
+    ):
+        tls_runs, errs = run_tls.measure(
+            build_dir,
+            run_tls.WORKLOADS,
+            args.repeats,
+            args.seconds,
+            run_echo.choose_cpus(args.cpus, args.no_pin)[0],
+            progress=None,
+            verbose=args.verbose,
+        )
+        errors += errs
+        tls_rows = run_tls.rows(tls_runs)
     t_end = time.monotonic()
     settings = {
         "mode": "quick" if args.quick else "full",
@@ -776,6 +801,9 @@ def main() -> int:
     }
     print()
     report(rows, settings)
+    if tls_rows is not None:
+        print("\nTLS echo (run_tls.py):")
+        run_tls.report(tls_rows)
 
     # 3. Write.
     result = {
@@ -785,6 +813,7 @@ def main() -> int:
         "settings": settings,
         "titles": TITLES,
         "rows": rows,
+        "tls": tls_rows,
         "errors": errors,
     }
     args.out_dir.mkdir(parents=True, exist_ok=True)

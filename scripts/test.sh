@@ -208,6 +208,11 @@ for g in groups:  # run_os.py's rows: processes, the executor, files
     have = {row["benchmark"] for row in r["rows"] if row["group"] == g}
     assert {"procs", "exec 1", "exec 64", "file read"} <= have, (g, have)
 assert not r["errors"], r["errors"]
+# run_tls.py's rows: the TLS echo and handshakes, every server measured
+tls = {row["workload"]: row for row in r["tls"]}
+assert set(tls) == {"1k", "100k", "handshakes"}, tls.keys()
+for row in tls.values():
+    assert {"uvasync-c", "uvasync-py", "asyncio", "uvloop"} <= set(row["impls"]), row
 print(f"bench: {len(r['rows'])} result rows, machine {r['machine']['cpu_model']}")
 PY
   # The echo driver's extra servers (a second tokio; uvasync on libuv's
