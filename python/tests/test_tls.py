@@ -6,6 +6,7 @@ certificate for localhost / 127.0.0.1, an expired one, one for another
 host, and a client certificate for mutual TLS."""
 
 import os
+import select
 import shutil
 import socket
 import ssl
@@ -461,6 +462,9 @@ def test_s_server_alpn_and_mutual_tls(certs, s_server):
 
 
 def _py_client(certs, port, out, cert=None, alpn=None, n=1 << 20):
+    """A Python ssl client in a thread: n random bytes sent and their echo
+    read at once, in one thread (an SSLSocket is not for two threads),
+    on a non-blocking socket."""
     try:
         ctx = _client_ctx(certs)
         if cert:
@@ -471,23 +475,31 @@ def _py_client(certs, port, out, cert=None, alpn=None, n=1 << 20):
             with ctx.wrap_socket(raw, server_hostname="localhost") as s:
                 out["alpn"] = s.selected_alpn_protocol()
                 data = os.urandom(n)
-
-                def send():
-                    try:
-                        s.sendall(data)
-                    except (OSError, ssl.SSLError):
-                        pass  # the server ended it: seen by recv too
-
-                sender = threading.Thread(target=send)
-                sender.start()
+                s.setblocking(False)
                 got = bytearray()
-                while len(got) < n:
-                    chunk = s.recv(65536)
-                    if not chunk:
-                        break
-                    got += chunk
-                sender.join()
+                sent = 0
+                deadline = time.monotonic() + 15
+                while len(got) < n and time.monotonic() < deadline:
+                    busy = False
+                    if sent < n:
+                        try:
+                            sent += s.send(data[sent : sent + 65536])
+                            busy = True
+                        except (ssl.SSLWantReadError, ssl.SSLWantWriteError):
+                            pass
+                    try:
+                        chunk = s.recv(65536)
+                        if not chunk:
+                            break
+                        got += chunk
+                        busy = True
+                    except (ssl.SSLWantReadError, ssl.SSLWantWriteError):
+                        pass
+                    if not busy:
+                        select.select([s], [s] if sent < n else [], [], 0.1)
                 out["ok"] = bytes(got) == data
+                s.setblocking(True)
+                s.settimeout(10)
                 s.unwrap()
     except (OSError, ssl.SSLError) as e:
         out["error"] = e
@@ -544,6 +556,32 @@ def test_server_mutual_tls(certs):
     # without a certificate: the handshake fails, the handler never runs
     seen, out = _serve_with(certs, sctx)
     assert "error" in out and seen == {}
+
+
+def test_unix_socket_tls(certs, tmp_path):
+    """TLS over a Unix-domain socket: the name to verify is given."""
+    path = str(tmp_path / "tls.sock")
+
+    async def handler(r, w):
+        w.write(await r.readline())
+        await w.drain()
+        w.close()
+
+    async def main():
+        server = await uvasync.start_unix_server(
+            handler, path, ssl=_server_ctx(certs)
+        )
+        r, w = await uvasync.open_unix_connection(
+            path, ssl=_client_ctx(certs), server_hostname="localhost"
+        )
+        w.write(b"over unix\n")
+        assert await r.readline() == b"over unix\n"
+        assert w.get_extra_info("ssl_object").version() == "TLSv1.3"
+        w.close()
+        server.close()
+        await server.wait_closed()
+
+    run(main())
 
 
 # -- what the core cannot honour --------------------------------------------------
