@@ -72,6 +72,11 @@ def certs(tmp_path_factory):
     c["expired"] = _leaf(d, "expired", "DNS:localhost,IP:127.0.0.1", "-1")
     c["wronghost"] = _leaf(d, "wronghost", "DNS:wrong.example")
     c["client"] = _leaf(d, "client", None, usage="clientAuth")
+    _openssl(
+        "pkey", "-in", "server.key", "-aes256", "-passout", "pass:s3cret",
+        "-out", "server-enc.key", cwd=d,
+    )  # fmt: skip
+    c["server-enc"] = (c["server"][0], os.path.join(d, "server-enc.key"))
     return c
 
 
@@ -580,6 +585,50 @@ def test_unix_socket_tls(certs, tmp_path):
         w.close()
         server.close()
         await server.wait_closed()
+
+    run(main())
+
+
+def test_encrypted_key_password_and_tls12_ciphers(certs):
+    """load_cert_chain's password (a str, and a callable) reaches the core;
+    set_ciphers picks the TLS 1.2 suite."""
+    seen = {}
+
+    async def handler(r, w):
+        seen["cipher"] = w.get_extra_info("cipher")
+        w.write(await r.readline())
+        await w.drain()
+        w.close()
+
+    async def main():
+        for pw in ("s3cret", lambda: b"s3cret"):
+            sctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            sctx.load_cert_chain(*certs["server-enc"], password=pw)
+            server = await uvasync.start_server(handler, HOST, 0, ssl=sctx)
+            port = server.sockets[0].getsockname()[1]
+            ctx = _client_ctx(certs)
+            ctx.maximum_version = ssl.TLSVersion.TLSv1_2
+            ctx.set_ciphers("ECDHE-ECDSA-AES256-GCM-SHA384")
+            r, w = await uvasync.open_connection(HOST, port, ssl=ctx)
+            w.write(b"k\n")
+            assert await r.readline() == b"k\n"
+            assert w.get_extra_info("cipher") == (
+                "ECDHE-ECDSA-AES256-GCM-SHA384",
+                "TLSv1.2",
+                256,
+            )
+            w.close()
+            server.close()
+            await server.wait_closed()
+        assert seen["cipher"][0] == "ECDHE-ECDSA-AES256-GCM-SHA384"
+        # a password callable asked again by the core, answering wrong now
+        answers = iter([b"s3cret", b"wrong"])
+        sctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        sctx.load_cert_chain(
+            *certs["server-enc"], password=lambda: next(answers)
+        )
+        with pytest.raises(ssl.SSLError, match="load_cert_chain"):
+            await uvasync.start_server(handler, HOST, 0, ssl=sctx)
 
     run(main())
 
