@@ -10,10 +10,16 @@ IMPL: uvasync          streams on uvasync (read / write / drain)
       uvloop           streams on uvloop
       asyncio-protocol an asyncio.Protocol on CPython's loop
       uvloop-protocol  an asyncio.Protocol on uvloop
+
+With BENCH_TLS_CERT and BENCH_TLS_KEY (PEM files) in the environment the
+server speaks TLS (ssl= an ssl.SSLContext with that certificate): the
+servers of run_tls.py.
 """
 
+import os
 import resource
 import signal
+import ssl
 import sys
 
 IMPL, HOST, PORT = sys.argv[1], sys.argv[2], int(sys.argv[3])
@@ -42,7 +48,7 @@ async def handle(reader, writer):
                 break
             writer.write(data)
             await writer.drain()
-    except ConnectionError:
+    except (ConnectionError, ssl.SSLError):  # a TLS client's abrupt end
         pass
     finally:
         writer.close()
@@ -68,14 +74,26 @@ class EchoProtocol:
         pass
 
 
+def tls_context():
+    """The TLS context of run_tls.py's servers, or None. Made after uvasync
+    is imported (it notes load_cert_chain's files for its core)."""
+    cert = os.environ.get("BENCH_TLS_CERT")
+    if not cert:
+        return None
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(cert, os.environ["BENCH_TLS_KEY"])
+    return ctx
+
+
 async def main():
     loop = aio.get_running_loop()
+    tls = tls_context()
     stop = aio.Event()
     loop.add_signal_handler(signal.SIGTERM, stop.set)
     if IMPL.endswith("-protocol"):
-        server = await loop.create_server(EchoProtocol, HOST, PORT)
+        server = await loop.create_server(EchoProtocol, HOST, PORT, ssl=tls)
     else:
-        server = await aio.start_server(handle, HOST, PORT)
+        server = await aio.start_server(handle, HOST, PORT, ssl=tls)
     port = server.sockets[0].getsockname()[1]
     global START
     START = resource.getrusage(resource.RUSAGE_SELF)

@@ -30,6 +30,8 @@ with aiofiles as a further Python peer there, and (run_aio.py, with the
 python group) the asyncio event loop uvasync.EventLoop against uvloop's and
 asyncio's: Protocol and streams echo servers, an aiohttp server under wrk,
 call_soon, call_later and sock_* round trips (the JSON's "aio" part). Every run is a fresh
+with aiofiles as a further Python peer there, and (run_tls.py) TLS echo
+and handshakes against asyncio's and uvloop's ssl=. Every run is a fresh
 process; implementations run interleaved (A B C A B C ...) and repeated; the
 tables show the median, the min-max spread and the ratio to each peer.
 
@@ -58,6 +60,7 @@ import run_core  # noqa: E402
 import run_os  # noqa: E402
 import run_python  # noqa: E402
 import run_rust  # noqa: E402
+import run_tls  # noqa: E402
 
 import machine  # noqa: E402
 import run_echo  # noqa: E402
@@ -764,6 +767,11 @@ def main() -> int:
         if not target.is_dir():
             sys.exit(f"run_all.py: --no-build but {target} is missing")
         os.environ["PYTHONPATH"] = str(target)
+    if not args.no_build:
+        try:  # the TLS benchmark's programs, when the core has TLS
+            run_tls.build(build_dir)
+        except subprocess.CalledProcessError:
+            print("building: no TLS benchmark (no OpenSSL?)", flush=True)
     t_built = time.monotonic()
 
     info = machine.describe(
@@ -782,6 +790,24 @@ def main() -> int:
     )
     rows = build_rows(values, extras, paired)
     aio_rows = run_aio.rows(aio) if aio is not None else []
+    # TLS (run_tls.py): every server on each workload, its own table; with
+    # the Python group (its peers are asyncio and uvloop) and a TLS build.
+    tls_rows = None
+    if "python" in groups and all(
+        (build_dir / "bench" / b).is_file()
+        for b in ("bench_tls_server", "bench_tls_load")
+    ):
+        tls_runs, errs = run_tls.measure(
+            build_dir,
+            run_tls.WORKLOADS,
+            args.repeats,
+            args.seconds,
+            run_echo.choose_cpus(args.cpus, args.no_pin)[0],
+            progress=None,
+            verbose=args.verbose,
+        )
+        errors += errs
+        tls_rows = run_tls.rows(tls_runs)
     t_end = time.monotonic()
     settings = {
         "mode": "quick" if args.quick else "full",
@@ -806,6 +832,9 @@ def main() -> int:
     if aio_rows:
         print()
         run_aio.report(aio_rows)
+    if tls_rows is not None:
+        print("\nTLS echo (run_tls.py):")
+        run_tls.report(tls_rows)
 
     # 3. Write.
     result = {
@@ -821,6 +850,7 @@ def main() -> int:
             ),
             "rows": aio_rows,
         },
+        "tls": tls_rows,
         "errors": errors,
     }
     args.out_dir.mkdir(parents=True, exist_ok=True)

@@ -232,9 +232,14 @@ assert {"echo protocol 1k", "echo streams 100k", "http", "call_soon",
 for row in r["aio"]["rows"]:
     assert set(row["impls"]) == {"uvasync", "uvloop", "asyncio"}, row
     assert all(v is not None for v in row["paired_ratios"].values()), row
+# run_tls.py's rows: the TLS echo and handshakes, every server measured
+tls = {row["workload"]: row for row in r["tls"]}
+assert set(tls) == {"1k", "100k", "handshakes"}, tls.keys()
+for row in tls.values():
+    assert {"uvasync-c", "uvasync-py", "asyncio", "uvloop"} <= set(row["impls"]), row
 assert not r["errors"], r["errors"]
-print(f"bench: {len(r['rows'])} + {len(aio)} asyncio result rows, "
-      f"machine {r['machine']['cpu_model']}")
+print(f"bench: {len(r['rows'])} + {len(aio)} asyncio + {len(tls)} TLS result "
+      f"rows, machine {r['machine']['cpu_model']}")
 PY
   # The echo driver's extra servers (a second tokio; uvasync on libuv's
   # level-triggered poll phase), one short round.

@@ -360,10 +360,13 @@ class StreamWriter:
 @types.coroutine
 def open_connection(host, port, ssl=False):
     """Connect over TCP (the name is resolved without blocking the loop);
-    returns (StreamReader, StreamWriter)."""
-    if ssl:
-        raise NotImplementedError("TLS is not supported")
-    stream, _ = yield from _uvstream.open_connection(host, port)
+    returns (StreamReader, StreamWriter). ssl=True: TLS, the server's
+    certificate verified against the system's CA store (SSL_CERT_FILE /
+    SSL_CERT_DIR name another) and its name against host; an
+    ssl.SSLContext is taken as uvasync.open_connection takes it."""
+    stream, _ = yield from _uvstream.open_connection(
+        host, port, ssl=ssl or None
+    )
     cio = _CoreIO(stream)
     return StreamReader(cio), StreamWriter(cio, {})
 

@@ -7,6 +7,7 @@ here; nothing above this module knows how the extension was built.
 
 import errno as _errno
 import socket as _socket
+import ssl as _ssl
 import sys as _sys
 from asyncio import CancelledError, IncompleteReadError, QueueEmpty, QueueFull
 
@@ -40,15 +41,20 @@ def strerror(rc):
     return ffi.string(lib.uva_strerror(rc)).decode()
 
 
-def error(rc, what=None):
+def error(rc, what=None, *, reason=None, verify=None):
     """The exception for a core error code `rc` (< 0), as Python raises it
     for the same failure: OSError subclasses chosen by errno
     (ConnectionResetError, BrokenPipeError, ConnectionRefusedError, ...),
-    socket.gaierror for name resolution, MemoryError, CancelledError, ...
-    `what` names the operation in the message."""
+    socket.gaierror for name resolution, MemoryError, CancelledError,
+    ssl.SSLCertVerificationError / SSLEOFError / SSLError for TLS, ...
+    `what` names the operation in the message; `reason` is OpenSSL's text
+    for a TLS failure and `verify` its (X509_V code, text) when a
+    certificate failed verification."""
     msg = strerror(rc)
     if what:
         msg = "%s: %s" % (what, msg)
+    if -5030 < rc <= -5020:
+        return _tls_error(rc, msg, reason, verify)
     cls = _OWN.get(rc)
     if cls is not None:
         return cls(msg) if cls is not CancelledError else cls()
@@ -70,6 +76,38 @@ def error(rc, what=None):
         return RuntimeError(msg)
     # libuv's codes are -errno on Unix: OSError picks the subclass itself.
     return OSError(-rc, msg)
+
+
+_TLS_VERIFY = (
+    lib.UVA_ETLSUNTRUSTED,
+    lib.UVA_ETLSEXPIRED,
+    lib.UVA_ETLSHOSTNAME,
+    lib.UVA_ETLSCERT,
+)
+
+
+def _tls_error(rc, msg, reason, verify):
+    """ssl's classes for the core's TLS codes: a certificate that failed
+    verification is SSLCertVerificationError (verify_code, verify_message
+    set as ssl sets them), an end without close_notify SSLEOFError, any
+    other failure SSLError; errno is the core's code, `reason` OpenSSL's
+    words."""
+    if reason:
+        msg = "%s (%s)" % (msg, reason)
+    if rc in _TLS_VERIFY:
+        e = _ssl.SSLCertVerificationError(rc, msg)
+        if verify is not None:
+            e.verify_code, e.verify_message = verify
+        elif rc == lib.UVA_ETLSHOSTNAME:
+            e.verify_code, e.verify_message = 62, "hostname mismatch"
+        e.reason = "CERTIFICATE_VERIFY_FAILED"
+        return e
+    if rc == lib.UVA_ETLSEOF:
+        e = _ssl.SSLEOFError(rc, msg)
+    else:
+        e = _ssl.SSLError(rc, msg)
+    e.reason = reason or None
+    return e
 
 
 def check(rc, what=None):

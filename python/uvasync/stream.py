@@ -13,7 +13,7 @@ import warnings
 import weakref
 from asyncio import IncompleteReadError, LimitOverrunError
 
-from . import files
+from . import files, tls as _tls_mod
 from ._cext import _read_bytes, _write_bytes, _writev_bytes  # take Stream._hp
 from ._ffi import NULL, check, error, ffi, lib
 from ._internal import (
@@ -25,6 +25,7 @@ from ._internal import (
     _tls,
 )
 from .core import Task, get_event_loop
+from .funcs import wait_for
 from .poll import Poll  # noqa: F401 (uvasync.stream.Poll, as before)
 
 __all__ = [
@@ -115,6 +116,7 @@ class Stream:
         self._self_handle = None  # ffi handle while a close is in flight
         self._extra = {}
         self._queued = 0  # bytes queued after the last write
+        self._ssl = None  # tls.TLSInfo once a TLS handshake is done
         loop._bind(self)
 
     def __repr__(self):
@@ -144,11 +146,25 @@ class Stream:
     def get_extra_info(self, name, default=None):
         """'peername' and 'sockname' ((host, port) or a Unix path), and
         'socket': a socket-like object over the stream's socket (see
-        _StreamSocket; None for pipes and TTYs)."""
+        _StreamSocket; None for pipes and TTYs). Over TLS also, as
+        asyncio's transports: 'ssl_object' (tls.TLSInfo: version(),
+        cipher(), selected_alpn_protocol(), getpeercert(), ...),
+        'sslcontext', 'peercert', 'cipher', 'compression'."""
         if name in self._extra:
             return self._extra[name]
         if self._h is None:
             return default
+        if self._ssl is not None:
+            if name == "ssl_object":
+                return self._ssl
+            if name == "sslcontext":
+                return self._ssl.context
+            if name == "peercert":
+                return self._ssl.getpeercert()
+            if name == "cipher":
+                return self._ssl.cipher()
+            if name == "compression":
+                return None
         if name == "peername":
             v = _address(lib.uva_stream_peer_address, self._h, self._unix)
         elif name == "sockname":
@@ -518,6 +534,21 @@ class Stream:
     def can_write_eof(self):
         return True
 
+    async def _start_tls(
+        self, core, context, server_side, server_hostname, timeout
+    ):
+        """Run TLS over the connected stream and wait for the handshake
+        (at most `timeout` seconds: TimeoutError); the stream then reads
+        and writes plaintext."""
+        _tls_mod.start(self._h, core, None if server_side else server_hostname)
+        if timeout is None:
+            await _tls_mod.handshake(self._h)
+        else:
+            await wait_for(_tls_mod.handshake(self._h), timeout)
+        self._ssl = _tls_mod.TLSInfo(
+            self, core, context, server_side, server_hostname
+        )
+
     @types.coroutine
     def _shutdown(self):
         h = self._ptr()
@@ -741,8 +772,12 @@ class Server:
     """A listening socket; each connection runs cb(stream, stream) as a new
     task. close() stops listening; wait_closed() waits for that."""
 
-    def __init__(self, handle, loop, cb, unix=False, limit=None):
+    def __init__(
+        self, handle, loop, cb, unix=False, limit=None, tls=None, ssl=None
+    ):
         self._h = handle
+        # TLS: (core context, ssl.SSLContext, handshake timeout) or None
+        self._tls = None if tls is None else (tls, ssl[0], ssl[1])
         self._loop = loop
         self._cb = cb
         self._unix = unix
@@ -781,6 +816,9 @@ class Server:
         if not self._unix:
             stream._no_delay()
         _set_limit(stream, self._limit)
+        if self._tls is not None:
+            Task(self._tls_connection(stream), loop)
+            return
         try:
             res = self._cb(stream, stream)
             if res is not None and hasattr(res, "send"):
@@ -789,6 +827,27 @@ class Server:
             loop._abort_run(e)
         except BaseException as e:
             loop.call_exception_handler(
+                {"message": "Error in the connection callback", "exception": e}
+            )
+
+    async def _tls_connection(self, stream):
+        """A TLS connection: the handshake, then the callback. A failed
+        handshake ends the connection quietly (as asyncio, which logs it
+        only in debug mode)."""
+        core, context, timeout = self._tls
+        try:
+            await stream._start_tls(core, context, True, None, timeout)
+        except Exception:
+            stream.abort()
+            return
+        try:
+            res = self._cb(stream, stream)
+            if res is not None and hasattr(res, "send"):
+                await res
+        except (KeyboardInterrupt, SystemExit) as e:
+            self._loop._abort_run(e)
+        except BaseException as e:
+            self._loop.call_exception_handler(
                 {"message": "Error in the connection callback", "exception": e}
             )
 
@@ -857,11 +916,65 @@ def _running_loop():
     return _tls.running or get_event_loop()
 
 
-async def open_connection(host=None, port=None, *, ssl=None, **kwargs):
+_HANDSHAKE_TIMEOUT = 60.0  # seconds, asyncio's default
+
+
+def _client_tls(ssl, server_hostname, host, kwargs):
+    """(core context, SSLContext, server name, timeout) for a client's
+    ssl= argument, or None without TLS; checks the arguments as asyncio
+    does."""
+    timeout = kwargs.get("ssl_handshake_timeout")
+    if not ssl:
+        if server_hostname is not None:
+            raise ValueError("server_hostname is only meaningful with ssl")
+        if timeout is not None:
+            raise ValueError(
+                "ssl_handshake_timeout is only meaningful with ssl"
+            )
+        return None
+    core, context = _tls_mod.client_context(ssl)
+    if server_hostname is None:
+        server_hostname = host
+    if isinstance(server_hostname, bytes):
+        server_hostname = server_hostname.decode()
+    if not server_hostname and (context is None or context.check_hostname):
+        raise ValueError(
+            "You must set server_hostname when using ssl without a host"
+        )
+    return (
+        core,
+        context,
+        server_hostname or None,
+        _HANDSHAKE_TIMEOUT if timeout is None else timeout,
+    )
+
+
+async def _connected(s, tls, kwargs, tcp=False):
+    """Wait for the connection (and the TLS handshake); abort on failure."""
+    try:
+        await s._wait_connected()
+        if tcp:
+            s._no_delay()
+        if tls is not None:
+            core, context, name, timeout = tls
+            await s._start_tls(core, context, False, name, timeout)
+    except BaseException:
+        s.abort()
+        raise
+    _set_limit(s, kwargs.get("limit"))
+    return s, s
+
+
+async def open_connection(
+    host=None, port=None, *, ssl=None, server_hostname=None, **kwargs
+):
     """Connect over TCP (host name or address; asynchronous DNS); returns
-    (reader, writer), which are the same Stream."""
-    if ssl:
-        raise NotImplementedError("TLS is not supported")
+    (reader, writer), which are the same Stream. ssl: True (a verifying
+    client with the system's CA store) or an ssl.SSLContext (see
+    uvasync.tls for what of it the core honours); server_hostname: the
+    name sent (SNI) and verified, by default host;
+    ssl_handshake_timeout: seconds (60)."""
+    tls = _client_tls(ssl, server_hostname, host, kwargs)
     loop = _running_loop()
     cell = ffi.new("uva_stream_t **")
     check(
@@ -871,29 +984,20 @@ async def open_connection(host=None, port=None, *, ssl=None, **kwargs):
         "connect",
     )
     s = Stream(cell[0], loop)
-    try:
-        await s._wait_connected()
-    except BaseException:
-        s.abort()
-        raise
-    s._no_delay()
-    _set_limit(s, kwargs.get("limit"))
-    return s, s
+    return await _connected(s, tls, kwargs, tcp=True)
 
 
-async def open_unix_connection(path=None, **kwargs):
-    """Connect to a Unix-domain socket; returns (reader, writer)."""
+async def open_unix_connection(
+    path=None, *, ssl=None, server_hostname=None, **kwargs
+):
+    """Connect to a Unix-domain socket; returns (reader, writer). ssl and
+    server_hostname as open_connection (a name is needed to verify)."""
+    tls = _client_tls(ssl, server_hostname, None, kwargs)
     loop = _running_loop()
     cell = ffi.new("uva_stream_t **")
     check(lib.uva_pipe_connect(cell, loop._ptr(), _path(path)), "connect")
     s = Stream(cell[0], loop, unix=True)
-    try:
-        await s._wait_connected()
-    except BaseException:
-        s.abort()
-        raise
-    _set_limit(s, kwargs.get("limit"))
-    return s, s
+    return await _connected(s, tls, kwargs)
 
 
 def _set_limit(stream, limit):
@@ -924,9 +1028,10 @@ async def start_server(
 ):
     """Listen on host:port; each connection calls
     client_connected_cb(reader, writer) and runs what it returns as a task.
-    Returns the Server."""
-    if ssl:
-        raise NotImplementedError("TLS is not supported")
+    Returns the Server. ssl: an ssl.SSLContext with a certificate (see
+    uvasync.tls); each connection's handshake completes before the
+    callback runs (ssl_handshake_timeout seconds at most, 60)."""
+    tls = _server_tls(ssl, kwargs)
     loop = _running_loop()
     cell = ffi.new("uva_server_t **")
     check(
@@ -940,14 +1045,33 @@ async def start_server(
         "listen",
     )
     return Server(
-        cell[0], loop, client_connected_cb, limit=kwargs.get("limit")
+        cell[0],
+        loop,
+        client_connected_cb,
+        limit=kwargs.get("limit"),
+        tls=tls and tls[0],
+        ssl=tls and tls[1:],
     )
 
 
+def _server_tls(ssl, kwargs):
+    """(core context, SSLContext, timeout) for a server's ssl=, or None."""
+    timeout = kwargs.get("ssl_handshake_timeout")
+    if ssl is None or ssl is False:
+        if timeout is not None:
+            raise ValueError(
+                "ssl_handshake_timeout is only meaningful with ssl"
+            )
+        return None
+    core = _tls_mod.server_context(ssl)
+    return (core, ssl, _HANDSHAKE_TIMEOUT if timeout is None else timeout)
+
+
 async def start_unix_server(
-    client_connected_cb, path=None, backlog=100, **kwargs
+    client_connected_cb, path=None, backlog=100, *, ssl=None, **kwargs
 ):
     """As start_server, on a Unix-domain socket path."""
+    tls = _server_tls(ssl, kwargs)
     loop = _running_loop()
     cell = ffi.new("uva_server_t **")
     check(
@@ -960,4 +1084,6 @@ async def start_unix_server(
         client_connected_cb,
         unix=True,
         limit=kwargs.get("limit"),
+        tls=tls and tls[0],
+        ssl=tls and tls[1:],
     )
