@@ -29,9 +29,9 @@ processes spawned and waited for, executor round trips (one at a time and
 with aiofiles as a further Python peer there, and (run_aio.py, with the
 python group) the asyncio event loop uvasync.EventLoop against uvloop's and
 asyncio's: Protocol and streams echo servers, an aiohttp server under wrk,
-call_soon, call_later and sock_* round trips (the JSON's "aio" part). Every run is a fresh
-with aiofiles as a further Python peer there, and (run_tls.py) TLS echo
-and handshakes against asyncio's and uvloop's ssl=. Every run is a fresh
+call_soon, call_later and sock_* round trips (the JSON's "aio" part), and
+(run_tls.py, with the python group) TLS echo and handshakes against
+asyncio's and uvloop's ssl= (the JSON's "tls" part). Every run is a fresh
 process; implementations run interleaved (A B C A B C ...) and repeated; the
 tables show the median, the min-max spread and the ratio to each peer.
 
