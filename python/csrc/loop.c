@@ -36,11 +36,12 @@ static int uvapy_loop_set_main(uvapy_loop *l, PyObject *v, void *u) {
 
 static int uvapy_loop_traverse(uvapy_loop *l, visitproc visit, void *arg) {
   Py_VISIT(l->main);
-  return 0;
+  return uvapy_aio_traverse(l, visit, arg);
 }
 
 static int uvapy_loop_clear(uvapy_loop *l) {
   Py_CLEAR(l->main);
+  uvapy_aio_clear(l);
   return 0;
 }
 
@@ -57,6 +58,11 @@ static PyGetSetDef uvapy_loop_getset[] = {
      NULL},
     {NULL}};
 
+static PyMemberDef uvapy_loop_members[] = {
+    {"_aio_debug", T_BOOL, offsetof(uvapy_loop, aio_debug), 0, NULL},
+    {"_aio_closing", T_BOOL, offsetof(uvapy_loop, aio_closing), 0, NULL},
+    {NULL}};
+
 PyTypeObject uvapy_loop_type = {
     PyVarObject_HEAD_INIT(NULL, 0).tp_name = "uvasync._cext.LoopBase",
     .tp_basicsize = sizeof(uvapy_loop),
@@ -67,6 +73,8 @@ PyTypeObject uvapy_loop_type = {
     .tp_clear = (inquiry) uvapy_loop_clear,
     .tp_dealloc = (destructor) uvapy_loop_dealloc,
     .tp_getset = uvapy_loop_getset,
+    .tp_members = uvapy_loop_members,
+    .tp_methods = uvapy_aio_methods,
 };
 
 /* The loop's core handle (NULL and RuntimeError once closed). */

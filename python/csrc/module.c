@@ -49,6 +49,8 @@ static PyMethodDef uvapy_cext_fns[] = {
      METH_FASTCALL, NULL},
     {"_writev_bytes", (PyCFunction) (void (*)(void)) uvapy_writev_bytes,
      METH_FASTCALL, NULL},
+    {"_aio_setup", (PyCFunction) (void (*)(void)) uvapy_aio_setup,
+     METH_FASTCALL, NULL},
     {"_work_submit", (PyCFunction) (void (*)(void)) uvapy_work_submit,
      METH_FASTCALL, NULL},
     {"sleep", (PyCFunction) (void (*)(void)) uvapy_sleep_fn,

@@ -13,6 +13,7 @@
  *   stream_io.c  _read_bytes, _write_bytes, _writev_bytes
  *   sigaction.c  a signal's action saved and put back (add_signal_handler)
  *   work.c       _work_submit: a Python call as a job of the loop's pool
+ *   handle.c     the asyncio loop's call_soon/call_at and their handles
  *   module.c     the module uvasync._cext; _uvapy_types, _uvapy_setup
  */
 #ifndef UVAPY_H
@@ -99,6 +100,12 @@ enum { UVAPY_PENDING, UVAPY_RESULT, UVAPY_EXCEPTION, UVAPY_CANCELLED };
 typedef struct {
   PyObject_HEAD uva_loop_t *h;
   PyObject *main; /* a Task or NULL (None) */
+  /* The asyncio loop's (aio_loop.EventLoop, handle.c): */
+  struct uvapy_aio_timer *aio_armed; /* armed timers (a list) */
+  struct uvapy_aio_timer *aio_idle;  /* stopped timers kept for reuse */
+  Py_ssize_t aio_narmed, aio_nidle;
+  char aio_debug;   /* debug mode: handles are made and run in Python */
+  char aio_closing; /* close() began: what is still queued is dropped */
 } uvapy_loop;
 
 /* ---- Across files ------------------------------------------------------ */
@@ -148,6 +155,13 @@ void *_uvapy_sigaction_get(int signum);
 int _uvapy_sigaction_set(int signum, void *saved);
 int _uvapy_sigaction_is_default(int signum);
 void _uvapy_sigaction_free(void *saved);
+
+/* handle.c */
+extern PyMethodDef uvapy_aio_methods[];
+PyObject *uvapy_aio_setup(PyObject *mod, PyObject *const *args,
+                          Py_ssize_t nargs);
+int uvapy_aio_traverse(uvapy_loop *l, visitproc visit, void *arg);
+void uvapy_aio_clear(uvapy_loop *l);
 
 /* work.c */
 PyObject *uvapy_work_submit(PyObject *self, PyObject *const *args,

@@ -6,6 +6,7 @@ steps coroutines and maps errors to exceptions."""
 from asyncio import IncompleteReadError, LimitOverrunError
 
 from ._signals import signal_wait
+from .aio_loop import EventLoop, EventLoopPolicy, install, new_asyncio_loop
 from .condition import Barrier, BrokenBarrierError, Condition
 from .core import (
     CancelledError,

@@ -101,14 +101,18 @@ def _current():
 
 
 class _TaskExtra:
-    """A task's rarely used state: its name and cancellation requests."""
+    """A task's rarely used state: its name, cancellation requests, the
+    asyncio Future it waits for (fut_waiter: (future, done callback)) and
+    its asyncio "future blocking" flag (awaited by an asyncio Task)."""
 
-    __slots__ = ("name", "cancel_msg", "cancels")
+    __slots__ = ("name", "cancel_msg", "cancels", "fut_waiter", "blocking")
 
     def __init__(self, name):
         self.name = name
         self.cancel_msg = None
         self.cancels = 0
+        self.fut_waiter = None
+        self.blocking = False
 
 
 class _ExcLog:
@@ -252,6 +256,9 @@ class Task(TaskBase):
         extra.cancels += 1
         if msg is not None:
             extra.cancel_msg = msg
+        waiter = _stop_waiting(self)
+        if waiter is not None:  # as asyncio: the awaited Future too
+            waiter.cancel(msg)
         check(lib.uva_task_cancel(self._ctask), "cancel")
         return True
 
@@ -269,7 +276,33 @@ class Task(TaskBase):
 
     # -- awaiting ----------------------------------------------------------
 
+    # asyncio's Future protocol, so that an asyncio Task (on EventLoop)
+    # can await this one: the class attribute makes asyncio.isfuture()
+    # true, the instance's flag is what the awaiting asyncio Task reads
+    # and clears.
+    @property
+    def _asyncio_future_blocking(self):
+        extra = self._extra
+        return extra is not None and extra.blocking
+
+    @_asyncio_future_blocking.setter
+    def _asyncio_future_blocking(self, value):
+        self._more().blocking = bool(value)
+
     def __await__(self):
+        if _c_current_task() is None and self._state == _ST_PENDING:
+            # Awaited outside any native task: by an asyncio Task, which
+            # waits through add_done_callback.
+            self._more().blocking = True
+            try:
+                yield self
+            except CancelledError as e:
+                if self._state != _ST_PENDING:
+                    raise
+                self.cancel(e.args[0] if e.args else None)
+                raise
+            if self._state == _ST_PENDING:
+                raise RuntimeError("await wasn't used with future")
         while self._state == _ST_PENDING:
             rc = self._join()
             if rc < 0:
@@ -484,6 +517,7 @@ def _drive(task, how, value):
         if how == 0:
             r = coro.send(None)
         elif how == 1:
+            _stop_waiting(task)
             r = coro.throw(task._cancelled_error())
         else:
             r = value
@@ -495,6 +529,17 @@ def _drive(task, how, value):
             code = task._yielded(r)
             if code is not None:
                 return code
+            if getattr(r, "_asyncio_future_blocking", None) is True:
+                code = _wait_for_future(task, r)
+                if code is not None:
+                    return code
+                r = coro.throw(
+                    RuntimeError(
+                        "Task %r got Future %r attached to a different loop"
+                        % (task, r)
+                    )
+                )
+                continue
             r = coro.throw(
                 RuntimeError(
                     "Task got bad yield: %r (await uvasync awaitables only)"
@@ -506,6 +551,40 @@ def _drive(task, how, value):
         return 0
     except BaseException as e:
         return _ended_by(task, e)
+
+
+def _wait_for_future(task, fut):
+    """The coroutine of native `task` yielded an asyncio Future (or
+    anything speaking its protocol: an asyncio Task, a Future of
+    EventLoop.create_future): wait, as an asyncio Task would, until it is
+    done. None if it belongs to another loop."""
+    if fut.get_loop() is not task._loop:
+        return None
+    fut._asyncio_future_blocking = False
+    ctask = task._ctask
+
+    def wake(_):
+        extra = task._extra
+        if extra is not None and extra.fut_waiter is not None:
+            extra.fut_waiter = None
+            if task._ctask is not None:
+                lib.uva_task_wake(ctask)
+
+    task._more().fut_waiter = (fut, wake)
+    fut.add_done_callback(wake)
+    return _PASS
+
+
+def _stop_waiting(task):
+    """A cancellation reaches `task`: it no longer waits for the asyncio
+    Future it awaited (returned, or None)."""
+    extra = task._extra
+    if extra is None or extra.fut_waiter is None:
+        return None
+    fut, wake = extra.fut_waiter
+    extra.fut_waiter = None
+    fut.remove_done_callback(wake)
+    return fut
 
 
 def _ended_by(task, exc):
