@@ -29,6 +29,7 @@ import importlib
 import json
 import os
 import re
+import subprocess
 import sys
 import tempfile
 import time
@@ -372,52 +373,72 @@ def iter_tests(suite):
 
 
 class Result(unittest.TextTestResult):
-    """Installs the loop before each test, counts the loops a test made and
-    turns a pass on one of asyncio's loops into an error (uvasync mode)."""
+    """Installs the loop before each test, counts the loops a test made
+    (a test that ran on one of asyncio's loops is an error) and writes each
+    test's outcome to the progress stream as it ends."""
 
-    def __init__(self, *args, mode, **kwargs):
+    def __init__(self, *args, mode, progress, **kwargs):
         super().__init__(*args, **kwargs)
         self.mode = mode
-        self.outcome = {}
-        self.on_ours = 0
-        self.no_loop = 0
-        self.durations = []
+        self.progress = progress
         self._started = 0.0
+        self._outcome = None
+        self._traceback = []
 
     def startTest(self, test):
         self.mode.install()
         LOOPS.reset()
+        self._outcome = None
+        self._traceback = []
+        emit(self.progress, ev="start", test=short_id(test))
         self._started = time.monotonic()
         faulthandler.dump_traceback_later(TEST_TIMEOUT, exit=True)
         super().startTest(test)
 
     def stopTest(self, test):
         faulthandler.cancel_dump_traceback_later()
-        self.durations.append(
-            (time.monotonic() - self._started, short_id(test))
-        )
-        tid = short_id(test)
+        seconds = time.monotonic() - self._started
         if LOOPS.theirs:
-            if self.outcome.get(tid) in ("pass", None):
-                self.outcome[tid] = "error"
-                msg = (
-                    f"ran on asyncio's {', '.join(sorted(set(LOOPS.theirs)))}"
+            kinds = ", ".join(sorted(set(LOOPS.theirs)))
+            loop = "theirs"
+            if self._outcome in ("pass", None):
+                self._outcome = "error"
+                self._traceback.append(
+                    f"ran on asyncio's {kinds}, not on the loop under test"
                 )
-                self.errors.append(
-                    (test, msg + ", not on the loop under test\n")
-                )
-        if LOOPS.ours:
-            self.on_ours += 1
-        elif not LOOPS.theirs:
-            self.no_loop += 1
+        else:
+            loop = "ours" if LOOPS.ours else "none"
+        emit(
+            self.progress,
+            ev="done",
+            test=short_id(test),
+            outcome=self._outcome or "pass",
+            loop=loop,
+            seconds=round(seconds, 3),
+            traceback="\n".join(self._traceback)[-3000:] or None,
+        )
         super().stopTest(test)
 
-    def _set(self, test, what):
-        tid = short_id(test)
-        # a subtest's failure outlives the test's own success
-        if self.outcome.get(tid) in ("fail", "error") and what == "pass":
+    def _set(self, test, what, err=None):
+        if err is not None:
+            self._traceback.append(self._exc_info_to_string(err, test))
+        if not isinstance(test, unittest.TestCase):
+            # a failing setUpClass/setUpModule: no test of its own
+            emit(
+                self.progress,
+                ev="done",
+                test=str(test),
+                outcome=what,
+                loop="none",
+                seconds=0,
+                traceback="\n".join(self._traceback)[-3000:],
+            )
+            self._traceback = []
             return
-        self.outcome[tid] = what
+        # a subtest's failure outlives the test's own success
+        if self._outcome in ("fail", "error") and what == "pass":
+            return
+        self._outcome = what
 
     def addSuccess(self, test):
         super().addSuccess(test)
@@ -425,17 +446,15 @@ class Result(unittest.TextTestResult):
 
     def addFailure(self, test, err):
         super().addFailure(test, err)
-        self._set(test, "fail")
+        self._set(test, "fail", err)
 
     def addError(self, test, err):
         super().addError(test, err)
-        if isinstance(test, unittest.TestCase):
-            self._set(test, "error")
+        self._set(test, "error", err)
 
     def addSkip(self, test, reason):
         super().addSkip(test, reason)
-        if isinstance(test, unittest.TestCase):
-            self._set(test, "skip: " + reason)
+        self._set(test, "skip: " + " ".join(reason.split()))
 
     def addExpectedFailure(self, test, err):
         super().addExpectedFailure(test, err)
@@ -449,7 +468,12 @@ class Result(unittest.TextTestResult):
         super().addSubTest(test, subtest, err)
         if err is not None:
             failed = issubclass(err[0], test.failureException)
-            self._set(test, "fail" if failed else "error")
+            self._set(test, "fail" if failed else "error", err)
+
+
+def emit(stream, **event):
+    stream.write(json.dumps(event) + "\n")
+    stream.flush()
 
 
 def load_module(modname, mode):
@@ -466,73 +490,173 @@ def load_module(modname, mode):
     return unittest.defaultTestLoader.loadTestsFromModule(mod)
 
 
-def run_module(modname, mode, exclusions, run_excluded, verbosity):
-    """Runs one module; returns its report (a dict)."""
-    suite = load_module(modname, mode)
-    report = {"module": modname, "present": suite is not None}
-    if suite is None:
-        return report
-    kept = unittest.TestSuite()
-    excluded = {}
-    for test in iter_tests(suite):
-        tid = short_id(test)
-        ex = find_exclusion(tid, exclusions)
-        # the baseline runs what is excluded for being unbuilt or a bug
-        skip = ex is not None and (
-            ex.kind() == "selector/proactor internals"
-            or (mode.name == "uvasync" and not run_excluded)
+def child_main(args):
+    """Runs the modules in this process, writing events to args.child."""
+    version = sys.version_info[:2]
+    mode = Mode(args.loop)
+    exclusions = [e for e in read_exclusions() if e.applies_to(version)]
+    skip = set()
+    if args.skip_file:
+        with open(args.skip_file, encoding="utf-8") as f:
+            skip = set(f.read().split())
+    count_loops(mode)
+    patch_test_utils(mode)
+    with open(args.child, "a", encoding="utf-8") as progress:
+        for modname in args.modules:
+            suite = load_module(modname, mode)
+            if suite is None:
+                emit(progress, ev="module", module=modname, present=False)
+                continue
+            kept = unittest.TestSuite()
+            excluded = {}
+            for test in iter_tests(suite):
+                tid = short_id(test)
+                ex = find_exclusion(tid, exclusions)
+                # the reference runs what is excluded as unbuilt or a bug
+                if ex is not None and (
+                    ex.kind() == "selector/proactor internals"
+                    or (mode.our_class is not None and not args.run_excluded)
+                ):
+                    excluded.setdefault(ex.category, []).append(tid)
+                elif tid not in skip:
+                    kept.addTest(test)
+            emit(
+                progress,
+                ev="module",
+                module=modname,
+                present=True,
+                excluded=excluded,
+            )
+            runner = unittest.TextTestRunner(
+                stream=sys.stderr,
+                verbosity=args.verbose,
+                resultclass=lambda *a, **k: Result(
+                    *a, mode=mode, progress=progress, **k
+                ),
+            )
+            runner.run(kept)
+        emit(progress, ev="end")
+    return 0
+
+
+class ModuleReport:
+    def __init__(self, name):
+        self.name = name
+        self.present = True
+        self.excluded = {}
+        self.outcome = {}
+        self.loop = {}
+        self.seconds = {}
+        self.traceback = {}
+
+    def add(self, ev):
+        t = ev["test"]
+        self.outcome[t] = ev["outcome"]
+        self.loop[t] = ev["loop"]
+        self.seconds[t] = ev["seconds"]
+        if ev.get("traceback"):
+            self.traceback[t] = ev["traceback"]
+
+    def as_dict(self, exclusions, run_excluded):
+        if not self.present:
+            return {"module": self.name, "present": False}
+        counts = {"pass": 0, "fail": 0, "error": 0, "skip": 0}
+        for what in self.outcome.values():
+            counts[what.split(":")[0]] += 1
+        loops = list(self.loop.values())
+        failed = sorted(
+            t for t, w in self.outcome.items() if w in ("fail", "error")
         )
-        if ex is not None:
-            ex.used += 1
-        if skip:
-            excluded.setdefault(ex.category, []).append(tid)
-        else:
-            kept.addTest(test)
-    runner = unittest.TextTestRunner(
-        stream=sys.stderr,
-        verbosity=verbosity,
-        resultclass=lambda *a, **k: Result(*a, mode=mode, **k),
-    )
-    started = time.monotonic()
-    result = runner.run(kept)
-    report["seconds"] = round(time.monotonic() - started, 2)
-    outcome = result.outcome
-    # a failure in setUpClass/setUpModule reaches no test's own outcome
-    for test, _ in result.errors:
-        if (
-            not isinstance(test, unittest.TestCase)
-            or short_id(test) not in outcome
-        ):
-            outcome[getattr(test, "description", str(test))] = "error"
-    counts = {"pass": 0, "fail": 0, "error": 0, "skip": 0}
-    for what in outcome.values():
-        counts[what.split(":")[0]] += 1
-    report.update(counts)
-    report["on_our_loop"] = result.on_ours
-    report["no_loop"] = result.no_loop
-    report["excluded"] = {k: len(v) for k, v in excluded.items()}
-    report["failed"] = sorted(
-        t for t, w in outcome.items() if w in ("fail", "error")
-    )
-    report["tracebacks"] = {
-        getattr(test, "description", None) or short_id(test): text[-2000:]
-        for test, text in result.errors + result.failures
-    }
-    report["skipped"] = sorted(
-        f"{t}: {' '.join(w[6:].split())[:70]}"
-        for t, w in outcome.items()
-        if w[:4] == "skip"
-    )
-    if run_excluded:
-        report["excluded_passing"] = sorted(
-            t
-            for t, w in outcome.items()
-            if w == "pass" and find_exclusion(t, exclusions)
+        out = {
+            "module": self.name,
+            "present": True,
+            **counts,
+            "on_our_loop": loops.count("ours"),
+            "no_loop": loops.count("none"),
+            "excluded": {k: len(v) for k, v in self.excluded.items()},
+            "seconds": round(sum(self.seconds.values()), 2),
+            "failed": failed,
+            "tracebacks": {t: self.traceback.get(t, "") for t in failed},
+            "skipped": sorted(
+                f"{t}: {w[6:]}"
+                for t, w in self.outcome.items()
+                if w.startswith("skip")
+            ),
+            "slowest": [
+                f"{s:.2f}s {t}"
+                for s, t in sorted((s, t) for t, s in self.seconds.items())[
+                    -3:
+                ]
+            ],
+        }
+        if run_excluded:
+            out["excluded_passing"] = sorted(
+                t
+                for t, w in self.outcome.items()
+                if w == "pass" and find_exclusion(t, exclusions)
+            )
+        return out
+
+
+def run_children(args, workdir):
+    """Runs the modules in child processes; a child that dies (a crash, or
+    a test stopped after TEST_TIMEOUT) has its test reported as an error
+    and the next child goes on after it."""
+    reports = {m: ModuleReport(m) for m in args.modules}
+    remaining = list(args.modules)
+    skip = set()
+    for attempt in range(50):
+        progress = os.path.join(workdir, f"progress{attempt}.jsonl")
+        errlog = os.path.join(workdir, f"stderr{attempt}.txt")
+        skip_file = os.path.join(workdir, f"skip{attempt}.txt")
+        with open(skip_file, "w", encoding="utf-8") as f:
+            f.write("\n".join(sorted(skip)))
+        cmd = [sys.executable, os.path.abspath(__file__), "--child", progress]
+        cmd += ["--loop", args.loop, "--skip-file", skip_file]
+        cmd += ["-v"] * args.verbose
+        cmd += ["--run-excluded"] if args.run_excluded else []
+        with open(errlog, "w", encoding="utf-8") as err:
+            rc = subprocess.call(cmd + remaining, cwd=workdir, stderr=err)
+        with open(errlog, encoding="utf-8", errors="replace") as f:
+            stderr = f.read()
+        sys.stderr.write(stderr)
+        current, started, ended = None, None, False
+        if os.path.exists(progress):
+            with open(progress, encoding="utf-8") as f:
+                for line in f:
+                    ev = json.loads(line)
+                    if ev["ev"] == "module":
+                        current = reports[ev["module"]]
+                        current.present = ev["present"]
+                        current.excluded = ev.get("excluded", {})
+                    elif ev["ev"] == "start":
+                        started = ev["test"]
+                    elif ev["ev"] == "done":
+                        current.add(ev)
+                        skip.add(ev["test"])
+                        started = None
+                    elif ev["ev"] == "end":
+                        ended = True
+        if ended:
+            return reports
+        if current is None:
+            raise RuntimeError(
+                f"the child ran no module (exit {rc}):\n{stderr}"
+            )
+        test = started or f"{current.name} (between tests)"
+        current.add(
+            {
+                "test": test,
+                "outcome": "error",
+                "loop": "none",
+                "seconds": TEST_TIMEOUT,
+                "traceback": f"the process died (exit {rc}), stopped after "
+                f"{TEST_TIMEOUT:.0f} s or crashed:\n{stderr[-2500:]}",
+            }
         )
-    report["slowest"] = [
-        f"{s:.2f}s {t}" for s, t in sorted(result.durations)[-3:]
-    ]
-    return report
+        skip.add(test)
+        remaining = remaining[remaining.index(current.name) :]
+    raise RuntimeError("too many crashed runs")
 
 
 def main(argv=None):
@@ -547,42 +671,42 @@ def main(argv=None):
         help="also run the tests excluded as not built yet or bugs",
     )
     ap.add_argument("-v", "--verbose", action="count", default=0)
+    ap.add_argument("--child", help=argparse.SUPPRESS)
+    ap.add_argument("--skip-file", help=argparse.SUPPRESS)
     ap.add_argument("modules", nargs="*", help="default: all of MODULES")
     args = ap.parse_args(argv)
-    version = sys.version_info[:2]
+    if args.child:
+        return child_main(args)
     pyname = f"Python {sys.version.split()[0]} ({sys.executable})"
     try:
         importlib.import_module("test.test_asyncio.utils")
     except ImportError as e:
         print(f"NOT RUN: {pyname} has no test.test_asyncio ({e})")
         return 2
-    modules = args.modules or MODULES
-    for m in modules:
+    args.modules = args.modules or MODULES
+    for m in args.modules:
         if m not in MODULES:
             ap.error(f"{m} is not one of {MODULES}")
-    mode = Mode(args.loop)
+    version = sys.version_info[:2]
     exclusions = [e for e in read_exclusions() if e.applies_to(version)]
-    count_loops(mode)
-    patch_test_utils(mode)
-    reports = []
+    started = time.monotonic()
     # the tests write their files (os_helper.TESTFN) into the current dir
-    with tempfile.TemporaryDirectory(prefix="cpython_asyncio_") as cwd:
-        old = os.getcwd()
-        os.chdir(cwd)
-        try:
-            for m in modules:
-                reports.append(
-                    run_module(
-                        m, mode, exclusions, args.run_excluded, args.verbose
-                    )
-                )
-        finally:
-            os.chdir(old)
-    print_summary(pyname, mode, reports)
+    with tempfile.TemporaryDirectory(prefix="cpython_asyncio_") as workdir:
+        reports = run_children(args, workdir)
+    reports = [
+        reports[m].as_dict(exclusions, args.run_excluded) for m in args.modules
+    ]
+    wall = time.monotonic() - started
+    print_summary(pyname, args.loop, reports, wall)
     if args.json:
         with open(args.json, "w", encoding="utf-8") as f:
             json.dump(
-                {"python": pyname, "loop": mode.name, "modules": reports},
+                {
+                    "python": pyname,
+                    "loop": args.loop,
+                    "seconds": round(wall, 1),
+                    "modules": reports,
+                },
                 f,
                 indent=1,
             )
@@ -590,19 +714,15 @@ def main(argv=None):
     return 1 if bad else 0
 
 
-def print_summary(pyname, mode, reports):
-    loop = "uvasync.EventLoop" if mode.our_class else "asyncio's default loop"
-    print(f"\nCPython's test_asyncio on {loop}, {pyname}")
+def print_summary(pyname, loop, reports, wall):
+    loop = (
+        "uvasync.EventLoop" if loop == "uvasync" else "asyncio's default loop"
+    )
+    print(f"\nCPython's test_asyncio on {loop}, {pyname}, {wall:.0f} s")
     head = f"{'module':20} {'pass':>5} {'fail':>5} {'error':>5} {'skip':>5}"
     print(head + f" {'ours':>5} {'none':>5}  excluded (by category)   time")
-    total = {
-        "pass": 0,
-        "fail": 0,
-        "error": 0,
-        "skip": 0,
-        "on_our_loop": 0,
-        "no_loop": 0,
-    }
+    keys = ("pass", "fail", "error", "skip", "on_our_loop", "no_loop")
+    total = dict.fromkeys(keys, 0)
     excl = {}
     for r in reports:
         if not r["present"]:
@@ -612,22 +732,21 @@ def print_summary(pyname, mode, reports):
             total[k] += r[k]
         for k, v in r["excluded"].items():
             excl[k] = excl.get(k, 0) + v
-        ex = (
-            ", ".join(f"{v} {k}" for k, v in sorted(r["excluded"].items()))
-            or "-"
-        )
+        ex = ", ".join(f"{v} {k}" for k, v in sorted(r["excluded"].items()))
         print(
-            f"{r['module']:20} {r['pass']:5} {r['fail']:5} {r['error']:5} {r['skip']:5}"
-            f" {r['on_our_loop']:5} {r['no_loop']:5}  {ex}  {r['seconds']}s"
+            f"{r['module']:20} {r['pass']:5} {r['fail']:5} {r['error']:5}"
+            f" {r['skip']:5} {r['on_our_loop']:5} {r['no_loop']:5}"
+            f"  {ex or '-'}  {r['seconds']}s"
         )
     ex = ", ".join(f"{v} {k}" for k, v in sorted(excl.items())) or "-"
     print(
         f"{'total':20} {total['pass']:5} {total['fail']:5} {total['error']:5}"
-        f" {total['skip']:5} {total['on_our_loop']:5} {total['no_loop']:5}  {ex}"
+        f" {total['skip']:5} {total['on_our_loop']:5} {total['no_loop']:5}"
+        f"  {ex}"
     )
     for r in reports:
         for t in r.get("failed", []):
-            print(f"FAILED {r['module']}: {t}")
+            print(f"FAILED {t}")
         for t in r.get("skipped", []):
             print(f"skipped by CPython's own condition: {t}")
         for t in r.get("excluded_passing", []):
