@@ -1,0 +1,55 @@
+"""Bugs of uvasync.EventLoop that CPython's own test_asyncio found
+(test_cpython_asyncio.py), one test each, run on asyncio's loop too as the
+reference. Each names the CPython test that found it."""
+
+import asyncio
+import concurrent.futures
+
+import pytest
+
+import uvasync
+
+LOOPS = [
+    pytest.param(uvasync.EventLoop, id="uvasync"),
+    pytest.param(asyncio.new_event_loop, id="asyncio"),
+]
+
+
+@pytest.fixture(params=LOOPS)
+def loop(request):
+    loop = request.param()
+    yield loop
+    loop.close()
+
+
+def test_a_call_raising_concurrent_cancelled_error_cancels_as_asyncio(loop):
+    # test_tasks.RunCoroutineThreadsafeTests
+    #   .test_run_coroutine_threadsafe_task_cancelled: run_in_executor gave
+    # concurrent.futures.CancelledError (an Exception) where asyncio gives
+    # its own CancelledError (a BaseException).
+    def cancelled():
+        raise concurrent.futures.CancelledError("gone")
+
+    def timed_out():
+        raise concurrent.futures.TimeoutError("late")
+
+    async def main():
+        with pytest.raises(asyncio.CancelledError):
+            await loop.run_in_executor(None, cancelled)
+        with pytest.raises(asyncio.TimeoutError):
+            await loop.run_in_executor(None, timed_out)
+        return await loop.run_in_executor(None, lambda: 42)
+
+    assert loop.run_until_complete(main()) == 42
+
+
+def test_to_thread_raising_concurrent_cancelled_error_cancels():
+    # the same through the native API: asyncio.to_thread's semantics
+    def cancelled():
+        raise concurrent.futures.CancelledError
+
+    async def main():
+        with pytest.raises(asyncio.CancelledError):
+            await uvasync.to_thread(cancelled)
+
+    uvasync.run(main())
