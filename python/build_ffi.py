@@ -73,6 +73,7 @@ GLUE_FILES = [
     "stream_io.c",
     "sigaction.c",
     "work.c",
+    "transport.c",
     "handle.c",
 ]
 

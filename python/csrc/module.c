@@ -78,7 +78,7 @@ int _uvapy_types(void) {
       PyType_Ready(&uvapy_task_type) == 0 &&
       PyType_Ready(&uvapy_sleep_type) == 0 &&
       PyType_Ready(&uvapy_gathering_type) == 0 &&
-      PyType_Ready(&uvapy_loop_type) == 0 &&
+      PyType_Ready(&uvapy_loop_type) == 0 && uvapy_transport_init() == 0 &&
       (uvapy_s_notify = PyUnicode_InternFromString("_notify")) != NULL &&
       (uvapy_s_state = PyUnicode_InternFromString("_state")) != NULL &&
       (m = PyModule_Create(&uvapy_cext_def)) != NULL && mods != NULL) {
@@ -86,11 +86,14 @@ int _uvapy_types(void) {
     Py_INCREF(&uvapy_sleep_type);
     Py_INCREF(&uvapy_gathering_type);
     Py_INCREF(&uvapy_loop_type);
+    Py_INCREF(&uvapy_transport_type);
     if (PyModule_AddObject(m, "TaskBase", (PyObject *) &uvapy_task_type) == 0 &&
         PyModule_AddObject(m, "Sleep", (PyObject *) &uvapy_sleep_type) == 0 &&
         PyModule_AddObject(m, "Gathering",
                            (PyObject *) &uvapy_gathering_type) == 0 &&
         PyModule_AddObject(m, "LoopBase", (PyObject *) &uvapy_loop_type) == 0 &&
+        PyModule_AddObject(m, "TransportCore",
+                           (PyObject *) &uvapy_transport_type) == 0 &&
         PyDict_SetItemString(mods, "uvasync._cext", m) == 0)
       rc = 0;
   }

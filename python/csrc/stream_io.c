@@ -53,8 +53,10 @@ static char *uvapy_read_spill;
  * gives (the last read's count): when messages keep one size, as an
  * echo's do, the kernel copies each straight into the object handed out,
  * with no copy after. A bigger message goes on into the spill buffer in
- * the same system call and is copied out once, as every read was before. */
-static PyObject *uvapy_read_into_bytes(uva_stream_t *stream, Py_ssize_t n) {
+ * the same system call and is copied out once, as every read was before.
+ * Also the big reads of the asyncio transports (transport.c). The caller
+ * is the step of the task that waits (UVA_EAGAIN), under the GIL. */
+PyObject *uvapy_read_into_bytes(uva_stream_t *stream, Py_ssize_t n) {
   PyObject *b = uvapy_read_spare, *out;
   size_t got = 0, hint = 0;
   Py_ssize_t size;

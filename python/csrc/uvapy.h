@@ -13,6 +13,8 @@
  *   stream_io.c  _read_bytes, _write_bytes, _writev_bytes
  *   sigaction.c  a signal's action saved and put back (add_signal_handler)
  *   work.c       _work_submit: a Python call as a job of the loop's pool
+ *   transport.c  TransportCore: an asyncio stream transport's read task
+ *                and writes
  *   handle.c     the asyncio loop's call_soon/call_at and their handles
  *   module.c     the module uvasync._cext; _uvapy_types, _uvapy_setup
  */
@@ -149,6 +151,7 @@ PyObject *uvapy_write_bytes(PyObject *self, PyObject *const *args,
                             Py_ssize_t nargs);
 PyObject *uvapy_writev_bytes(PyObject *self, PyObject *const *args,
                              Py_ssize_t nargs);
+PyObject *uvapy_read_into_bytes(uva_stream_t *stream, Py_ssize_t n);
 
 /* sigaction.c */
 void *_uvapy_sigaction_get(int signum);
@@ -166,6 +169,10 @@ void uvapy_aio_clear(uvapy_loop *l);
 /* work.c */
 PyObject *uvapy_work_submit(PyObject *self, PyObject *const *args,
                             Py_ssize_t nargs);
+
+/* transport.c */
+extern PyTypeObject uvapy_transport_type;
+int uvapy_transport_init(void);
 
 #pragma GCC visibility pop
 
