@@ -32,7 +32,9 @@ def core_digest(root):
 
 
 # What the Python layer adds: its callbacks into Python (one per kind of
-# event; _uvapy_process_step is the step of a child's exit watcher), one C
+# event; _uvapy_process_step is the step of a child's exit watcher,
+# _uvapy_fd_step that of add_reader/add_writer's poll, aio_sockets.py,
+# _uvapy_udp_step a datagram transport's receiver, aio_datagram.py), one C
 # helper that wakes a task without entering Python, and a signal's action
 # saved and put back (csrc/sigaction.c).
 GLUE_CDEF = """
@@ -47,6 +49,8 @@ extern "Python" void _uvapy_server_closed(uva_server_t *server, void *data);
 void _uvapy_wake_on_done(uva_task_t *task, int result, void *data);
 extern "Python" int _uvapy_process_step(uva_task_t *task, int status,
                                         void *data);
+extern "Python" int _uvapy_fd_step(uva_task_t *task, int status, void *data);
+extern "Python" int _uvapy_udp_step(uva_task_t *task, int status, void *data);
 extern "Python" void _uvapy_signal(uva_signal_t *sig, int signum, void *data);
 extern "Python" void _uvapy_signal_closed(uva_signal_t *sig, void *data);
 void *_uvapy_sigaction_get(int signum);
