@@ -4,6 +4,8 @@ reference. Each names the CPython test that found it."""
 
 import asyncio
 import concurrent.futures
+import signal
+from unittest import mock
 
 import pytest
 
@@ -53,3 +55,19 @@ def test_to_thread_raising_concurrent_cancelled_error_cancels():
             await uvasync.to_thread(cancelled)
 
     uvasync.run(main())
+
+
+def test_a_loop_runs_where_signal_handlers_cannot_be_set():
+    # test_runners.RunnerTests.test_signal_install_not_supported_ok: in an
+    # interpreter without signals signal.signal raises ValueError; asyncio's
+    # Runner runs anyway, and the loop's own Ctrl-C set-up failed.
+    async def main():
+        return 5
+
+    with mock.patch.object(signal, "signal", side_effect=ValueError):
+        loop = uvasync.EventLoop()
+        try:
+            assert loop.run_until_complete(main()) == 5
+        finally:
+            loop.close()
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
