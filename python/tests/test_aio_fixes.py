@@ -4,6 +4,7 @@ reference. Each names the CPython test that found it."""
 
 import asyncio
 import concurrent.futures
+import gc
 import signal
 from unittest import mock
 
@@ -71,3 +72,33 @@ def test_a_loop_runs_where_signal_handlers_cannot_be_set():
         finally:
             loop.close()
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+@pytest.mark.parametrize("debug", [True, False])
+def test_the_debug_default_is_asyncios(debug):
+    # test_runners.RunTests.test_asyncio_run_debug: asyncio decides its
+    # debug default in asyncio.coroutines._is_debug_mode (the test patches
+    # it); the loop had its own copy of the rule.
+    with mock.patch("asyncio.coroutines._is_debug_mode", lambda: debug):
+        loop = uvasync.EventLoop()
+    try:
+        assert loop.get_debug() is debug
+    finally:
+        loop.close()
+
+
+def test_errors_are_logged_through_asyncios_logger(loop):
+    # test_futures.*FutureTests.test_future_exception_never_retrieved and
+    # test_tasks.*.test_error_in_call_soon patch asyncio.base_events.logger,
+    # the logger asyncio's loops write to; ours wrote to its own reference.
+    async def fail():
+        raise ZeroDivisionError
+
+    with mock.patch("asyncio.base_events.logger") as m_log:
+        task = loop.create_task(fail())
+        loop.run_until_complete(asyncio.sleep(0.01))
+        assert task.done()
+        del task
+        gc.collect()
+    assert m_log.error.called
+    assert "never retrieved" in m_log.error.call_args[0][0]
