@@ -6,6 +6,7 @@ import asyncio
 import concurrent.futures
 import gc
 import signal
+import time
 from unittest import mock
 
 import pytest
@@ -102,3 +103,20 @@ def test_errors_are_logged_through_asyncios_logger(loop):
         gc.collect()
     assert m_log.error.called
     assert "never retrieved" in m_log.error.call_args[0][0]
+
+
+def test_a_slow_task_step_is_named_by_its_task(loop):
+    # test_base_events.BaseEventLoopWithSelectorTests.test_log_slow_callbacks
+    # (run on our loop): the debug warning named the task step's handle
+    # ("<Handle <TaskStepMethWrapper ...>>") instead of the task.
+    async def slow_step():
+        time.sleep(0.02)
+
+    loop.set_debug(True)
+    loop.slow_callback_duration = 0.01
+    with mock.patch("asyncio.base_events.logger") as m_log:
+        loop.run_until_complete(loop.create_task(slow_step()))
+    messages = [c[0][0] % c[0][1:] for c in m_log.warning.call_args_list]
+    assert any(
+        m.startswith("Executing <Task") and "slow_step" in m for m in messages
+    ), messages

@@ -543,7 +543,10 @@ def _env_debug():
 
 
 def _format(handle):
-    return repr(handle)
+    """A handle in a warning: a task's step names the task, as asyncio's
+    slow-callback warning does."""
+    task = getattr(handle._callback, "__self__", None)
+    return repr(task) if isinstance(task, tasks.Task) else repr(handle)
 
 
 def _default_exception_handler(loop, context):
