@@ -714,13 +714,25 @@ def main(argv=None):
     return 1 if bad else 0
 
 
+def _short_excluded(excluded):
+    """{category: n} as "n internals, n not built, n bug"."""
+    kinds = {}
+    for category, n in excluded.items():
+        kind = category.split(":")[0]
+        kinds[kind] = kinds.get(kind, 0) + n
+    names = {"selector/proactor internals": "internals"}
+    return ", ".join(
+        f"{n} {names.get(k, k)}" for k, n in sorted(kinds.items())
+    )
+
+
 def print_summary(pyname, loop, reports, wall):
     loop = (
         "uvasync.EventLoop" if loop == "uvasync" else "asyncio's default loop"
     )
     print(f"\nCPython's test_asyncio on {loop}, {pyname}, {wall:.0f} s")
     head = f"{'module':20} {'pass':>5} {'fail':>5} {'error':>5} {'skip':>5}"
-    print(head + f" {'ours':>5} {'none':>5}  excluded (by category)   time")
+    print(head + f" {'ours':>5} {'none':>5}  excluded  time")
     keys = ("pass", "fail", "error", "skip", "on_our_loop", "no_loop")
     total = dict.fromkeys(keys, 0)
     excl = {}
@@ -732,17 +744,21 @@ def print_summary(pyname, loop, reports, wall):
             total[k] += r[k]
         for k, v in r["excluded"].items():
             excl[k] = excl.get(k, 0) + v
-        ex = ", ".join(f"{v} {k}" for k, v in sorted(r["excluded"].items()))
+        ex = _short_excluded(r["excluded"])
         print(
             f"{r['module']:20} {r['pass']:5} {r['fail']:5} {r['error']:5}"
             f" {r['skip']:5} {r['on_our_loop']:5} {r['no_loop']:5}"
-            f"  {ex or '-'}  {r['seconds']}s"
+            f"  {ex or '-'}  {r['seconds']:.1f}s"
         )
-    ex = ", ".join(f"{v} {k}" for k, v in sorted(excl.items())) or "-"
+    ex = _short_excluded(excl)
     print(
         f"{'total':20} {total['pass']:5} {total['fail']:5} {total['error']:5}"
         f" {total['skip']:5} {total['on_our_loop']:5} {total['no_loop']:5}"
-        f"  {ex}"
+        f"  {ex or '-'}"
+    )
+    print(
+        "(ours: tests that ran on the loop under test; none: tests that"
+        " made no loop; excluded: see cpython_asyncio_exclusions.txt)"
     )
     for r in reports:
         for t in r.get("failed", []):
