@@ -5,6 +5,7 @@ reference. Each names the CPython test that found it."""
 import asyncio
 import concurrent.futures
 import gc
+import os
 import signal
 import time
 from unittest import mock
@@ -120,3 +121,33 @@ def test_a_slow_task_step_is_named_by_its_task(loop):
     assert any(
         m.startswith("Executing <Task") and "slow_step" in m for m in messages
     ), messages
+
+
+def test_a_forked_child_runs_a_loop_of_its_own():
+    # test_events.TestPyGetEventLoop.test_get_event_loop_new_process: a
+    # child forked while the loop ran (a ProcessPoolExecutor worker) could
+    # not run a loop: "another loop is running" (the parent's, in the
+    # copied thread state of the package and of the core).
+    async def fork_and_wait():
+        pid = os.fork()
+        if pid == 0:
+            status = 1
+            try:
+                child = uvasync.EventLoop()
+                if child.run_until_complete(asyncio.sleep(0, 7)) == 7:
+                    status = 0
+                child.close()
+                if uvasync.run(uvasync.sleep(0)) is not None:
+                    status = 1
+            finally:
+                os._exit(status)
+        return await asyncio.get_running_loop().run_in_executor(
+            None, os.waitpid, pid, 0
+        )
+
+    loop = uvasync.EventLoop()
+    try:
+        _, status = loop.run_until_complete(fork_and_wait())
+    finally:
+        loop.close()
+    assert os.waitstatus_to_exitcode(status) == 0
