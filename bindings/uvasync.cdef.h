@@ -153,6 +153,7 @@ int uva_loop_call_soon_threadsafe(uva_loop_t *loop, uva_callback_cb cb, void *da
 int uva_loop_set_data(uva_loop_t *loop, void *data, uva_free_cb dtor);
 int uva_loop_get_data(void **out, uva_loop_t *loop);
 int uva_loop_set_wait_hooks(uva_loop_t *loop, uva_callback_cb before, uva_callback_cb after, void *data);
+int uva_loop_adopt(uva_loop_t *loop);
 int uva_loop_close(uva_loop_t *loop);
 int uva_loop_retain(uva_loop_t *loop);
 int uva_loop_release(uva_loop_t *loop);

@@ -357,6 +357,17 @@ UVA_EXTERN int uva_loop_set_wait_hooks(uva_loop_t *loop,
                                        uva_callback_cb before,
                                        uva_callback_cb after, void *data);
 
+/* Make the calling thread the loop's owner: from then on the owner-only
+ * calls are accepted from this thread and refused (UVA_EWRONGTHREAD) in the
+ * one that owned it before. For runtimes whose loops may be made in one
+ * thread and run or closed in another (an asyncio event loop). Not while
+ * the loop runs. The hand-over is not synchronised: the caller makes sure
+ * the previous owner makes no owner-only call meanwhile (it hands the loop
+ * over, e.g. by starting the new thread after its last call). Does nothing
+ * on the owner thread. Any thread. Errors: UVA_EINVAL (NULL),
+ * UVA_EHANDLEKIND, UVA_ECLOSED, UVA_ERUNNING. Since 1.0. */
+UVA_EXTERN int uva_loop_adopt(uva_loop_t *loop);
+
 /* Close the loop and drop the creator's reference (the memory is freed
  * with the last reference, see uva_loop_retain). Runs queued cross-thread
  * callbacks first, then refuses further thread-safe calls (UVA_ECLOSED)

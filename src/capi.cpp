@@ -355,6 +355,15 @@ UVA_EXTERN int uva_loop_call_soon_threadsafe(uva_loop_t *loop,
   API_END
 }
 
+UVA_EXTERN int uva_loop_adopt(uva_loop_t *loop) {
+  int rc = check_loop_any_thread(loop);
+  if (rc != 0) return rc;
+  Loop *l = as_loop(loop);
+  if (__atomic_load_n(&l->running, __ATOMIC_RELAXED)) return UVA_ERUNNING;
+  __atomic_store_n(&l->owner, thread_token(), __ATOMIC_RELAXED);
+  return 0;
+}
+
 UVA_EXTERN int uva_loop_retain(uva_loop_t *loop) {
   int rc = check_loop_any_thread(loop);
   if (rc != 0 && rc != UVA_ECLOSED) return rc;

@@ -707,7 +707,11 @@ inline const void *thread_token() {
   return reinterpret_cast<const void *>(pthread_self());
 }
 #endif
-inline bool on_owner(const Loop *l) { return l->owner == thread_token(); }
+/* owner changes only by uva_loop_adopt, from another thread: read it as
+ * an atomic (a plain load on the usual targets). */
+inline bool on_owner(const Loop *l) {
+  return __atomic_load_n(&l->owner, __ATOMIC_RELAXED) == thread_token();
+}
 
 /* version.cpp, error.cpp */
 unsigned int version();

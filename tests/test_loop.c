@@ -936,3 +936,64 @@ Test(loop, wait_hooks_pair_around_each_wait_and_never_wrap_steps,
   cr_assert_eq(uva_loop_set_wait_hooks(NULL, NULL, NULL, NULL), UVA_EINVAL);
   UVT_CLOSE_LOOP(loop);
 }
+
+/* ---- adopt: another thread becomes the owner ----------------------------- */
+
+struct adopter {
+  uva_loop_t *loop;
+  int adopt_rc, run_rc, runs;
+};
+
+static int step_count(uva_task_t *t, int status, void *data) {
+  (void) t;
+  (void) status;
+  ((struct adopter *) data)->runs++;
+  return 0;
+}
+
+static void *thread_adopt_and_run(void *arg) {
+  struct adopter *a = (struct adopter *) arg;
+  uva_task_t *t = NULL;
+  a->adopt_rc = uva_loop_adopt(a->loop);
+  if (a->adopt_rc == 0 &&
+      uva_task_spawn(&t, a->loop, step_count, a, NULL) == 0) {
+    a->run_rc = uva_loop_run(a->loop, UVA_RUN_DEFAULT);
+    uva_task_release(t);
+    uva_loop_run(a->loop, UVA_RUN_DEFAULT);
+  }
+  return NULL;
+}
+
+static int step_adopt_while_running(uva_task_t *t, int status, void *data) {
+  struct adopter *a = (struct adopter *) data;
+  (void) t;
+  (void) status;
+  a->adopt_rc = uva_loop_adopt(a->loop);
+  return 0;
+}
+
+Test(loop, adopt_hands_the_loop_to_another_thread, .timeout = 20) {
+  uva_loop_t *loop = uvt_loop_new();
+  struct adopter a = {loop, 1, 1, 0};
+  uva_task_t *t;
+  pthread_t th;
+  cr_assert_eq(uva_loop_adopt(NULL), UVA_EINVAL);
+  UVT_OK(uva_loop_adopt(loop)); /* the owner already: nothing to do */
+  cr_assert_eq(pthread_create(&th, NULL, thread_adopt_and_run, &a), 0);
+  cr_assert_eq(pthread_join(th, NULL), 0);
+  cr_assert_eq(a.adopt_rc, 0);
+  cr_assert_eq(a.run_rc, 0);
+  cr_assert_eq(a.runs, 1, "the task ran %d times in the new owner", a.runs);
+  /* this thread is no longer the owner ... */
+  cr_assert_eq(uva_loop_run(loop, UVA_RUN_NOWAIT), UVA_EWRONGTHREAD);
+  cr_assert_eq(uva_task_spawn(&t, loop, step_count, &a, NULL),
+               UVA_EWRONGTHREAD);
+  /* ... until it takes the loop back; not while it runs */
+  UVT_OK(uva_loop_adopt(loop));
+  UVT_OK(uva_task_spawn(&t, loop, step_adopt_while_running, &a, NULL));
+  UVT_OK(uva_loop_run(loop, UVA_RUN_DEFAULT));
+  cr_assert_eq(a.adopt_rc, UVA_ERUNNING);
+  UVT_OK(uva_task_release(t));
+  UVT_OK(uva_loop_run(loop, UVA_RUN_DEFAULT));
+  UVT_CLOSE_LOOP(loop);
+}

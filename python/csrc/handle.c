@@ -195,6 +195,14 @@ static uva_loop_t *aio_open(uvapy_loop *l) {
   return l->h;
 }
 
+/* A call into the core refused with UVA_EWRONGTHREAD from a thread that
+ * is not the core loop's owner: a loop that is not running belongs to
+ * whichever thread uses it, as asyncio's loop (uva_loop_adopt), so the call
+ * is made again. True if it should be. */
+static int aio_adopted(uvapy_loop *l, int rc) {
+  return rc == UVA_EWRONGTHREAD && l->h != NULL && uva_loop_adopt(l->h) == 0;
+}
+
 /* A tuple of args[0:n] (debug paths). */
 static PyObject *aio_tuple(PyObject *const *args, Py_ssize_t n) {
   PyObject *t = PyTuple_New(n);
@@ -292,6 +300,7 @@ static PyObject *aio_enqueue(uvapy_loop *l, PyObject *h) {
   int rc;
   Py_INCREF(h); /* the queue's */
   rc = uva_loop_call_soon(l->h, aio_handle_cb, h);
+  if (aio_adopted(l, rc)) rc = uva_loop_call_soon(l->h, aio_handle_cb, h);
   if (rc < 0) {
     Py_DECREF(h);
     uvapy_raise(rc, "call_soon");
@@ -381,7 +390,7 @@ struct uvapy_aio_timer {
 };
 typedef struct uvapy_aio_timer aio_timer;
 
-#define AIO_IDLE_MAX 1024
+#define AIO_IDLE_MAX 4096
 
 /* The core frees a node with its timer (after uva_timer_close). */
 static void aio_node_free(void *data) { PyMem_RawFree(data); }
@@ -424,42 +433,39 @@ static aio_timer *aio_node_of(PyObject *h) {
   return n != NULL && n->handle == h ? n : NULL;
 }
 
-static int64_t aio_ms_until(double when) {
-  double ms = (when - aio_now()) * 1000.0;
+/* A delay in seconds as the core's whole ms, rounded up. */
+static int64_t aio_delay_ms(double delay) {
+  double ms = delay * 1000.0;
   if (ms <= 0) return 0;
   if (!(ms < (double) AIO_MAX_MS)) return AIO_MAX_MS; /* also NaN */
   return (int64_t) ceil(ms);
 }
 
+/* A timer fires once the core's clock (uv_hrtime, CLOCK_MONOTONIC as
+ * time.monotonic()) has passed the whole ms asked for, counted from after
+ * `when - delay` was read: so time() >= when then, but for the float
+ * rounding of those numbers (~1e-11 s), far inside the clock_resolution
+ * slack asyncio gives its own timers. No second look at the clock. */
 static void aio_timer_cb(uva_timer_t *t, void *data) {
   int ensure = !uvapy_ts.loop_has_gil;
   PyGILState_STATE g = ensure ? PyGILState_Ensure() : PyGILState_LOCKED;
   aio_timer *n = (aio_timer *) data;
   PyObject *h = n->handle;
+  (void) t;
   if (h != NULL) {
-    uvapy_loop *l = (uvapy_loop *) SLOT(h, off_loop);
-    double when = PyFloat_AsDouble(SLOT(h, off_when));
-    if (when == -1.0 && PyErr_Occurred()) PyErr_Clear();
-    /* The core fires no sooner than the whole ms asked for, on this
-     * clock: this only guards the float maths. */
-    int64_t ms = aio_ms_until(when);
-    if (ms == 0 || uva_timer_start(t, ms, 0) < 0) {
-      h = aio_release(l, n);
-      slot_set(h, off_scheduled, Py_False);
-      aio_run(h);
-      Py_DECREF(h);
-    }
+    h = aio_release((uvapy_loop *) SLOT(h, off_loop), n);
+    slot_set(h, off_scheduled, Py_False);
+    aio_run(h);
+    Py_DECREF(h);
   }
   if (ensure) PyGILState_Release(g);
 }
 
-/* Arm a core timer for timer handle h (its _when). */
-static int aio_arm(uvapy_loop *l, PyObject *h) {
+/* Arm a core timer for timer handle h, to fire in `ms`. */
+static int aio_arm(uvapy_loop *l, PyObject *h, int64_t ms) {
   aio_timer *n = l->aio_idle;
   PyObject *addr;
-  double when = PyFloat_AsDouble(SLOT(h, off_when));
   int rc;
-  if (when == -1.0 && PyErr_Occurred()) return -1;
   if (n != NULL) {
     l->aio_idle = n->next;
     l->aio_nidle--;
@@ -469,6 +475,8 @@ static int aio_arm(uvapy_loop *l, PyObject *h) {
       return -1;
     }
     rc = uva_timer_new(&n->t, l->h, aio_timer_cb, n, aio_node_free);
+    if (aio_adopted(l, rc))
+      rc = uva_timer_new(&n->t, l->h, aio_timer_cb, n, aio_node_free);
     if (rc < 0) {
       PyMem_RawFree(n);
       uvapy_raise(rc, "call_at");
@@ -480,7 +488,8 @@ static int aio_arm(uvapy_loop *l, PyObject *h) {
     uva_timer_close(n->t, NULL);
     return -1;
   }
-  rc = uva_timer_start(n->t, aio_ms_until(when), 0);
+  rc = uva_timer_start(n->t, ms, 0);
+  if (aio_adopted(l, rc)) rc = uva_timer_start(n->t, ms, 0);
   if (rc < 0) {
     Py_DECREF(addr);
     uva_timer_close(n->t, NULL);
@@ -502,7 +511,7 @@ static int aio_arm(uvapy_loop *l, PyObject *h) {
 static void aio_drop(uvapy_loop *l, PyObject *h) {
   aio_timer *n = aio_node_of(h);
   if (n == NULL) return;
-  uva_timer_stop(n->t);
+  if (aio_adopted(l, uva_timer_stop(n->t))) uva_timer_stop(n->t);
   Py_DECREF(aio_release(l, n));
 }
 
@@ -547,8 +556,8 @@ void uvapy_aio_clear(uvapy_loop *l) {
   }
 }
 
-static PyObject *aio_timer_at(uvapy_loop *l, PyObject *when, PyObject *cb,
-                              PyObject *const *args, Py_ssize_t n,
+static PyObject *aio_timer_at(uvapy_loop *l, PyObject *when, int64_t ms,
+                              PyObject *cb, PyObject *const *args, Py_ssize_t n,
                               PyObject *context) {
   PyObject *h;
   if (aio_check_callback(cb, "call_at") < 0) return NULL;
@@ -557,7 +566,7 @@ static PyObject *aio_timer_at(uvapy_loop *l, PyObject *when, PyObject *cb,
   SLOT(h, off_when) = when; /* a new reference */
   Py_INCREF(Py_False);
   SLOT(h, off_scheduled) = Py_False;
-  if (aio_arm(l, h) < 0) {
+  if (aio_arm(l, h, ms) < 0) {
     Py_DECREF(h);
     return NULL;
   }
@@ -586,7 +595,8 @@ static PyObject *aio_call_at(uvapy_loop *l, PyObject *const *args,
   w = PyFloat_AsDouble(args[0]);
   if (w == -1.0 && PyErr_Occurred()) return NULL;
   if ((when = PyFloat_FromDouble(w)) == NULL) return NULL;
-  return aio_timer_at(l, when, args[1], args + 2, nargs - 2, context);
+  return aio_timer_at(l, when, aio_delay_ms(w - aio_now()), args[1], args + 2,
+                      nargs - 2, context);
 }
 
 static PyObject *aio_call_later(uvapy_loop *l, PyObject *const *args,
@@ -616,17 +626,21 @@ static PyObject *aio_call_later(uvapy_loop *l, PyObject *const *args,
     Py_DECREF(when);
     return r;
   }
-  return aio_timer_at(l, when, args[1], args + 2, nargs - 2, context);
+  return aio_timer_at(l, when, aio_delay_ms(d), args[1], args + 2, nargs - 2,
+                      context);
 }
 
 /* _aio_arm(timer_handle): a TimerHandle made in Python, to a core timer. */
 static PyObject *aio_arm_fn(uvapy_loop *l, PyObject *h) {
+  double when;
   if (aio_open(l) == NULL) return NULL;
   if (!PyObject_TypeCheck(h, aio_timer_cls)) {
     PyErr_SetString(PyExc_TypeError, "an aio_loop.TimerHandle was expected");
     return NULL;
   }
-  if (aio_arm(l, h) < 0) return NULL;
+  when = PyFloat_AsDouble(SLOT(h, off_when));
+  if (when == -1.0 && PyErr_Occurred()) return NULL;
+  if (aio_arm(l, h, aio_delay_ms(when - aio_now())) < 0) return NULL;
   Py_RETURN_NONE;
 }
 

@@ -126,6 +126,16 @@ class EventLoop(
             raise RuntimeError(
                 "Cannot run the event loop while another loop is running"
             )
+        self._adopt()
+
+    def _adopt(self):
+        """A loop that is not running belongs to the thread that uses it,
+        as asyncio's may be made in one thread and run or closed in
+        another: this thread becomes the core loop's owner (handle.c does
+        the same when a call is refused as made from another thread)."""
+        h = self._h
+        if h is not None and not self._running:
+            check(lib.uva_loop_adopt(h), "adopt")
 
     def run_forever(self):
         """Run until stop() is called."""
@@ -210,6 +220,7 @@ class EventLoop(
             return
         if self._debug:
             logger.debug("Close %r", self)
+        self._adopt()
         self._aio_closing = True  # what is still queued is dropped
         self._aio_close_timers()
         Loop.close(self)
@@ -344,8 +355,9 @@ class EventLoop(
             executor = self._default_executor
         if executor is not None:
             return futures.wrap_future(executor.submit(func, *args), loop=self)
+        self._adopt()
         future = self.create_future()
-        job = _executor._Job(self, future)
+        job = _Job(self, future)
         addr = _work_submit(self, func, args, job)
         job.work = ffi.cast("uva_work_t *", addr)
         self._jobs.add(job)
@@ -354,7 +366,15 @@ class EventLoop(
 
     def set_default_executor(self, executor):
         if not isinstance(executor, concurrent.futures.ThreadPoolExecutor):
-            raise TypeError("executor must be ThreadPoolExecutor instance")
+            if _PY311:
+                raise TypeError("executor must be ThreadPoolExecutor instance")
+            warnings.warn(  # as asyncio before 3.11
+                "Using the default executor that is not an instance of "
+                "ThreadPoolExecutor is deprecated and will be prohibited "
+                "in Python 3.9",
+                DeprecationWarning,
+                stacklevel=2,
+            )
         self._default_executor = executor
 
     async def shutdown_default_executor(self, timeout=None):
@@ -377,8 +397,9 @@ class EventLoop(
 
     def _pool_call(self, func, *args):
         # always the core pool, even after shutdown_default_executor
+        self._adopt()
         future = self.create_future()
-        job = _executor._Job(self, future)
+        job = _Job(self, future)
         addr = _work_submit(self, func, args, job)
         job.work = ffi.cast("uva_work_t *", addr)
         self._jobs.add(job)
@@ -397,12 +418,14 @@ class EventLoop(
                 "coroutines cannot be used with add_signal_handler()"
             )
         self._check_closed()
+        self._adopt()
         _signals.add_handler(self, sig, callback, args, self._signal_handle)
 
     def _signal_handle(self, loop, callback, args):
         return Handle(callback, args, self, None)
 
     def remove_signal_handler(self, sig):
+        self._adopt()
         return _signals.remove_handler(self, sig)
 
     # -- asynchronous generators ----------------------------------------------
@@ -528,6 +551,20 @@ class EventLoop(
         self._origin_tracking = bool(enabled)
 
 
+class _Job(_executor._Job):
+    """A call on the core pool for an asyncio Future: the exceptions of
+    concurrent.futures come out as asyncio's (CancelledError,
+    TimeoutError, InvalidStateError), as asyncio's wrapped executor
+    futures give them."""
+
+    __slots__ = ()
+
+    def _ended(self, status, value, failed):
+        if failed:
+            value = futures._convert_future_exc(value)
+        _executor._Job._ended(self, status, value, failed)
+
+
 def _nothing():
     pass
 
@@ -543,10 +580,12 @@ def _env_debug():
 
 
 def _format(handle):
-    """A handle in a warning: a task's step names the task, as asyncio's
-    slow-callback warning does."""
-    task = getattr(handle._callback, "__self__", None)
-    return repr(task) if isinstance(task, tasks.Task) else repr(handle)
+    """A slow handle as asyncio names it: the Task whose step it runs, or
+    the handle itself."""
+    owner = getattr(handle._callback, "__self__", None)
+    if isinstance(owner, tasks.Task):
+        return repr(owner)
+    return str(handle)
 
 
 def _default_exception_handler(loop, context):

@@ -298,6 +298,7 @@ extern "C" {
     pub fn uva_loop_close(loop_: *mut uva_loop_t) -> c_int;
     pub fn uva_loop_retain(loop_: *mut uva_loop_t) -> c_int;
     pub fn uva_loop_release(loop_: *mut uva_loop_t) -> c_int;
+    pub fn uva_loop_adopt(loop_: *mut uva_loop_t) -> c_int;
     pub fn uva_task_spawn(
         out: *mut *mut uva_task_t,
         loop_: *mut uva_loop_t,
