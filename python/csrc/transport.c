@@ -25,6 +25,7 @@ typedef struct {
   char eof_written;     /* write_eof called */
   char write_paused;    /* pause_writing called, resume_writing not yet */
   char in_close;        /* the core close is under way: self is held */
+  char sendfile_busy;   /* loop.sendfile runs: writes are refused */
 } uvapy_transport;
 
 static PyObject *uvapy_minus_one;
@@ -312,6 +313,11 @@ static int transport_can_write(uvapy_transport *t) {
     transport_eof_error();
     return -1;
   }
+  if (t->sendfile_busy) {
+    PyErr_SetString(PyExc_RuntimeError,
+                    "unable to write; sendfile is in progress");
+    return -1;
+  }
   if (t->closing || t->stream == NULL) {
     t->conn_lost++;
     return 0;
@@ -328,7 +334,8 @@ static PyObject *transport_write(uvapy_transport *t, PyObject *data) {
   if (PyBytes_CheckExact(data)) { /* the hot path: no buffer request */
     if (t->eof_written) return transport_eof_error();
     if (PyBytes_GET_SIZE(data) == 0) Py_RETURN_NONE;
-    if ((ok = transport_can_write(t)) <= 0) Py_RETURN_NONE;
+    if ((ok = transport_can_write(t)) < 0) return NULL;
+    if (ok == 0) Py_RETURN_NONE;
     rc = uva_stream_write(&queued, t->stream, PyBytes_AS_STRING(data),
                           (size_t) PyBytes_GET_SIZE(data));
     if (transport_after_write(t, rc, queued) < 0) return NULL;
@@ -343,8 +350,13 @@ static PyObject *transport_write(uvapy_transport *t, PyObject *data) {
   }
   if (t->eof_written) return transport_eof_error();
   if (PyObject_GetBuffer(data, &view, PyBUF_C_CONTIGUOUS) < 0) return NULL;
-  if (view.len == 0 || (ok = transport_can_write(t)) <= 0) {
+  if (view.len == 0) {
     PyBuffer_Release(&view);
+    Py_RETURN_NONE;
+  }
+  if ((ok = transport_can_write(t)) <= 0) {
+    PyBuffer_Release(&view);
+    if (ok < 0) return NULL;
     Py_RETURN_NONE;
   }
   rc = uva_stream_write(&queued, t->stream, view.buf, (size_t) view.len);
@@ -658,10 +670,26 @@ static PyMethodDef transport_methods[] = {
     {"detach", (PyCFunction) transport_detach, METH_NOARGS, NULL},
     {NULL}};
 
+static PyObject *transport_get_sendfile_busy(uvapy_transport *t, void *u) {
+  (void) u;
+  return PyBool_FromLong(t->sendfile_busy);
+}
+
+static int transport_set_sendfile_busy(uvapy_transport *t, PyObject *v,
+                                       void *u) {
+  int on = v != NULL ? PyObject_IsTrue(v) : 0;
+  (void) u;
+  if (on < 0) return -1;
+  t->sendfile_busy = (char) on;
+  return 0;
+}
+
 static PyGetSetDef transport_getset[] = {
     {"stream", (getter) transport_get_stream, NULL, NULL, NULL},
     {"protocol", (getter) transport_get_protocol, NULL, NULL, NULL},
     {"write_paused", (getter) transport_get_write_paused, NULL, NULL, NULL},
+    {"sendfile_busy", (getter) transport_get_sendfile_busy,
+     (setter) transport_set_sendfile_busy, NULL, NULL},
     {NULL}};
 
 PyTypeObject uvapy_transport_type = {

@@ -21,6 +21,7 @@ import stat
 import sys
 import weakref
 from asyncio import sslproto, staggered, trsock
+from asyncio.constants import _SendfileMode
 
 from . import files
 from ._cext import sleep as _native_sleep
@@ -953,42 +954,72 @@ class StreamsMixin:
                 raise ValueError(
                     "count must be a positive integer (got %r)" % count
                 )
-        native_ok = (
-            isinstance(transport, SocketTransport) and transport._core.stream
+        mode = getattr(
+            transport, "_sendfile_compatible", _SendfileMode.UNSUPPORTED
         )
-        if native_ok:
-            try:
-                fd = file.fileno()
-                native_ok = stat.S_ISREG(os.fstat(fd).st_mode)
-            except (AttributeError, io.UnsupportedOperation, OSError):
-                native_ok = False
-        if native_ok:
-            return await self._aio_sendfile_native(
-                transport, file, fd, offset, count
+        if mode is _SendfileMode.UNSUPPORTED:
+            raise RuntimeError(
+                "sendfile is not supported for transport %r" % (transport,)
             )
+        if mode is _SendfileMode.TRY_NATIVE:
+            try:
+                return await self._sendfile_native(
+                    transport, file, offset, count
+                )
+            except asyncio.SendfileNotAvailableError:
+                if not fallback:
+                    raise
         if not fallback:
             raise RuntimeError(
                 "fallback is disabled and native sendfile is not supported "
                 "for transport %r" % (transport,)
             )
-        return await self._aio_sendfile_fallback(
-            transport, file, offset, count
-        )
+        return await self._sendfile_fallback(transport, file, offset, count)
 
-    async def _aio_sendfile_native(self, transport, file, fd, offset, count):
-        h = ffi.cast("uva_stream_t *", transport._core.stream)
+    async def _sendfile_native(self, transport, file, offset, count):
+        """The core's sendfile on a plain transport (asyncio's hook of the
+        same name): SendfileNotAvailableError for what it cannot send.
+        Writes meanwhile raise RuntimeError, as asyncio's do."""
+        try:
+            fd = file.fileno()
+        except (AttributeError, io.UnsupportedOperation) as exc:
+            raise asyncio.SendfileNotAvailableError(
+                "not a regular file"
+            ) from exc
+        try:
+            regular = stat.S_ISREG(os.fstat(fd).st_mode)
+        except OSError:
+            regular = False
+        if not regular:
+            raise asyncio.SendfileNotAvailableError("not a regular file")
+        core = transport._core
+        if not core.stream:
+            raise ConnectionError("Connection closed by peer")
+        h = ffi.cast("uva_stream_t *", core.stream)
         n = sys.maxsize if count is None else count
-        sent = await native(
-            self,
-            files._job(
-                lambda c, loop: lib.uva_fs_sendfile(c, h, fd, offset, n),
-                "sendfile",
-            ),
-        )
+        reading = transport.is_reading()
+        transport.pause_reading()
+        core.sendfile_busy = True
+        try:
+            sent = await native(
+                self,
+                files._job(
+                    lambda c, loop: lib.uva_fs_sendfile(c, h, fd, offset, n),
+                    "sendfile",
+                ),
+            )
+        except OSError as exc:
+            if transport.is_closing() or not core.stream:
+                raise ConnectionError("Connection closed by peer") from exc
+            raise
+        finally:
+            core.sendfile_busy = False
+            if reading:
+                transport.resume_reading()
         file.seek(offset + sent)
         return sent
 
-    async def _aio_sendfile_fallback(self, transport, file, offset, count):
+    async def _sendfile_fallback(self, transport, file, offset, count):
         if offset:
             file.seek(offset)
         chunk = min(count, 16384) if count else 16384

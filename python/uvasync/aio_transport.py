@@ -18,6 +18,7 @@ import stat
 import struct
 import warnings
 from asyncio import trsock
+from asyncio.constants import _SendfileMode
 
 from ._cext import TransportCore
 from ._ffi import error, ffi, lib
@@ -132,6 +133,7 @@ class _CoreTransport:
         self._owned = owned  # a Python object closed with the transport
         self._exc = None  # what connection_lost gets
         self._closed = False
+        self._detached = False  # the loop closed under it
         self._aborted = False
         self._readable = readable
         core = self._core = TransportCore(
@@ -165,22 +167,26 @@ class _CoreTransport:
             loop.call_soon(_set_result, waiter, None)
 
     def __repr__(self):
+        info = [type(self).__name__]
         if self._closed:
-            state = "closed"
-        elif self._core.is_closing():
-            state = "closing"
-        else:
-            state = "fd=%d" % self._fileno()
-        return "<%s %s>" % (type(self).__name__, state)
+            info.append("closed")
+        elif self._core.is_closing() and not self._detached:
+            info.append("closing")
+        else:  # also after the loop's close, as asyncio's
+            info.append("open")
+        fd = self._fileno()
+        if fd >= 0:
+            info.append("fd=%d" % fd)
+        return "<%s>" % " ".join(info)
 
     def _fileno(self):
-        addr = self._core.stream
-        if not addr or self._core.is_closing():
+        """The descriptor of the socket or pipe object (the core's is a
+        duplicate of it); -1 once closed."""
+        owned = self._owned
+        try:
+            return owned.fileno() if owned is not None else -1
+        except (OSError, ValueError):
             return -1
-        cell = ffi.new("int *")
-        if lib.uva_stream_fileno(cell, ffi.cast("uva_stream_t *", addr)) < 0:
-            return -1
-        return cell[0]
 
     # -- asyncio.BaseTransport ---------------------------------------------
 
@@ -364,13 +370,17 @@ class _CoreTransport:
 
     def _detach(self):
         """The loop closes: drop the connection without callbacks."""
-        if not self._closed:
-            self._closed = True
+        if not self._closed and not self._detached:
+            self._detached = True
             self._core.detach()
             self._close_owned()
 
     def __del__(self):
-        if not getattr(self, "_closed", True) and self._core.stream:
+        if (
+            not getattr(self, "_closed", True)
+            and not self._detached
+            and self._core.stream
+        ):
             warnings.warn(
                 "unclosed transport %r" % (self,),
                 ResourceWarning,
@@ -382,6 +392,8 @@ class _CoreTransport:
 
 class SocketTransport(_CoreTransport, asyncio.Transport):
     """A TCP or Unix-socket connection."""
+
+    _sendfile_compatible = _SendfileMode.TRY_NATIVE
 
     def __init__(
         self, loop, sock, protocol, waiter=None, extra=None, server=None
