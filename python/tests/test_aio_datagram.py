@@ -7,6 +7,7 @@ import asyncio
 import os
 import shutil
 import socket
+import sys
 import tempfile
 
 import pytest
@@ -289,6 +290,11 @@ def test_unix_datagrams(loop):
 def test_write_buffer_pauses_the_protocol(loop):
     """Sends the kernel cannot take are buffered; on uvasync's socket
     transport (and asyncio's) the protocol is paused above the limit."""
+    # asyncio 3.13.0 counts 8 bytes per buffered datagram that it never
+    # takes off again: its buffer size never returns to 0 (nor resumes)
+    reference_resumes = sys.version_info[:3] != (3, 13, 0) or isinstance(
+        loop, uvasync.EventLoop
+    )
     d = tempfile.mkdtemp()
     a = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     b = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
@@ -311,6 +317,10 @@ def test_write_buffer_pauses_the_protocol(loop):
             t.sendto(b"x" * 1000)
         assert t.get_write_buffer_size() > 4096
         assert "pause" in proto.calls
+        if not reference_resumes:
+            t.abort()
+            await proto.lost
+            return
         b.setblocking(False)
         while t.get_write_buffer_size():
             try:

@@ -7,7 +7,6 @@ import asyncio
 import io
 import os
 import socket
-import sys
 
 import pytest
 
@@ -17,6 +16,9 @@ LOOPS = [
     pytest.param(uvasync.EventLoop, id="uvasync"),
     pytest.param(asyncio.SelectorEventLoop, id="asyncio"),
 ]
+# sock_recvfrom, sock_recvfrom_into, sock_sendto: asyncio has them since
+# 3.11, uvasync on every version
+LOOPS_SINCE_311 = [p for p in LOOPS if hasattr(p.values[0], "sock_sendto")]
 
 
 @pytest.fixture(params=LOOPS)
@@ -84,9 +86,7 @@ def test_recv_into(loop, pair):
     run(loop, main())
 
 
-@pytest.mark.skipif(
-    sys.version_info < (3, 11), reason="asyncio has sock_recvfrom since 3.11"
-)
+@pytest.mark.parametrize("loop", LOOPS_SINCE_311, indirect=True)
 def test_datagram_calls(loop):
     a = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     b = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -387,3 +387,35 @@ def test_sendfile_checks(loop, pair, data_file):
         run(loop, main())
     finally:
         udp.close()
+
+
+@pytest.mark.parametrize("loop", LOOPS_SINCE_311, indirect=True)
+def test_a_wrapped_socket_is_called_again_by_name(loop):
+    """The call a waiting sock_* makes again looks the method up each time
+    (as asyncio's): a wrapper whose sendto would block at first."""
+    a = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    b = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    for s in (a, b):
+        s.setblocking(False)
+        s.bind(("127.0.0.1", 0))
+
+    class Wrapper:
+        def __init__(self, sock):
+            self.sock = sock
+            self.family, self.type = sock.family, sock.type
+            self.fileno, self.gettimeout = sock.fileno, sock.gettimeout
+
+        def sendto(self, data, addr):
+            raise BlockingIOError
+
+    async def main():
+        w = Wrapper(a)
+        loop.call_soon(setattr, w, "sendto", a.sendto)
+        assert await loop.sock_sendto(w, b"late", b.getsockname()) == 4
+        assert await loop.sock_recv(b, 10) == b"late"
+
+    try:
+        run(loop, main())
+    finally:
+        a.close()
+        b.close()

@@ -248,3 +248,69 @@ def test_many_children_at_once(loop):
         assert results == [(i, i % 3) for i in range(30)]
 
     run(loop, main())
+
+
+def test_cancelled_while_starting(loop):
+    """Cancelled while its pipes are being connected: the child is killed,
+    and the pipes handed to their transports are left to them (closing one
+    under its transport's poll crashed the loop once)."""
+
+    async def main():
+        for _ in range(3):
+            task = asyncio.ensure_future(
+                loop.subprocess_exec(Recorder, "sleep", "30")
+            )
+            loop.call_soon(task.cancel)
+            with pytest.raises(asyncio.CancelledError):
+                await task
+        await asyncio.sleep(0.05)
+
+    run(loop, main())
+
+
+def test_popen_like_extra_info(loop):
+    async def main():
+        transport, proto = await loop.subprocess_exec(Recorder, "sleep", "30")
+        child = transport.get_extra_info("subprocess")
+        assert child.pid == transport.get_pid()
+        assert child.poll() is None
+        child.kill()
+        code = child.wait()  # blocks until it exited
+        assert child.poll() is not None
+        if isinstance(loop, uvasync.EventLoop):
+            # (asyncio's own child watcher may reap it first, on 3.9: 0)
+            assert code == child.poll() == -signal.SIGKILL
+        killed = []
+        child.kill = lambda: killed.append(True)
+        transport.close()  # exited: not killed again
+        assert killed == []
+        await proto.done
+        if isinstance(loop, uvasync.EventLoop):
+            # its wait() did not reap the child (waitid with WNOWAIT): the
+            # core still reads its status (asyncio's Popen.wait reaps it,
+            # and asyncio's loop reports 255)
+            assert transport.get_returncode() == -signal.SIGKILL
+
+    run(loop, main())
+
+
+def test_pass_fds(loop):
+    r, w = os.pipe()
+
+    async def main():
+        proc = await asyncio.create_subprocess_exec(
+            PY,
+            "-c",
+            "import os, sys; os.write(int(sys.argv[1]), b'through')",
+            str(w),
+            pass_fds=(w,),
+        )
+        assert await proc.wait() == 0
+        assert os.read(r, 100) == b"through"
+        assert not os.get_inheritable(w)  # as it was
+
+    try:
+        run(loop, main())
+    finally:
+        os.close(r)
+        os.close(w)

@@ -245,6 +245,32 @@ class _SockCall:
         self.loop._remove(self.fd, self.writing, self)
 
 
+# The calls a waiting sock_* call makes again, looking the method up each
+# time (as asyncio's callbacks do: a socket object may be a wrapper).
+def _recv(sock, n):
+    return sock.recv(n)
+
+
+def _recv_into(sock, buf):
+    return sock.recv_into(buf)
+
+
+def _recvfrom(sock, n):
+    return sock.recvfrom(n)
+
+
+def _recvfrom_into(sock, buf, n):
+    return sock.recvfrom_into(buf, n)
+
+
+def _sendto(sock, data, address):
+    return sock.sendto(data, address)
+
+
+def _accept(sock):
+    return sock.accept()
+
+
 def _check_sock(loop, sock):
     if ssl is not None and isinstance(sock, ssl.SSLSocket):
         raise TypeError("Socket cannot be of type SSLSocket")
@@ -361,7 +387,7 @@ class SocketsMixin:
             return sock.recv(n)
         except _WOULD_BLOCK:
             pass
-        return await self._sock_wait(sock, False, sock.recv, n)
+        return await self._sock_wait(sock, False, _recv, sock, n)
 
     async def sock_recv_into(self, sock, buf):
         """Receive into buf; the number of bytes received."""
@@ -370,7 +396,7 @@ class SocketsMixin:
             return sock.recv_into(buf)
         except _WOULD_BLOCK:
             pass
-        return await self._sock_wait(sock, False, sock.recv_into, buf)
+        return await self._sock_wait(sock, False, _recv_into, sock, buf)
 
     async def sock_recvfrom(self, sock, bufsize):
         """A datagram of up to bufsize bytes and its source address."""
@@ -379,7 +405,7 @@ class SocketsMixin:
             return sock.recvfrom(bufsize)
         except _WOULD_BLOCK:
             pass
-        return await self._sock_wait(sock, False, sock.recvfrom, bufsize)
+        return await self._sock_wait(sock, False, _recvfrom, sock, bufsize)
 
     async def sock_recvfrom_into(self, sock, buf, nbytes=0):
         """Receive a datagram into buf; (nbytes, address)."""
@@ -391,7 +417,7 @@ class SocketsMixin:
         except _WOULD_BLOCK:
             pass
         return await self._sock_wait(
-            sock, False, sock.recvfrom_into, buf, nbytes
+            sock, False, _recvfrom_into, sock, buf, nbytes
         )
 
     async def sock_sendto(self, sock, data, address):
@@ -401,7 +427,7 @@ class SocketsMixin:
             return sock.sendto(data, address)
         except _WOULD_BLOCK:
             pass
-        return await self._sock_wait(sock, True, sock.sendto, data, address)
+        return await self._sock_wait(sock, True, _sendto, sock, data, address)
 
     async def sock_sendall(self, sock, data):
         """Send all of data (None once it is all with the kernel)."""
@@ -460,7 +486,7 @@ class SocketsMixin:
         try:
             conn, address = sock.accept()
         except _WOULD_BLOCK:
-            conn, address = await self._sock_wait(sock, False, sock.accept)
+            conn, address = await self._sock_wait(sock, False, _accept, sock)
         conn.setblocking(False)
         return conn, address
 

@@ -22,6 +22,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 import warnings
 
 from ._ffi import NULL, check, ffi, lib
@@ -102,7 +103,10 @@ class SubprocessTransport(asyncio.SubprocessTransport):
         self._exit_waiters = []
         self._pending_calls = collections.deque()
         self._pipes = {}
-        self._files = {}  # fd -> the parent's end of its pipe (a file)
+        # fd -> the parent's end of its pipe (a file), until it is handed
+        # to its pipe transport, which then owns it (and may watch its
+        # descriptor: it must not be closed under it)
+        self._files = {}
         self._status = ffi.new("int64_t *")
         self._signal = ffi.new("int *")
         for fd, value in enumerate((stdin, stdout, stderr)):
@@ -111,8 +115,11 @@ class SubprocessTransport(asyncio.SubprocessTransport):
         try:
             self._spawn(args, stdin, stdout, stderr, kwds)
         except BaseException:
+            self._close_files()
             self.close()
             raise
+        self._child = _Child(self, list(args))
+        self._extra["subprocess"] = self._child
         if loop.get_debug():
             logger.debug("process %r created: pid %s", args[0], self._pid)
         loop.create_task(self._connect_pipes(waiter))
@@ -138,6 +145,9 @@ class SubprocessTransport(asyncio.SubprocessTransport):
         executable = kwds.pop("executable", None)
         new_session = kwds.pop("start_new_session", False)
         kwds.pop("close_fds", None)  # the child gets 0-2 and inheritable fds
+        # pass_fds: made inheritable for the spawn (so, as a limit, a child
+        # another thread spawns at that moment inherits them too)
+        pass_fds = [int(fd) for fd in kwds.pop("pass_fds", ())]
         for name, default in _REFUSED.items():
             value = kwds.pop(name, default)
             if value != default and not (name == "pass_fds" and not value):
@@ -184,7 +194,14 @@ class SubprocessTransport(asyncio.SubprocessTransport):
                 else:
                     _stdio(opts.stdio[fd], value, fd)
             cell = ffi.new("uva_process_t **")
-            rc = lib.uva_process_spawn(cell, loop._ptr(), opts)
+            lent = [fd for fd in pass_fds if not os.get_inheritable(fd)]
+            for fd in lent:
+                os.set_inheritable(fd, True)
+            try:
+                rc = lib.uva_process_spawn(cell, loop._ptr(), opts)
+            finally:
+                for fd in lent:
+                    os.set_inheritable(fd, False)
             if rc < 0:
                 raise _spawn_error(
                     rc, executable if executable is not None else args[0], cwd
@@ -212,7 +229,7 @@ class SubprocessTransport(asyncio.SubprocessTransport):
         loop = self._loop
         try:
             for fd in (0, 1, 2):
-                f = self._files.get(fd)
+                f = self._files.pop(fd, None)
                 if f is None:
                     continue
                 if fd == 0:
@@ -224,6 +241,8 @@ class SubprocessTransport(asyncio.SubprocessTransport):
                         lambda fd=fd: _ReadPipeProtocol(self, fd), f
                     )
                 self._pipes[fd] = proto
+                if self._closed:  # close() came while connecting
+                    proto.pipe.close()
             loop.call_soon(self._protocol.connection_made, self)
             for callback, data in self._pending_calls:
                 loop.call_soon(callback, *data)
@@ -271,7 +290,12 @@ class SubprocessTransport(asyncio.SubprocessTransport):
         """The loop closes: the core goes on watching the child (not
         killed, as asyncio leaves it) and reaps it when it exits."""
         self._close_handle()
-        for f in self._files.values():
+        self._close_files()
+
+    def _close_files(self):
+        """Close the pipe ends not handed to a pipe transport."""
+        files, self._files = self._files, {}
+        for f in files.values():
             f.close()
 
     # -- asyncio's order of callbacks ------------------------------------------
@@ -349,16 +373,21 @@ class SubprocessTransport(asyncio.SubprocessTransport):
         if self._closed:
             return
         self._closed = True
+        # pipes still being connected are closed once connected
         for proto in self._pipes.values():
             if proto is not None and proto.pipe is not None:
                 proto.pipe.close()
-        for fd, f in self._files.items():
-            if self._pipes.get(fd) is None:
-                f.close()  # never connected
-        if self._h is not None and self._returncode is None:
+        if (
+            self._h is not None
+            and self._returncode is None
+            and self._child.poll() is None  # exited, not yet seen
+        ):
             if self._loop.get_debug():
                 logger.warning("Close running child process: kill %r", self)
-            lib.uva_process_kill(self._h, signal.SIGKILL)  # ESRCH: it exited
+            try:
+                self._child.kill()
+            except ProcessLookupError:
+                pass
 
     def __del__(self, _warn=warnings.warn):
         if not self._closed:
@@ -378,12 +407,9 @@ class SubprocessTransport(asyncio.SubprocessTransport):
         proto = self._pipes.get(fd)
         return None if proto is None else proto.pipe
 
-    def send_signal(self, sig):
+    def _signal_child(self, sig):
         """Send a signal to the child; nothing once it exited (its pid may
-        be another process's by then); ProcessLookupError once the
-        transport has ended."""
-        if self._ended:
-            raise ProcessLookupError()
+        be another process's by then)."""
         h = self._h
         if h is None or self._returncode is not None:
             return
@@ -391,11 +417,101 @@ class SubprocessTransport(asyncio.SubprocessTransport):
         if rc < 0 and rc != lib.UVA_ESRCH:
             check(rc, "send_signal")
 
+    def _check_proc(self):
+        if self._ended:  # as asyncio: the transport let go of the child
+            raise ProcessLookupError()
+
+    def send_signal(self, sig):
+        self._check_proc()
+        self._child.send_signal(sig)
+
     def terminate(self):
-        self.send_signal(signal.SIGTERM)
+        self._check_proc()
+        self._child.terminate()
 
     def kill(self):
-        self.send_signal(signal.SIGKILL)
+        self._check_proc()
+        self._child.kill()
+
+
+def _exit_status(info):
+    """A returncode from os.waitid's result (-N for signal N)."""
+    if info.si_code == os.CLD_EXITED:
+        return info.si_status
+    return -info.si_status
+
+
+class _Child:
+    """get_extra_info("subprocess"): what asyncio's transport gives there
+    is its subprocess.Popen; this is the part of one that applies to a
+    child the core spawned and reaps: pid, returncode, poll, wait,
+    send_signal, terminate, kill. poll and wait look at the child with
+    waitid(WNOWAIT), which leaves it for the core to reap. The transport
+    signals the child through it."""
+
+    def __init__(self, transport, args):
+        self._transport = transport
+        self.pid = transport._pid
+        self.args = args
+
+    def __repr__(self):
+        return "<uvasync child pid=%s returncode=%s>" % (
+            self.pid,
+            self.returncode,
+        )
+
+    @property
+    def returncode(self):
+        return self._transport._returncode
+
+    def poll(self):
+        """The returncode once the child has exited (also before the loop
+        has seen the exit), else None."""
+        rc = self._transport._returncode
+        if rc is None and hasattr(os, "waitid"):
+            try:
+                info = os.waitid(
+                    os.P_PID, self.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT
+                )
+            except ChildProcessError:  # reaped by the core just now
+                return None
+            if info is not None:
+                rc = _exit_status(info)
+        return rc
+
+    def wait(self, timeout=None):
+        """Block until the child exits (Popen.wait: this blocks the loop's
+        thread); its returncode. subprocess.TimeoutExpired after timeout
+        seconds."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        delay = 0.0005
+        while True:
+            rc = self.poll()
+            if rc is not None:
+                return rc
+            if self._transport._h is None:  # reaped: the loop reports it
+                return self._transport._returncode
+            if deadline is None and hasattr(os, "waitid"):
+                try:
+                    info = os.waitid(
+                        os.P_PID, self.pid, os.WEXITED | os.WNOWAIT
+                    )
+                except ChildProcessError:
+                    continue
+                return _exit_status(info)
+            if deadline is not None and time.monotonic() >= deadline:
+                raise subprocess.TimeoutExpired(self.args, timeout)
+            time.sleep(delay)
+            delay = min(delay * 2, 0.05)
+
+    def send_signal(self, sig):
+        self._transport._signal_child(sig)
+
+    def terminate(self):
+        self._transport._signal_child(signal.SIGTERM)
+
+    def kill(self):
+        self._transport._signal_child(signal.SIGKILL)
 
 
 def _check_popen_args(kwargs):
