@@ -7,6 +7,7 @@ import concurrent.futures
 import gc
 import os
 import signal
+import socket
 import time
 from unittest import mock
 
@@ -151,3 +152,35 @@ def test_a_forked_child_runs_a_loop_of_its_own():
     finally:
         loop.close()
     assert os.waitstatus_to_exitcode(status) == 0
+
+
+def test_sock_sendfile_sends_a_file_beside_transports_sendfile(loop, tmp_path):
+    # test_sendfile.*.test_sock_sendfile_success, once the transports and
+    # sockets met in one loop: loop.sendfile's hook for transports
+    # (_sendfile_native, asyncio's name) hid sock_sendfile's own, which
+    # then got a socket where it wanted a transport.
+    path = tmp_path / "data"
+    path.write_bytes(b"x" * 100_000)
+    a, b = socket.socketpair()
+    a.setblocking(False)
+    b.setblocking(False)
+
+    async def main():
+        received = bytearray()
+
+        async def read_all():
+            while len(received) < 100_000:
+                received.extend(await loop.sock_recv(b, 65536))
+
+        reader = loop.create_task(read_all())
+        with open(path, "rb") as f:
+            sent = await loop.sock_sendfile(a, f)
+        await reader
+        return sent, bytes(received)
+
+    try:
+        sent, received = loop.run_until_complete(main())
+    finally:
+        a.close()
+        b.close()
+    assert sent == 100_000 and received == b"x" * 100_000

@@ -522,13 +522,13 @@ class SocketsMixin:
                 "offset must be a non-negative integer (got %r)" % (offset,)
             )
         try:
-            return await self._sendfile_native(sock, file, offset, count)
+            return await self._sock_sendfile_native(sock, file, offset, count)
         except asyncio.SendfileNotAvailableError:
             if not fallback:
                 raise
         return await self._sendfile_fallback(sock, file, offset, count)
 
-    async def _sendfile_native(self, sock, file, offset, count):
+    async def _sock_sendfile_native(self, sock, file, offset, count):
         if not hasattr(os, "sendfile"):
             raise asyncio.SendfileNotAvailableError(
                 "os.sendfile() is not available"
