@@ -30,6 +30,9 @@ static Py_ssize_t off_callback, off_args, off_cancelled, off_loop, off_tb,
 
 #define SLOT(o, off) (*(PyObject **) ((char *) (o) + (off)))
 
+static void aio_dealloc(PyObject *o);
+static int aio_traverse(PyObject *o, visitproc visit, void *arg);
+
 /* Put v (a new reference, or NULL) in a slot, dropping what was there. */
 static void slot_put(PyObject *o, Py_ssize_t off, PyObject *v) {
   PyObject *old = SLOT(o, off);
@@ -106,8 +109,93 @@ PyObject *uvapy_aio_setup(PyObject *mod, PyObject *const *args,
   Py_INCREF(args[2]);
   Py_XSETREF(aio_handle_cls, (PyTypeObject *) h);
   Py_XSETREF(aio_timer_cls, (PyTypeObject *) t);
+  ((PyTypeObject *) h)->tp_dealloc = aio_dealloc;
+  ((PyTypeObject *) t)->tp_dealloc = aio_dealloc;
+  ((PyTypeObject *) h)->tp_traverse = aio_traverse;
+  ((PyTypeObject *) t)->tp_traverse = aio_traverse;
   Py_XSETREF(aio_failed, args[2]);
   Py_RETURN_NONE;
+}
+
+/* ---- a free list of handles ---------------------------------------------- */
+
+/* Handles are made and dropped for every callback: a freed one keeps its
+ * memory here for the next (as uvloop's handles do), in place of the
+ * handle classes' generic dealloc. Instances of the two classes only; a
+ * subclass's are freed (Python's dealloc of a subclass calls this one,
+ * which then drops the class's reference, as for any heap-type base). */
+#define AIO_FREE_MAX 256
+
+static PyObject *aio_free_handles[AIO_FREE_MAX], *aio_free_timers[AIO_FREE_MAX];
+static int aio_nfree_handles, aio_nfree_timers;
+
+static Py_ssize_t *aio_slots_of(PyTypeObject *tp, int *n) {
+  static Py_ssize_t offs[10];
+  offs[0] = off_callback;
+  offs[1] = off_args;
+  offs[2] = off_cancelled;
+  offs[3] = off_loop;
+  offs[4] = off_tb;
+  offs[5] = off_repr;
+  offs[6] = off_context;
+  offs[7] = off_when;
+  offs[8] = off_scheduled;
+  offs[9] = off_ctimer;
+  *n = tp == aio_timer_cls ||
+               (tp != aio_handle_cls && PyType_IsSubtype(tp, aio_timer_cls))
+           ? 10
+           : 7;
+  return offs;
+}
+
+static void aio_dealloc(PyObject *o) {
+  PyTypeObject *tp = Py_TYPE(o);
+  Py_ssize_t *offs;
+  int i, n;
+  PyObject_GC_UnTrack(o);
+  if (tp->tp_weaklistoffset > 0) {
+    PyObject **wl = (PyObject **) ((char *) o + tp->tp_weaklistoffset);
+    if (*wl != NULL) PyObject_ClearWeakRefs(o);
+    *wl = NULL;
+  }
+  offs = aio_slots_of(tp, &n);
+  for (i = 0; i < n; i++)
+    Py_CLEAR(SLOT(o, offs[i]));
+  if (tp == aio_handle_cls && aio_nfree_handles < AIO_FREE_MAX)
+    aio_free_handles[aio_nfree_handles++] = o;
+  else if (tp == aio_timer_cls && aio_nfree_timers < AIO_FREE_MAX)
+    aio_free_timers[aio_nfree_timers++] = o;
+  else
+    tp->tp_free(o);
+  Py_DECREF(tp); /* instances of a heap type hold it */
+}
+
+/* The GC's walk over a handle: the slots that may hold containers,
+ * directly (Python's generic walk looks every slot up through the
+ * classes' member lists), and its class. */
+static int aio_traverse(PyObject *o, visitproc visit, void *arg) {
+  /* not _cancelled, _repr, _when, _scheduled, _ctimer: a bool, None or
+   * str, a float, a bool, None or int, never part of a cycle */
+  Py_VISIT(SLOT(o, off_callback));
+  Py_VISIT(SLOT(o, off_args));
+  Py_VISIT(SLOT(o, off_loop));
+  Py_VISIT(SLOT(o, off_context));
+  Py_VISIT(SLOT(o, off_tb));
+  Py_VISIT(Py_TYPE(o));
+  return 0;
+}
+
+/* A new (zeroed) instance of one of the two handle classes. */
+static PyObject *aio_alloc(PyTypeObject *cls) {
+  PyObject *o = NULL;
+  if (cls == aio_handle_cls && aio_nfree_handles > 0)
+    o = aio_free_handles[--aio_nfree_handles];
+  else if (cls == aio_timer_cls && aio_nfree_timers > 0)
+    o = aio_free_timers[--aio_nfree_timers];
+  if (o == NULL) return cls->tp_alloc(cls, 0);
+  PyObject_Init(o, cls); /* its type and a first reference (type held) */
+  PyObject_GC_Track(o);
+  return o;
 }
 
 /* ---- making a handle ----------------------------------------------------- */
@@ -132,7 +220,7 @@ static PyObject *aio_new(PyTypeObject *cls, PyObject *loop, PyObject *cb,
   } else {
     Py_INCREF(context);
   }
-  if ((h = cls->tp_alloc(cls, 0)) == NULL) {
+  if ((h = aio_alloc(cls)) == NULL) {
     Py_DECREF(tuple);
     Py_DECREF(context);
     return NULL;

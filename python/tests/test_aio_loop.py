@@ -292,6 +292,29 @@ def test_handle_get_context(loop):
     loop.close()
 
 
+def test_handles_in_cycles_are_collected_and_weakly_referable(loop):
+    import gc
+    import weakref
+
+    class Owner:
+        def run(self):
+            pass
+
+    owner = Owner()
+    owner.soon = loop.call_soon(owner.run)  # owner -> handle -> owner.run
+    owner.later = loop.call_later(0, owner.run)
+    refs = [
+        weakref.ref(owner),
+        weakref.ref(owner.soon),
+        weakref.ref(owner.later),
+    ]
+    loop.call_later(0.005, loop.stop)
+    loop.run_forever()
+    del owner
+    gc.collect()
+    assert [r() for r in refs] == [None, None, None]
+
+
 def test_callbacks_run_in_order_and_in_their_context(loop):
     import contextvars
 
