@@ -396,13 +396,13 @@ def test_server_on_several_hosts_and_its_api(run):
         await asyncio.sleep(0)
         with pytest.raises(RuntimeError):
             await server.serve_forever()
+        t.close()  # (3.12+: a cancelled serve_forever waits for clients)
+        await p.lost
         serving.cancel()
         with pytest.raises(asyncio.CancelledError):
             await serving
         assert not server.is_serving()
         assert server.sockets == ()
-        t.close()
-        await p.lost
         await server.wait_closed()
 
         async with await loop.create_server(Recorder, None, 0) as s2:
@@ -820,3 +820,63 @@ def test_transports_left_open_when_the_loop_closes_say_so():
         assert "open" in repr(t)  # asyncio's: never closed, only dropped
         rpipe.close()
         os.close(wfd)
+
+
+def test_server_on_two_addresses_each_serves(run):
+    async def main():
+        loop = asyncio.get_running_loop()
+        server = await loop.create_server(
+            lambda: Recorder(echo=True), ["127.0.0.1", "::1"], 0
+        )
+        names = sorted(s.getsockname()[:2] for s in server.sockets)
+        assert [n[0] for n in names] == ["127.0.0.1", "::1"]
+        for host, port in names:
+            t, p = await loop.create_connection(Recorder, host, port)
+            t.write(host.encode())
+            while p.data != host.encode():
+                await asyncio.sleep(0.001)
+            t.close()
+            await p.lost
+        server.close()
+        await server.wait_closed()
+
+    run(main)
+
+
+def test_connect_accepted_socket_and_unix_sock_arguments(run):
+    async def main():
+        loop = asyncio.get_running_loop()
+        listener = socket.socket()
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(1)
+        client = socket.create_connection(listener.getsockname())
+        conn, _ = listener.accept()
+        listener.close()
+        t, p = await loop.connect_accepted_socket(
+            lambda: Recorder(echo=True), conn
+        )
+        client.sendall(b"accepted")
+        client.settimeout(5)
+        got = await loop.run_in_executor(None, client.recv, 100)
+        assert got == b"accepted"
+        client.close()
+        assert await p.lost is None
+        with tempfile.TemporaryDirectory() as tmp:
+            path = os.path.join(tmp, "s")
+            lsock = socket.socket(socket.AF_UNIX)
+            lsock.bind(path)
+            server = await loop.create_unix_server(
+                lambda: Recorder(echo=True), sock=lsock
+            )
+            csock = socket.socket(socket.AF_UNIX)
+            csock.connect(path)
+            t, p = await loop.create_unix_connection(Recorder, sock=csock)
+            t.write(b"unix sock")
+            while p.data != b"unix sock":
+                await asyncio.sleep(0.001)
+            t.close()
+            await p.lost
+            server.close()
+            await server.wait_closed()
+
+    run(main)
