@@ -68,6 +68,7 @@ def test_echo_between_two_endpoints(loop):
             Recorder, local_addr=("127.0.0.1", 0)
         )
         assert server.calls == ["made"]  # before the endpoint is returned
+        assert isinstance(server_t, asyncio.Transport)  # as asyncio's
         addr = server_t.get_extra_info("sockname")
         assert addr[0] == "127.0.0.1" and addr[1] > 0
         assert server_t.get_extra_info("peername") is None

@@ -51,9 +51,10 @@ def _check_data(data):
         )
 
 
-class _DatagramTransport(asyncio.DatagramTransport):
+class _DatagramTransport(asyncio.DatagramTransport, asyncio.Transport):
     """What both transports share: the protocol, closing, the write-buffer
-    limits and the extra info."""
+    limits and the extra info. An asyncio.Transport too, as asyncio's
+    datagram transport is (CPython's tests check it)."""
 
     def __init__(self, loop, protocol, address, extra):
         super().__init__(extra)
@@ -383,7 +384,7 @@ class _SocketDatagramTransport(_DatagramTransport):
             self._loop._add_reader(self._fd, self._read_ready)
 
     def _stop_reading(self):
-        self._loop._remove(self._fd, False)
+        self._loop._unwatch(self._fd, False)
 
     def _read_ready(self):
         if self._conn_lost:
@@ -457,7 +458,7 @@ class _SocketDatagramTransport(_DatagramTransport):
             self._buffer_size -= len(data)
         self._maybe_resume_protocol()
         if not self._buffer:
-            self._loop._remove(self._fd, True)
+            self._loop._unwatch(self._fd, True)
             if self._closing:
                 self._conn_lost += 1
                 self._call_connection_lost(None)
@@ -468,7 +469,7 @@ class _SocketDatagramTransport(_DatagramTransport):
     def _drop_buffer(self):
         self._buffer.clear()
         self._buffer_size = 0
-        self._loop._remove(self._fd, True)
+        self._loop._unwatch(self._fd, True)
 
     def _io_open(self):
         return self._sock is not None and self._sock.fileno() != -1
@@ -476,8 +477,8 @@ class _SocketDatagramTransport(_DatagramTransport):
     def _close_io(self):
         sock = self._sock
         if sock is not None:
-            self._loop._remove(self._fd, False)
-            self._loop._remove(self._fd, True)
+            self._loop._unwatch(self._fd, False)
+            self._loop._unwatch(self._fd, True)
             sock.close()
 
 

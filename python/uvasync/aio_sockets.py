@@ -242,7 +242,7 @@ class _SockCall:
             fut.set_exception(exc)
         else:
             fut.set_result(result)
-        self.loop._remove(self.fd, self.writing, self)
+        self.loop._unwatch(self.fd, self.writing, self)
 
 
 # The calls a waiting sock_* call makes again, looking the method up each
@@ -327,7 +327,7 @@ class SocketsMixin:
         fd = _fileobj_to_fd(fd)
         return self._watch(fd, True, _IoHandle(callback, args, self))
 
-    def _remove(self, fd, writing, handle=None):
+    def _unwatch(self, fd, writing, handle=None):
         """Drop the reader (or writer) of fd, only if it is `handle` when
         one is given; True if one was set."""
         watchers = self._aio_fds
@@ -351,6 +351,13 @@ class SocketsMixin:
             w.arm()
         return True
 
+    # asyncio's private names, which some libraries call
+    def _remove_reader(self, fd):
+        return self._unwatch(_fileobj_to_fd(fd), False)
+
+    def _remove_writer(self, fd):
+        return self._unwatch(_fileobj_to_fd(fd), True)
+
     def add_reader(self, fd, callback, *args):
         """Call callback(*args) whenever fd is readable."""
         self._add_reader(fd, callback, *args)
@@ -361,11 +368,11 @@ class SocketsMixin:
 
     def remove_reader(self, fd):
         """Stop watching fd for reading; True if a reader was set."""
-        return self._remove(_fileobj_to_fd(fd), False)
+        return self._unwatch(_fileobj_to_fd(fd), False)
 
     def remove_writer(self, fd):
         """Stop watching fd for writing; True if a writer was set."""
-        return self._remove(_fileobj_to_fd(fd), True)
+        return self._unwatch(_fileobj_to_fd(fd), True)
 
     # -- waiting for one call ---------------------------------------------
 
@@ -378,7 +385,7 @@ class SocketsMixin:
         try:
             return await fut
         finally:
-            self._remove(fd, writing, waiter)  # if still set (cancelled)
+            self._unwatch(fd, writing, waiter)  # if still set (cancelled)
 
     async def sock_recv(self, sock, n):
         """Receive up to n bytes from sock."""
@@ -526,7 +533,7 @@ class SocketsMixin:
         except asyncio.SendfileNotAvailableError:
             if not fallback:
                 raise
-        return await self._sendfile_fallback(sock, file, offset, count)
+        return await self._sock_sendfile_fallback(sock, file, offset, count)
 
     async def _sock_sendfile_native(self, sock, file, offset, count):
         if not hasattr(os, "sendfile"):
@@ -576,7 +583,7 @@ class SocketsMixin:
                 os.lseek(fileno, offset + total, os.SEEK_SET)
         return total
 
-    async def _sendfile_fallback(self, sock, file, offset, count):
+    async def _sock_sendfile_fallback(self, sock, file, offset, count):
         if offset:
             file.seek(offset)
         block = min(count, _SENDFILE_BLOCK) if count else _SENDFILE_BLOCK
