@@ -113,6 +113,8 @@ ensure_node_modules() {
 # The Python package (python/): installed with pip from this checkout (it
 # compiles the core into its cffi extension), then its pytest suite, run from
 # outside the source tree so that the installed copy is what is tested.
+# Among it, test_cpython_asyncio.py runs CPython's own test_asyncio (the
+# interpreter's) on uvasync.EventLoop (about 2 minutes).
 suite_python() {
   python3 -m pip install --quiet --disable-pip-version-check \
     --root-user-action=ignore "$ROOT/python[test]"
@@ -120,6 +122,32 @@ suite_python() {
   python3 -m pip install --quiet --disable-pip-version-check \
     --root-user-action=ignore -r "$ROOT/python/tests/requirements-apps.txt"
   (cd "$ROOT/python/tests" && run_pytest -q -p no:cacheprovider .)
+  run_cpython_asyncio_versions
+}
+
+# CPython's test_asyncio on uvasync.EventLoop under more CPython versions,
+# each with the package installed in a venv of its own under build-py/:
+#   UVA_CPYTHON_VERSIONS="3.12 3.13" bash scripts/test.sh python
+# Off by default (each version builds the package, ~2 minutes, then runs
+# ~2 minutes). A version asked for that cannot run fails the suite, saying
+# why (no interpreter, or no test.test_asyncio installed with it).
+run_cpython_asyncio_versions() {
+  local v py venv rc=0
+  for v in ${UVA_CPYTHON_VERSIONS:-}; do
+    log "python: CPython $v's test_asyncio on uvasync.EventLoop"
+    if ! py=$(command -v "python$v") || ! "$py" -c pass 2>/dev/null; then
+      echo "NOT RUN: no python$v here"
+      rc=1
+      continue
+    fi
+    venv=$ROOT/build-py/venv-$v
+    "$py" -m venv --clear "$venv"
+    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check \
+      "$ROOT/python"
+    (cd "$ROOT/python/tests" &&
+      timeout 900 "$venv/bin/python" cpython_asyncio_run.py) || rc=1
+  done
+  return "$rc"
 }
 
 # The Rust crates (rust/): cargo test with every feature (unit, scenario,

@@ -46,6 +46,13 @@ const void *thread_token() {
 /* The loop running in this thread, if any: one running loop per thread. */
 static thread_local Loop *tls_running = nullptr;
 
+#ifndef _WIN32
+/* fork() copies the forking thread's tls_running into the child, where no
+ * loop runs: a child forked from a callback or a task (a process pool's
+ * worker) starts with none, so that it can run a loop of its own. */
+static void forget_running_loop_in_child() { tls_running = nullptr; }
+#endif
+
 Task *running_task() {
   return tls_running != nullptr ? tls_running->current : nullptr;
 }
@@ -516,6 +523,11 @@ static void ignore_sigpipe() {
 
 int loop_new(Loop **out) {
   ignore_sigpipe();
+#ifndef _WIN32
+  static const int at_fork =
+      pthread_atfork(nullptr, nullptr, forget_running_loop_in_child);
+  (void) at_fork;
+#endif
   Loop *l = fault_hit(FAULT_ALLOC) ? nullptr : new (std::nothrow) Loop();
   if (l == nullptr) return UVA_ENOMEM;
   l->magic = MAGIC_LOOP;

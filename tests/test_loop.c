@@ -2,6 +2,11 @@
  * (uvasync.h "Loop"). */
 #include "helpers.h"
 
+#ifndef _WIN32
+#include <sys/wait.h>
+#include <unistd.h>
+#endif
+
 Test(loop, new_and_close, .timeout = 10) {
   uva_loop_t *loop = uvt_loop_new();
   uva_loop_t *loop2 = uvt_loop_new();
@@ -551,6 +556,37 @@ Test(loop, run_reentered_returns_erunning, .timeout = 10) {
   UVT_CLOSE_LOOP(r.other);
   UVT_CLOSE_LOOP(r.loop);
 }
+
+#ifndef _WIN32
+/* Forks from a callback of a running loop: the child runs a loop of its
+ * own and exits 0 if it could. */
+static void cb_fork_and_run(void *arg) {
+  pid_t *pid = (pid_t *) arg;
+  *pid = fork();
+  if (*pid == 0) {
+    uva_loop_t *child = NULL;
+    int ok = uva_loop_new(&child) == 0 &&
+             uva_loop_run(child, UVA_RUN_DEFAULT) == 0 &&
+             uva_loop_close(child) == 0;
+    _exit(ok ? 0 : 1);
+  }
+}
+
+/* A child forked while a loop ran in the forking thread (as a process pool
+ * forks its workers) is not running that loop: it can run its own. */
+Test(loop, a_child_forked_while_running_runs_its_own_loop, .timeout = 10) {
+  uva_loop_t *loop = uvt_loop_new();
+  pid_t pid = -1;
+  int status = -1;
+  UVT_OK(uva_loop_call_soon(loop, cb_fork_and_run, &pid));
+  UVT_OK(uva_loop_run(loop, UVA_RUN_DEFAULT));
+  cr_assert_gt(pid, 0);
+  cr_assert_eq(waitpid(pid, &status, 0), pid);
+  cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+            "the child could not run a loop: status %d", status);
+  UVT_CLOSE_LOOP(loop);
+}
+#endif
 
 /* ---- foreign threads --------------------------------------------------- */
 

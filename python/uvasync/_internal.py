@@ -16,6 +16,7 @@ API module can import it without an import cycle.
 
 import errno
 import math
+import os
 import threading
 import types
 
@@ -46,6 +47,18 @@ class _ThreadState(threading.local):
 
 
 _tls = _ThreadState()
+
+
+def _forget_loops_in_child():
+    """A forked child makes loops of its own: the parent's, copied with its
+    memory, are neither current nor running there (as asyncio forgets its
+    running loop in a child; the core forgets its own the same way)."""
+    _tls.loop = None
+    _tls.running = None
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_loops_in_child)
 
 
 def _current_ctask():

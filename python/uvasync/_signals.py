@@ -66,7 +66,12 @@ def sigint_install(loop):
         loop._sig[1].fileno(), warn_on_full_buffer=False
     )
     if own_sigint:
-        signal.signal(signal.SIGINT, on_sigint)
+        try:
+            signal.signal(signal.SIGINT, on_sigint)
+        except ValueError:
+            # signals off in this interpreter (an embedding one), as
+            # asyncio.Runner allows: Ctrl-C is then not the loop's
+            own_sigint = False
 
     def restore():
         if own_sigint:

@@ -13,7 +13,6 @@ uvasync Loop, so native uvasync tasks run on the same loop object.
 
 import asyncio
 import concurrent.futures
-import os
 import socket
 import sys
 import threading
@@ -21,7 +20,7 @@ import time
 import traceback
 import warnings
 import weakref
-from asyncio import events, format_helpers, futures, tasks
+from asyncio import base_events, events, format_helpers, futures, tasks
 
 from . import _signals, executor as _executor
 from ._cext import LoopBase, _aio_setup, _work_submit
@@ -297,7 +296,7 @@ class EventLoop(
             events.Handle._run(handle)
             dt = self.time() - t0
             if dt >= self.slow_callback_duration:
-                logger.warning(
+                base_events.logger.warning(
                     "Executing %s took %.3f seconds", _format(handle), dt
                 )
         except (KeyboardInterrupt, SystemExit) as e:
@@ -575,13 +574,9 @@ def _stop_loop_of(future):
 
 
 def _env_debug():
-    """asyncio's debug default: -X dev, or PYTHONASYNCIODEBUG set (and not
-    ignored by -E)."""
-    if sys.flags.dev_mode:
-        return True
-    return not sys.flags.ignore_environment and bool(
-        os.environ.get("PYTHONASYNCIODEBUG")
-    )
+    """asyncio's own debug default (-X dev, or PYTHONASYNCIODEBUG set and
+    not ignored by -E), from asyncio itself so that the two agree."""
+    return asyncio.coroutines._is_debug_mode()
 
 
 def _format(handle):
@@ -627,7 +622,9 @@ def _default_exception_handler(loop, context):
         else:
             value = repr(value)
         lines.append("%s: %s" % (key, value))
-    logger.error("\n".join(lines), exc_info=exc_info)
+    # asyncio's loops log through base_events.logger (the 'asyncio' logger),
+    # read at each call: what replaces it (a test's mock) hears ours too
+    base_events.logger.error("\n".join(lines), exc_info=exc_info)
 
 
 # -- installing ----------------------------------------------------------------

@@ -16,6 +16,7 @@ The Loop methods delegate here (the module imports nothing of core, so
 core can import it).
 """
 
+import asyncio
 import concurrent.futures
 import contextvars
 import functools
@@ -29,6 +30,21 @@ from ._internal import _tls
 __all__ = ["to_thread", "wrap_future"]
 
 _ECANCELED = lib.UVA_ECANCELED
+
+
+def _asyncio_error(exc):
+    """concurrent.futures' CancelledError, TimeoutError and
+    InvalidStateError as asyncio's, as asyncio's run_in_executor gives
+    them (they are other classes, and asyncio's CancelledError is a
+    BaseException)."""
+    cls = type(exc)
+    if cls is concurrent.futures.CancelledError:
+        return asyncio.CancelledError(*exc.args)
+    if cls is concurrent.futures.TimeoutError:
+        return asyncio.TimeoutError(*exc.args)
+    if cls is concurrent.futures.InvalidStateError:
+        return asyncio.InvalidStateError(*exc.args)
+    return exc
 
 
 class _Job:
@@ -54,7 +70,7 @@ class _Job:
         elif status < 0:
             future.set_exception(error(status, "run_in_executor"))
         elif failed:
-            future.set_exception(value)
+            future.set_exception(_asyncio_error(value))
         else:
             future.set_result(value)
 

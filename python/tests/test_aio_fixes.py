@@ -1,0 +1,186 @@
+"""Bugs of uvasync.EventLoop that CPython's own test_asyncio found
+(test_cpython_asyncio.py), one test each, run on asyncio's loop too as the
+reference. Each names the CPython test that found it."""
+
+import asyncio
+import concurrent.futures
+import gc
+import os
+import signal
+import socket
+import time
+from unittest import mock
+
+import pytest
+
+import uvasync
+
+LOOPS = [
+    pytest.param(uvasync.EventLoop, id="uvasync"),
+    pytest.param(asyncio.new_event_loop, id="asyncio"),
+]
+
+
+@pytest.fixture(params=LOOPS)
+def loop(request):
+    loop = request.param()
+    yield loop
+    loop.close()
+
+
+def test_a_call_raising_concurrent_cancelled_error_cancels_as_asyncio(loop):
+    # test_tasks.RunCoroutineThreadsafeTests
+    #   .test_run_coroutine_threadsafe_task_cancelled: run_in_executor gave
+    # concurrent.futures.CancelledError (an Exception) where asyncio gives
+    # its own CancelledError (a BaseException).
+    def cancelled():
+        raise concurrent.futures.CancelledError("gone")
+
+    def timed_out():
+        raise concurrent.futures.TimeoutError("late")
+
+    async def main():
+        with pytest.raises(asyncio.CancelledError):
+            await loop.run_in_executor(None, cancelled)
+        with pytest.raises(asyncio.TimeoutError):
+            await loop.run_in_executor(None, timed_out)
+        return await loop.run_in_executor(None, lambda: 42)
+
+    assert loop.run_until_complete(main()) == 42
+
+
+def test_to_thread_raising_concurrent_cancelled_error_cancels():
+    # the same through the native API: asyncio.to_thread's semantics
+    def cancelled():
+        raise concurrent.futures.CancelledError
+
+    async def main():
+        with pytest.raises(asyncio.CancelledError):
+            await uvasync.to_thread(cancelled)
+
+    uvasync.run(main())
+
+
+def test_a_loop_runs_where_signal_handlers_cannot_be_set():
+    # test_runners.RunnerTests.test_signal_install_not_supported_ok: in an
+    # interpreter without signals signal.signal raises ValueError; asyncio's
+    # Runner runs anyway, and the loop's own Ctrl-C set-up failed.
+    async def main():
+        return 5
+
+    with mock.patch.object(signal, "signal", side_effect=ValueError):
+        loop = uvasync.EventLoop()
+        try:
+            assert loop.run_until_complete(main()) == 5
+        finally:
+            loop.close()
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+@pytest.mark.parametrize("debug", [True, False])
+def test_the_debug_default_is_asyncios(debug):
+    # test_runners.RunTests.test_asyncio_run_debug: asyncio decides its
+    # debug default in asyncio.coroutines._is_debug_mode (the test patches
+    # it); the loop had its own copy of the rule.
+    with mock.patch("asyncio.coroutines._is_debug_mode", lambda: debug):
+        loop = uvasync.EventLoop()
+    try:
+        assert loop.get_debug() is debug
+    finally:
+        loop.close()
+
+
+def test_errors_are_logged_through_asyncios_logger(loop):
+    # test_futures.*FutureTests.test_future_exception_never_retrieved and
+    # test_tasks.*.test_error_in_call_soon patch asyncio.base_events.logger,
+    # the logger asyncio's loops write to; ours wrote to its own reference.
+    async def fail():
+        raise ZeroDivisionError
+
+    with mock.patch("asyncio.base_events.logger") as m_log:
+        task = loop.create_task(fail())
+        loop.run_until_complete(asyncio.sleep(0.01))
+        assert task.done()
+        del task
+        gc.collect()
+    assert m_log.error.called
+    assert "never retrieved" in m_log.error.call_args[0][0]
+
+
+def test_a_slow_task_step_is_named_by_its_task(loop):
+    # test_base_events.BaseEventLoopWithSelectorTests.test_log_slow_callbacks
+    # (run on our loop): the debug warning named the task step's handle
+    # ("<Handle <TaskStepMethWrapper ...>>") instead of the task.
+    async def slow_step():
+        time.sleep(0.02)
+
+    loop.set_debug(True)
+    loop.slow_callback_duration = 0.01
+    with mock.patch("asyncio.base_events.logger") as m_log:
+        loop.run_until_complete(loop.create_task(slow_step()))
+    messages = [c[0][0] % c[0][1:] for c in m_log.warning.call_args_list]
+    assert any(
+        m.startswith("Executing <Task") and "slow_step" in m for m in messages
+    ), messages
+
+
+def test_a_forked_child_runs_a_loop_of_its_own():
+    # test_events.TestPyGetEventLoop.test_get_event_loop_new_process: a
+    # child forked while the loop ran (a ProcessPoolExecutor worker) could
+    # not run a loop: "another loop is running" (the parent's, in the
+    # copied thread state of the package and of the core).
+    async def fork_and_wait():
+        pid = os.fork()
+        if pid == 0:
+            status = 1
+            try:
+                child = uvasync.EventLoop()
+                if child.run_until_complete(asyncio.sleep(0, 7)) == 7:
+                    status = 0
+                child.close()
+                if uvasync.run(uvasync.sleep(0)) is not None:
+                    status = 1
+            finally:
+                os._exit(status)
+        return await asyncio.get_running_loop().run_in_executor(
+            None, os.waitpid, pid, 0
+        )
+
+    loop = uvasync.EventLoop()
+    try:
+        _, status = loop.run_until_complete(fork_and_wait())
+    finally:
+        loop.close()
+    assert os.waitstatus_to_exitcode(status) == 0
+
+
+def test_sock_sendfile_sends_a_file_beside_transports_sendfile(loop, tmp_path):
+    # test_sendfile.*.test_sock_sendfile_success, once the transports and
+    # sockets met in one loop: loop.sendfile's hook for transports
+    # (_sendfile_native, asyncio's name) hid sock_sendfile's own, which
+    # then got a socket where it wanted a transport.
+    path = tmp_path / "data"
+    path.write_bytes(b"x" * 100_000)
+    a, b = socket.socketpair()
+    a.setblocking(False)
+    b.setblocking(False)
+
+    async def main():
+        received = bytearray()
+
+        async def read_all():
+            while len(received) < 100_000:
+                received.extend(await loop.sock_recv(b, 65536))
+
+        reader = loop.create_task(read_all())
+        with open(path, "rb") as f:
+            sent = await loop.sock_sendfile(a, f)
+        await reader
+        return sent, bytes(received)
+
+    try:
+        sent, received = loop.run_until_complete(main())
+    finally:
+        a.close()
+        b.close()
+    assert sent == 100_000 and received == b"x" * 100_000
