@@ -5,10 +5,14 @@ use std::io;
 use uvasync_sys as sys;
 
 /// The `io::Error` for a negative core code: an OS error for `-errno` codes,
-/// a matching [`io::ErrorKind`] with the core's message for the others.
+/// a matching [`io::ErrorKind`] with the core's message for the others (a
+/// [`TlsError`](crate::TlsError) inside for the TLS codes).
 #[cold]
 #[inline(never)]
 pub(crate) fn to_io(code: c_int) -> io::Error {
+    if let Some(e) = crate::tls::tls_error(code, "") {
+        return e;
+    }
     let kind = match code {
         sys::UVA_EOF | sys::UVA_EINCOMPLETE => io::ErrorKind::UnexpectedEof,
         sys::UVA_ECLOSED => io::ErrorKind::NotConnected,

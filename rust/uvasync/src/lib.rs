@@ -12,6 +12,10 @@
 //! Blocking calls go to the loop's thread pool with [`spawn_blocking`], and
 //! [`fs`] reads and writes files through the pool's jobs, as tokio's.
 //!
+//! TLS (the core's, on OpenSSL) is [`TlsConnector`] and [`TlsAcceptor`],
+//! as tokio-native-tls: they turn a `TcpStream` into a [`TlsStream`] with
+//! the same methods.
+//!
 //! tokio's toolbox has its counterparts: [`JoinSet`], [`sync`] (`oneshot`,
 //! `watch`, `broadcast`, `mpsc` with a sender for other threads, `Notify`,
 //! `RwLock`), [`join!`] and [`select!`], split halves of streams
@@ -66,6 +70,7 @@ mod stream;
 pub mod sync;
 mod task;
 mod time;
+mod tls;
 mod udp;
 mod work;
 
@@ -80,6 +85,10 @@ pub use sync::{
 };
 pub use task::{JoinError, JoinHandle};
 pub use time::{interval, sleep, sleep_ms, timeout, yield_now, Elapsed, Interval, Sleep, Timeout, YieldNow};
+pub use tls::{
+    Identity, TlsAcceptor, TlsAcceptorBuilder, TlsConnector, TlsConnectorBuilder, TlsError, TlsErrorKind, TlsStream,
+    TlsVersion,
+};
 
 pub use split::BufReader;
 pub use udp::UdpSocket;

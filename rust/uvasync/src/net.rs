@@ -412,6 +412,8 @@ macro_rules! stream_methods {
     };
 }
 
+pub(crate) use stream_methods;
+
 /// A TCP connection. Dropping it closes it gracefully (queued bytes are sent
 /// first).
 ///

@@ -74,3 +74,10 @@ assert_impl_all!(fs::DirEntry: Send, Sync);
 assert_impl_all!(fs::Metadata: Send, Sync);
 assert_impl_all!(fs::FileType: Send, Sync);
 assert_impl_all!(fs::OpenOptions: Send, Sync);
+
+// TLS: a configured context serves loops on any thread; a stream belongs to
+// its loop's thread, as a TcpStream does.
+assert_impl_all!(uvasync::TlsConnector: Send, Sync, Clone);
+assert_impl_all!(uvasync::TlsAcceptor: Send, Sync, Clone);
+assert_impl_all!(uvasync::TlsError: Send, Sync, std::error::Error);
+assert_not_impl_any!(uvasync::TlsStream: Send, Sync);
