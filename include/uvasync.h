@@ -1023,15 +1023,43 @@ UVA_EXTERN int uva_udp_close(uva_udp_t *udp, uva_udp_close_cb close_cb,
 
 typedef void (*uva_poll_close_cb)(uva_poll_t *poll, void *data);
 
-/* Watch a descriptor the caller keeps owning (a socket or pipe; not a
- * regular file). Errors: UVA_EBADF, libuv's. */
+/* A poll watches a descriptor number that the caller keeps owning (a
+ * socket, pipe, TTY, eventfd...; not a regular file); it never closes it.
+ * The caller may close the descriptor at any time, under a wait or between
+ * waits, and reuse its number: no sequence of uva_poll_* calls and
+ * close(2)s aborts the process (libuv's own poll handle would). On Linux:
+ * - a wait on a closed number returns UVA_EBADF (UVA_EPERM if the number
+ *   now names a regular file); the poll stays usable and is closed as
+ *   usual;
+ * - a wait after the number was reused watches the new file;
+ * - a task waiting when the descriptor is closed is not woken by it (no
+ *   event comes from a closed file, as with epoll and select): the caller
+ *   withdraws the wait or closes the poll (UVA_ECLOSED);
+ * - a new poll on a number whose file was closed takes the number over
+ *   from the poll that held it: that poll's waiter is woken, and its
+ *   waits return UVA_EBADF from then on; close it as usual. A second poll
+ *   on a descriptor whose file is still open under its number is refused
+ *   with UVA_EEXIST;
+ * - a descriptor closed under a wait while a dup (or a child process)
+ *   keeps the file open may wake the poll's next wait on that number once
+ *   spuriously (the kernel keeps the old file in the poll's epoll set):
+ *   readiness is a hint, the caller's non-blocking call decides.
+ * An error or hang-up reports the asked events as ready (the caller's own
+ * call then meets the error). Elsewhere a poll is libuv's uv_poll_t and
+ * libuv's rules hold: close the poll before the descriptor.
+ * Owner thread only. Errors: UVA_EBADF (fd < 0 or closed), UVA_EPERM (a
+ * regular file), UVA_EEXIST, UVA_ENOMEM, libuv's. */
 UVA_EXTERN int uva_poll_new(uva_poll_t **out, uva_loop_t *loop, int fd);
 /* Wait until the descriptor is readable and/or writable (events: a mask of
  * UVA_READABLE, UVA_WRITABLE): 0 with *revents; UVA_EAGAIN (registered);
- * an error from the poll. One waiting task per poll handle (else
- * UVA_EBUSY). */
+ * UVA_EBADF / UVA_EPERM (the number was closed, see above); UVA_ECLOSED
+ * (the poll was closed). One waiting task per poll handle (else
+ * UVA_EBUSY). A poll is armed one-shot only while a task waits. */
 UVA_EXTERN int uva_poll_wait(int *revents, uva_poll_t *poll, uva_task_t *task,
                              int events);
+/* Close the poll (never the descriptor): a waiting task is woken with
+ * UVA_ECLOSED; close_cb runs in a later pass. May be called before or
+ * after the descriptor was closed. */
 UVA_EXTERN int uva_poll_close(uva_poll_t *poll, uva_poll_close_cb close_cb,
                               void *data);
 

@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <cstring>
 #include <mutex>
+#include <unordered_map>
 #include <vector>
 #ifndef _WIN32
 #include <pthread.h>
@@ -393,7 +394,17 @@ struct Udp : Sync {
 };
 
 struct Poll : Sync {
+#ifdef __linux__
+  /* Never started: only its close callback (a poll's close completes in a
+   * later pass, as a libuv handle's). Readiness comes from the loop's
+   * poll set (poll.cpp). */
+  uv_check_t uv;
+  int fd;
+  uint32_t armed; /* epoll events it is armed for, one-shot; 0: none */
+  bool lost;      /* a newer poll took the number over: UVA_EBADF */
+#else
   uv_poll_t uv;
+#endif
   bool closed;
   int events;  /* what the waiting task asked for */
   int revents; /* what was seen since */
@@ -649,6 +660,12 @@ struct Loop : QNode {
    * by uva_loop_close after the pool's threads were joined. */
   int wakefd = -1;
   bool work_posted = false; /* wakefd's event came in this wait */
+  /* Linux: the descriptor polls' own epoll set (poll.cpp), made by the
+   * first uva_poll_new, watched by `pollset_uv` in libuv's poll phase;
+   * -1 before. `polls`: which poll holds each number in it. */
+  int pollset = -1;
+  uv_poll_t pollset_uv;
+  std::unordered_map<int, Poll *> polls;
 
   const void *owner; /* thread token of the owning thread */
   bool running = false;
@@ -920,6 +937,9 @@ void udp_close(Udp *u, uva_udp_close_cb cb, void *data);
 int poll_new(Poll **out, Loop *l, int fd);
 int poll_wait(int *revents, Poll *p, Task *t, int events);
 void poll_close(Poll *p, uva_poll_close_cb cb, void *data);
+/* Whether a poll that is not closed holds fd (and its file is still
+ * open under that number); a poll whose file is gone no longer does. */
+bool poll_holds(Loop *l, int fd);
 Stream *stream_reserve(Loop *l); /* a pipe's stream, before its fd */
 int stream_open_pipe(Stream *s, int fd);
 

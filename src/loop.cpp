@@ -648,6 +648,10 @@ int loop_close(Loop *l) {
   uv_close(reinterpret_cast<uv_handle_t *>(&l->check), nullptr);
   uv_close(reinterpret_cast<uv_handle_t *>(&l->async), nullptr);
   uv_close(reinterpret_cast<uv_handle_t *>(&l->prepare), nullptr);
+#ifdef __linux__
+  if (l->pollset >= 0)
+    uv_close(reinterpret_cast<uv_handle_t *>(&l->pollset_uv), nullptr);
+#endif
   l->wait_before = l->wait_after = nullptr;
   uv_run(&l->uv, UV_RUN_DEFAULT);
   int rc = uv_loop_close(&l->uv);
@@ -655,6 +659,7 @@ int loop_close(Loop *l) {
 #ifdef __linux__
   if (l->wakefd >= 0) close(l->wakefd); /* after pool_stop joined its users */
   if (l->epfd >= 0) close(l->epfd);
+  if (l->pollset >= 0) close(l->pollset);
 #endif
   if (l->dtor != nullptr) l->dtor(l->data);
   /* Atomic: the thread-safe calls of other threads read it. */

@@ -1134,6 +1134,9 @@ static bool fd_in_use(Loop *l, int fd) {
   (void) fd;
   return false; /* descriptors are CRT numbers there, handles in libuv */
 #else
+#ifdef __linux__
+  if (poll_holds(l, fd)) return true; /* polls are no libuv handles here */
+#endif
   struct Probe {
     int fd;
     bool found;

@@ -27,6 +27,9 @@ except ImportError:  # Python built without ssl
 
 _EAGAIN = lib.UVA_EAGAIN
 _ECLOSED = lib.UVA_ECLOSED
+# the poll's number is closed, or names a file that cannot be polled: the
+# program closed the descriptor (with a reader or writer still set)
+_GONE = (lib.UVA_EBADF, lib.UVA_EPERM)
 _TASK_PENDING = lib.UVA_TASK_PENDING
 _READABLE = lib.UVA_READABLE
 _WRITABLE = lib.UVA_WRITABLE
@@ -70,10 +73,14 @@ class _FdWatcher:
 
     With neither callback set the watcher stays, idle, for the next one
     (sock_recv in a loop then makes no poll and no task per call), but
-    only when its poll is stopped (the core stops it when it fires): a
-    poll left started on a descriptor that the program closes, and whose
-    number is then reused, would watch the wrong file. Otherwise it closes.
-    The loop closes the idle ones at its close."""
+    only when its poll is stopped (the core stops it when it fires);
+    otherwise it closes. The loop closes the idle ones at its close.
+
+    The program may close the descriptor with a callback still set (as
+    on asyncio's loop): the core's poll watches the number, so nothing
+    fires for the closed file, a callback set again after the number was
+    reused watches the new file, and one set on a closed number raises
+    OSError (EBADF), as asyncio's selector does."""
 
     __slots__ = (
         "loop",
@@ -119,16 +126,22 @@ class _FdWatcher:
 
     def arm(self):
         """Wait for what the callbacks set now want (from outside the
-        step: the task need not run to change its wait)."""
+        step: the task need not run to change its wait). The core's
+        result: one of _GONE when the descriptor was closed (nothing is
+        armed then)."""
         if self.in_step:
-            return  # the step waits again when the callbacks return
+            return _EAGAIN  # the step waits again when the callbacks return
         ctask = self.ctask
         if self.started:
             lib.uva_task_withdraw(ctask, self.poll)
         rc = lib.uva_poll_wait(self.revents, self.poll, ctask, self.mask())
+        if rc in _GONE:
+            self.started = False
+            return rc
         self.started = True
         if rc != _EAGAIN:  # an error of the poll: the step reports it
             lib.uva_task_wake(ctask)
+        return rc
 
     def idle(self):
         """Neither callback is set any more: stay if the poll is stopped,
@@ -148,6 +161,8 @@ class _FdWatcher:
         self.started = False  # fired: the core stopped the poll
         if rc == _ECLOSED:
             return self._end()
+        if rc in _GONE:  # closed under the wait: no event will come, as
+            return _TASK_PENDING  # on asyncio's loop; parked
         # on an error of the poll both callbacks run: their own system
         # call then reports it (as libuv-based loops do)
         events = self.revents[0] if rc == 0 else _READABLE | _WRITABLE
@@ -175,6 +190,8 @@ class _FdWatcher:
         if mask == 0:
             return _TASK_PENDING  # idle, parked until a callback is set
         rc = lib.uva_poll_wait(self.revents, self.poll, ctask, mask)
+        if rc in _GONE:  # a callback closed the descriptor: parked
+            return _TASK_PENDING
         self.started = True
         if rc != _EAGAIN:
             lib.uva_task_yield(ctask)  # an error again: next pass
@@ -315,8 +332,18 @@ class SocketsMixin:
             old, w.reader = w.reader, handle
         if old is not None:
             old.cancel()
-        else:
-            w.arm()
+        # armed again also when a callback is replaced: the program may
+        # have closed the descriptor and reused its number since
+        rc = w.arm()
+        if rc in _GONE:  # a closed descriptor: refused, as by a selector
+            if writing:
+                w.writer = None
+            else:
+                w.reader = None
+            handle.cancel()
+            if w.reader is None and w.writer is None:
+                w.close()
+            raise error(rc, "add_writer" if writing else "add_reader")
         return handle
 
     def _add_reader(self, fd, callback, *args):
