@@ -44,6 +44,8 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
+import run_rust  # noqa: E402
+
 import machine  # noqa: E402
 import run_echo  # noqa: E402
 from benchlib import cpu_model, paired_ratio, summary  # noqa: E402
@@ -58,13 +60,16 @@ WORKLOADS = [
     ("handshakes", 10, 0),
 ]
 PY_PEERS = ["asyncio", "asyncio-protocol", "uvloop", "uvloop-protocol"]
-SUBJECTS = ["uvasync-c", "uvasync-py"]
-# Rust servers come in a later session: add (name, argv) pairs here (a
-# tokio-rustls / tokio-openssl echo server and the uvasync crate's, with
-# bench_tls_server's protocol: CERT and KEY from BENCH_TLS_CERT and
-# BENCH_TLS_KEY, then HOST PORT appended; print the port, serve until
-# SIGTERM, print user_s= sys_s=), and "uvasync-rs" to SUBJECTS.
-RUST_SERVERS = []
+SUBJECTS = ["uvasync-c", "uvasync-py", "uvasync-rs"]
+# The Rust servers (examples of the uvasync crate, built with cargo when it
+# is there): the crate's own and tokio's with tokio-rustls, with
+# bench_tls_server's protocol (CERT and KEY from BENCH_TLS_CERT and
+# BENCH_TLS_KEY, HOST PORT appended; print the port, serve until SIGTERM,
+# print user_s= sys_s=).
+RUST_SERVERS = [
+    ("uvasync-rs", "bench_tls_uvasync"),
+    ("tokio-rustls", "bench_tls_tokio"),
+]
 
 
 def has_module(name):
@@ -121,7 +126,21 @@ def servers(build_dir, cert, key):
         if peer.startswith("uvloop") and not have_uvloop:
             continue
         out.append((peer, [PY, echo, peer]))
-    return out + RUST_SERVERS
+    try:
+        cargo = run_rust.cargo()
+    except SystemExit:  # no cargo: the C and Python servers only
+        cargo = None
+    if cargo is not None:
+        subprocess.run(
+            [cargo, "build", "--release", "-q", "-j2", "-p",
+             "uvasync", "--all-features"]
+            + [a for _, ex in RUST_SERVERS for a in ("--example", ex)],
+            cwd=run_rust.RUST,
+            check=True,
+        )  # fmt: skip
+        for name, ex in RUST_SERVERS:
+            out.append((name, [run_rust.EXAMPLES / ex]))
+    return out
 
 
 def rows(results):

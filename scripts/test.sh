@@ -264,7 +264,8 @@ for row in r["aio"]["rows"]:
 tls = {row["workload"]: row for row in r["tls"]}
 assert set(tls) == {"1k", "100k", "handshakes"}, tls.keys()
 for row in tls.values():
-    assert {"uvasync-c", "uvasync-py", "asyncio", "uvloop"} <= set(row["impls"]), row
+    assert {"uvasync-c", "uvasync-py", "uvasync-rs", "asyncio", "uvloop",
+            "tokio-rustls"} <= set(row["impls"]), row
 assert not r["errors"], r["errors"]
 print(f"bench: {len(r['rows'])} + {len(aio)} asyncio + {len(tls)} TLS result "
       f"rows, machine {r['machine']['cpu_model']}")
