@@ -52,6 +52,8 @@ mod channel;
 mod error;
 pub mod fs;
 mod handle;
+#[cfg(feature = "hyper")]
+pub mod hyper;
 #[cfg(feature = "futures-io")]
 mod io_traits;
 mod join_set;
