@@ -232,8 +232,12 @@ assert {"echo protocol 1k", "echo streams 100k", "http", "call_soon",
 for row in r["aio"]["rows"]:
     assert set(row["impls"]) == {"uvasync", "uvloop", "asyncio"}, row
     assert all(v is not None for v in row["paired_ratios"].values()), row
+hyper = r["hyper"]["rows"]  # run_hyper.py's row (wrk is installed here)
+assert [row["benchmark"] for row in hyper] == ["hyper"], hyper
+assert set(hyper[0]["impls"]) == {"uvasync", "tokio"}, hyper
+assert all(v is not None for v in hyper[0]["paired_ratios"].values()), hyper
 assert not r["errors"], r["errors"]
-print(f"bench: {len(r['rows'])} + {len(aio)} asyncio result rows, "
+print(f"bench: {len(r['rows'])} + {len(aio)} asyncio + {len(hyper)} hyper result rows, "
       f"machine {r['machine']['cpu_model']}")
 PY
   # The echo driver's extra servers (a second tokio; uvasync on libuv's
