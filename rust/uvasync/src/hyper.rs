@@ -273,18 +273,25 @@ where
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Timer;
 
-/// A sleep of [`Timer`]: the crate's [`Sleep`](crate::Sleep), `Send` and
-/// `Sync` as hyper asks by belonging to one thread (see the
-/// [module](self) docs).
+/// A sleep of [`Timer`]: the crate's [`Sleep`](crate::Sleep), made at its
+/// first poll (hyper makes one per request head, which is most often read
+/// without waiting), `Send` and `Sync` as hyper asks by belonging to one
+/// thread (see the [module](self) docs).
 pub struct Sleep {
-    inner: Local<crate::time::Sleep>,
+    deadline: Instant,
+    inner: Option<Local<crate::time::Sleep>>,
 }
 
 impl Future for Sleep {
     type Output = ();
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        Pin::new(self.get_mut().inner.get()).poll(cx)
+        let this = self.get_mut();
+        let deadline = this.deadline;
+        let inner = this
+            .inner
+            .get_or_insert_with(|| Local::new(crate::sleep(deadline.saturating_duration_since(Instant::now()))));
+        Pin::new(inner.get()).poll(cx)
     }
 }
 
@@ -292,25 +299,30 @@ impl rt::Sleep for Sleep {}
 
 impl std::fmt::Debug for Sleep {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Sleep").finish_non_exhaustive()
+        f.debug_struct("Sleep").field("deadline", &self.deadline).finish_non_exhaustive()
     }
 }
 
 impl rt::Timer for Timer {
     fn sleep(&self, duration: Duration) -> Pin<Box<dyn rt::Sleep>> {
-        Box::pin(Sleep { inner: Local::new(crate::sleep(duration)) })
+        self.sleep_until(Instant::now() + duration)
     }
 
     fn sleep_until(&self, deadline: Instant) -> Pin<Box<dyn rt::Sleep>> {
-        self.sleep(deadline.saturating_duration_since(Instant::now()))
+        Box::pin(Sleep { deadline, inner: None })
     }
 
-    /// Moves a sleep of ours in place (its core timer is kept).
+    /// Moves a sleep of ours in place (its core timer, if any, is kept).
     fn reset(&self, sleep: &mut Pin<Box<dyn rt::Sleep>>, new_deadline: Instant) {
-        let left = new_deadline.saturating_duration_since(Instant::now());
         match sleep.as_mut().downcast_mut_pin::<Sleep>() {
-            Some(ours) => Pin::new(ours.get_mut().inner.get()).reset(left),
-            None => *sleep = self.sleep(left),
+            Some(ours) => {
+                let ours = ours.get_mut();
+                ours.deadline = new_deadline;
+                if let Some(inner) = &mut ours.inner {
+                    Pin::new(inner.get()).reset(new_deadline.saturating_duration_since(Instant::now()));
+                }
+            }
+            None => *sleep = self.sleep_until(new_deadline),
         }
     }
 }

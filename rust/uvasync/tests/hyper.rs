@@ -265,3 +265,23 @@ fn an_io_moved_to_another_thread_panics_there() {
     let mut io = io;
     rt.block_on(async move { io.get_mut().set_nodelay(true).unwrap() });
 }
+
+#[test]
+fn the_timer_sleeps_and_moves_a_deadline() {
+    use hyper::rt::Timer as _;
+    uvasync::run(async {
+        let t = Instant::now();
+        let mut s = Timer.sleep(Duration::from_secs(5));
+        assert!(futures_util::poll!(s.as_mut()).is_pending());
+        // Earlier, in place: the sleep ends at the new deadline.
+        Timer.reset(&mut s, Instant::now() + Duration::from_millis(20));
+        s.await;
+        let took = t.elapsed();
+        assert!(took >= Duration::from_millis(20) && took < Duration::from_secs(2), "{took:?}");
+        // Reset before its first poll, and never polled at all.
+        let mut s = Timer.sleep_until(Instant::now() + Duration::from_secs(5));
+        Timer.reset(&mut s, Instant::now());
+        s.await;
+        drop(Timer.sleep(Duration::from_secs(5)));
+    });
+}
