@@ -29,9 +29,11 @@ processes spawned and waited for, executor round trips (one at a time and
 with aiofiles as a further Python peer there, and (run_aio.py, with the
 python group) the asyncio event loop uvasync.EventLoop against uvloop's and
 asyncio's: Protocol and streams echo servers, an aiohttp server under wrk,
-call_soon, call_later and sock_* round trips (the JSON's "aio" part), and
+call_soon, call_later and sock_* round trips (the JSON's "aio" part),
 (run_tls.py, with the python group) TLS echo and handshakes against
-asyncio's and uvloop's ssl= (the JSON's "tls" part). Every run is a fresh
+asyncio's and uvloop's ssl= and tokio-rustls (the JSON's "tls" part), and
+(run_hyper.py, with the rust group and wrk) a hyper "hello world" server on
+uvasync against hyper on tokio (the JSON's "hyper" part). Every run is a fresh
 process; implementations run interleaved (A B C A B C ...) and repeated; the
 tables show the median, the min-max spread and the ratio to each peer.
 
@@ -57,6 +59,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 import run_aio  # noqa: E402
 import run_core  # noqa: E402
+import run_hyper  # noqa: E402
 import run_os  # noqa: E402
 import run_python  # noqa: E402
 import run_rust  # noqa: E402
@@ -322,6 +325,8 @@ def plan_size(build_dir, groups, servers, fresh, repeats, quick):
         n += run_aio.plan_size(
             run_aio.usable(run_aio.BENCH_GROUPS), None, quick, repeats
         )
+    if "rust" in groups and shutil.which("wrk"):
+        n += run_hyper.plan_size(repeats)
     return n
 
 
@@ -337,7 +342,8 @@ def measure(args, groups, build_dir):
     """Run everything; returns (raw values {group: {bench: {impl: [floats]}}},
     extras, paired, errors, pinning note, asyncio loops' runs). paired holds
     the echo ratios paired within rounds: {group: {bench: {peer: uvasync /
-    peer}}}; the last is run_aio.measure's values (None without python)."""
+    peer}}}; then run_aio.measure's values (None without python) and
+    run_hyper.measure's (None without rust or wrk)."""
     servers = echo_servers(build_dir, groups)
     fresh = fresh_servers(build_dir, groups)
     load = run_core.find_bin(build_dir, "bench_echo_load")
@@ -512,8 +518,19 @@ def measure(args, groups, build_dir):
             verbose=args.verbose,
         )
         errors += errs
+    # hyper on uvasync and on tokio (run_hyper.py) under wrk.
+    hyper = None
+    if "rust" in groups and run_hyper.usable():
+        hyper, errs = run_hyper.measure(
+            args.repeats,
+            args.seconds,
+            cpus,
+            progress=progress,
+            verbose=args.verbose,
+        )
+        errors += errs
     progress.finish()
-    return values, extras, paired, errors, pin_note, aio
+    return values, extras, paired, errors, pin_note, aio, hyper
 
 
 def build_rows(values, extras, paired):
@@ -762,6 +779,7 @@ def main() -> int:
         if "rust" in groups:
             print("building: Rust examples (cargo --release)", flush=True)
             run_rust.build()
+            run_hyper.build()
     elif "python" in groups:
         target = build_dir / PY_TARGET_NAME
         if not target.is_dir():
@@ -785,7 +803,7 @@ def main() -> int:
     )
 
     # 2. Measure.
-    values, extras, paired, errors, pin_note, aio = measure(
+    values, extras, paired, errors, pin_note, aio, hyper = measure(
         args, groups, build_dir
     )
     rows = build_rows(values, extras, paired)
@@ -808,6 +826,7 @@ def main() -> int:
         )
         errors += errs
         tls_rows = run_tls.rows(tls_runs)
+    hyper_rows = run_hyper.rows(hyper) if hyper is not None else []
     t_end = time.monotonic()
     settings = {
         "mode": "quick" if args.quick else "full",
@@ -835,6 +854,9 @@ def main() -> int:
     if tls_rows is not None:
         print("\nTLS echo (run_tls.py):")
         run_tls.report(tls_rows)
+    if hyper_rows:
+        print()
+        run_hyper.report(hyper_rows)
 
     # 3. Write.
     result = {
@@ -851,6 +873,12 @@ def main() -> int:
             "rows": aio_rows,
         },
         "tls": tls_rows,
+        "hyper": {
+            "settings": run_hyper.settings(
+                args.quick, args.repeats, args.seconds, pin_note
+            ),
+            "rows": hyper_rows,
+        },
         "errors": errors,
     }
     args.out_dir.mkdir(parents=True, exist_ok=True)
@@ -871,17 +899,26 @@ def main() -> int:
         f"took {t_end - t_start:.0f} s (build {t_built - t_start:.0f} s, "
         f"measure {t_end - t_built:.0f} s)"
     )
-    missing = [
-        f"{r['group']} {r['benchmark']} {i}"
-        for r in rows
-        for i, s in r["impls"].items()
-        if s["median"] is None
-    ] + [
-        f"aio {r['benchmark']} {i}"
-        for r in aio_rows
-        for i, s in r["impls"].items()
-        if s["median"] is None
-    ]
+    missing = (
+        [
+            f"{r['group']} {r['benchmark']} {i}"
+            for r in rows
+            for i, s in r["impls"].items()
+            if s["median"] is None
+        ]
+        + [
+            f"aio {r['benchmark']} {i}"
+            for r in aio_rows
+            for i, s in r["impls"].items()
+            if s["median"] is None
+        ]
+        + [
+            f"hyper {i}"
+            for r in hyper_rows
+            for i, s in r["impls"].items()
+            if s["median"] is None
+        ]
+    )
     if errors or missing:
         print(
             f"FAILED: {len(errors)} run(s) failed, no result for: "

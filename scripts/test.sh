@@ -266,9 +266,13 @@ assert set(tls) == {"1k", "100k", "handshakes"}, tls.keys()
 for row in tls.values():
     assert {"uvasync-c", "uvasync-py", "uvasync-rs", "asyncio", "uvloop",
             "tokio-rustls"} <= set(row["impls"]), row
+hyper = r["hyper"]["rows"]  # run_hyper.py's row (wrk is installed here)
+assert [row["benchmark"] for row in hyper] == ["hyper"], hyper
+assert set(hyper[0]["impls"]) == {"uvasync", "tokio"}, hyper
+assert all(v is not None for v in hyper[0]["paired_ratios"].values()), hyper
 assert not r["errors"], r["errors"]
-print(f"bench: {len(r['rows'])} + {len(aio)} asyncio + {len(tls)} TLS result "
-      f"rows, machine {r['machine']['cpu_model']}")
+print(f"bench: {len(r['rows'])} + {len(aio)} asyncio + {len(tls)} TLS + "
+      f"{len(hyper)} hyper result rows, machine {r['machine']['cpu_model']}")
 PY
   # The echo driver's extra servers (a second tokio; uvasync on libuv's
   # level-triggered poll phase), one short round.

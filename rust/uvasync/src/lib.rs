@@ -23,6 +23,10 @@
 //! and the `#[uvasync::main]`/`#[uvasync::test]` attributes (feature
 //! `macros`, default).
 //!
+//! With the `hyper` feature, `uvasync::hyper` runs hyper 1.x's HTTP/1
+//! server and client on the crate's streams (its `rt::Read`/`rt::Write`,
+//! an executor and a timer).
+//!
 //! The runtime is single-threaded (like tokio's current-thread runtime):
 //! futures need not be `Send`, and the handle types are `!Send`. Wakers are
 //! `Send + Sync`; waking from any thread is safe.
@@ -56,6 +60,8 @@ mod channel;
 mod error;
 pub mod fs;
 mod handle;
+#[cfg(feature = "hyper")]
+pub mod hyper;
 #[cfg(feature = "futures-io")]
 mod io_traits;
 mod join_set;

@@ -324,6 +324,26 @@ impl RawStream {
         Poll::Ready(self.check(rc).map(|_| n))
     }
 
+    /// poll_read_on into memory that may be uninitialised (hyper's read
+    /// buffers): the core writes up to `len` bytes at `ptr` and says how
+    /// many; no Rust reference to the bytes is made before they are written.
+    #[cfg_attr(not(feature = "hyper"), allow(dead_code))]
+    pub(crate) fn poll_read_raw_on(
+        &self,
+        wait: &mut CoreWait,
+        cx: &Context<'_>,
+        ptr: *mut u8,
+        len: usize,
+    ) -> Poll<io::Result<usize>> {
+        self.forget_lent();
+        let raw = self.raw;
+        let mut n = 0usize;
+        let rc = std::task::ready!(
+            wait.poll(obj(raw), cx, |t| unsafe { sys::uva_stream_read(&mut n, raw, t, ptr as *mut c_void, len) })
+        );
+        Poll::Ready(self.check(rc).map(|_| n))
+    }
+
     /// Peeks at the core's buffered bytes for a reader that keeps its own
     /// lent copy (a BufReader): Ready(Ok(slice)) valid until the next call
     /// on this stream.

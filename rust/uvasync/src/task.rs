@@ -202,15 +202,19 @@ impl CoreWait {
             }
             return Poll::Pending;
         }
-        if !self.header.is_null() {
-            // The core dropped the task's registration with this call. Other
-            // leaves of this task waiting on the same object lost it too:
-            // run the task again so that they call again.
+        // The core keeps one registration per task and object, and a call
+        // that completes drops it, also when it was made by another leaf of
+        // this task (a stream's read waits while a write's drain completes
+        // at once): run the task again so that those leaves call again.
+        let others = if !self.header.is_null() {
             self.header = ptr::null();
-            if header.count_wait(obj, -1) > 0 {
-                // SAFETY: the running task is alive.
-                unsafe { sys::uva_task_wake(header.task) };
-            }
+            header.count_wait(obj, -1)
+        } else {
+            header.count_wait(obj, 0)
+        };
+        if others > 0 {
+            // SAFETY: the running task is alive.
+            unsafe { sys::uva_task_wake(header.task) };
         }
         Poll::Ready(rc)
     }

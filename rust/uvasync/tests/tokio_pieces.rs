@@ -315,6 +315,40 @@ fn split_halves_read_and_write_at_once() {
 }
 
 #[test]
+fn a_flush_that_completes_at_once_keeps_a_waiting_read_of_the_same_task() {
+    uvasync::run(async {
+        // One task: the read waits (registered on the stream), then the
+        // flush of the same stream completes at once. The core keeps one
+        // registration per task and stream, which the flush took: the read
+        // must still be woken by the bytes.
+        let (mut a, mut b) = TcpStream::pair().await.unwrap();
+        let (mut r, mut w) = a.split();
+        let read = async {
+            let mut buf = [0u8; 4];
+            r.read_exact(&mut buf).await.unwrap();
+            buf
+        };
+        let flush = async {
+            uvasync::sleep_ms(5).await;
+            w.flush().await.unwrap();
+        };
+        // Another task writes, so nothing else wakes this one.
+        let peer = uvasync::spawn(async move {
+            uvasync::sleep_ms(30).await;
+            b.write_all(b"ping").await.unwrap();
+            b
+        });
+        let t = Instant::now();
+        // (A timeout re-polls the read when it fires, which hid the lost wake.)
+        let joined = async { uvasync::join!(read, flush) };
+        let (buf, ()) = uvasync::timeout(Duration::from_secs(3), joined).await.unwrap();
+        assert!(t.elapsed() < Duration::from_secs(2), "the read was not woken: {:?}", t.elapsed());
+        assert_eq!(&buf, b"ping");
+        drop(peer.await.unwrap());
+    });
+}
+
+#[test]
 fn read_line_appends_and_buf_reader_lines() {
     uvasync::run(async {
         let (mut a, mut b) = TcpStream::pair().await.unwrap();
