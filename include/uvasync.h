@@ -1259,8 +1259,16 @@ UVA_EXTERN int uva_signal_close(uva_signal_t *sig,
  * (a lookup, a file, a driver) finish in proportion to the threads (64
  * jobs of 2 ms in flight on 2 CPUs: 1.4x the jobs per second of 4
  * threads), while only jobs that do nothing gain from fewer threads than
- * that (1.4x at 4 threads on 2 CPUs): lower it for short CPU-bound jobs. A job is a uva_work_t: waiting for it is
- * a wait of the "call again" kind (see Synchronisation).
+ * that (1.4x at 4 threads on 2 CPUs). Threads start as the work needs
+ * them, not one per queued job: a job goes to a thread at once when no
+ * thread is busy; otherwise it waits for the busy ones, and one more
+ * thread takes it only when none of them took a job for 150 us (they
+ * block), then the next 150 us later while jobs wait, up to the size. So
+ * jobs that end in microseconds run on one or two threads however many
+ * are in flight, and blocking jobs bring the pool to its size within a
+ * millisecond or two. Threads stay until the loop closes (or the size is
+ * lowered). A job is a uva_work_t: waiting for it is a wait of the "call
+ * again" kind (see Synchronisation).
  *
  * Cancellation: a job not yet started can be dropped (uva_work_cancel,
  * uva_work_close); one running always runs to its end, and its result is

@@ -9,6 +9,17 @@
  * list itself; with libuv's poll phase, the loop's async handle. Posting
  * needs no memory, so a pool thread never fails to report.
  *
+ * Threads start as the work needs them, not as jobs are queued: jobs
+ * that end in microseconds are best served by the fewest threads that
+ * keep up (more only contend for the CPUs), jobs that block by as many as
+ * the size allows. A job goes to a thread at once when no thread is busy;
+ * otherwise it waits for the busy ones, watched by one idle thread (the
+ * watcher, started if none is idle): when no thread took a job for
+ * STUCK_AFTER while jobs wait, the busy threads are taken to block, and
+ * the watcher takes the job and calls up the next watcher. So short jobs
+ * keep one or two threads busy, and blocking jobs bring in a thread every
+ * STUCK_AFTER up to the size.
+ *
  * Wake-ups cost more than the no-op job itself (futex calls, context
  * switches on a small machine), so each is made only when needed, as in
  * libuv's threadpool and a bit further: a submit signals the condition
@@ -31,6 +42,7 @@
 #include "fault.h"
 
 #include <algorithm>
+#include <chrono>
 #include <condition_variable>
 #include <csignal>
 #include <cstdlib>
@@ -59,6 +71,11 @@ struct ThreadPool {
   size_t idle = 0;     /* threads waiting for a job */
   size_t waking = 0;   /* of those, signalled and not yet awake */
   size_t starting = 0; /* started, not yet looking for a job */
+  size_t running = 0;  /* took a job, not back under the mutex yet */
+  bool watching = false; /* an idle thread watches the queue (timed wait) */
+  /* When a thread last took a job: jobs waiting STUCK_AFTER past it mean
+   * the busy threads block. */
+  std::chrono::steady_clock::time_point last_take{};
   /* Threads whose job ended, on their way back to the queue: they posted
    * the completion (without the mutex), so the loop may submit the next
    * job before they wait again, and must not start a thread for it. */
@@ -72,6 +89,11 @@ struct ThreadPool {
 };
 
 static constexpr uint64_t POOL_SIZE_MAX = 1024;
+
+/* How long jobs wait with every busy thread taking none before one more
+ * thread serves them: far above a short job's time (a few microseconds),
+ * far below a blocking job's (a lookup, a disk read). */
+static constexpr std::chrono::microseconds STUCK_AFTER{150};
 
 uint64_t pool_size(Loop *l) {
   if (l->pool_size != 0) return l->pool_size;
@@ -125,31 +147,86 @@ static void unlink_job(ThreadPool *p, Work *w) {
   p->queued--;
 }
 
+static bool start_thread(ThreadPool *p);
+
+/* Jobs wait and every thread is busy (mu held): make sure one thread
+ * looks at the queue, an idle one woken or a new one, unless one already
+ * watches or is on its way (woken, starting, or back from a job). */
+static void call_watcher(ThreadPool *p) {
+  if (p->watching || p->waking > 0 || p->starting > 0 ||
+      p->returning.load(std::memory_order_relaxed) > 0)
+    return;
+  if (p->idle > 0) {
+    p->waking++;
+    p->cv.notify_one();
+  } else if (p->threads < p->max) {
+    start_thread(p); /* none could start: the busy threads serve the queue */
+  }
+}
+
+/* Wait for a signal, or until `due` if it is set (mu held). */
+static void idle_wait(ThreadPool *p, std::unique_lock<std::mutex> &lock,
+                      const std::chrono::steady_clock::time_point *due) {
+  p->idle++;
+  if (due != nullptr)
+    p->cv.wait_until(lock, *due);
+  else
+    p->cv.wait(lock);
+  p->idle--;
+  /* Woken by a signal, or spuriously, or the watcher's time: counting each
+   * as a signal at worst lets a later submit signal once more than needed,
+   * where a signal lost in a timeout would leave `waking` above the
+   * threads on their way and stop every later call. */
+  if (p->waking > 0) p->waking--;
+}
+
 static void *thread_main(void *arg) {
   PoolThread *self = static_cast<PoolThread *>(arg);
   ThreadPool *p = self->pool;
   std::unique_lock<std::mutex> lock(p->mu);
   p->starting--;
+  /* Back from a job that took STUCK_AFTER or more: it takes the next job
+   * at once (it blocks; threads for such jobs are throughput). Back from
+   * a short one, it takes the next only if no other thread serves the
+   * queue, else it goes idle: short jobs shrink back to the threads that
+   * keep up. */
+  bool from_job = false;
   for (;;) {
-    while (p->head == nullptr && !p->stopping && p->threads <= p->max) {
-      p->idle++;
-      p->cv.wait(lock);
-      p->idle--;
-      /* Woken by a signal (or spuriously, which at worst lets a later
-       * submit signal once more than needed). */
-      if (p->waking > 0) p->waking--;
-    }
     /* A lowered size: threads above it leave between jobs. */
     if (p->stopping || p->threads > p->max) break;
     Work *w = p->head;
+    if (w == nullptr) {
+      from_job = false;
+      idle_wait(p, lock, nullptr);
+      continue;
+    }
+    auto now = std::chrono::steady_clock::now();
+    if (!from_job && p->running > 0 && now < p->last_take + STUCK_AFTER) {
+      /* An idle thread: the busy threads may yet take the job. Watch, or
+       * leave that to the watcher. */
+      if (p->watching) {
+        idle_wait(p, lock, nullptr);
+      } else {
+        p->watching = true;
+        auto due = p->last_take + STUCK_AFTER;
+        idle_wait(p, lock, &due);
+        p->watching = false;
+      }
+      continue;
+    }
     unlink_job(p, w);
     w->place = JobPlace::RUNNING; /* stays so: the job ends off the queue */
+    p->running++;
+    p->last_take = now;
+    if (p->head != nullptr) call_watcher(p);
     lock.unlock();
     w->run(w);
     p->returning.fetch_add(1, std::memory_order_relaxed);
     post_done(p->loop, w); /* w may be gone now */
     lock.lock();
     p->returning.fetch_sub(1, std::memory_order_relaxed);
+    p->running--;
+    from_job = std::chrono::steady_clock::now() - now >= STUCK_AFTER;
   }
   p->threads--;
   p->gone.fetch_add(1, std::memory_order_relaxed);
@@ -182,14 +259,16 @@ static bool start_thread(ThreadPool *p) {
   return true;
 }
 
-/* Threads for the queued jobs, up to the size (mu held): those waiting,
- * starting or returning take jobs first. */
-static void add_threads(ThreadPool *p) {
-  size_t coming =
-      p->idle + p->starting + p->returning.load(std::memory_order_relaxed);
-  while (p->queued > coming && p->threads < p->max) {
-    if (!start_thread(p)) break;
-    coming++;
+/* A job was queued or the size raised (mu held): a thread for the queue
+ * if none is busy (an idle one, else a new one), else the watcher. */
+static void serve_queue(ThreadPool *p) {
+  if (p->head == nullptr) return;
+  if (p->running > 0) {
+    call_watcher(p);
+  } else if (p->idle > 0 || p->starting > 0) {
+    if (p->starting == 0 && take_wake(p)) p->cv.notify_one();
+  } else if (p->threads < p->max) {
+    start_thread(p);
   }
 }
 
@@ -230,7 +309,7 @@ int pool_set_size(Loop *l, uint64_t size) {
   {
     std::lock_guard<std::mutex> lock(p->mu);
     p->max = size;
-    add_threads(p);     /* a raised size serves the queue at once */
+    serve_queue(p);     /* a raised size serves the queue */
     p->cv.notify_all(); /* threads above a lowered size leave */
   }
   reap(p);
@@ -331,13 +410,12 @@ static int pool_push(Work *w) {
   p->tail = w;
   p->queued++;
   w->place = JobPlace::QUEUED;
-  add_threads(p);
+  serve_queue(p);
   if (p->threads == 0) { /* no thread could start, and none runs */
     unlink_job(p, w);
     w->place = JobPlace::OFF;
     return UVA_EAGAIN;
   }
-  if (take_wake(p)) p->cv.notify_one();
   return 0;
 }
 

@@ -518,6 +518,92 @@ Test(pool, threads_start_as_jobs_need_them, .timeout = 10) {
   cr_assert_eq(left, before, "the loop's close joins them");
 }
 
+/* ---- how many threads the work gets ------------------------------------- */
+
+/* `inflight` jobs kept in flight until `total` ran: each end submits the
+ * next. A job blocks `block_ms` (0: returns at once). */
+struct flight {
+  uva_loop_t *loop;
+  int block_ms;
+  int submitted, ended, total;
+  atomic_int running, most;
+};
+
+static void flight_fn(void *d) {
+  struct flight *f = d;
+  int now = atomic_fetch_add(&f->running, 1) + 1;
+  int seen = atomic_load(&f->most);
+  while (now > seen && !atomic_compare_exchange_weak(&f->most, &seen, now)) {
+  }
+  if (f->block_ms > 0) uvt_sleep_ms(f->block_ms);
+  atomic_fetch_sub(&f->running, 1);
+}
+
+static void flight_done(uva_work_t *w, int status, void *d);
+
+static void flight_submit(struct flight *f) {
+  uva_work_t *w = NULL;
+  UVT_OK(uva_work_submit(&w, f->loop, flight_fn, f, NULL, flight_done));
+  f->submitted++;
+}
+
+static void flight_done(uva_work_t *w, int status, void *d) {
+  struct flight *f = d;
+  UVT_OK(status);
+  UVT_OK(uva_work_close(w));
+  f->ended++;
+  if (f->submitted < f->total) flight_submit(f);
+}
+
+static void fly(struct flight *f, uva_loop_t *loop, int inflight, int total,
+                int block_ms) {
+  memset(f, 0, sizeof *f);
+  f->loop = loop;
+  f->block_ms = block_ms;
+  f->total = total;
+  for (int i = 0; i < inflight; i++)
+    flight_submit(f);
+  run(loop);
+  cr_assert_eq(f->ended, total);
+}
+
+/* Jobs that end at once need no more threads than keep up with them: 64
+ * in flight run on at most as many threads as there are CPUs (a thread
+ * more only when every busy one took no job for 150 us, which a busy
+ * machine's scheduler may cause now and then), not on the pool's size. */
+Test(pool, short_jobs_keep_few_threads, .timeout = 20) {
+  uva_loop_t *loop = uvt_loop_new();
+  UVT_OK(uva_loop_configure(loop, UVA_LOOP_POOL_SIZE, 16));
+  int before = count_threads();
+  struct flight f;
+  fly(&f, loop, 64, 20000, 0);
+  long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+  int started = count_threads() - before;
+  cr_assert(started <= cpus + 1, "%d threads for no-op jobs on %ld CPUs",
+            started, cpus);
+  cr_assert(atomic_load(&f.most) <= cpus, "%d ran at once on %ld CPUs",
+            atomic_load(&f.most), cpus);
+  UVT_CLOSE_LOOP(loop);
+}
+
+/* Jobs that block get threads up to the size, a few hundred microseconds
+ * apart: 64 jobs of 2 ms in flight run 8 at once on a pool of 8. */
+Test(pool, blocking_jobs_reach_the_size, .timeout = 20) {
+  uva_loop_t *loop = uvt_loop_new();
+  UVT_OK(uva_loop_configure(loop, UVA_LOOP_POOL_SIZE, 8));
+  int before = count_threads();
+  struct flight f;
+  double t0 = uvt_ms();
+  fly(&f, loop, 64, 400, 2);
+  double took = uvt_ms() - t0;
+  cr_assert_eq(atomic_load(&f.most), 8, "%d ran at once",
+               atomic_load(&f.most));
+  cr_assert_eq(count_threads() - before, 8);
+  /* 400 jobs of 2 ms on 8 threads: 100 ms, and 800 ms on one. */
+  cr_assert(took < 400 * uvt_mult(), "%.0f ms for 400 jobs of 2 ms", took);
+  UVT_CLOSE_LOOP(loop);
+}
+
 /* ---- 10,000 jobs on a pool of 4, random cancellations -------------------- */
 
 #define MANY 10000

@@ -9,16 +9,21 @@ spell of a shared machine and the order itself hit both sides:
           (the uvasync package, on the core pool), at both sizes.
 
     python3 bench/tools/pool_size.py [--build-dir build] [--rounds 10]
+        [--before-build DIR --before-python PYTHON]
 
 Prints the medians and the ratios size 4 / default paired within rounds
-(above 1: 4 threads faster). Needs bench_os and bench_raw_os built
-(Release) and the package importable.
+(above 1: 4 threads faster). With --before-build and --before-python (a
+build and an interpreter whose package has an older core), the default
+size of that core runs in each round too, and the ratios after / before
+are printed. Needs bench_os and bench_raw_os built (Release) and the
+package importable by each interpreter (the 2 ms runs are subprocesses).
 """
 
 import argparse
 import os
 import statistics
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -61,19 +66,45 @@ def sleep_rate(size, n=1500, inflight=64):
     return uvasync.run(main())
 
 
+def sleep_rate_in(python, size):
+    out = subprocess.run(
+        [python, __file__, "--sleep-once", str(size)],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    return float(out)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--build-dir", type=Path, default=REPO / "build")
     ap.add_argument("--rounds", type=int, default=10)
+    ap.add_argument("--before-build", type=Path)
+    ap.add_argument("--before-python")
+    ap.add_argument("--sleep-once", type=int, help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.sleep_once is not None:
+        print(sleep_rate(args.sleep_once))
+        return
+    before = args.before_build is not None and args.before_python is not None
+    sides = [0, 4] + (["before"] if before else [])
     rows = {"no-op": [], "2 ms": []}
     for r in range(args.rounds):
-        order = (0, 4) if r % 2 == 0 else (4, 0)
-        for kind, fn in (
-            ("no-op", lambda s: noop_rate(args.build_dir, s)),
-            ("2 ms", sleep_rate),
-        ):
-            got = {s: fn(s) for s in order}
+        order = sides if r % 2 == 0 else sides[::-1]
+        for kind in rows:
+            got = {}
+            for s in order:
+                if kind == "no-op":
+                    build = (
+                        args.before_build if s == "before" else args.build_dir
+                    )
+                    got[s] = noop_rate(build, 0 if s == "before" else s)
+                else:
+                    python = (
+                        args.before_python if s == "before" else sys.executable
+                    )
+                    got[s] = sleep_rate_in(python, 0 if s == "before" else s)
             if kind == "no-op":
                 got["libuv"] = noop_rate(args.build_dir, 0, "bench_raw_os")
             rows[kind].append(got)
@@ -83,8 +114,19 @@ def main():
         paired = statistics.median(g[4] / g[0] for g in runs)
         print(
             f"{kind}: jobs/s default {med[0]:.0f}, size 4 {med[4]:.0f}"
+            + (f", before (default) {med['before']:.0f}" if before else "")
             + (f", raw libuv {med['libuv']:.0f}" if "libuv" in med else "")
-            + f"; size 4 / default, paired: {paired:.2f}"
+            + f"; paired: size 4 / default {paired:.2f}"
+            + (
+                f", after / before {statistics.median(g[0] / g['before'] for g in runs):.2f}"
+                if before
+                else ""
+            )
+            + (
+                f", after / raw libuv {statistics.median(g[0] / g['libuv'] for g in runs):.2f}"
+                if "libuv" in med
+                else ""
+            )
         )
     print(f"load average: {os.getloadavg()[0]:.1f}")
 
