@@ -281,6 +281,7 @@ int uva_udp_set(uva_udp_t *udp, uva_stream_option option, size_t value);
 int uva_udp_send(uva_udp_t *udp, const void *buf, size_t len, const char *host, int port);
 int uva_udp_recv(size_t *len, uva_udp_t *udp, uva_task_t *task, void *buf, size_t buflen, char *host, size_t hostlen, int *port);
 int uva_udp_local_address(uva_udp_t *udp, char *host, size_t hostlen, int *port);
+int uva_udp_fileno(int *fd, uva_udp_t *udp);
 int uva_udp_close(uva_udp_t *udp, uva_udp_close_cb close_cb, void *data);
 typedef void (*uva_poll_close_cb)(uva_poll_t *poll, void *data);
 int uva_poll_new(uva_poll_t **out, uva_loop_t *loop, int fd);

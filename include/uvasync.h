@@ -1013,6 +1013,13 @@ UVA_EXTERN int uva_udp_recv(size_t *len, uva_udp_t *udp, uva_task_t *task,
                             size_t hostlen, int *port);
 UVA_EXTERN int uva_udp_local_address(uva_udp_t *udp, char *host,
                                      size_t hostlen, int *port);
+/* *fd = the UDP socket's descriptor, for the options a program sets on it
+ * itself (setsockopt) or to ask about it. The UDP socket keeps owning it:
+ * do not close it, read from it or write to it; it is valid until
+ * uva_udp_close. Errors: UVA_ENOTCONN (no socket yet: neither bound,
+ * connected nor sent from), UVA_ENOTSUP (no descriptor on this system),
+ * UVA_ECLOSED, UVA_EINVAL (fd NULL). Since 1.0. */
+UVA_EXTERN int uva_udp_fileno(int *fd, uva_udp_t *udp);
 UVA_EXTERN int uva_udp_close(uva_udp_t *udp, uva_udp_close_cb close_cb,
                              void *data);
 

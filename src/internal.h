@@ -916,6 +916,7 @@ int udp_send(Udp *u, const void *buf, size_t len, const char *host, int port);
 int udp_recv(size_t *len, Udp *u, Task *t, void *buf, size_t buflen, char *host,
              size_t hostlen, int *port);
 int udp_local_address(Udp *u, char *host, size_t hostlen, int *port);
+int udp_fileno(int *fd, Udp *u);
 void udp_close(Udp *u, uva_udp_close_cb cb, void *data);
 int poll_new(Poll **out, Loop *l, int fd);
 int poll_wait(int *revents, Poll *p, Task *t, int events);

@@ -523,6 +523,7 @@ extern "C" {
         port: *mut c_int,
     ) -> c_int;
     pub fn uva_udp_local_address(udp: *mut uva_udp_t, host: *mut c_char, hostlen: usize, port: *mut c_int) -> c_int;
+    pub fn uva_udp_fileno(fd: *mut c_int, udp: *mut uva_udp_t) -> c_int;
     pub fn uva_udp_close(udp: *mut uva_udp_t, close_cb: uva_udp_close_cb, data: *mut c_void) -> c_int;
     pub fn uva_poll_new(out: *mut *mut uva_poll_t, loop_: *mut uva_loop_t, fd: c_int) -> c_int;
     pub fn uva_poll_wait(revents: *mut c_int, poll: *mut uva_poll_t, task: *mut uva_task_t, events: c_int) -> c_int;
