@@ -1,0 +1,96 @@
+"""More bugs of uvasync.EventLoop that CPython's own test_asyncio found
+(test_cpython_asyncio.py), one test each, run on asyncio's loop too as the
+reference. Each names the CPython test that found it."""
+
+import asyncio
+import socket
+import sys
+
+import pytest
+
+import uvasync
+
+LOOPS = [
+    pytest.param(uvasync.EventLoop, id="uvasync"),
+    pytest.param(asyncio.new_event_loop, id="asyncio"),
+]
+
+
+@pytest.fixture(params=LOOPS)
+def loop(request):
+    loop = request.param()
+    yield loop
+    loop.close()
+
+
+class Datagrams(asyncio.DatagramProtocol):
+    def __init__(self, loop):
+        self.lost = loop.create_future()
+        self.got = []
+
+    def datagram_received(self, data, addr):
+        self.got.append(data)
+
+    def connection_lost(self, exc):
+        self.lost.set_result(exc)
+
+
+# -- datagram endpoints --------------------------------------------------------
+
+
+def test_datagram_local_addr_that_is_no_pair_raises_type_error(loop):
+    # test_base_events...test_create_datagram_endpoint_addr_error: a 4-tuple
+    # was cut to its first two items and bound
+    for addr in ("localhost", ("127.0.0.1", 0, 0, 0), ("127.0.0.1",)):
+        coro = loop.create_datagram_endpoint(
+            asyncio.DatagramProtocol, local_addr=addr
+        )
+        with pytest.raises(TypeError):
+            loop.run_until_complete(coro)
+
+
+def test_datagram_transport_lends_its_socket(loop):
+    # test_base_events...test_create_datagram_endpoint_sockopts: the
+    # socket of an endpoint on the core's UDP was None
+    async def main():
+        tr, pr = await loop.create_datagram_endpoint(
+            lambda: Datagrams(loop), local_addr=("127.0.0.1", 0)
+        )
+        sock = tr.get_extra_info("socket")
+        assert sock is not None
+        assert sock.family == socket.AF_INET
+        assert sock.type == socket.SOCK_DGRAM
+        assert sock.getsockname() == tr.get_extra_info("sockname")
+        assert not sock.getsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST)
+        if hasattr(socket, "SO_REUSEPORT"):
+            assert not sock.getsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT)
+        # options set through it are the endpoint's own
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+        assert sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF) >= 65536
+        assert tr.get_extra_info("socket") is sock  # the same each time
+        # and the endpoint still works
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as peer:
+            peer.sendto(b"ping", tr.get_extra_info("sockname"))
+            for _ in range(200):
+                if pr.got:
+                    break
+                await asyncio.sleep(0.005)
+        assert pr.got == [b"ping"]
+        tr.close()
+        assert await pr.lost is None
+        assert sock.fileno() == -1  # closed with the transport
+
+    loop.run_until_complete(main())
+
+
+def test_datagram_wrong_sock_says_what_asyncio_says(loop):
+    # test_base_events...test_create_datagram_endpoint_wrong_sock: 3.13
+    # changed the words
+    if sys.version_info >= (3, 13):
+        words = "A datagram socket was expected"
+    else:
+        words = "A UDP Socket was expected"
+    with socket.socket(socket.AF_INET) as sock:
+        coro = loop.create_datagram_endpoint(asyncio.Protocol, sock=sock)
+        with pytest.raises(ValueError, match=words):
+            loop.run_until_complete(coro)
