@@ -5,6 +5,7 @@ reference. Each names the CPython test that found it."""
 import asyncio
 import socket
 import sys
+import threading
 
 import pytest
 
@@ -94,3 +95,39 @@ def test_datagram_wrong_sock_says_what_asyncio_says(loop):
         coro = loop.create_datagram_endpoint(asyncio.Protocol, sock=sock)
         with pytest.raises(ValueError, match=words):
             loop.run_until_complete(coro)
+
+
+# -- handles and tasks -----------------------------------------------------------
+
+
+def test_call_soon_threadsafe_handle_records_where_in_debug_mode(loop):
+    # test_events.HandleTests.test_handle_source_traceback: the handle of
+    # call_soon_threadsafe had no _source_traceback
+    loop.set_debug(True)
+    ran = []
+    h = loop.call_soon_threadsafe(ran.append, 1)
+    line = sys._getframe().f_lineno - 1
+    assert isinstance(h._source_traceback, list)
+    assert h._source_traceback[-1][:3] == (
+        __file__,
+        line,
+        "test_call_soon_threadsafe_handle_records_where_in_debug_mode",
+    )
+    # from another thread too, and it runs
+    done = threading.Event()
+    hs = []
+
+    def other():
+        hs.append(loop.call_soon_threadsafe(ran.append, 2))
+        loop.call_soon_threadsafe(done.set)
+
+    async def main():
+        t = threading.Thread(target=other)
+        t.start()
+        while not done.is_set():
+            await asyncio.sleep(0.001)
+        t.join()
+
+    loop.run_until_complete(main())
+    assert ran == [1, 2]
+    assert hs[0]._source_traceback[-1][2] == "other"

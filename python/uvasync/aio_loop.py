@@ -277,6 +277,15 @@ class EventLoop(
             del handle._source_traceback[-1]
         return self._aio_enqueue(handle)
 
+    def _threadsafe_handle_debug(self, callback, args, context):
+        # call_soon_threadsafe's handle in debug mode (from any thread),
+        # made by asyncio's Handle.__init__, which records where; the C
+        # side queues it
+        handle = Handle(callback, args, self, context)
+        if handle._source_traceback:
+            del handle._source_traceback[-1]
+        return handle
+
     def _call_at_debug(self, when, callback, args, context):
         self._check_thread()
         self._check_callback(callback, "call_at")
