@@ -3,6 +3,7 @@
 reference. Each names the CPython test that found it."""
 
 import asyncio
+import contextvars
 import socket
 import sys
 import threading
@@ -131,3 +132,32 @@ def test_call_soon_threadsafe_handle_records_where_in_debug_mode(loop):
     loop.run_until_complete(main())
     assert ran == [1, 2]
     assert hs[0]._source_traceback[-1][2] == "other"
+
+
+@pytest.mark.parametrize("debug", [False, True])
+def test_failed_task_is_reported_in_the_iteration_it_fails(loop, debug):
+    # test_futures2...test_task_exc_handler_correct_context (3.12+ in debug
+    # mode): the handle that ran the task's last step kept it alive one
+    # iteration longer, so 'exception was never retrieved' came late
+    loop.set_debug(debug)
+    name = contextvars.ContextVar("name", default="foo")
+    seen = []
+
+    def handler(lp, context):
+        seen.append((context["message"], name.get()))
+
+    loop.set_exception_handler(handler)
+
+    async def fail():
+        name.set("bar")
+        raise ZeroDivisionError
+
+    async def main():
+        asyncio.ensure_future(fail())
+        await asyncio.sleep(0)
+        return list(seen)
+
+    got = loop.run_until_complete(main())
+    assert [m for m, _ in got] == ["Task exception was never retrieved"]
+    if sys.version_info >= (3, 12):  # reported in the task's context
+        assert got[0][1] == "bar"

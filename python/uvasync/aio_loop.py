@@ -312,6 +312,13 @@ class EventLoop(
             self._abort_run(e)
         finally:
             self._current_handle = None
+            # A coroutine that failed in the callback keeps its frame in
+            # its exception's traceback, and from 3.12 that frame's f_back
+            # is this one: without this, a failed task would stay alive in
+            # a cycle (task, exception, frames, handle) until the GC
+            # collects it, and its 'exception was never retrieved' come
+            # late. asyncio's _run_once drops its handle the same way.
+            handle = None  # noqa: F841
 
     # -- futures and tasks ---------------------------------------------------
 
