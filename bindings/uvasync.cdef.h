@@ -20,6 +20,8 @@ enum {
   UVA_TLS_VERIFY_PEER = 1,
   UVA_TLS_VERIFY_REQUIRE = 2,
   UVA_TLS_VERIFY_NO_HOSTNAME = 16,
+  UVA_TLS_X509_STRICT = 1,
+  UVA_TLS_X509_PARTIAL_CHAIN = 2,
   UVA_TLS_VERSION_1_2 = 771,
   UVA_TLS_VERSION_1_3 = 772,
   UVA_TICKS_PERIOD = 1073741824
@@ -364,6 +366,7 @@ int uva_tls_available(void);
 int uva_tls_ctx_new(uva_tls_ctx_t **out, uva_tls_role role);
 void uva_tls_ctx_free(uva_tls_ctx_t *ctx);
 int uva_tls_ctx_set_verify(uva_tls_ctx_t *ctx, int mode);
+int uva_tls_ctx_set_verify_flags(uva_tls_ctx_t *ctx, int flags);
 int uva_tls_ctx_load_ca(uva_tls_ctx_t *ctx, const char *file, const char *dir);
 int uva_tls_ctx_load_ca_pem(uva_tls_ctx_t *ctx, const void *pem, size_t len);
 int uva_tls_ctx_use_cert_file(uva_tls_ctx_t *ctx, const char *chain_file, const char *key_file, const char *password);

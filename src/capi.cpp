@@ -1528,6 +1528,11 @@ UVA_EXTERN int uva_tls_ctx_set_verify(uva_tls_ctx_t *ctx, int mode) {
   return tls_ctx_set_verify(c_, mode);
 }
 
+UVA_EXTERN int uva_tls_ctx_set_verify_flags(uva_tls_ctx_t *ctx, int flags) {
+  CHECK_TLS_CTX(ctx);
+  return tls_ctx_set_verify_flags(c_, flags);
+}
+
 UVA_EXTERN int uva_tls_ctx_load_ca(uva_tls_ctx_t *ctx, const char *file,
                                    const char *dir) {
   CHECK_TLS_CTX(ctx);

@@ -825,6 +825,7 @@ int tls_ctx_new(TlsCtx **out, uva_tls_role role);
 TlsCtx *tls_ctx_check(void *p, int *rc); /* NULL with *rc on a bad handle */
 void tls_ctx_free(TlsCtx *c);            /* any thread */
 int tls_ctx_set_verify(TlsCtx *c, int mode);
+int tls_ctx_set_verify_flags(TlsCtx *c, int flags);
 int tls_ctx_load_ca(TlsCtx *c, const char *file, const char *dir);
 int tls_ctx_load_ca_pem(TlsCtx *c, const void *pem, size_t len);
 int tls_ctx_use_cert_file(TlsCtx *c, const char *chain, const char *key,

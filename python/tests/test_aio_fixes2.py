@@ -1,10 +1,15 @@
 """More bugs of uvasync.EventLoop that CPython's own test_asyncio found
 (test_cpython_asyncio.py), one test each, run on asyncio's loop too as the
-reference. Each names the CPython test that found it."""
+reference where it has the behaviour; and the TLS verify flags that Python
+3.13's default contexts set. Each names the CPython test that found it."""
 
 import asyncio
 import contextvars
+import os
+import shutil
 import socket
+import ssl
+import subprocess
 import sys
 import threading
 
@@ -16,6 +21,7 @@ LOOPS = [
     pytest.param(uvasync.EventLoop, id="uvasync"),
     pytest.param(asyncio.new_event_loop, id="asyncio"),
 ]
+OPENSSL = shutil.which("openssl")
 
 
 @pytest.fixture(params=LOOPS)
@@ -161,3 +167,192 @@ def test_failed_task_is_reported_in_the_iteration_it_fails(loop, debug):
     assert [m for m, _ in got] == ["Task exception was never retrieved"]
     if sys.version_info >= (3, 12):  # reported in the task's context
         assert got[0][1] == "bar"
+
+
+# -- TLS: the verify flags of Python 3.13's default contexts ---------------------
+
+
+def _openssl(*args, cwd):
+    subprocess.run(
+        [OPENSSL, *args],
+        cwd=cwd,
+        check=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        timeout=30,
+    )
+
+
+_STRICT_LEAF = (
+    "subjectAltName=DNS:localhost,IP:127.0.0.1\n"
+    "extendedKeyUsage=serverAuth\n"
+    "basicConstraints=critical,CA:FALSE\n"
+    "keyUsage=critical,digitalSignature\n"
+    "subjectKeyIdentifier=hash\n"
+    "authorityKeyIdentifier=keyid:always\n"
+)
+
+
+def _issue(d, name, ext, ca="ca"):
+    """A certificate for name signed by ca (in d), with extensions ext."""
+    _openssl(
+        "req", "-new", "-newkey", "ec", "-pkeyopt",
+        "ec_paramgen_curve:P-256", "-nodes", "-keyout", name + ".key",
+        "-out", name + ".csr", "-subj", "/CN=" + name, cwd=d,
+    )  # fmt: skip
+    with open(os.path.join(d, name + ".ext"), "w") as f:
+        f.write(ext)
+    _openssl(
+        "x509", "-req", "-in", name + ".csr", "-CA", ca + ".pem", "-CAkey",
+        ca + ".key", "-CAcreateserial", "-days", "2", "-extfile",
+        name + ".ext", "-out", name + ".pem", cwd=d,
+    )  # fmt: skip
+    return os.path.join(d, name + ".pem"), os.path.join(d, name + ".key")
+
+
+@pytest.fixture(scope="module")
+def certs(tmp_path_factory):
+    """A CA and two server certificates: one valid under RFC 5280's strict
+    rules (CA with keyUsage, leaf with SAN and authorityKeyIdentifier), one
+    valid only under OpenSSL's default checks (no authorityKeyIdentifier)."""
+    if OPENSSL is None:
+        pytest.skip("the openssl command is needed to make certificates")
+    d = str(tmp_path_factory.mktemp("tls-strict"))
+    _openssl(
+        "req", "-x509", "-newkey", "ec", "-pkeyopt",
+        "ec_paramgen_curve:P-256", "-nodes", "-keyout", "ca.key", "-out",
+        "ca.pem", "-days", "2", "-subj", "/CN=uvasync strict CA", "-addext",
+        "basicConstraints=critical,CA:TRUE", "-addext",
+        "keyUsage=critical,keyCertSign,cRLSign", "-addext",
+        "subjectKeyIdentifier=hash", cwd=d,
+    )  # fmt: skip
+    strict = _issue(d, "strict", _STRICT_LEAF)
+    loose = _issue(
+        d,
+        "loose",
+        "subjectAltName=DNS:localhost,IP:127.0.0.1\n"
+        "extendedKeyUsage=serverAuth\n"
+        "authorityKeyIdentifier=none\n",
+    )
+    # an intermediate CA and a leaf of its, sent with it
+    inter, _ = _issue(
+        d,
+        "inter",
+        "basicConstraints=critical,CA:TRUE\n"
+        "keyUsage=critical,keyCertSign,cRLSign\n"
+        "subjectKeyIdentifier=hash\n"
+        "authorityKeyIdentifier=keyid:always\n",
+    )
+    below, below_key = _issue(d, "below", _STRICT_LEAF, ca="inter")
+    chain = os.path.join(d, "below-chain.pem")
+    with open(chain, "w") as f:
+        f.write(open(below).read() + open(inter).read())
+    return {
+        "ca": os.path.join(d, "ca.pem"),
+        "strict": strict,
+        "loose": loose,
+        "inter": inter,
+        "below": (chain, below_key),
+    }
+
+
+class EchoServer:
+    """Python's ssl as the server, in a thread: each connection echoes one
+    line; handshake failures are kept in .errors."""
+
+    def __init__(self, cert):
+        self.ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        self.ctx.load_cert_chain(*cert)
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.sock.settimeout(0.05)  # to see .stop
+        self.port = self.sock.getsockname()[1]
+        self.stop = False
+        self.errors = []
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self):
+        while not self.stop:
+            try:
+                conn, _ = self.sock.accept()
+            except socket.timeout:  # TimeoutError from 3.10
+                continue
+            except OSError:
+                return
+            conn.settimeout(10)
+            try:
+                with self.ctx.wrap_socket(conn, server_side=True) as s:
+                    s.sendall(s.recv(100))
+            except (OSError, ssl.SSLError) as e:
+                self.errors.append(e)
+            finally:
+                conn.close()
+
+    def close(self):
+        self.stop = True
+        self.thread.join(10)
+        self.sock.close()
+
+
+def _echo_once(port, ctx):
+    async def main():
+        r, w = await uvasync.open_connection("127.0.0.1", port, ssl=ctx)
+        w.write(b"strict\n")
+        await w.drain()
+        line = await r.readline()
+        w.close()
+        await w.wait_closed()
+        return line
+
+    return uvasync.run(uvasync.wait_for(main(), 20))
+
+
+@pytest.mark.skipif(
+    sys.version_info < (3, 13), reason="3.13's create_default_context"
+)
+def test_tls_default_context_of_313_verifies_strictly(certs):
+    # issue 26: Python 3.13's create_default_context() sets
+    # VERIFY_X509_STRICT, which uvasync refused with ValueError
+    ctx = ssl.create_default_context(cafile=certs["ca"])
+    assert ctx.verify_flags & ssl.VERIFY_X509_STRICT
+    srv = EchoServer(certs["strict"])
+    try:
+        assert _echo_once(srv.port, ctx) == b"strict\n"
+    finally:
+        srv.close()
+
+
+def test_tls_verify_x509_strict_is_honoured(certs):
+    # the flag reaches OpenSSL: a chain that only the default checks accept
+    # fails with it, and passes without it
+    srv = EchoServer(certs["loose"])
+    try:
+        ctx = ssl.create_default_context(cafile=certs["ca"])
+        ctx.verify_flags |= ssl.VERIFY_X509_STRICT
+        with pytest.raises(ssl.SSLCertVerificationError) as e:
+            _echo_once(srv.port, ctx)
+        assert "Authority Key Identifier" in str(e.value)
+        ctx = ssl.create_default_context(cafile=certs["ca"])
+        ctx.verify_flags &= ~ssl.VERIFY_X509_STRICT
+        assert _echo_once(srv.port, ctx) == b"strict\n"
+    finally:
+        srv.close()
+
+
+@pytest.mark.skipif(
+    not hasattr(ssl, "VERIFY_X509_PARTIAL_CHAIN"), reason="Python 3.10+"
+)
+def test_tls_verify_x509_partial_chain_trusts_an_intermediate(certs):
+    # trusting the intermediate CA only: the chain ends there with the
+    # flag (3.13's default contexts set it), and fails without it
+    srv = EchoServer(certs["below"])
+    try:
+        ctx = ssl.create_default_context(cafile=certs["inter"])
+        ctx.verify_flags &= ~ssl.VERIFY_X509_PARTIAL_CHAIN
+        with pytest.raises(ssl.SSLCertVerificationError):
+            _echo_once(srv.port, ctx)
+        ctx = ssl.create_default_context(cafile=certs["inter"])
+        ctx.verify_flags |= ssl.VERIFY_X509_PARTIAL_CHAIN
+        assert _echo_once(srv.port, ctx) == b"strict\n"
+    finally:
+        srv.close()
