@@ -20,6 +20,8 @@ enum {
   UVA_TLS_VERIFY_PEER = 1,
   UVA_TLS_VERIFY_REQUIRE = 2,
   UVA_TLS_VERIFY_NO_HOSTNAME = 16,
+  UVA_TLS_X509_STRICT = 1,
+  UVA_TLS_X509_PARTIAL_CHAIN = 2,
   UVA_TLS_VERSION_1_2 = 771,
   UVA_TLS_VERSION_1_3 = 772,
   UVA_TICKS_PERIOD = 1073741824
@@ -281,6 +283,7 @@ int uva_udp_set(uva_udp_t *udp, uva_stream_option option, size_t value);
 int uva_udp_send(uva_udp_t *udp, const void *buf, size_t len, const char *host, int port);
 int uva_udp_recv(size_t *len, uva_udp_t *udp, uva_task_t *task, void *buf, size_t buflen, char *host, size_t hostlen, int *port);
 int uva_udp_local_address(uva_udp_t *udp, char *host, size_t hostlen, int *port);
+int uva_udp_fileno(int *fd, uva_udp_t *udp);
 int uva_udp_close(uva_udp_t *udp, uva_udp_close_cb close_cb, void *data);
 typedef void (*uva_poll_close_cb)(uva_poll_t *poll, void *data);
 int uva_poll_new(uva_poll_t **out, uva_loop_t *loop, int fd);
@@ -363,6 +366,7 @@ int uva_tls_available(void);
 int uva_tls_ctx_new(uva_tls_ctx_t **out, uva_tls_role role);
 void uva_tls_ctx_free(uva_tls_ctx_t *ctx);
 int uva_tls_ctx_set_verify(uva_tls_ctx_t *ctx, int mode);
+int uva_tls_ctx_set_verify_flags(uva_tls_ctx_t *ctx, int flags);
 int uva_tls_ctx_load_ca(uva_tls_ctx_t *ctx, const char *file, const char *dir);
 int uva_tls_ctx_load_ca_pem(uva_tls_ctx_t *ctx, const void *pem, size_t len);
 int uva_tls_ctx_use_cert_file(uva_tls_ctx_t *ctx, const char *chain_file, const char *key_file, const char *password);

@@ -1013,6 +1013,13 @@ UVA_EXTERN int uva_udp_recv(size_t *len, uva_udp_t *udp, uva_task_t *task,
                             size_t hostlen, int *port);
 UVA_EXTERN int uva_udp_local_address(uva_udp_t *udp, char *host,
                                      size_t hostlen, int *port);
+/* *fd = the UDP socket's descriptor, for the options a program sets on it
+ * itself (setsockopt) or to ask about it. The UDP socket keeps owning it:
+ * do not close it, read from it or write to it; it is valid until
+ * uva_udp_close. Errors: UVA_ENOTCONN (no socket yet: neither bound,
+ * connected nor sent from), UVA_ENOTSUP (no descriptor on this system),
+ * UVA_ECLOSED, UVA_EINVAL (fd NULL). Since 1.0. */
+UVA_EXTERN int uva_udp_fileno(int *fd, uva_udp_t *udp);
 UVA_EXTERN int uva_udp_close(uva_udp_t *udp, uva_udp_close_cb close_cb,
                              void *data);
 
@@ -1498,6 +1505,16 @@ typedef enum { UVA_TLS_CLIENT = 0, UVA_TLS_SERVER = 1 } uva_tls_role;
 #define UVA_TLS_VERIFY_REQUIRE 2
 #define UVA_TLS_VERIFY_NO_HOSTNAME 0x10
 
+/* Extra checks of the peer's chain (uva_tls_ctx_set_verify_flags), as
+ * OpenSSL's X509_V_FLAG_* (Python's ssl.VERIFY_X509_*). X509_STRICT: the
+ * certificates must follow RFC 5280 strictly (e.g. a CA certificate needs
+ * keyUsage keyCertSign, a leaf an authorityKeyIdentifier; Python 3.13's
+ * ssl.create_default_context sets it). X509_PARTIAL_CHAIN: a trusted
+ * intermediate (or leaf) certificate ends the chain, with no self-signed
+ * root needed. */
+#define UVA_TLS_X509_STRICT 0x1
+#define UVA_TLS_X509_PARTIAL_CHAIN 0x2
+
 /* Protocol versions, as on the wire (uva_tls_ctx_set_versions,
  * uva_tls_version). */
 #define UVA_TLS_VERSION_1_2 0x0303
@@ -1530,6 +1547,12 @@ UVA_EXTERN void uva_tls_ctx_free(uva_tls_ctx_t *ctx);
 /* Verification mode: UVA_TLS_VERIFY_* (above). Errors: UVA_EINVAL.
  * Since 1.0. */
 UVA_EXTERN int uva_tls_ctx_set_verify(uva_tls_ctx_t *ctx, int mode);
+
+/* Extra checks of the peer's chain: UVA_TLS_X509_* or'ed (0: none, the
+ * default); each call replaces the set. Applies to streams started after
+ * it. Errors: UVA_EINVAL (an unknown flag), UVA_ENOTSUP (no TLS in this
+ * build). Since 1.0. */
+UVA_EXTERN int uva_tls_ctx_set_verify_flags(uva_tls_ctx_t *ctx, int flags);
 
 /* Trust these CA certificates instead of the system's store: a PEM file
  * and/or a directory in OpenSSL's hashed layout (c_rehash); either may be

@@ -1133,6 +1133,13 @@ UVA_EXTERN int uva_udp_local_address(uva_udp_t *udp, char *host, size_t hostlen,
   return udp_local_address(as_udp(udp), host, hostlen, port);
 }
 
+UVA_EXTERN int uva_udp_fileno(int *fd, uva_udp_t *udp) {
+  if (fd == nullptr) return UVA_EINVAL;
+  CHECK_IO(udp, MAGIC_UDP);
+  if (as_udp(udp)->closed) return UVA_ECLOSED;
+  return udp_fileno(fd, as_udp(udp));
+}
+
 UVA_EXTERN int uva_udp_close(uva_udp_t *udp, uva_udp_close_cb close_cb,
                              void *data) {
   if (udp == nullptr) return 0;
@@ -1519,6 +1526,11 @@ UVA_EXTERN void uva_tls_ctx_free(uva_tls_ctx_t *ctx) {
 UVA_EXTERN int uva_tls_ctx_set_verify(uva_tls_ctx_t *ctx, int mode) {
   CHECK_TLS_CTX(ctx);
   return tls_ctx_set_verify(c_, mode);
+}
+
+UVA_EXTERN int uva_tls_ctx_set_verify_flags(uva_tls_ctx_t *ctx, int flags) {
+  CHECK_TLS_CTX(ctx);
+  return tls_ctx_set_verify_flags(c_, flags);
 }
 
 UVA_EXTERN int uva_tls_ctx_load_ca(uva_tls_ctx_t *ctx, const char *file,

@@ -842,6 +842,7 @@ int tls_ctx_new(TlsCtx **out, uva_tls_role role);
 TlsCtx *tls_ctx_check(void *p, int *rc); /* NULL with *rc on a bad handle */
 void tls_ctx_free(TlsCtx *c);            /* any thread */
 int tls_ctx_set_verify(TlsCtx *c, int mode);
+int tls_ctx_set_verify_flags(TlsCtx *c, int flags);
 int tls_ctx_load_ca(TlsCtx *c, const char *file, const char *dir);
 int tls_ctx_load_ca_pem(TlsCtx *c, const void *pem, size_t len);
 int tls_ctx_use_cert_file(TlsCtx *c, const char *chain, const char *key,
@@ -933,6 +934,7 @@ int udp_send(Udp *u, const void *buf, size_t len, const char *host, int port);
 int udp_recv(size_t *len, Udp *u, Task *t, void *buf, size_t buflen, char *host,
              size_t hostlen, int *port);
 int udp_local_address(Udp *u, char *host, size_t hostlen, int *port);
+int udp_fileno(int *fd, Udp *u);
 void udp_close(Udp *u, uva_udp_close_cb cb, void *data);
 int poll_new(Poll **out, Loop *l, int fd);
 int poll_wait(int *revents, Poll *p, Task *t, int events);

@@ -257,6 +257,21 @@ int tls_ctx_set_verify(TlsCtx *c, int mode) {
   return 0;
 }
 
+int tls_ctx_set_verify_flags(TlsCtx *c, int flags) {
+  if ((flags & ~(UVA_TLS_X509_STRICT | UVA_TLS_X509_PARTIAL_CHAIN)) != 0)
+    return UVA_EINVAL;
+  /* streams take the context's parameters when they start (SSL_new) */
+  X509_VERIFY_PARAM *vp = SSL_CTX_get0_param(c->ctx);
+  const unsigned long all = X509_V_FLAG_X509_STRICT | X509_V_FLAG_PARTIAL_CHAIN;
+  unsigned long on = 0;
+  if ((flags & UVA_TLS_X509_STRICT) != 0) on |= X509_V_FLAG_X509_STRICT;
+  if ((flags & UVA_TLS_X509_PARTIAL_CHAIN) != 0)
+    on |= X509_V_FLAG_PARTIAL_CHAIN;
+  X509_VERIFY_PARAM_clear_flags(vp, all & ~on);
+  if (on != 0) X509_VERIFY_PARAM_set_flags(vp, on);
+  return 0;
+}
+
 static bool exists(const char *path) {
   FILE *f = std::fopen(path, "rb");
   if (f == nullptr) return false;
@@ -956,6 +971,7 @@ TlsCtx *tls_ctx_check(void *, int *rc) {
 }
 void tls_ctx_free(TlsCtx *) {}
 int tls_ctx_set_verify(TlsCtx *, int) { return UVA_ENOTSUP; }
+int tls_ctx_set_verify_flags(TlsCtx *, int) { return UVA_ENOTSUP; }
 int tls_ctx_load_ca(TlsCtx *, const char *, const char *) {
   return UVA_ENOTSUP;
 }

@@ -280,6 +280,20 @@ int udp_local_address(Udp *u, char *host, size_t hostlen, int *port) {
   return addr_format(reinterpret_cast<sockaddr *>(&ss), host, hostlen, port);
 }
 
+int udp_fileno(int *fd, Udp *u) {
+  uv_os_fd_t ofd;
+  /* libuv makes the socket at bind (or connect, or the first send) */
+  if (uv_fileno(reinterpret_cast<uv_handle_t *>(&u->uv), &ofd) != 0)
+    return UVA_ENOTCONN;
+#ifdef _WIN32
+  (void) fd;
+  return UVA_ENOTSUP;
+#else
+  *fd = ofd;
+  return 0;
+#endif
+}
+
 void udp_close(Udp *u, uva_udp_close_cb cb, void *data) {
   if (u->closed) return;
   u->closed = true;

@@ -3,7 +3,8 @@
  * trip through the ordinary stream calls, TLS 1.2 and 1.3, each way the
  * server's certificate can fail verification with its own error, SNI,
  * ALPN, mutual TLS, no version in common, and a peer that stalls in the
- * middle of the handshake (the task's own timeout cancels the wait). */
+ * middle of the handshake (the task's own timeout cancels the wait), and
+ * the extra chain checks (strict X.509, partial chains). */
 #include "tls_support.h"
 
 /* A client: connect, TLS, handshake; on success write a line and read the
@@ -334,5 +335,108 @@ Test(tls_client, stalled_handshake_is_cancelled_by_a_timeout, .timeout = 30) {
   UVT_CLOSE_LOOP(loop);
   close(lfd);
   uva_tls_ctx_free(c.ctx);
+  pki_free(&p);
+}
+
+/* A leaf for localhost signed by ca but without an authorityKeyIdentifier:
+ * fine for OpenSSL's default checks, not for the strict ones (RFC 5280). */
+static void loose_leaf(const char *cert, const char *keyf, X509 *ca,
+                       EVP_PKEY *ca_key) {
+  const long day = 24 * 3600;
+  EVP_PKEY *k = EVP_EC_gen("P-256");
+  cr_assert_not_null(k);
+  X509 *x = X509_new();
+  cr_assert_not_null(x);
+  X509_set_version(x, 2);
+  ASN1_INTEGER_set(X509_get_serialNumber(x), 9);
+  X509_gmtime_adj(X509_getm_notBefore(x), -day);
+  X509_gmtime_adj(X509_getm_notAfter(x), 30 * day);
+  X509_set_pubkey(x, k);
+  X509_NAME_add_entry_by_txt(X509_get_subject_name(x), "CN", MBSTRING_ASC,
+                             (const unsigned char *) "localhost", -1, -1, 0);
+  X509_set_issuer_name(x, X509_get_subject_name(ca));
+  tls_add_ext(x, ca, NID_subject_alt_name, "DNS:localhost,IP:127.0.0.1");
+  tls_add_ext(x, ca, NID_ext_key_usage, "serverAuth");
+  cr_assert(X509_sign(x, ca_key, EVP_sha256()));
+  tls_write_pem(cert, x, NULL);
+  tls_write_pem(keyf, NULL, k);
+  X509_free(x);
+  EVP_PKEY_free(k);
+}
+
+/* uva_tls_ctx_set_verify_flags: UVA_TLS_X509_STRICT refuses a chain that
+ * the default checks accept (and accepts a strict-valid one);
+ * UVA_TLS_X509_PARTIAL_CHAIN lets a trusted leaf end the chain; 0 turns
+ * them off again. */
+Test(tls_client, verify_flags_strict_and_partial_chain, .timeout = 60) {
+  struct pki p;
+  pki_make(&p);
+  const long day = 24 * 3600;
+  EVP_PKEY *ca_key = EVP_EC_gen("P-256");
+  cr_assert_not_null(ca_key);
+  X509 *ca =
+      tls_make_cert(ca_key, "loose CA", NULL, NULL, NULL, -day, 30 * day, 1);
+  char ca_file[192], cert[192], key[192];
+  snprintf(ca_file, sizeof ca_file, "%s/loose-ca.pem", p.dir);
+  snprintf(cert, sizeof cert, "%s/loose.pem", p.dir);
+  snprintf(key, sizeof key, "%s/loose.key", p.dir);
+  tls_write_pem(ca_file, ca, NULL);
+  loose_leaf(cert, key, ca, ca_key);
+  X509_free(ca);
+  EVP_PKEY_free(ca_key);
+  const char *loose[] = {"-cert", cert, "-key", key, NULL};
+
+  uva_tls_ctx_t *ctx;
+  UVT_OK(uva_tls_ctx_new(&ctx, UVA_TLS_CLIENT));
+  UVT_EXPECT(uva_tls_ctx_set_verify_flags(ctx, 0x100), UVA_EINVAL);
+  UVT_OK(uva_tls_ctx_load_ca(ctx, ca_file, NULL));
+  struct cli c = {0};
+  c.ctx = ctx;
+  c.name = "localhost";
+  run_client(&c, &p, loose); /* the default checks accept it */
+  UVT_OK(c.hs_rc);
+  cr_assert(c.line_ok);
+
+  UVT_OK(uva_tls_ctx_set_verify_flags(ctx, UVA_TLS_X509_STRICT));
+  memset(&c, 0, sizeof c);
+  c.ctx = ctx;
+  c.name = "localhost";
+  run_client(&c, &p, loose);
+  UVT_EQ(c.hs_rc, UVA_ETLSCERT);
+  cr_assert(strstr(c.text, "Authority Key Identifier") != NULL, "%s", c.text);
+  UVT_OK(uva_tls_ctx_set_verify_flags(ctx, 0));
+  memset(&c, 0, sizeof c);
+  c.ctx = ctx;
+  c.name = "localhost";
+  run_client(&c, &p, loose);
+  UVT_OK(c.hs_rc);
+  uva_tls_ctx_free(ctx);
+
+  /* the test PKI's chain is strict-valid */
+  memset(&c, 0, sizeof c);
+  c.ctx = client_ctx(&p);
+  UVT_OK(uva_tls_ctx_set_verify_flags(c.ctx, UVA_TLS_X509_STRICT));
+  c.name = "localhost";
+  run_client(&c, &p, NULL);
+  UVT_OK(c.hs_rc);
+  cr_assert(c.line_ok);
+  uva_tls_ctx_free(c.ctx);
+
+  /* trusting the server's own certificate: a partial chain */
+  UVT_OK(uva_tls_ctx_new(&ctx, UVA_TLS_CLIENT));
+  UVT_OK(uva_tls_ctx_load_ca(ctx, p.server, NULL));
+  memset(&c, 0, sizeof c);
+  c.ctx = ctx;
+  c.name = "localhost";
+  run_client(&c, &p, NULL);
+  UVT_EQ(c.hs_rc, UVA_ETLSUNTRUSTED);
+  UVT_OK(uva_tls_ctx_set_verify_flags(ctx, UVA_TLS_X509_PARTIAL_CHAIN));
+  memset(&c, 0, sizeof c);
+  c.ctx = ctx;
+  c.name = "localhost";
+  run_client(&c, &p, NULL);
+  UVT_OK(c.hs_rc);
+  cr_assert(c.line_ok);
+  uva_tls_ctx_free(ctx);
   pki_free(&p);
 }

@@ -97,6 +97,37 @@ Test(udp, bind_port_zero_reports_chosen_port, .timeout = 10) {
   UVT_CLOSE_LOOP(loop);
 }
 
+/* uva_udp_fileno lends the bound socket's descriptor: its options and
+ * address are the UDP socket's own. */
+Test(udp, fileno_is_the_bound_socket, .timeout = 10) {
+  uva_loop_t *loop = uvt_loop_new();
+  int port = 0, closes = 0, fd = -1;
+  uva_udp_t *fresh = NULL;
+  UVT_OK(uva_udp_new(&fresh, loop));
+  UVT_EXPECT(uva_udp_fileno(&fd, fresh), UVA_ENOTCONN); /* no socket yet */
+  UVT_OK(uva_udp_close(fresh, NULL, NULL));
+  uva_udp_t *u = udp_bound(loop, &port);
+  UVT_EXPECT(uva_udp_fileno(NULL, u), UVA_EINVAL);
+  UVT_OK(uva_udp_fileno(&fd, u));
+  cr_assert(fd >= 0);
+  struct sockaddr_in sin;
+  socklen_t n = sizeof sin;
+  cr_assert_eq(getsockname(fd, (struct sockaddr *) &sin, &n), 0);
+  cr_assert_eq(ntohs(sin.sin_port), port);
+  int type = 0, on = 0;
+  n = sizeof type;
+  cr_assert_eq(getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &n), 0);
+  cr_assert_eq(type, SOCK_DGRAM);
+  n = sizeof on;
+  cr_assert_eq(getsockopt(fd, SOL_SOCKET, SO_BROADCAST, &on, &n), 0);
+  cr_assert_eq(on, 0);
+  UVT_OK(uva_udp_close(u, count_udp_close, &closes));
+  UVT_EXPECT(uva_udp_fileno(&fd, u), UVA_ECLOSED);
+  run(loop);
+  cr_assert_eq(closes, 1);
+  UVT_CLOSE_LOOP(loop);
+}
+
 Test(udp, sendto_recvfrom_reports_source_address, .timeout = 10) {
   uva_loop_t *loop = uvt_loop_new();
   int pa, pb;

@@ -22,7 +22,7 @@
 static PyTypeObject *aio_handle_cls, *aio_timer_cls;
 static PyObject *aio_failed; /* aio_loop._handle_failed(handle, exc) */
 static PyObject *aio_s_run_handle, *aio_s_abort_run, *aio_s_call_soon_debug,
-    *aio_s_call_at_debug;
+    *aio_s_call_at_debug, *aio_s_threadsafe_debug;
 
 /* Offsets of the slots in the handle classes. */
 static Py_ssize_t off_callback, off_args, off_cancelled, off_loop, off_tb,
@@ -102,7 +102,9 @@ PyObject *uvapy_aio_setup(PyObject *mod, PyObject *const *args,
       (aio_s_call_soon_debug =
            PyUnicode_InternFromString("_call_soon_debug")) == NULL ||
       (aio_s_call_at_debug = PyUnicode_InternFromString("_call_at_debug")) ==
-          NULL)
+          NULL ||
+      (aio_s_threadsafe_debug =
+           PyUnicode_InternFromString("_threadsafe_handle_debug")) == NULL)
     return NULL;
   Py_INCREF(h);
   Py_INCREF(t);
@@ -445,8 +447,22 @@ static PyObject *aio_call_soon_threadsafe(uvapy_loop *l, PyObject *const *args,
       (loop = aio_open(l)) == NULL ||
       aio_check_callback(args[0], "call_soon_threadsafe") < 0)
     return NULL;
-  h = aio_new(aio_handle_cls, (PyObject *) l, args[0], args + 1, nargs - 1,
-              context);
+  if (l->aio_debug) { /* made in Python, which records where */
+    PyObject *t = aio_tuple(args + 1, nargs - 1);
+    if (t == NULL) return NULL;
+    h = PyObject_CallMethodObjArgs((PyObject *) l, aio_s_threadsafe_debug,
+                                   args[0], t,
+                                   context != NULL ? context : Py_None, NULL);
+    Py_DECREF(t);
+    if (h != NULL && !PyObject_TypeCheck(h, aio_handle_cls)) {
+      Py_DECREF(h);
+      PyErr_SetString(PyExc_TypeError, "an aio_loop.Handle was expected");
+      h = NULL;
+    }
+  } else {
+    h = aio_new(aio_handle_cls, (PyObject *) l, args[0], args + 1, nargs - 1,
+                context);
+  }
   if (h == NULL) return NULL;
   Py_INCREF(h); /* the queue's */
   /* the loop's memory stays: the Loop holds a reference (_xh) */

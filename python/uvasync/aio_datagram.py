@@ -11,8 +11,9 @@ Two transports, one protocol behaviour:
   each to datagram_received. Sends go to the kernel at once, and the core
   copies and queues a send that would block (so the protocol is never
   paused: get_write_buffer_size() is 0; the core does not say how much it
-  holds). The core owns its socket and does not lend its descriptor:
-  get_extra_info("socket") is None there.
+  holds). The core owns its socket; get_extra_info("socket") is asyncio's
+  TransportSocket over a duplicate of its descriptor (uva_udp_fileno),
+  made when first asked for, so getsockopt/setsockopt act on it.
 - _SocketDatagramTransport, for what the core's UDP cannot do: a socket
   given with sock=, AF_UNIX datagram sockets, reuse_port, allow_broadcast,
   a protocol number, and an endpoint with neither address. It is asyncio's
@@ -41,6 +42,12 @@ _HOSTLEN = 64
 _SEND_EMPTY = sys.version_info >= (3, 13)  # older asyncio drops b""
 
 _WOULD_BLOCK = (BlockingIOError, InterruptedError)
+
+# asyncio's words for a sock= that is no datagram socket (3.13 changed them)
+if sys.version_info >= (3, 13):
+    _WRONG_SOCK = "A datagram socket was expected"
+else:
+    _WRONG_SOCK = "A UDP Socket was expected"
 
 
 def _check_data(data):
@@ -202,7 +209,8 @@ class _CoreDatagramTransport(_DatagramTransport):
         self._h = handle  # uva_udp_t *, None once closed
         self._family = family
         self._ctask = None
-        extra = {"socket": None, "peername": address}
+        self._sock = None  # the socket lent to get_extra_info, once asked
+        extra = {"peername": address}
         super().__init__(loop, protocol, address, extra)
         self._host = ffi.new("char[]", _HOSTLEN)
         self._port = ffi.new("int *")
@@ -211,6 +219,22 @@ class _CoreDatagramTransport(_DatagramTransport):
         loop._bind(self)
         loop.call_soon(protocol.connection_made, self)
         loop.call_soon(self._start_reading)
+
+    def get_extra_info(self, name, default=None):
+        if name == "socket" and "socket" not in self._extra:
+            self._extra["socket"] = self._lend_socket()
+        return super().get_extra_info(name, default)
+
+    def _lend_socket(self):
+        """asyncio's TransportSocket over a socket object of its own on
+        the core socket (a duplicate descriptor: closing it leaves the
+        core's alone); None once closed."""
+        if self._h is None:
+            return None
+        fd = ffi.new("int *")
+        check(lib.uva_udp_fileno(fd, self._h), "fileno")
+        self._sock = socket.fromfd(fd[0], self._family, socket.SOCK_DGRAM)
+        return asyncio.trsock.TransportSocket(self._sock)
 
     def _local_address(self):
         check(
@@ -329,6 +353,9 @@ class _CoreDatagramTransport(_DatagramTransport):
 
     def _close_io(self):
         h, self._h = self._h, None
+        sock, self._sock = self._sock, None
+        if sock is not None:
+            sock.close()
         if h is not None:
             lib.uva_udp_close(h, NULL, NULL)
             ctask = self._ctask
@@ -523,7 +550,7 @@ class DatagramMixin:
         proto) are sockets on the core's poll."""
         if sock is not None:
             if sock.type != socket.SOCK_DGRAM:
-                raise ValueError("A UDP Socket was expected, got %r" % (sock,))
+                raise ValueError("%s, got %r" % (_WRONG_SOCK, sock))
             given = dict(
                 local_addr=local_addr,
                 remote_addr=remote_addr,
@@ -595,7 +622,9 @@ class DatagramMixin:
         for idx, addr in ((0, local_addr), (1, remote_addr)):
             if addr is None:
                 continue
-            if not (isinstance(addr, tuple) and len(addr) >= 2):
+            # a (host, port) pair only, as asyncio: an IPv6 4-tuple too is
+            # refused, not cut to its first two items
+            if not (isinstance(addr, tuple) and len(addr) == 2):
                 raise TypeError("2-tuple is expected")
             found = await self.getaddrinfo(
                 addr[0],

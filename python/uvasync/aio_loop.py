@@ -277,6 +277,15 @@ class EventLoop(
             del handle._source_traceback[-1]
         return self._aio_enqueue(handle)
 
+    def _threadsafe_handle_debug(self, callback, args, context):
+        # call_soon_threadsafe's handle in debug mode (from any thread),
+        # made by asyncio's Handle.__init__, which records where; the C
+        # side queues it
+        handle = Handle(callback, args, self, context)
+        if handle._source_traceback:
+            del handle._source_traceback[-1]
+        return handle
+
     def _call_at_debug(self, when, callback, args, context):
         self._check_thread()
         self._check_callback(callback, "call_at")
@@ -303,6 +312,13 @@ class EventLoop(
             self._abort_run(e)
         finally:
             self._current_handle = None
+            # A coroutine that failed in the callback keeps its frame in
+            # its exception's traceback, and from 3.12 that frame's f_back
+            # is this one: without this, a failed task would stay alive in
+            # a cycle (task, exception, frames, handle) until the GC
+            # collects it, and its 'exception was never retrieved' come
+            # late. asyncio's _run_once drops its handle the same way.
+            handle = None  # noqa: F841
 
     # -- futures and tasks ---------------------------------------------------
 

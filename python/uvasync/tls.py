@@ -4,15 +4,16 @@ get_extra_info tells about a TLS stream.
 
 The core runs OpenSSL itself; Python's ssl module only describes what the
 user wants. Read from the context: verify_mode, check_hostname,
-minimum_version/maximum_version, options (OP_NO_TLSv1_2/1_3), verify_flags,
-the enabled ciphers (get_ciphers) and the CA certificates loaded from files
+minimum_version/maximum_version, options (OP_NO_TLSv1_2/1_3), verify_flags
+(VERIFY_X509_STRICT, which 3.13's create_default_context sets, and
+VERIFY_X509_PARTIAL_CHAIN go to the core), the enabled ciphers (get_ciphers) and the CA certificates loaded from files
 or cadata (get_ca_certs). SSLContext keeps no readable record of its
 certificate and key, its ALPN list or a CA directory (capath, loaded
 lazily), so this module records them: importing uvasync wraps
 load_cert_chain, set_alpn_protocols, load_verify_locations,
 set_default_verify_paths and set_ciphers of ssl.SSLContext (each calls the
 original first, then notes its arguments on the context). What the core
-cannot honour (CRL checks, strict X.509, TLS below 1.2 as the only
+cannot honour (CRL checks, TLS below 1.2 as the only
 versions, an SNI callback, a keylog file) raises ValueError instead of
 being ignored.
 """
@@ -106,8 +107,14 @@ _VERSIONS = {
     ssl.TLSVersion.TLSv1_3: lib.UVA_TLS_VERSION_1_3,
 }
 _OLD = (ssl.TLSVersion.SSLv3, ssl.TLSVersion.TLSv1, ssl.TLSVersion.TLSv1_1)
-# verify flags the core keeps (OpenSSL's defaults); any other is refused
+# verify flags the core honours: OpenSSL's defaults, and the chain checks
+# it maps (VERIFY_X509_PARTIAL_CHAIN is Python 3.10+); any other is refused
+_X509_FLAGS = {ssl.VERIFY_X509_STRICT: lib.UVA_TLS_X509_STRICT}
+if hasattr(ssl, "VERIFY_X509_PARTIAL_CHAIN"):
+    _X509_FLAGS[ssl.VERIFY_X509_PARTIAL_CHAIN] = lib.UVA_TLS_X509_PARTIAL_CHAIN
 _FLAGS_OK = ssl.VERIFY_DEFAULT | ssl.VERIFY_X509_TRUSTED_FIRST
+for _flag in _X509_FLAGS:
+    _FLAGS_OK |= _flag
 
 
 class CoreContext:
@@ -170,9 +177,7 @@ def _password(pw):
 def _build(ctx, role):
     """A new core context with ctx's settings (see the module's doc)."""
     if ctx.verify_flags & ~_FLAGS_OK:
-        _refuse(
-            "verify_flags %r (CRL or strict X.509 checks)" % ctx.verify_flags
-        )
+        _refuse("verify_flags %r (CRL checks)" % ctx.verify_flags)
     if ctx.sni_callback is not None:
         _refuse("an sni_callback")
     if getattr(ctx, "keylog_filename", None):
@@ -198,6 +203,11 @@ def _build(ctx, role):
     if mode != lib.UVA_TLS_VERIFY_NONE and not ctx.check_hostname:
         mode |= lib.UVA_TLS_VERIFY_NO_HOSTNAME
     check(lib.uva_tls_ctx_set_verify(p, mode), "ssl")
+    x509 = 0
+    for flag, core_flag in _X509_FLAGS.items():
+        if ctx.verify_flags & flag:
+            x509 |= core_flag
+    check(lib.uva_tls_ctx_set_verify_flags(p, x509), "ssl")
     # trust store: what get_ca_certs shows (files, cadata, and the system's
     # bundle file), plus the directories recorded
     if mode != lib.UVA_TLS_VERIFY_NONE:

@@ -227,6 +227,8 @@ pub const UVA_TLS_VERIFY_NONE: c_int = 0;
 pub const UVA_TLS_VERIFY_PEER: c_int = 1;
 pub const UVA_TLS_VERIFY_REQUIRE: c_int = 2;
 pub const UVA_TLS_VERIFY_NO_HOSTNAME: c_int = 0x10;
+pub const UVA_TLS_X509_STRICT: c_int = 0x1;
+pub const UVA_TLS_X509_PARTIAL_CHAIN: c_int = 0x2;
 pub const UVA_TLS_VERSION_1_2: c_int = 0x0303;
 pub const UVA_TLS_VERSION_1_3: c_int = 0x0304;
 
@@ -523,6 +525,7 @@ extern "C" {
         port: *mut c_int,
     ) -> c_int;
     pub fn uva_udp_local_address(udp: *mut uva_udp_t, host: *mut c_char, hostlen: usize, port: *mut c_int) -> c_int;
+    pub fn uva_udp_fileno(fd: *mut c_int, udp: *mut uva_udp_t) -> c_int;
     pub fn uva_udp_close(udp: *mut uva_udp_t, close_cb: uva_udp_close_cb, data: *mut c_void) -> c_int;
     pub fn uva_poll_new(out: *mut *mut uva_poll_t, loop_: *mut uva_loop_t, fd: c_int) -> c_int;
     pub fn uva_poll_wait(revents: *mut c_int, poll: *mut uva_poll_t, task: *mut uva_task_t, events: c_int) -> c_int;
@@ -609,6 +612,7 @@ extern "C" {
     pub fn uva_tls_ctx_new(out: *mut *mut uva_tls_ctx_t, role: uva_tls_role) -> c_int;
     pub fn uva_tls_ctx_free(ctx: *mut uva_tls_ctx_t);
     pub fn uva_tls_ctx_set_verify(ctx: *mut uva_tls_ctx_t, mode: c_int) -> c_int;
+    pub fn uva_tls_ctx_set_verify_flags(ctx: *mut uva_tls_ctx_t, flags: c_int) -> c_int;
     pub fn uva_tls_ctx_load_ca(ctx: *mut uva_tls_ctx_t, file: *const c_char, dir: *const c_char) -> c_int;
     pub fn uva_tls_ctx_load_ca_pem(ctx: *mut uva_tls_ctx_t, pem: *const c_void, len: usize) -> c_int;
     pub fn uva_tls_ctx_use_cert_file(
