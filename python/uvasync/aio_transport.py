@@ -133,6 +133,7 @@ class _CoreTransport:
         self._owned = owned  # a Python object closed with the transport
         self._exc = None  # what connection_lost gets
         self._closed = False
+        self._lost_told = False  # connection_lost called (close() may)
         self._detached = False  # the loop closed under it
         self._aborted = False
         self._readable = readable
@@ -202,7 +203,16 @@ class _CoreTransport:
     def close(self):
         """Flush what is queued, then close; connection_lost(None) once
         done."""
-        self._core.close()
+        core = self._core
+        closing = core.is_closing()
+        queued = core.get_write_buffer_size()
+        core.close()
+        # With nothing left to write, asyncio calls connection_lost at the
+        # next pass, not once the core's close has completed (a pass or two
+        # later): StreamWriter.drain() after close() relies on it, raising
+        # ConnectionResetError after its one sleep(0).
+        if not closing and not self._closed and not queued:
+            self._loop.call_soon(self._tell_connection_lost)
 
     def abort(self):
         """Close now, dropping what is queued; connection_lost(None)."""
@@ -335,10 +345,14 @@ class _CoreTransport:
         else:
             self._loop.call_soon(self._call_connection_lost)
 
-    def _call_connection_lost(self):
+    def _tell_connection_lost(self):
+        """protocol.connection_lost(exc), once: from close() or when the
+        core has closed the stream (_call_connection_lost)."""
+        if self._lost_told:
+            return
+        self._lost_told = True
         protocol, exc = self._protocol, self._exc
         self._exc = None
-        core = self._core
         try:
             protocol.connection_lost(exc)
         except (KeyboardInterrupt, SystemExit) as e:
@@ -353,6 +367,13 @@ class _CoreTransport:
                     "protocol": protocol,
                 }
             )
+
+    def _call_connection_lost(self):
+        """The core has closed the stream: tell the protocol (if close()
+        has not) and let go of what the transport held."""
+        core = self._core
+        try:
+            self._tell_connection_lost()
         finally:
             core.detach()  # the core lets go of this object (a cycle)
             self._close_owned()
