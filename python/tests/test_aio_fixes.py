@@ -184,3 +184,13 @@ def test_sock_sendfile_sends_a_file_beside_transports_sendfile(loop, tmp_path):
         a.close()
         b.close()
     assert sent == 100_000 and received == b"x" * 100_000
+
+
+@pytest.mark.parametrize("what", ["create_connection", "create_server"])
+def test_host_port_with_a_sock_that_is_no_socket_is_a_value_error(loop, what):
+    # test_base_events.*.test_create_connection_host_port_sock and
+    # test_create_server_host_port_sock: AttributeError (sock.type) came
+    # first.
+    coro = getattr(loop, what)(asyncio.Protocol, "127.0.0.1", 0, sock=object())
+    with pytest.raises(ValueError, match="host/port and sock"):
+        loop.run_until_complete(coro)

@@ -78,11 +78,29 @@ def _check_ssl_args(ssl, handshake_timeout, shutdown_timeout):
         raise ValueError("ssl_shutdown_timeout is only meaningful with ssl")
 
 
+def _check_not_ssl_sock(sock):
+    if _ssl is not None and isinstance(sock, _ssl.SSLSocket):
+        raise TypeError("Socket cannot be of type SSLSocket")
+
+
 def _check_stream_sock(sock):
     if sock.type != socket.SOCK_STREAM:
         raise ValueError("A Stream Socket was expected, got %r" % (sock,))
-    if _ssl is not None and isinstance(sock, _ssl.SSLSocket):
-        raise TypeError("Socket cannot be of type SSLSocket")
+    _check_not_ssl_sock(sock)
+
+
+def _check_sock_or_host_port(sock, host, port):
+    """asyncio's order of checks: an SSLSocket first, then host/port with a
+    sock (ValueError whatever sock is), then the kind of socket."""
+    if sock is not None:
+        _check_not_ssl_sock(sock)
+    if host is not None or port is not None:
+        if sock is not None:
+            raise ValueError(
+                "host/port and sock can not be specified at the same time"
+            )
+    elif sock is not None:
+        _check_stream_sock(sock)
 
 
 class Server(asyncio.AbstractServer):
@@ -512,15 +530,10 @@ class StreamsMixin:
                 )
             server_hostname = host
         _check_ssl_args(ssl, ssl_handshake_timeout, ssl_shutdown_timeout)
-        if sock is not None:
-            _check_stream_sock(sock)
+        _check_sock_or_host_port(sock, host, port)
         if happy_eyeballs_delay is not None and interleave is None:
             interleave = 1
         if host is not None or port is not None:
-            if sock is not None:
-                raise ValueError(
-                    "host/port and sock can not be specified at the same time"
-                )
             infos = await self._aio_resolve((host, port), family, proto, flags)
             local_infos = None
             if local_addr is not None:
@@ -681,13 +694,8 @@ class StreamsMixin:
         if isinstance(ssl, bool):
             raise TypeError("ssl argument must be an SSLContext or None")
         _check_ssl_args(ssl, ssl_handshake_timeout, ssl_shutdown_timeout)
-        if sock is not None:
-            _check_stream_sock(sock)
+        _check_sock_or_host_port(sock, host, port)
         if host is not None or port is not None:
-            if sock is not None:
-                raise ValueError(
-                    "host/port and sock can not be specified at the same time"
-                )
             if reuse_address is None:
                 reuse_address = os.name == "posix" and sys.platform != "cygwin"
             if host == "":
