@@ -8,6 +8,10 @@ import gc
 import os
 import signal
 import socket
+import ssl
+import subprocess
+import tempfile
+import threading
 import time
 from unittest import mock
 
@@ -184,6 +188,88 @@ def test_sock_sendfile_sends_a_file_beside_transports_sendfile(loop, tmp_path):
         a.close()
         b.close()
     assert sent == 100_000 and received == b"x" * 100_000
+
+
+@pytest.fixture(scope="module")
+def tls_contexts():
+    with tempfile.TemporaryDirectory() as tmp:
+        key, cert = os.path.join(tmp, "key.pem"), os.path.join(tmp, "cert.pem")
+        subprocess.run(
+            ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes"]
+            + ["-keyout", key, "-out", cert, "-days", "1"]
+            + ["-subj", "/CN=localhost"]
+            + ["-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"],
+            check=True,
+            capture_output=True,
+            timeout=30,
+        )
+        server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        server_ctx.load_cert_chain(cert, key)
+        client_ctx = ssl.create_default_context(cafile=cert)
+        yield server_ctx, client_ctx
+
+
+class _Lost(asyncio.Protocol):
+    def __init__(self):
+        self.lost = asyncio.get_running_loop().create_future()
+
+    def connection_lost(self, exc):
+        self.lost.set_result(exc)
+
+
+def test_a_tls_transport_has_its_addresses_when_the_peer_closed_at_once(
+    loop, tls_contexts
+):
+    # test_events.*.test_create_ssl_connection (intermittent): sockname was
+    # None when the server (a thread) had answered and closed before
+    # create_connection returned: SSLProtocol forgets the plain transport
+    # at connection_lost.
+    server_ctx, client_ctx = tls_contexts
+    rounds = 40
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+
+    def serve():
+        for _ in range(rounds):
+            conn, _ = listener.accept()
+            try:
+                with server_ctx.wrap_socket(conn, server_side=True) as tls:
+                    tls.recv(100)
+                    tls.sendall(b"bye")
+            except OSError:
+                pass
+
+    class Asker(_Lost):
+        def connection_made(self, transport):
+            transport.write(b"hi")
+
+    server = threading.Thread(target=serve, daemon=True)
+    server.start()
+    names = []
+    try:
+        for _ in range(rounds):
+            # as CPython's test: the loop stops once the connection is
+            # made, and may have seen the answer and the end by then
+            tr, pr = loop.run_until_complete(
+                loop.create_connection(
+                    Asker,
+                    "127.0.0.1",
+                    port,
+                    ssl=client_ctx,
+                    server_hostname="localhost",
+                )
+            )
+            names.append(
+                (tr.get_extra_info("sockname"), tr.get_extra_info("peername"))
+            )
+            loop.run_until_complete(pr.lost)
+            tr.close()
+    finally:
+        server.join(10)
+        listener.close()
+    for sockname, peername in names:
+        assert sockname is not None and sockname[0] == "127.0.0.1"
+        assert peername == ("127.0.0.1", port)
 
 
 @pytest.mark.parametrize("what", ["create_connection", "create_server"])

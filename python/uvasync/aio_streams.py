@@ -403,7 +403,12 @@ class StreamsMixin:
             server_hostname,
             **_ssl_kwargs(hs_timeout, sd_timeout),
         )
-        SocketTransport(self, sock, ssl_protocol, None, None, server)
+        raw = SocketTransport(self, sock, ssl_protocol, None, None, server)
+        # The addresses stay known to the TLS transport once the peer has
+        # closed (SSLProtocol forgets the plain transport at
+        # connection_lost), as they do on asyncio's loop.
+        for name in ("sockname", "peername"):
+            ssl_protocol._extra[name] = raw.get_extra_info(name)
         return ssl_protocol._app_transport
 
     async def _aio_connection_transport(
