@@ -1367,7 +1367,9 @@ UVA_EXTERN int uva_fs_sendfile(uva_work_t **out, uva_stream_t *stream,
  * it: uva_fs_close or close(2)), read/write/sendfile the byte count (0 at
  * end of file), readdir the number of entries, others 0.
  * Errors: UVA_EAGAIN (not ended), UVA_EINVAL (not a file job), the
- * operation's error. */
+ * operation's error. A sendfile that ended with an error still sets *out
+ * to the bytes it sent before it (0 if none): the file's bytes past
+ * offset + *out did not go out. */
 UVA_EXTERN int uva_fs_result(int64_t *out, uva_work_t *work);
 
 /* The bytes a read job read: *data points into the job (valid until
