@@ -280,3 +280,73 @@ def test_host_port_with_a_sock_that_is_no_socket_is_a_value_error(loop, what):
     coro = getattr(loop, what)(asyncio.Protocol, "127.0.0.1", 0, sock=object())
     with pytest.raises(ValueError, match="host/port and sock"):
         loop.run_until_complete(coro)
+
+
+class _CloseAfter(asyncio.Protocol):
+    """A server that closes once it has received `after` bytes."""
+
+    def __init__(self, after):
+        self.after = after
+        self.nbytes = 0
+        self.done = asyncio.get_running_loop().create_future()
+
+    def connection_made(self, transport):
+        self.transport = transport
+
+    def data_received(self, data):
+        self.nbytes += len(data)
+        if self.nbytes >= self.after:
+            self.transport.close()
+
+    def connection_lost(self, exc):
+        self.done.set_result(None)
+
+
+def _sendfile_to_closer(loop, path, after):
+    """loop.sendfile of path to a server that closes after `after` bytes:
+    (what sendfile returned or raised, the bytes the server got, the
+    file's position after)."""
+
+    async def main():
+        srv = []
+        server = await loop.create_server(
+            lambda: srv.append(_CloseAfter(after)) or srv[0], "127.0.0.1", 0
+        )
+        port = server.sockets[0].getsockname()[1]
+        tr, _ = await loop.create_connection(_Lost, "127.0.0.1", port)
+        with open(path, "rb") as f:
+            try:
+                outcome = await loop.sendfile(tr, f)
+            except ConnectionError as exc:
+                outcome = exc
+            position = f.tell()
+        tr.close()
+        await srv[0].done
+        server.close()
+        await server.wait_closed()
+        return outcome, srv[0].nbytes, position
+
+    return loop.run_until_complete(main())
+
+
+def test_sendfile_to_a_peer_that_closes_after_the_file(loop, tmp_path):
+    # test_sendfile.*.test_sendfile_close_peer_after_receiving
+    # (intermittent): OSError EBADF ('handle is closing or closed') where
+    # the whole file had gone out.
+    path = tmp_path / "data"
+    size = 160_000
+    path.write_bytes(b"y" * size)
+    for _ in range(20):
+        assert _sendfile_to_closer(loop, path, size) == (size, size, size)
+
+
+def test_sendfile_cut_short_by_the_peer_advances_the_file(loop, tmp_path):
+    # test_sendfile.*.test_sendfile_close_peer_in_the_middle_of_receiving:
+    # the file stayed at 0 where asyncio leaves it past what was sent.
+    path = tmp_path / "data"
+    size = 32 * 1024 * 1024
+    path.write_bytes(b"z" * size)
+    outcome, got, position = _sendfile_to_closer(loop, path, 1024)
+    assert isinstance(outcome, ConnectionError)
+    assert 1024 <= got < size
+    assert got <= position < size

@@ -19,13 +19,15 @@ import os
 import socket
 import stat
 import sys
+import types
 import weakref
 from asyncio import sslproto, staggered, trsock
 from asyncio.constants import _SendfileMode
 
 from . import files
 from ._cext import sleep as _native_sleep
-from ._ffi import ffi, lib
+from ._ffi import NULL, ffi, lib
+from ._internal import _PENDING
 from .aio_transport import (
     ReadPipeTransport,
     SocketTransport,
@@ -369,6 +371,27 @@ class _SendfileWaiter(asyncio.Protocol):
         self._transport.set_protocol(self._proto)
         if self._was_reading:
             self._transport.resume_reading()
+
+
+@types.coroutine
+def _sendfile_job(stream, fd, offset, n):
+    """The core's sendfile of n bytes of fd from offset, waited for:
+    (bytes sent, 0 or the error code). The count is what went out also
+    when it failed part-way (uva_fs_result)."""
+    work = files._start(
+        lambda c, loop: lib.uva_fs_sendfile(c, stream, fd, offset, n),
+        "sendfile",
+    )
+    try:
+        rc = lib.uva_work_wait(work, NULL)
+        while rc == lib.UVA_EAGAIN:
+            yield _PENDING
+            rc = lib.uva_work_wait(work, NULL)
+        sent = ffi.new("int64_t *")
+        rc = lib.uva_fs_result(sent, work)
+        return max(0, sent[0]), rc
+    finally:
+        lib.uva_work_close(work)
 
 
 class StreamsMixin:
@@ -1009,27 +1032,28 @@ class StreamsMixin:
         if not core.stream:
             raise ConnectionError("Connection closed by peer")
         h = ffi.cast("uva_stream_t *", core.stream)
-        n = sys.maxsize if count is None else count
+        # To the end of the file as it is now, as asyncio: the job then
+        # ends with the last byte, not at a further read of the file that
+        # a peer closing meanwhile could fail.
+        n = count if count else max(0, os.fstat(fd).st_size - offset)
+        if n == 0:
+            return 0
         reading = transport.is_reading()
         transport.pause_reading()
         core.sendfile_busy = True
         try:
-            sent = await native(
-                self,
-                files._job(
-                    lambda c, loop: lib.uva_fs_sendfile(c, h, fd, offset, n),
-                    "sendfile",
-                ),
-            )
-        except OSError as exc:
-            if transport.is_closing() or not core.stream:
-                raise ConnectionError("Connection closed by peer") from exc
-            raise
+            sent, rc = await native(self, _sendfile_job(h, fd, offset, n))
         finally:
             core.sendfile_busy = False
             if reading:
                 transport.resume_reading()
+        # Past what went out, even when the peer stopped it part-way.
         file.seek(offset + sent)
+        if rc < 0:
+            exc = files._fs_error(rc, "sendfile")
+            if transport.is_closing() or not core.stream:
+                raise ConnectionError("Connection closed by peer") from exc
+            raise exc
         return sent
 
     async def _sendfile_fallback(self, transport, file, offset, count):
