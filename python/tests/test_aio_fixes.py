@@ -350,3 +350,60 @@ def test_sendfile_cut_short_by_the_peer_advances_the_file(loop, tmp_path):
     assert isinstance(outcome, ConnectionError)
     assert 1024 <= got < size
     assert got <= position < size
+
+
+def test_what_a_paused_protocol_writes_after_close_still_goes_out(loop):
+    # test_ssl.TestSSL.test_remote_shutdown_receives_trailing_data
+    # (intermittent hang): SSLProtocol, paused by a full write queue, writes
+    # its close_notify on resume_writing after it closed the transport;
+    # the write was dropped and the peer never saw the end of TLS. On
+    # asyncio's transports resume_writing comes after close too, and what
+    # it writes goes out before the end.
+    size = 32 * 1024 * 1024  # more than the socket buffers take at once
+    received = bytearray()
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+
+    def serve():
+        conn, _ = listener.accept()
+        with conn:
+            time.sleep(0.2)  # the client's queue fills up meanwhile
+            while True:
+                data = conn.recv(65536)
+                if not data:
+                    break
+                received.extend(data)
+
+    class Client(asyncio.Protocol):
+        def __init__(self):
+            self.lost = asyncio.get_running_loop().create_future()
+            self.paused = False
+
+        def connection_made(self, transport):
+            self.transport = transport
+            transport.write(b"a" * size)
+            transport.close()
+
+        def pause_writing(self):
+            self.paused = True
+
+        def resume_writing(self):
+            self.transport.write(b"END")
+
+        def connection_lost(self, exc):
+            self.lost.set_result(exc)
+
+    async def main():
+        _, pr = await loop.create_connection(Client, "127.0.0.1", port)
+        assert await pr.lost is None
+        return pr.paused
+
+    server = threading.Thread(target=serve, daemon=True)
+    server.start()
+    try:
+        paused = loop.run_until_complete(main())
+    finally:
+        server.join(10)
+        listener.close()
+    assert paused
+    assert len(received) == size + 3 and received.endswith(b"aEND")
