@@ -752,8 +752,10 @@ UVA_EXTERN int uva_stream_wait_connected(uva_stream_t *stream,
  * file cannot be a stream (UVA_EINVAL; use uva_poll_t or plain I/O).
  * A descriptor that a handle of the loop holds already (a stream, server,
  * UDP socket or poll handle not closed yet) is refused with UVA_EEXIST,
- * with either poller. Errors: UVA_EBADF, UVA_EINVAL, UVA_EEXIST, libuv's
- * errors. */
+ * with either poller. A TTY is read only from the first read on (other
+ * streams read ahead at once): a stream only written to leaves the
+ * terminal's input to its readers. Errors: UVA_EBADF, UVA_EINVAL,
+ * UVA_EEXIST, libuv's errors. */
 UVA_EXTERN int uva_stream_open_fd(uva_stream_t **out, uva_loop_t *loop,
                                   int fd);
 

@@ -6,6 +6,7 @@ import asyncio
 import concurrent.futures
 import gc
 import os
+import select
 import signal
 import socket
 import ssl
@@ -13,6 +14,7 @@ import subprocess
 import tempfile
 import threading
 import time
+import tty
 from unittest import mock
 
 import pytest
@@ -407,3 +409,50 @@ def test_what_a_paused_protocol_writes_after_close_still_goes_out(loop):
         listener.close()
     assert paused
     assert len(received) == size + 3 and received.endswith(b"aEND")
+
+
+def test_a_write_pipe_on_a_pty_leaves_the_input_to_the_read_pipe(loop):
+    # test_events.*.test_bidirectional_pty: connect_write_pipe on a dup of
+    # the pty's slave read ahead from the terminal (the core read every
+    # stream it opened), so the read pipe never got what the master wrote.
+    master, slave = os.openpty()
+    write_slave = os.dup(slave)
+    tty.setraw(slave)
+    got = bytearray()
+
+    class Reader(asyncio.Protocol):
+        def data_received(self, data):
+            got.extend(data)
+
+    async def main():
+        rt, _ = await loop.connect_read_pipe(Reader, open(slave, "rb", 0))
+        wt, _ = await loop.connect_write_pipe(
+            asyncio.Protocol, open(write_slave, "wb", 0)
+        )
+        wt.write(b"1")
+        out = b""
+        for _ in range(200):
+            await asyncio.sleep(0.01)
+            out += os.read(master, 10) if _readable(master) else b""
+            if out:
+                break
+        os.write(master, b"abc")
+        for _ in range(200):
+            if len(got) >= 3:
+                break
+            await asyncio.sleep(0.01)
+        rt.close()
+        wt.close()
+        await asyncio.sleep(0)
+        return out
+
+    try:
+        out = loop.run_until_complete(main())
+    finally:
+        os.close(master)
+    assert out == b"1"
+    assert bytes(got) == b"abc"
+
+
+def _readable(fd):
+    return bool(select.select([fd], [], [], 0)[0])
