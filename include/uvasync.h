@@ -752,8 +752,10 @@ UVA_EXTERN int uva_stream_wait_connected(uva_stream_t *stream,
  * file cannot be a stream (UVA_EINVAL; use uva_poll_t or plain I/O).
  * A descriptor that a handle of the loop holds already (a stream, server,
  * UDP socket or poll handle not closed yet) is refused with UVA_EEXIST,
- * with either poller. Errors: UVA_EBADF, UVA_EINVAL, UVA_EEXIST, libuv's
- * errors. */
+ * with either poller. A TTY is read only from the first read on (other
+ * streams read ahead at once): a stream only written to leaves the
+ * terminal's input to its readers. Errors: UVA_EBADF, UVA_EINVAL,
+ * UVA_EEXIST, libuv's errors. */
 UVA_EXTERN int uva_stream_open_fd(uva_stream_t **out, uva_loop_t *loop,
                                   int fd);
 
@@ -1410,7 +1412,9 @@ UVA_EXTERN int uva_fs_sendfile(uva_work_t **out, uva_stream_t *stream,
  * it: uva_fs_close or close(2)), read/write/sendfile the byte count (0 at
  * end of file), readdir the number of entries, others 0.
  * Errors: UVA_EAGAIN (not ended), UVA_EINVAL (not a file job), the
- * operation's error. */
+ * operation's error. A sendfile that ended with an error still sets *out
+ * to the bytes it sent before it (0 if none): the file's bytes past
+ * offset + *out did not go out. */
 UVA_EXTERN int uva_fs_result(int64_t *out, uva_work_t *work);
 
 /* The bytes a read job read: *data points into the job (valid until

@@ -524,7 +524,11 @@ static int readable(Work *w) {
 
 int fs_result(int64_t *out, Work *w) {
   int rc = readable(w);
-  if (rc == 0) *out = as_fs(w)->count;
+  /* A sendfile that failed part-way still tells what it sent: the caller
+   * advances the file by that much (as os.sendfile's users do). */
+  bool partial = rc < 0 && rc != UVA_EAGAIN && rc != UVA_EINVAL &&
+                 as_fs(w)->op == FsOp::SENDFILE;
+  if (rc == 0 || partial) *out = as_fs(w)->count;
   return rc;
 }
 

@@ -307,6 +307,7 @@ struct Stream : Sync {
   bool shut_requested;
   bool shut_done;
   bool retrying; /* TCP connect: the failed socket is closing, next follows */
+  bool asked;    /* a read was made: a TTY reads ahead only from then on */
   /* Both engines: */
   bool more; /* the kernel likely holds bytes: a reader finding the
                     buffer empty reads them at once (see read_now) */

@@ -223,6 +223,9 @@ static void maybe_read(Stream *s) {
   if (s->reading || s->edge || s->st != StreamState::OPEN || s->eof ||
       s->read_err != 0)
     return;
+  /* A TTY is shared: a stream only written to (asyncio's write pipe on a
+   * pty, beside a reader of the same terminal) must not take the input. */
+  if (s->type == UV_TTY && !s->asked) return;
   if (edge_read_start(s)) return;
   if (s->rlen >= read_limit(s)) return;
   int rc = libuv_read_start(s);
@@ -245,6 +248,7 @@ static void consume(Stream *s, void *buf, size_t n) {
 /* Wait for more: register (once) and make sure bytes keep coming. */
 static int wait_more(Stream *s, Task *t, Wait *w, size_t want) {
   if (want > s->want) s->want = want;
+  s->asked = true;
   /* (TLS: `more` also counts what OpenSSL holds, which no poll reports,
    * under either engine.) */
   if ((s->edge || s->tls != nullptr) && s->more) {

@@ -382,6 +382,38 @@ Test(sendfile, peer_reset_ends_it_with_the_error, .timeout = 10) {
   UVT_CLOSE_LOOP(loop);
 }
 
+/* A sendfile that failed part-way still tells how much went out (the
+ * caller advances the file by it): at least what the peer read, less
+ * than the file. */
+Test(sendfile, failed_part_way_reports_the_bytes_sent, .timeout = 10) {
+  uva_loop_t *loop = uvt_loop_new();
+  int fds[2];
+  tcp_fd_pair(fds);
+  struct closer c = {0};
+  c.s = adopt(loop, fds[0]);
+  int in = pattern_file(0, 64 * MIB);
+  UVT_OK(uva_fs_sendfile(&c.w, c.s, in, 0, 64 * MIB));
+  uva_task_t *t;
+  UVT_OK(uva_task_spawn(&t, loop, step_wait_send, &c, NULL));
+  static char buf[MIB];
+  recv_exactly(fds[1], buf, MIB); /* the pool thread sends meanwhile */
+  close_reset(fds[1]);
+  run(loop);
+  int rc = task_rc(t);
+  cr_assert(rc == UVA_ECONNRESET || rc == UVA_EPIPE, "got %s",
+            uva_err_name(rc));
+  uva_task_release(t);
+  int64_t n = -1;
+  UVT_EQ(uva_fs_result(&n, c.w), rc);
+  cr_assert(n >= (int64_t) MIB && n < (int64_t) (64 * MIB), "sent %lld",
+            (long long) n);
+  UVT_OK(uva_work_close(c.w));
+  UVT_OK(uva_stream_close(c.s, NULL, NULL));
+  run(loop);
+  close(in);
+  UVT_CLOSE_LOOP(loop);
+}
+
 /* A shutdown made while the file goes out waits for it: the peer gets the
  * whole file, then the end of the stream. */
 struct shutter {

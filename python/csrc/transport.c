@@ -25,6 +25,7 @@ typedef struct {
   char eof_written;     /* write_eof called */
   char write_paused;    /* pause_writing called, resume_writing not yet */
   char in_close;        /* the core close is under way: self is held */
+  char close_deferred;  /* close waits for the drain task (write_paused) */
   char sendfile_busy;   /* loop.sendfile runs: writes are refused */
 } uvapy_transport;
 
@@ -233,6 +234,8 @@ static int transport_read_step(uva_task_t *task, int status, void *data) {
   return rc;
 }
 
+static PyObject *transport_close_now(uvapy_transport *t, int abort);
+
 /* The drain task: waits until the queued bytes are at or below the low
  * mark, then resume_writing. */
 static int transport_drain_step(uva_task_t *task, int status, void *data) {
@@ -249,6 +252,13 @@ static int transport_drain_step(uva_task_t *task, int status, void *data) {
     } else if (rc == 0) {
       t->write_paused = 0;
       transport_notify(t, s_resume_writing, NULL);
+      if (t->write_paused) {
+        /* resume_writing wrote past the high mark again: wait again */
+        rc = UVA_TASK_YIELD;
+      } else if (t->close_deferred && t->stream != NULL &&
+                 transport_close_now(t, 0) == NULL) {
+        PyErr_WriteUnraisable((PyObject *) t);
+      }
     } else if (rc != UVA_ECLOSED) {
       PyObject *code = PyLong_FromLong(rc);
       if (code != NULL) {
@@ -259,7 +269,7 @@ static int transport_drain_step(uva_task_t *task, int status, void *data) {
     }
   }
   if (PyErr_Occurred()) PyErr_WriteUnraisable((PyObject *) t);
-  if (rc != UVA_TASK_PENDING) {
+  if (rc != UVA_TASK_PENDING && rc != UVA_TASK_YIELD) {
     rc = 0;
     if (t->drainer == task) {
       t->drainer = NULL;
@@ -318,7 +328,7 @@ static int transport_can_write(uvapy_transport *t) {
                     "unable to write; sendfile is in progress");
     return -1;
   }
-  if (t->closing || t->stream == NULL) {
+  if ((t->closing && !t->close_deferred) || t->stream == NULL) {
     t->conn_lost++;
     return 0;
   }
@@ -551,10 +561,25 @@ static void transport_closed_cb(uva_stream_t *stream, void *data) {
  * and drain tasks are woken to end; owner._on_closed runs once the core
  * closed the stream. */
 static PyObject *transport_end(uvapy_transport *t, int abort) {
-  int rc;
   if (t->stream == NULL) Py_RETURN_NONE;
   if (t->closing && !abort) Py_RETURN_NONE;
   t->closing = 1;
+  if (!abort && t->write_paused && t->drainer != NULL) {
+    /* As asyncio's transports: a protocol told to pause writing is told
+     * to resume once the queue drains, also after close, and what it
+     * writes then still goes out before the end (SSLProtocol's
+     * close_notify, held back while paused). The drain task closes. */
+    t->close_deferred = 1;
+    if (t->reader != NULL) uva_task_wake(t->reader);
+    Py_RETURN_NONE;
+  }
+  return transport_close_now(t, abort);
+}
+
+/* The core's close (flushed) or abort of the stream. */
+static PyObject *transport_close_now(uvapy_transport *t, int abort) {
+  int rc;
+  t->close_deferred = 0;
   if (!t->in_close) {
     t->in_close = 1;
     Py_INCREF(t);

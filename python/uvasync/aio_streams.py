@@ -19,13 +19,15 @@ import os
 import socket
 import stat
 import sys
+import types
 import weakref
 from asyncio import sslproto, staggered, trsock
 from asyncio.constants import _SendfileMode
 
 from . import files
 from ._cext import sleep as _native_sleep
-from ._ffi import ffi, lib
+from ._ffi import NULL, ffi, lib
+from ._internal import _PENDING
 from .aio_transport import (
     ReadPipeTransport,
     SocketTransport,
@@ -78,11 +80,29 @@ def _check_ssl_args(ssl, handshake_timeout, shutdown_timeout):
         raise ValueError("ssl_shutdown_timeout is only meaningful with ssl")
 
 
+def _check_not_ssl_sock(sock):
+    if _ssl is not None and isinstance(sock, _ssl.SSLSocket):
+        raise TypeError("Socket cannot be of type SSLSocket")
+
+
 def _check_stream_sock(sock):
     if sock.type != socket.SOCK_STREAM:
         raise ValueError("A Stream Socket was expected, got %r" % (sock,))
-    if _ssl is not None and isinstance(sock, _ssl.SSLSocket):
-        raise TypeError("Socket cannot be of type SSLSocket")
+    _check_not_ssl_sock(sock)
+
+
+def _check_sock_or_host_port(sock, host, port):
+    """asyncio's order of checks: an SSLSocket first, then host/port with a
+    sock (ValueError whatever sock is), then the kind of socket."""
+    if sock is not None:
+        _check_not_ssl_sock(sock)
+    if host is not None or port is not None:
+        if sock is not None:
+            raise ValueError(
+                "host/port and sock can not be specified at the same time"
+            )
+    elif sock is not None:
+        _check_stream_sock(sock)
 
 
 class Server(asyncio.AbstractServer):
@@ -353,6 +373,27 @@ class _SendfileWaiter(asyncio.Protocol):
             self._transport.resume_reading()
 
 
+@types.coroutine
+def _sendfile_job(stream, fd, offset, n):
+    """The core's sendfile of n bytes of fd from offset, waited for:
+    (bytes sent, 0 or the error code). The count is what went out also
+    when it failed part-way (uva_fs_result)."""
+    work = files._start(
+        lambda c, loop: lib.uva_fs_sendfile(c, stream, fd, offset, n),
+        "sendfile",
+    )
+    try:
+        rc = lib.uva_work_wait(work, NULL)
+        while rc == lib.UVA_EAGAIN:
+            yield _PENDING
+            rc = lib.uva_work_wait(work, NULL)
+        sent = ffi.new("int64_t *")
+        rc = lib.uva_fs_result(sent, work)
+        return max(0, sent[0]), rc
+    finally:
+        lib.uva_work_close(work)
+
+
 class StreamsMixin:
     """The stream-transport methods of EventLoop."""
 
@@ -385,7 +426,12 @@ class StreamsMixin:
             server_hostname,
             **_ssl_kwargs(hs_timeout, sd_timeout),
         )
-        SocketTransport(self, sock, ssl_protocol, None, None, server)
+        raw = SocketTransport(self, sock, ssl_protocol, None, None, server)
+        # The addresses stay known to the TLS transport once the peer has
+        # closed (SSLProtocol forgets the plain transport at
+        # connection_lost), as they do on asyncio's loop.
+        for name in ("sockname", "peername"):
+            ssl_protocol._extra[name] = raw.get_extra_info(name)
         return ssl_protocol._app_transport
 
     async def _aio_connection_transport(
@@ -512,15 +558,10 @@ class StreamsMixin:
                 )
             server_hostname = host
         _check_ssl_args(ssl, ssl_handshake_timeout, ssl_shutdown_timeout)
-        if sock is not None:
-            _check_stream_sock(sock)
+        _check_sock_or_host_port(sock, host, port)
         if happy_eyeballs_delay is not None and interleave is None:
             interleave = 1
         if host is not None or port is not None:
-            if sock is not None:
-                raise ValueError(
-                    "host/port and sock can not be specified at the same time"
-                )
             infos = await self._aio_resolve((host, port), family, proto, flags)
             local_infos = None
             if local_addr is not None:
@@ -681,13 +722,8 @@ class StreamsMixin:
         if isinstance(ssl, bool):
             raise TypeError("ssl argument must be an SSLContext or None")
         _check_ssl_args(ssl, ssl_handshake_timeout, ssl_shutdown_timeout)
-        if sock is not None:
-            _check_stream_sock(sock)
+        _check_sock_or_host_port(sock, host, port)
         if host is not None or port is not None:
-            if sock is not None:
-                raise ValueError(
-                    "host/port and sock can not be specified at the same time"
-                )
             if reuse_address is None:
                 reuse_address = os.name == "posix" and sys.platform != "cygwin"
             if host == "":
@@ -996,27 +1032,28 @@ class StreamsMixin:
         if not core.stream:
             raise ConnectionError("Connection closed by peer")
         h = ffi.cast("uva_stream_t *", core.stream)
-        n = sys.maxsize if count is None else count
+        # To the end of the file as it is now, as asyncio: the job then
+        # ends with the last byte, not at a further read of the file that
+        # a peer closing meanwhile could fail.
+        n = count if count else max(0, os.fstat(fd).st_size - offset)
+        if n == 0:
+            return 0
         reading = transport.is_reading()
         transport.pause_reading()
         core.sendfile_busy = True
         try:
-            sent = await native(
-                self,
-                files._job(
-                    lambda c, loop: lib.uva_fs_sendfile(c, h, fd, offset, n),
-                    "sendfile",
-                ),
-            )
-        except OSError as exc:
-            if transport.is_closing() or not core.stream:
-                raise ConnectionError("Connection closed by peer") from exc
-            raise
+            sent, rc = await native(self, _sendfile_job(h, fd, offset, n))
         finally:
             core.sendfile_busy = False
             if reading:
                 transport.resume_reading()
+        # Past what went out, even when the peer stopped it part-way.
         file.seek(offset + sent)
+        if rc < 0:
+            exc = files._fs_error(rc, "sendfile")
+            if transport.is_closing() or not core.stream:
+                raise ConnectionError("Connection closed by peer") from exc
+            raise exc
         return sent
 
     async def _sendfile_fallback(self, transport, file, offset, count):
