@@ -67,11 +67,11 @@ struct ThreadPool {
   Work *head = nullptr; /* jobs not started, oldest first */
   Work *tail = nullptr;
   size_t queued = 0;
-  size_t threads = 0;  /* started and not left */
-  size_t idle = 0;     /* threads waiting for a job */
-  size_t waking = 0;   /* of those, signalled and not yet awake */
-  size_t starting = 0; /* started, not yet looking for a job */
-  size_t running = 0;  /* took a job, not back under the mutex yet */
+  size_t threads = 0;    /* started and not left */
+  size_t idle = 0;       /* threads waiting for a job */
+  size_t waking = 0;     /* of those, signalled and not yet awake */
+  size_t starting = 0;   /* started, not yet looking for a job */
+  size_t running = 0;    /* took a job, not back under the mutex yet */
   bool watching = false; /* an idle thread watches the queue (timed wait) */
   /* When a thread last took a job: jobs waiting STUCK_AFTER past it mean
    * the busy threads block. */

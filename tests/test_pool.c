@@ -596,8 +596,7 @@ Test(pool, blocking_jobs_reach_the_size, .timeout = 20) {
   double t0 = uvt_ms();
   fly(&f, loop, 64, 400, 2);
   double took = uvt_ms() - t0;
-  cr_assert_eq(atomic_load(&f.most), 8, "%d ran at once",
-               atomic_load(&f.most));
+  cr_assert_eq(atomic_load(&f.most), 8, "%d ran at once", atomic_load(&f.most));
   cr_assert_eq(count_threads() - before, 8);
   /* 400 jobs of 2 ms on 8 threads: 100 ms, and 800 ms on one. */
   cr_assert(took < 400 * uvt_mult(), "%.0f ms for 400 jobs of 2 ms", took);

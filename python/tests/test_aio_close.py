@@ -55,9 +55,7 @@ def test_connection_lost_once_at_the_next_pass_after_close(loop_cls):
             def connection_lost(self, exc):
                 lost.append(exc)
 
-        server = await asyncio.start_server(
-            lambda r, w: None, "127.0.0.1", 0
-        )
+        server = await asyncio.start_server(lambda r, w: None, "127.0.0.1", 0)
         port = server.sockets[0].getsockname()[1]
         loop = asyncio.get_running_loop()
         transport, _ = await loop.create_connection(Client, "127.0.0.1", port)
