@@ -890,21 +890,20 @@ class StreamsMixin:
 
     async def connect_read_pipe(self, protocol_factory, pipe):
         """A read transport on a pipe (or socket, character device)."""
-        protocol = protocol_factory()
-        waiter = self.create_future()
-        transport = ReadPipeTransport(self, pipe, protocol, waiter)
-        try:
-            await waiter
-        except BaseException:
-            transport.close()
-            raise
-        return transport, protocol
+        return await self._connect_pipe(
+            ReadPipeTransport, protocol_factory, pipe
+        )
 
     async def connect_write_pipe(self, protocol_factory, pipe):
         """A write transport on a pipe (or socket, character device)."""
+        return await self._connect_pipe(
+            WritePipeTransport, protocol_factory, pipe
+        )
+
+    async def _connect_pipe(self, transport_cls, protocol_factory, pipe):
         protocol = protocol_factory()
         waiter = self.create_future()
-        transport = WritePipeTransport(self, pipe, protocol, waiter)
+        transport = transport_cls(self, pipe, protocol, waiter)
         try:
             await waiter
         except BaseException:

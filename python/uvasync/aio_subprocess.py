@@ -28,8 +28,7 @@ import warnings
 from ._ffi import NULL, check, ffi, lib
 from .subprocess import (
     _REFUSED,
-    _cstr,
-    _cstr_array,
+    _process_options,
     _spawn_error,
     _stdio,
 )
@@ -160,25 +159,7 @@ class SubprocessTransport(asyncio.SubprocessTransport):
                 "unexpected keyword argument %r" % (sorted(kwds)[0],)
             )
         keep = []
-        opts = ffi.new("uva_process_options_t *")
-        opts.size = ffi.sizeof("uva_process_options_t")
-        opts.args = _cstr_array([_cstr(a, "args") for a in args], keep)
-        if executable is not None:
-            path = ffi.new("char[]", _cstr(executable, "executable"))
-            keep.append(path)
-            opts.file = path
-        if env is not None:
-            entries = []
-            for k, v in env.items():
-                k = _cstr(k, "environment")
-                if not k or b"=" in k:
-                    raise ValueError("illegal environment variable name")
-                entries.append(k + b"=" + _cstr(v, "environment"))
-            opts.env = _cstr_array(entries, keep)
-        if cwd is not None:
-            cdir = ffi.new("char[]", _cstr(cwd, "cwd"))
-            keep.append(cdir)
-            opts.cwd = cdir
+        opts = _process_options(args, executable, env, cwd, keep)
         if new_session:
             opts.flags |= lib.UVA_PROCESS_SETSID
         child_ends = []

@@ -250,6 +250,33 @@ def _cstr_array(items, keep):
     return arr
 
 
+def _process_options(args, executable, env, cwd, keep):
+    """A uva_process_options_t for argv `args`, `executable` (the file to
+    run, else args[0]), `env` (a mapping, else the parent's) and `cwd`;
+    the cdata its pointers name is appended to `keep`, which must outlive
+    the spawn call. stdio and flags are left to the caller."""
+    opts = ffi.new("uva_process_options_t *")
+    opts.size = ffi.sizeof("uva_process_options_t")
+    opts.args = _cstr_array([_cstr(a, "args") for a in args], keep)
+    if executable is not None:
+        path = ffi.new("char[]", _cstr(executable, "executable"))
+        keep.append(path)
+        opts.file = path
+    if env is not None:
+        entries = []
+        for k, v in env.items():
+            k = _cstr(k, "environment")
+            if not k or b"=" in k:
+                raise ValueError("illegal environment variable name")
+            entries.append(k + b"=" + _cstr(v, "environment"))
+        opts.env = _cstr_array(entries, keep)
+    if cwd is not None:
+        cdir = ffi.new("char[]", _cstr(cwd, "cwd"))
+        keep.append(cdir)
+        opts.cwd = cdir
+    return opts
+
+
 def _stdio(slot, value, fd):
     """Fill the uva_stdio_t `slot` for descriptor fd from Popen's value;
     True if it is a pipe."""
@@ -319,26 +346,7 @@ async def _spawn(
         raise TypeError("unexpected keyword argument %r" % (sorted(kwds)[0],))
     loop = get_running_loop()
     keep = []
-    opts = ffi.new("uva_process_options_t *")
-    opts.size = ffi.sizeof("uva_process_options_t")
-    argv = [_cstr(a, "args") for a in args]
-    opts.args = _cstr_array(argv, keep)
-    if executable is not None:
-        path = ffi.new("char[]", _cstr(executable, "executable"))
-        keep.append(path)
-        opts.file = path
-    if env is not None:
-        entries = []
-        for k, v in env.items():
-            k = _cstr(k, "environment")
-            if not k or b"=" in k:
-                raise ValueError("illegal environment variable name")
-            entries.append(k + b"=" + _cstr(v, "environment"))
-        opts.env = _cstr_array(entries, keep)
-    if cwd is not None:
-        cdir = ffi.new("char[]", _cstr(cwd, "cwd"))
-        keep.append(cdir)
-        opts.cwd = cdir
+    opts = _process_options(args, executable, env, cwd, keep)
     pipes = [
         fd
         for fd, value in enumerate((stdin, stdout, stderr))
